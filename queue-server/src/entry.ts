@@ -1,0 +1,5 @@
+// One queued statement. `seq` is the server's sequence number that replaced the `%d`.
+export interface Entry {
+  seq: number;
+  sql: string;
+}
