@@ -26,8 +26,11 @@ deps: node_modules/.package-lock.json
 setup: deps
 	@bash bench/scripts/setup-deps.sh
 
+# tsc sets no executable bit, and npm links workspace bins only when their file existed at install time.
+BINS = queue-server/dist/src/cli.js:eserver-queue bench/dist/src/cli.js:eserver-bench bench/dist/src/lab/cli.js:eserver-lab
 build: deps
 	@npx tsc -b queue-server php-client bench
+	@for b in $(BINS); do f=$${b%%:*}; n=$${b##*:}; chmod +x $$f && ln -sfn ../../$$f node_modules/.bin/$$n; done
 
 test: setup build
 	@bash .ci/test-all.sh
@@ -47,17 +50,18 @@ bench-baseline: setup build
 report: build
 	@$(NODE) bench/dist/src/cli.js report $(if $(FILE),--file $(FILE))
 
+# LAB_ARGS passes more options, e.g. make lab-up LAB_ARGS='--http-port 18080 --cpus 1 --memory 1g'
 lab-up: setup build
-	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/lab/cli.js up --runtime $(RUNTIME)
+	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/lab/cli.js up --runtime $(RUNTIME) $(LAB_ARGS)
 
 lab-down: build
-	@$(NODE) bench/dist/src/lab/cli.js down
+	@$(NODE) bench/dist/src/lab/cli.js down --runtime $(RUNTIME) $(LAB_ARGS)
 
 lab-status: build
-	@$(NODE) bench/dist/src/lab/cli.js status
+	@$(NODE) bench/dist/src/lab/cli.js status --runtime $(RUNTIME) $(LAB_ARGS)
 
 lab-logs: build
-	@$(NODE) bench/dist/src/lab/cli.js logs
+	@$(NODE) bench/dist/src/lab/cli.js logs $(LAB_ARGS)
 
 docker-base:
 	@bash bench/scripts/docker-base.sh

@@ -1,0 +1,52 @@
+// Stable, machine-readable error codes. Every failure reaches the client as a cmd 9000 frame with
+// `{"code": "...", "msg": "..."}`; the seed's client.php treats any cmd other than 8001 as a failure.
+import { CMD, encodeFrame, pyJsonObject } from './codec.js';
+
+export const ERROR_CODES = [
+  'QUEUE_FULL',
+  'QUEUE_EMPTY',
+  'BAD_JSON',
+  'MISSING_SQL',
+  'BAD_PLACEHOLDER',
+  'UNKNOWN_CMD',
+  'BODY_TOO_LARGE',
+  'SQL_REFUSED',
+  'DEQUEUE_DISABLED',
+  'SHUTTING_DOWN',
+  'JOURNAL_FAILED',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** Connection-level refusals that never get a reply frame (the socket is just closed), counted by reason. */
+export const REFUSAL_REASONS = ['allowlist', 'max_connections', 'idle_timeout', 'slow_sender', 'buffer_cap'] as const;
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
+export class QueueError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, msg: string) {
+    super(msg);
+    this.name = 'QueueError';
+    this.code = code;
+  }
+}
+
+export function errorBody(code: ErrorCode, msg: string): string {
+  return pyJsonObject({ code, msg });
+}
+
+export function errorFrame(code: ErrorCode, msg: string): Buffer {
+  return encodeFrame(CMD.ERROR, errorBody(code, msg));
+}
+
+// Errors with fixed messages are encoded once; the hot paths (queue full under overload) reuse the bytes.
+const cache = new Map<string, Buffer>();
+export function cachedErrorFrame(code: ErrorCode, msg: string): Buffer {
+  const key = code + '\0' + msg;
+  let f = cache.get(key);
+  if (f === undefined) {
+    f = errorFrame(code, msg);
+    if (cache.size < 256) cache.set(key, f);
+  }
+  return f;
+}

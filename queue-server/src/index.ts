@@ -1,0 +1,21 @@
+// Public API of the queue server package.
+export { CMD, ENQUEUE_OK, FrameParser, FrameCollector, encodeFrame, pyJsonString, pyJsonObject, HEADER_BYTES, MAX_BODY_UINT16 } from './codec.js';
+export type { Frame, FrameSink, FrameParserOptions } from './codec.js';
+export { ERROR_CODES, REFUSAL_REASONS, QueueError, errorFrame, errorBody } from './errors.js';
+export type { ErrorCode, RefusalReason } from './errors.js';
+export { Ring, DEFAULT_CAPACITY } from './ring.js';
+export { Queue } from './queue.js';
+export type { QueueOptions, QueueGuard } from './queue.js';
+export { AllowList, DEFAULT_ALLOW } from './allowlist.js';
+export { DEFAULT_LIMITS } from './limits.js';
+export type { ConnectionLimits } from './limits.js';
+export { QueueServer } from './server.js';
+export type { QueueServerOptions } from './server.js';
+export { MetricsServer, renderPrometheus } from './metrics.js';
+export { JsonLogger, silentLogger } from './log.js';
+export { DEFAULTS, OPTION_SPECS, ConfigError, resolveConfig, readConfigFile, envName, redact } from './config.js';
+export type { Config, FsyncPolicy } from './config.js';
+export { startApp } from './app.js';
+export type { RunningApp } from './app.js';
+export type { Entry } from './entry.js';
+export type { StatementGuard, GuardVerdict, JournalSink, MetricSample, MetricSource, Logger } from './contracts.js';

@@ -1,0 +1,99 @@
+// Spawns the real CLI (dist/src/cli.js) and reads its structured log for the bound ports.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+
+export interface CliProcess {
+  proc: ChildProcess;
+  port: number;
+  metricsPort: number;
+  stderr(): string;
+  logs(): Array<Record<string, unknown>>;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { ulimit?: number } = {}): Promise<CliProcess> {
+  const fullEnv = { ...process.env, ESERVER_CONFIG: '', ...env };
+  const proc = opts.ulimit
+    ? spawn('bash', ['-c', `ulimit -n ${opts.ulimit}; exec "$0" "$@"`, process.execPath, CLI, ...args], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, [CLI, ...args], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  const logs = (): Array<Record<string, unknown>> =>
+    err
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`CLI did not start:\n${err}`));
+    }, 15_000);
+    proc.stdout!.on('data', () => {});
+    proc.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      const l = logs().find((x) => x.event === 'listening');
+      if (l) {
+        clearTimeout(timer);
+        resolve({
+          proc,
+          port: l.port as number,
+          metricsPort: l.metricsPort as number,
+          stderr: () => err,
+          logs,
+          exited,
+          stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
+            if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+            return exited;
+          },
+        });
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(Object.assign(new Error(`CLI exited with ${code} before listening:\n${err}`), { code, stderr: err }));
+    });
+  });
+}
+
+/** Runs the CLI expecting it to exit by itself (bad config...). */
+export function runCliToExit(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const proc = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ESERVER_CONFIG: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    proc.stdout.on('data', (d: Buffer) => (err += d.toString()));
+    const t = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+    proc.on('exit', (code) => {
+      clearTimeout(t);
+      resolve({ code, stderr: err });
+    });
+  });
+}
+
+export function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+export async function scrape(metricsPort: number): Promise<Map<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#') || line.trim() === '') continue;
+    const i = line.lastIndexOf(' ');
+    out.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return out;
+}
+
+/** utime + stime of a process in ms, from /proc/<pid>/stat (fields 14 and 15, in clock ticks of 10 ms). */
+export function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
