@@ -18,17 +18,38 @@ for bin in "${!need[@]}"; do
     missing+=("${need[$bin]}")
   fi
 done
-# php-fpm may be another minor version than 8.2 on other releases.
-if printf '%s\n' "${missing[@]}" | grep -qx php-fpm && compgen -c | grep -qE '^php-fpm[0-9.]+$'; then
+# php-fpm may be another minor version than 8.2 on other releases (the lab runner finds php-fpm8.x itself);
+# it usually lives in /usr/sbin, which a non-root PATH lacks.
+if printf '%s\n' "${missing[@]}" | grep -qx php-fpm \
+   && { compgen -c | grep -qE '^php-fpm[0-9.]*$' || ls /usr/sbin/php-fpm* >/dev/null 2>&1; }; then
   missing=("${missing[@]/php-fpm}")
 fi
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | grep -v '^$' | sort -u)
+can_apt=false
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && grep -qiE 'debian|ubuntu' /etc/os-release; then
+  can_apt=true
+fi
+
+# The Docker mode (and its end-to-end test) needs an engine, Compose and debootstrap. They are optional:
+# installed when this machine can, otherwise the Docker test reports itself skipped with the reason.
+docker_missing=()
+command -v dockerd >/dev/null 2>&1 || [ -x /usr/sbin/dockerd ] || docker_missing+=(docker.io)
+command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || docker_missing+=(docker-compose)
+command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || docker_missing+=(debootstrap)
+if [ "${#docker_missing[@]}" -gt 0 ] && [ "${ESERVER_SKIP_DOCKER_SETUP:-}" != 1 ]; then
+  if $can_apt; then
+    missing+=("${docker_missing[@]}")
+  else
+    echo "setup: optional, for the Docker mode: apt-get install -y ${docker_missing[*]}" >&2
+  fi
+fi
+
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "setup: nginx, php-fpm, php-cli and mariadb are installed"
   exit 0
 fi
 
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && grep -qiE 'debian|ubuntu' /etc/os-release; then
+if $can_apt; then
   echo "setup: installing ${missing[*]} with apt-get"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

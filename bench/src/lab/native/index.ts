@@ -1,0 +1,489 @@
+// The native lab runtime: MariaDB, the queue server, php-fpm and nginx as plain processes, started in
+// dependency order inside one cgroup (the 2-core/2 GB budget), each health-checked before the next.
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { createConnection } from 'mysql2/promise';
+import {
+  CgroupUnavailable,
+  cgroupExists,
+  cgroupPids,
+  createCgroup,
+  parseMemory,
+  readLimits,
+  removeCgroup,
+  type CgroupRecord,
+} from '../cgroup.js';
+import { assertPortFree } from '../ports.js';
+import { renderFile, type TokenValues } from '../render.js';
+import type { AppliedLimits, LabRuntime, ServiceInfo, ServiceName, StackInfo, UpOptions } from '../types.js';
+import { findBinaries } from './binaries.js';
+import { freshDatadir } from './datadir.js';
+import { AbortedError, httpOk, mysqlPing, tailLines, tcpAnswers, waitHealthy } from './health.js';
+import { defaultRunDir, sources } from './paths.js';
+import { isAlive, killPids, runOnce, spawnService, startTimeOf, stopProcess, type ProcRecord } from './procs.js';
+import { liveServices, readState, stateFile, writeState, type LabPorts, type LabState, type ServiceRecord } from './state.js';
+
+const run = promisify(execFile);
+
+export const DEFAULT_PORTS: LabPorts = { http: 8080, fpm: 9000, queue: 8888, metrics: 9888, mysql: 3307 };
+const PORT_FLAGS: Record<keyof LabPorts, [ServiceName, string]> = {
+  http: ['nginx', '--http-port'],
+  fpm: ['php-fpm', '--fpm-port'],
+  queue: ['queue-server', '--queue-port'],
+  metrics: ['queue-server', '--metrics-port'],
+  mysql: ['mysql', '--mysql-port'],
+};
+/** Marks a directory as a lab run directory, so only such a directory is ever wiped. */
+const MARKER = '.eserver-lab-run';
+const STOP_ORDER: ServiceName[] = ['nginx', 'php-fpm', 'queue-server', 'mysql'];
+const GRACE_MS: Record<ServiceName, number> = { nginx: 5000, 'php-fpm': 5000, 'queue-server': 15000, mysql: 20000 };
+
+/** Native-only options on top of the shared UpOptions contract. */
+export interface NativeUpOptions extends UpOptions {
+  ports?: Partial<LabPorts>;
+  /** Aborting it (Ctrl-C) stops the start-up and tears down what was started. */
+  signal?: AbortSignal;
+  /** Health-check time per service, ms. */
+  healthTimeoutMs?: number;
+}
+
+export class LabBusyError extends Error {}
+
+function groupName(gid: number): string {
+  try {
+    const line = readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.split(':')[2] === String(gid));
+    if (line) return line.split(':')[0]!;
+  } catch {
+    /* fall through */
+  }
+  return String(gid);
+}
+
+/** Settings read back from a rendered config (`key value;` or `key = value`), for the results file. */
+function confValues(file: string, keys: string[]): Record<string, string> {
+  const text = readFileSync(file, 'utf8');
+  const out: Record<string, string> = {};
+  for (const k of keys) {
+    const esc = k.replace(/\./g, '\\.');
+    const m = new RegExp(`^\\s*${esc}(?:\\s*=\\s*|\\s+)([^;\\n]+?);?\\s*$`, 'm').exec(text);
+    if (m) out[k] = m[1]!;
+  }
+  return out;
+}
+
+async function versionOf(cmd: string, args: string[], pattern: RegExp): Promise<string> {
+  try {
+    const { stdout, stderr } = await run(cmd, args);
+    return pattern.exec(stdout + stderr)?.[1] ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Makes sure `runDir` may be used: a live stack there is refused (with the fix), a stale one (every
+ * recorded process dead) is cleaned up with a message, and only a directory we created is ever wiped.
+ */
+async function prepareRunDir(runDir: string, log: (l: string) => void): Promise<void> {
+  const state = await readState(runDir).catch(() => null);
+  if (state) {
+    const live = liveServices(state);
+    const starting = !state.complete && isAlive(state.runner) && state.runner.pid !== process.pid;
+    if (starting || live.length > 0) {
+      if (!starting && !state.complete) {
+        log(`lab: a previous 'lab up' (pid ${state.runner.pid}) died while starting; stopping what it left`);
+        await nativeRuntime.down(runDir);
+      } else {
+        const what = live.map((s) => `${s.name} pid ${s.pid}`).join(', ') || `lab up pid ${state.runner.pid}`;
+        throw new LabBusyError(
+          `a lab stack is already running in ${runDir} (${what}). ` +
+            `Stop it with 'make lab-down' (or 'eserver-lab down --run-dir ${runDir}'), or use another --run-dir.`,
+        );
+      }
+    } else {
+      log(`lab: removing stale run directory ${runDir} (no process of the previous run is alive)`);
+      if (state.cgroup && cgroupExists(state.cgroup)) await removeCgroup(state.cgroup);
+    }
+  }
+  if (existsSync(runDir)) {
+    const entries = readdirSync(runDir);
+    // Another runtime's record (docker-state.json): wiping it would lose track of a running stack.
+    const foreign = entries.filter((e) => e.endsWith('-state.json'));
+    if (foreign.length > 0) {
+      throw new LabBusyError(
+        `${runDir} holds another runtime's stack (${foreign.join(', ')}). Stop it first ` +
+          `('make lab-down RUNTIME=docker' or 'eserver-lab down --runtime docker --run-dir ${runDir}'), or use another --run-dir.`,
+      );
+    }
+    if (entries.length > 0 && !entries.includes(MARKER)) {
+      throw new LabBusyError(`${runDir} is not empty and is not a lab run directory; choose another --run-dir`);
+    }
+    await rm(runDir, { recursive: true, force: true });
+  }
+  for (const d of ['logs', 'conf', 'mysql', 'nginx', 'php-fpm', 'queue/journal']) {
+    await mkdir(join(runDir, d), { recursive: true });
+  }
+  await writeFile(join(runDir, MARKER), 'created by eserver-lab; wiped by the next lab up\n');
+}
+
+async function setUpCgroup(cpus: number, memory: string, log: (l: string) => void) {
+  const memoryBytes = parseMemory(memory);
+  try {
+    const rec = await createCgroup(`eserver-lab-${process.pid}-${Date.now().toString(36)}`, cpus, memoryBytes);
+    return { rec, limits: await readLimits(rec) };
+  } catch (err) {
+    if (!(err instanceof CgroupUnavailable)) throw err;
+    const note = `UNLIMITED: ${err.message}. The stack runs without the ${cpus}-CPU/${memory} budget.`;
+    log('!'.repeat(100));
+    log(`lab: WARNING ${note}`);
+    log('!'.repeat(100));
+    const limits: AppliedLimits = { cgroup: null, cgroupVersion: null, cpus: null, memoryBytes: null, note };
+    return { rec: null as CgroupRecord | null, limits };
+  }
+}
+
+function buildInfo(state: LabState, health: Map<ServiceName, boolean>): StackInfo {
+  const p = state.ports;
+  const httpBase = `http://127.0.0.1:${p.http}`;
+  return {
+    runtime: 'native',
+    runDir: state.runDir,
+    httpBase,
+    pages: {
+      client: `${httpBase}/client.php`,
+      baseline: `${httpBase}/baseline.php`,
+      persistent: `${httpBase}/client_persistent.php`,
+    },
+    queue: { host: '127.0.0.1', port: p.queue, metricsPort: p.metrics },
+    mysql: {
+      host: '127.0.0.1',
+      port: p.mysql,
+      socket: join(state.runDir, 'mysql', 'mysql.sock'),
+      user: 'root',
+      password: '',
+      database: 'eserver',
+    },
+    services: state.services.map(
+      (s): ServiceInfo => ({
+        name: s.name,
+        pid: s.pid,
+        ports: s.ports,
+        healthy: health.get(s.name) ?? false,
+        logFile: s.logFile,
+      }),
+    ),
+    limits: state.limits,
+    versions: state.versions,
+    config: state.config,
+  };
+}
+
+async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
+  const t0 = Date.now();
+  const log = opts.log ?? ((l: string) => console.error(l));
+  const runDir = resolve(opts.runDir ?? defaultRunDir);
+  const ports: LabPorts = { ...DEFAULT_PORTS, ...opts.ports };
+  const cpus = opts.cpus ?? 2;
+  const memory = opts.memory ?? '2g';
+  const healthMs = opts.healthTimeoutMs ?? 30_000;
+  const signal = opts.signal;
+  const check = () => {
+    if (signal?.aborted) throw new AbortedError('interrupted');
+  };
+
+  const bins = findBinaries();
+  if (!existsSync(sources.queueCli)) {
+    throw new Error(`the queue server is not built (${sources.queueCli} missing): run 'make build'`);
+  }
+  const seen = new Map<number, string>();
+  for (const [k, v] of Object.entries(ports)) {
+    if (seen.has(v)) throw new Error(`port ${v} is given to both ${seen.get(v)} and ${k}; each service needs its own`);
+    seen.set(v, k);
+  }
+  await prepareRunDir(runDir, log);
+  for (const k of Object.keys(ports) as (keyof LabPorts)[]) {
+    const [svc, flag] = PORT_FLAGS[k];
+    await assertPortFree(ports[k], svc, flag);
+  }
+
+  const user = userInfo();
+  const isRoot = user.uid === 0;
+  const sock = join(runDir, 'mysql', 'mysql.sock');
+  const tokens: TokenValues = {
+    RUN_DIR: runDir,
+    DOC_ROOT: sources.docRoot,
+    USER: user.username,
+    GROUP: groupName(user.gid),
+    HTTP_PORT: ports.http,
+    FPM_PORT: ports.fpm,
+    QUEUE_PORT: ports.queue,
+    METRICS_PORT: ports.metrics,
+    MYSQL_PORT: ports.mysql,
+    MYSQL_SOCKET: sock,
+    MYSQL_DATADIR: join(runDir, 'mysql', 'data'),
+  };
+  const conf = {
+    nginx: join(runDir, 'conf', 'nginx.conf'),
+    fpm: join(runDir, 'conf', 'php-fpm.conf'),
+    my: join(runDir, 'conf', 'my.cnf'),
+  };
+  await renderFile(sources.nginxConf, conf.nginx, tokens);
+  await renderFile(sources.fpmConf, conf.fpm, tokens);
+  const haveMyCnf = existsSync(sources.myCnf);
+  if (haveMyCnf) await renderFile(sources.myCnf, conf.my, tokens);
+  else log(`lab: warning: ${sources.myCnf} is missing; MariaDB runs with its built-in defaults`);
+
+  const { rec: cgroup, limits } = await setUpCgroup(cpus, memory, log);
+  const versionsP = Promise.all([
+    versionOf(bins.nginx, ['-v'], /nginx\/(\S+)/),
+    versionOf(bins.phpFpm, ['-v'], /PHP (\S+)/),
+    versionOf(bins.mariadbd, ['--version'], /Ver (\S+)/),
+  ]);
+  const state: LabState = {
+    runtime: 'native',
+    runDir,
+    runner: { pid: process.pid, startTime: startTimeOf(process.pid) ?? '' },
+    complete: false,
+    ports,
+    cgroup,
+    limits,
+    services: [],
+    versions: { node: process.version },
+    config: {
+      ports,
+      nginx: { ...confValues(conf.nginx, ['worker_processes', 'worker_connections', 'worker_rlimit_nofile', 'listen']), conf: conf.nginx },
+      phpFpm: { ...confValues(conf.fpm, ['pm', 'pm.max_children', 'listen', 'listen.backlog', 'rlimit_files']), conf: conf.fpm },
+      mysql: { conf: haveMyCnf ? conf.my : null },
+      queueArgs: opts.queueArgs ?? [],
+      budget: { cpus, memory },
+    },
+    startedAt: new Date().toISOString(),
+  };
+  await writeState(state);
+
+  const start = async (name: ServiceName, argv: string[], svcPorts: number[], logFile: string, env?: NodeJS.ProcessEnv) => {
+    check();
+    const out = join(runDir, 'logs', `${name}.out`);
+    const proc = await spawnService(argv, out, cgroup, env);
+    const rec: ServiceRecord = { ...proc, name, ports: svcPorts, logFile };
+    state.services.push(rec);
+    await writeState(state);
+    return { proc, logs: [...new Set([logFile, out])] };
+  };
+
+  // Per-step durations in the log lines, to see where start-up time goes.
+  let stepAt = Date.now();
+  const took = () => {
+    const now = Date.now();
+    const ms = now - stepAt;
+    stepAt = now;
+    return `${ms} ms`;
+  };
+  // If the process exits while starting (a caller's own Ctrl-C handler calling process.exit, say), the
+  // detached services would outlive it: kill them synchronously. The next `up` or `down` then finds a
+  // stale run directory and removes the cgroup.
+  let oneShot: number | null = null;
+  const killOnExit = () => {
+    if (oneShot) {
+      try {
+        process.kill(-oneShot, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    for (const s of state.services) {
+      try {
+        process.kill(-s.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    // Only synchronous work is possible here: retry removing the (emptying) cgroup for up to 1 s.
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    for (let i = 0; cgroup && i < 50 && cgroup.dirs.some((d) => existsSync(d)); i++) {
+      for (const d of cgroup.dirs) {
+        try {
+          rmdirSync(d);
+        } catch {
+          /* still busy or gone */
+        }
+      }
+      Atomics.wait(pause, 0, 0, 20);
+    }
+  };
+  process.on('exit', killOnExit);
+  try {
+    // MariaDB: a fresh datadir per run, so every run starts from the same empty tables.
+    const dataDir = join(runDir, 'mysql', 'data');
+    const installLog = join(runDir, 'logs', 'mariadb-install.log');
+    const how = await freshDatadir(dataDir, bins.mariadbd, user.username, async (dir) => {
+      try {
+        await runOnce(
+          [
+            bins.installDb,
+            // Not my.cnf: with its 256 MB redo log, install-db writes it out in full; mariadbd resizes the
+            // log at its first start in a fraction of that time.
+            '--no-defaults',
+            `--user=${user.username}`,
+            `--datadir=${dir}`,
+            '--auth-root-authentication-method=normal',
+            '--skip-test-db',
+          ],
+          installLog,
+          signal,
+          (pid) => (oneShot = pid),
+        );
+      } catch (err) {
+        check();
+        throw new Error(`${(err as Error).message}\n${tailLines(installLog, 10).join('\n')}`);
+      }
+    });
+    log(`lab: mariadb datadir ${how === 'copied' ? 'copied from the cached template' : 'initialised (template cached)'} (${took()})`);
+    const mysqlLog = join(runDir, 'logs', 'mysql.err');
+    const my = await start(
+      'mysql',
+      [
+        bins.mariadbd,
+        // --defaults-file must come first; without the repo's my.cnf, ignore /etc/mysql entirely.
+        haveMyCnf ? `--defaults-file=${conf.my}` : '--no-defaults',
+        `--user=${user.username}`,
+        `--datadir=${dataDir}`,
+        `--socket=${sock}`,
+        `--port=${ports.mysql}`,
+        '--bind-address=127.0.0.1',
+        `--pid-file=${join(runDir, 'mysql', 'mariadbd.pid')}`,
+        `--log-error=${mysqlLog}`,
+      ],
+      [ports.mysql],
+      mysqlLog,
+    );
+    await waitHealthy('mysql', my.proc, my.logs, () => mysqlPing(sock), healthMs, signal);
+    const schema = await readFile(sources.schema, 'utf8');
+    const c = await createConnection({ socketPath: sock, user: 'root', multipleStatements: true });
+    try {
+      await c.query(schema);
+    } finally {
+      await c.end();
+    }
+    log(`lab: mysql up on 127.0.0.1:${ports.mysql} (pid ${my.proc.pid}), schema loaded (${took()})`);
+
+    const qLog = join(runDir, 'logs', 'queue-server.out');
+    const q = await start(
+      'queue-server',
+      [
+        bins.node,
+        sources.queueCli,
+        '--host', '127.0.0.1',
+        '--port', String(ports.queue),
+        '--metrics-port', String(ports.metrics),
+        '--mysql-url', `mysql://root@127.0.0.1:${ports.mysql}/eserver`,
+        '--journal-dir', join(runDir, 'queue', 'journal'),
+        ...(opts.queueArgs ?? []),
+      ],
+      [ports.queue, ports.metrics],
+      qLog,
+    );
+    await waitHealthy('queue-server', q.proc, q.logs, () => httpOk(`http://127.0.0.1:${ports.metrics}/healthz`), healthMs, signal);
+    log(`lab: queue server up on 127.0.0.1:${ports.queue}, metrics on :${ports.metrics} (pid ${q.proc.pid}) (${took()})`);
+
+    const fpmLog = join(runDir, 'logs', 'php-fpm.log');
+    const fpm = await start('php-fpm', [bins.phpFpm, '-F', ...(isRoot ? ['-R'] : []), '-y', conf.fpm], [ports.fpm], fpmLog);
+    await waitHealthy('php-fpm', fpm.proc, fpm.logs, () => tcpAnswers(ports.fpm), healthMs, signal);
+    log(`lab: php-fpm up on 127.0.0.1:${ports.fpm} (pid ${fpm.proc.pid}) (${took()})`);
+
+    const ngLog = join(runDir, 'logs', 'nginx-error.log');
+    const ng = await start(
+      'nginx',
+      [bins.nginx, '-p', join(runDir, 'nginx'), '-c', conf.nginx, '-e', ngLog],
+      [ports.http],
+      ngLog,
+    );
+    // baseline.php goes through nginx AND php-fpm, so this checks the whole HTTP path.
+    await waitHealthy('nginx', ng.proc, ng.logs, () => httpOk(`http://127.0.0.1:${ports.http}/baseline.php`), healthMs, signal);
+    log(`lab: nginx up on 127.0.0.1:${ports.http} (pid ${ng.proc.pid}) (${took()})`);
+
+    const [nginxV, phpV, mariaV] = await versionsP;
+    state.versions = { ...state.versions, nginx: nginxV, php: phpV, mariadb: mariaV };
+    state.complete = true;
+    state.upMs = Date.now() - t0;
+    const info = buildInfo(state, new Map(state.services.map((s) => [s.name, true])));
+    state.info = info;
+    await writeState(state);
+    log(`lab: stack up in ${(state.upMs / 1000).toFixed(1)} s; ${info.pages.client}`);
+    return info;
+  } catch (err) {
+    log(`lab: start-up failed, stopping what was started`);
+    await down(runDir).catch((e: unknown) => log(`lab: cleanup after failure: ${String(e)}`));
+    throw err;
+  } finally {
+    process.off('exit', killOnExit);
+  }
+}
+
+async function probe(s: ServiceRecord, state: LabState): Promise<boolean> {
+  if (!isAlive(s)) return false;
+  try {
+    switch (s.name) {
+      case 'mysql':
+        return await mysqlPing(join(state.runDir, 'mysql', 'mysql.sock'));
+      case 'queue-server':
+        return await httpOk(`http://127.0.0.1:${state.ports.metrics}/healthz`);
+      case 'php-fpm':
+        return await tcpAnswers(state.ports.fpm);
+      case 'nginx':
+        return await httpOk(`http://127.0.0.1:${state.ports.http}/baseline.php`);
+    }
+  } catch {
+    return false;
+  }
+}
+
+async function status(runDir?: string): Promise<StackInfo | null> {
+  const state = await readState(resolve(runDir ?? defaultRunDir));
+  if (!state) return null;
+  const health = new Map<ServiceName, boolean>();
+  await Promise.all(state.services.map(async (s) => health.set(s.name, await probe(s, state))));
+  return buildInfo(state, health);
+}
+
+/**
+ * Stops every recorded service by pid (TERM, wait, KILL), then anything still in the cgroup, removes
+ * the cgroup, and checks that nothing is left. Works from the run directory alone.
+ */
+async function down(runDir?: string): Promise<void> {
+  const dir = resolve(runDir ?? defaultRunDir);
+  const state = await readState(dir);
+  if (!state) return;
+  const byName = new Map(state.services.map((s) => [s.name, s]));
+  for (const name of STOP_ORDER) {
+    const s = byName.get(name);
+    if (s) await stopProcess(s, GRACE_MS[name]);
+  }
+  const problems: string[] = [];
+  if (state.cgroup) {
+    const stragglers = await cgroupPids(state.cgroup);
+    if (stragglers.length > 0) await killPids(stragglers);
+    const left = await removeCgroup(state.cgroup);
+    if (left.length > 0) problems.push(`cgroup directories not removed: ${left.join(', ')}`);
+  }
+  const alive = state.services.filter((s) => isAlive(s));
+  if (alive.length > 0) problems.push(`still running: ${alive.map((s) => `${s.name} pid ${s.pid}`).join(', ')}`);
+  if (problems.length > 0) throw new Error(`lab down: ${problems.join('; ')}`);
+  // Logs and data stay for inspection; without state.json the directory counts as stopped.
+  await rm(stateFile(dir), { force: true });
+}
+
+export const nativeRuntime: LabRuntime & { up(opts?: NativeUpOptions): Promise<StackInfo> } = {
+  name: 'native',
+  up,
+  status,
+  down,
+};
+
+/** For tests and the CLI: the raw state (pids, cgroup) behind a run directory. */
+export { readState } from './state.js';
+export type { LabPorts, LabState, ProcRecord };

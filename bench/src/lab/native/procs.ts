@@ -1,0 +1,137 @@
+// Starting and stopping the stack's processes by pid. Each service runs in its own session/process group
+// (detached), so it outlives a `lab up` that returns, and `down` can signal the whole group (nginx and
+// php-fpm workers, mariadbd) from the pid recorded in the run directory.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { openSync, closeSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { enterScript, type CgroupRecord } from '../cgroup.js';
+
+export interface ProcRecord {
+  pid: number;
+  /** Start time from /proc/<pid>/stat, so a recycled pid is never mistaken for ours. */
+  startTime: string;
+}
+
+export function startTimeOf(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 22, counted after the ")" that closes the command name (which may contain spaces).
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** True while the recorded process (same pid AND same start time) exists and is not a zombie. */
+export function isAlive(rec: ProcRecord): boolean {
+  if (startTimeOf(rec.pid) !== rec.startTime) return false;
+  try {
+    const stat = readFileSync(`/proc/${rec.pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts `argv` inside the cgroup (the shell writes its own pid into cgroup.procs, then execs, so the
+ * service's pid is the shell's pid and every byte it allocates is charged to the group). Output goes
+ * to `logFile`. The process is detached and unref'd: it keeps running when the runner exits.
+ */
+export async function spawnService(
+  argv: string[],
+  logFile: string,
+  cgroup: CgroupRecord | null,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ProcRecord> {
+  const fd = openSync(logFile, 'a');
+  try {
+    const child = spawn('/bin/sh', ['-c', `${enterScript(cgroup)}exec "$@"`, 'sh', ...argv], {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      env,
+    });
+    const pid = child.pid;
+    if (pid === undefined) {
+      await new Promise((r) => child.once('error', r));
+      throw new Error(`could not start ${argv[0]}`);
+    }
+    child.unref();
+    // Read the start time after the exec, so that it matches what `down` will see later.
+    let start = startTimeOf(pid);
+    for (let i = 0; i < 50 && start === null; i++) {
+      await sleep(10);
+      start = startTimeOf(pid);
+    }
+    return { pid, startTime: start ?? '' };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function signalGroup(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+/** TERM the process group, wait up to `graceMs`, then KILL it. Resolves once the leader is gone. */
+export async function stopProcess(rec: ProcRecord, graceMs = 10_000): Promise<void> {
+  if (!isAlive(rec)) return;
+  signalGroup(rec.pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    if (!isAlive(rec)) return;
+    await sleep(50);
+  }
+  signalGroup(rec.pid, 'SIGKILL');
+  for (let i = 0; i < 100 && isAlive(rec); i++) await sleep(20);
+}
+
+/** KILL single pids (stragglers found in the cgroup after the services stopped). */
+export async function killPids(pids: number[]): Promise<void> {
+  for (const p of pids) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  await sleep(100);
+}
+
+/**
+ * Runs a one-shot helper (mariadb-install-db, a shell script that forks mariadbd --bootstrap) in its own
+ * process group, so that an abort or the runner's exit can stop the whole group, not just the script.
+ * `onStart` gets the pid, to be killed synchronously if the runner exits meanwhile.
+ */
+export async function runOnce(
+  argv: string[],
+  logFile: string,
+  signal: AbortSignal | undefined,
+  onStart: (pid: number | null) => void,
+): Promise<void> {
+  const fd = openSync(logFile, 'a');
+  const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  onStart(child.pid ?? null);
+  const abort = () => {
+    if (child.pid) signalGroup(child.pid, 'SIGKILL');
+  };
+  signal?.addEventListener('abort', abort, { once: true });
+  try {
+    const [code, sig] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+    if (signal?.aborted) throw new Error(`${argv[0]} interrupted`);
+    if (code !== 0) throw new Error(`${argv[0]} failed (${sig ?? `exit code ${code}`}); see ${logFile}`);
+  } finally {
+    signal?.removeEventListener('abort', abort);
+    onStart(null);
+  }
+}

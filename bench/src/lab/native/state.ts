@@ -1,0 +1,58 @@
+// The run directory's record of a stack: pids, ports, cgroup. `down` and `status` work from this file
+// alone, so they still work after the runner that wrote it was killed.
+import { existsSync } from 'node:fs';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { CgroupRecord } from '../cgroup.js';
+import type { AppliedLimits, ServiceName, StackInfo } from '../types.js';
+import { isAlive, type ProcRecord } from './procs.js';
+
+export interface LabPorts {
+  http: number;
+  fpm: number;
+  queue: number;
+  metrics: number;
+  mysql: number;
+}
+
+export interface ServiceRecord extends ProcRecord {
+  name: ServiceName;
+  ports: number[];
+  logFile: string;
+}
+
+export interface LabState {
+  runtime: 'native';
+  runDir: string;
+  /** The `lab up` process; while it lives and `complete` is false, the stack is still starting. */
+  runner: ProcRecord;
+  complete: boolean;
+  ports: LabPorts;
+  cgroup: CgroupRecord | null;
+  limits: AppliedLimits;
+  services: ServiceRecord[];
+  versions: Record<string, string>;
+  config: Record<string, unknown>;
+  startedAt: string;
+  upMs?: number;
+  /** A copy of what `up` returned, so `status` can return the same shape. */
+  info?: StackInfo;
+}
+
+export const stateFile = (runDir: string) => join(runDir, 'state.json');
+
+export async function readState(runDir: string): Promise<LabState | null> {
+  if (!existsSync(stateFile(runDir))) return null;
+  return JSON.parse(await readFile(stateFile(runDir), 'utf8')) as LabState;
+}
+
+/** Written after every service start, atomically, so a crash leaves a readable file. */
+export async function writeState(state: LabState): Promise<void> {
+  const tmp = `${stateFile(state.runDir)}.tmp`;
+  await writeFile(tmp, JSON.stringify(state, null, 2));
+  await rename(tmp, stateFile(state.runDir));
+}
+
+export function liveServices(state: LabState): ServiceRecord[] {
+  return state.services.filter((s) => isAlive(s));
+}

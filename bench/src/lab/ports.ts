@@ -1,0 +1,107 @@
+// Port checks before a service starts, so that "address in use" names the port and, when /proc tells,
+// the process that holds it, instead of surfacing as a service that failed its health check.
+import { createServer } from 'node:net';
+import { readdir, readFile, readlink } from 'node:fs/promises';
+
+export interface PortOwner {
+  pid: number;
+  command: string;
+}
+
+export class PortInUseError extends Error {
+  constructor(
+    readonly port: number,
+    readonly service: string,
+    readonly owner: PortOwner | null,
+    flag: string,
+  ) {
+    const who = owner ? `by pid ${owner.pid} (${owner.command})` : 'by another process';
+    super(
+      `port ${port} for ${service} is already in use ${who}. ` +
+        `Stop that process, or pick another port with ${flag}.`,
+    );
+  }
+}
+
+/** True when 127.0.0.1:port can be bound right now. */
+export function portIsFree(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen({ port, host, exclusive: true }, () => srv.close(() => resolve(true)));
+  });
+}
+
+/** A port the kernel considers free now (bind to 0). Racy by nature; callers re-check before use. */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen({ port: 0, host, exclusive: true }, () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Several distinct free ports. */
+export async function freePorts(n: number): Promise<number[]> {
+  const out = new Set<number>();
+  while (out.size < n) out.add(await freePort());
+  return [...out];
+}
+
+/** Socket inodes listening on `port`, from /proc/net/tcp and tcp6 (state 0A = LISTEN). */
+async function listeningInodes(port: number): Promise<Set<string>> {
+  const inodes = new Set<string>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10) continue;
+      const local = f[1]!;
+      const localPort = parseInt(local.slice(local.lastIndexOf(':') + 1), 16);
+      if (localPort === port && f[3] === '0A') inodes.add(f[9]!);
+    }
+  }
+  return inodes;
+}
+
+/** The process holding a listening socket on `port`, when /proc lets us see it. */
+export async function findPortOwner(port: number): Promise<PortOwner | null> {
+  const inodes = await listeningInodes(port);
+  if (inodes.size === 0) return null;
+  const wanted = new Set([...inodes].map((i) => `socket:[${i}]`));
+  const pids = (await readdir('/proc')).filter((d) => /^\d+$/.test(d));
+  for (const pid of pids) {
+    let fds: string[];
+    try {
+      fds = await readdir(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        if (wanted.has(await readlink(`/proc/${pid}/fd/${fd}`))) {
+          const cmd = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean).join(' ');
+          return { pid: Number(pid), command: cmd || '?' };
+        }
+      } catch {
+        /* fd closed meanwhile */
+      }
+    }
+  }
+  return null;
+}
+
+/** Throws PortInUseError (with the owner when known) when the port cannot be bound. */
+export async function assertPortFree(port: number, service: string, flag: string): Promise<void> {
+  if (await portIsFree(port)) return;
+  throw new PortInUseError(port, service, await findPortOwner(port), flag);
+}

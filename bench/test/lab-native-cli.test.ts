@@ -1,0 +1,113 @@
+// The `eserver-lab` CLI as a user runs it: Ctrl-C during `up` tears down what started, and `down` works
+// from the run directory alone after the runner was killed.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePorts } from '../src/lab/ports.js';
+import { repoRoot } from '../src/lab/native/paths.js';
+import { readState, type LabState } from '../src/lab/native/index.js';
+
+const cli = join(repoRoot, 'bench', 'dist', 'src', 'lab', 'cli.js');
+
+function processesUsing(runDir: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z') continue;
+      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(runDir)) out.push(Number(d));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return out;
+}
+
+async function startUp(runDir: string): Promise<{ child: ChildProcess; output: () => string; exit: Promise<number | null> }> {
+  const [h, f, q, m, my] = await freePorts(5);
+  const child = spawn(
+    process.execPath,
+    [cli, 'up', '--runtime', 'native', '--run-dir', runDir, '--http-port', `${h}`, '--fpm-port', `${f}`,
+      '--queue-port', `${q}`, '--metrics-port', `${m}`, '--mysql-port', `${my}`],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { child, output: () => out, exit };
+}
+
+/** Waits until `up` has recorded a running MariaDB (the first service), i.e. it is mid-start. */
+async function waitForFirstService(runDir: string): Promise<LabState> {
+  for (let i = 0; i < 600; i++) {
+    const s = await readState(runDir).catch(() => null);
+    if (s && s.services.length >= 1) return s;
+    await sleep(25);
+  }
+  throw new Error('up never started a service');
+}
+
+function assertClean(runDir: string, state: LabState): void {
+  assert.deepEqual(processesUsing(runDir), [], 'no process of the stack is left');
+  for (const d of state.cgroup?.dirs ?? []) assert.equal(existsSync(d), false, `${d} removed`);
+  // Each run directory holds a ~110 MB MariaDB datadir.
+  rmSync(runDir, { recursive: true, force: true });
+}
+
+test('Ctrl-C during `lab up` tears down what was started', { timeout: 60_000 }, async () => {
+  const runDir = mkdtempSync(join(tmpdir(), 'eserver-lab-test-'));
+  const up = await startUp(runDir);
+  const state = await waitForFirstService(runDir);
+  up.child.kill('SIGINT');
+  const code = await up.exit;
+  assert.notEqual(code, 0, up.output());
+  assert.match(up.output(), /interrupted/);
+  assertClean(runDir, state);
+});
+
+test('`lab down` stops a stack whose runner was killed mid-start, by the pids in the run directory', { timeout: 60_000 }, async () => {
+  const runDir = mkdtempSync(join(tmpdir(), 'eserver-lab-test-'));
+  const up = await startUp(runDir);
+  const state = await waitForFirstService(runDir);
+  up.child.kill('SIGKILL');
+  await up.exit;
+  assert.ok(processesUsing(runDir).length > 0, 'MariaDB outlived the killed runner');
+  const down = spawn(process.execPath, [cli, 'down', '--runtime', 'native', '--run-dir', runDir], { stdio: 'pipe' });
+  let out = '';
+  down.stdout.on('data', (d) => (out += d));
+  down.stderr.on('data', (d) => (out += d));
+  const code = await new Promise((r) => down.once('exit', r));
+  assert.equal(code, 0, out);
+  assert.match(out, /stopped mysql/);
+  assertClean(runDir, (await readState(runDir)) ?? state);
+});
+
+test('a caller that calls process.exit() in the middle of up() leaves no process and no cgroup', { timeout: 60_000 }, async () => {
+  const runDir = mkdtempSync(join(tmpdir(), 'eserver-lab-test-'));
+  const [h, f, q, m, my] = await freePorts(5);
+  const mod = join(repoRoot, 'bench', 'dist', 'src', 'lab', 'native', 'index.js');
+  // Like a bench runner whose own Ctrl-C handler exits while the stack is still starting.
+  const script = `
+    import { nativeRuntime, readState } from ${JSON.stringify(mod)};
+    const runDir = ${JSON.stringify(runDir)};
+    const timer = setInterval(async () => {
+      const s = await readState(runDir).catch(() => null);
+      if (s && s.services.length >= 1) process.exit(7);
+    }, 10);
+    await nativeRuntime.up({ runDir, ports: { http: ${h}, fpm: ${f}, queue: ${q}, metrics: ${m}, mysql: ${my} }, log: () => {} });
+    clearInterval(timer);
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'inherit' });
+  const code = await new Promise((r) => child.once('exit', r));
+  assert.equal(code, 7, 'the caller exited mid-start');
+  const state = await readState(runDir);
+  assert.ok(state && state.services.length >= 1, 'a service had been started');
+  for (let i = 0; i < 50 && processesUsing(runDir).length > 0; i++) await sleep(20);
+  assertClean(runDir, state);
+});

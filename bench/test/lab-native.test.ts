@@ -1,0 +1,254 @@
+// The native lab stack with real processes: MariaDB, the queue server, php-fpm and nginx inside a cgroup.
+// One stack serves the page/row/cgroup checks; `down` must then leave no process and no cgroup.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createConnection } from 'mysql2/promise';
+import { nativeRuntime, readState, type LabState } from '../src/lab/native/index.js';
+import { PortInUseError, freePorts } from '../src/lab/ports.js';
+import type { StackInfo } from '../src/lab/types.js';
+
+const ports = async () => {
+  const [http, fpm, queue, metrics, mysql] = await freePorts(5);
+  return { http: http!, fpm: fpm!, queue: queue!, metrics: metrics!, mysql: mysql! };
+};
+
+/** Pids whose command line names the run directory (every service's does), zombies excluded. */
+function processesUsing(runDir: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z') continue;
+      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(runDir)) out.push(Number(d));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return out;
+}
+
+const cgroupProcs = (dir: string) =>
+  readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+
+describe('native lab stack', { timeout: 120_000 }, () => {
+  const runDir = mkdtempSync(join(tmpdir(), 'eserver-lab-test-'));
+  let info: StackInfo;
+  let state: LabState;
+
+  before(async () => {
+    const t0 = process.hrtime.bigint();
+    info = await nativeRuntime.up({ runDir, ports: await ports(), cpus: 2, memory: '2g', log: () => {} });
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    // A figure for the README, not an assertion (the machine is shared and noisy).
+    console.log(`# native lab stack up in ${(ms / 1000).toFixed(2)} s`);
+    state = (await readState(runDir))!;
+  });
+
+  after(async () => {
+    // Safety net when a test failed before `down` ran.
+    await nativeRuntime.down(runDir).catch(() => {});
+    // Each run directory holds a ~110 MB MariaDB datadir.
+    if (processesUsing(runDir).length === 0) rmSync(runDir, { recursive: true, force: true });
+  });
+
+  test('every service is up and healthy, with a pid recorded in the run directory', () => {
+    assert.deepEqual(
+      info.services.map((s) => s.name),
+      ['mysql', 'queue-server', 'php-fpm', 'nginx'],
+    );
+    for (const s of info.services) {
+      assert.ok(s.healthy, `${s.name} healthy`);
+      assert.ok(existsSync(`/proc/${s.pid}`), `${s.name} pid ${s.pid} exists`);
+    }
+    assert.equal(state.complete, true);
+    // The seed's shape, read back from the rendered configs.
+    const cfg = info.config as { nginx: Record<string, string>; phpFpm: Record<string, string> };
+    assert.equal(cfg.nginx.worker_processes, '8');
+    assert.equal(cfg.phpFpm.pm, 'static');
+    assert.equal(cfg.phpFpm['pm.max_children'], '12');
+    assert.equal(cfg.phpFpm.listen, `127.0.0.1:${state.ports.fpm}`);
+    assert.ok(Number(cfg.nginx.worker_rlimit_nofile) <= 20000);
+    assert.match(info.versions.nginx ?? '', /^\d+\.\d+/);
+    assert.match(info.versions.php ?? '', /^\d+\.\d+/);
+    assert.match(info.versions.mariadb ?? '', /^\d+\.\d+/);
+  });
+
+  test('the baseline page answers 200 with its small body', async () => {
+    const res = await fetch(info.pages.baseline);
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), 'ok');
+  });
+
+  test('GET client.php answers 200 and the row reaches MySQL with num 1', async () => {
+    const res = await fetch(info.pages.client);
+    const body = await res.text();
+    assert.equal(res.status, 200, `client.php body: ${body}`);
+    assert.equal(body, 'ok');
+    const c = await createConnection({ socketPath: info.mysql.socket, user: info.mysql.user, database: 'eserver' });
+    try {
+      let rows: { num: number }[] = [];
+      for (let i = 0; i < 200 && rows.length === 0; i++) {
+        [rows] = (await c.query('SELECT num FROM bench_events')) as unknown as [{ num: number }[]];
+        if (rows.length === 0) await sleep(50);
+      }
+      assert.deepEqual(rows.map((r) => Number(r.num)), [1]);
+    } finally {
+      await c.end();
+    }
+  });
+
+  test('all services run inside the cgroup, whose files hold the 2-CPU/2 GB limits', () => {
+    assert.ok(state.cgroup, `a cgroup was created (${info.limits.note ?? ''})`);
+    const rec = state.cgroup!;
+    assert.equal(info.limits.cpus, 2);
+    assert.equal(info.limits.memoryBytes, 2 * 1024 ** 3);
+    if (rec.version === 'v1') {
+      const [cpuDir, memDir] = rec.dirs as [string, string];
+      const quota = Number(readFileSync(join(cpuDir, 'cpu.cfs_quota_us'), 'utf8'));
+      const period = Number(readFileSync(join(cpuDir, 'cpu.cfs_period_us'), 'utf8'));
+      assert.equal(quota / period, 2);
+      assert.equal(Number(readFileSync(join(memDir, 'memory.limit_in_bytes'), 'utf8')), 2 * 1024 ** 3);
+      for (const dir of [cpuDir, memDir]) {
+        const procs = new Set(cgroupProcs(dir));
+        for (const s of info.services) assert.ok(procs.has(s.pid!), `${s.name} (pid ${s.pid}) in ${dir}`);
+        // Workers forked by the masters are inside too: 8 nginx workers + 12 php-fpm children at least.
+        assert.ok(procs.size >= 4 + 8 + 12, `${procs.size} processes in ${dir}`);
+      }
+    } else {
+      const dir = rec.dirs[0]!;
+      assert.equal(readFileSync(join(dir, 'cpu.max'), 'utf8').trim(), '200000 100000');
+      assert.equal(Number(readFileSync(join(dir, 'memory.max'), 'utf8')), 2 * 1024 ** 3);
+      const procs = new Set(cgroupProcs(dir));
+      for (const s of info.services) assert.ok(procs.has(s.pid!), `${s.name} in ${dir}`);
+    }
+  });
+
+  test('a second up on a live run directory is refused with the fix', async () => {
+    await assert.rejects(nativeRuntime.up({ runDir, ports: await ports(), log: () => {} }), /already running.*make lab-down/s);
+    assert.equal(processesUsing(runDir).length >= 4, true, 'the live stack was left alone');
+  });
+
+  test('status reports every service healthy', async () => {
+    const st = await nativeRuntime.status(runDir);
+    assert.ok(st);
+    assert.deepEqual(st.services.map((s) => [s.name, s.healthy]), [
+      ['mysql', true],
+      ['queue-server', true],
+      ['php-fpm', true],
+      ['nginx', true],
+    ]);
+  });
+
+  test('client_persistent.php enqueues through the persistent mode: the next row, num 2', async () => {
+    const res = await fetch(info.pages.persistent);
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.equal(await res.text(), 'ok');
+    const c = await createConnection({ socketPath: info.mysql.socket, user: info.mysql.user, database: 'eserver' });
+    try {
+      let nums: number[] = [];
+      for (let i = 0; i < 200 && nums.length < 2; i++) {
+        const [rows] = (await c.query('SELECT num FROM bench_events ORDER BY num')) as unknown as [{ num: number }[]];
+        nums = rows.map((r) => Number(r.num));
+        if (nums.length < 2) await sleep(50);
+      }
+      assert.deepEqual(nums, [1, 2]);
+    } finally {
+      await c.end();
+    }
+  });
+
+  test('client.php answers 503 "err CODE" when the queue server is gone', async () => {
+    const q = state.services.find((s) => s.name === 'queue-server')!;
+    process.kill(q.pid, 'SIGKILL');
+    for (let i = 0; i < 100 && existsSync(`/proc/${q.pid}/cmdline`) && readFileSync(`/proc/${q.pid}/cmdline`).length > 0; i++) await sleep(20);
+    const res = await fetch(info.pages.client);
+    assert.equal(res.status, 503);
+    assert.match(await res.text(), /^err [A-Z_]+$/);
+    const st = await nativeRuntime.status(runDir);
+    assert.equal(st?.services.find((s) => s.name === 'queue-server')?.healthy, false);
+  });
+
+  test('down leaves no process and no cgroup', async () => {
+    await nativeRuntime.down(runDir);
+    assert.deepEqual(processesUsing(runDir), []);
+    for (const s of state.services) {
+      const alive = existsSync(`/proc/${s.pid}/stat`) && !/\) Z /.test(readFileSync(`/proc/${s.pid}/stat`, 'utf8'));
+      assert.equal(alive, false, `${s.name} pid ${s.pid} is gone`);
+    }
+    for (const d of state.cgroup?.dirs ?? []) assert.equal(existsSync(d), false, `${d} removed`);
+    assert.equal(await nativeRuntime.status(runDir), null);
+  });
+});
+
+test('a port conflict is refused before anything starts, naming the port and its owner', async () => {
+  const runDir = mkdtempSync(join(tmpdir(), 'eserver-lab-test-'));
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  const taken = (blocker.address() as { port: number }).port;
+  try {
+    const p = { ...(await ports()), fpm: taken };
+    await assert.rejects(nativeRuntime.up({ runDir, ports: p, log: () => {} }), (e: unknown) => {
+      assert.ok(e instanceof PortInUseError, String(e));
+      assert.match(e.message, new RegExp(`port ${taken} for php-fpm is already in use by pid ${process.pid}`));
+      return true;
+    });
+    assert.deepEqual(processesUsing(runDir), []);
+  } finally {
+    await new Promise((r) => blocker.close(r));
+    rmSync(runDir, { recursive: true, force: true });
+  }
+});
+
+test('a stale run directory (recorded pids dead) is cleaned up with a message', async () => {
+  const runDir = mkdtempSync(join(tmpdir(), 'eserver-lab-test-'));
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(join(runDir, '.eserver-lab-run'), '');
+  writeFileSync(join(runDir, 'leftover.txt'), 'from a crashed run');
+  const dead = { pid: 2 ** 22 + 1, startTime: '1' };
+  writeFileSync(
+    join(runDir, 'state.json'),
+    JSON.stringify({ runDir, runner: dead, complete: true, services: [{ ...dead, name: 'nginx', ports: [1], logFile: 'x' }], cgroup: null }),
+  );
+  // Block a port so that `up` stops right after the clean-up, without starting the stack.
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  const taken = (blocker.address() as { port: number }).port;
+  const lines: string[] = [];
+  try {
+    await assert.rejects(
+      nativeRuntime.up({ runDir, ports: { ...(await ports()), http: taken }, log: (l) => lines.push(l) }),
+      PortInUseError,
+    );
+    assert.ok(lines.some((l) => /removing stale run directory/.test(l)), lines.join('\n'));
+    assert.equal(existsSync(join(runDir, 'leftover.txt')), false);
+  } finally {
+    await new Promise((r) => blocker.close(r));
+    rmSync(runDir, { recursive: true, force: true });
+  }
+});
+
+test('a service that fails its health check is named with its last log lines, and the rest is torn down', { timeout: 60_000 }, async () => {
+  const runDir = mkdtempSync(join(tmpdir(), 'eserver-lab-test-'));
+  try {
+    // An invalid queue-server flag makes it exit at start, after MariaDB is already up.
+    await assert.rejects(
+      nativeRuntime.up({ runDir, ports: await ports(), queueArgs: ['--fsync', 'sometimes'], log: () => {} }),
+      (e: unknown) => {
+        const msg = (e as Error).message;
+        assert.match(msg, /^queue-server failed its health check: the process \(pid \d+\) exited/);
+        assert.match(msg, /--- last lines of .*queue-server\.out:\n.*sometimes/s);
+        return true;
+      },
+    );
+    assert.deepEqual(processesUsing(runDir), [], 'MariaDB was stopped too');
+    assert.equal(await nativeRuntime.status(runDir), null);
+  } finally {
+    rmSync(runDir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,92 @@
+// The lab's PHP pages run by php-cli against a real queue server (no MySQL: pure queue mode):
+// client.php says "ok" when the queue acknowledged, "err CODE" when it could not; baseline.php never
+// touches the queue. The HTTP status (200/503) is checked through nginx in bench/test/lab-native.test.ts.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const run = promisify(execFile);
+// dist/test/ -> the workspace root
+const ws = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const pub = join(ws, 'public');
+const queueCli = join(ws, '..', 'queue-server', 'dist', 'src', 'cli.js');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+async function page(name: string, queuePort: number): Promise<string> {
+  const { stdout } = await run('php', ['-d', 'display_errors=stderr', join(pub, name)], {
+    env: { ...process.env, ESERVER_QUEUE_HOST: '127.0.0.1', ESERVER_QUEUE_PORT: String(queuePort) },
+  });
+  return stdout;
+}
+
+async function queueLength(metricsPort: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const m = /^eserver_queue_depth(?:\{[^}]*\})? (\d+)/m.exec(text);
+  assert.ok(m, 'eserver_queue_depth in /metrics');
+  return Number(m[1]);
+}
+
+describe('lab PHP pages', { timeout: 30_000 }, () => {
+  let server: ChildProcess;
+  let port: number;
+  let metricsPort: number;
+
+  before(async () => {
+    port = await freePort();
+    metricsPort = await freePort();
+    server = spawn(process.execPath, [queueCli, '--host', '127.0.0.1', '--port', `${port}`, '--metrics-port', `${metricsPort}`], {
+      stdio: 'ignore',
+    });
+    for (let i = 0; i < 200; i++) {
+      try {
+        if ((await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).ok) return;
+      } catch {
+        /* not yet */
+      }
+      await sleep(25);
+    }
+    throw new Error('queue server did not answer /healthz');
+  });
+
+  after(() => {
+    server.kill('SIGKILL');
+  });
+
+  test('client.php enqueues one statement and prints ok', async () => {
+    const before = await queueLength(metricsPort);
+    assert.equal(await page('client.php', port), 'ok');
+    assert.equal(await queueLength(metricsPort), before + 1);
+  });
+
+  test('client_persistent.php enqueues through the persistent mode and prints ok', async () => {
+    const before = await queueLength(metricsPort);
+    assert.equal(await page('client_persistent.php', port), 'ok');
+    assert.equal(await queueLength(metricsPort), before + 1);
+  });
+
+  test('client.php prints "err CODE" when the queue cannot be reached', async () => {
+    const closed = await freePort();
+    assert.match(await page('client.php', closed), /^err \S+$/);
+  });
+
+  test('baseline.php prints the same small body without any queue call', async () => {
+    const before = await queueLength(metricsPort);
+    assert.equal(await page('baseline.php', 1), 'ok');
+    assert.equal(await queueLength(metricsPort), before);
+  });
+});
