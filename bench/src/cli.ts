@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+// eserver-bench: `run` drives the webbench-equivalent load (on a stack it starts, or on --url) and
+// writes results + report; `report` re-renders the report from existing result JSON.
+import path from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parsePage } from './profiles.js';
+import { reexecWithNofile } from './nofile.js';
+import { logStep } from './progress.js';
+import { readBatch } from './results/writer.js';
+import { REPO_ROOT, runBench, seedFile } from './run.js';
+
+const num = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative number`);
+  return n;
+};
+
+const program = new Command('eserver-bench').description('Webbench-equivalent load, metrics, loss check and report for eserver-lab');
+
+program
+  .command('run')
+  .description('bring a stack up, run the profiles, check for loss, write results and the report, tear down')
+  .option('-p, --profile <names>', 'comma-separated profiles: seed, baseline, persistent, keepalive, smoke (default: seed,baseline)', process.env.BENCH_PROFILE)
+  .option('-c, --concurrency <n>', 'virtual clients (env BENCH_CONCURRENCY)', num('concurrency'))
+  .option('-d, --duration <s>', 'measured seconds (env BENCH_DURATION)', num('duration'))
+  .option('-w, --warmup <s>', 'warm-up seconds, not counted (env BENCH_WARMUP)', num('warmup'))
+  .option('--page <page>', 'client, baseline or persistent (env BENCH_PAGE)', parsePage)
+  .option('--signal <text>', 'strict success needs a body starting with this (env BENCH_SIGNAL; "" = status only)')
+  .addOption(new Option('--runtime <name>', 'lab runtime').choices(['auto', 'native', 'docker']).default('auto'))
+  .addOption(new Option('--tool <name>', 'load generator').choices(['node', 'webbench']).default(process.env.BENCH_TOOL || 'node'))
+  .option('--url <url>', 'drive an existing server at this URL; no stack, no loss check')
+  .option('--out <dir>', 'results directory', path.join(REPO_ROOT, 'results'))
+  .option('--workers <n>', 'load generator threads (default: one per core)', num('workers'))
+  .option('--source-addresses <n>', 'spread connections over 127.0.0.1..n (default 0: kernel choice)', num('source-addresses'))
+  .option('--timeout <ms>', 'per-request timeout, counted as a failure (default 0: none, as webbench)', num('timeout'))
+  .option('--drain-timeout <s>', 'bounded wait for the queue to drain before the loss check', num('drain-timeout'), 120)
+  .option('--no-report', 'do not render results/latest.{md,html}')
+  .option('--run-dir <dir>', "the stack's run directory (default: the runtime's)")
+  .option('--free-ports', 'start the stack on free ports instead of the defaults')
+  .option('--reuse-stack', 'one stack for all profiles (default: a fresh stack per profile)')
+  .action(async (opts) => {
+    const reexec = await reexecWithNofile(20000);
+    if (reexec !== null) {
+      process.exitCode = reexec;
+      return;
+    }
+    const profiles = String(opts.profile ?? '').split(',').map((s: string) => s.trim()).filter(Boolean);
+    const out = await runBench({
+      profiles: profiles.length > 0 ? profiles : opts.url ? ['smoke'] : [],
+      overrides: {
+        concurrency: opts.concurrency, durationS: opts.duration, warmupS: opts.warmup, page: opts.page,
+        successSignal: opts.signal === undefined ? undefined : opts.signal === '' ? null : opts.signal,
+      },
+      runtime: opts.runtime, tool: opts.tool, url: opts.url, outDir: path.resolve(opts.out),
+      workers: opts.workers, sourceAddresses: opts.sourceAddresses, timeoutMs: opts.timeout,
+      drainTimeoutS: opts.drainTimeout, noReport: opts.report === false,
+      runDir: opts.runDir ? path.resolve(opts.runDir) : undefined, freePorts: opts.freePorts === true, reuseStack: opts.reuseStack === true,
+    });
+    for (const d of out.docs) if (!d.verdict.ok) logStep(`${d.profile}: FAILED: ${d.verdict.reasons.join('; ')}`);
+    process.exitCode = out.ok ? 0 : 1;
+  });
+
+program
+  .command('report')
+  .description('re-render results/latest.{md,html} from a result JSON (and the other profiles of its run)')
+  .option('-f, --file <json>', 'result file', path.join(REPO_ROOT, 'results/latest.json'))
+  .option('--out <dir>', 'where to write the report (default: the file\'s directory)')
+  .action(async (opts) => {
+    const file = path.resolve(opts.file);
+    const docs = readBatch(file);
+    const outDir = path.resolve(opts.out ?? path.dirname(file));
+    const { renderReport } = await import('./report/index.js');
+    const r = await renderReport(docs, outDir, seedFile(outDir));
+    console.log(`${r.md}\n${r.html}`);
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`eserver-bench: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(2);
+});

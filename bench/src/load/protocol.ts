@@ -1,0 +1,38 @@
+// Messages between the generator's main thread and its worker threads.
+import type { Counters } from './counters.js';
+
+export interface WorkerConfig {
+  host: string;
+  port: number;
+  request: Uint8Array;
+  clients: number;
+  /** Source addresses to spread connections over (127.0.0.x), or null to let the kernel choose. */
+  localAddresses: string[] | null;
+  /** Index of this worker's first client, so source addresses spread evenly across workers. */
+  firstClient: number;
+  /** Wall-clock (Date.now()) instants shared by all workers. */
+  startAt: number;
+  measureAt: number;
+  endAt: number;
+  /** 0 = no timeout, as webbench. */
+  timeoutMs: number;
+  /** Strict success: HTTP 200 and a body starting with this text (after leading whitespace). null = status only. */
+  successSignal: string | null;
+}
+
+/** One second of the measured window (sec >= 0) or of warm-up (sec < 0) from one worker. */
+export interface SecondMsg {
+  type: 'second';
+  sec: number;
+  counters: Counters;
+  /** Encoded latency histogram (µs) of the requests that completed in this second. */
+  hist: string | null;
+}
+
+export interface DoneMsg {
+  type: 'done';
+  /** Requests cut by the end of the run after reading some bytes (webbench counts them as successes). */
+  cut: Counters;
+}
+
+export type WorkerMsg = SecondMsg | DoneMsg;

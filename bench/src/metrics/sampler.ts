@@ -1,0 +1,143 @@
+// Samples every second, while a profile runs: CPU% and RSS per service (its process tree), the
+// load generator itself, the stack's cgroup totals, and the queue's depth and drain rate.
+import { readCgroup } from './cgroup.js';
+import { clockTicks, snapshot, tree, type ProcStat } from './proc.js';
+import { fetchQueueMetrics } from './queue-metrics.js';
+
+export interface ServiceSample {
+  cpu_pct: number;
+  rss_bytes: number;
+  procs: number;
+  /** Worker / child processes only (not the master): what the seed's "15 MB per nginx worker" means. */
+  child_rss_avg_bytes: number | null;
+  child_rss_max_bytes: number | null;
+}
+
+export interface Sample {
+  t: number;
+  services: Record<string, ServiceSample>;
+  cgroup: { cpu_pct: number | null; memory_bytes: number | null } | null;
+  queue: { depth: number | null; enqueued: number | null; drained: number | null; drain_per_s: number | null } | null;
+}
+
+export interface SamplerTargets {
+  /** Service name -> main pid (host view). The load generator is added as "loadgen". */
+  services: Record<string, number | null>;
+  cgroup?: { path: string; version: 'v1' | 'v2'; memoryPath?: string } | null;
+  queue?: { host: string; metricsPort: number } | null;
+  intervalMs?: number;
+}
+
+export class Sampler {
+  readonly samples: Sample[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private t0 = 0;
+  private lastTicks = new Map<string, number>();
+  private lastAt = 0;
+  private lastCg: number | null = null;
+  private lastDrained: number | null = null;
+  private busy = false;
+
+  constructor(private readonly targets: SamplerTargets) {}
+
+  start(): void {
+    this.t0 = Date.now();
+    this.lastAt = performance.now();
+    this.prime();
+    // A failed sample (e.g. EMFILE while 10k sockets are open) is skipped, never fatal to the run.
+    this.timer = setInterval(() => void this.tick().catch(() => { this.busy = false; }), this.targets.intervalMs ?? 1000);
+  }
+
+  async stop(): Promise<Sample[]> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    return this.samples;
+  }
+
+  private pids(): Array<[string, number]> {
+    const out: Array<[string, number]> = [];
+    for (const [name, pid] of Object.entries(this.targets.services)) if (pid) out.push([name, pid]);
+    out.push(['loadgen', process.pid]);
+    return out;
+  }
+
+  /**
+   * Each service's process tree; the load generator is this process's tree minus the services,
+   * since the native runtime starts the services as this process's children.
+   */
+  private trees(all: Map<number, ProcStat>): Map<string, ProcStat[]> {
+    const out = new Map<string, ProcStat[]>();
+    const taken = new Set<number>();
+    for (const [name, pid] of this.pids()) {
+      if (name === 'loadgen') continue;
+      const t = tree(pid, all);
+      for (const p of t) taken.add(p.pid);
+      out.set(name, t);
+    }
+    out.set('loadgen', tree(process.pid, all).filter((p) => !taken.has(p.pid)));
+    return out;
+  }
+
+  private prime(): void {
+    const all = snapshot();
+    for (const [name, procs] of this.trees(all)) this.lastTicks.set(name, sumTicks(procs));
+    const cg = this.targets.cgroup;
+    if (cg) this.lastCg = readCgroup(cg.path, cg.version, undefined, cg.memoryPath).cpuNs;
+  }
+
+  private async tick(): Promise<void> {
+    if (this.busy) return; // a slow /metrics answer must not pile up samples
+    this.busy = true;
+    try {
+      const now = performance.now();
+      const dtS = (now - this.lastAt) / 1000;
+      this.lastAt = now;
+      const hz = clockTicks();
+      const all = snapshot();
+      const services: Record<string, ServiceSample> = {};
+      for (const [name, procs] of this.trees(all)) {
+        const ticks = sumTicks(procs);
+        const prev = this.lastTicks.get(name) ?? ticks;
+        this.lastTicks.set(name, ticks);
+        const kids = procs.slice(1);
+        const childRss = kids.map((p) => p.rssBytes);
+        services[name] = {
+          // A child that exits takes its ticks with it: never report a negative share.
+          cpu_pct: Math.max(0, round1(((ticks - prev) / hz / dtS) * 100)),
+          rss_bytes: procs.reduce((a, p) => a + p.rssBytes, 0),
+          procs: procs.length,
+          child_rss_avg_bytes: childRss.length ? Math.round(childRss.reduce((a, b) => a + b, 0) / childRss.length) : null,
+          child_rss_max_bytes: childRss.length ? Math.max(...childRss) : null,
+        };
+      }
+      let cgroup: Sample['cgroup'] = null;
+      const cg = this.targets.cgroup;
+      if (cg) {
+        const r = readCgroup(cg.path, cg.version, undefined, cg.memoryPath);
+        const cpuPct = r.cpuNs !== null && this.lastCg !== null ? round1(((r.cpuNs - this.lastCg) / 1e9 / dtS) * 100) : null;
+        this.lastCg = r.cpuNs;
+        cgroup = { cpu_pct: cpuPct, memory_bytes: r.memoryBytes };
+      }
+      let queue: Sample['queue'] = null;
+      const q = this.targets.queue;
+      if (q) {
+        const m = await fetchQueueMetrics(q.host, q.metricsPort, 800);
+        if (m) {
+          const drained = m.drained ?? m.dequeued;
+          const rate = drained !== null && this.lastDrained !== null ? round1((drained - this.lastDrained) / dtS) : null;
+          this.lastDrained = drained;
+          queue = { depth: m.depth, enqueued: m.enqueued, drained, drain_per_s: rate };
+        }
+      }
+      this.samples.push({ t: round1((Date.now() - this.t0) / 1000), services, cgroup, queue });
+    } finally {
+      this.busy = false;
+    }
+  }
+}
+
+function sumTicks(ps: ProcStat[]): number {
+  return ps.reduce((a, p) => a + p.ticks, 0);
+}
+
+const round1 = (x: number) => Math.round(x * 10) / 10;

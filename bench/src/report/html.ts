@@ -1,0 +1,40 @@
+// The report as one self-contained HTML file: same tables, charts inlined as SVG.
+import type { ResultDoc } from '../results/types.js';
+import type { Chart } from './charts.js';
+import { comparison, persistentGain, queueCostRatio, type Seed } from './compare.js';
+import { busyNote, targets } from './markdown.js';
+
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+export function renderHtml(seed: Seed, docs: ResultDoc[], charts: Chart[]): string {
+  const cmp = comparison(seed, docs);
+  const q = queueCostRatio(docs);
+  const pg = persistentGain(docs);
+  const first = docs[0];
+  const row = (cells: string[], tag = 'td') => `<tr>${cells.map((c) => `<${tag}>${esc(c)}</${tag}>`).join('')}</tr>`;
+  const body: string[] = [];
+  body.push(`<h1>eserver-lab benchmark report</h1>`);
+  body.push(`<p>Run ${esc(first.batch_id)} on ${esc(first.machine.cpu_model)} (${first.machine.cores} cores), runtime <b>${esc(first.runtime)}</b>, commit <code>${esc(first.commit ?? 'unknown')}</code>${esc(busyNote(docs))}.</p>`);
+  body.push(`<h2>Against the seed (${seed.pages_per_min} pages/min)</h2>`);
+  body.push(`<table>${row(['', ...cmp.headers], 'th')}${cmp.rows.map((r) => row([r.label, r.seed, ...r.values])).join('')}</table>`);
+  if (q) body.push(`<p><b>client.php / baseline: ${q.ratio.toFixed(3)}</b> (${q.client.summary.pages_per_min} / ${q.baseline.summary.pages_per_min} pages/min): what the queue call costs.</p>`);
+  if (pg) body.push(`<p><b>persistent / client.php: ${pg.ratio.toFixed(3)}</b>: what reusing the queue connection buys.</p>`);
+  const t = targets(seed, docs);
+  if (t.length > 0) body.push(`<h2>Targets</h2><ul>${t.map((l) => `<li>${esc(l)}</li>`).join('')}</ul>`);
+  for (const c of charts) body.push(`<h2>${esc(c.title)}</h2><div class="chart" id="chart-${esc(c.id)}">${c.svg}</div>`);
+  for (const d of docs) {
+    const lines = [...d.summary.lines];
+    if (d.loss_check) lines.push(`Loss check: ${d.loss_check.acked} acked, ${d.loss_check.rows} rows, ${d.loss_check.distinct} distinct: ${d.loss_check.ok ? 'OK' : 'FAILED'}`);
+    body.push(`<h2>${esc(d.profile)}</h2><pre>${esc(lines.join('\n'))}</pre>`);
+    if (d.verdict.reasons.length > 0) body.push(`<ul>${d.verdict.reasons.map((r) => `<li>${esc(r)}</li>`).join('')}</ul>`);
+  }
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>eserver-lab benchmark report</title>
+<style>body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}
+td:first-child,th:first-child{text-align:left}pre{background:#f6f6f6;padding:.8em;overflow:auto}</style>
+</head><body>
+${body.join('\n')}
+</body></html>
+`;
+}

@@ -1,0 +1,34 @@
+// Renders results/latest.md (+ chart SVG files beside it) and results/latest.html (self-contained)
+// from one or more result documents of the same `make bench` run.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ResultDoc } from '../results/types.js';
+import { buildCharts, type Chart } from './charts.js';
+import { readSeed } from './compare.js';
+import { renderHtml } from './html.js';
+import { renderMarkdown } from './markdown.js';
+
+export interface ReportFiles {
+  md: string;
+  html: string;
+  svgs: string[];
+}
+
+export async function renderReport(docs: ResultDoc[], outDir: string, seedFile = path.join(outDir, 'seed.json')): Promise<ReportFiles> {
+  if (docs.length === 0) throw new Error('no results to report');
+  const seed = readSeed(seedFile);
+  const charts = await buildCharts(docs);
+  const chartFile = (c: Chart) => `latest-${c.id}.svg`;
+  fs.mkdirSync(outDir, { recursive: true });
+  const svgs: string[] = [];
+  for (const c of charts) {
+    const f = path.join(outDir, chartFile(c));
+    fs.writeFileSync(f, c.svg);
+    svgs.push(f);
+  }
+  const md = path.join(outDir, 'latest.md');
+  const html = path.join(outDir, 'latest.html');
+  fs.writeFileSync(md, renderMarkdown(seed, docs, charts, chartFile));
+  fs.writeFileSync(html, renderHtml(seed, docs, charts));
+  return { md, html, svgs };
+}

@@ -1,0 +1,82 @@
+// The report as Markdown: the tables, the summary lines and links to the chart SVG files.
+import type { ResultDoc } from '../results/types.js';
+import type { Chart } from './charts.js';
+import { comparison, persistentGain, queueCostRatio, type Seed } from './compare.js';
+
+export function table(headers: string[], rows: string[][]): string {
+  const esc = (s: string) => s.replace(/\|/g, '\\|');
+  return [
+    `| ${headers.map(esc).join(' | ')} |`,
+    `|${headers.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`),
+  ].join('\n');
+}
+
+export interface Targets {
+  lines: string[];
+}
+
+/** The issue's targets on this VM: figures to report, not assertions. */
+export function targets(seed: Seed, docs: ResultDoc[]): string[] {
+  const out: string[] = [];
+  const seedRun = docs.find((d) => d.profile === 'seed');
+  if (seedRun) {
+    const l = seedRun.loss_check;
+    const loss = l === null ? 'loss not checked'
+      : l.rows <= l.acked ? `${l.acked - l.rows} lost${l.distinct !== l.rows ? `, ${l.rows - l.distinct} duplicated` : ''}`
+      : `0 lost but ${l.rows - l.acked} rows without an ack`;
+    out.push(`seed profile: ${seedRun.summary.failed} failed, ${loss} (target: 0 failed, 0 lost)`);
+    const x = seedRun.summary.pages_per_min / seed.pages_per_min;
+    out.push(`pages/min ${seedRun.summary.pages_per_min} = ${x.toFixed(2)}× the seed (target ≥ 7×: ${x >= 7 ? 'met' : 'not met'})`);
+  }
+  const q = queueCostRatio(docs);
+  if (q) out.push(`client.php / baseline = ${q.ratio.toFixed(3)} (target ≥ 0.92: ${q.ratio >= 0.92 ? 'met' : 'not met'})`);
+  const wb = docs.find((d) => d.tool.name === 'webbench');
+  const ours = docs.find((d) => d.tool.name === 'eserver-bench');
+  if (wb && ours && wb.loadgen.cpu_us_per_request !== null && ours.loadgen.cpu_us_per_request !== null) {
+    out.push(`load generator CPU per request: ours ${ours.loadgen.cpu_us_per_request} µs, webbench ${wb.loadgen.cpu_us_per_request} µs`);
+  }
+  return out;
+}
+
+/** Other work on the machine before the load started: it competes with the stack for the CPUs. */
+export function busyNote(docs: ResultDoc[]): string {
+  const busy = docs.map((d) => d.machine.busy_before_pct).filter((b): b is number => typeof b === 'number');
+  if (busy.length === 0) return '';
+  const worst = Math.max(...busy);
+  return `, CPUs ${worst}% busy with other work just before the load${worst > 10 ? ' (it competed with the stack: the figures are low)' : ''}`;
+}
+
+export function renderMarkdown(seed: Seed, docs: ResultDoc[], charts: Chart[], chartFile: (c: Chart) => string): string {
+  const cmp = comparison(seed, docs);
+  const q = queueCostRatio(docs);
+  const pg = persistentGain(docs);
+  const first = docs[0];
+  const parts: string[] = [];
+  parts.push(`# eserver-lab benchmark report`);
+  parts.push(
+    `Run ${first.batch_id} on ${first.machine.cpu_model} (${first.machine.cores} cores, ${(first.machine.memory_bytes / 2 ** 30).toFixed(1)} GiB), ` +
+      `runtime **${first.runtime}**, commit \`${first.commit ?? 'unknown'}\`` +
+      `${busyNote(docs)}. ` +
+      `Limits: ${first.limits?.cgroup ? `${first.limits.cpus ?? 'unlimited'} CPUs, ${first.limits.memoryBytes ? `${(first.limits.memoryBytes / 2 ** 20).toFixed(0)} MB` : 'unlimited memory'} (${first.limits.cgroup})` : first.limits?.note ?? 'none'}.`,
+  );
+  parts.push(`## Against the seed (${seed.pages_per_min} pages/min, ${seed.machine.cpu})`);
+  parts.push(table(['', ...cmp.headers], cmp.rows.map((r) => [r.label, r.seed, ...r.values])));
+  if (q) parts.push(`**client.php / baseline: ${q.ratio.toFixed(3)}** (${q.client.summary.pages_per_min} / ${q.baseline.summary.pages_per_min} pages/min): what the queue call costs.`);
+  if (pg) parts.push(`**persistent / client.php: ${pg.ratio.toFixed(3)}**: what reusing the queue connection buys.`);
+  const t = targets(seed, docs);
+  if (t.length > 0) parts.push(`## Targets\n${t.map((l) => `- ${l}`).join('\n')}`);
+  for (const d of docs) {
+    parts.push(`## ${d.profile}\n${d.config.concurrency} clients, ${d.config.warmup_s} s warm-up + ${d.config.duration_s} s on \`${d.url}\` (${d.tool.name}).`);
+    const lines = [...d.summary.lines];
+    if (d.loss_check) lines.push(`Loss check: ${d.loss_check.acked} acked, ${d.loss_check.rows} rows, ${d.loss_check.distinct} distinct: ${d.loss_check.ok ? 'OK' : 'FAILED'}`);
+    parts.push('```\n' + lines.join('\n') + '\n```');
+    if (d.summary.note) parts.push(`_${d.summary.note}_`);
+    if (d.verdict.reasons.length > 0) parts.push(d.verdict.reasons.map((r) => `- ${r}`).join('\n'));
+  }
+  if (charts.length > 0) {
+    parts.push(`## Charts`);
+    for (const c of charts) parts.push(`### ${c.title}\n![${c.title}](${chartFile(c)})`);
+  }
+  return parts.join('\n\n') + '\n';
+}

@@ -1,0 +1,58 @@
+// The result document's TypeScript shape; result.schema.json is the contract it must satisfy.
+import type { SecondPoint } from '../load/generator.js';
+import type { LossCheck } from '../loss-check.js';
+import type { Sample } from '../metrics/sampler.js';
+import type { AppliedLimits } from '../lab/types.js';
+
+export interface ResultDoc {
+  schema_version: 1;
+  batch_id: string;
+  profile: string;
+  runtime: 'native' | 'docker' | 'external';
+  tool: { name: 'eserver-bench' | 'webbench' | 'autocannon'; version: string | null; command: string | null };
+  started_at: string;
+  finished_at: string;
+  commit: string | null;
+  url: string;
+  machine: { cpu_model: string; cores: number; memory_bytes: number; kernel: string; loadavg_1m?: number; busy_before_pct?: number | null; sysctl: Record<string, string | null> };
+  limits: AppliedLimits | null;
+  versions: Record<string, string>;
+  config: {
+    concurrency: number;
+    duration_s: number;
+    warmup_s: number;
+    page: string;
+    success_signal: string | null;
+    workers: number | null;
+    source_addresses: string[] | null;
+    stack: Record<string, unknown> | null;
+    /** The stack's main pids during the run (so a test can check nothing is left behind). */
+    services: Array<{ name: string; pid: number | null }> | null;
+  };
+  summary: {
+    pages_per_min: number;
+    bytes_per_sec: number;
+    succeeded: number;
+    failed: number;
+    strict_ok: number | null;
+    strict_pages_per_min: number | null;
+    cut_at_end: number | null;
+    status: Record<string, number> | null;
+    errors: Record<string, number> | null;
+    latency_ms: { p50: number | null; p90: number | null; p99: number | null; p999: number | null; max: number | null; mean: number | null };
+    lines: string[];
+    note?: string;
+  };
+  loadgen: {
+    clients: number;
+    workers: number | null;
+    cpu_user_ms: number | null;
+    cpu_system_ms: number | null;
+    cpu_us_per_request: number | null;
+    note?: string;
+  };
+  loss_check: LossCheck | null;
+  series: { load: SecondPoint[]; samples: Sample[] };
+  histogram: string | null;
+  verdict: { ok: boolean; reasons: string[] };
+}

@@ -1,0 +1,336 @@
+// Orchestrates `make bench`: for each profile: stack up -> warm-up + measure with the sampler ->
+// loss check -> result file -> stack down (always: finally and on SIGINT/SIGTERM); then the report.
+//
+// Exit status (decided here, documented in the README): non-zero when a loss check fails (an acked
+// enqueue missing or duplicated in MySQL), or when a profile had no strict success at all (the
+// stack is broken: e.g. every page a 502). Failed requests in the seed profile are reported as a
+// warning, not a failure: "0 failed" is a benchmark target, not a correctness property.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePorts } from './lab/ports.js';
+import type { LabRuntime, StackInfo, UpOptions } from './lab/types.js';
+import { runLoad, type LoadResult } from './load/generator.js';
+import { runKeepalive } from './load/keepalive.js';
+import { summaryLines } from './load/report-lines.js';
+import { webbenchFigures, webbenchLines } from './load/summary.js';
+import { lossCheck, lossLine, readCounts, type Counts } from './loss-check.js';
+import { cpuBusyBefore, gitCommit, machineInfo } from './machine.js';
+import { memoryPathFromNote } from './metrics/cgroup.js';
+import { Sampler, type Sample } from './metrics/sampler.js';
+import { DEFAULT_PROFILES, resolveProfile, type Overrides, type Profile } from './profiles.js';
+import { nofileLimits } from './nofile.js';
+import { logStep, progressLine } from './progress.js';
+import type { ResultDoc } from './results/types.js';
+import { writeResult } from './results/writer.js';
+import { findWebbench, runWebbench } from './webbench.js';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+export interface RunOptions {
+  profiles: string[];
+  overrides: Overrides;
+  runtime: 'auto' | 'native' | 'docker';
+  tool: 'node' | 'webbench';
+  /** Drive an existing server instead of starting a stack (no loss check, no service metrics). */
+  url?: string;
+  outDir: string;
+  workers?: number;
+  sourceAddresses?: number;
+  timeoutMs?: number;
+  drainTimeoutS?: number;
+  /** Skip writing results/latest.{md,html}. */
+  noReport?: boolean;
+  /** The stack's run directory (default: the runtime's own). */
+  runDir?: string;
+  /** Start the stack on free ports instead of the defaults (tests; a second stack beside another). */
+  freePorts?: boolean;
+  /** One stack for all profiles instead of a fresh one per profile. */
+  reuseStack?: boolean;
+}
+
+export interface RunOutcome {
+  ok: boolean;
+  docs: ResultDoc[];
+  files: string[];
+  report: { md: string; html: string } | null;
+}
+
+type GetRuntime = (name: 'native' | 'docker' | 'auto', log?: (line: string) => void) => Promise<LabRuntime>;
+
+async function loadRuntime(name: RunOptions['runtime']): Promise<LabRuntime> {
+  // Resolved at run time: the lab runtimes are their own modules (native, docker) behind one contract.
+  const spec = './lab/index.js';
+  const mod = (await import(spec)) as { getRuntime: GetRuntime };
+  return mod.getRuntime(name, logStep);
+}
+
+function pageUrl(stack: StackInfo, p: Profile): string {
+  const page = stack.pages[p.page];
+  // The runtimes may give a full URL or a path below httpBase.
+  return /^https?:\/\//.test(page) ? page : stack.httpBase.replace(/\/$/, '') + page;
+}
+
+function pkgVersion(): string {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'bench/package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** CPU of the load generator's process tree integrated from the samples (works for spawned tools too). */
+function sampledLoadgenCpuMs(samples: Sample[]): number | null {
+  if (samples.length < 2) return null;
+  let ms = 0;
+  for (let i = 1; i < samples.length; i++) {
+    const s = samples[i].services.loadgen;
+    if (s) ms += (s.cpu_pct / 100) * (samples[i].t - samples[i - 1].t) * 1000;
+  }
+  return ms;
+}
+
+interface Driven {
+  tool: ResultDoc['tool'];
+  summary: ResultDoc['summary'];
+  loadgen: ResultDoc['loadgen'];
+  load: ResultDoc['series']['load'];
+  histogram: string | null;
+  workers: number | null;
+  sources: string[] | null;
+}
+
+async function drive(o: RunOptions, p: Profile, url: string): Promise<Driven> {
+  const label = `[${p.name}]`;
+  if (p.kind === 'keepalive') {
+    const r = await runKeepalive(url, p.concurrency, p.durationS, p.warmupS);
+    const failed = r.errors + r.timeouts;
+    const f = webbenchFigures(r.requests, failed, r.bytes, p.durationS);
+    const lines = [...webbenchLines(f, r.requests, failed), `Keep-alive (autocannon): ${r.ok2xx} 2xx, ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts.`];
+    return {
+      tool: { name: 'autocannon', version: null, command: null },
+      summary: {
+        pages_per_min: f.pagesPerMin, bytes_per_sec: f.bytesPerSec, succeeded: r.requests, failed,
+        strict_ok: r.ok2xx, strict_pages_per_min: Math.trunc(r.ok2xx / (p.durationS / 60)), cut_at_end: null,
+        status: null, errors: { errors: r.errors, timeout: r.timeouts },
+        latency_ms: r.latency, lines,
+        note: 'keep-alive: strict_ok counts 2xx only (autocannon does not check the body)',
+      },
+      loadgen: {
+        clients: p.concurrency, workers: 1, cpu_user_ms: r.cpu.userMs, cpu_system_ms: r.cpu.systemMs,
+        cpu_us_per_request: r.requests > 0 ? ((r.cpu.userMs + r.cpu.systemMs) * 1000) / r.requests : null,
+      },
+      load: r.series.map((s) => ({ t: s.t, requests: s.requests, succeeded: s.requests, failed: 0, strict_ok: null, bytes: 0, errors: 0, p50_ms: null, p99_ms: null })),
+      histogram: null, workers: 1, sources: null,
+    };
+  }
+  if (o.tool === 'webbench') {
+    const bin = findWebbench();
+    if (!bin) throw new Error('--tool webbench: no `webbench` on PATH (the project does not ship or fetch it; build it yourself)');
+    if (p.warmupS > 0) await runWebbench(bin, url, p.concurrency, Math.max(1, p.warmupS));
+    const r = await runWebbench(bin, url, p.concurrency, p.durationS);
+    return {
+      tool: { name: 'webbench', version: '1.5', command: r.command },
+      summary: {
+        pages_per_min: r.pagesPerMin, bytes_per_sec: r.bytesPerSec, succeeded: r.succeeded, failed: r.failed,
+        strict_ok: null, strict_pages_per_min: null, cut_at_end: null, status: null, errors: null,
+        latency_ms: { p50: null, p90: null, p99: null, p999: null, max: null, mean: null },
+        lines: webbenchLines(r, r.succeeded, r.failed),
+        note: 'webbench reports no status codes, success signal or latency: strict figures are null',
+      },
+      loadgen: {
+        clients: p.concurrency, workers: null, cpu_user_ms: null, cpu_system_ms: null,
+        cpu_us_per_request: r.cpuNs !== null && r.succeeded + r.failed > 0 ? Math.round(r.cpuNs / 1000 / (r.succeeded + r.failed) * 10) / 10 : null,
+        ...(r.cpuNs !== null ? { note: `webbench and its forked clients measured in a cpuacct cgroup: ${Math.round(r.cpuNs / 1e6)} ms CPU` } : {}),
+      },
+      load: [], histogram: null, workers: null, sources: null,
+    };
+  }
+  const progress = progressLine(label);
+  let r: LoadResult;
+  try {
+    r = await runLoad({
+      url, clients: p.concurrency, durationS: p.durationS, warmupS: p.warmupS, workers: o.workers,
+      sourceAddresses: o.sourceAddresses, timeoutMs: o.timeoutMs, successSignal: p.successSignal,
+      onProgress: progress.update,
+    });
+  } finally {
+    progress.done();
+  }
+  const c = r.counters;
+  return {
+    tool: { name: 'eserver-bench', version: pkgVersion(), command: null },
+    summary: {
+      pages_per_min: r.webbench.pagesPerMin, bytes_per_sec: r.webbench.bytesPerSec, succeeded: c.succeeded,
+      failed: c.failed, strict_ok: c.strictOk, strict_pages_per_min: Math.trunc(c.strictOk / (p.durationS / 60)),
+      cut_at_end: c.cutAtEnd, status: c.status, errors: { ...c.errors },
+      latency_ms: { p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, p999: r.latency.p999, max: r.latency.max, mean: r.latency.mean },
+      lines: summaryLines(r),
+    },
+    loadgen: {
+      clients: r.clients, workers: r.workers, cpu_user_ms: Math.round(r.cpu.userMs), cpu_system_ms: Math.round(r.cpu.systemMs),
+      cpu_us_per_request: r.cpu.usPerRequest === null ? null : Math.round(r.cpu.usPerRequest * 10) / 10,
+    },
+    load: r.series, histogram: r.histogram, workers: r.workers, sources: r.sourceAddresses,
+  };
+}
+
+async function runProfile(o: RunOptions, p: Profile, stack: StackInfo | null, batchId: string, commit: string | null): Promise<ResultDoc> {
+  const url = stack ? pageUrl(stack, p) : o.url!;
+  const startedAt = new Date().toISOString();
+  logStep(`${p.name}: ${p.concurrency} clients, ${p.warmupS} s warm-up + ${p.durationS} s on ${url}`);
+  let before: Counts | null = null;
+  if (stack) before = await readCounts(stack.mysql, stack.queue);
+  const services: Record<string, number | null> = {};
+  for (const s of stack?.services ?? []) services[s.name] = s.pid;
+  const busyBefore = await cpuBusyBefore();
+  const sampler = new Sampler({
+    services,
+    cgroup: stack?.limits.cgroup && stack.limits.cgroupVersion
+      ? { path: stack.limits.cgroup, version: stack.limits.cgroupVersion, memoryPath: memoryPathFromNote(stack.limits.note) }
+      : null,
+    queue: stack ? { host: stack.queue.host, metricsPort: stack.queue.metricsPort } : null,
+  });
+  sampler.start();
+  let d: Driven;
+  try {
+    d = await drive(o, p, url);
+  } finally {
+    await sampler.stop();
+  }
+  const samples = sampler.samples;
+  for (const line of d.summary.lines) console.log(line);
+
+  // The generator's own CPU for a tool we spawn comes from the sampled process tree.
+  if (d.loadgen.cpu_us_per_request === null) {
+    const ms = sampledLoadgenCpuMs(samples);
+    const reqs = d.summary.succeeded + d.summary.failed;
+    if (ms !== null && reqs > 0) {
+      d.loadgen.cpu_us_per_request = Math.round(((ms * 1000) / reqs) * 10) / 10;
+      d.loadgen.note = 'integrated from 1 s /proc samples of the tool process tree (warm-up included)';
+    }
+  }
+
+  let loss: ResultDoc['loss_check'] = null;
+  if (stack && before) {
+    logStep(`${p.name}: waiting for the queue to drain, then counting rows`);
+    loss = await lossCheck({
+      mysql: stack.mysql, queue: stack.queue, before, strictOk: p.enqueues ? d.summary.strict_ok : null,
+      timeoutS: o.drainTimeoutS ?? 120, log: logStep,
+    });
+    console.log(lossLine(loss));
+  }
+
+  const reasons: string[] = [];
+  const warnings: string[] = [];
+  if (loss && !loss.ok) reasons.push(`loss check failed: ${loss.acked} acked, ${loss.rows} rows, ${loss.distinct} distinct${loss.note ? ` (${loss.note})` : ''}`);
+  if (d.summary.strict_ok === 0 && d.summary.succeeded + d.summary.failed > 0) reasons.push('no strict success at all: the stack answered no HTTP 200 with the success signal');
+  if (d.summary.failed > 0) warnings.push(`${d.summary.failed} failed requests`);
+
+  const machine = { ...machineInfo(), busy_before_pct: busyBefore };
+  return {
+    schema_version: 1,
+    batch_id: batchId,
+    profile: p.name,
+    runtime: stack ? stack.runtime : 'external',
+    tool: d.tool,
+    started_at: startedAt,
+    finished_at: new Date().toISOString(),
+    commit,
+    url,
+    machine,
+    limits: stack ? stack.limits : null,
+    versions: { ...(stack?.versions ?? {}), node: process.versions.node, 'eserver-bench': pkgVersion() },
+    config: {
+      concurrency: p.concurrency, duration_s: p.durationS, warmup_s: p.warmupS, page: p.page,
+      success_signal: p.successSignal, workers: d.workers, source_addresses: d.sources, stack: stack ? stack.config : null,
+      services: stack ? stack.services.map((s) => ({ name: s.name, pid: s.pid })) : null,
+    },
+    summary: d.summary,
+    loadgen: d.loadgen,
+    loss_check: loss,
+    series: { load: d.load, samples },
+    histogram: d.histogram,
+    verdict: { ok: reasons.length === 0, reasons: [...reasons, ...warnings.map((w) => `warning: ${w}`)] },
+  };
+}
+
+export function seedFile(outDir: string): string {
+  const local = path.join(outDir, 'seed.json');
+  return fs.existsSync(local) ? local : path.join(REPO_ROOT, 'results/seed.json');
+}
+
+export async function runBench(o: RunOptions): Promise<RunOutcome> {
+  const names = o.profiles.length > 0 ? o.profiles : DEFAULT_PROFILES;
+  const profiles = names.map((n) => resolveProfile(n, o.overrides));
+  const lim = nofileLimits();
+  const most = Math.max(...profiles.map((p) => p.concurrency));
+  if (lim && lim.soft < most + 200) {
+    logStep(`warning: open files limit ${lim.soft} < ${most} clients + margin: connects will fail with EMFILE (raise ulimit -n)`);
+  }
+  const batchId = new Date().toISOString();
+  const commit = gitCommit(REPO_ROOT);
+  const docs: ResultDoc[] = [];
+  const files: string[] = [];
+
+  let runtime: LabRuntime | null = null;
+  let stack: StackInfo | null = null;
+  let downing: Promise<void> | null = null;
+  const down = () => {
+    const rt = runtime;
+    const st = stack;
+    if (!rt || !st) return downing ?? Promise.resolve();
+    stack = null;
+    downing = (async () => {
+      logStep(`stopping the ${st.runtime} stack`);
+      await rt.down(st.runDir);
+    })();
+    return downing;
+  };
+  const up = async () => {
+    runtime ??= await loadRuntime(o.runtime);
+    logStep(`starting the ${runtime.name} stack`);
+    const opts: UpOptions & { ports?: Record<string, number> } = { log: logStep };
+    if (o.runDir) opts.runDir = o.runDir;
+    if (o.freePorts) {
+      const [http, fpm, queue, metrics, mysqlPort] = await freePorts(5);
+      opts.ports = { http, fpm, queue, metrics, mysql: mysqlPort };
+    }
+    stack = await runtime.up(opts);
+    logStep(`stack up at ${stack.httpBase} (run dir ${stack.runDir})`);
+    return stack;
+  };
+  // Ctrl-C during a 30 s run must still tear the stack down: nothing may be left running.
+  const onSignal = (sig: NodeJS.Signals) => {
+    logStep(`${sig}: tearing down`);
+    void down().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    for (const p of profiles) {
+      // A fresh stack per profile (unless --reuse-stack): at 10k clients php-fpm works through its
+      // backlog of the previous profile's requests for many seconds after the load stops, which
+      // would slow the next profile down and blur its loss check.
+      let st: StackInfo | null = null;
+      if (!o.url) st = o.reuseStack && stack ? stack : await up();
+      const doc = await runProfile(o, p, st, batchId, commit);
+      docs.push(doc);
+      files.push(writeResult(o.outDir, doc));
+      logStep(`wrote ${files[files.length - 1]}`);
+      if (!o.reuseStack) await down();
+    }
+  } finally {
+    await down();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  let report: RunOutcome['report'] = null;
+  if (!o.noReport && docs.length > 0) {
+    // Loaded only now: vega is large, and the generator's own process is measured during the run.
+    const { renderReport } = await import('./report/index.js');
+    report = await renderReport(docs, o.outDir, seedFile(o.outDir));
+    logStep(`report: ${report.md} and ${report.html}`);
+  }
+  return { ok: docs.every((d) => d.verdict.ok), docs, files, report };
+}

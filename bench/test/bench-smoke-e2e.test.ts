@@ -1,0 +1,63 @@
+// `make bench PROFILE=smoke` end to end on the native stack (real MariaDB, queue server, php-fpm,
+// nginx): a result file that validates, a report, a zero-loss check, and no process left behind.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { ResultDoc } from '../src/results/types.js';
+import { validateResult } from '../src/results/validate.js';
+
+const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-e2e-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('make bench PROFILE=smoke on the native stack', { timeout: 240_000 }, async () => {
+  fs.copyFileSync(path.join(REPO, 'results/seed.json'), path.join(dir, 'seed.json'));
+  // Its own run directory and free ports: other stacks may be running on this machine.
+  const args = [CLI, 'run', '--profile', 'smoke', '--runtime', 'native', '--out', dir, '--run-dir', path.join(dir, 'lab'), '--free-ports'];
+  const child = spawn(process.execPath, args, {
+    cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { out += d; });
+  const code = await new Promise<number | null>((r) => child.on('close', r));
+  assert.equal(code, 0, out);
+  assert.match(out, /^Speed=\d+ pages\/min, \d+ bytes\/sec\.$/m);
+  assert.match(out, /^Requests: \d+ susceed, \d+ failed\.$/m);
+  assert.match(out, /^Loss check: (\d+) acked, \1 rows, \1 distinct: OK/m);
+
+  const files = fs.readdirSync(dir).filter((f) => /-native-smoke\.json$/.test(f));
+  assert.equal(files.length, 1);
+  const doc = JSON.parse(fs.readFileSync(path.join(dir, files[0]), 'utf8')) as ResultDoc;
+  assert.deepEqual(validateResult(doc), { ok: true });
+  assert.equal(doc.runtime, 'native');
+  assert.ok(doc.summary.strict_ok !== null && doc.summary.strict_ok > 0, 'client.php answered 200 ok');
+  assert.ok(doc.loss_check && doc.loss_check.ok);
+  assert.ok(doc.loss_check.acked >= doc.summary.strict_ok!, 'every strict success was acked');
+  assert.equal(doc.loss_check.rows, doc.loss_check.acked);
+  assert.equal(doc.loss_check.distinct, doc.loss_check.rows);
+  for (const s of ['nginx', 'php-fpm', 'queue-server', 'mysql']) {
+    assert.ok(doc.series.samples.some((x) => x.services[s] && x.services[s].rss_bytes > 0), `sampled ${s}`);
+  }
+  assert.ok(fs.readFileSync(path.join(dir, 'latest.html'), 'utf8').includes('<svg'));
+  assert.ok(fs.existsSync(path.join(dir, 'latest.md')));
+
+  // Nothing left behind: every service's main pid is gone.
+  const pids = (doc.config.services ?? []).map((s) => s.pid).filter((p): p is number => p !== null);
+  assert.equal(pids.length, 4);
+  for (const pid of pids) assert.equal(alive(pid), false, `pid ${pid} still running`);
+});

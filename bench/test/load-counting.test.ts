@@ -1,0 +1,114 @@
+// The generator counts as webbench does (and strictly besides), checked against servers whose
+// behaviour the test sets: the server answers exactly K requests, then holds every later connection
+// open without a byte, so both sides can agree on exact counts whatever the machine's speed.
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { runLoad } from '../src/load/generator.js';
+import { deadPort, httpResponse, startServer, until, type TestServer } from './helper.js';
+
+const servers: TestServer[] = [];
+after(async () => {
+  for (const s of servers) await s.close();
+});
+
+async function server(b: Parameters<typeof startServer>[0]) {
+  const s = await startServer(b);
+  servers.push(s);
+  return s;
+}
+
+const OK = httpResponse('200 OK', 'ok');
+
+test('exact counts: K answered requests are K successes, and the server agrees', async () => {
+  const K = 300;
+  const C = 8;
+  let answered = 0;
+  const s = await server((n, sock) => {
+    if (n < K) {
+      answered++;
+      sock.end(OK);
+    }
+  });
+  const r = await runLoad({ url: s.url, clients: C, durationS: 1.5, warmupS: 0, workers: 2, successSignal: 'ok' });
+  assert.equal(answered, K);
+  assert.equal(r.counters.succeeded, K);
+  assert.equal(r.counters.failed, 0);
+  assert.equal(r.counters.strictOk, K);
+  assert.equal(r.counters.bytes, K * Buffer.byteLength(OK));
+  assert.deepEqual(r.counters.status, { 200: K });
+  // Every client ends blocked on one held connection the server accepted: K + C in all.
+  await until(() => s.accepted() === K + C);
+  assert.equal(r.latency.count, K);
+  assert.ok(r.latency.p50 > 0 && r.latency.p99 >= r.latency.p50);
+  assert.equal(r.series.reduce((a, p) => a + p.succeeded, 0), K);
+});
+
+test('a 502 page is a success by webbench rules and a failure by strict rules', async () => {
+  const K = 120;
+  const s = await server((n, sock) => {
+    if (n < K) sock.end(httpResponse('502 Bad Gateway', '<html>502 Bad Gateway</html>'));
+  });
+  const r = await runLoad({ url: s.url, clients: 4, durationS: 1, warmupS: 0, successSignal: 'ok' });
+  assert.equal(r.counters.succeeded, K);
+  assert.equal(r.counters.failed, 0);
+  assert.equal(r.counters.strictOk, 0);
+  assert.deepEqual(r.counters.status, { 502: K });
+});
+
+test("strict success needs HTTP 200 and the page's signal in the body", async () => {
+  const K = 100;
+  const s = await server((n, sock) => {
+    if (n < K) sock.end(n % 2 === 0 ? OK : httpResponse('200 OK', 'error: queue down'));
+  });
+  const r = await runLoad({ url: s.url, clients: 4, durationS: 1, warmupS: 0, successSignal: 'ok' });
+  assert.equal(r.counters.succeeded, K);
+  assert.equal(r.counters.strictOk, K / 2);
+});
+
+test('resets are failures of kind ECONNRESET', async () => {
+  const K = 50;
+  const s = await server((n, sock) => {
+    if (n < K) sock.resetAndDestroy();
+  });
+  const r = await runLoad({ url: s.url, clients: 4, durationS: 1, warmupS: 0, successSignal: 'ok' });
+  assert.equal(r.counters.failed, K);
+  assert.equal(r.counters.errors.ECONNRESET, K);
+  assert.equal(r.counters.succeeded, 0);
+});
+
+test('refusals are failures of kind ECONNREFUSED and count in pages/min', async () => {
+  const port = await deadPort();
+  const r = await runLoad({ url: `http://127.0.0.1:${port}/`, clients: 2, durationS: 1, warmupS: 0, successSignal: 'ok' });
+  assert.equal(r.counters.succeeded, 0);
+  assert.ok(r.counters.failed > 0);
+  assert.equal(r.counters.errors.ECONNREFUSED, r.counters.failed);
+  assert.equal(r.webbench.pagesPerMin, Math.trunc(r.counters.failed / (1 / 60)));
+});
+
+test('a read cut by the end of the run after some bytes counts as a success (webbench)', async () => {
+  const C = 6;
+  const s = await server((_n, sock) => {
+    sock.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial');
+  });
+  const r = await runLoad({ url: s.url, clients: C, durationS: 1, warmupS: 0, successSignal: 'ok' });
+  assert.equal(r.counters.succeeded, C);
+  assert.equal(r.counters.cutAtEnd, C);
+  assert.equal(r.counters.strictOk, 0);
+  assert.equal(r.counters.failed, 0);
+});
+
+test('warm-up requests are not counted', async () => {
+  let answered = 0;
+  const K = 40;
+  const s = await server((n, sock) => {
+    if (n < K) {
+      answered++;
+      sock.end(OK);
+    }
+  });
+  // All K are answered within the 1 s warm-up, then every client holds: nothing left to measure.
+  const r = await runLoad({ url: s.url, clients: 2, durationS: 1, warmupS: 1, successSignal: 'ok' });
+  assert.equal(answered, K);
+  assert.equal(r.warmup.succeeded, K);
+  assert.equal(r.counters.succeeded, 0);
+});

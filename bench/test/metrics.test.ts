@@ -1,0 +1,50 @@
+// The sampler reads real processes from /proc, and cgroup files in the v1 and v2 layouts.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { memoryPathFromNote, readCgroup } from '../src/metrics/cgroup.js';
+import { snapshot, tree } from '../src/metrics/proc.js';
+import { Sampler } from '../src/metrics/sampler.js';
+
+test('a service is its process tree, and the load generator excludes the services it started', async () => {
+  // A "service" child that forks a grandchild which burns CPU, like a master and its worker.
+  const svc = spawn('sh', ['-c', 'sh -c "while :; do :; done" & wait'], { stdio: 'ignore' });
+  try {
+    const sampler = new Sampler({ services: { svc: svc.pid! }, intervalMs: 300 });
+    sampler.start();
+    await new Promise((r) => setTimeout(r, 1300));
+    const samples = await sampler.stop();
+    assert.ok(samples.length >= 2);
+    const last = samples[samples.length - 1];
+    assert.equal(last.services.svc.procs, 2);
+    assert.ok(last.services.svc.rss_bytes > 0);
+    assert.ok(last.services.svc.child_rss_avg_bytes! > 0);
+    assert.ok(samples.some((s) => s.services.svc.cpu_pct > 20), 'the busy grandchild shows up in the service CPU');
+    assert.equal(last.services.loadgen.procs, 1, 'the service tree is not counted as load generator');
+  } finally {
+    // Children first, by the pids the process tree gives, then the service itself.
+    for (const p of tree(svc.pid!, snapshot()).slice(1)) process.kill(p.pid, 'SIGKILL');
+    svc.kill('SIGKILL');
+  }
+});
+
+test('cgroup v1 and v2 totals are read from their files', () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cg-'));
+  try {
+    fs.mkdirSync(path.join(root, 'cpuacct/lab'), { recursive: true });
+    fs.mkdirSync(path.join(root, 'memory/outer/lab'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'cpuacct/lab/cpuacct.usage'), '5000000000\n');
+    fs.writeFileSync(path.join(root, 'memory/outer/lab/memory.usage_in_bytes'), '1048576\n');
+    const note = `v1: cpu at ${root}/cpu/lab, memory at ${root}/memory/outer/lab`;
+    assert.deepEqual(readCgroup(`${root}/cpu/lab`, 'v1', root, memoryPathFromNote(note)), { cpuNs: 5e9, memoryBytes: 1048576 });
+    fs.mkdirSync(path.join(root, 'v2/lab'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'v2/lab/cpu.stat'), 'usage_usec 250\nuser_usec 200\n');
+    fs.writeFileSync(path.join(root, 'v2/lab/memory.current'), '4096\n');
+    assert.deepEqual(readCgroup(path.join(root, 'v2/lab'), 'v2', path.join(root, 'v2')), { cpuNs: 250000, memoryBytes: 4096 });
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});

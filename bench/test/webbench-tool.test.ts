@@ -1,0 +1,44 @@
+// --tool webbench: a `webbench` found on PATH is run with the profile's -c/-t and the URL, and its
+// two summary lines become the result (strict figures null). The project ships no webbench, so the
+// test puts a stand-in script on PATH that prints what Webbench 1.5 prints and records its argv.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { REPO_ROOT, runBench } from '../src/run.js';
+import { validateResult } from '../src/results/validate.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-wb-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+test('webbench output is parsed into the same result format', async () => {
+  const bin = path.join(dir, 'bin');
+  fs.mkdirSync(bin);
+  fs.writeFileSync(
+    path.join(bin, 'webbench'),
+    `#!/bin/sh\necho "$@" >> ${dir}/argv\necho 'Webbench - Simple Web Benchmark 1.5'\necho\necho 'Speed=43226 pages/min, 129975 bytes/sec.'\necho 'Requests: 21613 susceed, 0 failed.'\n`,
+    { mode: 0o755 },
+  );
+  fs.copyFileSync(path.join(REPO_ROOT, 'results/seed.json'), path.join(dir, 'seed.json'));
+  const oldPath = process.env.PATH;
+  process.env.PATH = `${bin}:${oldPath}`;
+  try {
+    const out = await runBench({
+      profiles: ['smoke'], overrides: { concurrency: 77, durationS: 3, warmupS: 0 }, runtime: 'auto', tool: 'webbench',
+      url: 'http://127.0.0.1:9/client.php', outDir: dir, noReport: true,
+    });
+    const d = out.docs[0];
+    assert.deepEqual(validateResult(d), { ok: true });
+    assert.equal(d.tool.name, 'webbench');
+    assert.equal(d.summary.pages_per_min, 43226);
+    assert.equal(d.summary.bytes_per_sec, 129975);
+    assert.equal(d.summary.succeeded, 21613);
+    assert.equal(d.summary.strict_ok, null);
+    assert.equal(d.summary.latency_ms.p50, null);
+    assert.deepEqual(d.summary.lines, ['Speed=43226 pages/min, 129975 bytes/sec.', 'Requests: 21613 susceed, 0 failed.']);
+    assert.equal(fs.readFileSync(path.join(dir, 'argv'), 'utf8').trim(), '-c 77 -t 3 http://127.0.0.1:9/client.php');
+  } finally {
+    process.env.PATH = oldPath;
+  }
+});
