@@ -1,0 +1,104 @@
+// Runs the docker and compose CLIs. Every call gets the lab's DOCKER_HOST and the classic builder
+// (DOCKER_BUILDKIT=0): the Docker CLI on the lab machines has no buildx, and Compose v1 builds through it.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { repoRoot } from '../native/paths.js';
+
+const run = promisify(execFile);
+
+export const engineScript = join(repoRoot, 'bench', 'scripts', 'docker-engine.sh');
+export const baseScript = join(repoRoot, 'bench', 'scripts', 'docker-base.sh');
+export const composeFile = join(repoRoot, 'docker-compose.yml');
+
+/** The lab engine's socket (make docker-engine); DOCKER_HOST, when set, wins. */
+export const labSocket = join(repoRoot, 'run', 'docker', 'docker.sock');
+
+export function dockerHost(): string {
+  if (process.env.DOCKER_HOST) return process.env.DOCKER_HOST;
+  if (existsSync(labSocket)) return `unix://${labSocket}`;
+  return 'unix:///var/run/docker.sock';
+}
+
+export function dockerEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, DOCKER_HOST: dockerHost(), DOCKER_BUILDKIT: '0', COMPOSE_DOCKER_CLI_BUILD: '0', ...extra };
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+}
+
+export class CommandError extends Error {
+  constructor(
+    message: string,
+    readonly stderr: string,
+  ) {
+    super(message);
+  }
+}
+
+export async function runCmd(
+  file: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {},
+): Promise<RunResult> {
+  try {
+    const r = await run(file, args, {
+      env: opts.env ?? dockerEnv(),
+      cwd: opts.cwd ?? repoRoot,
+      timeout: opts.timeoutMs ?? 600_000,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    return { stdout: String(r.stdout), stderr: String(r.stderr) };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: string; stdout?: string };
+    if (e.code === 'ENOENT') throw new CommandError(`${file} not found (install docker.io / docker-compose)`, '');
+    const tail = String(e.stderr ?? '').trim().split('\n').slice(-15).join('\n');
+    throw new CommandError(`${file} ${args.join(' ')} failed: ${tail || e.message}`, String(e.stderr ?? ''));
+  }
+}
+
+export function docker(args: string[], timeoutMs?: number): Promise<RunResult> {
+  return runCmd('docker', args, { timeoutMs });
+}
+
+/** Compose v2 (`docker compose`) or v1 (`docker-compose`), whichever this machine has. */
+export interface ComposeCli {
+  file: string;
+  prefix: string[];
+  version: 1 | 2;
+  label: string;
+}
+
+let picked: ComposeCli | null = null;
+
+export async function pickCompose(): Promise<ComposeCli> {
+  if (picked) return picked;
+  try {
+    const r = await runCmd('docker', ['compose', 'version', '--short'], { timeoutMs: 10_000 });
+    picked = { file: 'docker', prefix: ['compose'], version: 2, label: `docker compose ${r.stdout.trim()}` };
+    return picked;
+  } catch {
+    /* no v2 plugin: try v1 */
+  }
+  try {
+    const r = await runCmd('docker-compose', ['version', '--short'], { timeoutMs: 10_000 });
+    picked = { file: 'docker-compose', prefix: [], version: 1, label: `docker-compose ${r.stdout.trim()}` };
+    return picked;
+  } catch {
+    throw new Error('neither `docker compose` (v2) nor `docker-compose` (v1) works: apt-get install -y docker-compose');
+  }
+}
+
+/** Runs compose on the repo's docker-compose.yml for one project. */
+export async function compose(
+  project: string,
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs?: number,
+): Promise<RunResult> {
+  const c = await pickCompose();
+  return runCmd(c.file, [...c.prefix, '-f', composeFile, '-p', project, ...args], { env: dockerEnv(env), timeoutMs });
+}

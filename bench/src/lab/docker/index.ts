@@ -1,0 +1,388 @@
+// The lab runtime on Docker Compose: the same four services and config files as the native mode, built
+// from the repo's Dockerfiles and started by docker-compose.yml, all in one parent cgroup (2 CPUs, 2 GB).
+// `auto` picks this runtime only when an engine answers; nothing here starts an engine on its own.
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { repoRoot, sources } from '../native/paths.js';
+import type { LabPorts } from '../native/state.js';
+import { assertPortFree } from '../ports.js';
+import type { LabRuntime, ServiceInfo, ServiceName, StackInfo, UpOptions } from '../types.js';
+import { dockerEngineAnswers, removeParentCgroup, setUpParentCgroup } from './engine.js';
+import { baseScript, compose, docker, dockerHost, pickCompose, runCmd } from './exec.js';
+import { limitsOfPid } from './limits.js';
+
+export { dockerEngineAnswers };
+
+export const BASE_IMAGE_TAG = 'eserver-lab/bookworm-base:latest';
+/** The shared budget of the four containers: the 2013 box (same defaults as the native runner). */
+export const DEFAULT_BUDGET = { cpus: 2, memory: '2g' } as const;
+export const DEFAULT_PORTS: LabPorts = { http: 8080, fpm: 9000, queue: 8888, metrics: 9888, mysql: 3307 };
+export const SERVICES: ServiceName[] = ['mysql', 'queue-server', 'php-fpm', 'nginx'];
+export const defaultDockerRunDir = join(repoRoot, 'run', 'lab-docker');
+const MYSQL_USER = 'eserver';
+const MYSQL_PASSWORD = 'eserver';
+
+/** Docker-only options on top of the shared UpOptions contract. */
+export interface DockerUpOptions extends UpOptions {
+  ports?: Partial<LabPorts>;
+  /** Compose project name (default eserver-lab, or COMPOSE_PROJECT_NAME). */
+  project?: string;
+  /** Name of the parent cgroup, relative to dockerd's own (default eserver-lab). */
+  cgroupParent?: string;
+  /** Time for the whole stack to report healthy, ms. */
+  healthTimeoutMs?: number;
+  /** Aborting it (Ctrl-C) stops the start-up between steps and takes down what was started. */
+  signal?: AbortSignal;
+}
+
+interface DockerState {
+  runtime: 'docker';
+  runDir: string;
+  project: string;
+  ports: LabPorts;
+  cgroupParent: string;
+  baseImage: string;
+  budget: { cpus: number; memory: string };
+  queueArgs: string[];
+  startedAt: string;
+}
+
+const stateFile = (runDir: string) => join(runDir, 'docker-state.json');
+
+/** Compose's interpolation variables (see .env.example) for one stack. */
+function composeEnv(s: Pick<DockerState, 'ports' | 'cgroupParent' | 'baseImage' | 'queueArgs'>): Record<string, string> {
+  return {
+    HTTP_PORT: String(s.ports.http),
+    FPM_PORT: String(s.ports.fpm),
+    QUEUE_PORT: String(s.ports.queue),
+    METRICS_PORT: String(s.ports.metrics),
+    MYSQL_PORT: String(s.ports.mysql),
+    MYSQL_USER,
+    MYSQL_PASSWORD,
+    CGROUP_PARENT: s.cgroupParent,
+    BASE_IMAGE: s.baseImage,
+    QUEUE_EXTRA_ARGS: s.queueArgs.join(' '),
+  };
+}
+
+function portsFromEnv(): Partial<LabPorts> {
+  const out: Partial<LabPorts> = {};
+  const map: [keyof LabPorts, string][] = [
+    ['http', 'HTTP_PORT'],
+    ['fpm', 'FPM_PORT'],
+    ['queue', 'QUEUE_PORT'],
+    ['metrics', 'METRICS_PORT'],
+    ['mysql', 'MYSQL_PORT'],
+  ];
+  for (const [k, v] of map) if (process.env[v]) out[k] = Number(process.env[v]);
+  return out;
+}
+
+async function imageExists(ref: string): Promise<boolean> {
+  try {
+    await docker(['image', 'inspect', ref], 20_000);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The image the Dockerfiles start FROM: $BASE_IMAGE when set, else the lab's debootstrap image, else
+ * debian:bookworm-slim if it is already local; otherwise build the lab's (docker-base.sh pulls when a
+ * registry answers, and debootstraps when none does).
+ */
+export async function ensureBaseImage(log: (l: string) => void): Promise<string> {
+  if (process.env.BASE_IMAGE) return process.env.BASE_IMAGE;
+  if (await imageExists(BASE_IMAGE_TAG)) return BASE_IMAGE_TAG;
+  if (await imageExists('debian:bookworm-slim')) return 'debian:bookworm-slim';
+  log(`lab: building the base image ${BASE_IMAGE_TAG} (make docker-base)...`);
+  const r = await runCmd('bash', [baseScript], { timeoutMs: 600_000 });
+  log(r.stdout.trim());
+  return BASE_IMAGE_TAG;
+}
+
+/** Builds the four images (the classic builder, host network for apt). */
+export async function buildImages(baseImage: string, project: string, log: (l: string) => void): Promise<void> {
+  const c = await pickCompose();
+  const args = c.version === 1 ? ['build', '--parallel'] : ['build'];
+  const t = Date.now();
+  await compose(project, args, { BASE_IMAGE: baseImage }, 900_000);
+  log(`lab: images built in ${((Date.now() - t) / 1000).toFixed(1)} s (${c.label})`);
+}
+
+/** The service's container, found by the labels that Compose v1 and v2 both set (the docker CLI answers
+ * in milliseconds, where each Compose v1 call starts a Python interpreter). */
+async function containerId(project: string, _env: Record<string, string>, svc: ServiceName): Promise<string | null> {
+  const r = await docker(
+    ['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`, '--filter', `label=com.docker.compose.service=${svc}`],
+    20_000,
+  );
+  return r.stdout.trim().split('\n')[0] || null;
+}
+
+interface Inspected {
+  id: string;
+  initPid: number;
+  health: string;
+  running: boolean;
+  logPath: string;
+  image: string;
+}
+
+async function inspect(id: string): Promise<Inspected> {
+  const fmt = '{{.State.Pid}}|{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}|{{.State.Running}}|{{.LogPath}}|{{.Image}}';
+  const [pid, health, running, logPath, image] = (await docker(['inspect', '-f', fmt, id], 20_000)).stdout.trim().split('|');
+  return { id, initPid: Number(pid), health: health!, running: running === 'true', logPath: logPath!, image: image! };
+}
+
+/** With init: true the container's pid 1 is docker-init; the service's main process is its child. */
+function mainPid(initPid: number): number | null {
+  if (!initPid) return null;
+  try {
+    const kids = readFileSync(`/proc/${initPid}/task/${initPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    return kids.length > 0 ? Number(kids[0]) : initPid;
+  } catch {
+    return null;
+  }
+}
+
+function servicePorts(svc: ServiceName, p: LabPorts): number[] {
+  return { mysql: [p.mysql], 'queue-server': [p.queue, p.metrics], 'php-fpm': [p.fpm], nginx: [p.http] }[svc];
+}
+
+async function packageVersions(id: string, pkgs: string[]): Promise<Record<string, string>> {
+  const r = await docker(['exec', id, 'dpkg-query', '-W', '-f=${Package}=${Version}\\n', ...pkgs], 30_000);
+  const out: Record<string, string> = {};
+  for (const line of r.stdout.trim().split('\n')) {
+    const [k, v] = line.split('=');
+    if (k && v) out[k] = v;
+  }
+  return out;
+}
+
+async function versionsOf(ids: Record<ServiceName, string>): Promise<Record<string, string>> {
+  const [ng, php, my, node, nodeV, engine, c] = await Promise.all([
+    packageVersions(ids.nginx, ['nginx']),
+    packageVersions(ids['php-fpm'], ['php8.2-fpm', 'php8.2-cli']),
+    packageVersions(ids.mysql, ['mariadb-server']),
+    packageVersions(ids['queue-server'], ['nodejs']),
+    docker(['exec', ids['queue-server'], 'node', '--version'], 30_000),
+    docker(['version', '-f', '{{.Server.Version}}'], 20_000),
+    pickCompose(),
+  ]);
+  return {
+    nginx: ng.nginx ?? '?',
+    php: php['php8.2-fpm'] ?? '?',
+    'php-cli': php['php8.2-cli'] ?? '?',
+    mariadb: my['mariadb-server'] ?? '?',
+    node: nodeV.stdout.trim(),
+    'node-deb': node.nodejs ?? '?',
+    'docker-engine': engine.stdout.trim(),
+    compose: c.label,
+  };
+}
+
+async function stackInfo(state: DockerState, requireAll: boolean): Promise<StackInfo | null> {
+  const env = composeEnv(state);
+  const ids = {} as Record<ServiceName, string>;
+  const services: ServiceInfo[] = [];
+  for (const svc of SERVICES) {
+    const id = await containerId(state.project, env, svc);
+    if (!id) {
+      if (requireAll) throw new Error(`compose has no container for ${svc}`);
+      services.push({ name: svc, pid: null, ports: servicePorts(svc, state.ports), healthy: false });
+      continue;
+    }
+    ids[svc] = id;
+    const i = await inspect(id);
+    services.push({
+      name: svc,
+      pid: i.running ? mainPid(i.initPid) : null,
+      ports: servicePorts(svc, state.ports),
+      healthy: i.running && i.health === 'healthy',
+      logFile: i.logPath,
+    });
+  }
+  if (Object.keys(ids).length === 0) return null;
+  const pids = services.map((s) => s.pid).filter((p): p is number => p !== null);
+  let limits: StackInfo['limits'] = { cgroup: null, cgroupVersion: null, cpus: null, memoryBytes: null, note: 'no container runs' };
+  if (pids.length > 0) {
+    const all = await Promise.all(pids.map((p) => limitsOfPid(p)));
+    const first = all[0]!;
+    const shared = all.every((l) => l.cpuCgroup === first.cpuCgroup && l.memoryCgroup === first.memoryCgroup);
+    limits = {
+      cgroup: first.cgroup,
+      cgroupVersion: first.cgroupVersion,
+      cpus: first.cpus,
+      memoryBytes: first.memoryBytes,
+      note:
+        `shared by the ${pids.length} containers through cgroup_parent=${state.cgroupParent}` +
+        ` (cpu: ${first.cpuCgroup ?? 'unlimited'}, memory: ${first.memoryCgroup ?? 'unlimited'})` +
+        (shared ? '' : '; WARNING: the containers do not all sit in the same limited parent'),
+    };
+  }
+  const complete = SERVICES.every((s) => ids[s]);
+  const p = state.ports;
+  return {
+    runtime: 'docker',
+    runDir: state.runDir,
+    httpBase: `http://127.0.0.1:${p.http}`,
+    pages: {
+      client: `http://127.0.0.1:${p.http}/client.php`,
+      baseline: `http://127.0.0.1:${p.http}/baseline.php`,
+      persistent: `http://127.0.0.1:${p.http}/client_persistent.php`,
+    },
+    queue: { host: '127.0.0.1', port: p.queue, metricsPort: p.metrics },
+    mysql: { host: '127.0.0.1', port: p.mysql, user: MYSQL_USER, password: MYSQL_PASSWORD, database: 'eserver' },
+    services,
+    limits,
+    versions: complete ? await versionsOf(ids) : {},
+    config: {
+      ports: p,
+      project: state.project,
+      composeFile: join(repoRoot, 'docker-compose.yml'),
+      dockerHost: dockerHost(),
+      baseImage: state.baseImage,
+      cgroupParent: state.cgroupParent,
+      nginx: { workers: 8, conf: 'nginx/nginx.conf' },
+      phpFpm: { pm: 'static', children: 12, conf: 'php-client/php-fpm.conf' },
+      mysql: { conf: 'mysql/my.cnf' },
+      queueArgs: state.queueArgs,
+      budget: state.budget,
+      images: Object.fromEntries(SERVICES.map((s) => [s, `eserver-lab/${s}:latest`])),
+    },
+  };
+}
+
+async function readState(runDir: string): Promise<DockerState | null> {
+  try {
+    return JSON.parse(await readFile(stateFile(runDir), 'utf8')) as DockerState;
+  } catch {
+    return null;
+  }
+}
+
+async function waitHealthy(state: DockerState, timeoutMs: number): Promise<void> {
+  const env = composeEnv(state);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const bad: string[] = [];
+    for (const svc of SERVICES) {
+      const id = await containerId(state.project, env, svc);
+      const i = id ? await inspect(id) : null;
+      if (!i || !i.running) throw new Error(`${svc} is not running:\n${await logsTail(state, svc)}`);
+      if (i.health !== 'healthy') bad.push(`${svc} (${i.health})`);
+    }
+    if (bad.length === 0) return;
+    if (Date.now() > deadline) {
+      throw new Error(`not healthy after ${timeoutMs / 1000} s: ${bad.join(', ')}\n${await logsTail(state, bad[0]!.split(' ')[0] as ServiceName)}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function logsTail(state: DockerState, svc: ServiceName): Promise<string> {
+  try {
+    const r = await compose(state.project, ['logs', '--no-color', '--tail=20', svc], composeEnv(state), 30_000);
+    return r.stdout + r.stderr;
+  } catch (err) {
+    return `(no logs: ${(err as Error).message})`;
+  }
+}
+
+async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
+  const log = opts.log ?? ((l: string) => console.error(l));
+  const t0 = Date.now();
+  const secs = () => ((Date.now() - t0) / 1000).toFixed(1);
+  if (!(await dockerEngineAnswers())) {
+    throw new Error(`no Docker engine answers on ${dockerHost()}: start one with 'make docker-engine' (or use --runtime native)`);
+  }
+  if (!existsSync(sources.queueCli)) {
+    throw new Error(`the queue server is not built (${sources.queueCli} missing): run 'make build'`);
+  }
+  const runDir = resolve(opts.runDir ?? defaultDockerRunDir);
+  const old = await readState(runDir);
+  if (old) {
+    log(`lab: a docker stack (project ${old.project}) was left in ${runDir}; taking it down first`);
+    await down(runDir);
+  }
+  // Callers (the lab CLI) pass every port key, undefined when no flag was given: only defined ones count.
+  const given = Object.fromEntries(Object.entries(opts.ports ?? {}).filter(([, v]) => v !== undefined && v !== null));
+  const ports: LabPorts = { ...DEFAULT_PORTS, ...portsFromEnv(), ...given };
+  const flags: Record<keyof LabPorts, [ServiceName, string]> = {
+    http: ['nginx', 'HTTP_PORT'],
+    fpm: ['php-fpm', 'FPM_PORT'],
+    queue: ['queue-server', 'QUEUE_PORT'],
+    metrics: ['queue-server', 'METRICS_PORT'],
+    mysql: ['mysql', 'MYSQL_PORT'],
+  };
+  for (const k of Object.keys(ports) as (keyof LabPorts)[]) await assertPortFree(ports[k], flags[k][0], flags[k][1]);
+  const queueArgs = opts.queueArgs ?? [];
+  if (queueArgs.some((a) => /\s/.test(a))) throw new Error('queue arguments with spaces cannot pass through compose');
+  const cpus = opts.cpus ?? DEFAULT_BUDGET.cpus;
+  const memory = opts.memory ?? DEFAULT_BUDGET.memory;
+  const state: DockerState = {
+    runtime: 'docker',
+    runDir,
+    project: opts.project ?? process.env.COMPOSE_PROJECT_NAME ?? 'eserver-lab',
+    ports,
+    cgroupParent: opts.cgroupParent ?? process.env.CGROUP_PARENT ?? 'eserver-lab',
+    baseImage: await ensureBaseImage(log),
+    budget: { cpus, memory },
+    queueArgs,
+    startedAt: new Date().toISOString(),
+  };
+  const check = () => {
+    if (opts.signal?.aborted) throw new Error('interrupted');
+  };
+  log(`lab: base image ${state.baseImage} (${secs()} s)`);
+  check();
+  await buildImages(state.baseImage, state.project, log);
+  check();
+  // The budget's parent cgroup must exist, limited, before the first container is created in it.
+  log((await setUpParentCgroup(cpus, memory, state.cgroupParent)).trim());
+  await mkdir(runDir, { recursive: true });
+  await writeFile(stateFile(runDir), JSON.stringify(state, null, 2));
+  const tUp = Date.now();
+  try {
+    await compose(state.project, ['up', '-d', '--no-build'], composeEnv(state), 300_000);
+    log(`lab: compose up returned after ${((Date.now() - tUp) / 1000).toFixed(1)} s`);
+    check();
+    await waitHealthy(state, opts.healthTimeoutMs ?? 120_000);
+  } catch (err) {
+    log(`lab: docker up failed; taking the stack down`);
+    await down(runDir).catch((e: Error) => log(`lab: down after failed up: ${e.message}`));
+    throw err;
+  }
+  log(`lab: docker stack healthy ${((Date.now() - tUp) / 1000).toFixed(1)} s after 'up' (${secs()} s in all)`);
+  const info = await stackInfo(state, true);
+  return info!;
+}
+
+async function status(runDir?: string): Promise<StackInfo | null> {
+  const state = await readState(resolve(runDir ?? defaultDockerRunDir));
+  if (!state) return null;
+  return stackInfo(state, false);
+}
+
+async function down(runDir?: string): Promise<void> {
+  const dir = resolve(runDir ?? defaultDockerRunDir);
+  const state = await readState(dir);
+  if (!state) return;
+  // Each service's stop_grace_period (20 s) covers the queue server's drain on SIGTERM.
+  await compose(state.project, ['down', '--remove-orphans', '-t', '20'], composeEnv(state), 180_000);
+  await removeParentCgroup(state.cgroupParent).catch(() => {});
+  await rm(stateFile(dir), { force: true });
+}
+
+export const dockerRuntime: LabRuntime = { name: 'docker', up, status, down };
+
+/** The last lines of every service's output (`lab logs` for the docker runtime), or null with no stack. */
+export async function dockerLogs(runDir?: string, lines = 40): Promise<string | null> {
+  const state = await readState(resolve(runDir ?? defaultDockerRunDir));
+  if (!state) return null;
+  const r = await compose(state.project, ['logs', '--no-color', `--tail=${lines}`], composeEnv(state), 60_000);
+  return r.stdout + r.stderr;
+}
