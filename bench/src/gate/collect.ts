@@ -1,0 +1,192 @@
+// Runs the measurements of one gate run: R repetitions of each part, every ratio taken against a
+// reference measured in the same repetition, plus the absolute correctness checks.
+import { measureCell, type ProtoCell } from '../proto/measure.js';
+import { startQueueServer, startRefServer, type RunningServer } from '../proto/servers.js';
+import { startBenchDb } from '../proto/mariadb.js';
+import { freePort } from '../proto/ports.js';
+import { onSignalCleanup } from '../proto/children.js';
+import { rawInsertRate, drainRate } from '../proto/drain.js';
+import { median, cv } from './stats.js';
+import type { CorrectnessCheck, GatePart, MetricSample } from './metrics.js';
+
+export interface GateSettings {
+  parts: GatePart[];
+  repetitions: number;
+  /** Seconds per protocol cell. */
+  protoDurationS: number;
+  /** Clients for the new-connection-per-request cell (php-fpm's 12 children are the real stack's C). */
+  protoConnConcurrency: number;
+  protoPersistentConcurrency: number;
+  /** CPU cell: measure the queue server and the C reference at the same time (default) or one after the other. */
+  protoPairing: 'concurrent' | 'sequential';
+  drainRows: number;
+  stackConcurrency: number;
+  stackDurationS: number;
+  stackWarmupS: number;
+  /** Extra queue-server flags, e.g. the test-only CPU burn. */
+  queueArgs: string[];
+  runDir: string;
+}
+
+export const DEFAULT_SETTINGS: Omit<GateSettings, 'runDir'> = {
+  parts: ['stack', 'proto', 'drain'],
+  repetitions: 3,
+  protoDurationS: 5,
+  protoConnConcurrency: 50,
+  protoPersistentConcurrency: 100,
+  protoPairing: 'concurrent',
+  drainRows: 100_000,
+  stackConcurrency: 500,
+  stackDurationS: 10,
+  stackWarmupS: 2,
+  queueArgs: [],
+};
+
+export interface GateMeasurements {
+  samples: MetricSample[];
+  checks: CorrectnessCheck[];
+  /** Raw per-repetition figures, for the results file. */
+  raw: Record<string, unknown>;
+  /** Figures printed for information (the seed comparison). */
+  info: string[];
+}
+
+const sample = (id: string, values: number[]): MetricSample => ({ id, values, median: median(values), cv: cv(values) });
+
+async function cell(start: () => Promise<RunningServer>, mode: 'conn-per-req' | 'persistent', c: number, durationS: number): Promise<ProtoCell> {
+  const s = await start();
+  try {
+    return await measureCell(s, { mode, concurrency: c, durationMs: durationS * 1000 });
+  } finally {
+    await s.stop();
+  }
+}
+
+async function protoPart(o: GateSettings, log: (l: string) => void, m: GateMeasurements): Promise<void> {
+  const ts = () => startQueueServer({ args: [...o.queueArgs] });
+  const ref = () => startRefServer(o.runDir);
+  const cpu: number[] = [];
+  const cpuRatio: number[] = [];
+  const rpsRatio: number[] = [];
+  let failed = 0;
+  const errors: Record<string, number> = {};
+  const cells: ProtoCell[] = [];
+  for (let r = 0; r < o.repetitions; r++) {
+    // Alternate which server goes first, so a drift in machine load does not favour one side.
+    const order = r % 2 === 0 ? [ts, ref] : [ref, ts];
+    const pair = async (mode: 'conn-per-req' | 'persistent', c: number, concurrent: boolean): Promise<{ t: ProtoCell; c: ProtoCell }> => {
+      if (concurrent) {
+        // Both servers under load in the same window, C clients each: a burst of load from anything else
+        // on the machine hits both at once, so it cancels in their ratio.
+        const [t, r] = await Promise.all([cell(ts, mode, c, o.protoDurationS), cell(ref, mode, c, o.protoDurationS)]);
+        return { t, c: r };
+      }
+      const a = await cell(order[0], mode, c, o.protoDurationS);
+      const b = await cell(order[1], mode, c, o.protoDurationS);
+      return a.serverKind === 'ts' ? { t: a, c: b } : { t: b, c: a };
+    };
+    const conn = await pair('conn-per-req', o.protoConnConcurrency, o.protoPairing === 'concurrent');
+    // req/s is only comparable when each server has the load generator to itself: run concurrently, the
+    // two loads would split the CPU between them at random and the ratio would measure that split.
+    const pers = await pair('persistent', o.protoPersistentConcurrency, false);
+    cpu.push(conn.t.cpuUsPerReq);
+    cpuRatio.push(conn.t.cpuUsPerReq / conn.c.cpuUsPerReq);
+    rpsRatio.push(pers.t.reqPerSec / pers.c.reqPerSec);
+    for (const x of [conn.t, pers.t]) {
+      failed += x.failed;
+      for (const [k, v] of Object.entries(x.errors)) errors[k] = (errors[k] ?? 0) + v;
+    }
+    cells.push(conn.t, conn.c, pers.t, pers.c);
+    log(`proto rep ${r + 1}/${o.repetitions}: ${conn.t.cpuUsPerReq.toFixed(1)} µs CPU/enqueue (C ref ${conn.c.cpuUsPerReq.toFixed(1)}), persistent ${Math.round(pers.t.reqPerSec)} vs ${Math.round(pers.c.reqPerSec)} req/s`);
+  }
+  m.samples.push(sample('queue_cpu_us_per_enqueue', cpu), sample('queue_cpu_vs_c_ref', cpuRatio), sample('proto_rps_vs_c_ref', rpsRatio));
+  m.checks.push({ id: 'proto_failed', name: 'queue server: 0 failed requests', ok: failed === 0, detail: failed === 0 ? '0 failed' : `${failed} failed: ${JSON.stringify(errors)}` });
+  m.raw.proto = cells.map(({ server, mode, concurrency, reqPerSec, failed: f, cpuUsPerReq, latencyUs }) => ({ server, mode, concurrency, reqPerSec, failed: f, cpuUsPerReq, latencyUs }));
+}
+
+async function drainPart(o: GateSettings, log: (l: string) => void, m: GateMeasurements): Promise<void> {
+  const db = await startBenchDb(o.runDir);
+  const ratio: number[] = [];
+  const reps: unknown[] = [];
+  let lost = 0;
+  let bad = '';
+  try {
+    for (let r = 0; r < o.repetitions; r++) {
+      const raw = await rawInsertRate(db, o.drainRows);
+      const d = await drainRate(db, o.runDir, o.drainRows, o.queueArgs);
+      ratio.push(d.rowsPerSec / raw.rowsPerSec);
+      lost += Math.max(0, d.lostRows);
+      if (d.enqueueFailed > 0 || d.rowsInTable !== d.enqueued || d.distinctNums !== d.enqueued) {
+        bad += ` rep ${r + 1}: ${d.enqueued} acked, ${d.enqueueFailed} refused, ${d.rowsInTable} rows, ${d.distinctNums} distinct;`;
+      }
+      reps.push({ raw, drain: d });
+      log(`drain rep ${r + 1}/${o.repetitions}: ${Math.round(d.rowsPerSec)} rows/s vs raw ${Math.round(raw.rowsPerSec)} rows/s`);
+    }
+  } finally {
+    await db.stop();
+  }
+  m.samples.push(sample('drain_vs_raw_insert', ratio));
+  m.checks.push({ id: 'drain_lost_rows', name: 'drain: 0 lost rows, 0 duplicates, 0 refused', ok: lost === 0 && bad === '', detail: lost === 0 && bad === '' ? `every acked row present once (${o.repetitions} × ${o.drainRows})` : `${lost} lost;${bad}` });
+  m.raw.drain = reps;
+}
+
+async function stackPart(o: GateSettings, log: (l: string) => void, m: GateMeasurements): Promise<void> {
+  // The lab runtime and the load generator belong to other parts of the bench; loaded here, when used.
+  const { getRuntime } = await import('../lab/index.js');
+  const { runLoad } = await import('../load/generator.js');
+  const { readCounts, lossCheck } = await import('../loss-check.js');
+  const runtime = await getRuntime('native', log);
+  // Free ports rather than the lab's defaults: a developer's own `make lab-up` may hold those.
+  const ports = { http: await freePort(), fpm: await freePort(), queue: await freePort(), metrics: await freePort(), mysql: await freePort() };
+  const stack = await runtime.up({ queueArgs: o.queueArgs, log, runDir: `${o.runDir}/lab`, ports } as Parameters<typeof runtime.up>[0]);
+  const unregister = onSignalCleanup(() => runtime.down(stack.runDir));
+  const ratio: number[] = [];
+  const reps: unknown[] = [];
+  let failed = 0;
+  let notOk = 0;
+  let lossOk = true;
+  let lossDetail = '';
+  let bestClientPpm = 0;
+  try {
+    for (let r = 0; r < o.repetitions; r++) {
+      const pages = r % 2 === 0 ? (['client', 'baseline'] as const) : (['baseline', 'client'] as const);
+      const ppm: Record<string, number> = {};
+      for (const page of pages) {
+        const before = page === 'client' ? await readCounts(stack.mysql, stack.queue) : null;
+        const res = await runLoad({ url: stack.pages[page], clients: o.stackConcurrency, durationS: o.stackDurationS, warmupS: o.stackWarmupS, successSignal: 'ok' });
+        ppm[page] = res.webbench.pagesPerMin;
+        failed += res.counters.failed;
+        // A page that answered but did not say "ok" (a 502, or the queue's error) is a failure too.
+        notOk += Math.max(0, res.counters.succeeded - res.counters.cutAtEnd - res.counters.strictOk);
+        if (before) {
+          const l = await lossCheck({ mysql: stack.mysql, queue: stack.queue, before, strictOk: res.counters.strictOk + res.warmup.strictOk, timeoutS: 60 });
+          if (!l.ok) {
+            lossOk = false;
+            lossDetail += ` rep ${r + 1}: ${l.acked} acked, ${l.rows} rows, ${l.distinct} distinct${l.note ? ` (${l.note})` : ''};`;
+          }
+        }
+        reps.push({ rep: r + 1, page, pagesPerMin: res.webbench.pagesPerMin, counters: res.counters, latency: res.latency });
+      }
+      ratio.push(ppm.client / ppm.baseline);
+      bestClientPpm = Math.max(bestClientPpm, ppm.client);
+      log(`stack rep ${r + 1}/${o.repetitions}: client.php ${ppm.client} pages/min, baseline.php ${ppm.baseline} pages/min, ratio ${(ppm.client / ppm.baseline).toFixed(3)}`);
+    }
+  } finally {
+    unregister();
+    await runtime.down(stack.runDir);
+  }
+  m.samples.push(sample('stack_ratio', ratio));
+  m.checks.push({ id: 'stack_failed', name: 'stack: 0 failed requests (webbench) and every page said "ok"', ok: failed === 0 && notOk === 0, detail: `${failed} failed, ${notOk} not ok` });
+  m.checks.push({ id: 'stack_lost_rows', name: 'stack: 0 lost rows (every acked enqueue is one row)', ok: lossOk, detail: lossOk ? 'acked = rows = distinct after every client.php run' : lossDetail });
+  const clientRuns = (reps as Array<{ page: string; pagesPerMin: number }>).filter((x) => x.page === 'client').map((x) => x.pagesPerMin);
+  m.info.push(`Seed comparison: client.php ${Math.round(median(clientRuns))} pages/min (median; best ${bestClientPpm}) at ${o.stackConcurrency} clients × ${o.stackDurationS} s, against the 2013 figure of 43226 pages/min at 10,000 clients × 30 s: ${median(clientRuns) >= 43226 ? '≥ 43226' : '< 43226'}. Printed for the record; CI load is smaller than the seed's, so it does not decide.`);
+  m.raw.stack = { reps, stack: { runtime: stack.runtime, limits: stack.limits, versions: stack.versions } };
+}
+
+export async function collect(o: GateSettings, log: (l: string) => void): Promise<GateMeasurements> {
+  const m: GateMeasurements = { samples: [], checks: [], raw: {}, info: [] };
+  if (o.parts.includes('stack')) await stackPart(o, log, m);
+  if (o.parts.includes('proto')) await protoPart(o, log, m);
+  if (o.parts.includes('drain')) await drainPart(o, log, m);
+  return m;
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+// `make bench-proto`: the queue server's protocol, connection, drain and fsync benchmark. Prints a markdown
+// table and writes it with the raw figures as JSON into results/.
+import { Command } from 'commander';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runProtoBench, type ProtoPart, type ServerKind } from './bench.js';
+import type { ProtoMode } from './load-worker.js';
+import { REPO_ROOT, defaultRunDir } from './servers.js';
+import { renderMarkdown } from './table.js';
+import { stopChildrenOnSignal } from './children.js';
+
+stopChildrenOnSignal();
+
+const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
+const ints = (v: string): number[] => list(v).map((s) => {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`not a positive integer: ${s}`);
+  return n;
+});
+function oneOf<T extends string>(allowed: readonly T[]): (v: string) => T[] {
+  return (v) => list(v).map((s) => {
+    if (!allowed.includes(s as T)) throw new Error(`"${s}" is not one of ${allowed.join(', ')}`);
+    return s as T;
+  });
+}
+
+const program = new Command()
+  .name('bench-proto')
+  .description('Drive the queue server (and a C epoll reference) directly over the eserver protocol')
+  .option('--parts <list>', 'proto,hold,drain,fsync', oneOf<ProtoPart>(['proto', 'hold', 'drain', 'fsync']), ['proto', 'hold', 'drain', 'fsync'] as ProtoPart[])
+  .option('--servers <list>', 'ts,c-ref', oneOf<ServerKind>(['ts', 'c-ref']), ['ts', 'c-ref'] as ServerKind[])
+  .option('--modes <list>', 'conn-per-req,persistent', oneOf<ProtoMode>(['conn-per-req', 'persistent']), ['conn-per-req', 'persistent'] as ProtoMode[])
+  .option('-c, --concurrency <list>', 'client counts', ints, [100, 1000])
+  .option('-d, --duration <s>', 'seconds per measured cell', Number, 10)
+  .option('--threads <n>', 'load-driver threads (default: one per CPU)', Number)
+  .option('--hold <n>', 'connections held open for the RSS reading', Number, 10_000)
+  .option('--drain-rows <n>', 'rows for the drain and raw INSERT measurements', Number, 300_000)
+  .option('--fsync-concurrency <n>', 'clients for the fsync comparison', Number, 1000)
+  .option('--fsync-mode <mode>', 'conn-per-req or persistent', 'persistent')
+  .option('--queue-arg <arg...>', 'extra flag(s) for the queue server', [] as string[])
+  .option('--out <dir>', 'results directory', join(REPO_ROOT, 'results'))
+  .option('--run-dir <dir>', 'scratch directory (binaries, journals, MariaDB datadir)', defaultRunDir());
+
+program.parse();
+const o = program.opts<{
+  parts: ProtoPart[]; servers: ServerKind[]; modes: ProtoMode[]; concurrency: number[]; duration: number; threads?: number;
+  hold: number; drainRows: number; fsyncConcurrency: number; fsyncMode: ProtoMode; queueArg: string[]; out: string; runDir: string;
+}>();
+
+const report = await runProtoBench({
+  parts: o.parts,
+  servers: o.servers,
+  modes: o.modes,
+  concurrency: o.concurrency,
+  durationMs: o.duration * 1000,
+  threads: o.threads,
+  holdConnections: o.hold,
+  drainRows: o.drainRows,
+  fsyncConcurrency: o.fsyncConcurrency,
+  fsyncMode: o.fsyncMode,
+  runDir: o.runDir,
+  queueArgs: o.queueArg,
+  command: `make bench-proto${process.argv.length > 2 ? ` ARGS="${process.argv.slice(2).join(' ')}"` : ''}`,
+  log: (l) => process.stderr.write(`[bench-proto] ${l}\n`),
+});
+const md = renderMarkdown(report);
+mkdirSync(o.out, { recursive: true });
+const stamp = report.startedAt.replace(/[:.]/g, '-');
+writeFileSync(join(o.out, `proto-${stamp}.json`), JSON.stringify(report, null, 2) + '\n');
+writeFileSync(join(o.out, `proto-${stamp}.md`), md);
+process.stdout.write(md);
+process.stderr.write(`[bench-proto] wrote ${join(o.out, `proto-${stamp}.{json,md}`)}\n`);

@@ -1,0 +1,209 @@
+// Starts the two servers the protocol benchmark compares: our TypeScript queue server and the C reference.
+// Each is a child process of the benchmark, stopped by its pid; nothing here finds processes by name.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { track } from './children.js';
+import { connect } from 'node:net';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root, found from this file's place in bench/dist/src/proto/ (or bench/src/proto/). */
+export const REPO_ROOT = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'queue-server')) || !existsSync(join(dir, 'bench'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('cannot find the repository root');
+    dir = up;
+  }
+  return dir;
+})();
+
+export const REF_SOURCE = join(REPO_ROOT, 'bench', 'ref', 'eserver-ref.c');
+export const QUEUE_CLI = join(REPO_ROOT, 'queue-server', 'dist', 'src', 'cli.js');
+
+export interface RunningServer {
+  kind: 'ts' | 'c-ref';
+  label: string;
+  pid: number;
+  host: string;
+  port: number;
+  metricsPort?: number;
+  /** Last lines of the server's stderr/stdout, for error messages. */
+  logTail(): string;
+  stop(): Promise<number | null>;
+}
+
+/** Compiles the C reference server with `cc -O2` into runDir when the binary is missing or older than the source. */
+export function buildRefServer(runDir: string): string {
+  mkdirSync(runDir, { recursive: true });
+  const bin = join(runDir, 'eserver-ref');
+  if (!existsSync(bin) || statSync(bin).mtimeMs < statSync(REF_SOURCE).mtimeMs) {
+    execFileSync('cc', ['-O2', '-Wall', '-o', bin, REF_SOURCE], { stdio: ['ignore', 'inherit', 'inherit'] });
+  }
+  return bin;
+}
+
+function keepTail(child: ChildProcess): () => string {
+  let tail = '';
+  const add = (b: Buffer): void => {
+    tail = (tail + b.toString('utf8')).slice(-4000);
+  };
+  child.stdout?.on('data', add);
+  child.stderr?.on('data', add);
+  return () => tail;
+}
+
+function stopChild(child: ChildProcess, graceMs = 5000): Promise<number | null> {
+  return new Promise((res) => {
+    if (child.exitCode !== null || child.signalCode !== null) return res(child.exitCode);
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      res(code);
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+async function waitForTcp(host: string, port: number, child: ChildProcess, tail: () => string, timeoutMs = 15000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`server exited (${child.exitCode ?? child.signalCode}) before listening:\n${tail()}`);
+    }
+    const ok = await new Promise<boolean>((r) => {
+      const s = connect({ host, port });
+      s.once('connect', () => {
+        s.destroy();
+        r(true);
+      });
+      s.once('error', () => r(false));
+    });
+    if (ok) return;
+    if (Date.now() > until) throw new Error(`server did not listen on ${host}:${port} within ${timeoutMs} ms:\n${tail()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function startRefServer(runDir: string, host = '127.0.0.1'): Promise<RunningServer> {
+  const bin = buildRefServer(runDir);
+  const child = track(spawn(bin, [host, '0'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const tail = keepTail(child);
+  const port = await new Promise<number>((res, rej) => {
+    let buf = '';
+    const onData = (b: Buffer): void => {
+      buf += b.toString('utf8');
+      const m = /port (\d+)/.exec(buf);
+      if (m) {
+        child.stdout?.off('data', onData);
+        res(Number(m[1]));
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.once('exit', (c) => rej(new Error(`eserver-ref exited ${c}: ${tail()}`)));
+  });
+  return {
+    kind: 'c-ref',
+    label: 'C epoll reference (ours)',
+    pid: child.pid!,
+    host,
+    port,
+    logTail: tail,
+    stop: () => stopChild(child),
+  };
+}
+
+export interface QueueServerOptions {
+  host?: string;
+  /** Extra CLI flags, e.g. ['--fsync', 'always', '--journal-dir', dir]. */
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+  label?: string;
+}
+
+/**
+ * Starts queue-server/dist/src/cli.js with --port 0 --metrics-port 0 and reads the bound ports from its
+ * "listening" log event. Picking a free port ourselves would race with the load's own ephemeral ports.
+ */
+export async function startQueueServer(opts: QueueServerOptions = {}): Promise<RunningServer> {
+  if (!existsSync(QUEUE_CLI)) throw new Error(`${QUEUE_CLI} is missing: build with \`npx tsc -b queue-server\``);
+  const host = opts.host ?? '127.0.0.1';
+  const args = [QUEUE_CLI, '--host', host, '--port', '0', '--metrics-port', '0', ...(opts.args ?? [])];
+  const child = track(
+    spawn(process.execPath, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...opts.env },
+    }),
+  );
+  const tail = keepTail(child);
+  let ports: { port: number; metricsPort: number };
+  try {
+    ports = await new Promise<{ port: number; metricsPort: number }>((res, rej) => {
+      let buf = '';
+      const timer = setTimeout(() => rej(new Error(`eserver-queue did not log "listening" within 15 s:\n${tail()}`)), 15_000);
+      const onData = (b: Buffer): void => {
+        buf += b.toString('utf8');
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (!line.includes('"listening"')) continue;
+          try {
+            const ev = JSON.parse(line) as { event?: string; port?: number; metricsPort?: number };
+            if (ev.event === 'listening' && typeof ev.port === 'number') {
+              clearTimeout(timer);
+              child.stdout?.off('data', onData);
+              child.stderr?.off('data', onData);
+              res({ port: ev.port, metricsPort: ev.metricsPort ?? 0 });
+            }
+          } catch {
+            /* not a JSON log line */
+          }
+        }
+      };
+      child.stdout?.on('data', onData);
+      child.stderr?.on('data', onData);
+      child.once('exit', (c) => {
+        clearTimeout(timer);
+        rej(new Error(`server exited (${c}) before listening:\n${tail()}`));
+      });
+    });
+    await waitForTcp(host, ports.port, child, tail);
+  } catch (e) {
+    await stopChild(child);
+    throw e;
+  }
+  return {
+    kind: 'ts',
+    label: opts.label ?? 'eserver-queue (TypeScript)',
+    pid: child.pid!,
+    host,
+    port: ports.port,
+    metricsPort: ports.metricsPort,
+    logTail: tail,
+    stop: () => stopChild(child, 15000),
+  };
+}
+
+/** Reads one Prometheus metric (sum over its label sets) from the server's /metrics endpoint. */
+export async function scrapeMetric(host: string, metricsPort: number, name: string): Promise<number | null> {
+  const res = await fetch(`http://${host}:${metricsPort}/metrics`);
+  const text = await res.text();
+  let found = false;
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue;
+    if (line.startsWith(name + ' ') || line.startsWith(name + '{')) {
+      const v = Number(line.slice(line.lastIndexOf(' ') + 1));
+      if (Number.isFinite(v)) {
+        found = true;
+        sum += v;
+      }
+    }
+  }
+  return found ? sum : null;
+}
+
+export function defaultRunDir(): string {
+  return resolve(REPO_ROOT, 'run', 'proto');
+}

@@ -1,0 +1,88 @@
+// Markdown rendering of a protocol benchmark run.
+import type { ProtoCell } from './measure.js';
+import type { HoldResult } from './hold.js';
+import type { DrainResult, RawInsertResult } from './drain.js';
+import type { FsyncCell } from './fsync.js';
+
+export interface ProtoReport {
+  startedAt: string;
+  command: string;
+  machine: { cpus: number; kernel: string; node: string; clkTck: number };
+  settings: Record<string, unknown>;
+  cells: ProtoCell[];
+  hold?: HoldResult;
+  drain?: { raw: RawInsertResult; drain: DrainResult; ratio: number };
+  fsync?: FsyncCell[];
+  notes: string[];
+}
+
+const f0 = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
+const f1 = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : 'n/a');
+const ms = (us: number): string => (us >= 100_000 ? (us / 1000).toFixed(0) : (us / 1000).toFixed(2));
+const mb = (b: number): string => (b / 1048576).toFixed(1);
+
+export function cpuRatios(cells: ProtoCell[]): Array<{ mode: string; concurrency: number; ratio: number }> {
+  const out: Array<{ mode: string; concurrency: number; ratio: number }> = [];
+  for (const ts of cells.filter((c) => c.serverKind === 'ts')) {
+    const ref = cells.find((c) => c.serverKind === 'c-ref' && c.mode === ts.mode && c.concurrency === ts.concurrency);
+    if (ref) out.push({ mode: ts.mode, concurrency: ts.concurrency, ratio: ts.cpuUsPerReq / ref.cpuUsPerReq });
+  }
+  return out;
+}
+
+export function renderMarkdown(r: ProtoReport): string {
+  const L: string[] = [];
+  L.push(`Protocol benchmark, ${r.startedAt} (${r.machine.cpus} CPUs, Linux ${r.machine.kernel}, Node ${r.machine.node}).`);
+  L.push(`Command: \`${r.command}\``);
+  L.push('');
+  if (r.cells.length) {
+    L.push('| server | mode | C | req/s | failed | p50 ms | p99 ms | p99.9 ms | server CPU µs/req | server CPU (cores) | server RSS peak MB |');
+    L.push('|---|---|---|---|---|---|---|---|---|---|---|');
+    for (const c of r.cells) {
+      L.push(`| ${c.server} | ${c.mode} | ${c.concurrency} | ${f0(c.reqPerSec)} | ${c.failed} | ${ms(c.latencyUs.p50)} | ${ms(c.latencyUs.p99)} | ${ms(c.latencyUs.p999)} | ${f1(c.cpuUsPerReq)} | ${c.cpuCores.toFixed(2)} | ${mb(c.rssPeakBytes)} |`);
+    }
+    const ratios = cpuRatios(r.cells);
+    if (ratios.length) {
+      L.push('');
+      L.push('Server CPU per request, TypeScript ÷ C reference (target ≤ 1.5× for a new connection per request):');
+      for (const x of ratios) L.push(`- ${x.mode}, C=${x.concurrency}: ${x.ratio.toFixed(2)}×${x.mode === 'conn-per-req' ? (x.ratio <= 1.5 ? ' (target met)' : ` (target missed by ${((x.ratio / 1.5 - 1) * 100).toFixed(0)}%)`) : ''}`);
+    }
+    L.push('');
+    L.push('The C reference is `bench/ref/eserver-ref.c`, a minimal epoll server written for this project (same framing, same 22-byte 8001 reply, no JSON parsing, no storage), compiled with `cc -O2` at bench time.');
+  }
+  if (r.hold) {
+    const h = r.hold;
+    L.push('');
+    L.push(`RSS of eserver-queue with ${h.open.toLocaleString('en-US')} of ${h.target.toLocaleString('en-US')} connections open (each served one 8001): **${mb(h.rssBytes)} MB** (${mb(h.rssBeforeBytes)} MB idle; target ≤ 64 MB: ${h.rssBytes <= 64 * 1048576 ? 'met' : 'missed'}; ${h.failed} failed).`);
+  }
+  if (r.drain) {
+    const { raw, drain, ratio } = r.drain;
+    L.push('');
+    L.push('| drain into MariaDB | rows | seconds | rows/s |');
+    L.push('|---|---|---|---|');
+    L.push(`| raw mysql2 multi-row INSERT (${raw.batchRows} rows/statement, ${raw.connections} connections), the ceiling | ${f0(raw.rows)} | ${raw.seconds.toFixed(2)} | ${f0(raw.rowsPerSec)} |`);
+    L.push(`| eserver-queue drain of the seed statement (queue preloaded, then timed) | ${f0(drain.enqueued)} | ${drain.drainSeconds.toFixed(2)} | ${f0(drain.rowsPerSec)} |`);
+    L.push('');
+    L.push(`Drain ÷ raw: ${ratio.toFixed(2)}. Target ≥ 200,000 rows/s: ${drain.rowsPerSec >= 200_000 ? 'met' : `missed by ${((1 - drain.rowsPerSec / 200_000) * 100).toFixed(0)}%`}. Rows in table ${f0(drain.rowsInTable)}, distinct ${f0(drain.distinctNums)}, lost ${drain.lostRows}.`);
+  }
+  if (r.fsync?.length) {
+    const off = r.fsync.find((c) => c.policy === 'off');
+    L.push('');
+    L.push('| fsync policy | mode | C | enqueue req/s | failed | p50 ms | p99 ms | server CPU µs/req | off ÷ this |');
+    L.push('|---|---|---|---|---|---|---|---|---|');
+    for (const c of r.fsync) {
+      L.push(`| ${c.policy} | ${c.mode} | ${c.concurrency} | ${f0(c.reqPerSec)} | ${c.failed} | ${ms(c.latencyUs.p50)} | ${ms(c.latencyUs.p99)} | ${f1(c.cpuUsPerReq)} | ${off ? (off.reqPerSec / c.reqPerSec).toFixed(2) : 'n/a'} |`);
+    }
+    const always = r.fsync.find((c) => c.policy === 'always');
+    if (off && always) {
+      const k = off.reqPerSec / always.reqPerSec;
+      L.push('');
+      L.push(`Enqueue req/s, \`off\` ÷ \`always\` = ${k.toFixed(2)} (target: \`always\` within 2× of \`off\`, i.e. ≤ 2: ${k <= 2 ? 'met' : 'missed'}).`);
+    }
+  }
+  for (const n of r.notes) {
+    L.push('');
+    L.push(`Note: ${n}`);
+  }
+  return L.join('\n') + '\n';
+}

@@ -1,0 +1,108 @@
+// The protocol load driver against a tiny server that this test controls and counts on its own.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server, type Socket } from 'node:net';
+import { runLoad } from '../src/proto/driver.js';
+import { EXPECTED_OK, frame } from '../src/proto/frames.js';
+import { parseStatCpuTicks, parseStatusRssBytes, sampleProc, clockTicksPerSecond } from '../src/proto/procstat.js';
+
+interface Tally {
+  connections: number;
+  okSent: number;
+  errSent: number;
+  peers: Set<string>;
+}
+
+/** Answers every 8001 frame; every `errorEvery`-th request overall gets a 9000 error frame instead. */
+function tinyServer(errorEvery: number): Promise<{ server: Server; port: number; tally: Tally; sockets: Set<Socket> }> {
+  const tally: Tally = { connections: 0, okSent: 0, errSent: 0, peers: new Set() };
+  const sockets = new Set<Socket>();
+  let n = 0;
+  const err = frame(9000, '{"code": "TEST", "msg": "injected"}');
+  const server = createServer((s) => {
+    tally.connections++;
+    tally.peers.add(s.remoteAddress ?? '?');
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => {});
+    let buf = Buffer.alloc(0);
+    s.on('data', (c) => {
+      buf = Buffer.concat([buf, c]);
+      while (buf.length >= 4 && buf.length >= 4 + buf.readUInt16BE(2)) {
+        const len = 4 + buf.readUInt16BE(2);
+        buf = buf.subarray(len);
+        n++;
+        if (errorEvery > 0 && n % errorEvery === 0) {
+          tally.errSent++;
+          s.write(err);
+        } else {
+          tally.okSent++;
+          s.write(EXPECTED_OK);
+        }
+      }
+    });
+  });
+  return new Promise((res) => server.listen(0, '127.0.0.1', () => {
+    const a = server.address();
+    res({ server, port: typeof a === 'object' && a ? a.port : 0, tally, sockets });
+  }));
+}
+
+async function close(t: { server: Server; sockets: Set<Socket> }): Promise<void> {
+  for (const s of t.sockets) s.destroy();
+  await new Promise((r) => t.server.close(r));
+}
+
+test('conn-per-req: one connection per request, counts match the server, source addresses spread', async () => {
+  const t = await tinyServer(0);
+  try {
+    const r = await runLoad({ host: '127.0.0.1', port: t.port, mode: 'conn-per-req', concurrency: 20, durationMs: 1500, threads: 2, sourceAddrCount: 4 });
+    assert.ok(r.ok > 50, `only ${r.ok} ok`);
+    assert.equal(r.failed, 0, JSON.stringify(r.errors));
+    // Every request had its own connection; replies that landed after the window are not counted,
+    // so the server may have answered at most one more request per client than the driver counted.
+    assert.ok(t.tally.okSent >= r.ok && t.tally.okSent <= r.ok + r.unfinished + 20, `server ${t.tally.okSent} vs driver ${r.ok}`);
+    assert.ok(t.tally.connections >= r.ok && t.tally.connections <= r.ok + 20 + 20);
+    assert.deepEqual([...t.tally.peers].sort(), ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4']);
+    assert.ok(r.latencyUs.p50 > 0 && r.latencyUs.p50 <= r.latencyUs.p99 && r.latencyUs.p99 <= r.latencyUs.p999);
+    assert.ok(Math.abs(r.reqPerSec - r.ok / 1.5) < 1e-6);
+  } finally {
+    await close(t);
+  }
+});
+
+test('persistent: C connections reused; error replies are counted as failures by their cmd', async () => {
+  const t = await tinyServer(4);
+  try {
+    const r = await runLoad({ host: '127.0.0.1', port: t.port, mode: 'persistent', concurrency: 8, durationMs: 1500, threads: 2 });
+    assert.ok(r.ok > 100, `only ${r.ok} ok`);
+    // A failed request makes the client reconnect, so connections = 8 + failures (within the window).
+    assert.equal(Object.keys(r.errors).join(','), 'reply:9000');
+    assert.equal(r.errors['reply:9000'], r.failed);
+    assert.ok(t.tally.errSent >= r.failed && t.tally.errSent <= r.failed + 8);
+    assert.ok(t.tally.okSent >= r.ok && t.tally.okSent <= r.ok + 8);
+    // One in four requests got the error, so ok ≈ 3 × failed (±1 per client at the window's edge).
+    assert.ok(Math.abs(r.ok - 3 * r.failed) <= 3 * 8 + 8, `ok ${r.ok} failed ${r.failed}`);
+    assert.ok(t.tally.connections >= 8 + r.failed && t.tally.connections <= 8 + r.failed + 8);
+  } finally {
+    await close(t);
+  }
+});
+
+test('a refused connection is a counted failure, not a hang', async () => {
+  const t = await tinyServer(0);
+  await close(t); // nothing listens on this port any more
+  const r = await runLoad({ host: '127.0.0.1', port: t.port, mode: 'conn-per-req', concurrency: 2, durationMs: 300, threads: 1 });
+  assert.equal(r.ok, 0);
+  assert.ok(r.failed > 0);
+  assert.ok((r.errors.ECONNREFUSED ?? 0) > 0, JSON.stringify(r.errors));
+});
+
+test('/proc parsing: utime+stime with a comm that holds spaces and parentheses, RSS from VmRSS', () => {
+  const stat = '1234 (my (odd) proc) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 1 0 100 1000 200 18446744073709551615';
+  assert.equal(parseStatCpuTicks(stat), 325);
+  assert.equal(parseStatusRssBytes('Name:\tx\nVmRSS:\t   2048 kB\n'), 2048 * 1024);
+  const me = sampleProc(process.pid);
+  assert.ok(me.rssBytes > 1 << 20 && me.cpuTicks >= 0);
+  assert.ok(clockTicksPerSecond() >= 1);
+});
