@@ -117,8 +117,17 @@ export class Queue extends EventEmitter implements MetricSource {
       const v = this.guard.check(sql);
       if (!v.ok) throw new QueueError('SQL_REFUSED', v.reason);
     }
-    this.seq = seq + 1;
     const entry: Entry = { seq, sql };
+    // Journal first: if it refuses the entry (closed or failed), nothing was queued, so nothing that the
+    // client is told failed can still reach MySQL.
+    if (this.journal !== null) {
+      try {
+        this.journal.append(entry);
+      } catch (err) {
+        throw new QueueError('JOURNAL_FAILED', `journal write failed: ${(err as Error)?.message ?? String(err)}`);
+      }
+    }
+    this.seq = seq + 1;
     this.ring.push(entry);
     if (this.onEnqueue !== null) this.onEnqueue();
     if (this.dataListeners > 0) this.emit('data');
@@ -126,7 +135,6 @@ export class Queue extends EventEmitter implements MetricSource {
       this.enqueuedTotal++;
       return entry;
     }
-    this.journal.append(entry);
     return this.journal.flush().then(
       () => {
         this.enqueuedTotal++;
