@@ -3,30 +3,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePorts } from '../src/lab/ports.js';
 import { repoRoot } from '../src/lab/native/paths.js';
 import { readState, type LabState } from '../src/lab/native/index.js';
+import { processesUsing } from './lab-procs.js';
 
 const cli = join(repoRoot, 'bench', 'dist', 'src', 'lab', 'cli.js');
-
-function processesUsing(runDir: string): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z') continue;
-      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(runDir)) out.push(Number(d));
-    } catch {
-      /* exited meanwhile */
-    }
-  }
-  return out;
-}
 
 async function startUp(runDir: string): Promise<{ child: ChildProcess; output: () => string; exit: Promise<number | null> }> {
   const [h, f, q, m, my] = await freePorts(5);

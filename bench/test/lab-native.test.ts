@@ -2,7 +2,7 @@
 // One stack serves the page/row/cgroup checks; `down` must then leave no process and no cgroup.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,27 +11,12 @@ import { createConnection } from 'mysql2/promise';
 import { nativeRuntime, readState, type LabState } from '../src/lab/native/index.js';
 import { PortInUseError, freePorts } from '../src/lab/ports.js';
 import type { StackInfo } from '../src/lab/types.js';
+import { processesUsing } from './lab-procs.js';
 
 const ports = async () => {
   const [http, fpm, queue, metrics, mysql] = await freePorts(5);
   return { http: http!, fpm: fpm!, queue: queue!, metrics: metrics!, mysql: mysql! };
 };
-
-/** Pids whose command line names the run directory (every service's does), zombies excluded. */
-function processesUsing(runDir: string): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z') continue;
-      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(runDir)) out.push(Number(d));
-    } catch {
-      /* exited meanwhile */
-    }
-  }
-  return out;
-}
 
 const cgroupProcs = (dir: string) =>
   readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
