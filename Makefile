@@ -11,7 +11,7 @@ TOOL ?=
 BENCH_ARGS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) \
              $(if $(DURATION),--duration $(DURATION)) $(if $(TOOL),--tool $(TOOL)) --runtime $(RUNTIME)
 
-.PHONY: all setup deps build test bench bench-proto bench-ci bench-baseline report \
+.PHONY: all setup deps build test bench bench-proto bench-ci bench-baseline bench-gate-power report \
         lab-up lab-down lab-status lab-logs docker-base docker-engine docker-engine-stop clean
 
 all: build
@@ -46,6 +46,10 @@ bench-ci: setup build
 
 bench-baseline: setup build
 	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/gate/cli.js baseline $(ARGS)
+
+# How often the gate catches a 10% slowdown, and its false alarms on clean runs (long: about 30 minutes).
+bench-gate-power: setup build
+	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/gate/cli.js power $(or $(ARGS),--parts proto -r 3 --proto-duration 3 --runs 10)
 
 report: build
 	@$(NODE) bench/dist/src/cli.js report $(if $(FILE),--file $(FILE))
