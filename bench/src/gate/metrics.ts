@@ -18,7 +18,10 @@ export type GatePart = 'stack' | 'proto' | 'drain';
 export const METRICS: readonly MetricDef[] = [
   { id: 'stack_ratio', name: 'stack ratio: client.php ÷ baseline.php pages/min', unit: 'ratio', direction: 'bigger', defaultTolerance: 0.1, part: 'stack' },
   { id: 'queue_cpu_us_per_enqueue', name: 'queue server CPU per enqueue (new connection per request)', unit: 'µs', direction: 'smaller', defaultTolerance: 0.06, part: 'proto' },
-  { id: 'queue_cpu_vs_c_ref', name: 'queue server CPU per enqueue ÷ C reference (new connection per request)', unit: 'ratio', direction: 'smaller', defaultTolerance: 0.08, part: 'proto' },
+  // 0.30, not tighter: in `make bench-gate-power` (10 clean + 10 slowed runs) clean runs of this ratio spread
+  // up to +25% around their baseline while the 10% slowdown moved it by about as much, so a tighter
+  // tolerance gave 3 false alarms in 10 and caught nothing that proto_rps_vs_c_ref did not catch already.
+  { id: 'queue_cpu_vs_c_ref', name: 'queue server CPU per enqueue ÷ C reference (new connection per request)', unit: 'ratio', direction: 'smaller', defaultTolerance: 0.3, part: 'proto' },
   { id: 'proto_rps_vs_c_ref', name: 'protocol req/s ÷ C reference (persistent connections)', unit: 'ratio', direction: 'bigger', defaultTolerance: 0.1, part: 'proto' },
   { id: 'drain_vs_raw_insert', name: 'drain rows/s ÷ raw mysql2 multi-row INSERT rows/s', unit: 'ratio', direction: 'bigger', defaultTolerance: 0.15, part: 'drain' },
 ];
