@@ -83,7 +83,9 @@ test('persistent: C connections reused; error replies are counted as failures by
     assert.ok(t.tally.okSent >= r.ok && t.tally.okSent <= r.ok + 8);
     // One in four requests got the error, so ok ≈ 3 × failed (±1 per client at the window's edge).
     assert.ok(Math.abs(r.ok - 3 * r.failed) <= 3 * 8 + 8, `ok ${r.ok} failed ${r.failed}`);
-    assert.ok(t.tally.connections >= 8 + r.failed && t.tally.connections <= 8 + r.failed + 8);
+    // A failure at the window's edge may end the run before its client reconnects: up to one per client.
+    assert.ok(t.tally.connections >= 8 + r.failed - 8 && t.tally.connections <= 8 + r.failed + 8,
+      `connections ${t.tally.connections}, failed ${r.failed}`);
   } finally {
     await close(t);
   }
