@@ -38,12 +38,15 @@ export function readBaseline(file: string): Baseline | null {
 /**
  * Tolerance for a new baseline: the metric's default, widened when the measured spread says the default
  * would give false alarms. The median of r repetitions has a spread of about cv·1.25/√r; three of those
- * keep false alarms rare. `previous` (given with --keep-tolerance) keeps a wider tolerance set by hand.
+ * keep false alarms rare. r is the repetitions of the runs that will be judged (`judgedRepetitions`),
+ * not of the baseline: a baseline taken with more repetitions has a steadier value, but the gate's runs
+ * do not get steadier for it. `previous` (given with --keep-tolerance) keeps a wider tolerance set by hand.
  */
-export function toleranceFor(sample: Pick<MetricSample, 'id' | 'values' | 'cv'>, previous?: BaselineMetric): number {
+export function toleranceFor(sample: Pick<MetricSample, 'id' | 'values' | 'cv'>, previous?: BaselineMetric, judgedRepetitions?: number): number {
   const def = metricDef(sample.id);
   const base = def?.defaultTolerance ?? 0.1;
-  const noise = (3 * 1.25 * sample.cv) / Math.sqrt(Math.max(1, sample.values.length));
+  const r = judgedRepetitions ?? sample.values.length;
+  const noise = (3 * 1.25 * sample.cv) / Math.sqrt(Math.max(1, r));
   // Beyond MAX_TOLERANCE a metric could no longer fail at all (a bigger-is-better metric with 100%
   // tolerance passes at zero): too noisy a machine is refused by noisyMetrics() instead.
   const t = Math.min(MAX_TOLERANCE, Math.max(base, noise, previous?.tolerance ?? 0));
@@ -51,11 +54,17 @@ export function toleranceFor(sample: Pick<MetricSample, 'id' | 'values' | 'cv'>,
 }
 
 export const MAX_TOLERANCE = 0.3;
-/** A baseline whose repetitions spread more than this is not a baseline but a sample of noise. */
+/** At 3 repetitions, a baseline whose repetitions spread more than this is not a baseline but a sample of noise. */
 export const MAX_BASELINE_CV = 0.1;
 
+/**
+ * Deciding metrics whose baseline median is too uncertain to judge against. What matters is the median's
+ * error, about cv·1.25/√r, so more repetitions (-r) admit a noisier metric: the limit is MAX_BASELINE_CV
+ * at 3. A report-only metric never blocks a baseline; its spread is in the table for the record.
+ */
 export function noisyMetrics(samples: MetricSample[]): MetricSample[] {
-  return samples.filter((s) => s.cv > MAX_BASELINE_CV);
+  const limit = MAX_BASELINE_CV / Math.sqrt(3);
+  return samples.filter((s) => (metricDef(s.id)?.decides ?? true) && s.cv / Math.sqrt(Math.max(1, s.values.filter(Number.isFinite).length)) > limit);
 }
 
 export function buildBaseline(
@@ -63,6 +72,7 @@ export function buildBaseline(
   previous: Baseline | null,
   meta: Pick<Baseline, 'command' | 'machine' | 'settings'>,
   keepTolerance = false,
+  judgedRepetitions?: number,
 ): Baseline {
   const metrics: Record<string, BaselineMetric> = {};
   for (const s of samples) {
@@ -70,7 +80,7 @@ export function buildBaseline(
     if (!def || !Number.isFinite(s.median)) continue;
     metrics[s.id] = {
       value: s.median,
-      tolerance: toleranceFor(s, keepTolerance ? previous?.metrics[s.id] : undefined),
+      tolerance: toleranceFor(s, keepTolerance ? previous?.metrics[s.id] : undefined, judgedRepetitions),
       direction: def.direction,
       unit: def.unit,
       cv: Math.round(s.cv * 10000) / 10000,

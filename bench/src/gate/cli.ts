@@ -113,7 +113,7 @@ withCommon(program.command('run').description('measure, compare with the committ
 
 withCommon(program.command('baseline').description('measure and WRITE the baseline file (deliberate; review the diff before committing)'))
   .option('--keep-tolerance', 'keep a previous tolerance when it is wider than the computed one (hand-tuned tolerances)', false)
-  .option('--allow-noisy', `write it even when a metric's CV is above ${MAX_BASELINE_CV * 100}% (tolerances are capped at ${MAX_TOLERANCE * 100}%)`, false)
+  .option('--allow-noisy', `write it even when a metric's CV is above ${MAX_BASELINE_CV * 100}% at -r 3, or CV/√r above the same at other -r (tolerances are capped at ${MAX_TOLERANCE * 100}%)`, false)
   .action(async (o: CommonOpts & { allowNoisy: boolean; keepTolerance: boolean }) => {
     if (o.burnUs) throw new Error('refusing to write a baseline with the CPU burn hook on');
     const settings = settingsFrom(o);
@@ -132,7 +132,7 @@ withCommon(program.command('baseline').description('measure and WRITE the baseli
           'Stop other load and re-run, raise -r, or pass --allow-noisy to write it anyway.',
       );
     }
-    const b: Baseline = buildBaseline(m.samples, previous, { command: 'make bench-baseline', machine: machine(), settings: { ...settings, runDir: undefined } }, o.keepTolerance);
+    const b: Baseline = buildBaseline(m.samples, previous, { command: 'make bench-baseline', machine: machine(), settings: { ...settings, runDir: undefined } }, o.keepTolerance, DEFAULT_SETTINGS.repetitions);
     writeBaseline(o.baseline, b);
     process.stdout.write(renderVerdict(judge(m.samples, m.checks, b)));
     process.stdout.write(`\nWrote ${o.baseline}. Review \`git diff ${o.baseline}\` and commit it with the change that moved the figures.\n`);

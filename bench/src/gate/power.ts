@@ -10,6 +10,8 @@ export interface PowerRun {
   flagged: boolean;
   regressions: string[];
   correctnessFailures: string[];
+  /** Report-only metrics that moved beyond tolerance: would have been false alarms had they decided. */
+  reportOnlyBeyond: string[];
   medians: Record<string, number>;
 }
 
@@ -36,7 +38,7 @@ export async function runPower(
     // Twice the repetitions, so that the baseline's own error is small next to a run's.
     log('power: measuring a fresh baseline (clean, twice the repetitions, not written to disk)');
     const m = await collect({ ...settings, repetitions: settings.repetitions * 2 }, log);
-    baseline = buildBaseline(m.samples, null, { command: 'power (in memory)', machine: {}, settings: {} });
+    baseline = buildBaseline(m.samples, null, { command: 'power (in memory)', machine: {}, settings: {} }, false, settings.repetitions);
   }
   const cpu = baseline.metrics.queue_cpu_us_per_enqueue?.value;
   // The burn adds a fixed number of µs per 8001, so a 10% slowdown of the CPU per enqueue is 10% of it.
@@ -57,6 +59,7 @@ export async function runPower(
         flagged: !v.pass,
         regressions: v.regressions,
         correctnessFailures: v.correctnessFailures,
+        reportOnlyBeyond: v.rows.filter((x) => x.status === 'report only' && x.overTolerance).map((x) => x.id),
         medians: Object.fromEntries(m.samples.map((s) => [s.id, s.median])),
       };
       runs.push(run);
@@ -77,7 +80,7 @@ export async function runPower(
   L.push(`| run | ${ids.map((id) => `${id} (baseline ${baseline!.metrics[id].value.toFixed(3)}, tol ${(baseline!.metrics[id].tolerance * 100).toFixed(1)}%)`).join(' | ')} | verdict |`);
   L.push(`|---|${ids.map(() => '---').join('|')}|---|`);
   for (const r of runs) {
-    L.push(`| ${r.kind} ${r.index} | ${ids.map((id) => (r.medians[id] !== undefined ? r.medians[id].toFixed(3) : 'n/a')).join(' | ')} | ${r.flagged ? `FAIL: ${[...r.regressions, ...r.correctnessFailures].join(', ')}` : 'pass'} |`);
+    L.push(`| ${r.kind} ${r.index} | ${ids.map((id) => (r.medians[id] !== undefined ? r.medians[id].toFixed(3) : 'n/a')).join(' | ')} | ${r.flagged ? `FAIL: ${[...r.regressions, ...r.correctnessFailures].join(', ')}` : 'pass'}${r.reportOnlyBeyond.length ? ` (report only, beyond tolerance: ${r.reportOnlyBeyond.join(', ')})` : ''} |`);
   }
   return { startedAt, settings, burnUs, slowdown: o.slowdown, baseline, runs, caught, falseAlarms, markdown: L.join('\n') + '\n' };
 }

@@ -17,7 +17,9 @@ export interface VerdictRow {
   change: number | null;
   /** Relative change in the bad direction (positive = worse). */
   worse: number | null;
-  status: 'pass' | 'FAIL' | 'no baseline';
+  /** Whether the change is beyond tolerance; for a metric that does not decide, this is all it does. */
+  overTolerance: boolean | null;
+  status: 'pass' | 'FAIL' | 'no baseline' | 'report only';
 }
 
 export interface Verdict {
@@ -33,15 +35,17 @@ export function judge(samples: MetricSample[], checks: CorrectnessCheck[], basel
     const def = metricDef(s.id);
     const b = baseline?.metrics[s.id];
     const direction = b?.direction ?? def?.direction ?? 'bigger';
-    const base: Omit<VerdictRow, 'baseline' | 'tolerance' | 'change' | 'worse' | 'status'> = {
+    const base: Omit<VerdictRow, 'baseline' | 'tolerance' | 'change' | 'worse' | 'overTolerance' | 'status'> = {
       id: s.id, name: def?.name ?? s.id, unit: def?.unit ?? '', direction, current: s.median, cv: s.cv, repetitions: s.values.length,
     };
-    if (!b) return { ...base, baseline: null, tolerance: null, change: null, worse: null, status: 'no baseline' };
+    const decides = def?.decides ?? true;
+    if (!b) return { ...base, baseline: null, tolerance: null, change: null, worse: null, overTolerance: null, status: decides ? 'no baseline' : 'report only' };
     const change = s.median / b.value - 1;
     const worse = direction === 'bigger' ? -change : change;
     // A metric that could not be measured (NaN) is a failure, not a pass.
-    const status = Number.isFinite(worse) && worse <= b.tolerance ? 'pass' : 'FAIL';
-    return { ...base, baseline: b.value, tolerance: b.tolerance, change, worse, status };
+    const overTolerance = !(Number.isFinite(worse) && worse <= b.tolerance);
+    const status = !decides ? 'report only' : overTolerance ? 'FAIL' : 'pass';
+    return { ...base, baseline: b.value, tolerance: b.tolerance, change, worse, overTolerance, status };
   });
   const regressions = rows.filter((r) => r.status === 'FAIL').map((r) => r.id);
   const correctnessFailures = checks.filter((c) => !c.ok).map((c) => c.id);
@@ -56,7 +60,7 @@ export function renderVerdict(v: Verdict): string {
   L.push('| metric | better | baseline | current (median) | CV | change | tolerance | result |');
   L.push('|---|---|---|---|---|---|---|---|');
   for (const r of v.rows) {
-    L.push(`| ${r.name} [${r.unit}] | ${r.direction} | ${fmt(r.baseline)} | ${fmt(r.current)} | ${(r.cv * 100).toFixed(1)}% (n=${r.repetitions}) | ${pct(r.change)} | ${r.tolerance === null ? 'n/a' : `${(r.tolerance * 100).toFixed(1)}%`} | ${r.status} |`);
+    L.push(`| ${r.name} [${r.unit}] | ${r.direction} | ${fmt(r.baseline)} | ${fmt(r.current)} | ${(r.cv * 100).toFixed(1)}% (n=${r.repetitions}) | ${pct(r.change)} | ${r.tolerance === null ? 'n/a' : `${(r.tolerance * 100).toFixed(1)}%`} | ${r.status === 'report only' && r.overTolerance ? 'report only: beyond tolerance' : r.status} |`);
   }
   L.push('');
   L.push('| correctness gate | result | detail |');
