@@ -21,7 +21,9 @@ export interface MetricDef {
 export type GatePart = 'stack' | 'proto' | 'drain';
 
 export const METRICS: readonly MetricDef[] = [
-  { id: 'stack_ratio', name: 'stack ratio: client.php ÷ baseline.php pages/min', unit: 'ratio', direction: 'bigger', defaultTolerance: 0.1, part: 'stack', decides: true },
+  // 0.20: in `make bench-gate-power` (23:49 UTC) the medians of 10 clean runs spread from -14.6% to +7.5%
+  // around a 9-repetition baseline, whose own CV (7.4%) would have set 16.1%, too close to that edge.
+  { id: 'stack_ratio', name: 'stack ratio: client.php ÷ baseline.php pages/min', unit: 'ratio', direction: 'bigger', defaultTolerance: 0.2, part: 'stack', decides: true },
   // Report only: an absolute µs figure moves with the machine (a CI runner of another CPU model shifts
   // it wholesale), and in `make bench-gate-power` its clean runs spread from 133 to 238 µs around a
   // 183 µs baseline, which gave every one of the 3 false alarms in 10. Its ratio to the C reference,
