@@ -44,7 +44,9 @@ export async function runPower(
   // The burn adds a fixed number of µs per 8001, so a 10% slowdown of the CPU per enqueue is 10% of it.
   const burnUs = o.burnUs ?? (cpu ? Math.max(1, Math.round(cpu * o.slowdown)) : NaN);
   if (!Number.isFinite(burnUs)) throw new Error('power: give --burn-us, or include the proto part so that it can be derived from the CPU per enqueue');
-  log(`power: slowdown = --test-burn-cpu-us ${burnUs} (${cpu ? ((burnUs / cpu) * 100).toFixed(1) : '?'}% of ${cpu?.toFixed(1)} µs CPU per enqueue)`);
+  // With --burn-us the size is whatever it is relative to the baseline, not --slowdown.
+  const slowdown = cpu ? burnUs / cpu : o.slowdown;
+  log(`power: slowdown = --test-burn-cpu-us ${burnUs} (${cpu ? (slowdown * 100).toFixed(1) : '?'}% of ${cpu?.toFixed(1)} µs CPU per enqueue)`);
   const slowed: GateSettings = { ...settings, queueArgs: [...settings.queueArgs, '--test-burn-cpu-us', String(burnUs)] };
   process.env.ESERVER_ENABLE_TEST_HOOKS = '1';
   const runs: PowerRun[] = [];
@@ -74,7 +76,7 @@ export async function runPower(
   L.push('');
   L.push(`| runs | flagged | target |`);
   L.push('|---|---|---|');
-  L.push(`| ${o.runs} with the ${(o.slowdown * 100).toFixed(0)}% slowdown | ${caught} of ${o.runs} caught | ≥ 9 of 10 |`);
+  L.push(`| ${o.runs} with the ${(slowdown * 100).toFixed(slowdown < 0.1 ? 1 : 0)}% slowdown | ${caught} of ${o.runs} caught | ≥ 9 of 10 |`);
   L.push(`| ${o.runs} clean | ${falseAlarms} of ${o.runs} false alarms | ≤ 1 of 10 |`);
   L.push('');
   L.push(`| run | ${ids.map((id) => `${id} (baseline ${baseline!.metrics[id].value.toFixed(3)}, tol ${(baseline!.metrics[id].tolerance * 100).toFixed(1)}%)`).join(' | ')} | verdict |`);
@@ -82,5 +84,5 @@ export async function runPower(
   for (const r of runs) {
     L.push(`| ${r.kind} ${r.index} | ${ids.map((id) => (r.medians[id] !== undefined ? r.medians[id].toFixed(3) : 'n/a')).join(' | ')} | ${r.flagged ? `FAIL: ${[...r.regressions, ...r.correctnessFailures].join(', ')}` : 'pass'}${r.reportOnlyBeyond.length ? ` (report only, beyond tolerance: ${r.reportOnlyBeyond.join(', ')})` : ''} |`);
   }
-  return { startedAt, settings, burnUs, slowdown: o.slowdown, baseline, runs, caught, falseAlarms, markdown: L.join('\n') + '\n' };
+  return { startedAt, settings, burnUs, slowdown, baseline, runs, caught, falseAlarms, markdown: L.join('\n') + '\n' };
 }
