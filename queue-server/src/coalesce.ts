@@ -5,7 +5,7 @@
 // Speed matters here (the drain target is 200k rows/s): each entry is matched against the few prefixes seen
 // recently with startsWith() and only its short tail `(…)` is scanned; the full parser runs once per new prefix.
 import type { Entry } from './entry.js';
-import { parseInsert } from './sql-parse.js';
+import { parseInsert, scanString } from './sql-parse.js';
 
 export interface Step {
   sql: string;
@@ -90,7 +90,7 @@ export class Coalescer {
 
 /**
  * Checks that s[at..] is `(…)[, (…)]*` followed only by whitespace; returns the offset after the last `)`, or
- * -1. String literals are skipped with the same rules as the tokenizer. Anything that could end or extend the
+ * -1. String literals are skipped by the tokenizer's own scanString(). Anything that could end or extend the
  * statement (`;`, comments, other quotes) makes it -1, so such an entry is never merged with others.
  */
 export function scanTuples(s: string, at: number): number {
@@ -129,25 +129,9 @@ export function scanTuples(s: string, at: number): number {
         if (depth === 0) end = i + 1;
         break;
       case 39: {
-        // '…' with backslash escapes and doubled quotes
-        i++;
-        for (;;) {
-          if (i >= n) return -1;
-          const d = s.charCodeAt(i);
-          if (d === 92) {
-            if (s.charCodeAt(i + 1) === 39) return -1;
-            i += 2;
-            continue;
-          }
-          if (d === 39) {
-            if (s.charCodeAt(i + 1) === 39) {
-              i += 2;
-              continue;
-            }
-            break;
-          }
-          i++;
-        }
+        const e = scanString(s, i);
+        if (e < 0) return -1;
+        i = e - 1; // on the closing quote; the loop steps past it
         break;
       }
       case 59: // ;

@@ -158,31 +158,11 @@ class Lexer {
   }
 
   private string(start: number): Token {
-    // Read with MySQL's default escaping (backslash escapes). `\'` is refused because under
-    // NO_BACKSLASH_ESCAPES it would end the string: the guard and the server must agree on where it ends.
-    // With `\'` gone, quotes sit at the same places and play the same role in both modes.
-    const s = this.s;
-    const n = s.length;
-    let i = start + 1;
-    for (;;) {
-      if (i >= n) throw new Refusal('unterminated string literal', start);
-      const c = s.charCodeAt(i);
-      if (c === 92) {
-        if (i + 1 >= n) throw new Refusal('unterminated string literal', start);
-        if (s.charCodeAt(i + 1) === 39) throw new Refusal("the escape \\' is refused inside strings; double the quote ('') instead", i);
-        i += 2;
-        continue;
-      }
-      if (c === 39) {
-        if (s.charCodeAt(i + 1) === 39) {
-          i += 2;
-          continue;
-        }
-        this.pos = i + 1;
-        return { t: T.String, start, end: i + 1, text: '' };
-      }
-      i++;
-    }
+    const end = scanString(this.s, start);
+    if (end === UNTERMINATED) throw new Refusal('unterminated string literal', start);
+    if (end < 0) throw new Refusal("the escape \\' is refused inside strings; double the quote ('') instead", -end - 2);
+    this.pos = end;
+    return { t: T.String, start, end, text: '' };
   }
 
   private quoted(start: number): Token {
@@ -220,6 +200,40 @@ function lc(t: Token): string {
 }
 
 /** Parses one statement of the allowed shape, or says why it is refused. Never throws. */
+export const UNTERMINATED = -1;
+
+/**
+ * Where the '…' literal that opens at `start` ends: the offset after its closing quote. Read with MySQL's
+ * default escaping (backslash escapes, doubled quotes). `\'` is refused because under
+ * NO_BACKSLASH_ESCAPES it would end the string: the guard and the server must agree on where it ends, and
+ * with `\'` gone, quotes sit at the same places and play the same role in both modes. Negative when the
+ * literal cannot be accepted: UNTERMINATED, or -(2 + i) for a `\'` at offset i. One function for the
+ * tokenizer and the coalescer's fast path, so that both agree on where a string ends. No allocation: the
+ * coalescer calls it for every literal it drains.
+ */
+export function scanString(s: string, start: number): number {
+  const n = s.length;
+  let i = start + 1;
+  for (;;) {
+    if (i >= n) return UNTERMINATED;
+    const c = s.charCodeAt(i);
+    if (c === 92) {
+      if (i + 1 >= n) return UNTERMINATED;
+      if (s.charCodeAt(i + 1) === 39) return -(2 + i);
+      i += 2;
+      continue;
+    }
+    if (c === 39) {
+      if (s.charCodeAt(i + 1) === 39) {
+        i += 2;
+        continue;
+      }
+      return i + 1;
+    }
+    i++;
+  }
+}
+
 export function parseInsert(sql: string): ParseResult {
   try {
     return { ok: true, stmt: parse(sql) };

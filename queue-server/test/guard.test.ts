@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { SqlGuard } from '../src/sql-guard.js';
-import { parseInsert } from '../src/sql-parse.js';
+import { parseInsert, scanString, UNTERMINATED } from '../src/sql-parse.js';
 import { repoRoot } from './helpers/mariadb.js';
 
 const CORPUS = path.join(repoRoot(), 'queue-server', 'test', 'fixtures', 'injection-corpus.txt');
@@ -109,6 +109,29 @@ describe('SQL guard: templates', () => {
   it('rejects bad allow-list entries', () => {
     assert.throws(() => new SqlGuard({ allowTables: ['a.b.c'] }));
     assert.throws(() => new SqlGuard({ allowTables: [''] }));
+  });
+});
+
+describe('string literals: one scanner for the guard and the coalescer', () => {
+  it('ends after the closing quote, past doubled quotes and backslash escapes', () => {
+    assert.equal(scanString("'ab' x", 0), 4);
+    assert.equal(scanString("x 'a''b\\n' y", 2), 10);
+  });
+
+  it('refuses an unterminated literal and \\\' (at the escape), and the guard reports the same places', () => {
+    assert.equal(scanString("'abc", 0), UNTERMINATED);
+    assert.equal(scanString("'abc\\", 0), UNTERMINATED);
+    assert.equal(scanString("'ab\\'c'", 0), -(2 + 3));
+    const esc = "insert into bench_events (s) values ('ab\\'c')";
+    const r = parseInsert(esc);
+    assert.ok(!r.ok);
+    assert.equal(r.at, esc.indexOf('\\'));
+    assert.match(r.reason, /double the quote/);
+    const open = "insert into bench_events (s) values ('abc";
+    const u = parseInsert(open);
+    assert.ok(!u.ok);
+    assert.equal(u.at, open.indexOf("'"));
+    assert.match(u.reason, /unterminated string literal/);
   });
 });
 

@@ -33,6 +33,18 @@ function metric(w: MysqlWriter, name: string): number {
   return m.value;
 }
 
+/** A producer: entries 1..n pushed into src in batches every 5 ms while the writer drains. */
+function feedInBatches(src: ArraySource, n: number, batch: number): { pushed: () => number; stop: () => void } {
+  let next = 1;
+  const timer = setInterval(() => {
+    if (next > n) return;
+    const to = Math.min(n, next + batch - 1);
+    src.push(...seedEntries(next, to));
+    next = to + 1;
+  }, 5);
+  return { pushed: () => next - 1, stop: () => clearInterval(timer) };
+}
+
 describe('MysqlWriter against MariaDB', { skip: skip ?? false, timeout: 90_000 }, () => {
   let db: MariaDb;
 
@@ -178,15 +190,9 @@ describe('MysqlWriter against MariaDB', { skip: skip ?? false, timeout: 90_000 }
     const w = writer(src, 'outage', log, { maxBackoffMs: 400 });
     w.start();
     const N = 40_000;
-    let next = 1;
-    const feed = setInterval(() => {
-      if (next > N) return;
-      const to = Math.min(N, next + 999);
-      src.push(...seedEntries(next, to));
-      next = to + 1;
-    }, 5);
+    const feed = feedInBatches(src, N, 1000);
     try {
-      await waitFor(() => next > 5000, 20_000, 'load to start');
+      await waitFor(() => feed.pushed() >= 5000, 20_000, 'load to start');
       await db.stop();
       const downAt = Date.now();
       await waitFor(() => metric(w, 'eserver_mysql_up') === 0, 20_000, 'mysql_up to drop to 0');
@@ -194,9 +200,9 @@ describe('MysqlWriter against MariaDB', { skip: skip ?? false, timeout: 90_000 }
       await new Promise((r) => setTimeout(r, Math.max(0, 3000 - (Date.now() - downAt))));
       assert.ok(src.length > 0, 'entries stay queued while MySQL is down');
       await db.start();
-      await waitFor(() => next > N && src.length === 0, 60_000, 'drain after restart');
+      await waitFor(() => feed.pushed() === N && src.length === 0, 60_000, 'drain after restart');
     } finally {
-      clearInterval(feed);
+      feed.stop();
     }
     await w.stop({ drain: true, timeoutMs: 5000 });
     const got = await nums();
@@ -219,24 +225,18 @@ describe('MysqlWriter against MariaDB', { skip: skip ?? false, timeout: 90_000 }
     const w = writer(src, 'hang', log, { maxBackoffMs: 300, queryTimeoutMs: 800 });
     w.start();
     const N = 20_000;
-    let next = 1;
-    const feed = setInterval(() => {
-      if (next > N) return;
-      const to = Math.min(N, next + 499);
-      src.push(...seedEntries(next, to));
-      next = to + 1;
-    }, 5);
+    const feed = feedInBatches(src, N, 500);
     try {
-      await waitFor(() => next > 3000, 20_000, 'load to start');
+      await waitFor(() => feed.pushed() >= 3000, 20_000, 'load to start');
       db.pause();
       try {
         await waitFor(() => metric(w, 'eserver_mysql_up') === 0, 20_000, 'the hang to be noticed');
       } finally {
         db.resume();
       }
-      await waitFor(() => next > N && src.length === 0, 60_000, 'drain after resume');
+      await waitFor(() => feed.pushed() === N && src.length === 0, 60_000, 'drain after resume');
     } finally {
-      clearInterval(feed);
+      feed.stop();
     }
     await w.stop({ drain: true, timeoutMs: 5000 });
     const got = await nums();
