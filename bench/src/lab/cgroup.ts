@@ -77,13 +77,13 @@ export function parseMemory(spec: string): number {
   return Math.round(Number(m[1]) * mult);
 }
 
-interface V1Mount {
+export interface V1Mount {
   mountpoint: string;
   root: string;
 }
 
 /** v1 hierarchies by controller, from mountinfo (cpu may be mounted alone or as cpu,cpuacct). */
-async function v1Mounts(): Promise<Map<string, V1Mount>> {
+export async function v1Mounts(): Promise<Map<string, V1Mount>> {
   const out = new Map<string, V1Mount>();
   const text = await readFile('/proc/self/mountinfo', 'utf8');
   for (const line of text.split('\n')) {
@@ -98,7 +98,7 @@ async function v1Mounts(): Promise<Map<string, V1Mount>> {
 }
 
 /** The runner's own cgroup path per v1 controller, or under key '' for v2. */
-async function ownCgroups(): Promise<Map<string, string>> {
+export async function ownCgroups(): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const line of (await readFile('/proc/self/cgroup', 'utf8')).split('\n')) {
     const m = /^\d+:([^:]*):(.*)$/.exec(line);
@@ -109,7 +109,7 @@ async function ownCgroups(): Promise<Map<string, string>> {
 }
 
 /** Joins a cgroup path (as /proc/self/cgroup shows it) onto its mount, minus the mount's own root. */
-function hostDir(mount: V1Mount, path: string): string {
+export function hostDir(mount: V1Mount, path: string): string {
   const rel = mount.root !== '/' && path.startsWith(mount.root) ? path.slice(mount.root.length) : path;
   return join(mount.mountpoint, rel);
 }
