@@ -39,7 +39,7 @@ program
   .option('--free-ports', 'start the stack on free ports instead of the defaults')
   .option('--reuse-stack', 'one stack for all profiles (default: a fresh stack per profile)')
   .option('--cpus <n>', "the stack's CPU budget, fractions allowed (default: this CPU model's calibration, else the whole machine)", num('cpus'))
-  .option('--cpu-period-us <us>', 'CFS period of the quota, µs (default: the calibration\'s, else 5000)', num('cpu-period-us'))
+  .option('--cpu-period-us <us>', 'CFS period of the quota, µs (default: the calibration\'s, else 20000)', num('cpu-period-us'))
   .option('--calibrate', 'when no calibration matches this CPU model, run make calibrate first (about 15-25 min)')
   .option('--no-generator-cgroup', "leave the load generator in the runner's own cgroup (default: a sibling of the stack's)")
   .action(async (opts) => {

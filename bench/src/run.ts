@@ -63,7 +63,7 @@ export interface RunOptions {
    * whole machine, labelled as such.
    */
   cpus?: number;
-  /** CFS period of the quota, µs (default: the calibration's, else 5 ms). */
+  /** CFS period of the quota, µs (default: the calibration's, else 20 ms). */
   cpuPeriodUs?: number;
   /** Leave the load generator in the runner's own cgroup instead of a sibling of the stack's. */
   noGeneratorCgroup?: boolean;

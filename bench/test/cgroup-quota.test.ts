@@ -15,14 +15,15 @@ import {
   CgroupUnavailable,
 } from '../src/lab/cgroup.js';
 
-test('quotaFor: a fraction of a CPU at the 5 ms period, the period lengthened only below the 1 ms minimum quota', () => {
-  assert.equal(DEFAULT_CPU_PERIOD_US, 5000);
-  assert.deepEqual(quotaFor(0.33), { quotaUs: 1650, periodUs: 5000 });
-  assert.deepEqual(quotaFor(2), { quotaUs: 10000, periodUs: 5000 });
+test('quotaFor: a fraction of a CPU at the 20 ms period, the period lengthened only below the 1 ms minimum quota', () => {
+  assert.equal(DEFAULT_CPU_PERIOD_US, 20000);
+  assert.deepEqual(quotaFor(0.33), { quotaUs: 6600, periodUs: 20000 });
+  assert.deepEqual(quotaFor(2), { quotaUs: 40000, periodUs: 20000 });
   assert.deepEqual(quotaFor(0.5, 100_000), { quotaUs: 50000, periodUs: 100000 });
   // 0.1 CPU at 5 ms would be a 500 µs quota, which the kernel refuses: the period becomes 10 ms.
-  assert.deepEqual(quotaFor(0.1), { quotaUs: 1000, periodUs: 10000 });
-  assert.deepEqual(quotaFor(0.15), { quotaUs: 1000, periodUs: 6667 });
+  assert.deepEqual(quotaFor(0.1, 5000), { quotaUs: 1000, periodUs: 10000 });
+  assert.deepEqual(quotaFor(0.15, 5000), { quotaUs: 1000, periodUs: 6667 });
+  assert.deepEqual(quotaFor(0.02), { quotaUs: 1000, periodUs: 50000 });
   assert.throws(() => quotaFor(0), /positive/);
   assert.throws(() => quotaFor(-1), /positive/);
   assert.throws(() => quotaFor(1, 500), /period/);
@@ -43,22 +44,22 @@ test('createCgroup writes quota, period and weight; readLimits reads them back f
   }
   try {
     const lim = await readLimits(rec);
-    assert.equal(lim.cpuQuotaUs, 1650);
-    assert.equal(lim.cpuPeriodUs, 5000);
+    assert.equal(lim.cpuQuotaUs, 6600);
+    assert.equal(lim.cpuPeriodUs, 20000);
     assert.equal(lim.cpus, 0.33);
     assert.equal(lim.memoryBytes, 2 * 1024 ** 3);
     if (rec.version === 'v1') {
       const cpuDir = rec.dirs[0]!;
       // The files themselves, not only what readLimits makes of them.
-      assert.equal(readFileSync(join(cpuDir, 'cpu.cfs_quota_us'), 'utf8').trim(), '1650');
-      assert.equal(readFileSync(join(cpuDir, 'cpu.cfs_period_us'), 'utf8').trim(), '5000');
+      assert.equal(readFileSync(join(cpuDir, 'cpu.cfs_quota_us'), 'utf8').trim(), '6600');
+      assert.equal(readFileSync(join(cpuDir, 'cpu.cfs_period_us'), 'utf8').trim(), '20000');
       assert.equal(readFileSync(join(cpuDir, 'cpu.shares'), 'utf8').trim(), String(STACK_CPU_SHARES));
       assert.equal(lim.cpuWeight, STACK_CPU_SHARES);
       // cpuacct (mounted apart here) is there to measure the group's CPU exactly.
       const acct = rec.dirs.find((d) => d.includes('/cpuacct/'));
       if (acct) assert.equal(Number(readFileSync(join(acct, 'cpuacct.usage'), 'utf8')), 0);
     } else {
-      assert.equal(readFileSync(join(rec.dirs[0]!, 'cpu.max'), 'utf8').trim(), '1650 5000');
+      assert.equal(readFileSync(join(rec.dirs[0]!, 'cpu.max'), 'utf8').trim(), '6600 20000');
       assert.equal(lim.cpuWeight, 10000);
     }
   } finally {

@@ -1,6 +1,6 @@
 // The native stack with the 2013-style queue server (--queue-impl seed2013) under a fractional CPU quota:
 // client.php works unchanged against it, every service (python included) sits in the stack's cgroup,
-// whose quota and 5 ms period are read back from the files; down leaves nothing.
+// whose quota and 20 ms period are read back from the files; down leaves nothing.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -45,9 +45,9 @@ describe('native lab stack with the 2013-style queue server', { timeout: 120_000
     assert.ok(st!.services.every((s) => s.healthy), 'status probes the Python server through 8003');
   });
 
-  test('the quota (0.4 CPU = 2000 µs per 5000 µs) is read back, and every service is inside the group', (t) => {
+  test('the quota (0.4 CPU = 8000 µs per 20000 µs) is read back, and every service is inside the group', (t) => {
     if (!state.cgroup) return t.skip(`no cgroup here: ${info.limits.note ?? ''}`);
-    assert.deepEqual([info.limits.cpuQuotaUs, info.limits.cpuPeriodUs, info.limits.cpus], [2000, 5000, 0.4]);
+    assert.deepEqual([info.limits.cpuQuotaUs, info.limits.cpuPeriodUs, info.limits.cpus], [8000, 20000, 0.4]);
     for (const dir of state.cgroup.dirs) {
       const procs = new Set(cgroupProcs(dir));
       for (const s of info.services) assert.ok(procs.has(s.pid!), `${s.name} (pid ${s.pid}) in ${dir}`);

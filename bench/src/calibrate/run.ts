@@ -65,6 +65,8 @@ export async function runCalibration(opts: CalibrateOptions = {}): Promise<Calib
       overrides: { concurrency: o.concurrency, durationS: o.durationS, warmupS: o.warmupS },
       runtime: o.runtime ?? 'native', tool: 'node', outDir: runsDir, noReport: true,
       cpus, cpuPeriodUs: periodUs,
+      // Free ports and its own run directory: a lab stack of someone else's may hold the defaults.
+      freePorts: true, runDir: path.join(runsDir, 'lab'),
     });
     if (!out.ok) throw new Error(`a calibration run failed: ${out.docs.map((d) => d.verdict.reasons.join('; ')).join(' | ')}`);
     versions = { ...out.docs[0]!.versions };

@@ -20,11 +20,15 @@ export interface CgroupRecord {
 export class CgroupUnavailable extends Error {}
 
 /**
- * The CFS period of the stack's quota. The kernel's default of 100 ms lets a group burn its whole quota
- * in a burst and then sit throttled for the rest of the period: at 0.33 CPU that is ~65 ms steps of
- * latency at every period. 5 ms keeps each throttle short (it is also the kernel's bandwidth slice).
+ * The CFS period of the stack's quota. The kernel's default of 100 ms lets a group burn its quota in a
+ * burst and then sit throttled for the rest of the period: at 0.33 CPU, ~67 ms latency steps. Shorter
+ * periods cost throughput instead: measured here (bench/README.md, "The CPU period"), the same 0.6-CPU
+ * quota gave 42-47k pages/min at 100 ms, 43k at 50 ms, 40-41k at 20 ms, 34-37k at 10 ms and 30-34k at
+ * 5 ms (the kernel hands out quota in 5 ms slices per CPU, so a 3 ms quota runs on one CPU at a time and
+ * every period throttles and wakes the whole group). 20 ms keeps throttles short (~13 ms at 0.33 CPU,
+ * invisible beside seconds of queueing at 10k clients) for about a tenth of the throughput.
  */
-export const DEFAULT_CPU_PERIOD_US = 5_000;
+export const DEFAULT_CPU_PERIOD_US = 20_000;
 /** The kernel refuses a quota or a period below 1 ms (cgroup v1 and v2 alike). */
 const MIN_QUOTA_US = 1_000;
 const MAX_PERIOD_US = 1_000_000;

@@ -74,7 +74,7 @@ export interface StackInfo {
 export interface UpOptions {
   runDir?: string;
   cpus?: number;
-  /** CFS period of the CPU quota, µs (default 5 ms: see cgroup.ts). */
+  /** CFS period of the CPU quota, µs (default 20 ms: see cgroup.ts). */
   cpuPeriodUs?: number;
   /** Which queue server the stack runs (default 'ts', ours). */
   queueImpl?: 'ts' | 'seed2013';
