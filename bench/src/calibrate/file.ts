@@ -40,7 +40,10 @@ export interface CalibrationFile {
   date: string;
   elapsed_s: number;
   versions: Record<string, string>;
-  host: { cpu_model: string; cores: number; memory_bytes: number; kernel: string; loadavg_before: number[]; loadavg_after: number[] };
+  host: {
+    cpu_model: string; cores: number; memory_bytes: number; kernel: string; loadavg_before: number[]; loadavg_after: number[];
+    sysctl?: Record<string, string | null>;
+  };
 }
 
 /** "AMD EPYC 7B13 64-Core Processor" -> "amd-epyc-7b13-64-core-processor". */

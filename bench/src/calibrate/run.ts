@@ -47,6 +47,8 @@ export async function runCalibration(opts: CalibrateOptions = {}): Promise<Calib
   const m = machineInfo();
   const started = new Date();
   const t0 = Date.now();
+  // The code that measures is the code at the start (commits made during a long run must not be credited).
+  const commit = gitCommit(REPO_ROOT);
   const runsDir = o.runsDir ?? path.join(REPO_ROOT, 'run', 'calibration', started.toISOString().replace(/[:.]/g, '-'));
   const loadBefore = os.loadavg().map((x) => Math.round(x * 100) / 100);
   logStep(
@@ -113,13 +115,15 @@ export async function runCalibration(opts: CalibrateOptions = {}): Promise<Calib
       lo: o.lo, hi: o.hi, max_steps: o.maxSteps, profile: 'seed2013',
     },
     command: o.command ?? `node bench/dist/src/calibrate/cli.js ${process.argv.slice(2).join(' ')}`.trim(),
-    commit: gitCommit(REPO_ROOT),
+    commit,
     date: started.toISOString(),
     elapsed_s: Math.round((Date.now() - t0) / 1000),
     versions: { ...versions, node: process.versions.node, python3: pythonVersion() },
     host: {
       cpu_model: m.cpu_model, cores: m.cores, memory_bytes: m.memory_bytes, kernel: m.kernel,
       loadavg_before: loadBefore, loadavg_after: os.loadavg().map((x) => Math.round(x * 100) / 100),
+      // Listen queues decide how many 502/504 the runs count (webbench counts them as pages): record them.
+      sysctl: m.sysctl,
     },
   };
   const out = opts.outDir ? path.join(opts.outDir, `${file.slug}.json`) : calibrationPath(REPO_ROOT, m.cpu_model);
