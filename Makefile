@@ -7,11 +7,16 @@ PROFILE ?=
 CONCURRENCY ?=
 DURATION ?=
 TOOL ?=
+# The stack's CPU budget: empty = this CPU model's calibration (results/calibration/), else the whole machine.
+CPUS ?=
+# CALIBRATE=1: when no calibration matches this CPU model, run make calibrate first.
+CALIBRATE ?=
 
 BENCH_ARGS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) \
-             $(if $(DURATION),--duration $(DURATION)) $(if $(TOOL),--tool $(TOOL)) --runtime $(RUNTIME)
+             $(if $(DURATION),--duration $(DURATION)) $(if $(TOOL),--tool $(TOOL)) --runtime $(RUNTIME) \
+             $(if $(CPUS),--cpus $(CPUS)) $(if $(CALIBRATE),--calibrate)
 
-.PHONY: all setup deps build test bench bench-proto bench-ci bench-baseline bench-gate-power report \
+.PHONY: all setup deps build test bench calibrate bench-proto bench-ci bench-baseline bench-gate-power report \
         lab-up lab-down lab-status lab-logs docker-base docker-engine docker-engine-stop clean
 
 all: build
@@ -37,6 +42,11 @@ test: setup build
 
 bench: setup build
 	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/cli.js run $(BENCH_ARGS)
+
+# The emulated 2013 box: the CPU quota at which the 2013-style stack gives 43226 pages/min, by bisection on
+# the median of 3 runs per point (10k clients, 30 s): about 15-25 min. Quick look: ARGS="--runs 1 --duration 10".
+calibrate: setup build
+	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/calibrate/cli.js $(ARGS)
 
 bench-proto: build
 	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/proto/cli.js $(ARGS)

@@ -7,7 +7,9 @@
 #   docker-engine.sh stop             stop it by pid, wait, verify that dockerd and containerd are gone
 #   docker-engine.sh status           exit 0 and print DOCKER_HOST when it answers, exit 1 otherwise
 #   docker-engine.sh host             print the DOCKER_HOST value (whether or not it runs)
-#   docker-engine.sh cgroup [CPUS] [MEM]   create/limit the parent cgroup shared by the four services
+#   docker-engine.sh cgroup [CPUS] [MEM] [PERIOD_US QUOTA_US SHARES]
+#                                     create/limit the parent cgroup shared by the four services (the lab
+#                                     passes the quota and period computed by bench/src/lab/cgroup.ts)
 #   docker-engine.sh cgroup-remove    remove that parent cgroup (after the containers are gone)
 #
 # Paths: data-root and socket live in <repo>/run/docker. The exec-root (containerd's sockets and the
@@ -27,6 +29,8 @@ export DOCKER_HOST="unix://$SOCK"
 # controller, i.e. below the cgroup this script (and so dockerd) runs in. Must match CGROUP_PARENT in the
 # compose file / .env.
 CG_NAME="${CGROUP_PARENT:-eserver-lab}"
+# Where the cgroup filesystem is: /sys/fs/cgroup; tests point it at a scratch tree.
+CG_ROOT="${CGROUP_ROOT:-/sys/fs/cgroup}"
 
 die() { echo "docker-engine: $*" >&2; exit 1; }
 alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
@@ -61,32 +65,38 @@ parse_mem() { # 2g / 2048m / bytes -> bytes
 cgroup_setup() {
   local cpus="${1:-2}" mem; mem="$(parse_mem "${2:-2g}")"
   local pid; pid="$(dockerd_pid)"; alive "$pid" || pid=$$
-  local period=100000 quota
-  quota="$(awk -v c="$cpus" -v p="$period" 'BEGIN { printf "%d", c * p }')"
-  if [ -d /sys/fs/cgroup/cpu ] && [ -d /sys/fs/cgroup/memory ]; then
+  # Period, quota and weight come from the lab (bench/src/lab/cgroup.ts: quotaFor, STACK_CPU_SHARES);
+  # by hand (make docker-engine) the same defaults: a 20 ms period and the highest v1 weight.
+  local period="${3:-20000}" quota="${4:-}" shares="${5:-262144}"
+  [ -n "$quota" ] || quota="$(awk -v c="$cpus" -v p="$period" 'BEGIN { printf "%d", c * p }')"
+  if [ -d "$CG_ROOT/cpu" ] && [ -d "$CG_ROOT/memory" ]; then
     local cpu_dir mem_dir set_dir
-    cpu_dir="$(norm "/sys/fs/cgroup/cpu$(own_cgroup cpu "$pid")/$CG_NAME")"
-    mem_dir="$(norm "/sys/fs/cgroup/memory$(own_cgroup memory "$pid")/$CG_NAME")"
+    cpu_dir="$(norm "$CG_ROOT/cpu$(own_cgroup cpu "$pid")/$CG_NAME")"
+    mem_dir="$(norm "$CG_ROOT/memory$(own_cgroup memory "$pid")/$CG_NAME")"
     mkdir -p "$cpu_dir" "$mem_dir" || die "cannot create $cpu_dir / $mem_dir (need root)"
+    # A shorter period under the old quota may be refused (quota > period x CPUs): quota off first.
+    echo -1 > "$cpu_dir/cpu.cfs_quota_us"
     echo "$period" > "$cpu_dir/cpu.cfs_period_us"
     echo "$quota" > "$cpu_dir/cpu.cfs_quota_us"
+    echo "$shares" > "$cpu_dir/cpu.shares"
     echo "$mem" > "$mem_dir/memory.limit_in_bytes"
     # runc also creates the cpuset parent; give it the machine's cpus/mems so children can inherit them.
-    if [ -d /sys/fs/cgroup/cpuset ]; then
-      set_dir="/sys/fs/cgroup/cpuset$(own_cgroup cpuset "$pid")"
+    if [ -d "$CG_ROOT/cpuset" ]; then
+      set_dir="$CG_ROOT/cpuset$(own_cgroup cpuset "$pid")"
       mkdir -p "$set_dir/$CG_NAME"
       [ -s "$set_dir/$CG_NAME/cpuset.cpus" ] || cat "$set_dir/cpuset.cpus" > "$set_dir/$CG_NAME/cpuset.cpus"
       [ -s "$set_dir/$CG_NAME/cpuset.mems" ] || cat "$set_dir/cpuset.mems" > "$set_dir/$CG_NAME/cpuset.mems"
     fi
-    echo "cgroup v1: $cpu_dir (cpu.cfs_quota_us=$(cat "$cpu_dir/cpu.cfs_quota_us") period=$period)," \
+    echo "cgroup v1: $cpu_dir (cpu.cfs_quota_us=$(cat "$cpu_dir/cpu.cfs_quota_us") cpu.cfs_period_us=$(cat "$cpu_dir/cpu.cfs_period_us") cpu.shares=$(cat "$cpu_dir/cpu.shares"))," \
          "$mem_dir (memory.limit_in_bytes=$(cat "$mem_dir/memory.limit_in_bytes"))"
-  elif [ -f /sys/fs/cgroup/cgroup.controllers ]; then
-    local dir="/sys/fs/cgroup$(awk -F: '$1=="0"{print $3}' /proc/"$pid"/cgroup)"
+  elif [ -f "$CG_ROOT/cgroup.controllers" ]; then
+    local dir="$CG_ROOT$(awk -F: '$1=="0"{print $3}' /proc/"$pid"/cgroup)"
     mkdir -p "$dir/$CG_NAME" || die "cannot create $dir/$CG_NAME (need root)"
     # cgroup v2's no-internal-processes rule: this fails when $dir itself holds processes (dockerd).
     echo "+cpu +memory" > "$dir/cgroup.subtree_control" 2>/dev/null ||
       echo "docker-engine: WARNING cannot enable cpu/memory controllers in $dir; limits will not apply" >&2
     echo "$quota $period" > "$dir/$CG_NAME/cpu.max" 2>/dev/null || true
+    awk -v s="$shares" 'BEGIN { w = int(s / 262144 * 10000 + 0.5); print (w < 1 ? 1 : w) }' > "$dir/$CG_NAME/cpu.weight" 2>/dev/null || true
     echo "$mem" > "$dir/$CG_NAME/memory.max" 2>/dev/null || true
     echo "cgroup v2: $dir/$CG_NAME"
   else
@@ -185,5 +195,5 @@ case "${1:-}" in
   host) echo "$DOCKER_HOST";;
   cgroup) shift; cgroup_setup "$@";;
   cgroup-remove) cgroup_remove;;
-  *) echo "usage: $0 start|stop|status|host|cgroup [cpus] [mem]|cgroup-remove" >&2; exit 2;;
+  *) echo "usage: $0 start|stop|status|host|cgroup [cpus] [mem] [period_us quota_us shares]|cgroup-remove" >&2; exit 2;;
 esac

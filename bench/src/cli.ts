@@ -7,7 +7,7 @@ import { parsePage } from './profiles.js';
 import { reexecWithNofile } from './nofile.js';
 import { logStep } from './progress.js';
 import { readBatch } from './results/writer.js';
-import { REPO_ROOT, runBench, seedFile } from './run.js';
+import { REPO_ROOT, runBench, seedFile, stackBudget } from './run.js';
 
 const num = (name: string) => (v: string) => {
   const n = Number(v);
@@ -20,7 +20,7 @@ const program = new Command('eserver-bench').description('Webbench-equivalent lo
 program
   .command('run')
   .description('bring a stack up, run the profiles, check for loss, write results and the report, tear down')
-  .option('-p, --profile <names>', 'comma-separated profiles: seed, baseline, persistent, keepalive, smoke (default: seed,baseline)', process.env.BENCH_PROFILE)
+  .option('-p, --profile <names>', 'comma-separated profiles: seed, seed2013, baseline, persistent, keepalive, smoke (default: seed,baseline)', process.env.BENCH_PROFILE)
   .option('-c, --concurrency <n>', 'virtual clients (env BENCH_CONCURRENCY)', num('concurrency'))
   .option('-d, --duration <s>', 'measured seconds (env BENCH_DURATION)', num('duration'))
   .option('-w, --warmup <s>', 'warm-up seconds, not counted (env BENCH_WARMUP)', num('warmup'))
@@ -38,6 +38,10 @@ program
   .option('--run-dir <dir>', "the stack's run directory (default: the runtime's)")
   .option('--free-ports', 'start the stack on free ports instead of the defaults')
   .option('--reuse-stack', 'one stack for all profiles (default: a fresh stack per profile)')
+  .option('--cpus <n>', "the stack's CPU budget, fractions allowed (default: this CPU model's calibration, else the whole machine)", num('cpus'))
+  .option('--cpu-period-us <us>', 'CFS period of the quota, µs (default: the calibration\'s, else 20000)', num('cpu-period-us'))
+  .option('--calibrate', 'when no calibration matches this CPU model, run make calibrate first (about 15-25 min)')
+  .option('--no-generator-cgroup', "leave the load generator in the runner's own cgroup (default: a sibling of the stack's)")
   .action(async (opts) => {
     const reexec = await reexecWithNofile(20000);
     if (reexec !== null) {
@@ -45,6 +49,12 @@ program
       return;
     }
     const profiles = String(opts.profile ?? '').split(',').map((s: string) => s.trim()).filter(Boolean);
+    if (opts.calibrate && !opts.url && opts.cpus === undefined && stackBudget({}).use.cpus === null) {
+      logStep('no calibration for this CPU model: running the calibration first (--calibrate)');
+      const { runCalibration } = await import('./calibrate/run.js');
+      const cal = await runCalibration({ runtime: opts.runtime === 'docker' ? 'docker' : 'native' });
+      if (!cal.found) logStep(`calibration found no quota (${cal.reason}); the bench runs on the whole machine`);
+    }
     const out = await runBench({
       profiles: profiles.length > 0 ? profiles : opts.url ? ['smoke'] : [],
       overrides: {
@@ -55,6 +65,7 @@ program
       workers: opts.workers, sourceAddresses: opts.sourceAddresses, timeoutMs: opts.timeout,
       drainTimeoutS: opts.drainTimeout, noReport: opts.report === false,
       runDir: opts.runDir ? path.resolve(opts.runDir) : undefined, freePorts: opts.freePorts === true, reuseStack: opts.reuseStack === true,
+      cpus: opts.cpus, cpuPeriodUs: opts.cpuPeriodUs, noGeneratorCgroup: opts.generatorCgroup === false,
     });
     for (const d of out.docs) if (!d.verdict.ok) logStep(`${d.profile}: FAILED: ${d.verdict.reasons.join('; ')}`);
     process.exitCode = out.ok ? 0 : 1;

@@ -1,4 +1,5 @@
 // Named load profiles. A profile says what to drive and how hard; flags and BENCH_* env override it.
+import type { QueueImpl } from './lab/seed2013.js';
 
 export type PageName = 'client' | 'baseline' | 'persistent';
 export type ProfileKind = 'webbench' | 'keepalive';
@@ -14,6 +15,8 @@ export interface Profile {
   successSignal: string | null;
   /** Whether this profile's pages enqueue (so the loss check applies). */
   enqueues: boolean;
+  /** The queue server the stack runs for this profile (default 'ts', ours). */
+  queueImpl?: QueueImpl;
   description: string;
 }
 
@@ -23,6 +26,10 @@ export const PROFILES: Record<string, Profile> = {
   seed: {
     name: 'seed', kind: 'webbench', page: 'client', ...SEED, successSignal: 'ok', enqueues: true,
     description: "The seed's run: 10,000 clients, 30 s, a new connection per request, client.php",
+  },
+  seed2013: {
+    name: 'seed2013', kind: 'webbench', page: 'client', ...SEED, successSignal: 'ok', enqueues: true, queueImpl: 'seed2013',
+    description: "The seed's load against the 2013-style queue server (Python, no drain): what make calibrate tunes to 43226",
   },
   baseline: {
     name: 'baseline', kind: 'webbench', page: 'baseline', ...SEED, successSignal: 'ok', enqueues: false,

@@ -8,7 +8,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ackLine, judgeAcks, settledLength, type AckCheck } from './ack-check.js';
+import { chooseBudget, readCalibration, type Budget } from './calibrate/file.js';
+import { budgetLine, evaluateBudget, snapshot, type BudgetSnapshot, type CpuBudget } from './cpu-budget.js';
+import {
+  GeneratorCgroupUnavailable,
+  enterGeneratorCgroup,
+  generatorUsageNs,
+  leaveGeneratorCgroup,
+  type GeneratorCgroup,
+} from './lab/generator-cgroup.js';
 import { freePorts } from './lab/ports.js';
+import { queueLength } from './lab/seed2013.js';
 import type { LabRuntime, StackInfo, UpOptions } from './lab/types.js';
 import { runLoad, type LoadResult } from './load/generator.js';
 import { runKeepalive } from './load/keepalive.js';
@@ -47,6 +58,15 @@ export interface RunOptions {
   freePorts?: boolean;
   /** One stack for all profiles instead of a fresh one per profile. */
   reuseStack?: boolean;
+  /**
+   * The stack's CPU budget. Unset: the calibration of this CPU model (results/calibration/), else the
+   * whole machine, labelled as such.
+   */
+  cpus?: number;
+  /** CFS period of the quota, µs (default: the calibration's, else 20 ms). */
+  cpuPeriodUs?: number;
+  /** Leave the load generator in the runner's own cgroup instead of a sibling of the stack's. */
+  noGeneratorCgroup?: boolean;
 }
 
 export interface RunOutcome {
@@ -175,12 +195,77 @@ async function drive(o: RunOptions, p: Profile, url: string): Promise<Driven> {
   };
 }
 
+/** The stack's pids (its cpu cgroup), to check that the generator is not among them. */
+function stackCgroupPids(stack: StackInfo): number[] {
+  if (!stack.limits.cgroup) return [];
+  try {
+    return fs.readFileSync(path.join(stack.limits.cgroup, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Runs `drive` with the runner (the generator: its worker threads, or the webbench it spawns) in a cgroup
+ * of its own beside the stack's, and measures both groups over the measured window (after the warm-up).
+ */
+async function driveOutsideBudget(o: RunOptions, p: Profile, stack: StackInfo | null, run: () => Promise<Driven>): Promise<{ d: Driven; budget: CpuBudget | null; warnings: string[] }> {
+  const warnings: string[] = [];
+  let gen: GeneratorCgroup | null = null;
+  if (stack && !o.noGeneratorCgroup) {
+    try {
+      gen = await enterGeneratorCgroup(`eserver-gen-${process.pid}-${Date.now().toString(36)}`);
+    } catch (err) {
+      if (!(err instanceof GeneratorCgroupUnavailable)) throw err;
+      warnings.push(`${err.message}: the load generator runs in the runner's own cgroup`);
+      logStep(`warning: ${err.message}`);
+    }
+  }
+  const take = async (): Promise<BudgetSnapshot> => {
+    const genNs = gen ? await generatorUsageNs(gen) : null;
+    return snapshot(stack?.limits ?? null, () => genNs);
+  };
+  const outsideStack = stack && stack.limits.cgroup ? !stackCgroupPids(stack).includes(process.pid) : null;
+  // The window: from the end of the warm-up to the end of the measured seconds (or of the drive).
+  let start: BudgetSnapshot | null = null;
+  let end: BudgetSnapshot | null = null;
+  const timers = [
+    setTimeout(() => void take().then((s) => (start = s)), p.warmupS * 1000),
+    setTimeout(() => void take().then((s) => (end = s)), (p.warmupS + p.durationS) * 1000),
+  ];
+  let d: Driven;
+  try {
+    start ??= p.warmupS === 0 ? await take() : null;
+    d = await run();
+    end ??= await take();
+    start ??= end;
+  } finally {
+    timers.forEach(clearTimeout);
+    if (gen) {
+      const left = await leaveGeneratorCgroup(gen);
+      if (left.length > 0) warnings.push(`the load generator's cgroup could not be removed: ${left.join(', ')}`);
+    }
+  }
+  let budget: CpuBudget | null = null;
+  if (stack && start && end) {
+    budget = evaluateBudget({
+      start, end, limits: stack.limits, hostCpus: machineInfo().cores,
+      requests: d.summary.succeeded + d.summary.failed,
+      generator: { cgroup: gen?.dirs[0] ?? null, weight: gen?.shares ?? null, outsideStack },
+    });
+  }
+  return { d, budget, warnings };
+}
+
 async function runProfile(o: RunOptions, p: Profile, stack: StackInfo | null, batchId: string, commit: string | null): Promise<ResultDoc> {
   const url = stack ? pageUrl(stack, p) : o.url!;
   const startedAt = new Date().toISOString();
   logStep(`${p.name}: ${p.concurrency} clients, ${p.warmupS} s warm-up + ${p.durationS} s on ${url}`);
+  const noDrain = stack !== null && p.queueImpl === 'seed2013';
   let before: Counts | null = null;
-  if (stack) before = await readCounts(stack.mysql, stack.queue);
+  let lengthBefore: number | null = null;
+  if (stack && noDrain) lengthBefore = await queueLength(stack.queue.host, stack.queue.port);
+  else if (stack) before = await readCounts(stack.mysql, stack.queue);
   const services: Record<string, number | null> = {};
   for (const s of stack?.services ?? []) services[s.name] = s.pid;
   const busyBefore = await cpuBusyBefore();
@@ -192,14 +277,18 @@ async function runProfile(o: RunOptions, p: Profile, stack: StackInfo | null, ba
     queue: stack ? { host: stack.queue.host, metricsPort: stack.queue.metricsPort } : null,
   });
   sampler.start();
-  let d: Driven;
+  let driven: Awaited<ReturnType<typeof driveOutsideBudget>>;
   try {
-    d = await drive(o, p, url);
+    driven = await driveOutsideBudget(o, p, stack, () => drive(o, p, url));
   } finally {
     await sampler.stop();
   }
+  const { d, budget } = driven;
   const samples = sampler.samples;
   for (const line of d.summary.lines) console.log(line);
+  if (budget) console.log(budgetLine(budget));
+  const cal = stack?.limits.calibration;
+  if (cal && cal.cpus === null) console.log(`Budget: ${cal.note}`);
 
   // The generator's own CPU for a tool we spawn comes from the sampled process tree.
   if (d.loadgen.cpu_us_per_request === null) {
@@ -212,6 +301,13 @@ async function runProfile(o: RunOptions, p: Profile, stack: StackInfo | null, ba
   }
 
   let loss: ResultDoc['loss_check'] = null;
+  let acks: AckCheck | null = null;
+  if (stack && lengthBefore !== null) {
+    logStep(`${p.name}: no drain (2013-style server): waiting for php-fpm's backlog, then reading the queue length`);
+    const after = await settledLength(stack.queue.host, stack.queue.port, o.drainTimeoutS ?? 120);
+    acks = judgeAcks(lengthBefore, after.length, p.enqueues ? d.summary.strict_ok : null, after.waitS);
+    console.log(ackLine(acks));
+  }
   if (stack && before) {
     logStep(`${p.name}: waiting for the queue to drain, then counting rows`);
     loss = await lossCheck({
@@ -224,6 +320,10 @@ async function runProfile(o: RunOptions, p: Profile, stack: StackInfo | null, ba
   const reasons: string[] = [];
   const warnings: string[] = [];
   if (loss && !loss.ok) reasons.push(`loss check failed: ${loss.acked} acked, ${loss.rows} rows, ${loss.distinct} distinct${loss.note ? ` (${loss.note})` : ''}`);
+  if (acks && !acks.ok) reasons.push(`ack check failed: ${acks.note}`);
+  warnings.push(...driven.warnings, ...(budget?.warnings ?? []));
+  if (cal && cal.cpus === null) warnings.push(cal.note);
+  for (const w of [...driven.warnings, ...(budget?.warnings ?? [])]) logStep(`warning: ${w}`);
   if (d.summary.strict_ok === 0 && d.summary.succeeded + d.summary.failed > 0) reasons.push('no strict success at all: the stack answered no HTTP 200 with the success signal');
   if (d.summary.failed > 0) warnings.push(`${d.summary.failed} failed requests`);
 
@@ -249,10 +349,21 @@ async function runProfile(o: RunOptions, p: Profile, stack: StackInfo | null, ba
     summary: d.summary,
     loadgen: d.loadgen,
     loss_check: loss,
+    ack_check: acks,
+    cpu_budget: budget,
     series: { load: d.load, samples },
     histogram: d.histogram,
     verdict: { ok: reasons.length === 0, reasons: [...reasons, ...warnings.map((w) => `warning: ${w}`)] },
   };
+}
+
+/** The stack's CPU budget: --cpus, else this CPU model's calibration, else the whole machine. */
+export function stackBudget(o: Pick<RunOptions, 'cpus' | 'cpuPeriodUs'>): Budget {
+  const m = machineInfo();
+  return chooseBudget({
+    repoRoot: REPO_ROOT, cpuModel: m.cpu_model, hostCpus: m.cores, found: readCalibration(REPO_ROOT, m.cpu_model),
+    explicitCpus: o.cpus, explicitPeriodUs: o.cpuPeriodUs,
+  });
 }
 
 export function seedFile(outDir: string): string {
@@ -270,11 +381,18 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
   }
   const batchId = new Date().toISOString();
   const commit = gitCommit(REPO_ROOT);
+  const budget = o.url ? null : stackBudget(o);
+  if (budget && budget.use.cpus === null && o.cpus === undefined) {
+    logStep('!'.repeat(100));
+    logStep(budget.use.note);
+    logStep('!'.repeat(100));
+  } else if (budget) logStep(`CPU budget: ${budget.use.note}`);
   const docs: ResultDoc[] = [];
   const files: string[] = [];
 
   let runtime: LabRuntime | null = null;
   let stack: StackInfo | null = null;
+  let stackImpl: string | null = null;
   let downing: Promise<void> | null = null;
   const down = () => {
     const rt = runtime;
@@ -287,18 +405,26 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
     })();
     return downing;
   };
-  const up = async () => {
+  const up = async (p: Profile) => {
     runtime ??= await loadRuntime(o.runtime);
-    logStep(`starting the ${runtime.name} stack`);
-    const opts: UpOptions & { ports?: Record<string, number> } = { log: logStep };
+    logStep(`starting the ${runtime.name} stack${p.queueImpl === 'seed2013' ? ' with the 2013-style queue server' : ''}`);
+    const opts: UpOptions & { ports?: Record<string, number> } = { log: logStep, queueImpl: p.queueImpl ?? 'ts' };
+    if (budget) {
+      opts.cpus = budget.cpus;
+      if (budget.periodUs !== undefined) opts.cpuPeriodUs = budget.periodUs;
+    }
     if (o.runDir) opts.runDir = o.runDir;
     if (o.freePorts) {
       const [http, fpm, queue, metrics, mysqlPort] = await freePorts(5);
       opts.ports = { http, fpm, queue, metrics, mysql: mysqlPort };
     }
-    stack = await runtime.up(opts);
-    logStep(`stack up at ${stack.httpBase} (run dir ${stack.runDir})`);
-    return stack;
+    const st = await runtime.up(opts);
+    // What was applied, as the kernel holds it (an explicit --cpus has no calibration file to quote).
+    if (budget) st.limits = { ...st.limits, calibration: { ...budget.use, quota_us: budget.use.quota_us ?? st.limits.cpuQuotaUs ?? null, period_us: budget.use.period_us ?? st.limits.cpuPeriodUs ?? null } };
+    stack = st;
+    stackImpl = p.queueImpl ?? 'ts';
+    logStep(`stack up at ${st.httpBase} (run dir ${st.runDir})`);
+    return st;
   };
   // Ctrl-C during a 30 s run must still tear the stack down: nothing may be left running.
   const onSignal = (sig: NodeJS.Signals) => {
@@ -313,7 +439,11 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
       // backlog of the previous profile's requests for many seconds after the load stops, which
       // would slow the next profile down and blur its loss check.
       let st: StackInfo | null = null;
-      if (!o.url) st = o.reuseStack && stack ? stack : await up();
+      if (!o.url) {
+        // A profile that needs the other queue server gets its own stack even with --reuse-stack.
+        if (o.reuseStack && stack && stackImpl !== (p.queueImpl ?? 'ts')) await down();
+        st = o.reuseStack && stack ? stack : await up(p);
+      }
       const doc = await runProfile(o, p, st, batchId, commit);
       docs.push(doc);
       files.push(writeResult(o.outDir, doc));

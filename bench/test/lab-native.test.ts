@@ -107,7 +107,7 @@ describe('native lab stack', { timeout: 120_000 }, () => {
       }
     } else {
       const dir = rec.dirs[0]!;
-      assert.equal(readFileSync(join(dir, 'cpu.max'), 'utf8').trim(), '200000 100000');
+      assert.equal(readFileSync(join(dir, 'cpu.max'), 'utf8').trim(), '40000 20000'); // 2 CPUs at the 20 ms period
       assert.equal(Number(readFileSync(join(dir, 'memory.max'), 'utf8')), 2 * 1024 ** 3);
       const procs = new Set(cgroupProcs(dir));
       for (const s of info.services) assert.ok(procs.has(s.pid!), `${s.name} in ${dir}`);

@@ -13,11 +13,65 @@ const ROOT = '/sys/fs/cgroup';
 /** What `down` needs to find and remove the group again, stored in the run directory. */
 export interface CgroupRecord {
   version: 'v1' | 'v2';
-  /** v2: one directory. v1: one directory per controller (cpu, memory). */
+  /** v2: one directory. v1: one directory per controller (cpu, memory, and cpuacct when mounted apart). */
   dirs: string[];
 }
 
 export class CgroupUnavailable extends Error {}
+
+/**
+ * The CFS period of the stack's quota. The kernel's default of 100 ms lets a group burn its quota in a
+ * burst and then sit throttled for the rest of the period: at 0.33 CPU, ~67 ms latency steps. Shorter
+ * periods cost throughput instead: measured here (bench/README.md, "The CPU period"), the same 0.6-CPU
+ * quota gave 42-47k pages/min at 100 ms, 43k at 50 ms, 40-41k at 20 ms, 34-37k at 10 ms and 30-34k at
+ * 5 ms (the kernel hands out quota in 5 ms slices per CPU, so a 3 ms quota runs on one CPU at a time and
+ * every period throttles and wakes the whole group). 20 ms keeps throttles short (~13 ms at 0.33 CPU,
+ * invisible beside seconds of queueing at 10k clients) for about a tenth of the throughput.
+ */
+export const DEFAULT_CPU_PERIOD_US = 20_000;
+/** The kernel refuses a quota or a period below 1 ms (cgroup v1 and v2 alike). */
+const MIN_QUOTA_US = 1_000;
+const MAX_PERIOD_US = 1_000_000;
+/**
+ * The stack's weight against everything else in the parent (v1 cpu.shares, max 262144). Every process
+ * that runs at the parent's level (10,000 forked webbench clients, other users' jobs) weighs 1024; a
+ * group with the default 1024 would get one share among them, so a quota could not be reached.
+ */
+export const STACK_CPU_SHARES = 262_144;
+/** v2's equivalent range is 1..10000 (cpu.weight); the default is 100. */
+const V2_MAX_WEIGHT = 10_000;
+
+export interface CpuQuota {
+  quotaUs: number;
+  periodUs: number;
+}
+
+/**
+ * The quota and period for `cpus` CPUs. The period is `periodUs` unless the quota would fall below the
+ * kernel's 1 ms minimum; then it is lengthened just enough (0.1 CPU gets a 10 ms period).
+ */
+export function quotaFor(cpus: number, periodUs = DEFAULT_CPU_PERIOD_US): CpuQuota {
+  if (!(cpus > 0) || !Number.isFinite(cpus)) throw new Error(`a CPU budget must be a positive number, got ${cpus}`);
+  if (!Number.isInteger(periodUs) || periodUs < MIN_QUOTA_US || periodUs > MAX_PERIOD_US) {
+    throw new Error(`the CPU period must be an integer from ${MIN_QUOTA_US} to ${MAX_PERIOD_US} µs, got ${periodUs}`);
+  }
+  let period = periodUs;
+  if (cpus * period < MIN_QUOTA_US) period = Math.min(MAX_PERIOD_US, Math.ceil(MIN_QUOTA_US / cpus));
+  const quota = Math.max(MIN_QUOTA_US, Math.round(cpus * period));
+  return { quotaUs: quota, periodUs: period };
+}
+
+export interface CgroupOptions {
+  /** CFS period, µs (default DEFAULT_CPU_PERIOD_US). */
+  periodUs?: number;
+  /** v1 cpu.shares (v2: scaled onto cpu.weight). Default STACK_CPU_SHARES. */
+  shares?: number;
+}
+
+/** v1 shares (2..262144, default 1024) onto v2 weight (1..10000, default 100), keeping "the most" at the top. */
+export function sharesToWeight(shares: number): number {
+  return Math.max(1, Math.min(V2_MAX_WEIGHT, Math.round((shares / STACK_CPU_SHARES) * V2_MAX_WEIGHT)));
+}
 
 /** Parses a memory size like 2g, 512m, 1073741824. */
 export function parseMemory(spec: string): number {
@@ -27,13 +81,13 @@ export function parseMemory(spec: string): number {
   return Math.round(Number(m[1]) * mult);
 }
 
-interface V1Mount {
+export interface V1Mount {
   mountpoint: string;
   root: string;
 }
 
 /** v1 hierarchies by controller, from mountinfo (cpu may be mounted alone or as cpu,cpuacct). */
-async function v1Mounts(): Promise<Map<string, V1Mount>> {
+export async function v1Mounts(): Promise<Map<string, V1Mount>> {
   const out = new Map<string, V1Mount>();
   const text = await readFile('/proc/self/mountinfo', 'utf8');
   for (const line of text.split('\n')) {
@@ -48,7 +102,7 @@ async function v1Mounts(): Promise<Map<string, V1Mount>> {
 }
 
 /** The runner's own cgroup path per v1 controller, or under key '' for v2. */
-async function ownCgroups(): Promise<Map<string, string>> {
+export async function ownCgroups(): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const line of (await readFile('/proc/self/cgroup', 'utf8')).split('\n')) {
     const m = /^\d+:([^:]*):(.*)$/.exec(line);
@@ -59,7 +113,7 @@ async function ownCgroups(): Promise<Map<string, string>> {
 }
 
 /** Joins a cgroup path (as /proc/self/cgroup shows it) onto its mount, minus the mount's own root. */
-function hostDir(mount: V1Mount, path: string): string {
+export function hostDir(mount: V1Mount, path: string): string {
   const rel = mount.root !== '/' && path.startsWith(mount.root) ? path.slice(mount.root.length) : path;
   return join(mount.mountpoint, rel);
 }
@@ -72,10 +126,12 @@ export function cgroupVersion(): 'v1' | 'v2' {
  * Creates the group and writes the limits. Throws CgroupUnavailable (with the reason) when that is not
  * possible, so the caller can say so loudly and run unlimited.
  */
-export async function createCgroup(name: string, cpus: number, memoryBytes: number): Promise<CgroupRecord> {
+export async function createCgroup(name: string, cpus: number, memoryBytes: number, opts: CgroupOptions = {}): Promise<CgroupRecord> {
   const version = cgroupVersion();
   const own = await ownCgroups();
   const dirs: string[] = [];
+  const { quotaUs, periodUs } = quotaFor(cpus, opts.periodUs);
+  const shares = opts.shares ?? STACK_CPU_SHARES;
   try {
     if (version === 'v2') {
       const dir = join(ROOT, own.get('') ?? '/', name);
@@ -87,22 +143,28 @@ export async function createCgroup(name: string, cpus: number, memoryBytes: numb
       }
       await mkdir(dir);
       dirs.push(dir);
-      const period = 100_000;
-      await writeFile(join(dir, 'cpu.max'), `${Math.round(cpus * period)} ${period}`);
+      await writeFile(join(dir, 'cpu.max'), `${quotaUs} ${periodUs}`);
+      await writeFile(join(dir, 'cpu.weight'), String(sharesToWeight(shares)));
       await writeFile(join(dir, 'memory.max'), String(memoryBytes));
       return { version, dirs };
     }
     const mounts = await v1Mounts();
-    for (const ctrl of ['cpu', 'memory']) {
+    // cpuacct gives the group's exact CPU time (to check that the quota was reached); on this kind of
+    // host it is its own hierarchy, elsewhere it is co-mounted with cpu and the cpu directory serves.
+    const ctrls = ['cpu', 'memory'];
+    const acct = mounts.get('cpuacct');
+    if (acct && acct.mountpoint !== mounts.get('cpu')?.mountpoint) ctrls.push('cpuacct');
+    for (const ctrl of ctrls) {
       const mount = mounts.get(ctrl);
       if (!mount) throw new Error(`the v1 "${ctrl}" controller is not mounted`);
       const dir = join(hostDir(mount, own.get(ctrl) ?? '/'), name);
       await mkdir(dir);
       dirs.push(dir);
     }
-    const period = 100_000;
-    await writeFile(join(dirs[0]!, 'cpu.cfs_period_us'), String(period));
-    await writeFile(join(dirs[0]!, 'cpu.cfs_quota_us'), String(Math.round(cpus * period)));
+    // Period first: the kernel checks the quota against the period in force.
+    await writeFile(join(dirs[0]!, 'cpu.cfs_period_us'), String(periodUs));
+    await writeFile(join(dirs[0]!, 'cpu.cfs_quota_us'), String(quotaUs));
+    await writeFile(join(dirs[0]!, 'cpu.shares'), String(shares));
     await writeFile(join(dirs[1]!, 'memory.limit_in_bytes'), String(memoryBytes));
     return { version, dirs };
   } catch (err) {
@@ -119,16 +181,21 @@ export async function readLimits(rec: CgroupRecord): Promise<AppliedLimits> {
     const dir = rec.dirs[0]!;
     const [quota, period] = (await read(join(dir, 'cpu.max'))).split(' ');
     const mem = await read(join(dir, 'memory.max'));
+    const weight = await read(join(dir, 'cpu.weight')).catch(() => null);
     return {
       cgroup: dir,
       cgroupVersion: 'v2',
       cpus: quota === 'max' ? null : Number(quota) / Number(period),
       memoryBytes: mem === 'max' ? null : Number(mem),
+      cpuQuotaUs: quota === 'max' ? null : Number(quota),
+      cpuPeriodUs: Number(period),
+      cpuWeight: weight === null ? null : Number(weight),
     };
   }
-  const [cpuDir, memDir] = rec.dirs as [string, string];
+  const [cpuDir, memDir, acctDir] = rec.dirs as [string, string, string | undefined];
   const quota = Number(await read(join(cpuDir, 'cpu.cfs_quota_us')));
   const period = Number(await read(join(cpuDir, 'cpu.cfs_period_us')));
+  const shares = Number(await read(join(cpuDir, 'cpu.shares')));
   const mem = Number(await read(join(memDir, 'memory.limit_in_bytes')));
   return {
     cgroup: cpuDir,
@@ -136,7 +203,10 @@ export async function readLimits(rec: CgroupRecord): Promise<AppliedLimits> {
     cpus: quota > 0 ? quota / period : null,
     // v1 reports "unlimited" as a huge page-aligned number.
     memoryBytes: mem >= 2 ** 62 ? null : mem,
-    note: `v1: cpu at ${cpuDir}, memory at ${memDir}`,
+    cpuQuotaUs: quota > 0 ? quota : null,
+    cpuPeriodUs: period,
+    cpuWeight: shares,
+    note: `v1: cpu at ${cpuDir}, memory at ${memDir}${acctDir ? `, cpuacct at ${acctDir}` : ''}`,
   };
 }
 

@@ -3,10 +3,12 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_CPU_PERIOD_US } from './cgroup.js';
 import { getRuntime, type RuntimeChoice } from './index.js';
 import { tailLines } from './native/health.js';
 import { DEFAULT_PORTS, nativeRuntime, readState, type NativeUpOptions } from './native/index.js';
 import { defaultRunDir } from './native/paths.js';
+import { QUEUE_IMPLS, type QueueImpl } from './seed2013.js';
 import type { StackInfo } from './types.js';
 
 const int = (v: string) => {
@@ -40,7 +42,7 @@ function printInfo(info: StackInfo): void {
   console.log(`queue     ${info.queue.host}:${info.queue.port} (metrics :${info.queue.metricsPort})`);
   console.log(`mysql     ${info.mysql.user}@${info.mysql.host}:${info.mysql.port}/${info.mysql.database}`);
   console.log(
-    `limits    ${l.cgroup ? `${l.cpus ?? 'unlimited'} CPUs, ${l.memoryBytes ? `${l.memoryBytes / 1024 ** 2} MiB` : 'unlimited memory'} in ${l.cgroupVersion} cgroup ${l.cgroup}` : 'NONE'}${l.note ? ` (${l.note})` : ''}`,
+    `limits    ${l.cgroup ? `${l.cpus ?? 'unlimited'} CPUs${l.cpuPeriodUs ? ` (quota ${l.cpuQuotaUs ?? '-'} µs per ${l.cpuPeriodUs} µs, weight ${l.cpuWeight ?? '-'})` : ''}, ${l.memoryBytes ? `${l.memoryBytes / 1024 ** 2} MiB` : 'unlimited memory'} in ${l.cgroupVersion} cgroup ${l.cgroup}` : 'NONE'}${l.note ? ` (${l.note})` : ''}`,
   );
   for (const s of info.services) {
     console.log(
@@ -56,7 +58,9 @@ program
   .description('start the stack (MariaDB, queue server, php-fpm, nginx) inside a 2-CPU/2 GB cgroup')
   .addOption(runtimeOpt())
   .addOption(runDirOpt())
-  .option('--cpus <n>', 'CPU budget of the cgroup', positive, 2)
+  .option('--cpus <n>', 'CPU budget of the cgroup, fractions allowed (e.g. 0.33)', positive, 2)
+  .option('--cpu-period-us <us>', 'CFS period of the CPU quota, µs (raised when the quota would be < 1 ms)', positive, DEFAULT_CPU_PERIOD_US)
+  .addOption(new Option('--queue-impl <impl>', 'queue server: ts (ours) or seed2013 (the 2013-style Python stand-in, no drain)').choices([...QUEUE_IMPLS]).default('ts'))
   .option('--memory <size>', 'memory budget of the cgroup, e.g. 2g', '2g')
   .option('--http-port <n>', 'nginx port', int, DEFAULT_PORTS.http)
   .option('--fpm-port <n>', 'php-fpm port', int, DEFAULT_PORTS.fpm)
@@ -79,6 +83,8 @@ program
     const opts: NativeUpOptions = {
       runDir: dirOf(o),
       cpus: o.cpus,
+      cpuPeriodUs: o.cpuPeriodUs,
+      queueImpl: o.queueImpl as QueueImpl,
       memory: o.memory,
       queueArgs,
       ports: { http: o.httpPort, fpm: o.fpmPort, queue: o.queuePort, metrics: o.metricsPort, mysql: o.mysqlPort },

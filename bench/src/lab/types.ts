@@ -33,8 +33,26 @@ export interface AppliedLimits {
   cpus: number | null;
   /** Memory limit in bytes read back from the cgroup files, null when unlimited. */
   memoryBytes: number | null;
+  /** The CFS quota and period read back (v1 cpu.cfs_quota_us / cpu.cfs_period_us, v2 cpu.max), µs. */
+  cpuQuotaUs?: number | null;
+  cpuPeriodUs?: number | null;
+  /** The group's weight against its siblings: v1 cpu.shares, v2 cpu.weight. */
+  cpuWeight?: number | null;
+  /** Where the CPU budget came from: a calibration file, or the whole machine (see calibrate/). */
+  calibration?: CalibrationUse | null;
   /** Human explanation when limits are missing or approximate. */
   note?: string;
+}
+
+export interface CalibrationUse {
+  /** The calibration file applied, relative to the repo, or null when none matched. */
+  file: string | null;
+  cpu_model: string;
+  /** The CPU fraction applied (quota / period), null when the stack ran on the whole machine. */
+  cpus: number | null;
+  quota_us: number | null;
+  period_us: number | null;
+  note: string;
 }
 
 export interface StackInfo {
@@ -56,6 +74,10 @@ export interface StackInfo {
 export interface UpOptions {
   runDir?: string;
   cpus?: number;
+  /** CFS period of the CPU quota, µs (default 20 ms: see cgroup.ts). */
+  cpuPeriodUs?: number;
+  /** Which queue server the stack runs (default 'ts', ours). */
+  queueImpl?: 'ts' | 'seed2013';
   memory?: string; // e.g. "2g"
   /** Extra environment / flags for the queue server (e.g. fsync policy, test-only hooks). */
   queueArgs?: string[];

@@ -1,5 +1,7 @@
 // The result document's TypeScript shape; result.schema.json is the contract it must satisfy.
 import type { SecondPoint } from '../load/generator.js';
+import type { AckCheck } from '../ack-check.js';
+import type { CpuBudget } from '../cpu-budget.js';
 import type { LossCheck } from '../loss-check.js';
 import type { Sample } from '../metrics/sampler.js';
 import type { AppliedLimits } from '../lab/types.js';
@@ -52,6 +54,10 @@ export interface ResultDoc {
     note?: string;
   };
   loss_check: LossCheck | null;
+  /** The 2013-style server has no drain: acks counted by the queue's length instead of MySQL rows. */
+  ack_check?: AckCheck | null;
+  /** The stack's use of its CPU quota and the load generator's cost, from the two sibling cgroups. */
+  cpu_budget?: CpuBudget | null;
   series: { load: SecondPoint[]; samples: Sample[] };
   histogram: string | null;
   verdict: { ok: boolean; reasons: string[] };

@@ -1,5 +1,6 @@
 // The Docker engine: does one answer, and starting/stopping the lab's own (bench/scripts/docker-engine.sh).
 import { existsSync } from 'node:fs';
+import { STACK_CPU_SHARES, quotaFor } from '../cgroup.js';
 import { docker, engineScript, runCmd } from './exec.js';
 
 /** True when `docker info` answers on the lab's DOCKER_HOST within a few seconds. */
@@ -31,10 +32,16 @@ export async function stopEngine(): Promise<string> {
   return (await runCmd('bash', [engineScript, 'stop'], { timeoutMs: 60_000 })).stdout;
 }
 
+/** The script's arguments: the same quota, period and weight as the native stack's group (cgroup.ts). */
+export function parentCgroupArgs(cpus: number, memory: string, periodUs?: number): string[] {
+  const q = quotaFor(cpus, periodUs);
+  return ['cgroup', String(cpus), memory, String(q.periodUs), String(q.quotaUs), String(STACK_CPU_SHARES)];
+}
+
 /** Creates (or re-limits) the parent cgroup that the four containers share. */
-export async function setUpParentCgroup(cpus: number, memory: string, name: string): Promise<string> {
+export async function setUpParentCgroup(cpus: number, memory: string, name: string, periodUs?: number): Promise<string> {
   const env = { ...process.env, CGROUP_PARENT: name };
-  return (await runCmd('bash', [engineScript, 'cgroup', String(cpus), memory], { env, timeoutMs: 20_000 })).stdout;
+  return (await runCmd('bash', [engineScript, ...parentCgroupArgs(cpus, memory, periodUs)], { env, timeoutMs: 20_000 })).stdout;
 }
 
 export async function removeParentCgroup(name: string): Promise<void> {

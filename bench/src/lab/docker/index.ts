@@ -212,14 +212,20 @@ async function stackInfo(state: DockerState, requireAll: boolean): Promise<Stack
     const all = await Promise.all(pids.map((p) => limitsOfPid(p)));
     const first = all[0]!;
     const shared = all.every((l) => l.cpuCgroup === first.cpuCgroup && l.memoryCgroup === first.memoryCgroup);
+    // runc creates the parent in every hierarchy: its cpuacct twin gives the stack's exact CPU time.
+    const acct = first.cpuCgroup?.replace(/^\/sys\/fs\/cgroup\/cpu\//, '/sys/fs/cgroup/cpuacct/') ?? null;
     limits = {
       cgroup: first.cgroup,
       cgroupVersion: first.cgroupVersion,
       cpus: first.cpus,
       memoryBytes: first.memoryBytes,
+      cpuQuotaUs: first.cpuQuotaUs ?? null,
+      cpuPeriodUs: first.cpuPeriodUs ?? null,
+      cpuWeight: first.cpuWeight ?? null,
       note:
         `shared by the ${pids.length} containers through cgroup_parent=${state.cgroupParent}` +
-        ` (cpu: ${first.cpuCgroup ?? 'unlimited'}, memory: ${first.memoryCgroup ?? 'unlimited'})` +
+        ` (cpu: ${first.cpuCgroup ?? 'unlimited'}, memory: ${first.memoryCgroup ?? 'unlimited'}` +
+        `${acct && acct !== first.cpuCgroup && existsSync(acct) ? `, cpuacct at ${acct}` : ''})` +
         (shared ? '' : '; WARNING: the containers do not all sit in the same limited parent'),
     };
   }
@@ -342,7 +348,7 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
   await buildImages(state.baseImage, state.project, log);
   check();
   // The budget's parent cgroup must exist, limited, before the first container is created in it.
-  log((await setUpParentCgroup(cpus, memory, state.cgroupParent)).trim());
+  log((await setUpParentCgroup(cpus, memory, state.cgroupParent, opts.cpuPeriodUs)).trim());
   await mkdir(runDir, { recursive: true });
   await writeFile(stateFile(runDir), JSON.stringify(state, null, 2));
   const tUp = Date.now();

@@ -18,12 +18,13 @@ import {
   type CgroupRecord,
 } from '../cgroup.js';
 import { assertPortFree } from '../ports.js';
+import { queueLength, seed2013Argv, seed2013Script } from '../seed2013.js';
 import { renderFile, type TokenValues } from '../render.js';
 import type { AppliedLimits, LabRuntime, ServiceInfo, ServiceName, StackInfo, UpOptions } from '../types.js';
-import { findBinaries } from './binaries.js';
+import { findBinaries, requireBinary } from './binaries.js';
 import { freshDatadir } from './datadir.js';
 import { AbortedError, httpOk, mysqlPing, tailLines, tcpAnswers, waitHealthy } from './health.js';
-import { defaultRunDir, sources } from './paths.js';
+import { defaultRunDir, repoRoot, sources } from './paths.js';
 import { isAlive, killPids, runOnce, spawnService, startTimeOf, stopProcess, type ProcRecord } from './procs.js';
 import { liveServices, readState, stateFile, writeState, type LabPorts, type LabState, type ServiceRecord } from './state.js';
 
@@ -130,10 +131,10 @@ async function prepareRunDir(runDir: string, log: (l: string) => void): Promise<
   await writeFile(join(runDir, MARKER), 'created by eserver-lab; wiped by the next lab up\n');
 }
 
-async function setUpCgroup(cpus: number, memory: string, log: (l: string) => void) {
+async function setUpCgroup(cpus: number, memory: string, periodUs: number | undefined, log: (l: string) => void) {
   const memoryBytes = parseMemory(memory);
   try {
-    const rec = await createCgroup(`eserver-lab-${process.pid}-${Date.now().toString(36)}`, cpus, memoryBytes);
+    const rec = await createCgroup(`eserver-lab-${process.pid}-${Date.now().toString(36)}`, cpus, memoryBytes, { periodUs });
     return { rec, limits: await readLimits(rec) };
   } catch (err) {
     if (!(err instanceof CgroupUnavailable)) throw err;
@@ -237,7 +238,8 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
   if (haveMyCnf) await renderFile(sources.myCnf, conf.my, tokens);
   else log(`lab: warning: ${sources.myCnf} is missing; MariaDB runs with its built-in defaults`);
 
-  const { rec: cgroup, limits } = await setUpCgroup(cpus, memory, log);
+  const { rec: cgroup, limits } = await setUpCgroup(cpus, memory, opts.cpuPeriodUs, log);
+  const queueImpl = opts.queueImpl ?? 'ts';
   const versionsP = Promise.all([
     versionOf(bins.nginx, ['-v'], /nginx\/(\S+)/),
     versionOf(bins.phpFpm, ['-v'], /PHP (\S+)/),
@@ -259,7 +261,8 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
       phpFpm: { ...confValues(conf.fpm, ['pm', 'pm.max_children', 'listen', 'listen.backlog', 'rlimit_files']), conf: conf.fpm },
       mysql: { conf: haveMyCnf ? conf.my : null },
       queueArgs: opts.queueArgs ?? [],
-      budget: { cpus, memory },
+      queueImpl,
+      budget: { cpus, memory, periodUs: limits.cpuPeriodUs ?? null },
     },
     startedAt: new Date().toISOString(),
   };
@@ -372,23 +375,36 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
     log(`lab: mysql up on 127.0.0.1:${ports.mysql} (pid ${my.proc.pid}), schema loaded (${took()})`);
 
     const qLog = join(runDir, 'logs', 'queue-server.out');
-    const q = await start(
-      'queue-server',
-      [
-        bins.node,
-        sources.queueCli,
-        '--host', '127.0.0.1',
-        '--port', String(ports.queue),
-        '--metrics-port', String(ports.metrics),
-        '--mysql-url', `mysql://root@127.0.0.1:${ports.mysql}/eserver`,
-        '--journal-dir', join(runDir, 'queue', 'journal'),
-        ...(opts.queueArgs ?? []),
-      ],
-      [ports.queue, ports.metrics],
-      qLog,
-    );
-    await waitHealthy('queue-server', q.proc, q.logs, () => httpOk(`http://127.0.0.1:${ports.metrics}/healthz`), healthMs, signal);
-    log(`lab: queue server up on 127.0.0.1:${ports.queue}, metrics on :${ports.metrics} (pid ${q.proc.pid}) (${took()})`);
+    if (queueImpl === 'seed2013') {
+      // The 2013-style stand-in: no metrics port, no drain; its stdout (a print per request) is qLog.
+      const python = requireBinary('python3 (for the 2013-style queue server)', ['python3'], 'python3');
+      const q = await start(
+        'queue-server',
+        seed2013Argv(python, seed2013Script(repoRoot), '127.0.0.1', ports.queue, opts.queueArgs ?? []),
+        [ports.queue],
+        qLog,
+      );
+      await waitHealthy('queue-server', q.proc, q.logs, async () => (await queueLength('127.0.0.1', ports.queue, 1000)) >= 0, healthMs, signal);
+      log(`lab: 2013-style queue server (seed2013, no drain) up on 127.0.0.1:${ports.queue} (pid ${q.proc.pid}) (${took()})`);
+    } else {
+      const q = await start(
+        'queue-server',
+        [
+          bins.node,
+          sources.queueCli,
+          '--host', '127.0.0.1',
+          '--port', String(ports.queue),
+          '--metrics-port', String(ports.metrics),
+          '--mysql-url', `mysql://root@127.0.0.1:${ports.mysql}/eserver`,
+          '--journal-dir', join(runDir, 'queue', 'journal'),
+          ...(opts.queueArgs ?? []),
+        ],
+        [ports.queue, ports.metrics],
+        qLog,
+      );
+      await waitHealthy('queue-server', q.proc, q.logs, () => httpOk(`http://127.0.0.1:${ports.metrics}/healthz`), healthMs, signal);
+      log(`lab: queue server up on 127.0.0.1:${ports.queue}, metrics on :${ports.metrics} (pid ${q.proc.pid}) (${took()})`);
+    }
 
     const fpmLog = join(runDir, 'logs', 'php-fpm.log');
     const fpm = await start('php-fpm', [bins.phpFpm, '-F', ...(isRoot ? ['-R'] : []), '-y', conf.fpm], [ports.fpm], fpmLog);
@@ -431,6 +447,7 @@ async function probe(s: ServiceRecord, state: LabState): Promise<boolean> {
       case 'mysql':
         return await mysqlPing(join(state.runDir, 'mysql', 'mysql.sock'));
       case 'queue-server':
+        if (state.config.queueImpl === 'seed2013') return (await queueLength('127.0.0.1', state.ports.queue, 1000)) >= 0;
         return await httpOk(`http://127.0.0.1:${state.ports.metrics}/healthz`);
       case 'php-fpm':
         return await tcpAnswers(state.ports.fpm);

@@ -1,0 +1,124 @@
+// The load generator's own cgroup, beside the stack's: webbench ran on another machine in 2013, so the
+// generator must not take CPU from the stack's budget, nor the stack from the generator. Both groups sit
+// below the runner's own cgroup and carry a high weight, so that neither is starved by the many
+// processes that may run at the parent's level (10,000 forked webbench clients are each one scheduling
+// entity there unless they are inside a group).
+//
+// The generator is the bench runner itself (its worker threads drive the load; a spawned webbench is its
+// child), so the runner's process moves in for the load and back out before the stack is stopped.
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { STACK_CPU_SHARES, cgroupVersion, hostDir, ownCgroups, sharesToWeight, v1Mounts } from './cgroup.js';
+
+const ROOT = '/sys/fs/cgroup';
+
+export interface GeneratorCgroup {
+  version: 'v1' | 'v2';
+  /** v1: the cpu directory, then cpuacct when mounted apart. v2: one directory. */
+  dirs: string[];
+  /** Where the moved process came from, per directory in `dirs` (to move it back). */
+  origins: string[];
+  pid: number;
+  shares: number;
+}
+
+export class GeneratorCgroupUnavailable extends Error {}
+
+/**
+ * Creates the group beside the stack's (below the runner's own cgroup), gives it `shares`, and moves
+ * `pid` (default: this process, all its threads) into it. Throws GeneratorCgroupUnavailable with the
+ * reason when that cannot be done.
+ */
+export async function enterGeneratorCgroup(name: string, opts: { pid?: number; shares?: number } = {}): Promise<GeneratorCgroup> {
+  const pid = opts.pid ?? process.pid;
+  const shares = opts.shares ?? STACK_CPU_SHARES;
+  const version = cgroupVersion();
+  const own = await ownCgroups();
+  const dirs: string[] = [];
+  const origins: string[] = [];
+  try {
+    if (version === 'v2') {
+      const parent = join(ROOT, own.get('') ?? '/');
+      const dir = join(parent, name);
+      await mkdir(dir);
+      dirs.push(dir);
+      origins.push(parent);
+      await writeFile(join(dir, 'cpu.weight'), String(sharesToWeight(shares))).catch(() => {
+        /* the cpu controller may not be enabled here; cpu.stat still counts */
+      });
+    } else {
+      const mounts = await v1Mounts();
+      const ctrls = ['cpu'];
+      const acct = mounts.get('cpuacct');
+      if (acct && acct.mountpoint !== mounts.get('cpu')?.mountpoint) ctrls.push('cpuacct');
+      for (const c of ctrls) {
+        const mount = mounts.get(c);
+        if (!mount) throw new Error(`the v1 "${c}" controller is not mounted`);
+        const parent = hostDir(mount, own.get(c) ?? '/');
+        const dir = join(parent, name);
+        await mkdir(dir);
+        dirs.push(dir);
+        origins.push(parent);
+      }
+      await writeFile(join(dirs[0]!, 'cpu.shares'), String(shares));
+    }
+    for (const d of dirs) await writeFile(join(d, 'cgroup.procs'), String(pid));
+    return { version, dirs, origins, pid, shares };
+  } catch (err) {
+    for (const [i, d] of dirs.entries()) {
+      await writeFile(join(origins[i]!, 'cgroup.procs'), String(pid)).catch(() => {});
+      await rmdir(d).catch(() => {});
+    }
+    const why = err instanceof Error ? err.message : String(err);
+    throw new GeneratorCgroupUnavailable(`cannot create the load generator's ${version} cgroup "${name}": ${why}`);
+  }
+}
+
+/** Pids in the generator's group (cpu hierarchy). */
+export async function generatorPids(g: GeneratorCgroup): Promise<number[]> {
+  try {
+    return (await readFile(join(g.dirs[0]!, 'cgroup.procs'), 'utf8')).split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** The group's CPU time so far, ns (v1 cpuacct.usage; v2 cpu.stat usage_usec). */
+export async function generatorUsageNs(g: GeneratorCgroup): Promise<number | null> {
+  try {
+    if (g.version === 'v2') {
+      const m = /usage_usec (\d+)/.exec(await readFile(join(g.dirs[0]!, 'cpu.stat'), 'utf8'));
+      return m ? Number(m[1]) * 1000 : null;
+    }
+    const acct = g.dirs[1] ?? g.dirs[0]!;
+    return Number((await readFile(join(acct, 'cpuacct.usage'), 'utf8')).trim());
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Moves the process back where it came from and removes the group. Children still exiting (webbench's
+ * clients) keep it busy for a moment, so removal is retried for up to 5 s. Returns what was left.
+ */
+export async function leaveGeneratorCgroup(g: GeneratorCgroup): Promise<string[]> {
+  for (const [i, d] of g.dirs.entries()) {
+    if (existsSync(d)) await writeFile(join(g.origins[i]!, 'cgroup.procs'), String(g.pid)).catch(() => {});
+  }
+  const left: string[] = [];
+  for (const d of [...g.dirs].reverse()) {
+    let removed = false;
+    for (let i = 0; i < 50 && !removed; i++) {
+      try {
+        await rmdir(d);
+        removed = true;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') removed = true;
+        else await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    if (!removed) left.push(d);
+  }
+  return left;
+}

@@ -1,0 +1,54 @@
+// The 2013-style queue server (bench/seed2013/eserver2013.py) as a lab service: how to start it, and the
+// one question it can answer about itself (8003, the queue's length). It has no metrics endpoint and no
+// MySQL drain, like the original, so the lab checks it and counts its acknowledgements through the wire.
+import { connect } from 'node:net';
+import { join } from 'node:path';
+
+/** Which queue server the stack runs: ours (TypeScript, journal + drain) or the 2013-style stand-in. */
+export type QueueImpl = 'ts' | 'seed2013';
+export const QUEUE_IMPLS: readonly QueueImpl[] = ['ts', 'seed2013'];
+
+export function parseQueueImpl(v: string): QueueImpl {
+  if ((QUEUE_IMPLS as readonly string[]).includes(v)) return v as QueueImpl;
+  throw new Error(`--queue-impl must be one of ${QUEUE_IMPLS.join(', ')}, got ${JSON.stringify(v)}`);
+}
+
+export function seed2013Script(repoRoot: string): string {
+  return join(repoRoot, 'bench', 'seed2013', 'eserver2013.py');
+}
+
+/**
+ * The command line. `-u` is deliberately absent: the original printed every request to a block-buffered
+ * stdout (a file), and that is the cost to keep.
+ */
+export function seed2013Argv(python: string, script: string, host: string, port: number, extra: string[] = []): string[] {
+  return [python, script, '--host', host, '--port', String(port), ...extra];
+}
+
+/** Sends one 8003 and returns the length it reports. Rejects on no reply, a wrong cmd or a timeout. */
+export function queueLength(host: string, port: number, timeoutMs = 2000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host, port });
+    let buf = Buffer.alloc(0);
+    const fail = (why: string) => {
+      s.destroy();
+      reject(new Error(`8003 to ${host}:${port}: ${why}`));
+    };
+    s.setTimeout(timeoutMs, () => fail('no reply in time'));
+    s.once('error', (e) => fail(e.message));
+    s.once('connect', () => s.write(Buffer.from([0x1f, 0x43, 0x00, 0x02, 0x7b, 0x7d]))); // 8003 {}
+    s.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      if (buf.length < 4) return;
+      const cmd = buf.readUInt16BE(0);
+      const len = buf.readUInt16BE(2);
+      if (cmd !== 8003) return fail(`reply cmd ${cmd}, expected 8003`);
+      if (buf.length < 4 + len) return;
+      s.destroy();
+      const n = Number(JSON.parse(buf.subarray(4, 4 + len).toString('utf8')));
+      if (Number.isInteger(n) && n >= 0) resolve(n);
+      else reject(new Error(`8003 to ${host}:${port}: not a length: ${buf.subarray(4, 4 + len).toString('utf8')}`));
+    });
+    s.once('end', () => fail('closed without a reply'));
+  });
+}

@@ -1,0 +1,84 @@
+// The stack's CPU budget as the kernel holds it: quota and a short period, the weight that lets it reach
+// its quota among many competing processes, read back from the cgroup files (real cgroups, as root).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  DEFAULT_CPU_PERIOD_US,
+  STACK_CPU_SHARES,
+  createCgroup,
+  quotaFor,
+  readLimits,
+  removeCgroup,
+  sharesToWeight,
+  CgroupUnavailable,
+} from '../src/lab/cgroup.js';
+
+test('quotaFor: a fraction of a CPU at the 20 ms period, the period lengthened only below the 1 ms minimum quota', () => {
+  assert.equal(DEFAULT_CPU_PERIOD_US, 20000);
+  assert.deepEqual(quotaFor(0.33), { quotaUs: 6600, periodUs: 20000 });
+  assert.deepEqual(quotaFor(2), { quotaUs: 40000, periodUs: 20000 });
+  assert.deepEqual(quotaFor(0.5, 100_000), { quotaUs: 50000, periodUs: 100000 });
+  // 0.1 CPU at 5 ms would be a 500 µs quota, which the kernel refuses: the period becomes 10 ms.
+  assert.deepEqual(quotaFor(0.1, 5000), { quotaUs: 1000, periodUs: 10000 });
+  assert.deepEqual(quotaFor(0.15, 5000), { quotaUs: 1000, periodUs: 6667 });
+  assert.deepEqual(quotaFor(0.02), { quotaUs: 1000, periodUs: 50000 });
+  assert.throws(() => quotaFor(0), /positive/);
+  assert.throws(() => quotaFor(-1), /positive/);
+  assert.throws(() => quotaFor(1, 500), /period/);
+});
+
+test('sharesToWeight maps the v1 maximum onto the v2 maximum and never below 1', () => {
+  assert.equal(sharesToWeight(STACK_CPU_SHARES), 10000);
+  assert.equal(sharesToWeight(2), 1);
+});
+
+test('createCgroup writes quota, period and weight; readLimits reads them back from the files', async (t) => {
+  let rec;
+  try {
+    rec = await createCgroup(`eserver-lab-test-quota-${process.pid}`, 0.33, 2 * 1024 ** 3);
+  } catch (err) {
+    if (err instanceof CgroupUnavailable) return t.skip(`no writable cgroup here: ${err.message}`);
+    throw err;
+  }
+  try {
+    const lim = await readLimits(rec);
+    assert.equal(lim.cpuQuotaUs, 6600);
+    assert.equal(lim.cpuPeriodUs, 20000);
+    assert.equal(lim.cpus, 0.33);
+    assert.equal(lim.memoryBytes, 2 * 1024 ** 3);
+    if (rec.version === 'v1') {
+      const cpuDir = rec.dirs[0]!;
+      // The files themselves, not only what readLimits makes of them.
+      assert.equal(readFileSync(join(cpuDir, 'cpu.cfs_quota_us'), 'utf8').trim(), '6600');
+      assert.equal(readFileSync(join(cpuDir, 'cpu.cfs_period_us'), 'utf8').trim(), '20000');
+      assert.equal(readFileSync(join(cpuDir, 'cpu.shares'), 'utf8').trim(), String(STACK_CPU_SHARES));
+      assert.equal(lim.cpuWeight, STACK_CPU_SHARES);
+      // cpuacct (mounted apart here) is there to measure the group's CPU exactly.
+      const acct = rec.dirs.find((d) => d.includes('/cpuacct/'));
+      if (acct) assert.equal(Number(readFileSync(join(acct, 'cpuacct.usage'), 'utf8')), 0);
+    } else {
+      assert.equal(readFileSync(join(rec.dirs[0]!, 'cpu.max'), 'utf8').trim(), '6600 20000');
+      assert.equal(lim.cpuWeight, 10000);
+    }
+  } finally {
+    assert.deepEqual(await removeCgroup(rec), []);
+  }
+});
+
+test('createCgroup with a period too short for the quota lengthens it, and the kernel agrees', async (t) => {
+  let rec;
+  try {
+    rec = await createCgroup(`eserver-lab-test-quota2-${process.pid}`, 0.1, 1024 ** 3, { periodUs: 5000 });
+  } catch (err) {
+    if (err instanceof CgroupUnavailable) return t.skip(`no writable cgroup here: ${err.message}`);
+    throw err;
+  }
+  try {
+    const lim = await readLimits(rec);
+    assert.deepEqual([lim.cpuQuotaUs, lim.cpuPeriodUs, lim.cpus], [1000, 10000, 0.1]);
+  } finally {
+    await removeCgroup(rec);
+  }
+});

@@ -1,0 +1,129 @@
+// The load generator's own cgroup beside the stack's (real cgroups, as root): the generator's process and
+// what it spawns (webbench's clients) are outside the stack's group; leaving puts the process back and
+// removes the group. Then the budget's figures and warnings on constructed readings.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CgroupUnavailable, createCgroup, readLimits, removeCgroup } from '../src/lab/cgroup.js';
+import { GeneratorCgroupUnavailable, enterGeneratorCgroup, generatorPids, generatorUsageNs, leaveGeneratorCgroup } from '../src/lab/generator-cgroup.js';
+import { evaluateBudget, type BudgetSnapshot } from '../src/cpu-budget.js';
+import type { AppliedLimits } from '../src/lab/types.js';
+
+const procs = (dir: string) => readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+const cpuCgroupOf = (pid: number) => /^\d+:cpu:(.*)$/m.exec(readFileSync(`/proc/${pid}/cgroup`, 'utf8'))?.[1] ?? null;
+
+test('the generator runs in a sibling of the stack group, never inside it; a child it spawns follows it', async (t) => {
+  let stack;
+  try {
+    stack = await createCgroup(`eserver-lab-test-gen-stack-${process.pid}`, 0.3, 1024 ** 3);
+  } catch (err) {
+    if (err instanceof CgroupUnavailable) return t.skip(`no writable cgroup here: ${err.message}`);
+    throw err;
+  }
+  const ownBefore = readFileSync('/proc/self/cgroup', 'utf8');
+  let gen;
+  try {
+    gen = await enterGeneratorCgroup(`eserver-gen-test-${process.pid}`);
+  } catch (err) {
+    await removeCgroup(stack);
+    if (err instanceof GeneratorCgroupUnavailable) return t.skip(err.message);
+    throw err;
+  }
+  let child: ReturnType<typeof spawn> | null = null;
+  try {
+    if (stack.version === 'v1') {
+      // Siblings: same parent directory in the cpu hierarchy.
+      assert.equal(join(gen.dirs[0]!, '..'), join(stack.dirs[0]!, '..'));
+      assert.equal(cpuCgroupOf(process.pid), gen.dirs[0]!.replace(/^\/sys\/fs\/cgroup\/cpu/, ''));
+      assert.equal(readFileSync(join(gen.dirs[0]!, 'cpu.shares'), 'utf8').trim(), '262144');
+    }
+    assert.ok((await generatorPids(gen)).includes(process.pid), 'the runner is in the generator group');
+    for (const d of stack.dirs) assert.equal(procs(d).includes(process.pid), false, `not in ${d}`);
+    // A tool spawned now (webbench and its forks) starts in the generator's group too.
+    child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    await new Promise((r) => child!.once('spawn', r));
+    assert.ok((await generatorPids(gen)).includes(child.pid!), 'the spawned tool is in the generator group');
+    for (const d of stack.dirs) assert.equal(procs(d).includes(child.pid!), false);
+    // Its CPU is counted there.
+    const before = (await generatorUsageNs(gen))!;
+    let x = 0;
+    for (let i = 0; i < 5e6; i++) x += i;
+    assert.ok(x > 0 && (await generatorUsageNs(gen))! > before, 'cpuacct counts the runner');
+  } finally {
+    if (child) {
+      const gone = new Promise((r) => child!.once('exit', r));
+      child.kill('SIGKILL');
+      await gone;
+    }
+    assert.deepEqual(await leaveGeneratorCgroup(gen), []);
+    await removeCgroup(stack);
+  }
+  for (const d of gen.dirs) assert.equal(existsSync(d), false, `${d} removed`);
+  assert.equal(readFileSync('/proc/self/cgroup', 'utf8'), ownBefore, 'the runner is back where it was');
+});
+
+const snap = (at: number, o: Partial<BudgetSnapshot>): BudgetSnapshot => ({
+  at, stackNs: 0, nrPeriods: 0, nrThrottled: 0, throttledNs: 0, generatorNs: 0, hostBusyNs: 0, ...o,
+});
+const limits = (cpus: number): AppliedLimits => ({ cgroup: '/x', cgroupVersion: 'v1', cpus, memoryBytes: null, cpuQuotaUs: cpus * 5000, cpuPeriodUs: 5000, cpuWeight: 262144 });
+const gen = { cgroup: '/g', weight: 262144, outsideStack: true };
+
+test('evaluateBudget: a stack at its quota, the generator with room to spare: figures, no warning', () => {
+  const b = evaluateBudget({
+    start: snap(0, {}),
+    end: snap(30_000, { stackNs: 0.33 * 30e9 * 0.98, nrPeriods: 6000, nrThrottled: 5000, generatorNs: 8e9, hostBusyNs: 25e9 }),
+    limits: limits(0.33), hostCpus: 2, requests: 21_600, generator: gen,
+  });
+  assert.deepEqual(b.warnings, []);
+  assert.equal(b.stack.used_of_quota, 0.98);
+  assert.equal(b.stack.throttled_share, 0.833);
+  assert.equal(b.generator.cpu_us_per_request, 370.4);
+  assert.equal(b.generator.host_share, 0.133);
+  assert.equal(b.others_cpu_s, 25 - 9.702 - 8);
+});
+
+test('evaluateBudget: the generator saturated while the stack was under its quota is named as the bottleneck', () => {
+  const b = evaluateBudget({
+    start: snap(0, {}),
+    end: snap(10_000, { stackNs: 0.5e9, nrPeriods: 2000, nrThrottled: 10, generatorNs: 16.5e9 }),
+    limits: limits(0.33), hostCpus: 2, requests: 5000, generator: gen,
+  });
+  assert.equal(b.warnings.length, 1);
+  assert.match(b.warnings[0]!, /load generator was the bottleneck: its cgroup used 99% of the 1.67 CPU left to it.*only 15% of its 0.33-CPU quota.*throttled in 1% of periods/);
+});
+
+test('evaluateBudget: a stack under its quota with an idle generator is warned about differently; the whole machine is not', () => {
+  const under = evaluateBudget({
+    start: snap(0, {}), end: snap(10_000, { stackNs: 1e9, generatorNs: 2e9 }),
+    limits: limits(0.33), hostCpus: 2, requests: 5000, generator: gen,
+  });
+  assert.match(under.warnings.join(), /stack used only 30% of its 0.33-CPU quota: it did not reach its budget/);
+  const whole = evaluateBudget({
+    start: snap(0, {}), end: snap(10_000, { stackNs: 1e9, generatorNs: 2e9 }),
+    limits: limits(2), hostCpus: 2, requests: 5000, generator: gen,
+  });
+  assert.deepEqual(whole.warnings, []);
+  const inside = evaluateBudget({
+    start: snap(0, {}), end: snap(10_000, { stackNs: 3.3e9 }),
+    limits: limits(0.33), hostCpus: 2, requests: 5000, generator: { ...gen, outsideStack: false },
+  });
+  assert.match(inside.warnings.join(), /inside the stack's cgroup/);
+});
+
+test('readLimits of a stack group names its cpuacct directory, where the budget reads its exact CPU', async (t) => {
+  let rec;
+  try {
+    rec = await createCgroup(`eserver-lab-test-acct-${process.pid}`, 0.5, 1024 ** 3);
+  } catch (err) {
+    if (err instanceof CgroupUnavailable) return t.skip(err.message);
+    throw err;
+  }
+  try {
+    const l = await readLimits(rec);
+    if (rec.version === 'v1' && rec.dirs.length === 3) assert.match(l.note!, /cpuacct at \/sys\/fs\/cgroup\/cpuacct\//);
+  } finally {
+    await removeCgroup(rec);
+  }
+});
