@@ -7,6 +7,7 @@ import { getRuntime, type RuntimeChoice } from './index.js';
 import { tailLines } from './native/health.js';
 import { DEFAULT_PORTS, nativeRuntime, readState, type NativeUpOptions } from './native/index.js';
 import { defaultRunDir } from './native/paths.js';
+import { parseListenBacklog } from './sysctl.js';
 import type { StackInfo } from './types.js';
 
 const int = (v: string) => {
@@ -18,6 +19,13 @@ const positive = (v: string) => {
   const n = Number(v);
   if (!(n > 0)) throw new InvalidArgumentError('a positive number');
   return n;
+};
+const backlogArg = (v: string) => {
+  try {
+    return parseListenBacklog(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 };
 const runtimeOpt = () =>
   new Option('--runtime <name>', 'native, docker or auto (docker when an engine answers)')
@@ -58,6 +66,7 @@ program
   .addOption(runDirOpt())
   .option('--cpus <n>', 'CPU budget of the cgroup', positive, 2)
   .option('--memory <size>', 'memory budget of the cgroup, e.g. 2g', '2g')
+  .option('--listen-backlog <n>', 'listen backlog of nginx, php-fpm and the queue server (default 65535; 128 = the 2013 kernel default, the shallow-queue regime)', backlogArg)
   .option('--http-port <n>', 'nginx port', int, DEFAULT_PORTS.http)
   .option('--fpm-port <n>', 'php-fpm port', int, DEFAULT_PORTS.fpm)
   .option('--queue-port <n>', 'queue server port', int, DEFAULT_PORTS.queue)
@@ -80,6 +89,7 @@ program
       runDir: dirOf(o),
       cpus: o.cpus,
       memory: o.memory,
+      listenBacklog: o.listenBacklog,
       queueArgs,
       ports: { http: o.httpPort, fpm: o.fpmPort, queue: o.queuePort, metrics: o.metricsPort, mysql: o.mysqlPort },
       signal: ac.signal,

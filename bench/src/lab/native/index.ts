@@ -19,6 +19,7 @@ import {
 } from '../cgroup.js';
 import { assertPortFree } from '../ports.js';
 import { renderFile, type TokenValues } from '../render.js';
+import { DEEP_LISTEN_BACKLOG, prepareListenQueues } from '../sysctl.js';
 import type { AppliedLimits, LabRuntime, ServiceInfo, ServiceName, StackInfo, UpOptions } from '../types.js';
 import { findBinaries } from './binaries.js';
 import { freshDatadir } from './datadir.js';
@@ -210,6 +211,7 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
     await assertPortFree(ports[k], svc, flag);
   }
 
+  const listen = prepareListenQueues(opts.listenBacklog ?? DEEP_LISTEN_BACKLOG, log);
   const user = userInfo();
   const isRoot = user.uid === 0;
   const sock = join(runDir, 'mysql', 'mysql.sock');
@@ -225,6 +227,7 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
     MYSQL_PORT: ports.mysql,
     MYSQL_SOCKET: sock,
     MYSQL_DATADIR: join(runDir, 'mysql', 'data'),
+    LISTEN_BACKLOG: listen.backlog,
   };
   const conf = {
     nginx: join(runDir, 'conf', 'nginx.conf'),
@@ -259,6 +262,7 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
       phpFpm: { ...confValues(conf.fpm, ['pm', 'pm.max_children', 'listen', 'listen.backlog', 'rlimit_files']), conf: conf.fpm },
       mysql: { conf: haveMyCnf ? conf.my : null },
       queueArgs: opts.queueArgs ?? [],
+      listen,
       budget: { cpus, memory },
     },
     startedAt: new Date().toISOString(),
@@ -382,6 +386,7 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
         '--metrics-port', String(ports.metrics),
         '--mysql-url', `mysql://root@127.0.0.1:${ports.mysql}/eserver`,
         '--journal-dir', join(runDir, 'queue', 'journal'),
+        '--backlog', String(listen.backlog),
         ...(opts.queueArgs ?? []),
       ],
       [ports.queue, ports.metrics],
