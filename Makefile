@@ -7,9 +7,12 @@ PROFILE ?=
 CONCURRENCY ?=
 DURATION ?=
 TOOL ?=
+REPEAT ?=
+LISTEN_BACKLOG ?=
 
 BENCH_ARGS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) \
-             $(if $(DURATION),--duration $(DURATION)) $(if $(TOOL),--tool $(TOOL)) --runtime $(RUNTIME)
+             $(if $(DURATION),--duration $(DURATION)) $(if $(TOOL),--tool $(TOOL)) \
+             $(if $(REPEAT),--repeat $(REPEAT)) $(if $(LISTEN_BACKLOG),--listen-backlog $(LISTEN_BACKLOG)) --runtime $(RUNTIME)
 
 .PHONY: all setup deps build test bench bench-proto bench-ci bench-baseline bench-gate-power report \
         lab-up lab-down lab-status lab-logs docker-base docker-engine docker-engine-stop clean
@@ -57,7 +60,7 @@ report: build
 
 # LAB_ARGS passes more options, e.g. make lab-up LAB_ARGS='--http-port 18080 --cpus 1 --memory 1g'
 lab-up: setup build
-	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/lab/cli.js up --runtime $(RUNTIME) $(LAB_ARGS)
+	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/lab/cli.js up --runtime $(RUNTIME) $(if $(LISTEN_BACKLOG),--listen-backlog $(LISTEN_BACKLOG)) $(LAB_ARGS)
 
 lab-down: build
 	@$(NODE) bench/dist/src/lab/cli.js down --runtime $(RUNTIME) $(LAB_ARGS)

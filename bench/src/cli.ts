@@ -3,6 +3,7 @@
 // writes results + report; `report` re-renders the report from existing result JSON.
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseListenBacklog } from './lab/sysctl.js';
 import { parsePage } from './profiles.js';
 import { reexecWithNofile } from './nofile.js';
 import { logStep } from './progress.js';
@@ -13,6 +14,19 @@ const num = (name: string) => (v: string) => {
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative number`);
   return n;
+};
+
+const count = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('an integer >= 1');
+  return n;
+};
+const backlog = (v: string) => {
+  try {
+    return parseListenBacklog(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 };
 
 const program = new Command('eserver-bench').description('Webbench-equivalent load, metrics, loss check and report for eserver-lab');
@@ -38,6 +52,8 @@ program
   .option('--run-dir <dir>', "the stack's run directory (default: the runtime's)")
   .option('--free-ports', 'start the stack on free ports instead of the defaults')
   .option('--reuse-stack', 'one stack for all profiles (default: a fresh stack per profile)')
+  .option('--repeat <n>', 'run every profile n times, each on a fresh stack, and report the median and spread (env BENCH_REPEAT; default: 3 for seed, 1 for the others)', count, process.env.BENCH_REPEAT ? count(process.env.BENCH_REPEAT) : undefined)
+  .option('--listen-backlog <n>', 'listen backlog of nginx, php-fpm and the queue server (env BENCH_LISTEN_BACKLOG; default 65535; 128 = the 2013 kernel default, the shallow-queue regime)', backlog, process.env.BENCH_LISTEN_BACKLOG ? backlog(process.env.BENCH_LISTEN_BACKLOG) : undefined)
   .action(async (opts) => {
     const reexec = await reexecWithNofile(20000);
     if (reexec !== null) {
@@ -55,6 +71,7 @@ program
       workers: opts.workers, sourceAddresses: opts.sourceAddresses, timeoutMs: opts.timeout,
       drainTimeoutS: opts.drainTimeout, noReport: opts.report === false,
       runDir: opts.runDir ? path.resolve(opts.runDir) : undefined, freePorts: opts.freePorts === true, reuseStack: opts.reuseStack === true,
+      repeat: opts.repeat, listenBacklog: opts.listenBacklog,
     });
     for (const d of out.docs) if (!d.verdict.ok) logStep(`${d.profile}: FAILED: ${d.verdict.reasons.join('; ')}`);
     process.exitCode = out.ok ? 0 : 1;

@@ -14,6 +14,7 @@ import { runLoad, type LoadResult } from './load/generator.js';
 import { runKeepalive } from './load/keepalive.js';
 import { summaryLines } from './load/report-lines.js';
 import { webbenchFigures, webbenchLines } from './load/summary.js';
+import { listenLine, watchListenQueues } from './listen-queues.js';
 import { lossCheck, lossLine, readCounts, type Counts } from './loss-check.js';
 import { cpuBusyBefore, gitCommit, machineInfo } from './machine.js';
 import { memoryPathFromNote } from './metrics/cgroup.js';
@@ -21,6 +22,7 @@ import { Sampler, type Sample } from './metrics/sampler.js';
 import { DEFAULT_PROFILES, resolveProfile, type Overrides, type Profile } from './profiles.js';
 import { nofileLimits } from './nofile.js';
 import { logStep, progressLine } from './progress.js';
+import { combineRepetitions, formatDuration, medianLine, repetitionsFor, RunClock } from './repeat.js';
 import type { ResultDoc } from './results/types.js';
 import { writeResult } from './results/writer.js';
 import { findWebbench, runWebbench } from './webbench.js';
@@ -47,6 +49,10 @@ export interface RunOptions {
   freePorts?: boolean;
   /** One stack for all profiles instead of a fresh one per profile. */
   reuseStack?: boolean;
+  /** Repetitions of every profile (default: the profile's own, 3 for the seed, else 1). */
+  repeat?: number;
+  /** Listen backlog of the stack's services (default 65535; 128 reproduces the shallow-queue regime). */
+  listenBacklog?: number;
 }
 
 export interface RunOutcome {
@@ -191,6 +197,7 @@ async function runProfile(o: RunOptions, p: Profile, stack: StackInfo | null, ba
       : null,
     queue: stack ? { host: stack.queue.host, metricsPort: stack.queue.metricsPort } : null,
   });
+  const listenWatch = watchListenQueues(stack ? stack.config : null);
   sampler.start();
   let d: Driven;
   try {
@@ -198,8 +205,10 @@ async function runProfile(o: RunOptions, p: Profile, stack: StackInfo | null, ba
   } finally {
     await sampler.stop();
   }
+  const listen = listenWatch();
   const samples = sampler.samples;
   for (const line of d.summary.lines) console.log(line);
+  console.log(listenLine(listen));
 
   // The generator's own CPU for a tool we spawn comes from the sampled process tree.
   if (d.loadgen.cpu_us_per_request === null) {
@@ -251,6 +260,7 @@ async function runProfile(o: RunOptions, p: Profile, stack: StackInfo | null, ba
     loss_check: loss,
     series: { load: d.load, samples },
     histogram: d.histogram,
+    listen_queues: listen,
     verdict: { ok: reasons.length === 0, reasons: [...reasons, ...warnings.map((w) => `warning: ${w}`)] },
   };
 }
@@ -291,6 +301,7 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
     runtime ??= await loadRuntime(o.runtime);
     logStep(`starting the ${runtime.name} stack`);
     const opts: UpOptions & { ports?: Record<string, number> } = { log: logStep };
+    if (o.listenBacklog !== undefined) opts.listenBacklog = o.listenBacklog;
     if (o.runDir) opts.runDir = o.runDir;
     if (o.freePorts) {
       const [http, fpm, queue, metrics, mysqlPort] = await freePorts(5);
@@ -307,18 +318,28 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  const plan = profiles.map((p) => ({ p, n: repetitionsFor(p, o.repeat) }));
+  const clock = new RunClock(plan.flatMap(({ p, n }) => Array<number>(n).fill(p.warmupS + p.durationS)));
   try {
-    for (const p of profiles) {
-      // A fresh stack per profile (unless --reuse-stack): at 10k clients php-fpm works through its
-      // backlog of the previous profile's requests for many seconds after the load stops, which
-      // would slow the next profile down and blur its loss check.
-      let st: StackInfo | null = null;
-      if (!o.url) st = o.reuseStack && stack ? stack : await up();
-      const doc = await runProfile(o, p, st, batchId, commit);
+    for (const { p, n } of plan) {
+      const reps: ResultDoc[] = [];
+      for (let i = 1; i <= n; i++) {
+        const t0 = Date.now();
+        logStep(`${p.name}: ${n > 1 ? `repetition ${i} of ${n}, ` : ''}about ${formatDuration(clock.remainingS())} left in this run`);
+        // A fresh stack per repetition (unless --reuse-stack): at 10k clients php-fpm works through its
+        // backlog of the previous run's requests for many seconds after the load stops, which would
+        // slow the next one down and blur its loss check.
+        let st: StackInfo | null = null;
+        if (!o.url) st = o.reuseStack && stack ? stack : await up();
+        reps.push(await runProfile(o, p, st, batchId, commit));
+        if (!o.reuseStack) await down();
+        clock.finished((Date.now() - t0) / 1000);
+      }
+      const doc = combineRepetitions(reps);
+      if (doc.repeat_summary) console.log(medianLine(p.name, doc.repeat_summary));
       docs.push(doc);
       files.push(writeResult(o.outDir, doc));
       logStep(`wrote ${files[files.length - 1]}`);
-      if (!o.reuseStack) await down();
     }
   } finally {
     await down();
