@@ -11,10 +11,13 @@ TOOL ?=
 CPUS ?=
 # CALIBRATE=1: when no calibration matches this CPU model, run make calibrate first.
 CALIBRATE ?=
+REPEAT ?=
+LISTEN_BACKLOG ?=
 
 BENCH_ARGS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) \
              $(if $(DURATION),--duration $(DURATION)) $(if $(TOOL),--tool $(TOOL)) --runtime $(RUNTIME) \
-             $(if $(CPUS),--cpus $(CPUS)) $(if $(CALIBRATE),--calibrate)
+             $(if $(CPUS),--cpus $(CPUS)) $(if $(CALIBRATE),--calibrate) \
+             $(if $(REPEAT),--repeat $(REPEAT)) $(if $(LISTEN_BACKLOG),--listen-backlog $(LISTEN_BACKLOG))
 
 .PHONY: all setup deps build test bench calibrate bench-proto bench-ci bench-baseline bench-gate-power report \
         lab-up lab-down lab-status lab-logs docker-base docker-engine docker-engine-stop clean
@@ -67,7 +70,7 @@ report: build
 
 # LAB_ARGS passes more options, e.g. make lab-up LAB_ARGS='--http-port 18080 --cpus 1 --memory 1g'
 lab-up: setup build
-	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/lab/cli.js up --runtime $(RUNTIME) $(LAB_ARGS)
+	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/lab/cli.js up --runtime $(RUNTIME) $(if $(LISTEN_BACKLOG),--listen-backlog $(LISTEN_BACKLOG)) $(LAB_ARGS)
 
 lab-down: build
 	@$(NODE) bench/dist/src/lab/cli.js down --runtime $(RUNTIME) $(LAB_ARGS)

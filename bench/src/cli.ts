@@ -3,6 +3,7 @@
 // writes results + report; `report` re-renders the report from existing result JSON.
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseListenBacklog } from './lab/sysctl.js';
 import { parsePage } from './profiles.js';
 import { reexecWithNofile } from './nofile.js';
 import { logStep } from './progress.js';
@@ -13,6 +14,19 @@ const num = (name: string) => (v: string) => {
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative number`);
   return n;
+};
+
+const count = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('an integer >= 1');
+  return n;
+};
+const backlog = (v: string) => {
+  try {
+    return parseListenBacklog(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 };
 
 const program = new Command('eserver-bench').description('Webbench-equivalent load, metrics, loss check and report for eserver-lab');
@@ -42,6 +56,8 @@ program
   .option('--cpu-period-us <us>', 'CFS period of the quota, µs (default: the calibration\'s, else 20000)', num('cpu-period-us'))
   .option('--calibrate', 'when no calibration matches this CPU model, run make calibrate first (about 15-25 min)')
   .option('--no-generator-cgroup', "leave the load generator in the runner's own cgroup (default: a sibling of the stack's)")
+  .option('--repeat <n>', 'run every profile n times, each on a fresh stack, and report the median and spread (env BENCH_REPEAT; default: 3 for seed, 1 for the others)', count, process.env.BENCH_REPEAT ? count(process.env.BENCH_REPEAT) : undefined)
+  .option('--listen-backlog <n>', 'listen backlog of nginx, php-fpm and the queue server (env BENCH_LISTEN_BACKLOG; default 65535; 128 = the 2013 kernel default, the shallow-queue regime)', backlog, process.env.BENCH_LISTEN_BACKLOG ? backlog(process.env.BENCH_LISTEN_BACKLOG) : undefined)
   .action(async (opts) => {
     const reexec = await reexecWithNofile(20000);
     if (reexec !== null) {
@@ -66,6 +82,7 @@ program
       drainTimeoutS: opts.drainTimeout, noReport: opts.report === false,
       runDir: opts.runDir ? path.resolve(opts.runDir) : undefined, freePorts: opts.freePorts === true, reuseStack: opts.reuseStack === true,
       cpus: opts.cpus, cpuPeriodUs: opts.cpuPeriodUs, noGeneratorCgroup: opts.generatorCgroup === false,
+      repeat: opts.repeat, listenBacklog: opts.listenBacklog,
     });
     for (const d of out.docs) if (!d.verdict.ok) logStep(`${d.profile}: FAILED: ${d.verdict.reasons.join('; ')}`);
     process.exitCode = out.ok ? 0 : 1;

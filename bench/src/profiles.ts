@@ -18,13 +18,15 @@ export interface Profile {
   /** The queue server the stack runs for this profile (default 'ts', ours). */
   queueImpl?: QueueImpl;
   description: string;
+  /** Repetitions when --repeat is not given (default 1): the headline profile repeats for its median. */
+  repeat?: number;
 }
 
 const SEED = { concurrency: 10_000, durationS: 30, warmupS: 5 };
 
 export const PROFILES: Record<string, Profile> = {
   seed: {
-    name: 'seed', kind: 'webbench', page: 'client', ...SEED, successSignal: 'ok', enqueues: true,
+    name: 'seed', kind: 'webbench', page: 'client', ...SEED, successSignal: 'ok', enqueues: true, repeat: 3,
     description: "The seed's run: 10,000 clients, 30 s, a new connection per request, client.php",
   },
   seed2013: {

@@ -25,6 +25,7 @@ import { runLoad, type LoadResult } from './load/generator.js';
 import { runKeepalive } from './load/keepalive.js';
 import { summaryLines } from './load/report-lines.js';
 import { webbenchFigures, webbenchLines } from './load/summary.js';
+import { listenLine, watchListenQueues } from './listen-queues.js';
 import { lossCheck, lossLine, readCounts, type Counts } from './loss-check.js';
 import { cpuBusyBefore, gitCommit, machineInfo } from './machine.js';
 import { memoryPathFromNote } from './metrics/cgroup.js';
@@ -32,6 +33,7 @@ import { Sampler, type Sample } from './metrics/sampler.js';
 import { DEFAULT_PROFILES, resolveProfile, type Overrides, type Profile } from './profiles.js';
 import { nofileLimits } from './nofile.js';
 import { logStep, progressLine } from './progress.js';
+import { combineRepetitions, formatDuration, medianLine, repetitionsFor, RunClock } from './repeat.js';
 import type { ResultDoc } from './results/types.js';
 import { writeResult } from './results/writer.js';
 import { findWebbench, runWebbench } from './webbench.js';
@@ -67,6 +69,10 @@ export interface RunOptions {
   cpuPeriodUs?: number;
   /** Leave the load generator in the runner's own cgroup instead of a sibling of the stack's. */
   noGeneratorCgroup?: boolean;
+  /** Repetitions of every profile (default: the profile's own, 3 for the seed, else 1). */
+  repeat?: number;
+  /** Listen backlog of the stack's services (default 65535; 128 reproduces the shallow-queue regime). */
+  listenBacklog?: number;
 }
 
 export interface RunOutcome {
@@ -276,6 +282,7 @@ async function runProfile(o: RunOptions, p: Profile, stack: StackInfo | null, ba
       : null,
     queue: stack ? { host: stack.queue.host, metricsPort: stack.queue.metricsPort } : null,
   });
+  const listenWatch = watchListenQueues(stack ? stack.config : null);
   sampler.start();
   let driven: Awaited<ReturnType<typeof driveOutsideBudget>>;
   try {
@@ -283,9 +290,11 @@ async function runProfile(o: RunOptions, p: Profile, stack: StackInfo | null, ba
   } finally {
     await sampler.stop();
   }
+  const listen = listenWatch();
   const { d, budget } = driven;
   const samples = sampler.samples;
   for (const line of d.summary.lines) console.log(line);
+  console.log(listenLine(listen));
   if (budget) console.log(budgetLine(budget));
   const cal = stack?.limits.calibration;
   if (cal && cal.cpus === null) console.log(`Budget: ${cal.note}`);
@@ -353,6 +362,7 @@ async function runProfile(o: RunOptions, p: Profile, stack: StackInfo | null, ba
     cpu_budget: budget,
     series: { load: d.load, samples },
     histogram: d.histogram,
+    listen_queues: listen,
     verdict: { ok: reasons.length === 0, reasons: [...reasons, ...warnings.map((w) => `warning: ${w}`)] },
   };
 }
@@ -408,7 +418,8 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
   const up = async (p: Profile) => {
     runtime ??= await loadRuntime(o.runtime);
     logStep(`starting the ${runtime.name} stack${p.queueImpl === 'seed2013' ? ' with the 2013-style queue server' : ''}`);
-    const opts: UpOptions & { ports?: Record<string, number> } = { log: logStep, queueImpl: p.queueImpl ?? 'ts' };
+    const opts: UpOptions = { log: logStep, queueImpl: p.queueImpl ?? 'ts' };
+    if (o.listenBacklog !== undefined) opts.listenBacklog = o.listenBacklog;
     if (budget) {
       opts.cpus = budget.cpus;
       if (budget.periodUs !== undefined) opts.cpuPeriodUs = budget.periodUs;
@@ -433,22 +444,32 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  const plan = profiles.map((p) => ({ p, n: repetitionsFor(p, o.repeat) }));
+  const clock = new RunClock(plan.flatMap(({ p, n }) => Array<number>(n).fill(p.warmupS + p.durationS)));
   try {
-    for (const p of profiles) {
-      // A fresh stack per profile (unless --reuse-stack): at 10k clients php-fpm works through its
-      // backlog of the previous profile's requests for many seconds after the load stops, which
-      // would slow the next profile down and blur its loss check.
-      let st: StackInfo | null = null;
-      if (!o.url) {
-        // A profile that needs the other queue server gets its own stack even with --reuse-stack.
-        if (o.reuseStack && stack && stackImpl !== (p.queueImpl ?? 'ts')) await down();
-        st = o.reuseStack && stack ? stack : await up(p);
+    for (const { p, n } of plan) {
+      const reps: ResultDoc[] = [];
+      for (let i = 1; i <= n; i++) {
+        const t0 = Date.now();
+        logStep(`${p.name}: ${n > 1 ? `repetition ${i} of ${n}, ` : ''}about ${formatDuration(clock.remainingS())} left in this run`);
+        // A fresh stack per repetition (unless --reuse-stack): at 10k clients php-fpm works through its
+        // backlog of the previous run's requests for many seconds after the load stops, which would
+        // slow the next one down and blur its loss check.
+        let st: StackInfo | null = null;
+        if (!o.url) {
+          // A profile that needs the other queue server gets its own stack even with --reuse-stack.
+          if (o.reuseStack && stack && stackImpl !== (p.queueImpl ?? 'ts')) await down();
+          st = o.reuseStack && stack ? stack : await up(p);
+        }
+        reps.push(await runProfile(o, p, st, batchId, commit));
+        if (!o.reuseStack) await down();
+        clock.finished((Date.now() - t0) / 1000);
       }
-      const doc = await runProfile(o, p, st, batchId, commit);
+      const doc = combineRepetitions(reps);
+      if (doc.repeat_summary) console.log(medianLine(p.name, doc.repeat_summary));
       docs.push(doc);
       files.push(writeResult(o.outDir, doc));
       logStep(`wrote ${files[files.length - 1]}`);
-      if (!o.reuseStack) await down();
     }
   } finally {
     await down();

@@ -11,6 +11,7 @@ import { DEFAULT_BUDGET, DEFAULT_PORTS as DOCKER_PORTS, SERVICES } from '../src/
 import { DEFAULT_PORTS as NATIVE_PORTS } from '../src/lab/native/index.js';
 import { repoRoot, sources } from '../src/lab/native/paths.js';
 import { tokensIn } from '../src/lab/render.js';
+import { DEEP_LISTEN_BACKLOG } from '../src/lab/sysctl.js';
 
 const read = (p: string) => readFileSync(join(repoRoot, p), 'utf8');
 const rel = (abs: string) => relative(repoRoot, abs);
@@ -156,6 +157,17 @@ describe('docker and native parity', () => {
       assert.match(env, new RegExp(`^${k}=${NATIVE_PORTS[v as keyof typeof NATIVE_PORTS]}$`, 'm'));
       assert.match(composeText, new RegExp(`\\$\\{${k}:-${NATIVE_PORTS[v as keyof typeof NATIVE_PORTS]}\\}`));
     }
+  });
+
+  test('the same listen backlog as the native mode, for nginx, php-fpm and the queue server', () => {
+    const n = DEEP_LISTEN_BACKLOG;
+    assert.match(read('nginx/Dockerfile'), new RegExp(`LAB_LISTEN_BACKLOG=${n}\\b`));
+    assert.match(read('php-client/Dockerfile'), new RegExp(`LAB_LISTEN_BACKLOG=${n}\\b`));
+    for (const svc of ['nginx', 'php-fpm', 'queue-server']) {
+      assert.match(serviceBlock(svc), new RegExp(`LAB_LISTEN_BACKLOG: \\$\\{LISTEN_BACKLOG:-${n}\\}`), `${svc} gets LISTEN_BACKLOG`);
+    }
+    assert.match(read('queue-server/docker-entrypoint.sh'), new RegExp(`--backlog "\\$\\{LAB_LISTEN_BACKLOG:-${n}\\}"`));
+    assert.match(read('.env.example'), new RegExp(`^LISTEN_BACKLOG=${n}$`, 'm'));
   });
 
   test('.dockerignore lets through exactly the queue server\'s production dependencies', () => {

@@ -9,6 +9,7 @@ import { tailLines } from './native/health.js';
 import { DEFAULT_PORTS, nativeRuntime, readState, type NativeUpOptions } from './native/index.js';
 import { defaultRunDir } from './native/paths.js';
 import { QUEUE_IMPLS, type QueueImpl } from './seed2013.js';
+import { parseListenBacklog } from './sysctl.js';
 import type { StackInfo } from './types.js';
 
 const int = (v: string) => {
@@ -20,6 +21,13 @@ const positive = (v: string) => {
   const n = Number(v);
   if (!(n > 0)) throw new InvalidArgumentError('a positive number');
   return n;
+};
+const backlogArg = (v: string) => {
+  try {
+    return parseListenBacklog(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 };
 const runtimeOpt = () =>
   new Option('--runtime <name>', 'native, docker or auto (docker when an engine answers)')
@@ -62,6 +70,7 @@ program
   .option('--cpu-period-us <us>', 'CFS period of the CPU quota, µs (raised when the quota would be < 1 ms)', positive, DEFAULT_CPU_PERIOD_US)
   .addOption(new Option('--queue-impl <impl>', 'queue server: ts (ours) or seed2013 (the 2013-style Python stand-in, no drain)').choices([...QUEUE_IMPLS]).default('ts'))
   .option('--memory <size>', 'memory budget of the cgroup, e.g. 2g', '2g')
+  .option('--listen-backlog <n>', 'listen backlog of nginx, php-fpm and the queue server (default 65535; 128 = the 2013 kernel default, the shallow-queue regime)', backlogArg)
   .option('--http-port <n>', 'nginx port', int, DEFAULT_PORTS.http)
   .option('--fpm-port <n>', 'php-fpm port', int, DEFAULT_PORTS.fpm)
   .option('--queue-port <n>', 'queue server port', int, DEFAULT_PORTS.queue)
@@ -86,6 +95,7 @@ program
       cpuPeriodUs: o.cpuPeriodUs,
       queueImpl: o.queueImpl as QueueImpl,
       memory: o.memory,
+      listenBacklog: o.listenBacklog,
       queueArgs,
       ports: { http: o.httpPort, fpm: o.fpmPort, queue: o.queuePort, metrics: o.metricsPort, mysql: o.mysqlPort },
       signal: ac.signal,

@@ -79,6 +79,8 @@ export interface UpOptions {
   /** Which queue server the stack runs (default 'ts', ours). */
   queueImpl?: 'ts' | 'seed2013';
   memory?: string; // e.g. "2g"
+  /** Listen backlog of nginx, php-fpm and the queue server (default 65535; 128 = the 2013 kernel's). */
+  listenBacklog?: number;
   /** Extra environment / flags for the queue server (e.g. fsync policy, test-only hooks). */
   queueArgs?: string[];
   log?: (line: string) => void;

@@ -2,6 +2,7 @@
 import type { ResultDoc } from '../results/types.js';
 import type { Chart } from './charts.js';
 import { comparison, persistentGain, queueCostRatio, type Seed } from './compare.js';
+import { HEADLINE_HEADERS, headline, headlineCells, LISTEN_HEADERS, listenRows, profileLines, REPETITION_HEADERS, repetitionRows } from './headline.js';
 import { busyNote, targets } from './markdown.js';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -15,16 +16,26 @@ export function renderHtml(seed: Seed, docs: ResultDoc[], charts: Chart[]): stri
   const body: string[] = [];
   body.push(`<h1>eserver-lab benchmark report</h1>`);
   body.push(`<p>Run ${esc(first.batch_id)} on ${esc(first.machine.cpu_model)} (${first.machine.cores} cores), runtime <b>${esc(first.runtime)}</b>, commit <code>${esc(first.commit ?? 'unknown')}</code>${esc(busyNote(docs))}.</p>`);
+  for (const g of headline(seed, docs)) {
+    body.push(`<h2>${esc(g.box.label)}</h2>`);
+    body.push(`<table>${row(HEADLINE_HEADERS(seed), 'th')}${g.rows.map((r) => row(headlineCells(r))).join('')}</table>`);
+  }
   body.push(`<h2>Against the seed (${seed.pages_per_min} pages/min)</h2>`);
   body.push(`<table>${row(['', ...cmp.headers], 'th')}${cmp.rows.map((r) => row([r.label, r.seed, ...r.values])).join('')}</table>`);
   if (q) body.push(`<p><b>client.php / baseline: ${q.ratio.toFixed(3)}</b> (${q.client.summary.pages_per_min} / ${q.baseline.summary.pages_per_min} pages/min): what the queue call costs.</p>`);
   if (pg) body.push(`<p><b>persistent / client.php: ${pg.ratio.toFixed(3)}</b>: what reusing the queue connection buys.</p>`);
   const t = targets(seed, docs);
   if (t.length > 0) body.push(`<h2>Targets</h2><ul>${t.map((l) => `<li>${esc(l)}</li>`).join('')}</ul>`);
+  const reps = repetitionRows(docs);
+  if (reps.length > 0) body.push(`<h2>Repetitions</h2><table>${row(REPETITION_HEADERS, 'th')}${reps.map((r) => row(r)).join('')}</table>`);
+  const lq = listenRows(docs);
+  if (lq.length > 0) {
+    body.push(`<h2>Listen queues</h2><p>Kernel limits in force and each service's backlog; counters are deltas of /proc/net/netstat over warm-up + measured window (whole machine: other load counts too).</p>`);
+    body.push(`<table>${row(LISTEN_HEADERS, 'th')}${lq.map((r) => row(r)).join('')}</table>`);
+  }
   for (const c of charts) body.push(`<h2>${esc(c.title)}</h2><div class="chart" id="chart-${esc(c.id)}">${c.svg}</div>`);
   for (const d of docs) {
-    const lines = [...d.summary.lines];
-    if (d.loss_check) lines.push(`Loss check: ${d.loss_check.acked} acked, ${d.loss_check.rows} rows, ${d.loss_check.distinct} distinct: ${d.loss_check.ok ? 'OK' : 'FAILED'}`);
+    const lines = profileLines(d);
     body.push(`<h2>${esc(d.profile)}</h2><pre>${esc(lines.join('\n'))}</pre>`);
     if (d.verdict.reasons.length > 0) body.push(`<ul>${d.verdict.reasons.map((r) => `<li>${esc(r)}</li>`).join('')}</ul>`);
   }

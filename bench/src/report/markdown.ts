@@ -2,6 +2,7 @@
 import type { ResultDoc } from '../results/types.js';
 import type { Chart } from './charts.js';
 import { comparison, persistentGain, queueCostRatio, type Seed } from './compare.js';
+import { HEADLINE_HEADERS, headline, headlineCells, LISTEN_HEADERS, listenRows, profileLines, REPETITION_HEADERS, repetitionRows } from './headline.js';
 
 export function table(headers: string[], rows: string[][]): string {
   const esc = (s: string) => s.replace(/\|/g, '\\|');
@@ -60,16 +61,25 @@ export function renderMarkdown(seed: Seed, docs: ResultDoc[], charts: Chart[], c
       `${busyNote(docs)}. ` +
       `Limits: ${first.limits?.cgroup ? `${first.limits.cpus ?? 'unlimited'} CPUs, ${first.limits.memoryBytes ? `${(first.limits.memoryBytes / 2 ** 20).toFixed(0)} MB` : 'unlimited memory'} (${first.limits.cgroup})` : first.limits?.note ?? 'none'}.`,
   );
+  for (const g of headline(seed, docs)) {
+    parts.push(`## ${g.box.label}`);
+    parts.push(table(HEADLINE_HEADERS(seed), g.rows.map(headlineCells)));
+  }
   parts.push(`## Against the seed (${seed.pages_per_min} pages/min, ${seed.machine.cpu})`);
   parts.push(table(['', ...cmp.headers], cmp.rows.map((r) => [r.label, r.seed, ...r.values])));
   if (q) parts.push(`**client.php / baseline: ${q.ratio.toFixed(3)}** (${q.client.summary.pages_per_min} / ${q.baseline.summary.pages_per_min} pages/min): what the queue call costs.`);
   if (pg) parts.push(`**persistent / client.php: ${pg.ratio.toFixed(3)}**: what reusing the queue connection buys.`);
   const t = targets(seed, docs);
   if (t.length > 0) parts.push(`## Targets\n${t.map((l) => `- ${l}`).join('\n')}`);
+  const reps = repetitionRows(docs);
+  if (reps.length > 0) parts.push(`## Repetitions\n${table(REPETITION_HEADERS, reps)}`);
+  const lq = listenRows(docs);
+  if (lq.length > 0) {
+    parts.push(`## Listen queues\nKernel limits in force and each service's backlog; counters are deltas of /proc/net/netstat over warm-up + measured window (whole machine: other load counts too). Overflows and SYN retransmits mean clients waited 1 s, 3 s, 7 s... before their connection was accepted.\n\n${table(LISTEN_HEADERS, lq)}`);
+  }
   for (const d of docs) {
     parts.push(`## ${d.profile}\n${d.config.concurrency} clients, ${d.config.warmup_s} s warm-up + ${d.config.duration_s} s on \`${d.url}\` (${d.tool.name}).`);
-    const lines = [...d.summary.lines];
-    if (d.loss_check) lines.push(`Loss check: ${d.loss_check.acked} acked, ${d.loss_check.rows} rows, ${d.loss_check.distinct} distinct: ${d.loss_check.ok ? 'OK' : 'FAILED'}`);
+    const lines = profileLines(d);
     parts.push('```\n' + lines.join('\n') + '\n```');
     if (d.summary.note) parts.push(`_${d.summary.note}_`);
     if (d.verdict.reasons.length > 0) parts.push(d.verdict.reasons.map((r) => `- ${r}`).join('\n'));

@@ -5,6 +5,7 @@ import type { CpuBudget } from '../cpu-budget.js';
 import type { LossCheck } from '../loss-check.js';
 import type { Sample } from '../metrics/sampler.js';
 import type { AppliedLimits } from '../lab/types.js';
+import type { ListenQueuesRecord } from '../listen-queues.js';
 
 export interface ResultDoc {
   schema_version: 1;
@@ -61,4 +62,39 @@ export interface ResultDoc {
   series: { load: SecondPoint[]; samples: Sample[] };
   histogram: string | null;
   verdict: { ok: boolean; reasons: string[] };
+  /** Absent in results written before listen queues were recorded. */
+  listen_queues?: ListenQueuesRecord | null;
+  /** With --repeat N > 1: every repetition; the top-level figures are then the median repetition's. */
+  repetitions?: Repetition[];
+  repeat_summary?: RepeatSummary;
+}
+
+export interface Repetition {
+  index: number;
+  started_at: string;
+  finished_at: string;
+  busy_before_pct: number | null;
+  summary: ResultDoc['summary'];
+  loadgen: ResultDoc['loadgen'];
+  loss_check: LossCheck | null;
+  listen_queues: ListenQueuesRecord | null;
+  verdict: ResultDoc['verdict'];
+}
+
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  /** Sample standard deviation / mean, %. */
+  cv_pct: number;
+  /** One per repetition, in order. */
+  values: number[];
+}
+
+export interface RepeatSummary {
+  n: number;
+  /** Index of the repetition whose pages/min is the median (lower middle for an even n). */
+  median_repetition: number;
+  pages_per_min: Spread;
+  strict_ok: Spread | null;
 }

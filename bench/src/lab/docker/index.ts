@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { repoRoot, sources } from '../native/paths.js';
 import type { LabPorts } from '../native/state.js';
 import { assertPortFree } from '../ports.js';
+import { DEEP_LISTEN_BACKLOG, prepareListenQueues } from '../sysctl.js';
 import type { LabRuntime, ServiceInfo, ServiceName, StackInfo, UpOptions } from '../types.js';
 import { dockerEngineAnswers, removeParentCgroup, setUpParentCgroup } from './engine.js';
 import { baseScript, compose, docker, dockerHost, pickCompose, runCmd } from './exec.js';
@@ -45,13 +46,15 @@ interface DockerState {
   baseImage: string;
   budget: { cpus: number; memory: string };
   queueArgs: string[];
+  /** The services' listen backlog (LISTEN_BACKLOG); absent in a state file written before it existed. */
+  listenBacklog?: number;
   startedAt: string;
 }
 
 const stateFile = (runDir: string) => join(runDir, 'docker-state.json');
 
 /** Compose's interpolation variables (see .env.example) for one stack. */
-function composeEnv(s: Pick<DockerState, 'ports' | 'cgroupParent' | 'baseImage' | 'queueArgs'>): Record<string, string> {
+function composeEnv(s: Pick<DockerState, 'ports' | 'cgroupParent' | 'baseImage' | 'queueArgs' | 'listenBacklog'>): Record<string, string> {
   return {
     HTTP_PORT: String(s.ports.http),
     FPM_PORT: String(s.ports.fpm),
@@ -63,6 +66,7 @@ function composeEnv(s: Pick<DockerState, 'ports' | 'cgroupParent' | 'baseImage' 
     CGROUP_PARENT: s.cgroupParent,
     BASE_IMAGE: s.baseImage,
     QUEUE_EXTRA_ARGS: s.queueArgs.join(' '),
+    LISTEN_BACKLOG: String(s.listenBacklog ?? DEEP_LISTEN_BACKLOG),
   };
 }
 
@@ -256,6 +260,7 @@ async function stackInfo(state: DockerState, requireAll: boolean): Promise<Stack
       phpFpm: { pm: 'static', children: 12, conf: 'php-client/php-fpm.conf' },
       mysql: { conf: 'mysql/my.cnf' },
       queueArgs: state.queueArgs,
+      listen: { backlog: state.listenBacklog ?? DEEP_LISTEN_BACKLOG },
       budget: state.budget,
       images: Object.fromEntries(SERVICES.map((s) => [s, `eserver-lab/${s}:latest`])),
     },
@@ -338,6 +343,8 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
     baseImage: await ensureBaseImage(log),
     budget: { cpus, memory },
     queueArgs,
+    // network_mode: host: the sysctls are the host's, set (or printed) as natively.
+    listenBacklog: prepareListenQueues(opts.listenBacklog ?? DEEP_LISTEN_BACKLOG, log).backlog,
     startedAt: new Date().toISOString(),
   };
   const check = () => {

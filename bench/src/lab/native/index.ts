@@ -20,6 +20,7 @@ import {
 import { assertPortFree } from '../ports.js';
 import { queueLength, seed2013Argv, seed2013Script } from '../seed2013.js';
 import { renderFile, type TokenValues } from '../render.js';
+import { DEEP_LISTEN_BACKLOG, prepareListenQueues } from '../sysctl.js';
 import type { AppliedLimits, LabRuntime, ServiceInfo, ServiceName, StackInfo, UpOptions } from '../types.js';
 import { findBinaries, requireBinary } from './binaries.js';
 import { freshDatadir } from './datadir.js';
@@ -211,6 +212,7 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
     await assertPortFree(ports[k], svc, flag);
   }
 
+  const listen = prepareListenQueues(opts.listenBacklog ?? DEEP_LISTEN_BACKLOG, log);
   const user = userInfo();
   const isRoot = user.uid === 0;
   const sock = join(runDir, 'mysql', 'mysql.sock');
@@ -226,6 +228,7 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
     MYSQL_PORT: ports.mysql,
     MYSQL_SOCKET: sock,
     MYSQL_DATADIR: join(runDir, 'mysql', 'data'),
+    LISTEN_BACKLOG: listen.backlog,
   };
   const conf = {
     nginx: join(runDir, 'conf', 'nginx.conf'),
@@ -262,6 +265,7 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
       mysql: { conf: haveMyCnf ? conf.my : null },
       queueArgs: opts.queueArgs ?? [],
       queueImpl,
+      listen,
       budget: { cpus, memory, periodUs: limits.cpuPeriodUs ?? null },
     },
     startedAt: new Date().toISOString(),
@@ -397,6 +401,7 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
           '--metrics-port', String(ports.metrics),
           '--mysql-url', `mysql://root@127.0.0.1:${ports.mysql}/eserver`,
           '--journal-dir', join(runDir, 'queue', 'journal'),
+          '--backlog', String(listen.backlog),
           ...(opts.queueArgs ?? []),
         ],
         [ports.queue, ports.metrics],

@@ -1,0 +1,171 @@
+// The table the report opens with: the 2013-style server, the TypeScript server as shipped and the
+// no-queue page, each against the seed's pages/min, grouped by the box they ran on (the emulated 2013 box
+// first, then a CPU budget that is not calibrated, then the whole machine). Rows come from whichever of
+// those profiles ran; the box comes from the result's limits, never from the profile's name.
+import { listenLine } from '../listen-queues.js';
+import { medianLine } from '../repeat.js';
+import type { ResultDoc } from '../results/types.js';
+import type { Seed } from './compare.js';
+
+/** Which profile fills which row, in the table's order. */
+export const HEADLINE_ROWS: ReadonlyArray<{ profile: string; label: string }> = [
+  { profile: 'seed2013', label: '2013-style server' },
+  { profile: 'seed', label: 'TypeScript server (as shipped)' },
+  { profile: 'baseline', label: 'no-queue page' },
+];
+
+export type BoxKind = 'emulated' | 'budget' | 'whole';
+
+export interface Box {
+  kind: BoxKind;
+  label: string;
+}
+
+/**
+ * The calibration marker a calibrated run puts in its limits (`limits.calibration`: the calibration
+ * file's name or an object naming it; or `limits.emulated`). Its absence means "not the emulated box".
+ */
+function calibrationOf(limits: ResultDoc['limits']): string | null {
+  if (!limits) return null;
+  const l = limits as unknown as Record<string, unknown>;
+  const mark = l['calibration'] ?? l['emulated'];
+  if (mark === undefined || mark === null || mark === false) return null;
+  if (typeof mark === 'string') return mark;
+  if (typeof mark === 'object') {
+    const m = mark as Record<string, unknown>;
+    const name = m['file'] ?? m['cpu_model'] ?? m['name'];
+    if (typeof name === 'string') return name;
+  }
+  return 'calibrated';
+}
+
+export function boxOf(d: ResultDoc): Box {
+  const cal = calibrationOf(d.limits);
+  const cpus = d.limits?.cpus ?? null;
+  if (cal !== null) return { kind: 'emulated', label: `Emulated 2013 box (${cpus === null ? '' : `${cpus}-CPU quota, `}calibration: ${cal})` };
+  if (cpus !== null && cpus < d.machine.cores) {
+    return { kind: 'budget', label: `${cpus}-CPU budget of ${d.machine.cores} cores (not calibrated: not the 2013 box)` };
+  }
+  return { kind: 'whole', label: `Whole machine (${d.machine.cores} × ${d.machine.cpu_model})` };
+}
+
+export interface HeadlineRow {
+  label: string;
+  profile: string;
+  /** The median over the repetitions when repeated, else the run's figure. */
+  pagesPerMin: number;
+  ratio: number;
+  strictOk: number | null;
+  /** Strict ok as a share of the requests counted (succeeded + failed), median repetition. */
+  strictShare: number | null;
+  runs: number;
+  spread: { min: number; max: number; cvPct: number } | null;
+}
+
+export interface HeadlineGroup {
+  box: Box;
+  rows: HeadlineRow[];
+}
+
+const ORDER: Record<BoxKind, number> = { emulated: 0, budget: 1, whole: 2 };
+
+export function headline(seed: Seed, docs: ResultDoc[]): HeadlineGroup[] {
+  const groups = new Map<string, HeadlineGroup>();
+  for (const def of HEADLINE_ROWS) {
+    for (const d of docs.filter((x) => x.profile === def.profile)) {
+      const box = boxOf(d);
+      const g = groups.get(box.label) ?? { box, rows: [] };
+      groups.set(box.label, g);
+      const rs = d.repeat_summary;
+      const ppm = rs ? rs.pages_per_min.median : d.summary.pages_per_min;
+      const requests = d.summary.succeeded + d.summary.failed;
+      g.rows.push({
+        label: def.label,
+        profile: d.profile,
+        pagesPerMin: ppm,
+        ratio: ppm / seed.pages_per_min,
+        strictOk: rs?.strict_ok ? rs.strict_ok.median : d.summary.strict_ok,
+        strictShare: d.summary.strict_ok !== null && requests > 0 ? d.summary.strict_ok / requests : null,
+        runs: rs?.n ?? 1,
+        spread: rs ? { min: rs.pages_per_min.min, max: rs.pages_per_min.max, cvPct: rs.pages_per_min.cv_pct } : null,
+      });
+    }
+  }
+  return [...groups.values()].sort((a, b) => ORDER[a.box.kind] - ORDER[b.box.kind]);
+}
+
+const n0 = (x: number) => Math.round(x).toLocaleString('en-US');
+
+export const HEADLINE_HEADERS = (seed: Seed) => ['', 'pages/min', `ratio to ${seed.pages_per_min}`, 'strict ok', 'runs: min–max, CV'];
+
+/** A row's cells, as both renderers show them. */
+export function headlineCells(r: HeadlineRow): string[] {
+  return [
+    r.label,
+    n0(r.pagesPerMin) + (r.runs > 1 ? ` (median of ${r.runs})` : ''),
+    `${r.ratio.toFixed(2)}×`,
+    r.strictOk === null ? 'n/a' : `${n0(r.strictOk)}${r.strictShare === null ? '' : ` (${(r.strictShare * 100).toFixed(1)}%)`}`,
+    r.spread ? `${n0(r.spread.min)}–${n0(r.spread.max)}, CV ${r.spread.cvPct}%` : '1 run',
+  ];
+}
+
+/** Listen-queue rows: one per profile, or per repetition when repeated. */
+export function listenRows(docs: ResultDoc[]): string[][] {
+  const rows: string[][] = [];
+  const fmt = (v: number | null | undefined) => (v === null || v === undefined ? 'n/a' : n0(v));
+  for (const d of docs) {
+    const reps = d.repetitions ?? [{ index: 0, listen_queues: d.listen_queues ?? null }];
+    for (const r of reps) {
+      const l = r.listen_queues;
+      const name = r.index > 0 ? `${d.profile} #${r.index}` : d.profile;
+      if (!l) {
+        rows.push([name, 'not recorded', '', '', '', '', '']);
+        continue;
+      }
+      const backlog = l.backlog ? `${fmt(l.backlog.nginx)}${l.effective_backlog !== l.backlog.nginx ? ` (capped to ${fmt(l.effective_backlog)})` : ''}` : 'n/a';
+      rows.push([
+        name, backlog, fmt(l.sysctl['net.core.somaxconn']), fmt(l.sysctl['net.ipv4.tcp_max_syn_backlog']),
+        fmt(l.counters.ListenOverflows), fmt(l.counters.ListenDrops), fmt(l.counters.TCPSynRetrans),
+      ]);
+    }
+  }
+  return rows;
+}
+
+export const LISTEN_HEADERS = ['profile', 'backlog (nginx, php-fpm, queue)', 'somaxconn', 'tcp_max_syn_backlog', 'ListenOverflows', 'ListenDrops', 'TCPSynRetrans'];
+
+/** Per-repetition figures of the repeated profiles. */
+export function repetitionRows(docs: ResultDoc[]): string[][] {
+  const rows: string[][] = [];
+  for (const d of docs) {
+    for (const r of d.repetitions ?? []) {
+      const l = r.loss_check;
+      rows.push([
+        `${d.profile} #${r.index}${d.repeat_summary?.median_repetition === r.index ? ' (median)' : ''}`,
+        n0(r.summary.pages_per_min),
+        r.summary.strict_ok === null ? 'n/a' : n0(r.summary.strict_ok),
+        r.summary.latency_ms.p99 === null ? 'n/a' : n0(r.summary.latency_ms.p99),
+        r.busy_before_pct === null ? 'n/a' : `${r.busy_before_pct}%`,
+        l ? (l.ok ? 'OK' : 'FAILED') : 'n/a',
+      ]);
+    }
+  }
+  return rows;
+}
+
+export const REPETITION_HEADERS = ['repetition', 'pages/min', 'strict ok', 'p99 ms', 'CPU busy before', 'loss check'];
+
+/** A profile's printed lines for the report: each repetition's own (webbench's two lines first), then the median line. */
+export function profileLines(d: ResultDoc): string[] {
+  const one = (summary: ResultDoc['summary'], loss: ResultDoc['loss_check'], listen: ResultDoc['listen_queues']) => {
+    const lines = [...summary.lines];
+    if (listen) lines.push(listenLine(listen));
+    if (loss) lines.push(`Loss check: ${loss.acked} acked, ${loss.rows} rows, ${loss.distinct} distinct: ${loss.ok ? 'OK' : 'FAILED'}`);
+    return lines;
+  };
+  if (!d.repetitions || !d.repeat_summary) return one(d.summary, d.loss_check, d.listen_queues ?? null);
+  const out: string[] = [];
+  for (const r of d.repetitions) out.push(`# repetition ${r.index} of ${d.repetitions.length}`, ...one(r.summary, r.loss_check, r.listen_queues));
+  out.push('', medianLine(d.profile, d.repeat_summary));
+  return out;
+}

@@ -1,0 +1,159 @@
+// Deep listen queues: the sysctl handling (against a temp directory standing in for /proc/sys, and the
+// real one read-only), the netstat counters (on the real /proc/net/netstat, and a real overflow), and
+// the backlog knob carried into the rendered configs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { renderTemplate } from '../src/lab/render.js';
+import { sources } from '../src/lab/native/paths.js';
+import {
+  DEEP_LISTEN_BACKLOG,
+  effectiveBacklog,
+  ensureListenSysctls,
+  parseListenBacklog,
+  planListenSysctls,
+  readListenSysctls,
+  sysctlCommand,
+} from '../src/lab/sysctl.js';
+import { counterDelta, listenCounters, parseNetstat, readListenCounters } from '../src/metrics/netstat.js';
+
+function fakeProcSys(values: Record<string, string | null>): string {
+  const root = mkdtempSync(join(tmpdir(), 'esl-procsys-'));
+  for (const [key, v] of Object.entries(values)) {
+    const parts = key.split('.');
+    mkdirSync(join(root, ...parts.slice(0, -1)), { recursive: true });
+    if (v !== null) writeFileSync(join(root, ...parts), v);
+  }
+  return root;
+}
+const read = (root: string, key: string) => readFileSync(join(root, ...key.split('.')), 'utf8').trim();
+
+test('sysctls below 65535 are raised, and the result is read back', () => {
+  const root = fakeProcSys({ 'net.core.somaxconn': '4096\n', 'net.ipv4.tcp_max_syn_backlog': '2048\n' });
+  try {
+    const out = ensureListenSysctls(DEEP_LISTEN_BACKLOG, root);
+    assert.equal(read(root, 'net.core.somaxconn'), '65535');
+    assert.equal(read(root, 'net.ipv4.tcp_max_syn_backlog'), '65535');
+    assert.deepEqual(out.in_force, { 'net.core.somaxconn': 65535, 'net.ipv4.tcp_max_syn_backlog': 65535 });
+    assert.deepEqual(out.raised, ['net.core.somaxconn: 4096 -> 65535', 'net.ipv4.tcp_max_syn_backlog: 2048 -> 65535']);
+    assert.equal(out.command, null);
+    assert.equal(out.error, null);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a value already higher is never lowered', () => {
+  const root = fakeProcSys({ 'net.core.somaxconn': '200000\n', 'net.ipv4.tcp_max_syn_backlog': '1024\n' });
+  try {
+    const out = ensureListenSysctls(DEEP_LISTEN_BACKLOG, root);
+    assert.equal(read(root, 'net.core.somaxconn'), '200000');
+    assert.equal(read(root, 'net.ipv4.tcp_max_syn_backlog'), '65535');
+    assert.deepEqual(out.raised, ['net.ipv4.tcp_max_syn_backlog: 1024 -> 65535']);
+    assert.deepEqual(planListenSysctls({ 'net.core.somaxconn': 65535, 'net.ipv4.tcp_max_syn_backlog': 70000 }), [
+      { key: 'net.core.somaxconn', current: 65535, raiseTo: null },
+      { key: 'net.ipv4.tcp_max_syn_backlog', current: 70000, raiseTo: null },
+    ]);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('when a sysctl cannot be written, the exact command is returned and nothing else changes', () => {
+  // A directory where the file should be: the write fails (EISDIR) even for root, as EACCES would for a user.
+  const root = fakeProcSys({ 'net.core.somaxconn': '4096\n', 'net.ipv4.tcp_max_syn_backlog': null });
+  mkdirSync(join(root, 'net', 'ipv4', 'tcp_max_syn_backlog'));
+  try {
+    const out = ensureListenSysctls(DEEP_LISTEN_BACKLOG, root);
+    assert.equal(out.in_force['net.core.somaxconn'], 65535, 'the writable one is still raised');
+    assert.equal(out.in_force['net.ipv4.tcp_max_syn_backlog'], null);
+    assert.equal(out.command, 'sysctl -w net.ipv4.tcp_max_syn_backlog=65535');
+    assert.match(out.error ?? '', /^net\.ipv4\.tcp_max_syn_backlog: EISDIR$/);
+    assert.equal(
+      sysctlCommand(planListenSysctls({ 'net.core.somaxconn': 4096, 'net.ipv4.tcp_max_syn_backlog': 2048 })),
+      'sysctl -w net.core.somaxconn=65535 net.ipv4.tcp_max_syn_backlog=65535',
+    );
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('the real /proc/sys reads as integers (read-only)', () => {
+  const v = readListenSysctls();
+  assert.ok(Number.isInteger(v['net.core.somaxconn']) && v['net.core.somaxconn']! > 0, JSON.stringify(v));
+  assert.ok(Number.isInteger(v['net.ipv4.tcp_max_syn_backlog']) && v['net.ipv4.tcp_max_syn_backlog']! > 0, JSON.stringify(v));
+});
+
+test('--listen-backlog: 1-65535, capped by somaxconn in effect', () => {
+  assert.equal(parseListenBacklog('128'), 128);
+  assert.throws(() => parseListenBacklog('0'), /--listen-backlog must be an integer 1-65535 \(e\.g\. 128/);
+  assert.throws(() => parseListenBacklog('70000'), /1-65535/);
+  assert.throws(() => parseListenBacklog('12.5'), /1-65535/);
+  assert.equal(effectiveBacklog(65535, 4096), 4096);
+  assert.equal(effectiveBacklog(128, 65535), 128);
+});
+
+test('the rendered nginx and php-fpm configs carry the backlog N', () => {
+  const tokens = {
+    RUN_DIR: '/r', DOC_ROOT: '/d', USER: 'u', GROUP: 'g', HTTP_PORT: 8080, FPM_PORT: 9000, QUEUE_PORT: 8888,
+    METRICS_PORT: 9888, MYSQL_PORT: 3307, MYSQL_SOCKET: '/s', MYSQL_DATADIR: '/dd',
+  };
+  for (const n of [128, 65535]) {
+    const nginx = renderTemplate(readFileSync(sources.nginxConf, 'utf8'), { ...tokens, LISTEN_BACKLOG: n });
+    assert.match(nginx, new RegExp(`^\\s*listen 127\\.0\\.0\\.1:8080 backlog=${n} reuseport;$`, 'm'));
+    const fpm = renderTemplate(readFileSync(sources.fpmConf, 'utf8'), { ...tokens, LISTEN_BACKLOG: n });
+    assert.match(fpm, new RegExp(`^listen\\.backlog = ${n}$`, 'm'));
+  }
+});
+
+const NETSTAT = `TcpExt: SyncookiesSent ListenOverflows ListenDrops TCPSynRetrans
+TcpExt: 3 10 12 7
+IpExt: InNoRoutes InOctets
+IpExt: 0 123456
+`;
+
+test('netstat parser: the real /proc/net/netstat, and deltas', () => {
+  const real = parseNetstat(readFileSync('/proc/net/netstat', 'utf8'));
+  for (const c of ['TcpExt.ListenOverflows', 'TcpExt.ListenDrops', 'TcpExt.TCPSynRetrans', 'IpExt.InOctets']) {
+    assert.ok(Number.isInteger(real.get(c)), `${c} in /proc/net/netstat`);
+  }
+  // /proc/net/snmp has the same two-line layout.
+  assert.ok(Number.isInteger(parseNetstat(readFileSync('/proc/net/snmp', 'utf8')).get('Tcp.ActiveOpens')));
+  const before = listenCounters(parseNetstat(NETSTAT));
+  assert.deepEqual(before, { ListenOverflows: 10, ListenDrops: 12, TCPSynRetrans: 7 });
+  const after = listenCounters(parseNetstat(NETSTAT.replace('3 10 12 7', '3 15 20 9')));
+  assert.deepEqual(counterDelta(before, after), { ListenOverflows: 5, ListenDrops: 8, TCPSynRetrans: 2 });
+  assert.deepEqual(counterDelta(null, after), { ListenOverflows: null, ListenDrops: null, TCPSynRetrans: null });
+  assert.throws(() => parseNetstat('TcpExt: a b\nTcpExt: 1\n'), /unexpected netstat format/);
+});
+
+test('a listener that never accepts, with backlog 1, shows up in ListenOverflows', async (t) => {
+  // The child listens, then blocks its event loop (Atomics.wait uses no CPU), so nothing is accepted.
+  const child = spawn(process.execPath, ['-e', `
+    const s = require('net').createServer().listen({ port: 0, backlog: 1 }); // no host: bound synchronously
+    require('fs').writeSync(1, s.address().port + '\\n');
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 30000);
+  `], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => child.kill('SIGKILL'));
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+    child.once('exit', () => reject(new Error('listener exited early')));
+  });
+  const before = readListenCounters();
+  const socks: net.Socket[] = [];
+  t.after(() => socks.forEach((s) => s.destroy()));
+  for (let i = 0; i < 20; i++) socks.push(net.connect(port, '127.0.0.1').on('error', () => {}));
+  // Wait on the condition (the kernel counts when the handshake's last ACK finds the queue full).
+  const deadline = Date.now() + 10_000;
+  let d = counterDelta(before, readListenCounters());
+  while ((d.ListenOverflows ?? 0) === 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    d = counterDelta(before, readListenCounters());
+  }
+  assert.ok((d.ListenOverflows ?? 0) > 0, `ListenOverflows delta ${JSON.stringify(d)}`);
+  assert.ok((d.ListenDrops ?? 0) >= (d.ListenOverflows ?? 0), 'every overflow is also a drop');
+});

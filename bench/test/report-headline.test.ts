@@ -1,0 +1,101 @@
+// The report opens with the comparison people came for: rows from whichever of seed2013 / seed / baseline
+// ran, grouped by box (emulated first, from the result's limits), the ratio read from seed.json; and it
+// shows the repetitions and the listen queues.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { readSeed } from '../src/report/compare.js';
+import { boxOf, headline } from '../src/report/headline.js';
+import { renderReport } from '../src/report/index.js';
+import { REPO_ROOT, runBench } from '../src/run.js';
+import type { ResultDoc } from '../src/results/types.js';
+import { validateResult } from '../src/results/validate.js';
+import { httpResponse, startServer, type TestServer } from './helper.js';
+
+let dir = '';
+let srv: TestServer;
+let base: ResultDoc;
+
+before(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-headline-'));
+  // A seed figure other than 43226: the ratio must come from the file.
+  const seed = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'results/seed.json'), 'utf8')) as { pages_per_min: number };
+  seed.pages_per_min = 50000;
+  fs.writeFileSync(path.join(dir, 'seed.json'), JSON.stringify(seed));
+  srv = await startServer((_n, sock) => sock.end(httpResponse('200 OK', 'ok')));
+  const out = await runBench({
+    profiles: ['smoke'], overrides: { concurrency: 2, durationS: 1, warmupS: 0 }, runtime: 'auto', tool: 'node',
+    url: srv.url, outDir: dir, repeat: 2, noReport: true,
+  });
+  base = out.docs[0]!;
+});
+
+after(async () => {
+  await srv.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function as(profile: string, ppm: number, limits: Record<string, unknown> | null): ResultDoc {
+  const d = structuredClone(base);
+  d.profile = profile;
+  d.summary.pages_per_min = ppm;
+  d.repetitions = undefined;
+  d.repeat_summary = undefined;
+  d.limits = limits as ResultDoc['limits'];
+  return d;
+}
+
+const whole = { cgroup: '/x', cgroupVersion: 'v1', cpus: 2, memoryBytes: 2 ** 31 };
+
+test('rows from the profiles that ran, emulated box first, ratio from seed.json', async () => {
+  const cores = base.machine.cores;
+  const docs = [
+    as('seed', 100000, { ...whole, cpus: cores }),
+    as('baseline', 200000, { ...whole, cpus: cores }),
+    as('seed2013', 50000, { ...whole, cpus: 0.33, calibration: { file: 'results/calibration/x.json' } }),
+    as('seed', 35000, { ...whole, cpus: 0.33, calibration: 'results/calibration/x.json' }),
+  ];
+  for (const d of docs) assert.deepEqual(validateResult(d), { ok: true }, 'extra limits fields are allowed');
+  const seed = readSeed(path.join(dir, 'seed.json'));
+  const g = headline(seed, docs);
+  assert.deepEqual(g.map((x) => x.box.kind), ['emulated', 'whole']);
+  assert.match(g[0]!.box.label, /^Emulated 2013 box \(0\.33-CPU quota, calibration: results\/calibration\/x\.json\)$/);
+  assert.deepEqual(g[0]!.rows.map((r) => [r.label, r.pagesPerMin, r.ratio]), [
+    ['2013-style server', 50000, 1],
+    ['TypeScript server (as shipped)', 35000, 0.7],
+  ]);
+  assert.deepEqual(g[1]!.rows.map((r) => [r.label, r.ratio]), [['TypeScript server (as shipped)', 2], ['no-queue page', 4]]);
+  assert.equal(boxOf(as('seed', 1, { ...whole, cpus: 0.5 })).kind, cores > 0.5 ? 'budget' : 'whole');
+  assert.equal(boxOf(as('seed', 1, null)).kind, 'whole', 'no limits recorded: the whole machine');
+
+  const r = await renderReport(docs, dir, path.join(dir, 'seed.json'));
+  const md = fs.readFileSync(r.md, 'utf8');
+  const firstH2 = md.indexOf('\n## ');
+  assert.equal(md.indexOf('\n## Emulated 2013 box'), firstH2, 'the report opens with the emulated box');
+  assert.ok(md.indexOf('\n## Whole machine') < md.indexOf('\n## Against the seed'), 'then the whole machine, then the rest');
+  assert.match(md, /\|  \| pages\/min \| ratio to 50000 \| strict ok \| runs: min–max, CV \|/);
+  assert.match(md, /\| 2013-style server \| 50,000 \| 1\.00× \| [\d,]+( \(\d+\.\d%\))? \| 1 run \|/);
+  assert.match(md, /\| no-queue page \| 200,000 \| 4\.00× \|/);
+  const html = fs.readFileSync(r.html, 'utf8');
+  assert.match(html, /<h2>Emulated 2013 box/);
+  assert.match(html, /<td>TypeScript server \(as shipped\)<\/td><td>35,000<\/td><td>0\.70×<\/td>/);
+});
+
+test('a repeated profile shows its median, spread, repetitions and listen queues', async () => {
+  const d = structuredClone(base);
+  d.profile = 'seed';
+  const r = await renderReport([d], dir, path.join(dir, 'seed.json'));
+  const md = fs.readFileSync(r.md, 'utf8');
+  const s = d.repeat_summary!;
+  assert.equal(s.n, 2);
+  assert.match(md, new RegExp(`\\| TypeScript server \\(as shipped\\) \\| ${Math.round(s.pages_per_min.median).toLocaleString('en-US')} \\(median of 2\\) \\|`));
+  assert.match(md, /## Repetitions\n\| repetition \| pages\/min \|/);
+  assert.match(md, /\| seed #1( \(median\))? \|/);
+  assert.match(md, /## Listen queues/);
+  assert.match(md, /\| seed #2 \| n\/a \| \d[\d,]* \| \d[\d,]* \| \d[\d,]* \| \d[\d,]* \| \d[\d,]* \|/);
+  assert.match(md, /# repetition 1 of 2\nSpeed=\d+ pages\/min, \d+ bytes\/sec\.\nRequests: \d+ susceed, \d+ failed\./);
+  assert.match(md, /MEDIAN of 2 repetitions \(seed\): /);
+  assert.ok(!md.includes('## Emulated'), 'no calibration marker: no emulated box');
+});
