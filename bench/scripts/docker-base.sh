@@ -29,13 +29,13 @@ mirror() {
     u="$(awk '$1=="deb" && $0 ~ /debian/ && $0 !~ /security/ {for (i=2;i<=NF;i++) if ($i ~ /^https?:/) {print $i; exit}}' "$f")"
     [ -n "$u" ] && { echo "$u"; return; }
   done
-  echo "http://deb.debian.org/debian"
 }
 MIRROR="${DEBIAN_MIRROR:-$(mirror)}"
+# This script carries no mirror host of its own: the machine's apt sources name one, or the user does.
+[ -n "$MIRROR" ] || die "this machine's apt sources name no Debian mirror; set one, e.g. DEBIAN_MIRROR=http://<your-mirror>/debian make docker-base"
 # Security updates too, so that the images get the same package versions as an up-to-date host.
 SECURITY="${DEBIAN_SECURITY_MIRROR:-$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | grep -E "^(URIs:|deb )" |
   grep -o 'https\?://[^ ]*debian-security' | head -n1 || true)}"
-SECURITY="${SECURITY:-http://deb.debian.org/debian-security}"
 
 if timeout 10 docker pull -q debian:bookworm-slim >/dev/null 2>&1; then
   echo "docker-base: a registry answers; tagging debian:bookworm-slim as $TAG"
@@ -56,7 +56,11 @@ rm -f "$DIR.log"
 rm -rf "$DIR"/var/cache/apt/archives/*.deb "$DIR"/var/lib/apt/lists/*
 echo "deb $MIRROR bookworm main" > "$DIR/etc/apt/sources.list"
 echo "deb $MIRROR bookworm-updates main" >> "$DIR/etc/apt/sources.list"
-echo "deb $SECURITY bookworm-security main" >> "$DIR/etc/apt/sources.list"
+if [ -n "$SECURITY" ]; then
+  echo "deb $SECURITY bookworm-security main" >> "$DIR/etc/apt/sources.list"
+else
+  echo "docker-base: no security mirror in this machine's apt sources (DEBIAN_SECURITY_MIRROR sets one); the images get bookworm and bookworm-updates only"
+fi
 # As in debian:bookworm-slim: no docs, man pages or translations. And dpkg without an fsync per file
 # (what Debian's own image builders set for containers): the image builds unpack several hundred files.
 cat > "$DIR/etc/dpkg/dpkg.cfg.d/docker-slim" <<'CFG'

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { memoryPathFromNote, readCgroup } from '../src/metrics/cgroup.js';
 import { snapshot, tree } from '../src/metrics/proc.js';
 import { Sampler } from '../src/metrics/sampler.js';
+import { until } from './helper.js';
 
 test('a service is its process tree, and the load generator excludes the services it started', async () => {
   // A "service" child that forks a grandchild which burns CPU, like a master and its worker.
@@ -15,7 +16,8 @@ test('a service is its process tree, and the load generator excludes the service
   try {
     const sampler = new Sampler({ services: { svc: svc.pid! }, intervalMs: 300 });
     sampler.start();
-    await new Promise((r) => setTimeout(r, 1300));
+    // Until a sample sees both processes of the tree and the busy grandchild's CPU (or the wait fails).
+    await until(() => sampler.samples.some((s) => s.services.svc?.procs === 2 && s.services.svc.cpu_pct > 20), 10_000);
     const samples = await sampler.stop();
     assert.ok(samples.length >= 2);
     const last = samples[samples.length - 1];

@@ -1,6 +1,7 @@
 // Child process for the 10k-connection test: it needs its own fd budget (`ulimit -n` raised by the
 // parent's bash wrapper). Opens N connections over 127.0.0.x, sends one 8001 on each, waits for every
-// reply while all stay open, then prints one JSON line and exits.
+// reply while all stay open, then prints one JSON line, and closes them all and exits when a line
+// arrives on stdin.
 import net from 'node:net';
 import { FrameCollector, encodeFrame } from '../../src/codec.js';
 
@@ -19,10 +20,13 @@ let inflight = 0;
 const t0 = Date.now();
 
 function done(): void {
-  // All connections are open at the same time here (none closed yet): report, then close them all.
+  // All connections are open at the same time here (none closed yet): report, and keep them open until
+  // the parent has checked the server's own count of open connections and says "close" on stdin.
   process.stdout.write(JSON.stringify({ opened, served, failed, ms: Date.now() - t0 }) + '\n');
-  for (const s of sockets) s.destroy();
-  setTimeout(() => process.exit(0), 50);
+  process.stdin.once('data', () => {
+    for (const s of sockets) s.destroy();
+    setTimeout(() => process.exit(0), 50);
+  });
 }
 
 function launch(): void {
