@@ -408,7 +408,7 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
   const up = async (p: Profile) => {
     runtime ??= await loadRuntime(o.runtime);
     logStep(`starting the ${runtime.name} stack${p.queueImpl === 'seed2013' ? ' with the 2013-style queue server' : ''}`);
-    const opts: UpOptions & { ports?: Record<string, number> } = { log: logStep, queueImpl: p.queueImpl ?? 'ts' };
+    const opts: UpOptions = { log: logStep, queueImpl: p.queueImpl ?? 'ts' };
     if (budget) {
       opts.cpus = budget.cpus;
       if (budget.periodUs !== undefined) opts.cpuPeriodUs = budget.periodUs;
