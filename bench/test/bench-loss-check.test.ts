@@ -17,7 +17,7 @@ let stack: StackInfo;
 
 before(async () => {
   const [http, fpm, queue, metrics, mysql] = await freePorts(5);
-  stack = await nativeRuntime.up({ runDir, ports: { http, fpm, queue, metrics, mysql }, log: () => {} } as Parameters<typeof nativeRuntime.up>[0]);
+  stack = await nativeRuntime.up({ runDir, ports: { http, fpm, queue, metrics, mysql }, log: () => {} });
 });
 
 after(async () => {

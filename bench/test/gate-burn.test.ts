@@ -57,3 +57,25 @@ test('a clean baseline, then a run with the CPU burn hook: the gate exits 1 and 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a burn per connection fails the gate through the seed path on the emulated box, not through the persistent req/s', { timeout: 600_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gate-burn-conn-'));
+  const common = ['--parts', 'stack', '-r', '1', '--stack-duration', '3', '--stack-concurrency', '100', '--baseline', join(dir, 'baseline.json'), '--out', dir, '--run-dir', join(dir, 'run')];
+  try {
+    const b = await gate(['baseline', ...common, '--allow-noisy']);
+    assert.equal(b.code, 0, b.out + b.err);
+    const base = JSON.parse(readFileSync(join(dir, 'baseline.json'), 'utf8'));
+    const cpu = base.metrics.seed_queue_cpu_us_per_enqueue.value as number;
+    assert.ok(cpu > 0);
+    // Several times the whole per-enqueue cost, per connection: unmistakable whatever the machine's noise.
+    const burn = Math.max(2000, Math.round(cpu * 5));
+    const r = await gate(['run', ...common, '--burn-us', String(burn), '--burn-at', 'connection']);
+    assert.equal(r.code, 1, r.out + r.err);
+    assert.match(r.out, /VERDICT: FAIL \(regression: [^)]*seed_queue_cpu_vs_2013/);
+    const latest = JSON.parse(readFileSync(join(dir, 'gate-latest.json'), 'utf8'));
+    const row = latest.verdict.rows.find((x: { id: string }) => x.id === 'seed_queue_cpu_us_per_enqueue');
+    assert.ok(row.current > cpu + burn * 0.5, `burned ${row.current} vs clean ${cpu}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -35,6 +35,7 @@ export interface Config {
   guard: boolean;
   allowTables: string[];
   testBurnCpuUs: number;
+  testBurnAt: 'enqueue' | 'connection';
 }
 
 type Kind = 'int' | 'string' | 'list' | 'bool' | 'enum';
@@ -77,6 +78,7 @@ export const DEFAULTS: Config = {
   guard: true,
   allowTables: ['bench_events'],
   testBurnCpuUs: 0,
+  testBurnAt: 'enqueue',
 };
 
 export const OPTION_SPECS: readonly OptionSpec[] = [
@@ -105,7 +107,8 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'fsyncIntervalMs', flag: 'fsync-interval-ms', kind: 'int', min: 1, arg: 'ms', help: 'fsync period of the interval policy' },
   { key: 'guard', flag: 'guard', kind: 'bool', help: 'SQL guard: only INSERT INTO <allowed table> (...) VALUES (<literals>) (--no-guard disables)' },
   { key: 'allowTables', flag: 'allow-tables', kind: 'list', arg: 'list', help: 'tables the SQL guard allows, comma separated' },
-  { key: 'testBurnCpuUs', flag: 'test-burn-cpu-us', kind: 'int', min: 0, max: 1_000_000, arg: 'us', help: 'TEST ONLY: burn this much CPU per 8001; needs ESERVER_ENABLE_TEST_HOOKS=1' },
+  { key: 'testBurnCpuUs', flag: 'test-burn-cpu-us', kind: 'int', min: 0, max: 1_000_000, arg: 'us', help: 'TEST ONLY: burn this much CPU per 8001 (or per accepted connection, see --test-burn-at); needs ESERVER_ENABLE_TEST_HOOKS=1' },
+  { key: 'testBurnAt', flag: 'test-burn-at', kind: 'enum', choices: ['enqueue', 'connection'], arg: 'where', help: 'TEST ONLY: where --test-burn-cpu-us burns: per 8001 (enqueue) or per accepted connection' },
 ];
 
 export class ConfigError extends Error {

@@ -22,6 +22,8 @@ export interface QueueServerOptions {
   shutdownGraceMs?: number;
   /** Test-only: microseconds of CPU burnt per 8001, to prove a benchmark gate catches a regression. */
   testBurnCpuUs?: number;
+  /** Test-only: burn per 8001 (default) or per accepted connection (a slower connection path). */
+  testBurnAt?: 'enqueue' | 'connection';
   log?: Logger;
 }
 
@@ -90,6 +92,9 @@ export class QueueServer implements MetricSource {
   readonly maxBody: number;
   readonly backlog: number;
   readonly testBurnCpuUs: number;
+  readonly testBurnAt: 'enqueue' | 'connection';
+  private readonly burnPerEnqueueUs: number;
+  private readonly burnPerConnectionUs: number;
   private readonly allow: AllowList;
   private readonly log: Logger;
   private readonly journaled: boolean;
@@ -117,6 +122,9 @@ export class QueueServer implements MetricSource {
     this.backlog = opts.backlog ?? 1024;
     this.shutdownGraceMs = opts.shutdownGraceMs ?? 5000;
     this.testBurnCpuUs = opts.testBurnCpuUs ?? 0;
+    this.testBurnAt = opts.testBurnAt ?? 'enqueue';
+    this.burnPerEnqueueUs = this.testBurnAt === 'enqueue' ? this.testBurnCpuUs : 0;
+    this.burnPerConnectionUs = this.testBurnAt === 'connection' ? this.testBurnCpuUs : 0;
     this.allow = new AllowList(opts.allow);
     this.log = opts.log ?? silentLogger;
     this.journaled = this.queue.hasJournal;
@@ -169,6 +177,7 @@ export class QueueServer implements MetricSource {
       return;
     }
     this.connectionsTotal++;
+    if (this.burnPerConnectionUs !== 0) burnCpu(this.burnPerConnectionUs);
     const c = new Conn(this, socket, this.maxBody, this.now);
     (socket as TaggedSocket)[CONN] = c;
     this.conns.add(c);
@@ -243,7 +252,7 @@ export class QueueServer implements MetricSource {
     if (typeof sql !== 'string') {
       return this.replyError(c, 'MISSING_SQL', sql === undefined ? 'body must be {"sql": "..."}' : '"sql" must be a string');
     }
-    if (this.testBurnCpuUs !== 0) burnCpu(this.testBurnCpuUs);
+    if (this.burnPerEnqueueUs !== 0) burnCpu(this.burnPerEnqueueUs);
     let result;
     try {
       result = this.queue.enqueue(sql);
@@ -420,7 +429,7 @@ export class QueueServer implements MetricSource {
       { name: 'eserver_connections_total', help: 'Accepted client connections', type: 'counter', value: this.connectionsTotal },
       { name: 'eserver_bytes_in_total', help: 'Bytes received from clients', type: 'counter', value: this.bytesIn },
       { name: 'eserver_bytes_out_total', help: 'Bytes sent to clients', type: 'counter', value: this.bytesOut },
-      { name: 'eserver_test_burn_cpu_us', help: 'Test-only CPU burnt per 8001 (0 in production)', type: 'gauge', value: this.testBurnCpuUs },
+      { name: 'eserver_test_burn_cpu_us', help: 'Test-only CPU burnt per 8001 or per accepted connection (0 in production)', type: 'gauge', value: this.testBurnCpuUs },
     ];
     for (const [reason, value] of this.rejected) {
       out.push({ name: 'eserver_rejected_total', help: 'Requests answered with an error, and connections refused or shed, by reason', type: 'counter', value, labels: { reason } });

@@ -63,7 +63,7 @@ test('CLI: file < env < flags, for real, and --help lists every option', async (
     }
     const help = await runCliToExit(['--help']);
     assert.equal(help.code, 0);
-    for (const flag of ['--port', '--metrics-port', '--config', '--allow', '--mysql-url', '--journal-dir', '--fsync', '--batch-size', '--allow-tables', '--no-guard', '--test-burn-cpu-us', '--idle-timeout-ms']) {
+    for (const flag of ['--port', '--metrics-port', '--config', '--allow', '--mysql-url', '--journal-dir', '--fsync', '--batch-size', '--allow-tables', '--no-guard', '--test-burn-cpu-us', '--test-burn-at', '--idle-timeout-ms']) {
       assert.ok(help.stderr.includes(flag), `--help misses ${flag}`);
     }
   } finally {
@@ -104,6 +104,27 @@ test('CLI test hook: on only with ESERVER_ENABLE_TEST_HOOKS=1, loud warning, gau
     c.close();
     const spent = cpuMs(cli.proc.pid!) - cpu0;
     assert.ok(spent >= 100, `only ${spent} ms of CPU for 500 burnt enqueues`);
+  } finally {
+    assert.equal(await cli.stop(), 0);
+  }
+});
+
+test('CLI test hook at connection: the burn is per accepted connection, whatever the frames', async () => {
+  const cli = await runCli(['--port', '0', '--metrics-port', '0', '--test-burn-cpu-us', '1000', '--test-burn-at', 'connection'], { ESERVER_ENABLE_TEST_HOOKS: '1' });
+  try {
+    assert.ok(cli.logs().some((l) => l.event === 'TEST_HOOK_ENABLED' && /accepted connection/.test(String(l.msg))));
+    // 8003 (length) frames only, one connection each: an enqueue-only burn would cost nothing here.
+    const cpu0 = cpuMs(cli.proc.pid!);
+    for (let i = 0; i < 200; i++) {
+      const c = await Client.connect(cli.port);
+      c.write(Buffer.from([0x1f, 0x43, 0x00, 0x02, 0x7b, 0x7d]));
+      const [f] = await c.waitFrames(1);
+      assert.equal(f.cmd, 8003);
+      c.close();
+    }
+    const spent = cpuMs(cli.proc.pid!) - cpu0;
+    // A lower bound that noise cannot break: 200 connections x 1 ms.
+    assert.ok(spent >= 200, `only ${spent} ms of CPU for 200 burnt connections`);
   } finally {
     assert.equal(await cli.stop(), 0);
   }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The CI performance-regression gate (`make bench-ci`), the deliberate baseline update
 // (`make bench-baseline`) and the measurement of the gate's own power (`power`).
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
@@ -38,6 +38,7 @@ interface CommonOpts {
   out: string;
   runDir: string;
   burnUs?: number;
+  burnAt: 'enqueue' | 'connection';
 }
 
 function withCommon(c: Command): Command {
@@ -53,7 +54,8 @@ function withCommon(c: Command): Command {
     .option('--baseline <file>', 'baseline file', join(REPO_ROOT, 'results', 'baseline.json'))
     .option('--out <dir>', 'results directory', join(REPO_ROOT, 'results'))
     .option('--run-dir <dir>', 'scratch directory', join(defaultRunDir(), '..', 'gate'))
-    .option('--burn-us <n>', 'TEST ONLY: start the queue server with --test-burn-cpu-us <n> (a known slowdown)', Number);
+    .option('--burn-us <n>', 'TEST ONLY: start the queue server with --test-burn-cpu-us <n> (a known slowdown)', Number)
+    .addOption(new Option('--burn-at <where>', 'TEST ONLY: where the burn goes: per 8001, or per accepted connection (the seed path\'s connection handling)').choices(['enqueue', 'connection']).default('enqueue'));
 }
 
 export function settingsFrom(o: CommonOpts): GateSettings {
@@ -61,7 +63,7 @@ export function settingsFrom(o: CommonOpts): GateSettings {
   if (o.burnUs !== undefined && o.burnUs > 0) {
     // The hook refuses to start without this variable, so it can never be on by accident in production.
     process.env.ESERVER_ENABLE_TEST_HOOKS = '1';
-    queueArgs.push('--test-burn-cpu-us', String(o.burnUs));
+    queueArgs.push('--test-burn-cpu-us', String(o.burnUs), '--test-burn-at', o.burnAt);
   }
   return {
     ...DEFAULT_SETTINGS,
@@ -144,7 +146,7 @@ withCommon(program.command('power').description('how often a known slowdown is c
   .option('--use-baseline-file', 'judge against --baseline instead of a fresh baseline measured first', false)
   .action(async (o: CommonOpts & { runs: number; slowdown: number; useBaselineFile: boolean }) => {
     const settings = settingsFrom({ ...o, burnUs: undefined });
-    const report = await runPower(settings, { runs: o.runs, slowdown: o.slowdown, burnUs: o.burnUs, baseline: o.useBaselineFile ? readBaseline(o.baseline) : null }, log);
+    const report = await runPower(settings, { runs: o.runs, slowdown: o.slowdown, burnUs: o.burnUs, burnAt: o.burnAt, baseline: o.useBaselineFile ? readBaseline(o.baseline) : null }, log);
     mkdirSync(o.out, { recursive: true });
     writeFileSync(join(o.out, 'gate-power.json'), JSON.stringify(report, null, 2) + '\n');
     writeFileSync(join(o.out, 'gate-power.md'), report.markdown);

@@ -1,13 +1,10 @@
 // Runs the measurements of one gate run: R repetitions of each part, every ratio taken against a
 // reference measured in the same repetition, plus the absolute correctness checks.
 import { measureCell, type ProtoCell } from '../proto/measure.js';
-import { join } from 'node:path';
-import { REPO_ROOT, startQueueServer, startRefServer, type RunningServer } from '../proto/servers.js';
-import { readSeed } from '../report/compare.js';
+import { startQueueServer, startRefServer, type RunningServer } from '../proto/servers.js';
 import { startBenchDb } from '../proto/mariadb.js';
-import { freePort } from '../proto/ports.js';
-import { onSignalCleanup } from '../proto/children.js';
 import { rawInsertRate, drainRate } from '../proto/drain.js';
+import { stackPart } from './stack-part.js';
 import { median, cv } from './stats.js';
 import type { CorrectnessCheck, GatePart, MetricSample } from './metrics.js';
 
@@ -130,61 +127,6 @@ async function drainPart(o: GateSettings, log: (l: string) => void, m: GateMeasu
   m.samples.push(sample('drain_vs_raw_insert', ratio));
   m.checks.push({ id: 'drain_lost_rows', name: 'drain: 0 lost rows, 0 duplicates, 0 refused', ok: lost === 0 && bad === '', detail: lost === 0 && bad === '' ? `every acked row present once (${o.repetitions} × ${o.drainRows})` : `${lost} lost;${bad}` });
   m.raw.drain = reps;
-}
-
-async function stackPart(o: GateSettings, log: (l: string) => void, m: GateMeasurements): Promise<void> {
-  // The lab runtime and the load generator belong to other parts of the bench; loaded here, when used.
-  const { getRuntime } = await import('../lab/index.js');
-  const { runLoad } = await import('../load/generator.js');
-  const { readCounts, lossCheck } = await import('../loss-check.js');
-  const runtime = await getRuntime('native', log);
-  // Free ports rather than the lab's defaults: a developer's own `make lab-up` may hold those.
-  const ports = { http: await freePort(), fpm: await freePort(), queue: await freePort(), metrics: await freePort(), mysql: await freePort() };
-  const stack = await runtime.up({ queueArgs: o.queueArgs, log, runDir: `${o.runDir}/lab`, ports } as Parameters<typeof runtime.up>[0]);
-  const unregister = onSignalCleanup(() => runtime.down(stack.runDir));
-  const ratio: number[] = [];
-  const reps: unknown[] = [];
-  let failed = 0;
-  let notOk = 0;
-  let lossOk = true;
-  let lossDetail = '';
-  let bestClientPpm = 0;
-  try {
-    for (let r = 0; r < o.repetitions; r++) {
-      const pages = r % 2 === 0 ? (['client', 'baseline'] as const) : (['baseline', 'client'] as const);
-      const ppm: Record<string, number> = {};
-      for (const page of pages) {
-        const before = page === 'client' ? await readCounts(stack.mysql, stack.queue) : null;
-        const res = await runLoad({ url: stack.pages[page], clients: o.stackConcurrency, durationS: o.stackDurationS, warmupS: o.stackWarmupS, successSignal: 'ok' });
-        ppm[page] = res.webbench.pagesPerMin;
-        failed += res.counters.failed;
-        // A page that answered but did not say "ok" (a 502, or the queue's error) is a failure too.
-        notOk += Math.max(0, res.counters.succeeded - res.counters.cutAtEnd - res.counters.strictOk);
-        if (before) {
-          const l = await lossCheck({ mysql: stack.mysql, queue: stack.queue, before, strictOk: res.counters.strictOk + res.warmup.strictOk, timeoutS: 60 });
-          if (!l.ok) {
-            lossOk = false;
-            lossDetail += ` rep ${r + 1}: ${l.acked} acked, ${l.rows} rows, ${l.distinct} distinct${l.note ? ` (${l.note})` : ''};`;
-          }
-        }
-        reps.push({ rep: r + 1, page, pagesPerMin: res.webbench.pagesPerMin, counters: res.counters, latency: res.latency });
-      }
-      ratio.push(ppm.client / ppm.baseline);
-      bestClientPpm = Math.max(bestClientPpm, ppm.client);
-      log(`stack rep ${r + 1}/${o.repetitions}: client.php ${ppm.client} pages/min, baseline.php ${ppm.baseline} pages/min, ratio ${(ppm.client / ppm.baseline).toFixed(3)}`);
-    }
-  } finally {
-    unregister();
-    await runtime.down(stack.runDir);
-  }
-  m.samples.push(sample('stack_ratio', ratio));
-  m.checks.push({ id: 'stack_failed', name: 'stack: 0 failed requests (webbench) and every page said "ok"', ok: failed === 0 && notOk === 0, detail: `${failed} failed, ${notOk} not ok` });
-  m.checks.push({ id: 'stack_lost_rows', name: 'stack: 0 lost rows (every acked enqueue is one row)', ok: lossOk, detail: lossOk ? 'acked = rows = distinct after every client.php run' : lossDetail });
-  const clientRuns = (reps as Array<{ page: string; pagesPerMin: number }>).filter((x) => x.page === 'client').map((x) => x.pagesPerMin);
-  const seed = readSeed(join(REPO_ROOT, 'results', 'seed.json'));
-  const seedPpm = seed.pages_per_min;
-  m.info.push(`Seed comparison: client.php ${Math.round(median(clientRuns))} pages/min (median; best ${bestClientPpm}) at ${o.stackConcurrency} clients × ${o.stackDurationS} s, against the 2013 figure of ${seedPpm} pages/min at ${seed.concurrency} clients × ${seed.duration_s} s: ${median(clientRuns) >= seedPpm ? `≥ ${seedPpm}` : `< ${seedPpm}`}. Printed for the record; CI load is smaller than the seed's, so it does not decide.`);
-  m.raw.stack = { reps, stack: { runtime: stack.runtime, limits: stack.limits, versions: stack.versions } };
 }
 
 export async function collect(o: GateSettings, log: (l: string) => void): Promise<GateMeasurements> {

@@ -29,7 +29,7 @@ export interface PowerReport {
 
 export async function runPower(
   settings: GateSettings,
-  o: { runs: number; slowdown: number; burnUs?: number; baseline: Baseline | null },
+  o: { runs: number; slowdown: number; burnUs?: number; burnAt?: 'enqueue' | 'connection'; baseline: Baseline | null },
   log: (l: string) => void,
 ): Promise<PowerReport> {
   const startedAt = new Date().toISOString();
@@ -40,14 +40,17 @@ export async function runPower(
     const m = await collect({ ...settings, repetitions: settings.repetitions * 2 }, log);
     baseline = buildBaseline(m.samples, null, { command: 'power (in memory)', machine: {}, settings: {} }, false, settings.repetitions);
   }
-  const cpu = baseline.metrics.queue_cpu_us_per_enqueue?.value;
-  // The burn adds a fixed number of µs per 8001, so a 10% slowdown of the CPU per enqueue is 10% of it.
+  const burnAt = o.burnAt ?? 'enqueue';
+  // A per-connection burn slows the seed path (one connection per enqueue inside the stack), so it is
+  // sized from the queue server's CPU per enqueue measured there; a per-8001 burn from the bare server's.
+  const cpu = burnAt === 'connection' ? baseline.metrics.seed_queue_cpu_us_per_enqueue?.value : baseline.metrics.queue_cpu_us_per_enqueue?.value;
+  // The burn adds a fixed number of µs, so a 10% slowdown of the CPU per enqueue is 10% of it.
   const burnUs = o.burnUs ?? (cpu ? Math.max(1, Math.round(cpu * o.slowdown)) : NaN);
-  if (!Number.isFinite(burnUs)) throw new Error('power: give --burn-us, or include the proto part so that it can be derived from the CPU per enqueue');
+  if (!Number.isFinite(burnUs)) throw new Error(`power: give --burn-us, or include the ${burnAt === 'connection' ? 'stack' : 'proto'} part so that it can be derived from the CPU per enqueue`);
   // With --burn-us the size is whatever it is relative to the baseline, not --slowdown.
   const slowdown = cpu ? burnUs / cpu : o.slowdown;
-  log(`power: slowdown = --test-burn-cpu-us ${burnUs} (${cpu ? (slowdown * 100).toFixed(1) : '?'}% of ${cpu?.toFixed(1)} µs CPU per enqueue)`);
-  const slowed: GateSettings = { ...settings, queueArgs: [...settings.queueArgs, '--test-burn-cpu-us', String(burnUs)] };
+  log(`power: slowdown = --test-burn-cpu-us ${burnUs} --test-burn-at ${burnAt} (${cpu ? (slowdown * 100).toFixed(1) : '?'}% of ${cpu?.toFixed(1)} µs CPU per enqueue)`);
+  const slowed: GateSettings = { ...settings, queueArgs: [...settings.queueArgs, '--test-burn-cpu-us', String(burnUs), '--test-burn-at', burnAt] };
   process.env.ESERVER_ENABLE_TEST_HOOKS = '1';
   const runs: PowerRun[] = [];
   for (let i = 0; i < o.runs; i++) {
@@ -72,7 +75,7 @@ export async function runPower(
   const falseAlarms = runs.filter((r) => r.kind === 'clean' && r.flagged).length;
   const ids = Object.keys(baseline.metrics).filter((id) => runs.some((r) => id in r.medians));
   const L: string[] = [];
-  L.push(`Gate power, ${startedAt}: parts ${settings.parts.join(',')}, ${settings.repetitions} repetitions per run, slowdown --test-burn-cpu-us ${burnUs}.`);
+  L.push(`Gate power, ${startedAt}: parts ${settings.parts.join(',')}, ${settings.repetitions} repetitions per run, slowdown --test-burn-cpu-us ${burnUs} --test-burn-at ${burnAt}.`);
   L.push('');
   L.push(`| runs | flagged | target |`);
   L.push('|---|---|---|');

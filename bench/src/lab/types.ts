@@ -71,7 +71,18 @@ export interface StackInfo {
   config: Record<string, unknown>;
 }
 
+/** The ports a stack listens on (both runtimes use the host network). */
+export interface LabPorts {
+  http: number;
+  fpm: number;
+  queue: number;
+  metrics: number;
+  mysql: number;
+}
+
 export interface UpOptions {
+  /** Ports to use instead of the defaults (e.g. free ones, for a stack beside another). */
+  ports?: Partial<LabPorts>;
   runDir?: string;
   cpus?: number;
   /** CFS period of the CPU quota, µs (default 20 ms: see cgroup.ts). */

@@ -26,7 +26,6 @@ const MYSQL_PASSWORD = 'eserver';
 
 /** Docker-only options on top of the shared UpOptions contract. */
 export interface DockerUpOptions extends UpOptions {
-  ports?: Partial<LabPorts>;
   /** Compose project name (default eserver-lab, or COMPOSE_PROJECT_NAME). */
   project?: string;
   /** Name of the parent cgroup, relative to dockerd's own (default eserver-lab). */

@@ -4,16 +4,10 @@ import { existsSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CgroupRecord } from '../cgroup.js';
-import type { AppliedLimits, ServiceName, StackInfo } from '../types.js';
+import type { AppliedLimits, LabPorts, ServiceName, StackInfo } from '../types.js';
 import { isAlive, type ProcRecord } from './procs.js';
 
-export interface LabPorts {
-  http: number;
-  fpm: number;
-  queue: number;
-  metrics: number;
-  mysql: number;
-}
+export type { LabPorts } from '../types.js';
 
 export interface ServiceRecord extends ProcRecord {
   name: ServiceName;

@@ -1,0 +1,165 @@
+// The gate's stack part, on the emulated 2013 box (the calibrated CPU quota, the generator outside it):
+// the seed's own path, client.php through nginx and php-fpm into the queue server, measured for our
+// server and for the 2013-style server in the same run. Their ratios cancel the machine's speed and
+// mood; the quota makes each figure CPU-bound and steady, which the whole machine's figures were not.
+import { freePort } from '../lab/ports.js';
+import type { LabRuntime, StackInfo, UpOptions } from '../lab/types.js';
+import { queueLength } from '../lab/seed2013.js';
+import { settledLength } from '../ack-check.js';
+import { snapshot, tree } from '../metrics/proc.js';
+import { onSignalCleanup } from '../proto/children.js';
+import { cv, median } from './stats.js';
+import type { GateMeasurements, GateSettings } from './collect.js';
+import type { MetricSample } from './metrics.js';
+
+type Impl = 'ts' | 'seed2013';
+type Page = 'client' | 'baseline';
+
+interface StackRun {
+  rep: number;
+  impl: Impl;
+  page: Page;
+  pagesPerMin: number;
+  failed: number;
+  notOk: number;
+  /** Enqueues the queue server acknowledged during the run (php-fpm's backlog included). */
+  acked: number | null;
+  /** Queue-server CPU (its whole process tree) per acknowledged enqueue, µs; drain and journal included. */
+  queueCpuUsPerEnqueue: number | null;
+  lossOk: boolean;
+  lossDetail: string;
+}
+
+const sample = (id: string, values: number[]): MetricSample => ({ id, values, median: median(values), cv: cv(values) });
+
+/** utime + stime of a service's process tree (a supervisor, if any, and the server under it), seconds. */
+function serviceCpuS(stack: StackInfo, ticksPerS: number): number {
+  const pid = stack.services.find((s) => s.name === 'queue-server')?.pid;
+  if (!pid) throw new Error('the stack reports no queue-server pid');
+  return tree(pid, snapshot()).reduce((a, p) => a + p.ticks, 0) / ticksPerS;
+}
+
+async function up(runtime: LabRuntime, o: GateSettings, impl: Impl, budget: { cpus: number; periodUs?: number }, log: (l: string) => void): Promise<StackInfo> {
+  // Free ports rather than the lab's defaults: a developer's own `make lab-up` may hold those.
+  const ports = { http: await freePort(), fpm: await freePort(), queue: await freePort(), metrics: await freePort(), mysql: await freePort() };
+  const opts: UpOptions = {
+    queueImpl: impl,
+    queueArgs: impl === 'ts' ? o.queueArgs : [],
+    cpus: budget.cpus,
+    ...(budget.periodUs !== undefined ? { cpuPeriodUs: budget.periodUs } : {}),
+    log,
+    runDir: `${o.runDir}/lab-${impl}`,
+    ports,
+  };
+  return runtime.up(opts);
+}
+
+export async function stackPart(o: GateSettings, log: (l: string) => void, m: GateMeasurements): Promise<void> {
+  // The lab runtime, the load generator and the budget belong to other parts of the bench; loaded when used.
+  const { getRuntime } = await import('../lab/index.js');
+  const { runLoad } = await import('../load/generator.js');
+  const { readCounts, lossCheck } = await import('../loss-check.js');
+  const { stackBudget } = await import('../run.js');
+  const { clockTicks } = await import('../metrics/proc.js');
+  const { enterGeneratorCgroup, leaveGeneratorCgroup, GeneratorCgroupUnavailable } = await import('../lab/generator-cgroup.js');
+  const ticksPerS = clockTicks();
+  const budget = stackBudget({});
+  log(`stack: ${budget.use.note}`);
+  const runtime = await getRuntime('native', log);
+  const stacks: Partial<Record<Impl, StackInfo>> = {};
+  const unregister = onSignalCleanup(async () => {
+    for (const s of Object.values(stacks)) await runtime.down(s.runDir);
+  });
+  const runs: StackRun[] = [];
+  try {
+    stacks.ts = await up(runtime, o, 'ts', budget, log);
+    stacks.seed2013 = await up(runtime, o, 'seed2013', budget, log);
+    for (let r = 0; r < o.repetitions; r++) {
+      // Alternate the order, so a drift in the machine's load does not favour one side.
+      const order: Array<[Impl, Page]> =
+        r % 2 === 0
+          ? [['ts', 'client'], ['seed2013', 'client'], ['ts', 'baseline']]
+          : [['ts', 'baseline'], ['seed2013', 'client'], ['ts', 'client']];
+      for (const [impl, page] of order) {
+        const stack = stacks[impl]!;
+        const run: StackRun = { rep: r + 1, impl, page, pagesPerMin: 0, failed: 0, notOk: 0, acked: null, queueCpuUsPerEnqueue: null, lossOk: true, lossDetail: '' };
+        const counts = page === 'client' && impl === 'ts' ? await readCounts(stack.mysql, stack.queue) : null;
+        const length0 = page === 'client' && impl === 'seed2013' ? await queueLength(stack.queue.host, stack.queue.port) : null;
+        const cpu0 = serviceCpuS(stack, ticksPerS);
+        // The generator runs beside the stack's cgroup, as webbench ran on another machine.
+        let gen = null;
+        try {
+          gen = await enterGeneratorCgroup(`eserver-gate-gen-${process.pid}-${Date.now().toString(36)}`);
+        } catch (err) {
+          if (!(err instanceof GeneratorCgroupUnavailable)) throw err;
+        }
+        let res;
+        try {
+          res = await runLoad({ url: stack.pages[page], clients: o.stackConcurrency, durationS: o.stackDurationS, warmupS: o.stackWarmupS, successSignal: 'ok' });
+        } finally {
+          if (gen) await leaveGeneratorCgroup(gen);
+        }
+        run.pagesPerMin = res.webbench.pagesPerMin;
+        run.failed = res.counters.failed;
+        // A page that answered but did not say "ok" (a 502, or the queue's error) is a failure too.
+        run.notOk = Math.max(0, res.counters.succeeded - res.counters.cutAtEnd - res.counters.strictOk);
+        if (counts) {
+          // Waits until the drain has committed everything: the TS server's CPU then includes its drain.
+          const l = await lossCheck({ mysql: stack.mysql, queue: stack.queue, before: counts, strictOk: res.counters.strictOk + res.warmup.strictOk, timeoutS: 60 });
+          run.acked = l.acked - counts.acked;
+          if (!l.ok) {
+            run.lossOk = false;
+            run.lossDetail = `${l.acked} acked, ${l.rows} rows, ${l.distinct} distinct${l.note ? ` (${l.note})` : ''}`;
+          }
+        } else if (length0 !== null) {
+          const after = await settledLength(stack.queue.host, stack.queue.port, 60);
+          run.acked = after.length - length0;
+          if (run.acked < res.counters.strictOk + res.warmup.strictOk) {
+            run.lossOk = false;
+            run.lossDetail = `2013-style server holds ${run.acked} new entries, ${res.counters.strictOk + res.warmup.strictOk} pages said ok`;
+          }
+        }
+        if (run.acked !== null && run.acked > 0) run.queueCpuUsPerEnqueue = ((serviceCpuS(stack, ticksPerS) - cpu0) * 1e6) / run.acked;
+        runs.push(run);
+        log(`stack rep ${r + 1}/${o.repetitions}: ${impl} ${page}.php ${run.pagesPerMin} pages/min${run.queueCpuUsPerEnqueue !== null ? `, queue server ${run.queueCpuUsPerEnqueue.toFixed(1)} µs CPU/enqueue` : ''}`);
+      }
+    }
+  } finally {
+    unregister();
+    for (const s of Object.values(stacks)) await runtime.down(s.runDir);
+  }
+
+  const pick = (rep: number, impl: Impl, page: Page) => runs.find((x) => x.rep === rep && x.impl === impl && x.page === page)!;
+  const stackRatio: number[] = [];
+  const ppmVs2013: number[] = [];
+  const cpuVs2013: number[] = [];
+  for (let r = 1; r <= o.repetitions; r++) {
+    const ts = pick(r, 'ts', 'client');
+    const old = pick(r, 'seed2013', 'client');
+    stackRatio.push(ts.pagesPerMin / pick(r, 'ts', 'baseline').pagesPerMin);
+    ppmVs2013.push(ts.pagesPerMin / old.pagesPerMin);
+    if (ts.queueCpuUsPerEnqueue !== null && old.queueCpuUsPerEnqueue !== null) cpuVs2013.push(ts.queueCpuUsPerEnqueue / old.queueCpuUsPerEnqueue);
+  }
+  m.samples.push(sample('stack_ratio', stackRatio), sample('seed_ppm_vs_2013', ppmVs2013));
+  if (cpuVs2013.length > 0) m.samples.push(sample('seed_queue_cpu_vs_2013', cpuVs2013));
+  const tsCpu = runs.filter((x) => x.impl === 'ts' && x.page === 'client' && x.queueCpuUsPerEnqueue !== null).map((x) => x.queueCpuUsPerEnqueue!);
+  if (tsCpu.length > 0) m.samples.push(sample('seed_queue_cpu_us_per_enqueue', tsCpu));
+  const failed = runs.reduce((a, x) => a + x.failed, 0);
+  const notOk = runs.reduce((a, x) => a + x.notOk, 0);
+  const lost = runs.filter((x) => !x.lossOk);
+  m.checks.push({ id: 'stack_failed', name: 'stack: 0 failed requests (webbench) and every page said "ok"', ok: failed === 0 && notOk === 0, detail: `${failed} failed, ${notOk} not ok` });
+  m.checks.push({
+    id: 'stack_lost_rows',
+    name: 'stack: 0 lost rows (every acked enqueue is one row; the 2013-style server holds every ok)',
+    ok: lost.length === 0,
+    detail: lost.length === 0 ? 'acked = rows = distinct after every TS client.php run; 2013-style acks >= ok pages' : lost.map((x) => `rep ${x.rep} ${x.impl}: ${x.lossDetail}`).join('; '),
+  });
+  const clientPpm = (impl: Impl) => median(runs.filter((x) => x.impl === impl && x.page === 'client').map((x) => x.pagesPerMin));
+  const { readSeed } = await import('../report/compare.js');
+  const { REPO_ROOT } = await import('../proto/servers.js');
+  const seed = readSeed(`${REPO_ROOT}/results/seed.json`);
+  m.info.push(
+    `Seed comparison (${budget.use.note}): client.php ${Math.round(clientPpm('ts'))} pages/min with our server, ${Math.round(clientPpm('seed2013'))} with the 2013-style server (medians, ${o.stackConcurrency} clients × ${o.stackDurationS} s), against the 2013 figure of ${seed.pages_per_min} pages/min at ${seed.concurrency} clients × ${seed.duration_s} s. Printed for the record; CI load is smaller than the seed's.`,
+  );
+  m.raw.stack = { budget: budget.use, runs, stack: { runtime: stacks.ts?.runtime, limits: stacks.ts?.limits, versions: stacks.ts?.versions } };
+}
