@@ -45,14 +45,20 @@ interface DockerState {
   baseImage: string;
   budget: { cpus: number; memory: string };
   queueArgs: string[];
+  /** Host directory bind-mounted as the queue's journal (UpOptions.journalDir), through an override file. */
+  journalDir?: string;
   startedAt: string;
 }
 
 const stateFile = (runDir: string) => join(runDir, 'docker-state.json');
+const journalOverrideFile = (runDir: string) => join(runDir, 'compose.journal.yml');
+/** The queue image's journal directory (queue-server/docker-entrypoint.sh: $LAB_RUN_DIR/journal). */
+const CONTAINER_JOURNAL_DIR = '/run/eserver-lab/journal';
 
 /** Compose's interpolation variables (see .env.example) for one stack. */
-function composeEnv(s: Pick<DockerState, 'ports' | 'cgroupParent' | 'baseImage' | 'queueArgs'>): Record<string, string> {
+function composeEnv(s: Pick<DockerState, 'ports' | 'cgroupParent' | 'baseImage' | 'queueArgs' | 'journalDir' | 'runDir'>): Record<string, string> {
   return {
+    ...(s.journalDir ? { LAB_COMPOSE_OVERRIDE: journalOverrideFile(s.runDir) } : {}),
     HTTP_PORT: String(s.ports.http),
     FPM_PORT: String(s.ports.fpm),
     QUEUE_PORT: String(s.ports.queue),
@@ -332,6 +338,7 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
     baseImage: await ensureBaseImage(log),
     budget: { cpus, memory },
     queueArgs,
+    ...(opts.journalDir ? { journalDir: resolve(opts.journalDir) } : {}),
     startedAt: new Date().toISOString(),
   };
   const check = () => {
@@ -344,6 +351,12 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
   // The budget's parent cgroup must exist, limited, before the first container is created in it.
   log((await setUpParentCgroup(cpus, memory, state.cgroupParent)).trim());
   await mkdir(runDir, { recursive: true });
+  if (state.journalDir) {
+    await writeFile(
+      journalOverrideFile(runDir),
+      `version: "2.4"\nservices:\n  queue-server:\n    volumes: [${JSON.stringify(`${state.journalDir}:${CONTAINER_JOURNAL_DIR}`)}]\n`,
+    );
+  }
   await writeFile(stateFile(runDir), JSON.stringify(state, null, 2));
   const tUp = Date.now();
   try {

@@ -214,6 +214,10 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
     if (seen.has(v)) throw new Error(`port ${v} is given to both ${seen.get(v)} and ${k}; each service needs its own`);
     seen.set(v, k);
   }
+  const journalDir = opts.journalDir ? resolve(opts.journalDir) : join(runDir, 'queue', 'journal');
+  if (opts.journalDir && (!existsSync(journalDir) || readdirSync(journalDir).some((e) => e !== 'lost+found'))) {
+    throw new Error(`--journal-dir ${journalDir} must be an existing empty directory (a journal left there would be replayed into a fresh MySQL)`);
+  }
   await prepareRunDir(runDir, log);
   for (const k of Object.keys(ports) as (keyof LabPorts)[]) {
     const [svc, flag] = PORT_FLAGS[k];
@@ -398,7 +402,7 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
         '--port', String(ports.queue),
         '--metrics-port', String(ports.metrics),
         '--mysql-url', `mysql://root@127.0.0.1:${ports.mysql}/eserver`,
-        '--journal-dir', join(runDir, 'queue', 'journal'),
+        '--journal-dir', journalDir,
         ...(opts.queueArgs ?? []),
       ],
       [ports.queue, ports.metrics],
