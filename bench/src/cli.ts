@@ -66,7 +66,7 @@ program
   .description('make chaos: the seed load on a fresh stack per scenario, with faults (kill -9, MySQL restart/stop, php-fpm restart, full disk); checks that no acked entry is lost or doubled')
   .addOption(new Option('--runtime <name>', 'lab runtime').choices(['auto', 'native', 'docker']).default('auto'))
   .option('-c, --concurrency <n>', 'virtual clients of the client.php load', num('concurrency'), 200)
-  .option('-d, --duration <s>', 'seconds of load per scenario (the faults happen inside it)', num('duration'), 30)
+  .option('-d, --duration <s>', 'seconds of load per scenario, the faults inside it (default 30, the 5-kill scenarios 45)', num('duration'))
   .option('--only <names>', `comma-separated scenarios (${SCENARIOS.map((s) => s.name).join(', ')})`)
   .option('--skip <names>', 'comma-separated scenarios to leave out')
   .option('--fault-gap <s>', 'seconds before the first fault and between faults', num('fault-gap'), 3)
@@ -86,7 +86,7 @@ program
     const { runChaos } = await import('./chaos/run.js');
     const out = await runChaos({
       scenarios: pickScenarios(list(opts.only), list(opts.skip)),
-      runtime: opts.runtime, concurrency: opts.concurrency, durationS: opts.duration,
+      runtime: opts.runtime, concurrency: opts.concurrency, durationS: opts.duration ?? null,
       faultGapMs: opts.faultGap * 1000, holdMs: opts.hold * 1000,
       recoverTimeoutS: opts.recoverTimeout, drainTimeoutS: opts.drainTimeout,
       workDir: path.join(REPO_ROOT, 'run', 'chaos'), outDir: path.resolve(opts.out),

@@ -17,13 +17,15 @@ import type { Scenario } from './scenarios.js';
 import { chaosTable, type ScenarioOutcome } from './table.js';
 import { fetchPoint, ServerWatch } from './watch.js';
 
+const DEFAULT_DURATION_S = 30;
+
 export interface ChaosOptions {
   scenarios: Scenario[];
   runtime: 'auto' | 'native' | 'docker';
   /** Virtual clients of the client.php load. */
   concurrency: number;
-  /** Seconds of load per scenario; the faults happen inside it. */
-  durationS: number;
+  /** Seconds of load per scenario (the faults happen inside it); null = each scenario's own, else 30. */
+  durationS: number | null;
   /** First fault this long after the load starts; each next one this long after the last recovered. */
   faultGapMs: number;
   /** How long a stopped MySQL or a full disk lasts. */
@@ -143,10 +145,11 @@ async function runScenario(o: ChaosOptions, runtime: LabRuntime, sc: Scenario, i
     watchRef.w = watch;
     watch.start();
     const ctx: FaultContext = { runtime, runDir: stack.runDir, holdMs: o.holdMs, log: logStep, ...(journalDir ? { journalDir } : {}) };
+    const durationS = o.durationS ?? sc.durationS ?? DEFAULT_DURATION_S;
     const progress = progressLine(`chaos ${tag}`);
     const loadStarted = Date.now();
     const load: Promise<LoadResult> = runLoad({
-      url: stack.pages.client, clients: o.concurrency, durationS: o.durationS, warmupS: 0, successSignal: 'ok',
+      url: stack.pages.client, clients: o.concurrency, durationS, warmupS: 0, successSignal: 'ok',
       timeoutMs: 10_000, onProgress: progress.update,
     }).finally(() => progress.done());
     const recoverS: Array<number | null> = [];
@@ -167,8 +170,8 @@ async function runScenario(o: ChaosOptions, runtime: LabRuntime, sc: Scenario, i
     // The load always runs its course (it stops on its own), even when a fault could not be injected.
     const result = await load;
     if (faultError) throw faultError;
-    if (Date.now() - loadStarted > o.durationS * 1000 + 1000) {
-      logStep(`chaos ${tag}: warning: the faults outlasted the ${o.durationS} s load; raise --duration`);
+    if (Date.now() - loadStarted > durationS * 1000 + 1000) {
+      logStep(`chaos ${tag}: warning: the faults outlasted the ${durationS} s load; raise --duration`);
     }
     const c = result.counters;
     logStep(`chaos ${tag}: load done: ${c.strictOk} ok of ${c.succeeded + c.failed} requests (status ${JSON.stringify(c.status)}); waiting for the drain`);
@@ -206,7 +209,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
   const runtime = await getRuntime(o.runtime, logStep);
   mkdirSync(o.workDir, { recursive: true });
   const outcomes: ScenarioOutcome[] = [];
-  logStep(`chaos: ${o.scenarios.length} scenarios on the ${runtime.name} runtime, client.php at ${o.concurrency} clients for ${o.durationS} s each`);
+  logStep(`chaos: ${o.scenarios.length} scenarios on the ${runtime.name} runtime, client.php at ${o.concurrency} clients, ${o.durationS !== null ? `${o.durationS} s` : `${DEFAULT_DURATION_S} s (the 5-kill scenarios 45 s)`} of load each`);
   for (const [i, sc] of o.scenarios.entries()) outcomes.push(await runScenario(o, runtime, sc, i));
   const table = chaosTable(outcomes);
   const ok = outcomes.every((x) => x.verdict.ok && !x.error);

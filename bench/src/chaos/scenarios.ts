@@ -12,14 +12,16 @@ export interface Scenario {
   faults: FaultKind[];
   /** Put the journal on a small filesystem of this many MiB (the full-disk scenario). */
   journalFsMiB?: number;
+  /** Seconds of load, when the faults need more than the default (--duration overrides every scenario). */
+  durationS?: number;
 }
 
 const kills = (n: number): FaultKind[] => Array.from({ length: n }, () => 'kill-queue' as const);
 
 export const SCENARIOS: Scenario[] = [
-  { name: 'kill-always', label: 'kill -9 queue server x5', fsync: 'always', faults: kills(5) },
-  { name: 'kill-interval', label: 'kill -9 queue server x5', fsync: 'interval', faults: kills(5) },
-  { name: 'kill-off', label: 'kill -9 queue server x5', fsync: 'off', faults: kills(5) },
+  { name: 'kill-always', label: 'kill -9 queue server x5', fsync: 'always', faults: kills(5), durationS: 45 },
+  { name: 'kill-interval', label: 'kill -9 queue server x5', fsync: 'interval', faults: kills(5), durationS: 45 },
+  { name: 'kill-off', label: 'kill -9 queue server x5', fsync: 'off', faults: kills(5), durationS: 45 },
   { name: 'mysql-restart', label: 'MySQL restart', fsync: 'always', faults: ['restart-mysql'] },
   { name: 'mysql-stop', label: 'MySQL SIGSTOP 10 s', fsync: 'always', faults: ['stop-mysql'] },
   { name: 'fpm-restart', label: 'php-fpm restart', fsync: 'always', faults: ['restart-fpm'] },
