@@ -21,8 +21,15 @@ export interface FaultContext {
 
 /** The service's current main pid (it changes with every restart). */
 export async function servicePid(ctx: FaultContext, name: ServiceName): Promise<number> {
-  const st = await ctx.runtime.status(ctx.runDir);
-  const pid = st?.services.find((s) => s.name === name)?.pid;
+  let pid: number | null | undefined;
+  if (ctx.runtime.name === 'docker') {
+    // Loaded only for Docker runs, as the lab itself does.
+    const { dockerServicePid } = await import('../lab/docker/index.js');
+    pid = await dockerServicePid(ctx.runDir, name);
+  } else {
+    const st = await ctx.runtime.status(ctx.runDir);
+    pid = st?.services.find((s) => s.name === name)?.pid;
+  }
   if (!pid) throw new Error(`chaos: no running ${name} to inject a fault into`);
   return pid;
 }

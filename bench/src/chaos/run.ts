@@ -121,6 +121,16 @@ async function drainAndRead(stack: StackInfo, watch: ServerWatch, timeoutS: numb
   }
 }
 
+/** What a Ctrl-C must clean up: the scenario's stack and its journal filesystem. */
+const live: { runtime: LabRuntime | null; runDir: string | null; journalDir: string | null } = { runtime: null, runDir: null, journalDir: null };
+
+async function cleanUpLive(): Promise<void> {
+  if (live.runtime && live.runDir) await live.runtime.down(live.runDir).catch((e: Error) => logStep(`chaos: down: ${e.message}`));
+  if (live.journalDir) await unmountJournalFs(live.journalDir).catch((e: Error) => logStep(`chaos: umount: ${e.message}`));
+  live.runDir = null;
+  live.journalDir = null;
+}
+
 async function runScenario(o: ChaosOptions, runtime: LabRuntime, sc: Scenario, index: number): Promise<ScenarioOutcome> {
   const tag = `[${index + 1}/${o.scenarios.length} ${sc.name}]`;
   const journalDir = sc.journalFsMiB ? join(o.workDir, `journal-fs-${process.pid}-${sc.name}`) : undefined;
@@ -131,6 +141,7 @@ async function runScenario(o: ChaosOptions, runtime: LabRuntime, sc: Scenario, i
     if (journalDir) {
       await mountJournalFs(journalDir, sc.journalFsMiB!);
       mounted = true;
+      live.journalDir = journalDir;
     }
     const up: UpOptions & { ports?: Record<string, number> } = { log: logStep, queueArgs: ['--fsync', sc.fsync] };
     if (o.runDir) up.runDir = o.runDir;
@@ -140,7 +151,10 @@ async function runScenario(o: ChaosOptions, runtime: LabRuntime, sc: Scenario, i
       up.ports = { http: http!, fpm: fpm!, queue: queue!, metrics: metrics!, mysql: mysql! };
     }
     logStep(`chaos ${tag}: ${sc.label}, fsync ${sc.fsync}: starting a fresh ${runtime.name} stack`);
+    live.runtime = runtime;
+    live.runDir = o.runDir ?? null;
     stack = await runtime.up(up);
+    live.runDir = stack.runDir;
     const watch = new ServerWatch(stack.queue.host, stack.queue.metricsPort);
     watchRef.w = watch;
     watch.start();
@@ -202,6 +216,8 @@ async function runScenario(o: ChaosOptions, runtime: LabRuntime, sc: Scenario, i
     watchRef.w?.stop();
     if (stack) await runtime.down(stack.runDir).catch((e: Error) => logStep(`chaos ${tag}: down: ${e.message}`));
     if (mounted && journalDir) await unmountJournalFs(journalDir).catch((e: Error) => logStep(`chaos ${tag}: umount ${journalDir}: ${e.message}`));
+    live.runDir = null;
+    live.journalDir = null;
   }
 }
 
@@ -209,8 +225,20 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
   const runtime = await getRuntime(o.runtime, logStep);
   mkdirSync(o.workDir, { recursive: true });
   const outcomes: ScenarioOutcome[] = [];
+  // Ctrl-C or a TERM mid-scenario still takes the stack down and unmounts the journal filesystem.
+  const onSignal = (sig: NodeJS.Signals) => {
+    logStep(`chaos: ${sig}: tearing down`);
+    void cleanUpLive().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   logStep(`chaos: ${o.scenarios.length} scenarios on the ${runtime.name} runtime, client.php at ${o.concurrency} clients, ${o.durationS !== null ? `${o.durationS} s` : `${DEFAULT_DURATION_S} s (the 5-kill scenarios 45 s)`} of load each`);
-  for (const [i, sc] of o.scenarios.entries()) outcomes.push(await runScenario(o, runtime, sc, i));
+  try {
+    for (const [i, sc] of o.scenarios.entries()) outcomes.push(await runScenario(o, runtime, sc, i));
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
   const table = chaosTable(outcomes);
   const ok = outcomes.every((x) => x.verdict.ok && !x.error);
   if (o.outDir) {

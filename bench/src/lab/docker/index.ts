@@ -392,6 +392,19 @@ async function down(runDir?: string): Promise<void> {
 
 export const dockerRuntime: LabRuntime = { name: 'docker', up, status, down };
 
+/**
+ * A service's main pid as seen from the host, in two docker calls (status() also reads versions and
+ * limits, seconds on a loaded box): what make chaos signals. Null when the container is not running.
+ */
+export async function dockerServicePid(runDir: string | undefined, svc: ServiceName): Promise<number | null> {
+  const state = await readState(resolve(runDir ?? defaultDockerRunDir));
+  if (!state) return null;
+  const id = await containerId(state.project, composeEnv(state), svc);
+  if (!id) return null;
+  const i = await inspect(id);
+  return i.running ? mainPid(i.initPid) : null;
+}
+
 /** The last lines of every service's output (`lab logs` for the docker runtime), or null with no stack. */
 export async function dockerLogs(runDir?: string, lines = 40): Promise<string | null> {
   const state = await readState(resolve(runDir ?? defaultDockerRunDir));
