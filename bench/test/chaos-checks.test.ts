@@ -77,6 +77,14 @@ test('Incarnations: counters are summed over processes, a new one seen by its co
   assert.equal(s.maxNextSeq, 66);
 });
 
+test('Incarnations: a point known to be fresh starts a new process even when its counters are higher', () => {
+  const s = new Incarnations();
+  s.add(point({ enqueued: 5, connections: 6 }));
+  s.add(point({ enqueued: 9, connections: 20 }), true);
+  assert.equal(s.processes, 2);
+  assert.equal(s.enqueued, 14);
+});
+
 test('parsePoint reads the queue server metrics, JOURNAL_FAILED by its label', () => {
   const p = parsePoint(
     [

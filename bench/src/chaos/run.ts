@@ -172,6 +172,7 @@ async function runScenario(o: ChaosOptions, runtime: LabRuntime, sc: Scenario, i
       await sleep(o.faultGapMs);
       for (const [i, kind] of sc.faults.entries()) {
         const what = await inject(kind, ctx);
+        if (kind === 'kill-queue') watch.killed();
         const end = Date.now();
         const r = await waitRecovered(stack.pages.client, stack.queue, end, o.recoverTimeoutS);
         recoverS.push(r);

@@ -1,7 +1,8 @@
 // Follows the queue server's /metrics through its restarts, so that counters lost with a killed process
 // still count: acks (eserver_enqueued_total) and refusals after the append (JOURNAL_FAILED) are summed
 // over its processes. A new process is recognised by its connection counter going down (it only grows
-// within one process, and every client.php request is a new connection).
+// within one process, and every client.php request is a new connection), or by the harness saying that it
+// killed the previous one (a poll started after the kill sees a new process).
 import { parsePrometheus } from '../metrics/queue-metrics.js';
 
 export interface MetricsPoint {
@@ -35,8 +36,9 @@ export class Incarnations {
   processes = 0;
   maxNextSeq = 0;
 
-  add(p: MetricsPoint): void {
-    if (this.last === null || p.connections < this.last.connections) {
+  /** `fresh`: the point is known to come from a new process (fetched after the harness killed the old one). */
+  add(p: MetricsPoint, fresh = false): void {
+    if (this.last === null || fresh || p.connections < this.last.connections) {
       if (this.last) {
         this.done.enqueued += this.last.enqueued;
         this.done.journalFailed += this.last.journalFailed;
@@ -81,9 +83,21 @@ export class ServerWatch {
     private readonly everyMs = 100,
   ) {}
 
+  private killedAt: number | null = null;
+
+  /** The harness killed the server (and saw it gone): the next point fetched from now is a new process. */
+  killed(): void {
+    this.killedAt = Date.now();
+  }
+
   async poll(): Promise<MetricsPoint | null> {
+    const started = Date.now();
     const p = await fetchPoint(this.host, this.port);
-    if (p) this.seen.add(p);
+    if (p) {
+      const fresh = this.killedAt !== null && started >= this.killedAt;
+      if (fresh) this.killedAt = null;
+      this.seen.add(p, fresh);
+    }
     return p;
   }
 
