@@ -19,7 +19,7 @@ BENCH_ARGS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(CONCURRENCY),--concurr
              $(if $(CPUS),--cpus $(CPUS)) $(if $(CALIBRATE),--calibrate) \
              $(if $(REPEAT),--repeat $(REPEAT)) $(if $(LISTEN_BACKLOG),--listen-backlog $(LISTEN_BACKLOG))
 
-.PHONY: all setup deps build test bench calibrate bench-proto bench-ci bench-baseline bench-gate-power report \
+.PHONY: all setup deps build test bench calibrate bench-proto bench-ci bench-baseline bench-gate-power chaos report \
         lab-up lab-down lab-status lab-logs docker-base docker-engine docker-engine-stop clean
 
 all: build
@@ -64,6 +64,12 @@ bench-baseline: setup build
 # what bench-ci runs, judged against the committed baseline (long: about 50 minutes).
 bench-gate-power: setup build
 	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/gate/cli.js power $(or $(ARGS),--runs 10 --use-baseline-file)
+
+# The stack through faults (bench/src/chaos): kill -9 of the queue server x5 per fsync policy, MySQL
+# restart and SIGSTOP, php-fpm restart, full disk under the journal; about 6 minutes natively.
+# ARGS passes more options, e.g. make chaos ARGS='--only kill-always --concurrency 500'
+chaos: setup build
+	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/cli.js chaos --runtime $(RUNTIME) $(ARGS)
 
 report: build
 	@$(NODE) bench/dist/src/cli.js report $(if $(FILE),--file $(FILE))

@@ -4,6 +4,7 @@
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseListenBacklog } from './lab/sysctl.js';
+import { pickScenarios, SCENARIOS } from './chaos/scenarios.js';
 import { parsePage } from './profiles.js';
 import { reexecWithNofile } from './nofile.js';
 import { logStep } from './progress.js';
@@ -85,6 +86,41 @@ program
       repeat: opts.repeat, listenBacklog: opts.listenBacklog,
     });
     for (const d of out.docs) if (!d.verdict.ok) logStep(`${d.profile}: FAILED: ${d.verdict.reasons.join('; ')}`);
+    process.exitCode = out.ok ? 0 : 1;
+  });
+
+program
+  .command('chaos')
+  .description('make chaos: the seed load on a fresh stack per scenario, with faults (kill -9, MySQL restart/stop, php-fpm restart, full disk); checks that no acked entry is lost or doubled')
+  .addOption(new Option('--runtime <name>', 'lab runtime').choices(['auto', 'native', 'docker']).default('auto'))
+  .option('-c, --concurrency <n>', 'virtual clients of the client.php load', num('concurrency'), 200)
+  .option('-d, --duration <s>', 'seconds of load per scenario, the faults inside it (default 30, the 5-kill scenarios 45)', num('duration'))
+  .option('--only <names>', `comma-separated scenarios (${SCENARIOS.map((s) => s.name).join(', ')})`)
+  .option('--skip <names>', 'comma-separated scenarios to leave out')
+  .option('--fault-gap <s>', 'seconds before the first fault and between faults', num('fault-gap'), 3)
+  .option('--hold <s>', 'how long MySQL stays stopped and the disk full', num('hold'), 10)
+  .option('--recover-timeout <s>', 'bounded wait for the stack to serve again after each fault', num('recover-timeout'), 60)
+  .option('--drain-timeout <s>', 'bounded wait for the drain after the load', num('drain-timeout'), 120)
+  .option('--out <dir>', 'where the chaos result JSON goes', path.join(REPO_ROOT, 'results'))
+  .option('--run-dir <dir>', "the stack's run directory (default: the runtime's)")
+  .option('--free-ports', 'start the stacks on free ports instead of the defaults')
+  .action(async (opts) => {
+    const reexec = await reexecWithNofile(20000);
+    if (reexec !== null) {
+      process.exitCode = reexec;
+      return;
+    }
+    const list = (v: unknown) => String(v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    const { runChaos } = await import('./chaos/run.js');
+    const out = await runChaos({
+      scenarios: pickScenarios(list(opts.only), list(opts.skip)),
+      runtime: opts.runtime, concurrency: opts.concurrency, durationS: opts.duration ?? null,
+      faultGapMs: opts.faultGap * 1000, holdMs: opts.hold * 1000,
+      recoverTimeoutS: opts.recoverTimeout, drainTimeoutS: opts.drainTimeout,
+      workDir: path.join(REPO_ROOT, 'run', 'chaos'), outDir: path.resolve(opts.out),
+      runDir: opts.runDir ? path.resolve(opts.runDir) : undefined, freePorts: opts.freePorts === true,
+    });
+    console.log(out.table);
     process.exitCode = out.ok ? 0 : 1;
   });
 

@@ -150,19 +150,55 @@ describe('native lab stack', { timeout: 120_000 }, () => {
 
   test('client.php answers 503 "err CODE" when the queue server is gone', async () => {
     const q = state.services.find((s) => s.name === 'queue-server')!;
-    process.kill(q.pid, 'SIGKILL');
-    for (let i = 0; i < 100 && existsSync(`/proc/${q.pid}/cmdline`) && readFileSync(`/proc/${q.pid}/cmdline`).length > 0; i++) await sleep(20);
+    // Its supervisor is held still, so that the server stays gone while we look.
+    process.kill(q.supervisor!.pid, 'SIGSTOP');
+    try {
+      process.kill(q.pid, 'SIGKILL');
+      for (let i = 0; i < 100 && existsSync(`/proc/${q.pid}/cmdline`) && readFileSync(`/proc/${q.pid}/cmdline`).length > 0; i++) await sleep(20);
+      const res = await fetch(info.pages.client);
+      assert.equal(res.status, 503);
+      assert.match(await res.text(), /^err [A-Z_]+$/);
+      const st = await nativeRuntime.status(runDir);
+      assert.equal(st?.services.find((s) => s.name === 'queue-server')?.healthy, false);
+    } finally {
+      process.kill(q.supervisor!.pid, 'SIGCONT');
+    }
+  });
+
+  test('a queue server killed with -9 is restarted by its supervisor, and client.php works again', async () => {
+    // The previous test's kill may still be in its restart: wait for a live server first.
+    const live = async () => {
+      const s = (await readState(runDir))!.services.find((x) => x.name === 'queue-server')!;
+      const st = await nativeRuntime.status(runDir);
+      return { rec: s, healthy: st?.services.find((x) => x.name === 'queue-server')?.healthy === true };
+    };
+    const waitFor = async (what: string, cond: () => Promise<boolean>) => {
+      const deadline = Date.now() + 30_000;
+      while (!(await cond())) {
+        assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+        await sleep(50);
+      }
+    };
+    await waitFor('the queue server to answer', async () => (await live()).healthy);
+    const before = (await live()).rec;
+    process.kill(before.pid, 'SIGKILL');
+    await waitFor('a new queue server pid that answers /healthz', async () => {
+      const l = await live();
+      return l.rec.pid !== before.pid && l.healthy;
+    });
     const res = await fetch(info.pages.client);
-    assert.equal(res.status, 503);
-    assert.match(await res.text(), /^err [A-Z_]+$/);
-    const st = await nativeRuntime.status(runDir);
-    assert.equal(st?.services.find((s) => s.name === 'queue-server')?.healthy, false);
+    assert.equal(res.status, 200, await res.clone().text());
+    const log = readFileSync(before.supervisor!.logFile, 'utf8');
+    assert.match(log, new RegExp(`pid ${before.pid} ended \\(signal SIGKILL\\)`));
   });
 
   test('down leaves no process and no cgroup', async () => {
     await nativeRuntime.down(runDir);
     assert.deepEqual(processesUsing(runDir), []);
     for (const s of state.services) {
+      assert.ok(s.supervisor, `${s.name} is supervised`);
+      const sup = `/proc/${s.supervisor.pid}/stat`;
+      assert.equal(existsSync(sup) && !/\) Z /.test(readFileSync(sup, 'utf8')), false, `${s.name}'s supervisor pid ${s.supervisor.pid} is gone`);
       const alive = existsSync(`/proc/${s.pid}/stat`) && !/\) Z /.test(readFileSync(`/proc/${s.pid}/stat`, 'utf8'));
       assert.equal(alive, false, `${s.name} pid ${s.pid} is gone`);
     }

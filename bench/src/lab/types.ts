@@ -94,6 +94,11 @@ export interface UpOptions {
   listenBacklog?: number;
   /** Extra environment / flags for the queue server (e.g. fsync policy, test-only hooks). */
   queueArgs?: string[];
+  /**
+   * An empty host directory for the queue journal instead of the run's own (make chaos mounts a small
+   * filesystem there to fill the disk under the journal). Docker bind-mounts it at the journal's path.
+   */
+  journalDir?: string;
   log?: (line: string) => void;
 }
 

@@ -100,5 +100,7 @@ export async function compose(
   timeoutMs?: number,
 ): Promise<RunResult> {
   const c = await pickCompose();
-  return runCmd(c.file, [...c.prefix, '-f', composeFile, '-p', project, ...args], { env: dockerEnv(env), timeoutMs });
+  // A run's own override file (e.g. the journal on a host directory) is layered on the repo's file.
+  const files = ['-f', composeFile, ...(env.LAB_COMPOSE_OVERRIDE ? ['-f', env.LAB_COMPOSE_OVERRIDE] : [])];
+  return runCmd(c.file, [...c.prefix, ...files, '-p', project, ...args], { env: dockerEnv(env), timeoutMs });
 }

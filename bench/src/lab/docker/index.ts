@@ -47,14 +47,20 @@ interface DockerState {
   queueArgs: string[];
   /** The services' listen backlog (LISTEN_BACKLOG); absent in a state file written before it existed. */
   listenBacklog?: number;
+  /** Host directory bind-mounted as the queue's journal (UpOptions.journalDir), through an override file. */
+  journalDir?: string;
   startedAt: string;
 }
 
 const stateFile = (runDir: string) => join(runDir, 'docker-state.json');
+const journalOverrideFile = (runDir: string) => join(runDir, 'compose.journal.yml');
+/** The queue image's journal directory (queue-server/docker-entrypoint.sh: $LAB_RUN_DIR/journal). */
+const CONTAINER_JOURNAL_DIR = '/run/eserver-lab/journal';
 
 /** Compose's interpolation variables (see .env.example) for one stack. */
-function composeEnv(s: Pick<DockerState, 'ports' | 'cgroupParent' | 'baseImage' | 'queueArgs' | 'listenBacklog'>): Record<string, string> {
+function composeEnv(s: Pick<DockerState, 'ports' | 'cgroupParent' | 'baseImage' | 'queueArgs' | 'listenBacklog' | 'journalDir' | 'runDir'>): Record<string, string> {
   return {
+    ...(s.journalDir ? { LAB_COMPOSE_OVERRIDE: journalOverrideFile(s.runDir) } : {}),
     HTTP_PORT: String(s.ports.http),
     FPM_PORT: String(s.ports.fpm),
     QUEUE_PORT: String(s.ports.queue),
@@ -344,6 +350,7 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
     queueArgs,
     // network_mode: host: the sysctls are the host's, set (or printed) as natively.
     listenBacklog: prepareListenQueues(opts.listenBacklog ?? DEEP_LISTEN_BACKLOG, log).backlog,
+    ...(opts.journalDir ? { journalDir: resolve(opts.journalDir) } : {}),
     startedAt: new Date().toISOString(),
   };
   const check = () => {
@@ -356,6 +363,12 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
   // The budget's parent cgroup must exist, limited, before the first container is created in it.
   log((await setUpParentCgroup(cpus, memory, state.cgroupParent, opts.cpuPeriodUs)).trim());
   await mkdir(runDir, { recursive: true });
+  if (state.journalDir) {
+    await writeFile(
+      journalOverrideFile(runDir),
+      `version: "2.4"\nservices:\n  queue-server:\n    volumes: [${JSON.stringify(`${state.journalDir}:${CONTAINER_JOURNAL_DIR}`)}]\n`,
+    );
+  }
   await writeFile(stateFile(runDir), JSON.stringify(state, null, 2));
   const tUp = Date.now();
   try {
@@ -390,6 +403,19 @@ async function down(runDir?: string): Promise<void> {
 }
 
 export const dockerRuntime: LabRuntime = { name: 'docker', up, status, down };
+
+/**
+ * A service's main pid as seen from the host, in two docker calls (status() also reads versions and
+ * limits, seconds on a loaded box): what make chaos signals. Null when the container is not running.
+ */
+export async function dockerServicePid(runDir: string | undefined, svc: ServiceName): Promise<number | null> {
+  const state = await readState(resolve(runDir ?? defaultDockerRunDir));
+  if (!state) return null;
+  const id = await containerId(state.project, composeEnv(state), svc);
+  if (!id) return null;
+  const i = await inspect(id);
+  return i.running ? mainPid(i.initPid) : null;
+}
 
 /** The last lines of every service's output (`lab logs` for the docker runtime), or null with no stack. */
 export async function dockerLogs(runDir?: string, lines = 40): Promise<string | null> {

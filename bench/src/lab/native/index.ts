@@ -26,7 +26,17 @@ import { findBinaries, requireBinary } from './binaries.js';
 import { freshDatadir } from './datadir.js';
 import { AbortedError, httpOk, mysqlPing, tailLines, tcpAnswers, waitHealthy } from './health.js';
 import { defaultRunDir, repoRoot, sources } from './paths.js';
-import { isAlive, killPids, runOnce, spawnService, startTimeOf, stopProcess, type ProcRecord } from './procs.js';
+import {
+  isAlive,
+  killPids,
+  readSupervisedStatus,
+  runOnce,
+  spawnSupervised,
+  startTimeOf,
+  stopProcess,
+  stopSupervisor,
+  type ProcRecord,
+} from './procs.js';
 import { liveServices, readState, stateFile, writeState, type LabPorts, type LabState, type ServiceRecord } from './state.js';
 
 const run = promisify(execFile);
@@ -125,7 +135,7 @@ async function prepareRunDir(runDir: string, log: (l: string) => void): Promise<
     }
     await rm(runDir, { recursive: true, force: true });
   }
-  for (const d of ['logs', 'conf', 'mysql', 'nginx', 'php-fpm', 'queue/journal']) {
+  for (const d of ['logs', 'conf', 'mysql', 'nginx', 'php-fpm', 'queue/journal', 'supervise']) {
     await mkdir(join(runDir, d), { recursive: true });
   }
   await writeFile(join(runDir, MARKER), 'created by eserver-lab; wiped by the next lab up\n');
@@ -205,6 +215,10 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
     if (seen.has(v)) throw new Error(`port ${v} is given to both ${seen.get(v)} and ${k}; each service needs its own`);
     seen.set(v, k);
   }
+  const journalDir = opts.journalDir ? resolve(opts.journalDir) : join(runDir, 'queue', 'journal');
+  if (opts.journalDir && (!existsSync(journalDir) || readdirSync(journalDir).some((e) => e !== 'lost+found'))) {
+    throw new Error(`--journal-dir ${journalDir} must be an existing empty directory (a journal left there would be replayed into a fresh MySQL)`);
+  }
   await prepareRunDir(runDir, log);
   for (const k of Object.keys(ports) as (keyof LabPorts)[]) {
     const [svc, flag] = PORT_FLAGS[k];
@@ -274,8 +288,10 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
   const start = async (name: ServiceName, argv: string[], svcPorts: number[], logFile: string, env?: NodeJS.ProcessEnv) => {
     check();
     const out = join(runDir, 'logs', `${name}.out`);
-    const proc = await spawnService(argv, out, cgroup, env);
-    const rec: ServiceRecord = { ...proc, name, ports: svcPorts, logFile };
+    // Every service restarts when it exits, as under systemd's Restart=always or Compose's restart: always.
+    const files = { statusFile: join(runDir, 'supervise', `${name}.json`), logFile: join(runDir, 'logs', `${name}.supervisor.log`) };
+    const { child: proc, supervisor } = await spawnSupervised(name, argv, out, cgroup, files, env);
+    const rec: ServiceRecord = { ...proc, name, ports: svcPorts, logFile, supervisor };
     state.services.push(rec);
     await writeState(state);
     return { proc, logs: [...new Set([logFile, out])] };
@@ -303,7 +319,12 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
     }
     for (const s of state.services) {
       try {
-        process.kill(-s.pid, 'SIGKILL');
+        if (s.supervisor) process.kill(s.supervisor.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+      try {
+        process.kill(-(readSupervisedStatus(s.supervisor?.statusFile ?? '')?.pid ?? s.pid), 'SIGKILL');
       } catch {
         /* gone */
       }
@@ -399,7 +420,7 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
           '--port', String(ports.queue),
           '--metrics-port', String(ports.metrics),
           '--mysql-url', `mysql://root@127.0.0.1:${ports.mysql}/eserver`,
-          '--journal-dir', join(runDir, 'queue', 'journal'),
+          '--journal-dir', journalDir,
           '--backlog', String(listen.backlog),
           ...(opts.queueArgs ?? []),
         ],
@@ -482,7 +503,15 @@ async function down(runDir?: string): Promise<void> {
   const byName = new Map(state.services.map((s) => [s.name, s]));
   for (const name of STOP_ORDER) {
     const s = byName.get(name);
-    if (s) await stopProcess(s, GRACE_MS[name]);
+    if (!s) continue;
+    if (s.supervisor) {
+      // The supervisor first, or it would restart what we stop; then its latest child (it may have
+      // restarted one after the state was read).
+      await stopSupervisor(s.supervisor);
+      const st = readSupervisedStatus(s.supervisor.statusFile);
+      if (st) Object.assign(s, { pid: st.pid, startTime: st.startTime });
+    }
+    await stopProcess(s, GRACE_MS[name]);
   }
   const problems: string[] = [];
   if (state.cgroup) {
@@ -491,7 +520,7 @@ async function down(runDir?: string): Promise<void> {
     const left = await removeCgroup(state.cgroup);
     if (left.length > 0) problems.push(`cgroup directories not removed: ${left.join(', ')}`);
   }
-  const alive = state.services.filter((s) => isAlive(s));
+  const alive = state.services.filter((s) => isAlive(s) || (s.supervisor && isAlive(s.supervisor)));
   if (alive.length > 0) problems.push(`still running: ${alive.map((s) => `${s.name} pid ${s.pid}`).join(', ')}`);
   if (problems.length > 0) throw new Error(`lab down: ${problems.join('; ')}`);
   // Logs and data stay for inspection; without state.json the directory counts as stopped.

@@ -5,7 +5,9 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { enterScript, type CgroupRecord } from '../cgroup.js';
+import type { SupervisedStatus, SupervisorConfig } from './supervisor.js';
 
 export interface ProcRecord {
   pid: number;
@@ -133,5 +135,75 @@ export async function runOnce(
   } finally {
     signal?.removeEventListener('abort', abort);
     onStart(null);
+  }
+}
+
+/** The supervisor's compiled entry point (beside this file in dist/). */
+const supervisorJs = fileURLToPath(new URL('./supervisor.js', import.meta.url));
+
+export interface SupervisedRecord {
+  /** The service's first pid (the supervisor publishes later ones in `statusFile`). */
+  child: ProcRecord;
+  supervisor: ProcRecord & { statusFile: string; logFile: string };
+}
+
+/** The supervisor's latest published child, or null before it published one. */
+export function readSupervisedStatus(statusFile: string): SupervisedStatus | null {
+  try {
+    return JSON.parse(readFileSync(statusFile, 'utf8')) as SupervisedStatus;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Starts `argv` under a supervisor that restarts it whenever it exits (see supervisor.ts). The supervisor
+ * itself stays outside the cgroup; the service enters it as an unsupervised one would. Resolves once the
+ * supervisor has published the service's first pid.
+ */
+export async function spawnSupervised(
+  name: string,
+  argv: string[],
+  outFile: string,
+  cgroup: CgroupRecord | null,
+  files: { statusFile: string; logFile: string },
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<SupervisedRecord> {
+  const cfg: SupervisorConfig = { name, argv, outFile, logFile: files.logFile, statusFile: files.statusFile, enterScript: enterScript(cgroup) };
+  const fd = openSync(files.logFile, 'a');
+  let sup: ProcRecord;
+  try {
+    const child = spawn(process.execPath, [supervisorJs, JSON.stringify(cfg)], { detached: true, stdio: ['ignore', fd, fd], env });
+    if (child.pid === undefined) {
+      await new Promise((r) => child.once('error', r));
+      throw new Error(`could not start the supervisor of ${name}`);
+    }
+    child.unref();
+    sup = { pid: child.pid, startTime: startTimeOf(child.pid) ?? '' };
+  } finally {
+    closeSync(fd);
+  }
+  for (let i = 0; i < 500; i++) {
+    const st = readSupervisedStatus(files.statusFile);
+    if (st) return { child: { pid: st.pid, startTime: st.startTime }, supervisor: { ...sup, ...files } };
+    if (!isAlive(sup)) break;
+    await sleep(10);
+  }
+  signalGroup(sup.pid, 'SIGKILL');
+  throw new Error(`the supervisor of ${name} did not start it; see ${files.logFile}`);
+}
+
+/** Stops a supervisor (it exits at once on TERM and leaves its service to stopProcess). */
+export async function stopSupervisor(rec: ProcRecord): Promise<void> {
+  if (!isAlive(rec)) return;
+  try {
+    process.kill(rec.pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 100 && isAlive(rec); i++) await sleep(20);
+  if (isAlive(rec)) {
+    process.kill(rec.pid, 'SIGKILL');
+    for (let i = 0; i < 100 && isAlive(rec); i++) await sleep(20);
   }
 }

@@ -5,7 +5,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CgroupRecord } from '../cgroup.js';
 import type { AppliedLimits, LabPorts, ServiceName, StackInfo } from '../types.js';
-import { isAlive, type ProcRecord } from './procs.js';
+import { isAlive, readSupervisedStatus, type ProcRecord } from './procs.js';
 
 export type { LabPorts } from '../types.js';
 
@@ -13,6 +13,8 @@ export interface ServiceRecord extends ProcRecord {
   name: ServiceName;
   ports: number[];
   logFile: string;
+  /** The process that restarts this service when it exits (supervisor.ts); absent for older runs. */
+  supervisor?: ProcRecord & { statusFile: string; logFile: string };
 }
 
 export interface LabState {
@@ -37,7 +39,16 @@ export const stateFile = (runDir: string) => join(runDir, 'state.json');
 
 export async function readState(runDir: string): Promise<LabState | null> {
   if (!existsSync(stateFile(runDir))) return null;
-  return JSON.parse(await readFile(stateFile(runDir), 'utf8')) as LabState;
+  const state = JSON.parse(await readFile(stateFile(runDir), 'utf8')) as LabState;
+  // A supervised service's pid changes with every restart; its supervisor publishes the current one.
+  for (const s of state.services) {
+    const st = s.supervisor ? readSupervisedStatus(s.supervisor.statusFile) : null;
+    if (st) {
+      s.pid = st.pid;
+      s.startTime = st.startTime;
+    }
+  }
+  return state;
 }
 
 /** Written after every service start, atomically, so a crash leaves a readable file. */
@@ -48,5 +59,5 @@ export async function writeState(state: LabState): Promise<void> {
 }
 
 export function liveServices(state: LabState): ServiceRecord[] {
-  return state.services.filter((s) => isAlive(s));
+  return state.services.filter((s) => isAlive(s) || (s.supervisor !== undefined && isAlive(s.supervisor)));
 }

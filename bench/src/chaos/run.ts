@@ -1,0 +1,252 @@
+// make chaos: for each scenario, a fresh stack, the seed's client.php load, the scenario's faults during
+// the load, then the bounded drain and the invariant's checks (checks.ts). Exit status non-zero when any
+// scenario fails or could not run.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { getRuntime } from '../lab/index.js';
+import { freePorts } from '../lab/ports.js';
+import type { LabRuntime, StackInfo, UpOptions } from '../lab/types.js';
+import { runLoad, type LoadResult } from '../load/generator.js';
+import { connectMysql } from '../loss-check.js';
+import { logStep, progressLine } from '../progress.js';
+import { judge } from './checks.js';
+import { inject, type FaultContext } from './faults.js';
+import { mountJournalFs, unmountJournalFs } from './journal-fs.js';
+import type { Scenario } from './scenarios.js';
+import { chaosTable, type ScenarioOutcome } from './table.js';
+import { fetchPoint, ServerWatch } from './watch.js';
+
+const DEFAULT_DURATION_S = 30;
+
+export interface ChaosOptions {
+  scenarios: Scenario[];
+  runtime: 'auto' | 'native' | 'docker';
+  /** Virtual clients of the client.php load. */
+  concurrency: number;
+  /** Seconds of load per scenario (the faults happen inside it); null = each scenario's own, else 30. */
+  durationS: number | null;
+  /** First fault this long after the load starts; each next one this long after the last recovered. */
+  faultGapMs: number;
+  /** How long a stopped MySQL or a full disk lasts. */
+  holdMs: number;
+  /** Bound on each recovery, and on the drain after the load. */
+  recoverTimeoutS: number;
+  drainTimeoutS: number;
+  /** Where the small journal filesystems are mounted, and where the result JSON goes. */
+  workDir: string;
+  outDir: string | null;
+  runDir?: string;
+  freePorts?: boolean;
+}
+
+export interface ChaosOutcome {
+  ok: boolean;
+  outcomes: ScenarioOutcome[];
+  table: string;
+}
+
+/**
+ * Seconds from `since` until the stack is whole again: client.php answers 200 "ok" (the HTTP path and the
+ * queue), and the drain has committed everything handed out up to that request (the path into MySQL).
+ */
+export async function waitRecovered(url: string, q: StackInfo['queue'], since: number, timeoutS: number): Promise<number | null> {
+  const deadline = since + timeoutS * 1000;
+  for (;;) {
+    if (Date.now() > deadline) return null;
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
+      if (res.status === 200 && (await res.text()).startsWith('ok')) break;
+    } catch {
+      /* not yet */
+    }
+    await sleep(100);
+  }
+  const mark = await fetchPoint(q.host, q.metricsPort);
+  const want = (mark?.nextSeq ?? 1) - 1;
+  for (;;) {
+    const p = await fetchPoint(q.host, q.metricsPort);
+    if (p && p.committedSeq >= want) return Math.round((Date.now() - since) / 100) / 10;
+    if (Date.now() > deadline) return null;
+    await sleep(100);
+  }
+}
+
+interface Drained {
+  drained: boolean;
+  nums: number[];
+  duplicateDeadLetters: number;
+  otherDeadLetters: number;
+  lastNextSeq: number;
+}
+
+/** Waits (bounded) until the queue is empty, committed up to its last seq, and nothing moves; reads the rows. */
+async function drainAndRead(stack: StackInfo, watch: ServerWatch, timeoutS: number): Promise<Drained> {
+  const c = await connectMysql(stack.mysql);
+  try {
+    const deadline = Date.now() + timeoutS * 1000;
+    let prev: { next: number; rows: number } | null = null;
+    let drained = false;
+    let lastNextSeq = 0;
+    let lastLog = 0;
+    while (Date.now() < deadline) {
+      const p = await watch.poll();
+      const [r] = await c.query('SELECT COUNT(*) AS n FROM bench_events');
+      const rows = Number((r as Array<{ n: number }>)[0]!.n);
+      if (p) lastNextSeq = p.nextSeq;
+      const still = p !== null && prev !== null && prev.next === p.nextSeq && prev.rows === rows;
+      if (p && p.depth === 0 && p.committedSeq >= p.nextSeq - 1 && still) {
+        drained = true;
+        break;
+      }
+      prev = p ? { next: p.nextSeq, rows } : null;
+      if (Date.now() - lastLog > 5000) {
+        lastLog = Date.now();
+        logStep(`chaos: draining (depth ${p?.depth ?? '?'}, ${rows} rows, committed ${p?.committedSeq ?? '?'} of ${p ? p.nextSeq - 1 : '?'})`);
+      }
+      await sleep(500);
+    }
+    const [numsR] = await c.query('SELECT num FROM bench_events');
+    const nums = (numsR as Array<{ num: number | string }>).map((x) => Number(x.num));
+    const [dl] = await c.query('SELECT errno, COUNT(*) AS n FROM dead_letters GROUP BY errno');
+    let duplicateDeadLetters = 0;
+    let otherDeadLetters = 0;
+    for (const row of dl as Array<{ errno: number | null; n: number | string }>) {
+      if (row.errno === 1062) duplicateDeadLetters += Number(row.n);
+      else otherDeadLetters += Number(row.n);
+    }
+    return { drained, nums, duplicateDeadLetters, otherDeadLetters, lastNextSeq };
+  } finally {
+    await c.end();
+  }
+}
+
+/** What a Ctrl-C must clean up: the scenario's stack and its journal filesystem. */
+const live: { runtime: LabRuntime | null; runDir: string | null; journalDir: string | null } = { runtime: null, runDir: null, journalDir: null };
+
+async function cleanUpLive(): Promise<void> {
+  if (live.runtime && live.runDir) await live.runtime.down(live.runDir).catch((e: Error) => logStep(`chaos: down: ${e.message}`));
+  if (live.journalDir) await unmountJournalFs(live.journalDir).catch((e: Error) => logStep(`chaos: umount: ${e.message}`));
+  live.runDir = null;
+  live.journalDir = null;
+}
+
+async function runScenario(o: ChaosOptions, runtime: LabRuntime, sc: Scenario, index: number): Promise<ScenarioOutcome> {
+  const tag = `[${index + 1}/${o.scenarios.length} ${sc.name}]`;
+  const journalDir = sc.journalFsMiB ? join(o.workDir, `journal-fs-${process.pid}-${sc.name}`) : undefined;
+  let stack: StackInfo | null = null;
+  let mounted = false;
+  const watchRef: { w: ServerWatch | null } = { w: null };
+  try {
+    if (journalDir) {
+      await mountJournalFs(journalDir, sc.journalFsMiB!);
+      mounted = true;
+      live.journalDir = journalDir;
+    }
+    const up: UpOptions & { ports?: Record<string, number> } = { log: logStep, queueArgs: ['--fsync', sc.fsync] };
+    if (o.runDir) up.runDir = o.runDir;
+    if (journalDir) up.journalDir = journalDir;
+    if (o.freePorts) {
+      const [http, fpm, queue, metrics, mysql] = await freePorts(5);
+      up.ports = { http: http!, fpm: fpm!, queue: queue!, metrics: metrics!, mysql: mysql! };
+    }
+    logStep(`chaos ${tag}: ${sc.label}, fsync ${sc.fsync}: starting a fresh ${runtime.name} stack`);
+    live.runtime = runtime;
+    live.runDir = o.runDir ?? null;
+    stack = await runtime.up(up);
+    live.runDir = stack.runDir;
+    const watch = new ServerWatch(stack.queue.host, stack.queue.metricsPort);
+    watchRef.w = watch;
+    watch.start();
+    const ctx: FaultContext = { runtime, runDir: stack.runDir, holdMs: o.holdMs, log: logStep, ...(journalDir ? { journalDir } : {}) };
+    const durationS = o.durationS ?? sc.durationS ?? DEFAULT_DURATION_S;
+    const progress = progressLine(`chaos ${tag}`);
+    const loadStarted = Date.now();
+    const load: Promise<LoadResult> = runLoad({
+      url: stack.pages.client, clients: o.concurrency, durationS, warmupS: 0, successSignal: 'ok',
+      timeoutMs: 10_000, onProgress: progress.update,
+    }).finally(() => progress.done());
+    const recoverS: Array<number | null> = [];
+    let faultError: unknown = null;
+    try {
+      await sleep(o.faultGapMs);
+      for (const [i, kind] of sc.faults.entries()) {
+        const what = await inject(kind, ctx);
+        if (kind === 'kill-queue') watch.killed();
+        const end = Date.now();
+        const r = await waitRecovered(stack.pages.client, stack.queue, end, o.recoverTimeoutS);
+        recoverS.push(r);
+        logStep(`chaos ${tag}: fault ${i + 1}/${sc.faults.length} at ${((end - loadStarted) / 1000).toFixed(1)} s: ${what}; ${r === null ? `NOT recovered within ${o.recoverTimeoutS} s` : `recovered in ${r} s`}`);
+        if (i < sc.faults.length - 1) await sleep(o.faultGapMs);
+      }
+    } catch (err) {
+      faultError = err;
+    }
+    // The load always runs its course (it stops on its own), even when a fault could not be injected.
+    const result = await load;
+    if (faultError) throw faultError;
+    if (Date.now() - loadStarted > durationS * 1000 + 1000) {
+      logStep(`chaos ${tag}: warning: the faults outlasted the ${durationS} s load; raise --duration`);
+    }
+    const c = result.counters;
+    logStep(`chaos ${tag}: load done: ${c.strictOk} ok of ${c.succeeded + c.failed} requests (status ${JSON.stringify(c.status)}); waiting for the drain`);
+    const d = await drainAndRead(stack, watch, o.drainTimeoutS);
+    watch.stop();
+    const seen = watch.seen;
+    const figures = {
+      strictOk: c.strictOk, serverAcks: seen.enqueued, rows: d.nums.length, distinct: new Set(d.nums).size,
+      duplicateDeadLetters: d.duplicateDeadLetters, otherDeadLetters: d.otherDeadLetters, nums: d.nums,
+      lastSeq: Math.max(0, ...d.nums, seen.maxNextSeq - 1, d.lastNextSeq - 1), journalFailed: seen.journalFailed,
+      drained: d.drained, recoverS,
+    };
+    const verdict = judge(figures);
+    logStep(
+      `chaos ${tag}: ${verdict.ok ? 'OK' : 'FAILED'}: ${c.strictOk} client acks, ${seen.enqueued} server acks over ${seen.processes} processes, ` +
+        `${figures.rows} rows, ${verdict.duplicates} duplicates, ${verdict.gaps.count} gaps (${seen.journalFailed} JOURNAL_FAILED)` +
+        (verdict.ok ? '' : `: ${verdict.reasons.join('; ')}`),
+    );
+    return { scenario: sc, strictOk: c.strictOk, serverAcks: seen.enqueued, rows: figures.rows, verdict, recoverS };
+  } catch (err) {
+    const msg = (err as Error).message.split('\n')[0]!;
+    logStep(`chaos ${tag}: ERROR: ${(err as Error).message}`);
+    return {
+      scenario: sc, strictOk: 0, serverAcks: 0, rows: 0, recoverS: [], error: msg,
+      verdict: { ok: false, duplicates: 0, gaps: { count: 0, ranges: [] }, ackedGaps: 0, reasons: [msg] },
+    };
+  } finally {
+    watchRef.w?.stop();
+    if (stack) await runtime.down(stack.runDir).catch((e: Error) => logStep(`chaos ${tag}: down: ${e.message}`));
+    if (mounted && journalDir) await unmountJournalFs(journalDir).catch((e: Error) => logStep(`chaos ${tag}: umount ${journalDir}: ${e.message}`));
+    live.runDir = null;
+    live.journalDir = null;
+  }
+}
+
+export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
+  const runtime = await getRuntime(o.runtime, logStep);
+  mkdirSync(o.workDir, { recursive: true });
+  const outcomes: ScenarioOutcome[] = [];
+  // Ctrl-C or a TERM mid-scenario still takes the stack down and unmounts the journal filesystem.
+  const onSignal = (sig: NodeJS.Signals) => {
+    logStep(`chaos: ${sig}: tearing down`);
+    void cleanUpLive().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  logStep(`chaos: ${o.scenarios.length} scenarios on the ${runtime.name} runtime, client.php at ${o.concurrency} clients, ${o.durationS !== null ? `${o.durationS} s` : `${DEFAULT_DURATION_S} s (the 5-kill scenarios 45 s)`} of load each`);
+  try {
+    for (const [i, sc] of o.scenarios.entries()) outcomes.push(await runScenario(o, runtime, sc, i));
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  const table = chaosTable(outcomes);
+  const ok = outcomes.every((x) => x.verdict.ok && !x.error);
+  if (o.outDir) {
+    mkdirSync(o.outDir, { recursive: true });
+    const file = join(o.outDir, `chaos-${new Date().toISOString().replace(/[:.]/g, '-')}-${runtime.name}.json`);
+    writeFileSync(file, JSON.stringify({ runtime: runtime.name, options: { ...o, scenarios: o.scenarios.map((s) => s.name) }, outcomes, ok }, null, 2));
+    logStep(`chaos: wrote ${file}`);
+  }
+  return { ok, outcomes, table };
+}
