@@ -18,7 +18,7 @@ export interface QueueRuntime {
 export const BUN_PACKAGE = '@oven/bun-linux-x64';
 
 /** Parses QUEUE_RUNTIME (unset or empty = node); anything else is refused with the accepted values. */
-export function queueRuntimeName(value: string | undefined = process.env.QUEUE_RUNTIME): QueueRuntimeName {
+export function queueRuntimeName(value: string | undefined): QueueRuntimeName {
   const v = (value ?? '').trim();
   if (v === '') return 'node';
   if ((QUEUE_RUNTIMES as readonly string[]).includes(v)) return v as QueueRuntimeName;
@@ -41,14 +41,15 @@ function onPath(name: string, pathEnv: string): string | null {
   return null;
 }
 
+const resolveBunPackage = (): string => createRequire(import.meta.url).resolve(`${BUN_PACKAGE}/package.json`);
+
 /**
- * The bun executable: the one inside @oven/bun-linux-x64 as resolved from `from` (this module by
- * default), else `bun` on PATH. Throws an error that says how to get it.
+ * The bun executable: the one inside @oven/bun-linux-x64 (its package.json found by `packageJson`), else
+ * `bun` on PATH. Throws an error that says how to get it.
  */
-export function findBun(from: string = import.meta.url, pathEnv: string = process.env.PATH ?? ''): string {
+export function findBun(pathEnv: string = process.env.PATH ?? '', packageJson: () => string = resolveBunPackage): string {
   try {
-    const pkg = createRequire(from).resolve(`${BUN_PACKAGE}/package.json`);
-    const bin = join(dirname(pkg), 'bin', 'bun');
+    const bin = join(dirname(packageJson()), 'bin', 'bun');
     if (executable(bin)) return bin;
   } catch {
     // Not installed (another platform, or npm ran with --omit=optional): try PATH below.
@@ -71,6 +72,6 @@ function findNode(pathEnv: string = process.env.PATH ?? ''): string {
 }
 
 /** Resolves the runtime named by QUEUE_RUNTIME (or `name`) to its executable. */
-export function queueRuntime(name: QueueRuntimeName = queueRuntimeName()): QueueRuntime {
+export function queueRuntime(name: QueueRuntimeName = queueRuntimeName(process.env.QUEUE_RUNTIME)): QueueRuntime {
   return { name, bin: name === 'bun' ? findBun() : findNode() };
 }

@@ -26,8 +26,10 @@ test('node resolves to a node executable', () => {
 });
 
 test('without the package and without bun on PATH, the error names the package and the command that installs it', () => {
-  // Resolving from / finds no node_modules; an empty PATH finds no bun.
-  assert.throws(() => findBun('file:///', ''), (e: Error) => {
+  const noPackage = (): string => {
+    throw new Error('Cannot find module');
+  };
+  assert.throws(() => findBun('', noPackage), (e: Error) => {
     assert.match(e.message, /QUEUE_RUNTIME=bun but no bun executable was found/);
     assert.ok(e.message.includes(BUN_PACKAGE), e.message);
     assert.match(e.message, /npm install/);
