@@ -96,9 +96,9 @@ export class QueueServer implements MetricSource {
   private readonly shutdownGraceMs: number;
   private readonly net: net.Server;
   private readonly conns = new Set<Conn>();
-  private sweepTimer: NodeJS.Timeout | null = null;
+  protected sweepTimer: NodeJS.Timeout | null = null;
   private now = Date.now();
-  private listening = false;
+  protected listening = false;
   private stopping: Promise<void> | null = null;
   private shuttingDown = false;
   private readonly lengthCache = new Map<number, Buffer>();
@@ -155,7 +155,7 @@ export class QueueServer implements MetricSource {
     return this.conns.size;
   }
 
-  private accept(socket: net.Socket): void {
+  protected accept(socket: net.Socket): void {
     if (this.shuttingDown) {
       socket.destroy();
       return;
@@ -371,7 +371,7 @@ export class QueueServer implements MetricSource {
     this.conns.delete(c);
   }
 
-  private sweep(): void {
+  protected sweep(): void {
     const now = (this.now = Date.now());
     const idle = this.limits.idleTimeoutMs;
     const slow = this.limits.slowSenderMs;
