@@ -8,13 +8,13 @@ import { join } from 'node:path';
 import { runtimeHolds, runtimeTable } from '../src/proto/runtimes.js';
 import { renderRuntimeTable } from '../src/proto/table.js';
 
-test('the runtime table measures the C reference, both minimal servers and eserver-queue on node and bun', { timeout: 120_000 }, async () => {
+test('the runtime table measures the C reference, both minimal servers and eserver-queue on node and bun', { timeout: 180_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'proto-table-'));
   try {
-    const t = await runtimeTable({ runDir: dir, runtimes: ['node', 'bun'], configs: ['pure'], concurrency: 4, durationMs: 500, warmupMs: 200, repeat: 1, queueArgs: [], log: () => {} });
+    const t = await runtimeTable({ runDir: dir, runtimes: ['node', 'bun'], configs: ['pure'], concurrency: 4, durationMs: 3000, warmupMs: 300, repeat: 1, queueArgs: [], log: () => {} });
     assert.deepEqual(
-      t.rows.map((r) => `${r.kind}/${r.runtime ?? '-'}/${r.config ?? '-'}`),
-      ['c-ref/-/-', 'min-node/node/-', 'min-bun/bun/-', 'ts/node/pure', 'ts/bun/pure'],
+      t.rows.map((r) => `${r.kind}/${r.runtime ?? '-'}/${r.config ?? '-'}${r.bunSockets ? `/${r.bunSockets}` : ''}`),
+      ['c-ref/-/-', 'min-node/node/-', 'min-bun/bun/-', 'ts/node/pure', 'ts/bun/pure', 'ts/bun/pure/node-net'],
     );
     for (const r of t.rows) {
       assert.equal(r.cells.length, 1, r.label);
@@ -27,6 +27,7 @@ test('the runtime table measures the C reference, both minimal servers and eserv
     const md = renderRuntimeTable(t).join('\n');
     assert.match(md, /Pure configuration on Bun: \d+\.\d\d× the C reference/);
     assert.match(md, /minimal Bun server, the floor of this runtime/);
+    assert.match(md, /The Bun.listen adapter against Bun's node:net layer, pure queue: /);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -34,7 +35,8 @@ test('the runtime table measures the C reference, both minimal servers and eserv
 
 test('the hold part reads RSS with connections open for the queue server and the minimal server of each runtime', { timeout: 120_000 }, async () => {
   const holds = await runtimeHolds({ runtimes: ['node', 'bun'], connections: 200, queueArgs: [], log: () => {} });
-  assert.deepEqual(holds.map((h) => `${h.kind}/${h.runtime}`), ['ts/node', 'min-node/node', 'ts/bun', 'min-bun/bun']);
+  assert.deepEqual(holds.map((h) => `${h.kind}/${h.runtime}`), ['ts/node', 'min-node/node', 'ts/bun', 'ts/bun', 'min-bun/bun']);
+  assert.match(holds[3].label, /via node:net/);
   for (const h of holds) {
     assert.equal(h.open, 200, h.label);
     assert.equal(h.failed, 0, h.label);

@@ -27,6 +27,8 @@ export interface TableRow {
   kind: RunningServer['kind'];
   runtime?: QueueRuntimeName;
   config?: TableConfig;
+  /** Set for the queue server on Bun through Bun's node:net layer instead of the Bun.listen adapter. */
+  bunSockets?: 'node-net';
   label: string;
   cells: ProtoCell[];
   cpuUsMedian: number;
@@ -62,6 +64,7 @@ interface Entry {
   kind: RunningServer['kind'];
   runtime?: QueueRuntimeName;
   config?: TableConfig;
+  bunSockets?: 'node-net';
   start: () => Promise<RunningServer>;
   cleanup?: () => void;
 }
@@ -73,6 +76,8 @@ function queueArgsFor(config: TableConfig, db: BenchDb | null, journalDir: strin
   if (config === 'drain') return drain;
   return [...drain, '--journal-dir', journalDir, '--fsync', config === 'journal-always+drain' ? 'always' : 'interval'];
 }
+
+const NODE_NET = { QUEUE_BUN_SOCKETS: 'node-net' };
 
 const minKindOf = (runtime: QueueRuntimeName): MinServerKind => (runtime === 'node' ? 'min-node' : 'min-bun');
 
@@ -100,6 +105,16 @@ export async function runtimeTable(o: RuntimeTableOptions): Promise<RuntimeTable
         });
       }
     }
+    // What the Bun.listen adapter saves: the pure queue on Bun through Bun's node:net layer.
+    if (o.runtimes.includes('bun') && o.configs.includes('pure')) {
+      entries.push({
+        kind: 'ts',
+        runtime: 'bun',
+        config: 'pure',
+        bunSockets: 'node-net',
+        start: () => startQueueServer({ runtime: 'bun', args: [...o.queueArgs], env: NODE_NET, label: `eserver-queue on bun via node:net, ${CONFIG_LABELS.pure}` }),
+      });
+    }
     const cells = entries.map((): ProtoCell[] => []);
     for (let r = 0; r < o.repeat; r++) {
       const order = entries.map((_, i) => i);
@@ -124,6 +139,7 @@ export async function runtimeTable(o: RuntimeTableOptions): Promise<RuntimeTable
         kind: e.kind,
         runtime: e.runtime,
         config: e.config,
+        bunSockets: e.bunSockets,
         label: cells[i][0]?.server ?? e.kind,
         cells: cells[i],
         cpuUsMedian: median(us),
@@ -152,6 +168,7 @@ export async function runtimeHolds(o: { runtimes: QueueRuntimeName[]; connection
   for (const runtime of o.runtimes) {
     const starts: Array<() => Promise<RunningServer>> = [
       () => startQueueServer({ runtime, args: [...o.queueArgs], label: `eserver-queue on ${runtime}, pure queue` }),
+      ...(runtime === 'bun' ? [() => startQueueServer({ runtime, args: [...o.queueArgs], env: NODE_NET, label: 'eserver-queue on bun via node:net, pure queue' })] : []),
       () => startMinServer(minKindOf(runtime)),
     ];
     for (const start of starts) {

@@ -39,18 +39,22 @@ export function renderRuntimeTable(t: RuntimeTable): string[] {
   L.push(`| server | runtime | configuration | CPU µs per enqueue (median of ${t.repeat}) | min-max | ratio to the C reference | req/s | failed |`);
   L.push('|---|---|---|---|---|---|---|---|');
   for (const row of t.rows) {
-    const name = row.kind === 'ts' ? 'eserver-queue (this server)' : row.label;
+    const name = row.kind === 'ts' ? `eserver-queue (this server${row.bunSockets ? ", through Bun's node:net layer" : row.runtime === 'bun' ? ', Bun.listen adapter' : ''})` : row.label;
     const config = row.config ? CONFIG_LABELS[row.config] : '';
     L.push(`| ${name} | ${row.runtime ?? '-'} | ${config} | ${f1(row.cpuUsMedian)} | ${f1(row.cpuUsMin)}-${f1(row.cpuUsMax)} | ${row.ratioToRef.toFixed(2)} | ${f0(row.reqPerSecMedian)} | ${row.failed} |`);
   }
   L.push('');
   L.push(`${t.concurrency} clients, a new connection per request (the stack's shape: php-fpm's children), ${t.durationMs / 1000} s per cell after a warm-up, ${t.repeat} repetition(s), each cell back to back in reversed order on odd repetitions. The ratio is the median of the per-repetition ratios.`);
-  const find = (runtime: string, config: string): TableRow | undefined => t.rows.find((x) => x.kind === 'ts' && x.runtime === runtime && x.config === config);
+  const find = (runtime: string, config: string): TableRow | undefined => t.rows.find((x) => x.kind === 'ts' && x.runtime === runtime && x.config === config && !x.bunSockets);
   const bunPure = find('bun', 'pure');
   const minBun = t.rows.find((x) => x.kind === 'min-bun');
   if (bunPure) {
     const met = bunPure.ratioToRef <= 1.3;
     L.push(`- Pure configuration on Bun: ${bunPure.ratioToRef.toFixed(2)}× the C reference (goal ≤ 1.3×: ${met ? 'met' : 'missed'}${minBun ? `; the minimal Bun server, the floor of this runtime, is at ${minBun.ratioToRef.toFixed(2)}×` : ''}).`);
+  }
+  const viaNodeNet = t.rows.find((x) => x.bunSockets === 'node-net');
+  if (bunPure && viaNodeNet) {
+    L.push(`- The Bun.listen adapter against Bun's node:net layer, pure queue: ${f1(bunPure.cpuUsMedian)} against ${f1(viaNodeNet.cpuUsMedian)} µs per enqueue (${(bunPure.cpuUsMedian / viaNodeNet.cpuUsMedian).toFixed(2)}×).`);
   }
   for (const runtime of ['node', 'bun']) {
     const pure = find(runtime, 'pure');
