@@ -45,12 +45,16 @@ export function renderRuntimeTable(t: RuntimeTable): string[] {
   }
   L.push('');
   L.push(`${t.concurrency} clients, a new connection per request (the stack's shape: php-fpm's children), ${t.durationMs / 1000} s per cell after a warm-up, ${t.repeat} repetition(s), each cell back to back in reversed order on odd repetitions. The ratio is the median of the per-repetition ratios.`);
+  const empty = t.rows.filter((x) => !Number.isFinite(x.cpuUsMedian));
+  if (empty.length) {
+    L.push(`- No figure for ${empty.map((x) => x.label).join('; ')}: no request was answered in the measured window (seen with 2 s cells on a heavily loaded machine; raise --table-duration).`);
+  }
   const find = (runtime: string, config: string): TableRow | undefined => t.rows.find((x) => x.kind === 'ts' && x.runtime === runtime && x.config === config && !x.bunSockets);
   const bunPure = find('bun', 'pure');
   const minBun = t.rows.find((x) => x.kind === 'min-bun');
   if (bunPure) {
     const met = bunPure.ratioToRef <= 1.3;
-    L.push(`- Pure configuration on Bun: ${bunPure.ratioToRef.toFixed(2)}× the C reference (goal ≤ 1.3×: ${met ? 'met' : 'missed'}${minBun ? `; the minimal Bun server, the floor of this runtime, is at ${minBun.ratioToRef.toFixed(2)}×` : ''}).`);
+    L.push(`- Pure configuration on Bun: ${bunPure.ratioToRef.toFixed(2)}× the C reference (goal ≤ 1.3×: ${Number.isFinite(bunPure.ratioToRef) ? (met ? 'met' : 'missed') : 'no figure'}${minBun ? `; the minimal Bun server, the floor of this runtime, is at ${minBun.ratioToRef.toFixed(2)}×` : ''}).`);
   }
   const viaNodeNet = t.rows.find((x) => x.bunSockets === 'node-net');
   if (bunPure && viaNodeNet) {
@@ -61,7 +65,7 @@ export function renderRuntimeTable(t: RuntimeTable): string[] {
     const shipped = find(runtime, 'journal-always+drain');
     if (pure && shipped) {
       const k = shipped.cpuUsMedian / pure.cpuUsMedian;
-      L.push(`- Shipped configuration (journal \`always\` + drain) ÷ pure on ${runtime}: ${k.toFixed(2)} (goal ≤ 1.25: ${k <= 1.25 ? 'met' : 'missed'}).`);
+      L.push(`- Shipped configuration (journal \`always\` + drain) ÷ pure on ${runtime}: ${k.toFixed(2)} (goal ≤ 1.25: ${Number.isFinite(k) ? (k <= 1.25 ? 'met' : 'missed') : 'no figure'}).`);
     }
   }
   return L;
