@@ -1,5 +1,7 @@
 # eserver-lab: `make bench` runs the benchmark, `make test` runs every test.
 # Each target installs what it needs (npm packages; Debian packages through `make setup`).
+# QUEUE_RUNTIME=node|bun (environment or `make ... QUEUE_RUNTIME=bun`) picks the runtime of the queue server
+# for the lab, bench-proto and the tests (default node; see queue-server/src/runtime.ts).
 SHELL := /bin/bash
 NODE ?= node
 RUNTIME ?= auto

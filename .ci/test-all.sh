@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every workspace's compiled tests in one `node --test` call, so that node's own summary is the
-# last thing printed (CI reads it).
+# last thing printed (CI reads it). The queue server's tests run on both runtimes inside that one call:
+# queue-server/test/runtime-bun.test.ts runs each of its test files again under `bun test` with
+# QUEUE_RUNTIME=bun. QUEUE_RUNTIME=bun here also makes the node pass spawn its servers on Bun.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ulimit -n 20000 2>/dev/null || true

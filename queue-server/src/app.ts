@@ -5,7 +5,8 @@ import type { Logger, MetricSource } from './contracts.js';
 import type { Config } from './config.js';
 import { publicConfig } from './config.js';
 import { Queue } from './queue.js';
-import { QueueServer } from './server.js';
+import type { QueueServer } from './server.js';
+import { createQueueServer } from './bun-server.js';
 import { MetricsServer } from './metrics.js';
 import { SqlGuard } from './sql-guard.js';
 import type { openJournal } from './journal.js';
@@ -73,7 +74,7 @@ export async function startApp(cfg: Config, log: Logger): Promise<RunningApp> {
     }
     writer?.start();
 
-    const server = new QueueServer({
+    const server = createQueueServer({
       queue,
       allow: cfg.allow,
       maxBody: cfg.maxBody,

@@ -101,9 +101,9 @@ export class QueueServer implements MetricSource {
   private readonly shutdownGraceMs: number;
   private readonly net: net.Server;
   private readonly conns = new Set<Conn>();
-  private sweepTimer: NodeJS.Timeout | null = null;
+  protected sweepTimer: NodeJS.Timeout | null = null;
   private now = Date.now();
-  private listening = false;
+  protected listening = false;
   private stopping: Promise<void> | null = null;
   private shuttingDown = false;
   private readonly lengthCache = new Map<number, Buffer>();
@@ -163,7 +163,7 @@ export class QueueServer implements MetricSource {
     return this.conns.size;
   }
 
-  private accept(socket: net.Socket): void {
+  protected accept(socket: net.Socket): void {
     if (this.shuttingDown) {
       socket.destroy();
       return;
@@ -380,7 +380,7 @@ export class QueueServer implements MetricSource {
     this.conns.delete(c);
   }
 
-  private sweep(): void {
+  protected sweep(): void {
     const now = (this.now = Date.now());
     const idle = this.limits.idleTimeoutMs;
     const slow = this.limits.slowSenderMs;

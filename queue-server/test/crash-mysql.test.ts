@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
 import { mariadbUnavailable, repoRoot, startMariaDb, type MariaDb } from './helpers/mariadb.js';
+import { RUNTIME } from './helpers/cli.js';
 
 const CLI = path.join(repoRoot(), 'queue-server', 'dist', 'src', 'cli.js');
 const skip = mariadbUnavailable() ?? (fs.existsSync(CLI) ? null : `queue server CLI not built (${CLI})`);
@@ -24,7 +25,7 @@ interface Server {
 
 function startServer(db: MariaDb, journalDir: string): Promise<Server> {
   const child = spawn(
-    process.execPath,
+    RUNTIME.bin,
     [
       CLI,
       '--host', '127.0.0.1',

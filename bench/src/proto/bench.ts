@@ -3,15 +3,16 @@ import { cpus, release } from 'node:os';
 import { mkdirSync } from 'node:fs';
 import { measureCell, type ProtoCell } from './measure.js';
 import type { ProtoMode } from './load-worker.js';
-import { holdConnections } from './hold.js';
 import { startBenchDb } from './mariadb.js';
 import { rawInsertRate, drainRate } from './drain.js';
 import { fsyncCells } from './fsync.js';
 import { clockTicksPerSecond } from './procstat.js';
 import { startQueueServer, startRefServer, type RunningServer } from './servers.js';
+import { runtimeHolds, runtimeTable, type TableConfig } from './runtimes.js';
 import type { ProtoReport } from './table.js';
+import type { QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 
-export type ProtoPart = 'proto' | 'hold' | 'drain' | 'fsync';
+export type ProtoPart = 'table' | 'proto' | 'hold' | 'drain' | 'fsync';
 export type ServerKind = 'ts' | 'c-ref';
 
 export interface ProtoBenchOptions {
@@ -28,6 +29,9 @@ export interface ProtoBenchOptions {
   runDir: string;
   /** Extra flags for every queue server started (e.g. the test-only CPU burn hook). */
   queueArgs: string[];
+  /** Runtimes of the runtime table and of the hold part. */
+  runtimes: QueueRuntimeName[];
+  table: { configs: TableConfig[]; concurrency: number; durationMs: number; warmupMs: number; repeat: number };
   command: string;
   log: (line: string) => void;
 }
@@ -52,6 +56,9 @@ export async function runProtoBench(o: ProtoBenchOptions): Promise<ProtoReport> 
     notes: [],
   };
   const tsArgs = [...o.queueArgs];
+  if (o.parts.includes('table')) {
+    report.table = await runtimeTable({ runDir: o.runDir, runtimes: o.runtimes, queueArgs: o.queueArgs, threads: o.threads, log: o.log, ...o.table });
+  }
   if (o.parts.includes('proto')) {
     for (const c of o.concurrency) {
       for (const mode of o.modes) {
@@ -66,11 +73,7 @@ export async function runProtoBench(o: ProtoBenchOptions): Promise<ProtoReport> 
     }
   }
   if (o.parts.includes('hold')) {
-    report.hold = await withServer(
-      () => startQueueServer({ args: tsArgs }),
-      (s) => holdConnections(s, o.holdConnections),
-    );
-    o.log(`hold ${report.hold.open}/${o.holdConnections} connections: RSS ${(report.hold.rssBytes / 1048576).toFixed(1)} MB`);
+    report.holds = await runtimeHolds({ runtimes: o.runtimes, connections: o.holdConnections, queueArgs: tsArgs, log: o.log });
   }
   if (o.parts.includes('fsync')) {
     report.fsync = await fsyncCells(o.runDir, { concurrency: o.fsyncConcurrency, durationMs: o.durationMs, mode: o.fsyncMode, threads: o.threads, extraArgs: o.queueArgs });

@@ -9,6 +9,8 @@ import type { ProtoMode } from './load-worker.js';
 import { REPO_ROOT, defaultRunDir } from './servers.js';
 import { renderMarkdown } from './table.js';
 import { stopChildrenOnSignal } from './children.js';
+import { TABLE_CONFIGS, type TableConfig } from './runtimes.js';
+import { QUEUE_RUNTIMES, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 
 stopChildrenOnSignal();
 
@@ -28,7 +30,13 @@ function oneOf<T extends string>(allowed: readonly T[]): (v: string) => T[] {
 const program = new Command()
   .name('bench-proto')
   .description('Drive the queue server (and a C epoll reference) directly over the eserver protocol')
-  .option('--parts <list>', 'proto,hold,drain,fsync', oneOf<ProtoPart>(['proto', 'hold', 'drain', 'fsync']), ['proto', 'hold', 'drain', 'fsync'] as ProtoPart[])
+  .option('--parts <list>', 'table,proto,hold,drain,fsync', oneOf<ProtoPart>(['table', 'proto', 'hold', 'drain', 'fsync']), ['table', 'proto', 'hold', 'drain', 'fsync'] as ProtoPart[])
+  .option('--runtimes <list>', 'runtimes of the table and the hold part: node,bun', oneOf<QueueRuntimeName>(QUEUE_RUNTIMES), [...QUEUE_RUNTIMES] as QueueRuntimeName[])
+  .option('--configs <list>', `queue server configurations of the table: ${TABLE_CONFIGS.join(',')}`, oneOf<TableConfig>(TABLE_CONFIGS), [...TABLE_CONFIGS] as TableConfig[])
+  .option('--table-concurrency <n>', 'clients of the table (a new connection per request)', Number, 12)
+  .option('--table-duration <s>', 'seconds per table cell', Number, 8)
+  .option('-r, --repeat <n>', 'repetitions of the table (medians are reported)', Number, 3)
+  .option('--quick', 'a short check of everything: 2 s cells, 1 repetition, C=100 only, hold 2000, drain 30000 rows')
   .option('--servers <list>', 'ts,c-ref', oneOf<ServerKind>(['ts', 'c-ref']), ['ts', 'c-ref'] as ServerKind[])
   .option('--modes <list>', 'conn-per-req,persistent', oneOf<ProtoMode>(['conn-per-req', 'persistent']), ['conn-per-req', 'persistent'] as ProtoMode[])
   .option('-c, --concurrency <list>', 'client counts', ints, [100, 1000])
@@ -46,7 +54,22 @@ program.parse();
 const o = program.opts<{
   parts: ProtoPart[]; servers: ServerKind[]; modes: ProtoMode[]; concurrency: number[]; duration: number; threads?: number;
   hold: number; drainRows: number; fsyncConcurrency: number; fsyncMode: ProtoMode; queueArg: string[]; out: string; runDir: string;
+  runtimes: QueueRuntimeName[]; configs: TableConfig[]; tableConcurrency: number; tableDuration: number; repeat: number; quick?: boolean;
 }>();
+if (o.quick) {
+  // Only what the user did not set: --quick shortens the defaults, it does not override explicit options.
+  const given = (name: string): boolean => program.getOptionValueSource(name) === 'cli';
+  if (!given('duration')) o.duration = 2;
+  if (!given('tableDuration')) o.tableDuration = 2;
+  if (!given('repeat')) o.repeat = 1;
+  if (!given('concurrency')) o.concurrency = [100];
+  if (!given('hold')) o.hold = 2000;
+  if (!given('drainRows')) o.drainRows = 30_000;
+  if (!given('fsyncConcurrency')) o.fsyncConcurrency = 100;
+}
+for (const [name, v] of [['--table-concurrency', o.tableConcurrency], ['--table-duration', o.tableDuration], ['--repeat', o.repeat]] as const) {
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number (got ${v})`);
+}
 
 const report = await runProtoBench({
   parts: o.parts,
@@ -61,6 +84,8 @@ const report = await runProtoBench({
   fsyncMode: o.fsyncMode,
   runDir: o.runDir,
   queueArgs: o.queueArg,
+  runtimes: o.runtimes,
+  table: { configs: o.configs, concurrency: o.tableConcurrency, durationMs: o.tableDuration * 1000, warmupMs: o.quick ? 500 : 1000, repeat: o.repeat },
   command: `make bench-proto${process.argv.length > 2 ? ` ARGS="${process.argv.slice(2).join(' ')}"` : ''}`,
   log: (l) => process.stderr.write(`[bench-proto] ${l}\n`),
 });

@@ -1,6 +1,8 @@
-// Starts the two servers the protocol benchmark compares: our TypeScript queue server and the C reference.
-// Each is a child process of the benchmark, stopped by its pid; nothing here finds processes by name.
+// Starts the servers the protocol benchmark compares: our TypeScript queue server (on node or bun), the C
+// reference and the minimal node and Bun servers (bench/ref/). Each is a child process of the benchmark,
+// stopped by its pid; nothing here finds processes by name.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { queueRuntime, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 import { track } from './children.js';
 import { connect } from 'node:net';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
@@ -21,8 +23,17 @@ export const REPO_ROOT = (() => {
 export const REF_SOURCE = join(REPO_ROOT, 'bench', 'ref', 'eserver-ref.c');
 export const QUEUE_CLI = join(REPO_ROOT, 'queue-server', 'dist', 'src', 'cli.js');
 
+/** The minimal servers, run as they are by their runtime: the runtime's own floor for the same work. */
+export const MIN_SERVERS = {
+  'min-node': { runtime: 'node', source: join(REPO_ROOT, 'bench', 'ref', 'min-node.mjs'), label: 'minimal Node `net` server' },
+  'min-bun': { runtime: 'bun', source: join(REPO_ROOT, 'bench', 'ref', 'min-bun.mjs'), label: 'minimal Bun `Bun.listen` server' },
+} as const satisfies Record<string, { runtime: QueueRuntimeName; source: string; label: string }>;
+export type MinServerKind = keyof typeof MIN_SERVERS;
+
 export interface RunningServer {
-  kind: 'ts' | 'c-ref';
+  kind: 'ts' | 'c-ref' | MinServerKind;
+  /** The JavaScript runtime that runs it (none for the C reference). */
+  runtime?: QueueRuntimeName;
   label: string;
   pid: number;
   host: string;
@@ -85,11 +96,9 @@ async function waitForTcp(host: string, port: number, child: ChildProcess, tail:
   }
 }
 
-export async function startRefServer(runDir: string, host = '127.0.0.1'): Promise<RunningServer> {
-  const bin = buildRefServer(runDir);
-  const child = track(spawn(bin, [host, '0'], { stdio: ['ignore', 'pipe', 'pipe'] }));
-  const tail = keepTail(child);
-  const port = await new Promise<number>((res, rej) => {
+/** Reads the "port N" line that the reference and minimal servers print once they listen. */
+function announcedPort(child: ChildProcess, tail: () => string, what: string): Promise<number> {
+  return new Promise<number>((res, rej) => {
     let buf = '';
     const onData = (b: Buffer): void => {
       buf += b.toString('utf8');
@@ -100,8 +109,15 @@ export async function startRefServer(runDir: string, host = '127.0.0.1'): Promis
       }
     };
     child.stdout?.on('data', onData);
-    child.once('exit', (c) => rej(new Error(`eserver-ref exited ${c}: ${tail()}`)));
+    child.once('exit', (c) => rej(new Error(`${what} exited ${c}: ${tail()}`)));
   });
+}
+
+export async function startRefServer(runDir: string, host = '127.0.0.1'): Promise<RunningServer> {
+  const bin = buildRefServer(runDir);
+  const child = track(spawn(bin, [host, '0'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const tail = keepTail(child);
+  const port = await announcedPort(child, tail, 'eserver-ref');
   return {
     kind: 'c-ref',
     label: 'C epoll reference (ours)',
@@ -113,12 +129,30 @@ export async function startRefServer(runDir: string, host = '127.0.0.1'): Promis
   };
 }
 
+/** Starts bench/ref/min-node.mjs on node or bench/ref/min-bun.mjs on bun. */
+export async function startMinServer(kind: MinServerKind, host = '127.0.0.1'): Promise<RunningServer> {
+  const { runtime, source, label } = MIN_SERVERS[kind];
+  const child = track(spawn(queueRuntime(runtime).bin, [source, host, '0'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const tail = keepTail(child);
+  let port: number;
+  try {
+    port = await announcedPort(child, tail, kind);
+    await waitForTcp(host, port, child, tail);
+  } catch (e) {
+    await stopChild(child);
+    throw e;
+  }
+  return { kind, runtime, label, pid: child.pid!, host, port, logTail: tail, stop: () => stopChild(child) };
+}
+
 export interface QueueServerOptions {
   host?: string;
   /** Extra CLI flags, e.g. ['--fsync', 'always', '--journal-dir', dir]. */
   args?: string[];
   env?: NodeJS.ProcessEnv;
   label?: string;
+  /** node or bun; default QUEUE_RUNTIME (node when unset). */
+  runtime?: QueueRuntimeName;
 }
 
 /**
@@ -129,8 +163,9 @@ export async function startQueueServer(opts: QueueServerOptions = {}): Promise<R
   if (!existsSync(QUEUE_CLI)) throw new Error(`${QUEUE_CLI} is missing: build with \`npx tsc -b queue-server\``);
   const host = opts.host ?? '127.0.0.1';
   const args = [QUEUE_CLI, '--host', host, '--port', '0', '--metrics-port', '0', ...(opts.args ?? [])];
+  const runtime = queueRuntime(opts.runtime);
   const child = track(
-    spawn(process.execPath, args, {
+    spawn(runtime.bin, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...opts.env },
     }),
@@ -175,7 +210,8 @@ export async function startQueueServer(opts: QueueServerOptions = {}): Promise<R
   }
   return {
     kind: 'ts',
-    label: opts.label ?? 'eserver-queue (TypeScript)',
+    runtime: runtime.name,
+    label: opts.label ?? `eserver-queue (TypeScript${runtime.name === 'node' ? '' : `, on ${runtime.name}`})`,
     pid: child.pid!,
     host,
     port: ports.port,

@@ -1,6 +1,7 @@
 // Markdown rendering of a protocol benchmark run.
 import type { ProtoCell } from './measure.js';
-import type { HoldResult } from './hold.js';
+import type { RuntimeHold, RuntimeTable, TableRow } from './runtimes.js';
+import { CONFIG_LABELS } from './runtimes.js';
 import type { DrainResult, RawInsertResult } from './drain.js';
 import type { FsyncCell } from './fsync.js';
 
@@ -10,7 +11,10 @@ export interface ProtoReport {
   machine: { cpus: number; kernel: string; node: string; clkTck: number };
   settings: Record<string, unknown>;
   cells: ProtoCell[];
-  hold?: HoldResult;
+  /** Issue 12's table: every server and configuration at the stack's load shape, on each runtime. */
+  table?: RuntimeTable;
+  /** RSS with N connections open, per runtime (the queue server and the minimal server). */
+  holds?: RuntimeHold[];
   drain?: { raw: RawInsertResult; drain: DrainResult; ratio: number };
   fsync?: FsyncCell[];
   notes: string[];
@@ -30,11 +34,52 @@ export function cpuRatios(cells: ProtoCell[]): Array<{ mode: string; concurrency
   return out;
 }
 
+export function renderRuntimeTable(t: RuntimeTable): string[] {
+  const L: string[] = [];
+  L.push(`| server | runtime | configuration | CPU µs per enqueue (median of ${t.repeat}) | min-max | ratio to the C reference | req/s | failed |`);
+  L.push('|---|---|---|---|---|---|---|---|');
+  for (const row of t.rows) {
+    const name = row.kind === 'ts' ? `eserver-queue (this server${row.bunSockets ? ", through Bun's node:net layer" : row.runtime === 'bun' ? ', Bun.listen adapter' : ''})` : row.label;
+    const config = row.config ? CONFIG_LABELS[row.config] : '';
+    L.push(`| ${name} | ${row.runtime ?? '-'} | ${config} | ${f1(row.cpuUsMedian)} | ${f1(row.cpuUsMin)}-${f1(row.cpuUsMax)} | ${row.ratioToRef.toFixed(2)} | ${f0(row.reqPerSecMedian)} | ${row.failed} |`);
+  }
+  L.push('');
+  L.push(`${t.concurrency} clients, a new connection per request (the stack's shape: php-fpm's children), ${t.durationMs / 1000} s per cell after a warm-up, ${t.repeat} repetition(s), each cell back to back in reversed order on odd repetitions. The ratio is the median of the per-repetition ratios.`);
+  const empty = t.rows.filter((x) => !Number.isFinite(x.cpuUsMedian));
+  if (empty.length) {
+    L.push(`- No figure for ${empty.map((x) => x.label).join('; ')}: no request was answered in the measured window (seen with 2 s cells on a heavily loaded machine; raise --table-duration).`);
+  }
+  const find = (runtime: string, config: string): TableRow | undefined => t.rows.find((x) => x.kind === 'ts' && x.runtime === runtime && x.config === config && !x.bunSockets);
+  const bunPure = find('bun', 'pure');
+  const minBun = t.rows.find((x) => x.kind === 'min-bun');
+  if (bunPure) {
+    const met = bunPure.ratioToRef <= 1.3;
+    L.push(`- Pure configuration on Bun: ${bunPure.ratioToRef.toFixed(2)}× the C reference (goal ≤ 1.3×: ${Number.isFinite(bunPure.ratioToRef) ? (met ? 'met' : 'missed') : 'no figure'}${minBun ? `; the minimal Bun server, the floor of this runtime, is at ${minBun.ratioToRef.toFixed(2)}×` : ''}).`);
+  }
+  const viaNodeNet = t.rows.find((x) => x.bunSockets === 'node-net');
+  if (bunPure && viaNodeNet) {
+    L.push(`- The Bun.listen adapter against Bun's node:net layer, pure queue: ${f1(bunPure.cpuUsMedian)} against ${f1(viaNodeNet.cpuUsMedian)} µs per enqueue (${(bunPure.cpuUsMedian / viaNodeNet.cpuUsMedian).toFixed(2)}×).`);
+  }
+  for (const runtime of ['node', 'bun']) {
+    const pure = find(runtime, 'pure');
+    const shipped = find(runtime, 'journal-always+drain');
+    if (pure && shipped) {
+      const k = shipped.cpuUsMedian / pure.cpuUsMedian;
+      L.push(`- Shipped configuration (journal \`always\` + drain) ÷ pure on ${runtime}: ${k.toFixed(2)} (goal ≤ 1.25: ${Number.isFinite(k) ? (k <= 1.25 ? 'met' : 'missed') : 'no figure'}).`);
+    }
+  }
+  return L;
+}
+
 export function renderMarkdown(r: ProtoReport): string {
   const L: string[] = [];
   L.push(`Protocol benchmark, ${r.startedAt} (${r.machine.cpus} CPUs, Linux ${r.machine.kernel}, Node ${r.machine.node}).`);
   L.push(`Command: \`${r.command}\``);
   L.push('');
+  if (r.table) {
+    L.push(...renderRuntimeTable(r.table));
+    L.push('');
+  }
   if (r.cells.length) {
     L.push('| server | mode | C | req/s | failed | p50 ms | p99 ms | p99.9 ms | server CPU µs/req | server CPU (cores) | server RSS peak MB |');
     L.push('|---|---|---|---|---|---|---|---|---|---|---|');
@@ -50,10 +95,16 @@ export function renderMarkdown(r: ProtoReport): string {
     L.push('');
     L.push('The C reference is `bench/ref/eserver-ref.c`, a minimal epoll server written for this project (same framing, same 22-byte 8001 reply, no JSON parsing, no storage), compiled with `cc -O2` at bench time.');
   }
-  if (r.hold) {
-    const h = r.hold;
+  if (r.holds?.length) {
+    const n = r.holds[0].target;
     L.push('');
-    L.push(`RSS of eserver-queue with ${h.open.toLocaleString('en-US')} of ${h.target.toLocaleString('en-US')} connections open (each served one 8001): **${mb(h.rssBytes)} MB** (${mb(h.rssBeforeBytes)} MB idle; target ≤ 64 MB: ${h.rssBytes <= 64 * 1048576 ? 'met' : 'missed'}; ${h.failed} failed).`);
+    L.push(`| RSS with ${n.toLocaleString('en-US')} connections open (each served one 8001) | runtime | open | failed | idle RSS MB | RSS MB | KB per connection | target ≤ 64 MB |`);
+    L.push('|---|---|---|---|---|---|---|---|');
+    for (const h of r.holds) {
+      const perConn = h.open > 0 ? (h.rssBytes - h.rssBeforeBytes) / h.open / 1024 : NaN;
+      const goal = h.kind === 'ts' ? (h.rssBytes <= 64 * 1048576 ? 'met' : 'missed') : '(floor)';
+      L.push(`| ${h.label} | ${h.runtime} | ${h.open.toLocaleString('en-US')} | ${h.failed} | ${mb(h.rssBeforeBytes)} | **${mb(h.rssBytes)}** | ${f1(perConn)} | ${goal} |`);
+    }
   }
   if (r.drain) {
     const { raw, drain, ratio } = r.drain;

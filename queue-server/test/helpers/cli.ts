@@ -2,8 +2,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { queueRuntime } from '../../src/runtime.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+
+/** The executable that runs the server under test: node, or bun with QUEUE_RUNTIME=bun (see src/runtime.ts). */
+export const RUNTIME = queueRuntime();
 
 export interface CliProcess {
   proc: ChildProcess;
@@ -19,8 +23,8 @@ export interface CliProcess {
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { ulimit?: number } = {}): Promise<CliProcess> {
   const fullEnv = { ...process.env, ESERVER_CONFIG: '', ...env };
   const proc = opts.ulimit
-    ? spawn('bash', ['-c', `ulimit -n ${opts.ulimit}; exec "$0" "$@"`, process.execPath, CLI, ...args], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(process.execPath, [CLI, ...args], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    ? spawn('bash', ['-c', `ulimit -n ${opts.ulimit}; exec "$0" "$@"`, RUNTIME.bin, CLI, ...args], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(RUNTIME.bin, [CLI, ...args], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   const logs = (): Array<Record<string, unknown>> =>
@@ -63,7 +67,7 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { ulim
 /** Runs the CLI expecting it to exit by itself (bad config...). */
 export function runCliToExit(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
-    const proc = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ESERVER_CONFIG: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(RUNTIME.bin, [CLI, ...args], { env: { ...process.env, ESERVER_CONFIG: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
     proc.stdout.on('data', (d: Buffer) => (err += d.toString()));

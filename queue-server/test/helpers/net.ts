@@ -2,7 +2,8 @@
 import net from 'node:net';
 import { FrameCollector, encodeFrame, type Frame } from '../../src/codec.js';
 import { Queue, type QueueOptions } from '../../src/queue.js';
-import { QueueServer, type QueueServerOptions } from '../../src/server.js';
+import type { QueueServer, QueueServerOptions } from '../../src/server.js';
+import { createQueueServer } from '../../src/bun-server.js';
 
 export interface TestServer {
   queue: Queue;
@@ -15,7 +16,8 @@ export async function startServer(
   opts: { queue?: QueueOptions; server?: Omit<QueueServerOptions, 'queue'>; host?: string } = {},
 ): Promise<TestServer> {
   const queue = new Queue(opts.queue);
-  const server = new QueueServer({ queue, ...opts.server });
+  // On Bun this is the Bun.listen server (the adapter), so every in-process test covers it there.
+  const server = createQueueServer({ queue, ...opts.server });
   const addr = await server.listen(0, opts.host ?? '127.0.0.1');
   return { queue, server, port: addr.port, close: () => server.close() };
 }

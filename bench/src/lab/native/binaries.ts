@@ -1,6 +1,7 @@
 // Finds the stack's programs, and names the Debian package when one is missing.
 import { accessSync, constants, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { queueRuntime } from '@eserver-lab/queue-server/runtime';
 
 export class MissingBinaryError extends Error {}
 
@@ -51,7 +52,8 @@ export interface Binaries {
   phpFpm: string;
   mariadbd: string;
   installDb: string;
-  node: string;
+  /** Runs the queue server's dist/src/cli.js: node, or bun with QUEUE_RUNTIME=bun. */
+  queueRuntime: string;
 }
 
 export function findBinaries(): Binaries {
@@ -60,6 +62,6 @@ export function findBinaries(): Binaries {
     installDb: requireBinary('mariadb-install-db', ['mariadb-install-db', 'mysql_install_db'], 'mariadb-server'),
     phpFpm: requireBinary('php-fpm', [/^php-fpm\d+(\.\d+)?$/, 'php-fpm'], 'php-fpm'),
     nginx: requireBinary('nginx', ['nginx'], 'nginx'),
-    node: process.execPath,
+    queueRuntime: queueRuntime().bin,
   };
 }

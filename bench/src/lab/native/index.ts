@@ -414,7 +414,7 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
       const q = await start(
         'queue-server',
         [
-          bins.node,
+          bins.queueRuntime,
           sources.queueCli,
           '--host', '127.0.0.1',
           '--port', String(ports.queue),

@@ -1,0 +1,53 @@
+// The minimal node and Bun servers of bench-proto's runtime table: they must do the work they stand for
+// (answer every 8001 byte for byte, split and coalesced frames alike) and end cleanly on SIGTERM.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { startMinServer, MIN_SERVERS, type MinServerKind } from '../src/proto/servers.js';
+import { enqueueRequest, EXPECTED_OK, frame } from '../src/proto/frames.js';
+
+/** Writes each chunk separately (with a pause, so the server sees split frames) and collects the reply. */
+function exchange(port: number, chunks: Buffer[], expectBytes: number): Promise<{ data: Buffer; closed: boolean }> {
+  return new Promise((res, rej) => {
+    const s = connect({ host: '127.0.0.1', port });
+    let data = Buffer.alloc(0);
+    const finish = (closed: boolean): void => {
+      clearTimeout(t);
+      s.destroy();
+      res({ data, closed });
+    };
+    const t = setTimeout(() => finish(false), 5000);
+    s.on('error', rej);
+    s.on('data', (c: Buffer) => {
+      data = Buffer.concat([data, c]);
+      if (expectBytes > 0 && data.length >= expectBytes) finish(false);
+    });
+    s.on('end', () => finish(true));
+    void (async () => {
+      for (const c of chunks) {
+        s.write(c);
+        await new Promise((r) => setTimeout(r, 15));
+      }
+    })();
+  });
+}
+
+for (const kind of Object.keys(MIN_SERVERS) as MinServerKind[]) {
+  test(`${kind} answers 8001 byte for byte, split and coalesced frames alike, and closes on anything else`, async () => {
+    const srv = await startMinServer(kind);
+    try {
+      assert.equal(srv.runtime, MIN_SERVERS[kind].runtime);
+      const req = enqueueRequest();
+      const split = await exchange(srv.port, [...req].map((b) => Buffer.from([b])), 22);
+      assert.deepEqual(split.data, EXPECTED_OK);
+      const three = Buffer.concat([req, req, req]);
+      const r = await exchange(srv.port, [Buffer.concat([three, req.subarray(0, 3)]), req.subarray(3)], 4 * 22);
+      assert.deepEqual(r.data, Buffer.concat([EXPECTED_OK, EXPECTED_OK, EXPECTED_OK, EXPECTED_OK]));
+      const other = await exchange(srv.port, [frame(8003, '{}')], 0);
+      assert.equal(other.closed, true);
+      assert.equal(other.data.length, 0);
+    } finally {
+      assert.equal(await srv.stop(), 0, 'SIGTERM ends the server cleanly');
+    }
+  });
+}

@@ -1,0 +1,199 @@
+// The queue server on Bun's own sockets (`Bun.listen`) instead of Bun's `node:net` compatibility layer,
+// which builds a stream Duplex per connection. Everything above the socket is QueueServer's: the parser,
+// the commands, the in-order replies, the limits, the sweep and the graceful close. A Bun socket is
+// wrapped in the few members of net.Socket that QueueServer uses (on, write, end, destroy, destroyed,
+// writableLength, remoteAddress). On node, or with QUEUE_BUN_SOCKETS=node-net, createQueueServer gives the
+// plain QueueServer. bench-proto's runtime table measures both paths on Bun (queue-server/README.md).
+import type net from 'node:net';
+import { sweepInterval } from './limits.js';
+import { QueueServer, type QueueServerOptions } from './server.js';
+
+/** The members of Bun's TCP socket used here (Bun's own types are not a dependency of this package). */
+interface BunSocket {
+  data: BunSocketShim;
+  readonly remoteAddress: string;
+  /** Bytes written; fewer than asked when the kernel buffer is full (the rest waits for `drain`). */
+  write(data: Uint8Array): number;
+  end(): void;
+  terminate(): void;
+}
+
+interface BunListener {
+  readonly port: number;
+  stop(closeActiveConnections?: boolean): void;
+}
+
+interface BunSocketHandlers {
+  open(s: BunSocket): void;
+  data(s: BunSocket, chunk: Buffer): void;
+  drain(s: BunSocket): void;
+  end(s: BunSocket): void;
+  error(s: BunSocket, err: Error): void;
+  close(s: BunSocket): void;
+}
+
+interface BunApi {
+  listen(o: { hostname: string; port: number; allowHalfOpen: boolean; socket: BunSocketHandlers }): BunListener;
+}
+
+/** Bun's global, when this process runs on Bun. */
+export function bunApi(): BunApi | undefined {
+  return (globalThis as { Bun?: BunApi }).Bun;
+}
+
+type Listener = (this: BunSocketShim, arg?: unknown) => void;
+
+/** A Bun socket seen through the part of net.Socket that QueueServer uses. */
+export class BunSocketShim {
+  destroyed = false;
+  /** Bytes accepted by write() that the kernel has not taken yet (QueueServer's buffer cap counts them). */
+  writableLength = 0;
+  readonly remoteAddress: string;
+  private onData: Listener | null = null;
+  private onEnd: Listener | null = null;
+  private onError: Listener | null = null;
+  private onClose: Listener | null = null;
+  private unsent: Buffer[] | null = null;
+  private endAfterUnsent = false;
+
+  constructor(private readonly socket: BunSocket) {
+    this.remoteAddress = socket.remoteAddress;
+  }
+
+  on(event: string, fn: Listener): this {
+    if (event === 'data') this.onData = fn;
+    else if (event === 'end') this.onEnd = fn;
+    else if (event === 'error') this.onError = fn;
+    else if (event === 'close') this.onClose = fn;
+    else throw new Error(`BunSocketShim: no '${event}' event (QueueServer started using a socket event this adapter does not provide)`);
+    return this;
+  }
+
+  write(buf: Buffer): boolean {
+    if (this.destroyed) return false;
+    if (this.unsent !== null) {
+      this.unsent.push(buf);
+      this.writableLength += buf.length;
+      return false;
+    }
+    const n = this.socket.write(buf);
+    if (n >= buf.length) return true;
+    const rest = buf.subarray(Math.max(0, n));
+    this.unsent = [rest];
+    this.writableLength = rest.length;
+    return false;
+  }
+
+  end(): void {
+    if (this.destroyed) return;
+    if (this.unsent !== null) this.endAfterUnsent = true;
+    else this.socket.end();
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.socket.terminate();
+  }
+
+  /** @internal From Bun's handlers. */
+  drained(): void {
+    const q = this.unsent;
+    if (q === null || this.destroyed) return;
+    this.unsent = null;
+    this.writableLength = 0;
+    this.write(q.length === 1 ? q[0] : Buffer.concat(q));
+    if (this.unsent === null && this.endAfterUnsent) this.socket.end();
+  }
+  /** @internal */
+  received(chunk: Buffer): void {
+    this.onData?.call(this, chunk);
+  }
+  /** @internal */
+  ended(): void {
+    this.onEnd?.call(this);
+  }
+  /** @internal */
+  failed(err: Error): void {
+    this.onError?.call(this, err);
+  }
+  /** @internal */
+  closed(): void {
+    this.destroyed = true;
+    this.unsent = null;
+    this.writableLength = 0;
+    this.onClose?.call(this);
+  }
+}
+
+// Shared handlers: `s.data` is the connection's shim, so accepting allocates no closure.
+function handlersFor(server: BunQueueServer): BunSocketHandlers {
+  return {
+    open(s) {
+      s.data = new BunSocketShim(s);
+      server.acceptBun(s.data);
+    },
+    data: (s, chunk) => s.data.received(chunk),
+    drain: (s) => s.data.drained(),
+    end: (s) => s.data.ended(),
+    error: (s, err) => s.data.failed(err),
+    close: (s) => s.data?.closed(),
+  };
+}
+
+/** QueueServer whose connections come from Bun.listen. Only usable when running on Bun. */
+export class BunQueueServer extends QueueServer {
+  private listener: BunListener | null = null;
+  private bound: net.AddressInfo | null = null;
+
+  override listen(port: number, host = '0.0.0.0'): Promise<net.AddressInfo> {
+    const bun = bunApi();
+    if (bun === undefined) return Promise.reject(new Error('BunQueueServer needs the Bun runtime: run with QUEUE_RUNTIME=bun, or use QueueServer on node'));
+    try {
+      // Bun.listen takes no backlog: the kernel's default (capped by net.core.somaxconn) applies.
+      this.listener = bun.listen({ hostname: host, port, allowHalfOpen: true, socket: handlersFor(this) });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.listening = true;
+    const every = sweepInterval(this.limits);
+    if (every > 0) {
+      this.sweepTimer = setInterval(() => this.sweep(), every);
+      this.sweepTimer.unref();
+    }
+    this.bound = { address: host, family: host.includes(':') ? 'IPv6' : 'IPv4', port: this.listener.port };
+    return Promise.resolve(this.bound);
+  }
+
+  override address(): net.AddressInfo | null {
+    return this.bound;
+  }
+
+  /** @internal */
+  acceptBun(shim: BunSocketShim): void {
+    this.accept(shim as unknown as net.Socket);
+  }
+
+  override close(): Promise<void> {
+    // Stop accepting (open connections stay, QueueServer.close ends them in order), then the shared close.
+    this.listener?.stop(false);
+    this.listener = null;
+    return super.close();
+  }
+}
+
+export type BunSockets = 'native' | 'node-net';
+
+/** QUEUE_BUN_SOCKETS: `native` (default) = Bun.listen, `node-net` = Bun's node:net compatibility layer. */
+export function bunSockets(value: string | undefined): BunSockets {
+  const v = (value ?? '').trim();
+  if (v === '' || v === 'native') return 'native';
+  if (v === 'node-net') return 'node-net';
+  throw new Error(`QUEUE_BUN_SOCKETS="${v}" is not a socket layer: use native (Bun.listen, the default) or node-net`);
+}
+
+/** The queue server for this runtime: on Bun, the Bun.listen one unless QUEUE_BUN_SOCKETS=node-net. */
+export function createQueueServer(opts: QueueServerOptions, env: NodeJS.ProcessEnv = process.env): QueueServer {
+  if (bunApi() !== undefined && bunSockets(env.QUEUE_BUN_SOCKETS) === 'native') return new BunQueueServer(opts);
+  return new QueueServer(opts);
+}
