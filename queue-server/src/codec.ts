@@ -32,6 +32,20 @@ export function pyJsonString(s: string): string {
   return NON_PRINTABLE_ASCII.test(s) ? json.replace(ESCAPE_AFTER_STRINGIFY, escapeUnicode) : json;
 }
 
+/**
+ * The length in bytes of pyJsonString(s), without building it: 1 for printable ASCII, 2 for `"`, `\\` and
+ * the short escapes, 6 for every other UTF-16 unit (a non-BMP character is two of them: 12 bytes).
+ */
+export function pyJsonStringLength(s: string): number {
+  let n = 2;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x20 && c < 0x7f) n += c === 0x22 || c === 0x5c ? 2 : 1;
+    else n += c === 8 || c === 9 || c === 10 || c === 12 || c === 13 ? 2 : 6;
+  }
+  return n;
+}
+
 /** A flat object of strings/numbers as json.dumps writes it: `{"a": 1, "b": "x"}`. */
 export function pyJsonObject(obj: Record<string, string | number>): string {
   const parts: string[] = [];

@@ -3,7 +3,7 @@
 // connections except the queue itself (the original shared one reply slot between all of them).
 import net from 'node:net';
 import type { Logger, MetricSample, MetricSource } from './contracts.js';
-import { CMD, ENQUEUE_OK, FrameParser, HEADER_BYTES, encodeFrame, pyJsonString, type FrameSink } from './codec.js';
+import { CMD, ENQUEUE_OK, FrameParser, HEADER_BYTES, MAX_BODY_UINT16, encodeFrame, pyJsonString, pyJsonStringLength, type FrameSink } from './codec.js';
 import { ERROR_CODES, QueueError, REFUSAL_REASONS, cachedErrorFrame, type ErrorCode, type RefusalReason } from './errors.js';
 import { AllowList } from './allowlist.js';
 import { DEFAULT_LIMITS, sweepInterval, validateLimits, type ConnectionLimits } from './limits.js';
@@ -64,13 +64,22 @@ class Conn implements FrameSink {
   }
 }
 
+// An 8002 reply escapes each UTF-16 unit of the statement to at most 6 bytes, adds 2 quotes, and the `%d`
+// becomes at most 16 digits. A template up to this long always fits a frame, so the enqueue path only
+// measures the escaped length of longer ones.
+const ALWAYS_FITS_UNITS = Math.floor((MAX_BODY_UINT16 - 2 - 16) / 6);
+
 const CONN = Symbol('eserver.conn');
 type TaggedSocket = net.Socket & { [CONN]: Conn };
 
 // Socket handlers are shared functions (`this` is the socket), so accepting a connection allocates no closures.
 function onData(this: TaggedSocket, chunk: Buffer): void {
   const c = this[CONN];
-  c.srv.onChunk(c, chunk);
+  try {
+    c.srv.onChunk(c, chunk);
+  } catch (err) {
+    c.srv.connectionFailed(c, err);
+  }
 }
 function onEnd(this: TaggedSocket): void {
   const c = this[CONN];
@@ -244,6 +253,18 @@ export class QueueServer implements MetricSource {
       return this.replyError(c, 'MISSING_SQL', sql === undefined ? 'body must be {"sql": "..."}' : '"sql" must be a string');
     }
     if (this.testBurnCpuUs !== 0) burnCpu(this.testBurnCpuUs);
+    if (sql.length > ALWAYS_FITS_UNITS && this.queue.dequeueEnabled) {
+      // An entry whose 8002 reply cannot be framed could never leave the queue by 8002: refuse it now.
+      const bytes = pyJsonStringLength(sql) - 2 + String(this.queue.nextSeq).length;
+      if (bytes > MAX_BODY_UINT16) {
+        return this.replyError(
+          c,
+          'ENTRY_TOO_LARGE',
+          `the statement would make an 8002 reply of ${bytes} bytes once JSON-escaped (non-ASCII and control ` +
+            `characters take 6 bytes each as \\uXXXX), more than a frame holds (${MAX_BODY_UINT16}); shorten it`,
+        );
+      }
+    }
     let result;
     try {
       result = this.queue.enqueue(sql);
@@ -261,16 +282,31 @@ export class QueueServer implements MetricSource {
     (result as Promise<unknown>).then(
       () => {
         slot.buf = ENQUEUE_OK;
-        this.flushPending(c);
+        this.flushPendingGuarded(c);
       },
       (err: unknown) => {
         slot.buf = this.errorFrameFor(err);
-        this.flushPending(c);
+        this.flushPendingGuarded(c);
       },
     );
   }
 
   private dequeue(c: Conn): void {
+    // The reply is built before the entry is removed: an entry whose reply cannot be sent is not popped.
+    const head = this.queue.dequeueEnabled ? this.queue.peekBatch(1)[0] : undefined;
+    let frame: Buffer | null = null;
+    if (head !== undefined) {
+      const json = pyJsonString(head.sql); // pure ASCII: length in characters = length in bytes
+      if (json.length > MAX_BODY_UINT16) {
+        return this.replyError(
+          c,
+          'ENTRY_TOO_LARGE',
+          `the oldest entry (seq ${head.seq}) makes an 8002 reply of ${json.length} bytes once JSON-escaped, more ` +
+            `than a frame holds (${MAX_BODY_UINT16}); it stays in the queue: drain it into MySQL (--mysql-url) to get past it`,
+        );
+      }
+      frame = encodeFrame(CMD.DEQUEUE, json);
+    }
     let e;
     try {
       e = this.queue.dequeue();
@@ -278,7 +314,8 @@ export class QueueServer implements MetricSource {
       return this.replyQueueError(c, err);
     }
     if (e === undefined) return this.replyError(c, 'QUEUE_EMPTY', 'queue is empty');
-    this.reply(c, encodeFrame(CMD.DEQUEUE, pyJsonString(e.sql)));
+    if (e !== head || frame === null) throw new Error(`dequeue returned seq ${e.seq}, not the peeked head`);
+    this.reply(c, frame);
   }
 
   private lengthFrame(n: number): Buffer {
@@ -343,6 +380,31 @@ export class QueueServer implements MetricSource {
     if (p.length === 0) c.pending = null;
     this.write(c, bufs.length === 1 ? bufs[0] : Buffer.concat(bufs));
     this.maybeEnd(c);
+  }
+
+  private flushPendingGuarded(c: Conn): void {
+    try {
+      this.flushPending(c);
+    } catch (err) {
+      this.connectionFailed(c, err);
+    }
+  }
+
+  /**
+   * @internal A bug met while serving one connection ends that connection, not the process: the replies
+   * already produced are sent, then it is closed; logged and counted as internal_error.
+   */
+  connectionFailed(c: Conn, err: unknown): void {
+    this.log.error('connection_failed', { err, remote: c.socket.remoteAddress });
+    this.count('internal_error');
+    if (c.closed) return;
+    try {
+      this.flushOut(c);
+    } catch {
+      // the replies that cannot be written are lost with the connection
+    }
+    c.closed = true;
+    c.socket.end(() => c.socket.destroy());
   }
 
   private write(c: Conn, buf: Buffer): void {

@@ -2,7 +2,8 @@
 // The shape itself is checked by the tokenizer/parser in sql-parse.ts; this module adds the table policy and a
 // verdict cache keyed by the statement template, so the hot path is one Map lookup per enqueue.
 import type { GuardVerdict, StatementGuard } from './contracts.js';
-import { parseInsert } from './sql-parse.js';
+import { MAX_ECHOED_NAME, parseInsert } from './sql-parse.js';
+import { excerpt } from './errors.js';
 
 export interface SqlGuardOptions {
   /** Tables that may be inserted into: 'bench_events' or 'db.bench_events'. Case-insensitive. */
@@ -32,7 +33,7 @@ export class SqlGuard implements StatementGuard {
     if (!r.ok) return { ok: false, reason: r.reason };
     const key = r.stmt.table.map((p) => p.toLowerCase()).join('.');
     if (!this.allowed.has(key)) {
-      return { ok: false, reason: `table ${JSON.stringify(r.stmt.table.join('.'))} is not in the allow-list` };
+      return { ok: false, reason: `table ${JSON.stringify(excerpt(r.stmt.table.join('.'), MAX_ECHOED_NAME))} is not in the allow-list` };
     }
     return { ok: true };
   }
