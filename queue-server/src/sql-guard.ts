@@ -6,7 +6,10 @@ import { MAX_ECHOED_NAME, parseInsert } from './sql-parse.js';
 import { excerpt } from './errors.js';
 
 export interface SqlGuardOptions {
-  /** Tables that may be inserted into: 'bench_events' or 'db.bench_events'. Case-insensitive. */
+  /**
+   * Tables that may be inserted into: 'bench_events' or 'db.bench_events'. Compared case-sensitively, as
+   * MySQL compares database and table names on Linux (lower_case_table_names=0).
+   */
   allowTables: string[];
   /** Template verdicts kept (default 1024). */
   cacheSize?: number;
@@ -14,16 +17,21 @@ export interface SqlGuardOptions {
 
 export const DEFAULT_ALLOW_TABLES = ['bench_events'];
 const PLACEHOLDER = '%d';
+const NAME_SEP = '\0';
 
 export class SqlGuard implements StatementGuard {
+  /** Allowed names as their parts joined by NUL, which no identifier can hold: `a.b` (one name) is not a.b. */
   private readonly allowed: Set<string>;
+  private readonly listed: string[];
   private readonly cache = new Map<string, GuardVerdict>();
   private readonly cacheSize: number;
   private hits = 0;
   private misses = 0;
 
   constructor(opts: SqlGuardOptions) {
-    this.allowed = new Set(opts.allowTables.map((t) => normaliseListed(t)));
+    const parts = opts.allowTables.map((t) => normaliseListed(t));
+    this.allowed = new Set(parts.map((p) => p.join(NAME_SEP)));
+    this.listed = parts.map((p) => p.join('.'));
     this.cacheSize = Math.max(1, opts.cacheSize ?? 1024);
   }
 
@@ -31,11 +39,22 @@ export class SqlGuard implements StatementGuard {
   check(sql: string): GuardVerdict {
     const r = parseInsert(sql);
     if (!r.ok) return { ok: false, reason: r.reason };
-    const key = r.stmt.table.map((p) => p.toLowerCase()).join('.');
-    if (!this.allowed.has(key)) {
-      return { ok: false, reason: `table ${JSON.stringify(excerpt(r.stmt.table.join('.'), MAX_ECHOED_NAME))} is not in the allow-list` };
-    }
+    const table = r.stmt.table;
+    if (!this.allowed.has(table.length === 1 ? table[0] : table.join(NAME_SEP))) return { ok: false, reason: this.notListed(table) };
     return { ok: true };
+  }
+
+  /** Why a table is refused, with the fix when the name is only written differently from a listed one. */
+  private notListed(table: string[]): string {
+    const name = table.join('.');
+    let reason = `table ${JSON.stringify(excerpt(name, MAX_ECHOED_NAME))} is not in the allow-list`;
+    const near = this.listed.find((l) => l.toLowerCase() === name.toLowerCase());
+    if (near !== undefined && table.length === 1 && near.includes('.')) {
+      reason += `: \`${excerpt(name, MAX_ECHOED_NAME)}\` is one name; for database.table write \`${near.replace('.', '`.`')}\``;
+    } else if (near !== undefined) {
+      reason += ` (names are case-sensitive, as in MySQL on Linux: write ${near})`;
+    }
+    return reason;
   }
 
   /**
@@ -91,13 +110,13 @@ export class SqlGuard implements StatementGuard {
   }
 }
 
-function normaliseListed(t: string): string {
+function normaliseListed(t: string): string[] {
   const parts = t
     .trim()
     .split('.')
-    .map((p) => p.replace(/^`|`$/g, '').toLowerCase());
+    .map((p) => p.replace(/^`|`$/g, ''));
   if (parts.length === 0 || parts.length > 2 || parts.some((p) => p.length === 0)) {
     throw new Error(`bad allow-list table name ${JSON.stringify(t)}: use table or db.table`);
   }
-  return parts.join('.');
+  return parts;
 }
