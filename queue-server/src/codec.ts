@@ -91,6 +91,7 @@ export class FrameParser {
   private bodyLen = 0;
   /** Bytes of an oversized body still to discard. */
   private skip = 0;
+  private stopRequested = false;
 
   constructor(opts: FrameParserOptions = {}) {
     const max = opts.maxBody ?? MAX_BODY_UINT16;
@@ -115,10 +116,20 @@ export class FrameParser {
     return this.hdrFill > 0 || this.body !== null || this.skip > 0;
   }
 
-  push(chunk: Buffer, sink: FrameSink): void {
+  /**
+   * Called by the sink during onFrame/onOversize: push() returns right after that frame, leaving the rest
+   * of the chunk unread, so that a consumer can apply backpressure between two frames of one chunk.
+   */
+  stop(): void {
+    this.stopRequested = true;
+  }
+
+  /** Parses frames out of chunk; returns how many bytes it consumed (chunk.length unless stop() was called). */
+  push(chunk: Buffer, sink: FrameSink): number {
     let off = 0;
     const n = chunk.length;
     while (off < n) {
+      if (this.stopRequested) break;
       if (this.skip > 0) {
         const take = Math.min(this.skip, n - off);
         this.skip -= take;
@@ -175,6 +186,8 @@ export class FrameParser {
         }
       }
     }
+    this.stopRequested = false;
+    return off;
   }
 
   private startBody(cmd: number, len: number): void {

@@ -42,6 +42,12 @@ class Conn implements FrameSink {
   /** At shutdown: the frame this connection was in the middle of may still be served. */
   graceFrame = false;
   closed = false;
+  /** Reply bytes made while consuming the current chunk, and how many it may make before reading stops. */
+  produced = 0;
+  room = 0;
+  /** Bytes received but not consumed yet: reading is paused until the peer has read our replies. */
+  held: Buffer | null = null;
+  stalledSince = 0;
 
   constructor(
     readonly srv: QueueServer,
@@ -56,11 +62,13 @@ class Conn implements FrameSink {
   onFrame(cmd: number, body: Buffer): void {
     this.frames++;
     this.srv.handle(this, cmd, body);
+    if (this.produced >= this.room) this.parser.stop();
   }
 
   onOversize(cmd: number, len: number): void {
     this.frames++;
     this.srv.replyError(this, 'BODY_TOO_LARGE', `body of ${len} bytes for cmd ${cmd} exceeds the limit of ${this.parser.maxBody}`);
+    if (this.produced >= this.room) this.parser.stop();
   }
 }
 
@@ -68,6 +76,8 @@ class Conn implements FrameSink {
 // becomes at most 16 digits. A template up to this long always fits a frame, so the enqueue path only
 // measures the escaped length of longer ones.
 const ALWAYS_FITS_UNITS = Math.floor((MAX_BODY_UINT16 - 2 - 16) / 6);
+
+const EMPTY = Buffer.alloc(0);
 
 const CONN = Symbol('eserver.conn');
 type TaggedSocket = net.Socket & { [CONN]: Conn };
@@ -116,6 +126,7 @@ export class QueueServer implements MetricSource {
   private connectionsTotal = 0;
   private bytesIn = 0;
   private bytesOut = 0;
+  private readPaused = 0;
   private readonly rejected = new Map<string, number>();
 
   constructor(opts: QueueServerOptions) {
@@ -202,21 +213,69 @@ export class QueueServer implements MetricSource {
   onChunk(c: Conn, chunk: Buffer): void {
     this.bytesIn += chunk.length;
     c.lastActive = this.now;
+    if (c.held !== null) {
+      c.held = Buffer.concat([c.held, chunk]); // arrived in the same tick as the pause
+      return;
+    }
+    this.consume(c, chunk);
+  }
+
+  /**
+   * Runs the frames of buf, but stops between two frames once the replies the peer has not taken yet
+   * reach maxBufferedBytes: then the rest of buf is held and reading pauses until the kernel has taken
+   * every reply written so far. So no entry is popped by 8002 unless its reply can be buffered, and one
+   * connection's memory stays bounded.
+   */
+  private consume(c: Conn, buf: Buffer): void {
     const before = c.frames;
-    c.parser.push(chunk, c);
-    if (c.out !== null) this.flushOut(c);
-    if (c.closed) return;
+    let off = 0;
+    for (;;) {
+      c.produced = 0;
+      c.room = this.limits.maxBufferedBytes - c.socket.writableLength;
+      off += c.parser.push(off === 0 ? buf : buf.subarray(off), c);
+      if (c.out !== null) this.flushOut(c);
+      if (c.closed) return;
+      if (off >= buf.length) break;
+      // Stopped early. When the kernel took everything already, carry on at once.
+      if (c.socket.writableLength > 0) {
+        c.held = buf.subarray(off);
+        c.stalledSince = this.now;
+        c.frameStart = 0; // the peer is not slow to send: we stopped reading
+        this.readPaused++;
+        c.socket.pause();
+        // Writes complete in order: this callback runs once every reply before it is in the kernel.
+        c.socket.write(EMPTY, () => this.resumeGuarded(c));
+        return;
+      }
+    }
     if (c.parser.inFrame) {
-      if (c.frameStart === 0 || c.frames !== before) c.frameStart = this.now;
+      // The real time, not the sweep's: a long pass over one chunk must not age the frame that ends it.
+      if (c.frameStart === 0 || c.frames !== before) c.frameStart = Date.now();
     } else {
       c.frameStart = 0;
       if (this.shuttingDown) {
         c.endWhenIdle = true;
         this.maybeEnd(c);
-        return;
       }
     }
-    if (c.parser.buffered + c.socket.writableLength > this.limits.maxBufferedBytes) this.shed(c, 'buffer_cap');
+  }
+
+  private resumeGuarded(c: Conn): void {
+    try {
+      this.resumeReading(c);
+    } catch (err) {
+      this.connectionFailed(c, err);
+    }
+  }
+
+  /** The peer has taken the replies: run the frames held back, then read again. */
+  private resumeReading(c: Conn): void {
+    const held = c.held;
+    if (held === null || c.closed) return;
+    c.held = null;
+    c.stalledSince = 0;
+    this.consume(c, held);
+    if (c.held === null && !c.closed) c.socket.resume();
   }
 
   /** @internal Runs one request frame. */
@@ -277,6 +336,7 @@ export class QueueServer implements MetricSource {
     }
     // Durable path: hold this reply's place so later (faster) replies on the connection wait behind it.
     this.flushOut(c);
+    c.produced += ENQUEUE_OK.length;
     const slot: { buf: Buffer | null } = { buf: null };
     (c.pending ??= []).push(slot);
     (result as Promise<unknown>).then(
@@ -349,6 +409,7 @@ export class QueueServer implements MetricSource {
   }
 
   private reply(c: Conn, buf: Buffer): void {
+    c.produced += buf.length;
     if (c.pending !== null) {
       c.pending.push({ buf });
     } else if (c.out === null) {
@@ -415,7 +476,7 @@ export class QueueServer implements MetricSource {
 
   /** @internal Ends the connection once nothing is owed to the peer. */
   maybeEnd(c: Conn): void {
-    if (c.endWhenIdle && c.pending === null && !c.closed) {
+    if (c.endWhenIdle && c.pending === null && c.held === null && !c.closed) {
       c.closed = true;
       c.socket.end();
     }
@@ -440,7 +501,10 @@ export class QueueServer implements MetricSource {
     for (const c of this.conns) {
       if (c.closed) continue;
       if (slow > 0 && c.frameStart !== 0 && now - c.frameStart > slow) this.shed(c, 'slow_sender');
-      else if (idle > 0 && c.pending === null && now - c.lastActive > idle) this.shed(c, 'idle_timeout');
+      else if (c.held !== null) {
+        // Reading is paused because the peer does not read its replies: give it as long as a slow sender.
+        if (slow > 0 && now - c.stalledSince > slow) this.shed(c, 'buffer_cap');
+      } else if (idle > 0 && c.pending === null && now - c.lastActive > idle) this.shed(c, 'idle_timeout');
     }
   }
 
@@ -482,6 +546,7 @@ export class QueueServer implements MetricSource {
       { name: 'eserver_connections_total', help: 'Accepted client connections', type: 'counter', value: this.connectionsTotal },
       { name: 'eserver_bytes_in_total', help: 'Bytes received from clients', type: 'counter', value: this.bytesIn },
       { name: 'eserver_bytes_out_total', help: 'Bytes sent to clients', type: 'counter', value: this.bytesOut },
+      { name: 'eserver_read_paused_total', help: 'Times reading from a connection paused until the peer read its replies', type: 'counter', value: this.readPaused },
       { name: 'eserver_test_burn_cpu_us', help: 'Test-only CPU burnt per 8001 (0 in production)', type: 'gauge', value: this.testBurnCpuUs },
     ];
     for (const [reason, value] of this.rejected) {

@@ -46,6 +46,24 @@ test('error frames cannot exceed the frame limit, whatever the message: long one
   assert.equal(JSON.parse(errorFrame('SQL_REFUSED', 'x'.repeat(MAX_ERROR_MSG_CHARS)).subarray(4).toString()).msg.length, MAX_ERROR_MSG_CHARS);
 });
 
+test('stop() during onFrame leaves the rest of the chunk unread; pushing it later continues in sync', () => {
+  const chunk = stream([[8001, 'a'], [8002, 'bb'], [8003, 'ccc']]);
+  const got: string[] = [];
+  const p = new FrameParser();
+  const sink = {
+    onFrame(cmd: number, body: Buffer) {
+      got.push(`${cmd}:${body.toString()}`);
+      if (cmd === 8001) p.stop();
+    },
+    onOversize() {},
+  };
+  const used = p.push(chunk, sink);
+  assert.deepEqual(got, ['8001:a']);
+  assert.equal(used, 5);
+  assert.equal(p.push(chunk.subarray(used), sink), chunk.length - used);
+  assert.deepEqual(got, ['8001:a', '8002:bb', '8003:ccc']);
+});
+
 test('encodeFrame refuses bodies beyond uint16', () => {
   assert.throws(() => encodeFrame(8001, Buffer.alloc(65536)), RangeError);
   assert.equal(encodeFrame(8001, Buffer.alloc(65535)).length, 65539);
