@@ -11,7 +11,7 @@ TOOL ?=
 BENCH_ARGS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) \
              $(if $(DURATION),--duration $(DURATION)) $(if $(TOOL),--tool $(TOOL)) --runtime $(RUNTIME)
 
-.PHONY: all setup deps build test bench bench-proto bench-ci bench-baseline bench-gate-power report \
+.PHONY: all setup deps build test fuzz bench bench-proto bench-ci bench-baseline bench-gate-power report \
         lab-up lab-down lab-status lab-logs docker-base docker-engine docker-engine-stop clean
 
 all: build
@@ -34,6 +34,11 @@ build: deps
 
 test: setup build
 	@bash .ci/test-all.sh
+
+# Frame fuzz of the queue server on loopback: 1M well-formed frames (maximum-size, escape-heavy ones
+# among them) plus garbage connections; reports RSS. ARGS e.g. --frames 100000 --seed 7
+fuzz: build
+	@ulimit -n 20000 2>/dev/null || true; $(NODE) queue-server/dist/test/fuzz-run.js $(ARGS)
 
 bench: setup build
 	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/cli.js run $(BENCH_ARGS)
