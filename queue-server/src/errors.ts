@@ -56,13 +56,17 @@ export function errorFrame(code: ErrorCode, msg: string): Buffer {
 }
 
 // Errors with fixed messages are encoded once; the hot paths (queue full under overload) reuse the bytes.
+// Messages that vary (sizes, commands, names) must not crowd those out for good: the oldest goes first.
 const cache = new Map<string, Buffer>();
+const CACHED_MSG_CHARS = 256;
 export function cachedErrorFrame(code: ErrorCode, msg: string): Buffer {
+  if (msg.length > CACHED_MSG_CHARS) return errorFrame(code, msg);
   const key = code + '\0' + msg;
   let f = cache.get(key);
   if (f === undefined) {
     f = errorFrame(code, msg);
-    if (cache.size < 256) cache.set(key, f);
+    if (cache.size >= 256) cache.delete(cache.keys().next().value as string);
+    cache.set(key, f);
   }
   return f;
 }

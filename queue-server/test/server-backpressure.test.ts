@@ -56,3 +56,22 @@ test('a peer that reads late: reading pauses at the cap, nothing popped is dropp
     await s.close();
   }
 });
+
+test('shutdown while reading is paused: the held frames are answered (SHUTTING_DOWN), no popped entry is dropped', { timeout: 60_000 }, async () => {
+  const s = await startServer({ queue: { capacity: 40_000 }, server: { shutdownGraceMs: 20_000, limits: { maxBufferedBytes: 128 * 1024, slowSenderMs: 0, idleTimeoutMs: 0 } } });
+  fill(s.queue, 20_000, 2000);
+  const c = await Client.connect(s.port);
+  c.socket.pause();
+  c.write(Buffer.concat(Array.from({ length: BURST }, () => encodeFrame(8002, ''))));
+  await until(() => s.server.metrics().some((m) => m.name === 'eserver_read_paused_total' && m.value > 0), 20_000, 'reading paused');
+  const closing = s.close();
+  c.socket.resume();
+  await c.waitClosed(30_000);
+  await closing;
+  const got = c.frames.filter((f) => f.cmd === 8002);
+  const refused = c.frames.filter((f) => f.cmd === 9000);
+  assert.ok(refused.length > 0, 'frames read after the shutdown began are refused');
+  assert.ok(refused.every((f) => /SHUTTING_DOWN/.test(f.body.toString())));
+  got.forEach((f, i) => assert.equal(seqOf(f.body), i + 1));
+  assert.equal(got.length + s.queue.length, 20_000, 'every popped entry reached the peer');
+});
