@@ -18,6 +18,7 @@ export interface SqlGuardOptions {
 export const DEFAULT_ALLOW_TABLES = ['bench_events'];
 const PLACEHOLDER = '%d';
 const NAME_SEP = '\0';
+const MAX_CACHED_TEMPLATE = 1024;
 
 export class SqlGuard implements StatementGuard {
   /** Allowed names as their parts joined by NUL, which no identifier can hold: `a.b` (one name) is not a.b. */
@@ -71,6 +72,8 @@ export class SqlGuard implements StatementGuard {
     }
     this.misses++;
     const v = this.checkTemplateUncached(template);
+    // Hot templates are short; a cache of long ones would hold up to cacheSize x 128 KB of keys.
+    if (template.length > MAX_CACHED_TEMPLATE) return v;
     if (this.cache.size >= this.cacheSize) {
       // Drop the oldest entry: Map iterates in insertion order.
       const oldest = this.cache.keys().next().value;

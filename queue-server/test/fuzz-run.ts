@@ -42,7 +42,7 @@ try {
     seed: int('seed'),
     connections: int('connections'),
     maxSizeEvery: int('max-size-every'),
-    progress: (n) => process.stderr.write(`fuzz: ${n} frames\n`),
+    progress: (n, rss) => process.stderr.write(`fuzz: ${n} frames, server RSS ${mb(rss)}\n`),
   });
   process.stdout.write(JSON.stringify(r, null, 2) + '\n');
   process.stdout.write(

@@ -107,6 +107,13 @@ describe('SQL guard: templates', () => {
     assert.equal(g.stats().size, 16);
   });
 
+  it('does not cache long templates, so the cache holds at most cacheSize short keys', () => {
+    const g = new SqlGuard({ allowTables: ['bench_events'], cacheSize: 16 });
+    for (let i = 0; i < 100; i++) g.checkTemplate(`insert into bench_events (num, s) values (%d, '${String(i).repeat(1000)}')`);
+    assert.equal(g.stats().size, 0);
+    assert.deepEqual(g.checkTemplate(`insert into bench_events (num, s) values (%d, '${'x'.repeat(5000)}')`), { ok: true });
+  });
+
   it('rejects bad allow-list entries', () => {
     assert.throws(() => new SqlGuard({ allowTables: ['a.b.c'] }));
     assert.throws(() => new SqlGuard({ allowTables: [''] }));

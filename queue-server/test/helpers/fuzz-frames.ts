@@ -136,7 +136,7 @@ export interface FuzzOptions {
   maxSizeEvery?: number;
   /** One garbage connection per this many well-formed frames. */
   garbageEvery?: number;
-  progress?: (done: number) => void;
+  progress?: (done: number, rssBytes: number) => void;
 }
 
 export interface FuzzReport {
@@ -151,6 +151,8 @@ export interface FuzzReport {
   rssStartBytes: number;
   rssMaxBytes: number;
   rssEndBytes: number;
+  /** [frames done, server RSS] every 100,000 frames: a plateau, not a slope, is what bounded means. */
+  rssSamples: Array<[number, number]>;
   seconds: number;
 }
 
@@ -256,6 +258,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     rssStartBytes: rssBytes(o.pid),
     rssMaxBytes: 0,
     rssEndBytes: 0,
+    rssSamples: [],
     seconds: 0,
   };
   report.rssMaxBytes = report.rssStartBytes;
@@ -319,7 +322,11 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
             garbageJobs = [];
           }
         }
-        if (o.progress && Math.floor((report.frames - n) / 100_000) !== Math.floor(report.frames / 100_000)) o.progress(report.frames);
+        if (Math.floor((report.frames - n) / 100_000) !== Math.floor(report.frames / 100_000)) {
+          const rss = rssBytes(o.pid);
+          report.rssSamples.push([report.frames, rss]);
+          o.progress?.(report.frames, rss);
+        }
       }
     } finally {
       pipe?.close();
