@@ -242,7 +242,7 @@ const SEQ = /\bvalues?\s*\(\s*(\d+)\s*[,)]/i;
 
 export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   const started = Date.now();
-  const rand = prng(o.seed ?? 0xe5e7);
+  const seed = o.seed ?? 0xe5e7;
   const conns = o.connections ?? 8;
   const maxEvery = o.maxSizeEvery ?? 200;
   const garbageEvery = o.garbageEvery ?? 500;
@@ -284,14 +284,18 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     }
   };
 
-  let next = 0;
   let garbageJobs: Array<Promise<void>> = [];
-  const worker = async (): Promise<void> => {
+  // Each connection has its own PRNG and share of the frames, so what it sends depends on the seed only
+  // (the interleaving between connections at the server does not).
+  const worker = async (w: number): Promise<void> => {
+    const rand = prng(seed * 31 + w);
+    let left = Math.floor(o.frames / conns) + (w < o.frames % conns ? 1 : 0);
+    let sent = 0;
     let pipe: Pipe | null = null;
     try {
-      while (next < o.frames) {
-        const n = Math.min(o.frames - next, 1 + Math.floor(rand() * 64));
-        next += n;
+      while (left > 0) {
+        const n = Math.min(left, 1 + Math.floor(rand() * 64));
+        left -= n;
         const reqs: Req[] = [];
         for (let i = 0; i < n; i++) {
           if (rand() * maxEvery < 1) {
@@ -308,18 +312,20 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
         const replies = await pipe.send(reqs);
         reqs.forEach((r, i) => take(r, replies[i]));
         report.frames += n;
+        sent += n;
         if (fresh) {
           pipe.close();
           pipe = null;
         }
-        if (Math.floor((report.frames - n) / garbageEvery) !== Math.floor(report.frames / garbageEvery)) {
+        if (Math.floor((sent - n) / garbageEvery) !== Math.floor(sent / garbageEvery)) {
           const g = garbage(rand);
           report.garbageConnections++;
           report.garbageBytes += g.length;
-          garbageJobs.push(sendGarbage(o.port, g, rand));
+          garbageJobs.push(sendGarbage(o.port, g, prng(seed + sent)));
           if (garbageJobs.length >= 64) {
-            await Promise.all(garbageJobs);
+            const all = garbageJobs;
             garbageJobs = [];
+            await Promise.all(all);
           }
         }
         if (Math.floor((report.frames - n) / 100_000) !== Math.floor(report.frames / 100_000)) {
@@ -333,7 +339,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     }
   };
   try {
-    await Promise.all(Array.from({ length: conns }, () => worker()));
+    await Promise.all(Array.from({ length: conns }, (_, w) => worker(w)));
     await Promise.all(garbageJobs);
     // Drain what is left; everything acknowledged (by anyone) must come out exactly once.
     const pipe = await Pipe.open(o.port);
