@@ -13,6 +13,8 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '8' },
     'max-size-every': { type: 'string', default: '200' },
     capacity: { type: 'string', default: '50000' },
+    // Anything else the server should run with, e.g. --server-arg=--journal-dir=/tmp/j --server-arg=--fsync=interval
+    'server-arg': { type: 'string', multiple: true, default: [] },
   },
 });
 const int = (k: keyof typeof values): number => {
@@ -27,7 +29,7 @@ const frames = int('frames');
 
 const mb = (b: number): string => `${(b / 1048576).toFixed(1)} MB`;
 const cli = await runCli(
-  ['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--capacity', String(int('capacity'))],
+  ['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--capacity', String(int('capacity')), ...(values['server-arg'] ?? [])],
   {},
   { ulimit: 4096 },
 );
