@@ -21,7 +21,7 @@ BENCH_ARGS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(CONCURRENCY),--concurr
              $(if $(CPUS),--cpus $(CPUS)) $(if $(CALIBRATE),--calibrate) \
              $(if $(REPEAT),--repeat $(REPEAT)) $(if $(LISTEN_BACKLOG),--listen-backlog $(LISTEN_BACKLOG))
 
-.PHONY: all setup deps build test bench calibrate bench-proto bench-ci bench-baseline bench-gate-power chaos report \
+.PHONY: all setup deps build test fuzz bench calibrate bench-proto bench-ci bench-baseline bench-gate-power chaos report \
         lab-up lab-down lab-status lab-logs docker-base docker-engine docker-engine-stop clean
 
 all: build
@@ -44,6 +44,11 @@ build: deps
 
 test: setup build
 	@bash .ci/test-all.sh
+
+# Frame fuzz of the queue server on loopback: 1M well-formed frames (maximum-size, escape-heavy ones
+# among them) plus garbage connections; reports RSS. ARGS e.g. --frames 100000 --seed 7
+fuzz: build
+	@ulimit -n 20000 2>/dev/null || true; $(NODE) queue-server/dist/test/fuzz-run.js $(ARGS)
 
 bench: setup build
 	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/cli.js run $(BENCH_ARGS)

@@ -10,7 +10,9 @@
  * CONNECT_FAILED, WRITE_FAILED, READ_TIMEOUT, CONNECTION_CLOSED, BAD_REPLY, BAD_REQUEST.
  *
  * Opt-in persistent mode ('persistent' => true) keeps one connection per php-fpm child (pfsockopen) and
- * reconnects once when the reused connection turns out to be closed (the server sheds idle ones).
+ * reconnects once when the reused connection turns out to be closed (the server sheds idle ones), but only
+ * when no byte of the request was sent: a request that left whole may have been enqueued, and sending it
+ * again could enqueue it twice. Then the call fails with CONNECTION_CLOSED (or READ_TIMEOUT) and says so.
  * Only PHP's built-in stream socket functions are used.
  */
 
@@ -69,8 +71,9 @@ function eserver_request(int $cmd, $payload, array $options = []): array
     }
 
     // Persistent: the kept connection may have been closed by the server since the last request (idle
-    // timeout, restart). It is probed before use; and when it fails before any reply byte arrived, the
-    // request is retried once on a fresh connection. A connection in an unknown state is never reused.
+    // timeout, restart). It is probed before use; and when writing fails before any byte of the request
+    // was sent, the request is retried once on a fresh connection. Once bytes were sent, the server may
+    // have applied the request, so it is never re-sent. A connection in an unknown state is never reused.
     for ($attempt = 0; $attempt < 2; $attempt++) {
         $fp = eserver_connect($o, true, $err);
         if ($fp === false) {
@@ -85,7 +88,7 @@ function eserver_request(int $cmd, $payload, array $options = []): array
             return $r['result']; // a whole reply (success or server error): the stream is still in sync
         }
         fclose($fp);
-        if ($attempt > 0 || $r['got_bytes'] || $r['result']['code'] !== 'CONNECTION_CLOSED' && $r['result']['code'] !== 'WRITE_FAILED') {
+        if ($attempt > 0 || $r['sent'] > 0) {
             return $r['result'];
         }
     }
@@ -135,32 +138,36 @@ function eserver_exchange($fp, string $frame, array $o): array
     for ($off = 0; $off < $len;) {
         $n = @fwrite($fp, substr($frame, $off));
         if ($n === false || $n === 0) {
-            return ['complete' => false, 'got_bytes' => false, 'result' => eserver_result(false, null, 'WRITE_FAILED', 'could not send the request')];
+            return ['complete' => false, 'sent' => $off, 'result' => eserver_result(false, null, 'WRITE_FAILED', "could not send the request ($off of $len bytes sent)")];
         }
         $off += $n;
     }
     $deadline = microtime(true) + (float) $o['read_timeout'];
     $head = eserver_read_exact($fp, 4, $deadline, $status);
     if ($head === null) {
-        return ['complete' => false, 'got_bytes' => $status['got'] > 0, 'result' => eserver_result(false, null, $status['code'], $status['msg'] . ' (reading the reply header)')];
+        $msg = $status['msg'] . ' (reading the reply header)';
+        if ($status['got'] === 0) {
+            $msg .= ' after the whole request was sent: the server may have applied it (an 8001 may have been enqueued), so it was not sent again';
+        }
+        return ['complete' => false, 'sent' => $len, 'result' => eserver_result(false, null, $status['code'], $msg)];
     }
     $h = unpack('ncmd/nlen', $head);
     $cmd = (int) $h['cmd'];
     $body = $h['len'] > 0 ? eserver_read_exact($fp, (int) $h['len'], $deadline, $status) : '';
     if ($body === null) {
-        return ['complete' => false, 'got_bytes' => true, 'result' => eserver_result(false, $cmd, $status['code'], $status['msg'] . ' (reading the reply body)')];
+        return ['complete' => false, 'sent' => $len, 'result' => eserver_result(false, $cmd, $status['code'], $status['msg'] . ' (reading the reply body)')];
     }
     $decoded = json_decode($body, true);
     if ($body !== '' && $decoded === null && json_last_error() !== JSON_ERROR_NONE) {
-        return ['complete' => false, 'got_bytes' => true, 'result' => eserver_result(false, $cmd, 'BAD_REPLY', 'reply body is not JSON')];
+        return ['complete' => false, 'sent' => $len, 'result' => eserver_result(false, $cmd, 'BAD_REPLY', 'reply body is not JSON')];
     }
     if ($cmd === ESERVER_CMD_ERROR) {
         $code = is_array($decoded) && isset($decoded['code']) ? (string) $decoded['code'] : 'BAD_REPLY';
         $msg = is_array($decoded) && isset($decoded['msg']) ? (string) $decoded['msg'] : $body;
-        return ['complete' => true, 'got_bytes' => true, 'result' => eserver_result(false, $cmd, $code, $msg, $decoded)];
+        return ['complete' => true, 'sent' => $len, 'result' => eserver_result(false, $cmd, $code, $msg, $decoded)];
     }
     $msg = is_array($decoded) && isset($decoded['msg']) ? (string) $decoded['msg'] : null;
-    return ['complete' => true, 'got_bytes' => true, 'result' => eserver_result(true, $cmd, null, $msg, $decoded)];
+    return ['complete' => true, 'sent' => $len, 'result' => eserver_result(true, $cmd, null, $msg, $decoded)];
 }
 
 /** Reads exactly $n bytes before $deadline; null on timeout/EOF with $status describing why. */

@@ -119,3 +119,41 @@ test('php: persistent mode reuses one connection and reconnects once after the s
     assert.equal(m['eserver_rejected_total{"reason":"idle_timeout"}'], 1);
   });
 });
+
+/** A server that reads whole request frames and closes the connection without answering. */
+async function closingAfterFrame(): Promise<{ port: number; frames: number; close(): Promise<void> }> {
+  const st = { frames: 0 };
+  const srv = net.createServer((sock) => {
+    let buf = Buffer.alloc(0);
+    sock.on('error', () => {});
+    sock.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 4 && buf.length >= 4 + buf.readUInt16BE(2)) {
+        buf = buf.subarray(4 + buf.readUInt16BE(2));
+        st.frames++;
+        sock.destroy(); // as a server that crashed or shed the connection right after reading the request
+      }
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  return {
+    port: (srv.address() as net.AddressInfo).port,
+    get frames() {
+      return st.frames;
+    },
+    close: () => new Promise<void>((r) => srv.close(() => r())),
+  };
+}
+
+test('php: persistent mode never re-sends an 8001 whose frame was fully written (CONNECTION_CLOSED, sent once)', async () => {
+  const srv = await closingAfterFrame();
+  try {
+    const r = (await php(`echo json_encode(eserver_insert_queue('x %d', ['port' => ${srv.port}, 'persistent' => true]));`)) as PhpResult;
+    assert.equal(srv.frames, 1, 'the request reached the server exactly once');
+    assert.equal(r.ok, false);
+    assert.equal(r.code, 'CONNECTION_CLOSED');
+    assert.match(r.msg ?? '', /may have been enqueued/);
+  } finally {
+    await srv.close();
+  }
+});

@@ -1,8 +1,8 @@
 // The queue server on Bun's own sockets (`Bun.listen`) instead of Bun's `node:net` compatibility layer,
 // which builds a stream Duplex per connection. Everything above the socket is QueueServer's: the parser,
 // the commands, the in-order replies, the limits, the sweep and the graceful close. A Bun socket is
-// wrapped in the few members of net.Socket that QueueServer uses (on, write, end, destroy, destroyed,
-// writableLength, remoteAddress). On node, or with QUEUE_BUN_SOCKETS=node-net, createQueueServer gives the
+// wrapped in the few members of net.Socket that QueueServer uses (on, write with its flush callback, end,
+// destroy, destroyed, writableLength, remoteAddress, pause/resume). On node, or with QUEUE_BUN_SOCKETS=node-net, createQueueServer gives the
 // plain QueueServer. bench-proto's runtime table measures both paths on Bun (queue-server/README.md).
 import type net from 'node:net';
 import { sweepInterval } from './limits.js';
@@ -55,6 +55,12 @@ export class BunSocketShim {
   private onClose: Listener | null = null;
   private unsent: Buffer[] | null = null;
   private endAfterUnsent = false;
+  /** Callbacks of write(buf, cb), run once everything written before them is in the kernel. */
+  private flushed: Array<() => void> | null = null;
+  private endCallback: (() => void) | null = null;
+  /** While paused (QueueServer's backpressure), chunks wait here and reach 'data' on resume. */
+  private paused = false;
+  private inbox: Buffer[] | null = null;
 
   constructor(private readonly socket: BunSocket) {
     this.remoteAddress = socket.remoteAddress;
@@ -69,25 +75,53 @@ export class BunSocketShim {
     return this;
   }
 
-  write(buf: Buffer): boolean {
+  write(buf: Buffer, cb?: () => void): boolean {
     if (this.destroyed) return false;
+    let done: boolean;
     if (this.unsent !== null) {
-      this.unsent.push(buf);
+      if (buf.length > 0) this.unsent.push(buf);
       this.writableLength += buf.length;
-      return false;
+      done = false;
+    } else {
+      const n = buf.length === 0 ? 0 : this.socket.write(buf);
+      done = n >= buf.length;
+      if (!done) {
+        const rest = buf.subarray(Math.max(0, n));
+        this.unsent = [rest];
+        this.writableLength = rest.length;
+      }
     }
-    const n = this.socket.write(buf);
-    if (n >= buf.length) return true;
-    const rest = buf.subarray(Math.max(0, n));
-    this.unsent = [rest];
-    this.writableLength = rest.length;
-    return false;
+    if (cb !== undefined) {
+      if (done) queueMicrotask(cb);
+      else (this.flushed ??= []).push(cb);
+    }
+    return done;
   }
 
-  end(): void {
+  end(cb?: () => void): void {
     if (this.destroyed) return;
+    if (cb !== undefined) this.endCallback = cb;
     if (this.unsent !== null) this.endAfterUnsent = true;
-    else this.socket.end();
+    else this.endNow();
+  }
+
+  private endNow(): void {
+    this.socket.end();
+    const cb = this.endCallback;
+    this.endCallback = null;
+    if (cb !== null) queueMicrotask(cb);
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const q = this.inbox;
+    this.inbox = null;
+    if (q !== null && !this.destroyed) this.onData?.call(this, q.length === 1 ? q[0] : Buffer.concat(q));
   }
 
   destroy(): void {
@@ -103,11 +137,18 @@ export class BunSocketShim {
     this.unsent = null;
     this.writableLength = 0;
     this.write(q.length === 1 ? q[0] : Buffer.concat(q));
-    if (this.unsent === null && this.endAfterUnsent) this.socket.end();
+    if (this.unsent !== null) return;
+    const cbs = this.flushed;
+    this.flushed = null;
+    if (cbs !== null) for (const cb of cbs) cb();
+    if (this.endAfterUnsent) this.endNow();
   }
   /** @internal */
   received(chunk: Buffer): void {
-    this.onData?.call(this, chunk);
+    // Bun.listen has no per-socket read pause: held chunks are the price (bounded by what the peer sends
+    // while its replies are unread).
+    if (this.paused) (this.inbox ??= []).push(chunk);
+    else this.onData?.call(this, chunk);
   }
   /** @internal */
   ended(): void {
@@ -121,6 +162,8 @@ export class BunSocketShim {
   closed(): void {
     this.destroyed = true;
     this.unsent = null;
+    this.flushed = null;
+    this.inbox = null;
     this.writableLength = 0;
     this.onClose?.call(this);
   }

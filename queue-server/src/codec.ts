@@ -32,6 +32,20 @@ export function pyJsonString(s: string): string {
   return NON_PRINTABLE_ASCII.test(s) ? json.replace(ESCAPE_AFTER_STRINGIFY, escapeUnicode) : json;
 }
 
+/**
+ * The length in bytes of pyJsonString(s), without building it: 1 for printable ASCII, 2 for `"`, `\\` and
+ * the short escapes, 6 for every other UTF-16 unit (a non-BMP character is two of them: 12 bytes).
+ */
+export function pyJsonStringLength(s: string): number {
+  let n = 2;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x20 && c < 0x7f) n += c === 0x22 || c === 0x5c ? 2 : 1;
+    else n += c === 8 || c === 9 || c === 10 || c === 12 || c === 13 ? 2 : 6;
+  }
+  return n;
+}
+
 /** A flat object of strings/numbers as json.dumps writes it: `{"a": 1, "b": "x"}`. */
 export function pyJsonObject(obj: Record<string, string | number>): string {
   const parts: string[] = [];
@@ -77,6 +91,7 @@ export class FrameParser {
   private bodyLen = 0;
   /** Bytes of an oversized body still to discard. */
   private skip = 0;
+  private stopRequested = false;
 
   constructor(opts: FrameParserOptions = {}) {
     const max = opts.maxBody ?? MAX_BODY_UINT16;
@@ -101,10 +116,20 @@ export class FrameParser {
     return this.hdrFill > 0 || this.body !== null || this.skip > 0;
   }
 
-  push(chunk: Buffer, sink: FrameSink): void {
+  /**
+   * Called by the sink during onFrame/onOversize: push() returns right after that frame, leaving the rest
+   * of the chunk unread, so that a consumer can apply backpressure between two frames of one chunk.
+   */
+  stop(): void {
+    this.stopRequested = true;
+  }
+
+  /** Parses frames out of chunk; returns how many bytes it consumed (chunk.length unless stop() was called). */
+  push(chunk: Buffer, sink: FrameSink): number {
     let off = 0;
     const n = chunk.length;
     while (off < n) {
+      if (this.stopRequested) break;
       if (this.skip > 0) {
         const take = Math.min(this.skip, n - off);
         this.skip -= take;
@@ -161,6 +186,8 @@ export class FrameParser {
         }
       }
     }
+    this.stopRequested = false;
+    return off;
   }
 
   private startBody(cmd: number, len: number): void {

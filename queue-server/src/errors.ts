@@ -14,12 +14,13 @@ export const ERROR_CODES = [
   'DEQUEUE_DISABLED',
   'SHUTTING_DOWN',
   'JOURNAL_FAILED',
+  'ENTRY_TOO_LARGE',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
 /** Connection-level refusals that never get a reply frame (the socket is just closed), counted by reason. */
-export const REFUSAL_REASONS = ['allowlist', 'max_connections', 'idle_timeout', 'slow_sender', 'buffer_cap'] as const;
+export const REFUSAL_REASONS = ['allowlist', 'max_connections', 'idle_timeout', 'slow_sender', 'buffer_cap', 'internal_error'] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 
 export class QueueError extends Error {
@@ -31,8 +32,23 @@ export class QueueError extends Error {
   }
 }
 
+/**
+ * Longest message an error frame carries, in UTF-16 units. Even at 6 bytes each once escaped as \uXXXX,
+ * a message this long keeps the frame far below the uint16 length limit, whatever request text it echoes.
+ */
+export const MAX_ERROR_MSG_CHARS = 2000;
+
+/** The start of s, at most max UTF-16 units (never half a surrogate pair), saying how much was cut. */
+export function excerpt(s: string, max: number): string {
+  if (s.length <= max) return s;
+  let cut = max;
+  const last = s.charCodeAt(cut - 1);
+  if (last >= 0xd800 && last <= 0xdbff) cut--;
+  return `${s.slice(0, cut)}... (${s.length - cut} more characters)`;
+}
+
 export function errorBody(code: ErrorCode, msg: string): string {
-  return pyJsonObject({ code, msg });
+  return pyJsonObject({ code, msg: excerpt(msg, MAX_ERROR_MSG_CHARS) });
 }
 
 export function errorFrame(code: ErrorCode, msg: string): Buffer {
@@ -40,13 +56,17 @@ export function errorFrame(code: ErrorCode, msg: string): Buffer {
 }
 
 // Errors with fixed messages are encoded once; the hot paths (queue full under overload) reuse the bytes.
+// Messages that vary (sizes, commands, names) must not crowd those out for good: the oldest goes first.
 const cache = new Map<string, Buffer>();
+const CACHED_MSG_CHARS = 256;
 export function cachedErrorFrame(code: ErrorCode, msg: string): Buffer {
+  if (msg.length > CACHED_MSG_CHARS) return errorFrame(code, msg);
   const key = code + '\0' + msg;
   let f = cache.get(key);
   if (f === undefined) {
     f = errorFrame(code, msg);
-    if (cache.size < 256) cache.set(key, f);
+    if (cache.size >= 256) cache.delete(cache.keys().next().value as string);
+    cache.set(key, f);
   }
   return f;
 }

@@ -9,7 +9,10 @@ export interface ConnectionLimits {
   idleTimeoutMs: number;
   /** A frame that started arriving this long ago and is still incomplete gets its peer shed. 0 = never. */
   slowSenderMs: number;
-  /** Bytes held for one connection (partial frame + replies the peer has not read) above this: closed. */
+  /**
+   * Replies a connection may have waiting for the peer to read. At this mark the server stops reading from
+   * it (backpressure) until the kernel has taken them; a peer that leaves it paused for slowSenderMs is shed.
+   */
   maxBufferedBytes: number;
 }
 

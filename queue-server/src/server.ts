@@ -3,7 +3,7 @@
 // connections except the queue itself (the original shared one reply slot between all of them).
 import net from 'node:net';
 import type { Logger, MetricSample, MetricSource } from './contracts.js';
-import { CMD, ENQUEUE_OK, FrameParser, HEADER_BYTES, encodeFrame, pyJsonString, type FrameSink } from './codec.js';
+import { CMD, ENQUEUE_OK, FrameParser, HEADER_BYTES, MAX_BODY_UINT16, encodeFrame, pyJsonString, pyJsonStringLength, type FrameSink } from './codec.js';
 import { ERROR_CODES, QueueError, REFUSAL_REASONS, cachedErrorFrame, type ErrorCode, type RefusalReason } from './errors.js';
 import { AllowList } from './allowlist.js';
 import { DEFAULT_LIMITS, sweepInterval, validateLimits, type ConnectionLimits } from './limits.js';
@@ -44,6 +44,12 @@ class Conn implements FrameSink {
   /** At shutdown: the frame this connection was in the middle of may still be served. */
   graceFrame = false;
   closed = false;
+  /** Reply bytes made while consuming the current chunk, and how many it may make before reading stops. */
+  produced = 0;
+  room = 0;
+  /** Bytes received but not consumed yet: reading is paused until the peer has read our replies. */
+  held: Buffer | null = null;
+  stalledSince = 0;
 
   constructor(
     readonly srv: QueueServer,
@@ -58,13 +64,22 @@ class Conn implements FrameSink {
   onFrame(cmd: number, body: Buffer): void {
     this.frames++;
     this.srv.handle(this, cmd, body);
+    if (this.produced >= this.room) this.parser.stop();
   }
 
   onOversize(cmd: number, len: number): void {
     this.frames++;
     this.srv.replyError(this, 'BODY_TOO_LARGE', `body of ${len} bytes for cmd ${cmd} exceeds the limit of ${this.parser.maxBody}`);
+    if (this.produced >= this.room) this.parser.stop();
   }
 }
+
+// An 8002 reply escapes each UTF-16 unit of the statement to at most 6 bytes, adds 2 quotes, and the `%d`
+// becomes at most 16 digits. A template up to this long always fits a frame, so the enqueue path only
+// measures the escaped length of longer ones.
+const ALWAYS_FITS_UNITS = Math.floor((MAX_BODY_UINT16 - 2 - 16) / 6);
+
+const EMPTY = Buffer.alloc(0);
 
 const CONN = Symbol('eserver.conn');
 type TaggedSocket = net.Socket & { [CONN]: Conn };
@@ -72,7 +87,11 @@ type TaggedSocket = net.Socket & { [CONN]: Conn };
 // Socket handlers are shared functions (`this` is the socket), so accepting a connection allocates no closures.
 function onData(this: TaggedSocket, chunk: Buffer): void {
   const c = this[CONN];
-  c.srv.onChunk(c, chunk);
+  try {
+    c.srv.onChunk(c, chunk);
+  } catch (err) {
+    c.srv.connectionFailed(c, err);
+  }
 }
 function onEnd(this: TaggedSocket): void {
   const c = this[CONN];
@@ -112,6 +131,7 @@ export class QueueServer implements MetricSource {
   private connectionsTotal = 0;
   private bytesIn = 0;
   private bytesOut = 0;
+  private readPaused = 0;
   private readonly rejected = new Map<string, number>();
 
   constructor(opts: QueueServerOptions) {
@@ -202,21 +222,69 @@ export class QueueServer implements MetricSource {
   onChunk(c: Conn, chunk: Buffer): void {
     this.bytesIn += chunk.length;
     c.lastActive = this.now;
+    if (c.held !== null) {
+      c.held = Buffer.concat([c.held, chunk]); // arrived in the same tick as the pause
+      return;
+    }
+    this.consume(c, chunk);
+  }
+
+  /**
+   * Runs the frames of buf, but stops between two frames once the replies the peer has not taken yet
+   * reach maxBufferedBytes: then the rest of buf is held and reading pauses until the kernel has taken
+   * every reply written so far. So no entry is popped by 8002 unless its reply can be buffered, and one
+   * connection's memory stays bounded.
+   */
+  private consume(c: Conn, buf: Buffer): void {
     const before = c.frames;
-    c.parser.push(chunk, c);
-    if (c.out !== null) this.flushOut(c);
-    if (c.closed) return;
+    let off = 0;
+    for (;;) {
+      c.produced = 0;
+      c.room = this.limits.maxBufferedBytes - c.socket.writableLength;
+      off += c.parser.push(off === 0 ? buf : buf.subarray(off), c);
+      if (c.out !== null) this.flushOut(c);
+      if (c.closed) return;
+      if (off >= buf.length) break;
+      // Stopped early. When the kernel took everything already, carry on at once.
+      if (c.socket.writableLength > 0) {
+        c.held = buf.subarray(off);
+        c.stalledSince = this.now;
+        c.frameStart = 0; // the peer is not slow to send: we stopped reading
+        this.readPaused++;
+        c.socket.pause();
+        // Writes complete in order: this callback runs once every reply before it is in the kernel.
+        c.socket.write(EMPTY, () => this.resumeGuarded(c));
+        return;
+      }
+    }
     if (c.parser.inFrame) {
-      if (c.frameStart === 0 || c.frames !== before) c.frameStart = this.now;
+      // The real time, not the sweep's: a long pass over one chunk must not age the frame that ends it.
+      if (c.frameStart === 0 || c.frames !== before) c.frameStart = Date.now();
     } else {
       c.frameStart = 0;
       if (this.shuttingDown) {
         c.endWhenIdle = true;
         this.maybeEnd(c);
-        return;
       }
     }
-    if (c.parser.buffered + c.socket.writableLength > this.limits.maxBufferedBytes) this.shed(c, 'buffer_cap');
+  }
+
+  private resumeGuarded(c: Conn): void {
+    try {
+      this.resumeReading(c);
+    } catch (err) {
+      this.connectionFailed(c, err);
+    }
+  }
+
+  /** The peer has taken the replies: run the frames held back, then read again. */
+  private resumeReading(c: Conn): void {
+    const held = c.held;
+    if (held === null || c.closed) return;
+    c.held = null;
+    c.stalledSince = 0;
+    this.consume(c, held);
+    if (c.held === null && !c.closed) c.socket.resume();
   }
 
   /** @internal Runs one request frame. */
@@ -253,6 +321,18 @@ export class QueueServer implements MetricSource {
       return this.replyError(c, 'MISSING_SQL', sql === undefined ? 'body must be {"sql": "..."}' : '"sql" must be a string');
     }
     if (this.burnPerEnqueueUs !== 0) burnCpu(this.burnPerEnqueueUs);
+    if (sql.length > ALWAYS_FITS_UNITS && this.queue.dequeueEnabled) {
+      // An entry whose 8002 reply cannot be framed could never leave the queue by 8002: refuse it now.
+      const bytes = pyJsonStringLength(sql) - 2 + String(this.queue.nextSeq).length;
+      if (bytes > MAX_BODY_UINT16) {
+        return this.replyError(
+          c,
+          'ENTRY_TOO_LARGE',
+          `the statement would make an 8002 reply of ${bytes} bytes once JSON-escaped (non-ASCII and control ` +
+            `characters take 6 bytes each as \\uXXXX), more than a frame holds (${MAX_BODY_UINT16}); shorten it`,
+        );
+      }
+    }
     let result;
     try {
       result = this.queue.enqueue(sql);
@@ -265,21 +345,37 @@ export class QueueServer implements MetricSource {
     }
     // Durable path: hold this reply's place so later (faster) replies on the connection wait behind it.
     this.flushOut(c);
+    c.produced += ENQUEUE_OK.length;
     const slot: { buf: Buffer | null } = { buf: null };
     (c.pending ??= []).push(slot);
     (result as Promise<unknown>).then(
       () => {
         slot.buf = ENQUEUE_OK;
-        this.flushPending(c);
+        this.flushPendingGuarded(c);
       },
       (err: unknown) => {
         slot.buf = this.errorFrameFor(err);
-        this.flushPending(c);
+        this.flushPendingGuarded(c);
       },
     );
   }
 
   private dequeue(c: Conn): void {
+    // The reply is built before the entry is removed: an entry whose reply cannot be sent is not popped.
+    const head = this.queue.dequeueEnabled ? this.queue.peekBatch(1)[0] : undefined;
+    let frame: Buffer | null = null;
+    if (head !== undefined) {
+      const json = pyJsonString(head.sql); // pure ASCII: length in characters = length in bytes
+      if (json.length > MAX_BODY_UINT16) {
+        return this.replyError(
+          c,
+          'ENTRY_TOO_LARGE',
+          `the oldest entry (seq ${head.seq}) makes an 8002 reply of ${json.length} bytes once JSON-escaped, more ` +
+            `than a frame holds (${MAX_BODY_UINT16}); it stays in the queue: drain it into MySQL (--mysql-url) to get past it`,
+        );
+      }
+      frame = encodeFrame(CMD.DEQUEUE, json);
+    }
     let e;
     try {
       e = this.queue.dequeue();
@@ -287,7 +383,8 @@ export class QueueServer implements MetricSource {
       return this.replyQueueError(c, err);
     }
     if (e === undefined) return this.replyError(c, 'QUEUE_EMPTY', 'queue is empty');
-    this.reply(c, encodeFrame(CMD.DEQUEUE, pyJsonString(e.sql)));
+    if (e !== head || frame === null) throw new Error(`dequeue returned seq ${e.seq}, not the peeked head`);
+    this.reply(c, frame);
   }
 
   private lengthFrame(n: number): Buffer {
@@ -321,6 +418,7 @@ export class QueueServer implements MetricSource {
   }
 
   private reply(c: Conn, buf: Buffer): void {
+    c.produced += buf.length;
     if (c.pending !== null) {
       c.pending.push({ buf });
     } else if (c.out === null) {
@@ -354,6 +452,31 @@ export class QueueServer implements MetricSource {
     this.maybeEnd(c);
   }
 
+  private flushPendingGuarded(c: Conn): void {
+    try {
+      this.flushPending(c);
+    } catch (err) {
+      this.connectionFailed(c, err);
+    }
+  }
+
+  /**
+   * @internal A bug met while serving one connection ends that connection, not the process: the replies
+   * already produced are sent, then it is closed; logged and counted as internal_error.
+   */
+  connectionFailed(c: Conn, err: unknown): void {
+    this.log.error('connection_failed', { err, remote: c.socket.remoteAddress });
+    this.count('internal_error');
+    if (c.closed) return;
+    try {
+      this.flushOut(c);
+    } catch {
+      // the replies that cannot be written are lost with the connection
+    }
+    c.closed = true;
+    c.socket.end(() => c.socket.destroy());
+  }
+
   private write(c: Conn, buf: Buffer): void {
     if (c.closed || c.socket.destroyed) return;
     this.bytesOut += buf.length;
@@ -362,7 +485,7 @@ export class QueueServer implements MetricSource {
 
   /** @internal Ends the connection once nothing is owed to the peer. */
   maybeEnd(c: Conn): void {
-    if (c.endWhenIdle && c.pending === null && !c.closed) {
+    if (c.endWhenIdle && c.pending === null && c.held === null && !c.closed) {
       c.closed = true;
       c.socket.end();
     }
@@ -387,7 +510,10 @@ export class QueueServer implements MetricSource {
     for (const c of this.conns) {
       if (c.closed) continue;
       if (slow > 0 && c.frameStart !== 0 && now - c.frameStart > slow) this.shed(c, 'slow_sender');
-      else if (idle > 0 && c.pending === null && now - c.lastActive > idle) this.shed(c, 'idle_timeout');
+      else if (c.held !== null) {
+        // Reading is paused because the peer does not read its replies: give it as long as a slow sender.
+        if (slow > 0 && now - c.stalledSince > slow) this.shed(c, 'buffer_cap');
+      } else if (idle > 0 && c.pending === null && now - c.lastActive > idle) this.shed(c, 'idle_timeout');
     }
   }
 
@@ -429,6 +555,7 @@ export class QueueServer implements MetricSource {
       { name: 'eserver_connections_total', help: 'Accepted client connections', type: 'counter', value: this.connectionsTotal },
       { name: 'eserver_bytes_in_total', help: 'Bytes received from clients', type: 'counter', value: this.bytesIn },
       { name: 'eserver_bytes_out_total', help: 'Bytes sent to clients', type: 'counter', value: this.bytesOut },
+      { name: 'eserver_read_paused_total', help: 'Times reading from a connection paused until the peer read its replies', type: 'counter', value: this.readPaused },
       { name: 'eserver_test_burn_cpu_us', help: 'Test-only CPU burnt per 8001 or per accepted connection (0 in production)', type: 'gauge', value: this.testBurnCpuUs },
     ];
     for (const [reason, value] of this.rejected) {

@@ -2,10 +2,14 @@
 // The shape itself is checked by the tokenizer/parser in sql-parse.ts; this module adds the table policy and a
 // verdict cache keyed by the statement template, so the hot path is one Map lookup per enqueue.
 import type { GuardVerdict, StatementGuard } from './contracts.js';
-import { parseInsert } from './sql-parse.js';
+import { MAX_ECHOED_NAME, parseInsert } from './sql-parse.js';
+import { excerpt } from './errors.js';
 
 export interface SqlGuardOptions {
-  /** Tables that may be inserted into: 'bench_events' or 'db.bench_events'. Case-insensitive. */
+  /**
+   * Tables that may be inserted into: 'bench_events' or 'db.bench_events'. Compared case-sensitively, as
+   * MySQL compares database and table names on Linux (lower_case_table_names=0).
+   */
   allowTables: string[];
   /** Template verdicts kept (default 1024). */
   cacheSize?: number;
@@ -13,16 +17,22 @@ export interface SqlGuardOptions {
 
 export const DEFAULT_ALLOW_TABLES = ['bench_events'];
 const PLACEHOLDER = '%d';
+const NAME_SEP = '\0';
+const MAX_CACHED_TEMPLATE = 1024;
 
 export class SqlGuard implements StatementGuard {
+  /** Allowed names as their parts joined by NUL, which no identifier can hold: `a.b` (one name) is not a.b. */
   private readonly allowed: Set<string>;
+  private readonly listed: string[];
   private readonly cache = new Map<string, GuardVerdict>();
   private readonly cacheSize: number;
   private hits = 0;
   private misses = 0;
 
   constructor(opts: SqlGuardOptions) {
-    this.allowed = new Set(opts.allowTables.map((t) => normaliseListed(t)));
+    const parts = opts.allowTables.map((t) => normaliseListed(t));
+    this.allowed = new Set(parts.map((p) => p.join(NAME_SEP)));
+    this.listed = parts.map((p) => p.join('.'));
     this.cacheSize = Math.max(1, opts.cacheSize ?? 1024);
   }
 
@@ -30,11 +40,22 @@ export class SqlGuard implements StatementGuard {
   check(sql: string): GuardVerdict {
     const r = parseInsert(sql);
     if (!r.ok) return { ok: false, reason: r.reason };
-    const key = r.stmt.table.map((p) => p.toLowerCase()).join('.');
-    if (!this.allowed.has(key)) {
-      return { ok: false, reason: `table ${JSON.stringify(r.stmt.table.join('.'))} is not in the allow-list` };
-    }
+    const table = r.stmt.table;
+    if (!this.allowed.has(table.length === 1 ? table[0] : table.join(NAME_SEP))) return { ok: false, reason: this.notListed(table) };
     return { ok: true };
+  }
+
+  /** Why a table is refused, with the fix when the name is only written differently from a listed one. */
+  private notListed(table: string[]): string {
+    const name = table.join('.');
+    let reason = `table ${JSON.stringify(excerpt(name, MAX_ECHOED_NAME))} is not in the allow-list`;
+    const near = this.listed.find((l) => l.toLowerCase() === name.toLowerCase());
+    if (near !== undefined && table.length === 1 && near.includes('.')) {
+      reason += `: \`${excerpt(name, MAX_ECHOED_NAME)}\` is one name; for database.table write \`${near.replace('.', '`.`')}\``;
+    } else if (near !== undefined) {
+      reason += ` (names are case-sensitive, as in MySQL on Linux: write ${near})`;
+    }
+    return reason;
   }
 
   /**
@@ -51,6 +72,8 @@ export class SqlGuard implements StatementGuard {
     }
     this.misses++;
     const v = this.checkTemplateUncached(template);
+    // Hot templates are short; a cache of long ones would hold up to cacheSize x 128 KB of keys.
+    if (template.length > MAX_CACHED_TEMPLATE) return v;
     if (this.cache.size >= this.cacheSize) {
       // Drop the oldest entry: Map iterates in insertion order.
       const oldest = this.cache.keys().next().value;
@@ -90,13 +113,13 @@ export class SqlGuard implements StatementGuard {
   }
 }
 
-function normaliseListed(t: string): string {
+function normaliseListed(t: string): string[] {
   const parts = t
     .trim()
     .split('.')
-    .map((p) => p.replace(/^`|`$/g, '').toLowerCase());
+    .map((p) => p.replace(/^`|`$/g, ''));
   if (parts.length === 0 || parts.length > 2 || parts.some((p) => p.length === 0)) {
     throw new Error(`bad allow-list table name ${JSON.stringify(t)}: use table or db.table`);
   }
-  return parts.join('.');
+  return parts;
 }

@@ -4,6 +4,15 @@
 // Both the SQL guard (enqueue time) and the coalescer (drain time) use it, so the two always agree on where the
 // VALUES tuples start.
 
+import { excerpt } from './errors.js';
+
+/** Refusals quote at most this much of a name (MySQL names are at most 64 characters anyway). */
+export const MAX_ECHOED_NAME = 64;
+
+function quoteName(text: string): string {
+  return excerpt(text, MAX_ECHOED_NAME);
+}
+
 export type ParseResult =
   | { ok: true; stmt: ParsedInsert }
   | { ok: false; reason: string; /** offset of the offending character */ at: number };
@@ -255,7 +264,7 @@ function parse(sql: string): ParsedInsert {
   }
   tok = lx.next();
   if (lc(tok) !== 'into') {
-    if (tok.t === T.Ident) throw new Refusal(`INSERT modifiers are refused (${tok.text.toUpperCase()}); write INSERT INTO`, tok.start);
+    if (tok.t === T.Ident) throw new Refusal(`INSERT modifiers are refused (${quoteName(tok.text.toUpperCase())}); write INSERT INTO`, tok.start);
     throw new Refusal('expected INTO after INSERT', tok.start);
   }
 
@@ -321,9 +330,9 @@ function parse(sql: string): ParsedInsert {
         if (w === 'select' || w === 'with' || w === 'values') throw new Refusal('subqueries are refused in VALUES', tok.start);
         if (w !== 'null' && w !== 'true' && w !== 'false') {
           const after = lx.next();
-          if (after.t === T.LParen) throw new Refusal(`functions are refused in VALUES (${tok.text}(...))`, tok.start);
+          if (after.t === T.LParen) throw new Refusal(`functions are refused in VALUES (${quoteName(tok.text)}(...))`, tok.start);
           if (after.t === T.String) throw new Refusal('charset introducers and typed literals are refused in VALUES', tok.start);
-          throw new Refusal(`only literals are allowed in VALUES (found ${JSON.stringify(tok.text)})`, tok.start);
+          throw new Refusal(`only literals are allowed in VALUES (found ${JSON.stringify(quoteName(tok.text))})`, tok.start);
         }
         if (signed) throw new Refusal('a sign must be followed by a number', tok.start);
         literals.push({ start: tok.start, end: tok.end, kind: 'keyword' });

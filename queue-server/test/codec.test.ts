@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { CMD, ENQUEUE_OK, FrameCollector, FrameParser, encodeFrame, pyJsonObject, pyJsonString } from '../src/codec.js';
-import { errorFrame } from '../src/errors.js';
+import { CMD, ENQUEUE_OK, FrameCollector, FrameParser, encodeFrame, pyJsonObject, pyJsonString, pyJsonStringLength } from '../src/codec.js';
+import { MAX_ERROR_MSG_CHARS, errorFrame } from '../src/errors.js';
 
 // Bytes from the reference (original-eserver.md).
 const REF_8001_OK = Buffer.from('1f4100127b226d7367223a202273756363657373227d', 'hex');
@@ -32,6 +32,36 @@ test('error frames are cmd 9000 with {"code": ..., "msg": ...}', () => {
   assert.equal(f.readUInt16BE(0), 9000);
   assert.equal(f.readUInt16BE(2), f.length - 4);
   assert.equal(f.subarray(4).toString(), '{"code": "QUEUE_FULL", "msg": "full"}');
+});
+
+test('error frames cannot exceed the frame limit, whatever the message: long ones are cut', () => {
+  for (const unit of ['\u007f', '\u0001', '"', '\\', '\u{1F600}', 'a']) {
+    const f = errorFrame('SQL_REFUSED', unit.repeat(70_000));
+    assert.ok(f.length <= 65539);
+    const msg = (JSON.parse(f.subarray(4).toString()) as { msg: string }).msg;
+    assert.match(msg, /\.\.\. \(\d+ more characters\)$/);
+    assert.ok(msg.length <= MAX_ERROR_MSG_CHARS + 40);
+    assert.ok(!/[\ud800-\udbff]\.\.\./.test(msg), 'a surrogate pair is never split');
+  }
+  assert.equal(JSON.parse(errorFrame('SQL_REFUSED', 'x'.repeat(MAX_ERROR_MSG_CHARS)).subarray(4).toString()).msg.length, MAX_ERROR_MSG_CHARS);
+});
+
+test('stop() during onFrame leaves the rest of the chunk unread; pushing it later continues in sync', () => {
+  const chunk = stream([[8001, 'a'], [8002, 'bb'], [8003, 'ccc']]);
+  const got: string[] = [];
+  const p = new FrameParser();
+  const sink = {
+    onFrame(cmd: number, body: Buffer) {
+      got.push(`${cmd}:${body.toString()}`);
+      if (cmd === 8001) p.stop();
+    },
+    onOversize() {},
+  };
+  const used = p.push(chunk, sink);
+  assert.deepEqual(got, ['8001:a']);
+  assert.equal(used, 5);
+  assert.equal(p.push(chunk.subarray(used), sink), chunk.length - used);
+  assert.deepEqual(got, ['8001:a', '8002:bb', '8003:ccc']);
 });
 
 test('encodeFrame refuses bodies beyond uint16', () => {
@@ -138,9 +168,10 @@ test('property: random bytes never throw, and frames + skipped + partial account
 
 test('property: pyJsonString output is valid JSON, ASCII-only, and decodes to the input', () => {
   fc.assert(
-    fc.property(fc.string({ unit: 'binary', maxLength: 50 }), (s) => {
+    fc.property(fc.string({ unit: fc.oneof(fc.constantFrom('"', '\\', '\b', '\f', '\x7f', '\x00'), fc.string({ unit: 'binary', maxLength: 1 })), maxLength: 50 }), (s) => {
       const j = pyJsonString(s);
       assert.match(j, /^[\x20-\x7e]*$/);
+      assert.equal(pyJsonStringLength(s), j.length);
       assert.equal(JSON.parse(j), s);
     }),
     { numRuns: 500 },

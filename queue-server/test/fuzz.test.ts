@@ -6,6 +6,7 @@ import net from 'node:net';
 import { encodeFrame } from '../src/codec.js';
 import { enqueueFrame, roundTrip } from './helpers/net.js';
 import { rssBytes, runCli, scrape } from './helpers/cli.js';
+import { runFuzz } from './helpers/fuzz-frames.js';
 
 // Deterministic PRNG so a failure can be replayed.
 function prng(seed: number): () => number {
@@ -80,6 +81,21 @@ test('socket fuzz: garbage and mutated frames leave the server up, answering, me
     assert.ok((m.get('eserver_rejected_total{reason="UNKNOWN_CMD"}') ?? 0) > 0);
     const growth = rssBytes(cli.proc.pid!) - rssStart;
     assert.ok(growth < 64 * 1024 * 1024, `RSS grew by ${growth} bytes`);
+  } finally {
+    assert.equal(await cli.stop(), 0);
+  }
+});
+
+test('frame fuzz (a short `make fuzz`): maximum-size escape-heavy frames of every command, every frame answered, no acknowledged entry lost', { timeout: 120_000 }, async () => {
+  const cli = await runCli(['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--capacity', '50000']);
+  try {
+    const r = await runFuzz({ port: cli.port, metricsPort: cli.metricsPort, pid: cli.proc.pid!, frames: 10_000, maxSizeEvery: 40, seed: 14 });
+    assert.equal(r.frames, 10_000);
+    assert.ok(r.maxSizeFrames > 200, `${r.maxSizeFrames} maximum-size frames`);
+    for (const code of ['ENTRY_TOO_LARGE', 'SQL_REFUSED', 'BAD_JSON', 'UNKNOWN_CMD']) assert.ok((r.errorCodes[code] ?? 0) > 0, code);
+    assert.ok(r.acknowledged > 500 && r.dequeued === r.acknowledged);
+    assert.equal(cli.proc.exitCode, null, 'server still running');
+    assert.ok(r.rssMaxBytes - r.rssStartBytes < 128 * 1024 * 1024, `RSS grew by ${r.rssMaxBytes - r.rssStartBytes} bytes`);
   } finally {
     assert.equal(await cli.stop(), 0);
   }

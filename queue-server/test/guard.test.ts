@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { SqlGuard } from '../src/sql-guard.js';
 import { parseInsert, scanString, UNTERMINATED } from '../src/sql-parse.js';
 import { repoRoot } from './helpers/mariadb.js';
+import { enqueueFrame, errCode, roundTrip, startServer } from './helpers/net.js';
 
 const CORPUS = path.join(repoRoot(), 'queue-server', 'test', 'fixtures', 'injection-corpus.txt');
 
@@ -106,6 +107,13 @@ describe('SQL guard: templates', () => {
     assert.equal(g.stats().size, 16);
   });
 
+  it('does not cache long templates, so the cache holds at most cacheSize short keys', () => {
+    const g = new SqlGuard({ allowTables: ['bench_events'], cacheSize: 16 });
+    for (let i = 0; i < 100; i++) g.checkTemplate(`insert into bench_events (num, s) values (%d, '${String(i).repeat(1000)}')`);
+    assert.equal(g.stats().size, 0);
+    assert.deepEqual(g.checkTemplate(`insert into bench_events (num, s) values (%d, '${'x'.repeat(5000)}')`), { ok: true });
+  });
+
   it('rejects bad allow-list entries', () => {
     assert.throws(() => new SqlGuard({ allowTables: ['a.b.c'] }));
     assert.throws(() => new SqlGuard({ allowTables: [''] }));
@@ -178,5 +186,34 @@ describe('SQL guard: properties', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('allow-list names (issue 14, defect 13)', () => {
+  it('a backticked `db.table` is one name, not db.table; the refusal says how to write it', () => {
+    const v = guard().check('insert into `eserver.audit_log` (num) values (1)');
+    assert.equal(v.ok, false);
+    assert.match((v as { reason: string }).reason, /is one name; for database\.table write `eserver`\.`audit_log`/);
+  });
+
+  it('names compare case-sensitively; the refusal names the listed spelling', () => {
+    const v = guard().check('insert into Bench_Events (num) values (1)');
+    assert.equal(v.ok, false);
+    assert.match((v as { reason: string }).reason, /case-sensitive.*write bench_events/);
+    assert.equal(new SqlGuard({ allowTables: ['Bench_Events'] }).check('insert into Bench_Events (num) values (1)').ok, true);
+    assert.equal(new SqlGuard({ allowTables: ['Bench_Events'] }).check('insert into bench_events (num) values (1)').ok, false);
+  });
+
+  it('over a real socket: the one-identifier form gets SQL_REFUSED and nothing is queued', async () => {
+    const s = await startServer({ queue: { guard: guard(), dequeueEnabled: false } });
+    try {
+      const [bad] = await roundTrip(s.port, enqueueFrame('insert into `eserver.audit_log` (num) values (%d)'));
+      assert.equal(errCode(bad), 'SQL_REFUSED');
+      const [ok] = await roundTrip(s.port, enqueueFrame('insert into `eserver`.`audit_log` (num) values (%d)'));
+      assert.equal(ok.cmd, 8001);
+      assert.equal(s.queue.length, 1);
+    } finally {
+      await s.close();
+    }
   });
 });

@@ -115,8 +115,8 @@ test('slow sender: a frame dribbled byte by byte is shed even though bytes keep 
   }
 });
 
-test('buffer cap: a peer that pipelines requests but never reads replies is shed', async () => {
-  const s = await startServer({ server: { maxBody: 100, limits: { maxBufferedBytes: 4096 } } });
+test('buffer cap: a peer that pipelines requests but never reads replies stops being read, then is shed after --slow-sender-ms', async () => {
+  const s = await startServer({ server: { maxBody: 100, limits: { maxBufferedBytes: 4096, slowSenderMs: 300, idleTimeoutMs: 0 } } });
   try {
     const c = await Client.connect(s.port);
     c.socket.pause(); // never read: the replies pile up in the kernel, then in the server
@@ -125,6 +125,8 @@ test('buffer cap: a peer that pipelines requests but never reads replies is shed
       c.socket.write(burst);
       await sleep(10);
     }
+    const paused = (): number => s.server.metrics().find((m) => m.name === 'eserver_read_paused_total')!.value;
+    await until(() => paused() > 0, 10_000, 'reading paused');
     await until(() => s.server.rejectedCounts().buffer_cap === 1, 10_000, 'buffer_cap refusal');
     await until(() => s.server.connectionCount === 0, 10_000, 'connection gone');
     c.close();
