@@ -22,7 +22,7 @@ async function enqueue(port: number, n: number): Promise<void> {
   assert.ok(frames.every((f) => f.cmd === 8001), frames.map((f) => f.body.toString()).find((b) => !b.includes('success')));
 }
 
-describe('start-up while MySQL is down', { skip: skip ?? false, timeout: 120_000 }, () => {
+describe('start-up while MySQL is down', { skip: skip ?? false, timeout: 300_000 }, () => {
   let db: MariaDb;
   const dirs: string[] = [];
   before(async () => {
@@ -83,27 +83,31 @@ describe('start-up while MySQL is down', { skip: skip ?? false, timeout: 120_000
     }
   });
 
-  it('without a journal: says what it waits for and how to fix it', async () => {
-    await db.stop();
-    try {
-      const proc = spawn(process.execPath, [CLI, '--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--mysql-url', db.url], {
-        env: { ...process.env, ESERVER_CONFIG: '' },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      let err = '';
-      proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  for (const kind of ['no journal', 'a new journal'] as const) {
+    it(`${kind}: says what it waits for and how to fix it`, async () => {
+      await db.stop();
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'eserver-down-'));
+      dirs.push(dir);
       try {
-        await until(() => err.includes('"event":"waiting_for_mysql"'), 15_000, 'a waiting_for_mysql log line');
-        const line = JSON.parse(err.split('\n').find((l) => l.includes('"event":"waiting_for_mysql"'))!) as { msg: string; level: string };
-        assert.equal(line.level, 'warn');
-        assert.match(line.msg, /not listening/i);
-        assert.match(line.msg, /--journal-dir/);
-        assert.ok(!err.includes('"event":"listening"'));
+        const args = [CLI, '--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--mysql-url', db.url];
+        if (kind === 'a new journal') args.push('--journal-dir', path.join(dir, 'j'));
+        const proc = spawn(process.execPath, args, { env: { ...process.env, ESERVER_CONFIG: '' }, stdio: ['ignore', 'ignore', 'pipe'] });
+        let err = '';
+        proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+        try {
+          await until(() => err.includes('"event":"waiting_for_mysql"'), 15_000, 'a waiting_for_mysql log line');
+          const line = JSON.parse(err.split('\n').find((l) => l.includes('"event":"waiting_for_mysql"'))!) as { msg: string; level: string };
+          assert.equal(line.level, 'warn');
+          assert.match(line.msg, /not listening/i);
+          assert.match(line.msg, kind === 'no journal' ? /without a journal/ : /journal .* is new/);
+          assert.match(line.msg, /--journal-dir/);
+          assert.ok(!err.includes('"event":"listening"'));
+        } finally {
+          proc.kill('SIGKILL');
+        }
       } finally {
-        proc.kill('SIGKILL');
+        await db.start();
       }
-    } finally {
-      await db.start();
-    }
-  });
+    });
+  }
 });
