@@ -195,7 +195,9 @@ class FileJournal implements Journal {
     const stored = await this.openCommittedFile();
     this.committedSeq = Math.max(this.committedSeq, stored);
     const names = (await fs.promises.readdir(this.dir)).filter((n) => SEG_RE.test(n)).sort();
-    let lastSeq = this.committedSeq;
+    // Highest seq found in the segments so far: records must rise above it. The committed position is no
+    // floor: entries at or below it are still in their segments until the segment is deleted whole.
+    let seen = 0;
     let cutBytes = 0;
     let maxIndex = 0;
     let damaged = 0;
@@ -209,7 +211,7 @@ class FileJournal implements Journal {
       const index = Number(SEG_RE.exec(name)![1]);
       maxIndex = Math.max(maxIndex, index);
       const file = path.join(this.dir, name);
-      const floor = lastSeq;
+      const floor = seen;
       const scan = await scanSegment(file, floor, (e) => {
         if (e.seq <= this.committedSeq) return;
         count++;
@@ -238,7 +240,7 @@ class FileJournal implements Journal {
         damaged++;
         goodEnd = await this.setAside(file, name, Math.max(scan.prevLastSeq, floor), scan.ranges, scan.damage);
       }
-      lastSeq = Math.max(lastSeq, scan.prevLastSeq, scan.lastSeq);
+      seen = Math.max(seen, scan.prevLastSeq, scan.lastSeq);
       this.segments.push({ index, file, lastSeq: scan.lastSeq, bytes: goodEnd });
     }
     if (overflow) {
@@ -251,6 +253,7 @@ class FileJournal implements Journal {
           'let them drain or be consumed, then restart with the usual limits.',
       );
     }
+    const lastSeq = Math.max(seen, this.committedSeq);
     this.recovered = { entries, lastSeq, cutBytes, committedSeq: this.committedSeq, damagedSegments: damaged };
     this.fresh = lastSeq === 0;
     this.lastSeqAppended = lastSeq;

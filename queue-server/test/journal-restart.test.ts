@@ -66,6 +66,8 @@ for (const policy of ['always', 'off'] as const) {
         assert.equal((await pipeline(c, enqueueFrame(SQL), 1))[0].cmd, 8001);
         assert.equal(seqOf((await pipeline(c, encodeFrame(8002, ''), 1))[0]), 20_031);
         c.close();
+        assert.ok(!b.stderr().includes('journal_corrupt'), 'consumed entries are not mistaken for damage');
+        assert.equal(fs.existsSync(path.join(dir, 'damaged')), false);
       } finally {
         await b.stop('SIGKILL');
       }

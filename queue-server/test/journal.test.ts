@@ -312,6 +312,17 @@ describe('journal: damage in the middle of a segment', () => {
     });
   }
 
+  it('entries at or below the committed position are not damage', async () => {
+    const dir = tmpDir();
+    await threeSegments(dir);
+    const log = new MemLog();
+    const k = await open(dir, 'off', 150, { log });
+    assert.deepEqual(k.recovered.entries.map((e) => e.seq), Array.from({ length: 150 }, (_, i) => 151 + i));
+    assert.equal(log.events.find((e) => e.event === 'journal_corrupt'), undefined);
+    assert.equal(fs.existsSync(path.join(dir, 'damaged')), false);
+    await k.close();
+  });
+
   it('a torn tail of the last segment is an ordinary crash: cut with a warning, nothing set aside', async () => {
     const dir = tmpDir();
     await threeSegments(dir);
