@@ -318,7 +318,9 @@ class FileJournal implements Journal {
       fs.writeSync(this.committedFd, this.committedBuf, 0, 16, 0);
       this.committedDirty = true;
     }
-    this.startDelete();
+    // Segments are in seq order: only when the oldest is wholly committed is there anything to delete.
+    const oldest = this.segments[0];
+    if (oldest !== undefined && oldest !== this.active && oldest.lastSeq <= seq) this.startDelete();
   }
 
   async close(): Promise<void> {

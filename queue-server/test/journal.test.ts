@@ -312,6 +312,21 @@ describe('journal: damage in the middle of a segment', () => {
     });
   }
 
+  it('a damaged header of an older segment: its records are still recovered, and the damage reported', async () => {
+    const dir = tmpDir();
+    const segs = await threeSegments(dir);
+    const file = path.join(dir, segs[1]);
+    const buf = fs.readFileSync(file);
+    buf[2] ^= 0xff;
+    fs.writeFileSync(file, buf);
+    const log = new MemLog();
+    const k = await open(dir, 'off', 0, { log });
+    assert.deepEqual(k.recovered.entries.map((e) => e.seq), Array.from({ length: 300 }, (_, i) => i + 1));
+    assert.match(String(log.events.find((e) => e.event === 'journal_corrupt' && e.level === 'error')?.fields?.why), /header/);
+    assert.equal(fs.readdirSync(path.join(dir, 'damaged')).length, 1);
+    await k.close();
+  });
+
   it('entries at or below the committed position are not damage', async () => {
     const dir = tmpDir();
     await threeSegments(dir);
