@@ -149,7 +149,7 @@ class FileJournal implements Journal {
   /** The `committed` file: overwritten in place (16 bytes, one sector) on every committed(). */
   private committedFd = -1;
   private readonly committedBuf = Buffer.alloc(16);
-  private committedDirty = false;
+  private committedTimer: NodeJS.Timeout | null = null;
   private committedSyncing = false;
 
   private pending: Buffer[] = [];
@@ -274,10 +274,9 @@ class FileJournal implements Journal {
     this.startDelete();
     await this.deleting;
 
-    if (this.policy !== 'off') {
+    if (this.policy === 'interval') {
       this.timer = setInterval(() => {
-        if (this.committedDirty) void this.syncCommitted();
-        if (this.policy !== 'interval' || !this.dirty) return;
+        if (!this.dirty) return;
         this.syncRequested = true;
         this.schedule();
       }, this.intervalMs);
@@ -316,7 +315,14 @@ class FileJournal implements Journal {
       // bring the entry back. 16 bytes at offset 0 stay within one sector.
       this.encodeCommitted(seq);
       fs.writeSync(this.committedFd, this.committedBuf, 0, 16, 0);
-      this.committedDirty = true;
+      // Made durable within intervalMs (one timer while dirty, none while idle), except under `off`.
+      if (this.policy !== 'off' && this.committedTimer === null) {
+        this.committedTimer = setTimeout(() => {
+          this.committedTimer = null;
+          void this.syncCommitted();
+        }, this.intervalMs);
+        this.committedTimer.unref();
+      }
     }
     // Segments are in seq order: only when the oldest is wholly committed is there anything to delete.
     const oldest = this.segments[0];
@@ -327,6 +333,8 @@ class FileJournal implements Journal {
     if (this.closed) return;
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    if (this.committedTimer !== null) clearTimeout(this.committedTimer);
+    this.committedTimer = null;
     try {
       await this.flush();
     } catch {
@@ -403,11 +411,9 @@ class FileJournal implements Journal {
   private async syncCommitted(): Promise<void> {
     if (this.committedSyncing || this.committedFd < 0) return;
     this.committedSyncing = true;
-    this.committedDirty = false;
     try {
       await fsFdatasync(this.committedFd);
     } catch (err) {
-      this.committedDirty = true;
       this.log.error('journal_committed_sync_failed', { err });
     } finally {
       this.committedSyncing = false;
