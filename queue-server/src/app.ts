@@ -164,7 +164,7 @@ async function readOffsetSayingWhy(writer: MysqlWriter, log: Logger, why: string
   try {
     return await writer.readCommittedSeq();
   } catch (err) {
-    throw new Error(`MySQL did not answer (${(err as Error)?.message ?? String(err)}): ${why}. Fix: ${fix}`);
+    throw new Error(`could not read MySQL's offset (${(err as Error)?.message ?? String(err)}): ${why}. Fix: ${fix}`);
   } finally {
     clearTimeout(t);
   }
