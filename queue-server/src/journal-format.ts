@@ -222,7 +222,10 @@ async function resync(w: Window, from: number, last: number): Promise<{ pos: num
     const hi = w.buf.readUInt32BE(o + 8);
     if (hi >= MAX_SEQ_HI || hi * TWO32 + w.buf.readUInt32BE(o + 12) <= last) continue;
     const r = await w.record(p, last, RESYNC_MAX_PAYLOAD);
-    if (r.ok) return { pos: p, seq: r.seq };
+    if (!r.ok) continue;
+    // A chance match of the checksum on garbage (about 2^-32 per candidate that passes the filters above)
+    // must not become an entry: the record after it has to check out too, unless the file ends there.
+    if (r.end === w.size || (await w.record(r.end, r.seq, MAX_PAYLOAD)).ok) return { pos: p, seq: r.seq };
   }
   return null;
 }
