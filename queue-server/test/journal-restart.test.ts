@@ -35,7 +35,7 @@ function seqOf(f: Frame): number {
   return Number(/values \((\d+)\)/.exec(JSON.parse(f.body.toString()) as string)![1]);
 }
 
-for (const policy of ['always', 'off'] as const) {
+for (const policy of ['always', 'interval', 'off'] as const) {
   test(`pure queue, fsync ${policy}: 20,000 enqueues and 20,000 8002 pops through capacity 10,000, kill -9, restart`, async () => {
     const dir = tmp();
     const args = [...BASE, '--journal-dir', dir, '--fsync', policy, '--capacity', '10000'];
