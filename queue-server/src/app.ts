@@ -35,13 +35,12 @@ export async function startApp(cfg: Config, log: Logger): Promise<RunningApp> {
     });
   }
   const guard = cfg.guard ? new SqlGuard({ allowTables: cfg.allowTables }) : undefined;
-  const queue = new Queue({ capacity: cfg.capacity, guard, dequeueEnabled: cfg.mysqlUrl === null });
+  const queue = new Queue({ capacity: cfg.capacity, maxBytes: cfg.maxQueueBytes, guard, dequeueEnabled: cfg.mysqlUrl === null });
 
   let journal: Journal | null = null;
   let writer: MysqlWriter | null = null;
   const sources: MetricSource[] = [queue];
   try {
-    let committedSeq = 0;
     if (cfg.mysqlUrl !== null) {
       const { MysqlWriter } = await import('./writer.js');
       writer = new MysqlWriter(queue, {
@@ -51,26 +50,43 @@ export async function startApp(cfg: Config, log: Logger): Promise<RunningApp> {
         batchMs: cfg.batchMs,
         maxBackoffMs: cfg.maxBackoffMs,
         log,
-        onCommitted: (seq: number) => journal?.committed(seq),
+        onCommitted: (seq: number) => recordCommitted(journal, seq, log),
       });
-      committedSeq = await writer.readCommittedSeq();
       sources.push(writer);
     }
-    let nextSeq = committedSeq + 1;
     if (cfg.journalDir !== null) {
       const { openJournal } = await import('./journal.js');
-      journal = await openJournal({ dir: cfg.journalDir, policy: cfg.fsync, intervalMs: cfg.fsyncIntervalMs, committedSeq, log });
-      const j = journal;
+      const j = (journal = await openJournal({
+        dir: cfg.journalDir,
+        policy: cfg.fsync,
+        intervalMs: cfg.fsyncIntervalMs,
+        committedSeq: 0,
+        log,
+        segmentBytes: cfg.journalSegmentBytes,
+        limits: { maxEntries: cfg.capacity, maxBytes: cfg.maxQueueBytes },
+      }));
+      let nextSeq = j.recovered.lastSeq + 1;
+      if (writer !== null && j.fresh) {
+        // A new journal knows no sequence yet; numbering below MySQL's offset would be skipped as committed.
+        const seq = await readOffsetSayingWhy(writer, log, `the journal ${cfg.journalDir} is new, so numbering must continue from MySQL's offset`);
+        j.committed(seq);
+        nextSeq = seq + 1;
+      } else if (writer !== null) {
+        // Sequence numbers continue from the journal, so MySQL is not needed to start: the drain catches up
+        // when it answers, skipping what it already committed. This read only refreshes the offset and the gauge.
+        const w = writer;
+        void w.readCommittedSeq().then((seq) => recordCommitted(j, seq, log), () => undefined);
+      }
       queue.setJournal(j);
       // Without MySQL, an entry leaves for good when a client dequeues it.
       if (cfg.mysqlUrl === null) queue.onDequeued = (seq) => j.committed(seq);
-      const { entries, lastSeq } = j.recovered;
-      nextSeq = Math.max(lastSeq, committedSeq) + 1;
+      const { entries, lastSeq, committedSeq } = j.recovered;
       queue.restore(entries, nextSeq);
       sources.push(j);
-      log.info('journal_replayed', { entries: entries.length, lastSeq, committedSeq, nextSeq });
-    } else if (committedSeq > 0) {
-      queue.restore([], nextSeq);
+      log.info('journal_replayed', { entries: entries.length, lastSeq, committedSeq, nextSeq: queue.nextSeq });
+    } else if (writer !== null) {
+      const seq = await readOffsetSayingWhy(writer, log, 'without a journal, numbering must continue from MySQL\'s offset');
+      if (seq > 0) queue.restore([], seq + 1);
     }
     writer?.start();
 
@@ -93,7 +109,7 @@ export async function startApp(cfg: Config, log: Logger): Promise<RunningApp> {
     sources.push(server);
     const address = await server.listen(cfg.port, cfg.host);
 
-    const metrics = new MetricsServer({ sources: () => sources, healthy: () => server.isListening, log });
+    const metrics = new MetricsServer({ sources: () => sources, healthy: () => health(server, journal), log });
     let metricsAddress: AddressInfo;
     try {
       metricsAddress = await metrics.listen(cfg.metricsPort, cfg.metricsHost);
@@ -133,5 +149,35 @@ export async function startApp(cfg: Config, log: Logger): Promise<RunningApp> {
     if (writer !== null) await writer.stop({ drain: false, timeoutMs: 0 }).catch(() => undefined);
     if (journal !== null) await journal.close().catch(() => undefined);
     throw err;
+  }
+}
+
+/** /healthz: up while listening, unless the journal refuses writes (then every 8001 is refused too). */
+function health(server: QueueServer, journal: Journal | null): boolean | string {
+  if (!server.isListening) return false;
+  const f = journal?.failure ?? null;
+  if (f !== null) return `journal failed (${(f as NodeJS.ErrnoException).code ?? f.message}): every 8001 is refused with JOURNAL_FAILED; ${f.message}. Fix the disk, then restart.`;
+  return true;
+}
+
+/** MySQL's committed offset, after telling the user, if it takes a while, why the server is not listening yet. */
+async function readOffsetSayingWhy(writer: MysqlWriter, log: Logger, why: string): Promise<number> {
+  const fix = 'start MySQL or check --mysql-url; with a --journal-dir that has been used once, the server accepts while MySQL is down';
+  const t = setTimeout(() => log.warn('waiting_for_mysql', { msg: `not listening yet: ${why}. Waiting for MySQL to answer; ${fix}` }), 500);
+  try {
+    return await writer.readCommittedSeq();
+  } catch (err) {
+    throw new Error(`could not read MySQL's offset (${(err as Error)?.message ?? String(err)}): ${why}. Fix: ${fix}`);
+  } finally {
+    clearTimeout(t);
+  }
+}
+
+/** The journal's own record of the committed offset only spares replay work: a failure to write it is logged, not fatal. */
+function recordCommitted(journal: Journal | null, seq: number, log: Logger): void {
+  try {
+    journal?.committed(seq);
+  } catch (err) {
+    log.error('journal_committed_write_failed', { err, seq });
   }
 }

@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 import { DEFAULT_LIMITS } from './limits.js';
 import { DEFAULT_ALLOW } from './allowlist.js';
 import { DEFAULT_CAPACITY } from './ring.js';
+import { DEFAULT_MAX_BYTES } from './queue.js';
+import { ENTRY_OVERHEAD } from './entry.js';
 
 export type FsyncPolicy = 'always' | 'interval' | 'off';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -15,6 +17,7 @@ export interface Config {
   metricsHost: string;
   allow: string[];
   capacity: number;
+  maxQueueBytes: number;
   maxBody: number;
   backlog: number;
   maxConnections: number;
@@ -32,6 +35,7 @@ export interface Config {
   journalDir: string | null;
   fsync: FsyncPolicy;
   fsyncIntervalMs: number;
+  journalSegmentBytes: number;
   guard: boolean;
   allowTables: string[];
   testBurnCpuUs: number;
@@ -61,6 +65,7 @@ export const DEFAULTS: Config = {
   metricsHost: '127.0.0.1',
   allow: [...DEFAULT_ALLOW],
   capacity: DEFAULT_CAPACITY,
+  maxQueueBytes: DEFAULT_MAX_BYTES,
   maxBody: 65535,
   backlog: 1024,
   ...DEFAULT_LIMITS,
@@ -75,6 +80,7 @@ export const DEFAULTS: Config = {
   journalDir: null,
   fsync: 'always',
   fsyncIntervalMs: 10,
+  journalSegmentBytes: 64 * 1024 * 1024,
   guard: true,
   allowTables: ['bench_events'],
   testBurnCpuUs: 0,
@@ -88,6 +94,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'metricsHost', flag: 'metrics-host', kind: 'string', arg: 'addr', help: 'address of the metrics endpoint' },
   { key: 'allow', flag: 'allow', kind: 'list', arg: 'list', help: 'client IPs/CIDRs allowed to connect, comma separated ("*" = any)' },
   { key: 'capacity', flag: 'capacity', kind: 'int', min: 1, max: 50_000_000, arg: 'n', help: 'ring capacity in entries' },
+  { key: 'maxQueueBytes', flag: 'max-queue-bytes', kind: 'int', min: 4096, arg: 'bytes', help: 'byte budget of the queued entries (SQL length + 64 each); QUEUE_FULL beyond it' },
   { key: 'maxBody', flag: 'max-body', kind: 'int', min: 16, max: 65535, arg: 'bytes', help: 'largest request body; longer frames get BODY_TOO_LARGE' },
   { key: 'backlog', flag: 'backlog', kind: 'int', min: 1, max: 65535, arg: 'n', help: 'listen backlog (capped by net.core.somaxconn)' },
   { key: 'maxConnections', flag: 'max-connections', kind: 'int', min: 0, arg: 'n', help: 'concurrent connections (0 = unlimited)' },
@@ -105,6 +112,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'journalDir', flag: 'journal-dir', kind: 'string', nullable: true, arg: 'dir', help: 'append-only journal directory (unset = no journal, acks are in-memory only)' },
   { key: 'fsync', flag: 'fsync', kind: 'enum', choices: ['always', 'interval', 'off'], arg: 'policy', help: 'journal fsync policy: always (group commit before ack), interval, off' },
   { key: 'fsyncIntervalMs', flag: 'fsync-interval-ms', kind: 'int', min: 1, arg: 'ms', help: 'fsync period of the interval policy' },
+  { key: 'journalSegmentBytes', flag: 'journal-segment-bytes', kind: 'int', min: 4096, arg: 'bytes', help: 'start a new journal segment past this size (committed segments are deleted whole)' },
   { key: 'guard', flag: 'guard', kind: 'bool', help: 'SQL guard: only INSERT INTO <allowed table> (...) VALUES (<literals>) (--no-guard disables)' },
   { key: 'allowTables', flag: 'allow-tables', kind: 'list', arg: 'list', help: 'tables the SQL guard allows, comma separated' },
   { key: 'testBurnCpuUs', flag: 'test-burn-cpu-us', kind: 'int', min: 0, max: 1_000_000, arg: 'us', help: 'TEST ONLY: burn this much CPU per 8001 (or per accepted connection, see --test-burn-at); needs ESERVER_ENABLE_TEST_HOOKS=1' },
@@ -233,6 +241,11 @@ const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_$]*$/;
 function check(c: Config, env: NodeJS.ProcessEnv): void {
   if (c.maxBufferedBytes < c.maxBody + 4) {
     throw new ConfigError(`maxBufferedBytes (${c.maxBufferedBytes}) must be at least maxBody + 4 (${c.maxBody + 4}) to hold one frame`);
+  }
+  // The largest statement: a whole body of SQL, its %d replaced by up to 16 digits.
+  const largest = c.maxBody + 14 + ENTRY_OVERHEAD;
+  if (c.maxQueueBytes < largest) {
+    throw new ConfigError(`maxQueueBytes (${c.maxQueueBytes}) must hold at least one entry of maxBody (${largest} bytes)`);
   }
   if (c.mysqlUrl !== null) {
     let u: URL;

@@ -12,7 +12,11 @@ export interface StatementGuard {
 /** Where accepted entries are made durable before they are acknowledged. */
 export interface JournalSink {
   append(entry: Entry): void;
-  /** Resolves once everything appended so far is as durable as the fsync policy promises. */
+  /**
+   * Resolves once everything appended so far is as durable as the fsync policy promises. Groups settle in
+   * append order. A rejection is final: every entry appended and not yet resolved is refused with it, none of
+   * them will replay, and later appends throw.
+   */
   flush(): Promise<void>;
 }
 

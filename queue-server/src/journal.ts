@@ -1,10 +1,8 @@
 // Append-only journal of accepted entries, so that an acknowledged 8001 survives a crash of the server.
 //
-// Layout: a directory of segments `seg-<16 digits>.jnl`. Each starts with a 20-byte header
-//   magic "ESJ1" | u16 version | u16 flags | u32 prevLastSeq hi | u32 lo | u32 crc32(header bytes 0..16)
-// where prevLastSeq is the highest seq written before the segment was opened: it keeps sequence numbers
-// increasing across restarts even after every older segment was deleted. Then records:
-//   u32 payloadLen | u32 crc32(payload) | payload = u32 seq hi | u32 seq lo | sql (UTF-8)
+// Layout: a directory of segments `seg-<16 digits>.jnl` (format in journal-format.ts), a 16-byte file
+// `committed` holding the position up to which entries are committed to MySQL or consumed by 8002, and
+// `damaged/`, where segments found damaged in the middle are kept for inspection.
 //
 // Group commit: append() only encodes into memory. flush() joins the group that the next write will carry;
 // one write (plus one fdatasync under `always`) settles every flush() that was waiting when it started, and the
@@ -15,19 +13,28 @@ import { promisify } from 'node:util';
 import type { Entry } from './entry.js';
 import type { JournalSink, Logger, MetricSample } from './contracts.js';
 import { crc32 } from './crc32.js';
+import { entrySize } from './entry.js';
+import { HEADER, encodeHeader, encodeRecord, scanSegment, writeRanges, type Damage } from './journal-format.js';
+
+export { encodeHeader, encodeRecord, parseSegment } from './journal-format.js';
 
 export type FsyncPolicy = 'always' | 'interval' | 'off';
 
 export interface JournalOptions {
   dir: string;
   policy: FsyncPolicy;
-  /** fsync period under `interval`. */
+  /** fsync period under `interval` (and of the committed-position file under `always`). */
   intervalMs: number;
-  /** Highest seq known to be committed to MySQL; older entries are not replayed. */
+  /**
+   * Highest seq known to be committed to MySQL (0 when unknown); older entries are not replayed. The journal
+   * also keeps its own record of the committed / consumed position (file `committed`) and uses the higher.
+   */
   committedSeq: number;
   log: Logger;
   /** Rotate to a new segment once the active one reaches this size. Default 64 MiB. */
   segmentBytes?: number;
+  /** What the queue can take back at replay; more than this is refused with what to raise. */
+  limits?: { maxEntries: number; maxBytes: number };
 }
 
 export interface Recovered {
@@ -37,31 +44,49 @@ export interface Recovered {
   lastSeq: number;
   /** Bytes cut from torn or corrupt tails. */
   cutBytes: number;
+  /** The committed / consumed position the replay started from. */
+  committedSeq: number;
+  /** Segments found damaged in the middle (kept in `damaged/`, rewritten with their good records). */
+  damagedSegments: number;
 }
 
 export interface Journal extends JournalSink {
   readonly recovered: Recovered;
-  /** Tells the journal that everything up to seq is committed in MySQL; whole segments below it are deleted. */
+  /** The journal has never held an entry nor a committed position (a new directory). */
+  readonly fresh: boolean;
+  /** Why the journal refuses writes, or null while it accepts them. */
+  readonly failure: Error | null;
+  /**
+   * Everything up to seq is committed in MySQL or consumed by 8002: recorded (a write() before this returns,
+   * so a kill -9 after it never brings those entries back) and whole segments below it are deleted.
+   */
   committed(seq: number): void;
   close(): Promise<void>;
   metrics(): MetricSample[];
 }
 
-const MAGIC = 0x45534a31; // "ESJ1"
-const VERSION = 1;
-const HEADER = 20;
-const REC_HEAD = 8;
-const MAX_PAYLOAD = 16 * 1024 * 1024; // entries are < 64 KiB; anything bigger is garbage
+/** The journal holds more uncommitted entries than the queue may take: raise the limits it names. */
+export class JournalTooBigError extends Error {
+  constructor(msg: string) {
+    super(msg);
+    this.name = 'JournalTooBigError';
+  }
+}
+
 const SEG_RE = /^seg-(\d{16})\.jnl$/;
 const TWO32 = 0x1_0000_0000;
+const COMMITTED_FILE = 'committed';
+const COMMITTED_MAGIC = 0x45534a43; // "ESJC"
+const DAMAGED_DIR = 'damaged';
 
 const fsOpen = promisify(fs.open);
 const fsClose = promisify(fs.close);
-function fsWrite(fd: number, buf: Buffer, off: number, len: number, pos: null): Promise<number> {
+function fsWrite(fd: number, buf: Buffer, off: number, len: number, pos: number | null): Promise<number> {
   return new Promise((resolve, reject) => fs.write(fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
 }
 const fsFdatasync = promisify(fs.fdatasync);
 const fsFsync = promisify(fs.fsync);
+const fsFtruncate = promisify(fs.ftruncate);
 
 interface Segment {
   index: number;
@@ -93,98 +118,39 @@ function segName(index: number): string {
   return `seg-${String(index).padStart(16, '0')}.jnl`;
 }
 
-export function encodeHeader(prevLastSeq: number): Buffer {
-  const b = Buffer.alloc(HEADER);
-  b.writeUInt32BE(MAGIC, 0);
-  b.writeUInt16BE(VERSION, 4);
-  b.writeUInt16BE(0, 6);
-  b.writeUInt32BE(Math.floor(prevLastSeq / TWO32), 8);
-  b.writeUInt32BE(prevLastSeq % TWO32, 12);
-  b.writeUInt32BE(crc32(b, 0, 16), 16);
-  return b;
-}
-
-export function encodeRecord(e: Entry): Buffer {
-  const n = Buffer.byteLength(e.sql);
-  const b = Buffer.allocUnsafe(REC_HEAD + 8 + n);
-  b.writeUInt32BE(8 + n, 0);
-  b.writeUInt32BE(Math.floor(e.seq / TWO32), 8);
-  b.writeUInt32BE(e.seq % TWO32, 12);
-  b.write(e.sql, 16, 'utf8');
-  b.writeUInt32BE(crc32(b, 8, b.length), 4);
-  return b;
-}
-
-interface ParsedSegment {
-  prevLastSeq: number;
-  entries: Entry[];
-  /** Offset after the last whole record (== file length when intact). */
-  goodEnd: number;
-  headerOk: boolean;
-  why?: string;
-}
-
-/** Reads one segment up to its last whole, checksummed record. Exported for tests. */
-export function parseSegment(buf: Buffer): ParsedSegment {
-  if (buf.length < HEADER) return { prevLastSeq: 0, entries: [], goodEnd: 0, headerOk: false, why: 'short header' };
-  if (buf.readUInt32BE(0) !== MAGIC || buf.readUInt32BE(16) !== crc32(buf, 0, 16)) {
-    return { prevLastSeq: 0, entries: [], goodEnd: 0, headerOk: false, why: 'bad header' };
-  }
-  const prevLastSeq = buf.readUInt32BE(8) * TWO32 + buf.readUInt32BE(12);
-  const entries: Entry[] = [];
-  let off = HEADER;
-  let last = prevLastSeq;
-  let why: string | undefined;
-  while (off < buf.length) {
-    if (off + REC_HEAD > buf.length) {
-      why = 'torn record header';
-      break;
-    }
-    const len = buf.readUInt32BE(off);
-    if (len < 8 || len > MAX_PAYLOAD) {
-      why = `bad record length ${len}`;
-      break;
-    }
-    if (off + REC_HEAD + len > buf.length) {
-      why = 'torn record';
-      break;
-    }
-    if (buf.readUInt32BE(off + 4) !== crc32(buf, off + REC_HEAD, off + REC_HEAD + len)) {
-      why = 'checksum mismatch';
-      break;
-    }
-    const seq = buf.readUInt32BE(off + 8) * TWO32 + buf.readUInt32BE(off + 12);
-    if (seq <= last) {
-      why = `seq ${seq} not above ${last}`;
-      break;
-    }
-    last = seq;
-    entries.push({ seq, sql: buf.toString('utf8', off + 16, off + REC_HEAD + len) });
-    off += REC_HEAD + len;
-  }
-  return { prevLastSeq, entries, goodEnd: off, headerOk: true, why };
-}
-
 export async function openJournal(opts: JournalOptions): Promise<Journal> {
   const j = new FileJournal(opts);
-  await j.open();
+  try {
+    await j.open();
+  } catch (err) {
+    await j.close().catch(() => {});
+    throw err;
+  }
   return j;
 }
 
 class FileJournal implements Journal {
-  recovered: Recovered = { entries: [], lastSeq: 0, cutBytes: 0 };
+  recovered: Recovered = { entries: [], lastSeq: 0, cutBytes: 0, committedSeq: 0, damagedSegments: 0 };
+  fresh = false;
 
   private readonly dir: string;
   private readonly policy: FsyncPolicy;
   private readonly intervalMs: number;
   private readonly log: Logger;
   private readonly segmentBytes: number;
+  private readonly limits: { maxEntries: number; maxBytes: number };
   private committedSeq: number;
 
   private segments: Segment[] = [];
   private fd = -1;
   private active!: Segment;
   private lastSeqAppended = 0;
+
+  /** The `committed` file: overwritten in place (16 bytes, one sector) on every committed(). */
+  private committedFd = -1;
+  private readonly committedBuf = Buffer.alloc(16);
+  private committedTimer: NodeJS.Timeout | null = null;
+  private committedSyncing = false;
 
   private pending: Buffer[] = [];
   private pendingBytes = 0;
@@ -198,7 +164,7 @@ class FileJournal implements Journal {
   private failed: Error | null = null;
   private closed = false;
   private timer: NodeJS.Timeout | null = null;
-  private deleting = false;
+  private deleting: Promise<void> | null = null;
   private idle: Deferred | null = null;
 
   // metrics
@@ -207,6 +173,7 @@ class FileJournal implements Journal {
   private writes = 0;
   private syncs = 0;
   private deleted = 0;
+  private corruptBytes = 0;
 
   constructor(opts: JournalOptions) {
     this.dir = opts.dir;
@@ -214,48 +181,81 @@ class FileJournal implements Journal {
     this.intervalMs = Math.max(1, opts.intervalMs);
     this.log = opts.log;
     this.segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
+    this.limits = opts.limits ?? { maxEntries: Infinity, maxBytes: Infinity };
     this.committedSeq = Math.max(0, opts.committedSeq);
     if (!['always', 'interval', 'off'].includes(this.policy)) throw new Error(`unknown fsync policy ${String(this.policy)}`);
   }
 
+  get failure(): Error | null {
+    return this.failed;
+  }
+
   async open(): Promise<void> {
     await fs.promises.mkdir(this.dir, { recursive: true });
+    const stored = await this.openCommittedFile();
+    this.committedSeq = Math.max(this.committedSeq, stored);
     const names = (await fs.promises.readdir(this.dir)).filter((n) => SEG_RE.test(n)).sort();
-    let lastSeq = this.committedSeq;
+    // Highest seq found in the segments so far: records must rise above it. The committed position is no
+    // floor: entries at or below it are still in their segments until the segment is deleted whole.
+    let seen = 0;
     let cutBytes = 0;
     let maxIndex = 0;
+    let damaged = 0;
     const entries: Entry[] = [];
-    for (const name of names) {
+    let count = 0;
+    let bytes = 0;
+    let overflow = false;
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i];
+      const isLast = i === names.length - 1;
       const index = Number(SEG_RE.exec(name)![1]);
       maxIndex = Math.max(maxIndex, index);
       const file = path.join(this.dir, name);
-      const buf = await fs.promises.readFile(file);
-      const p = parseSegment(buf);
-      if (!p.headerOk) {
-        // Only a crash while a segment was being created leaves this; nothing in it was ever acknowledged.
-        cutBytes += buf.length;
-        this.log.warn('journal_segment_dropped', { file, bytes: buf.length, why: p.why });
+      const floor = seen;
+      const scan = await scanSegment(file, floor, (e) => {
+        if (e.seq <= this.committedSeq) return;
+        count++;
+        bytes += entrySize(e.sql);
+        // Past the queue's limits, keep counting (for the message) but stop holding entries.
+        if (count > this.limits.maxEntries || bytes > this.limits.maxBytes) overflow = true;
+        if (!overflow) entries.push(e);
+      });
+      if (!scan.headerOk && scan.size <= HEADER) {
+        // A crash while a segment was being created leaves this; nothing in it was ever acknowledged.
+        cutBytes += scan.size;
+        this.log.warn('journal_segment_dropped', { file, bytes: scan.size, why: 'short header' });
         await fs.promises.unlink(file);
         continue;
       }
-      if (p.goodEnd < buf.length) {
-        const cut = buf.length - p.goodEnd;
-        cutBytes += cut;
-        this.log.warn('journal_tail_cut', { file, offset: p.goodEnd, bytes: cut, why: p.why, kept: p.entries.length });
-        await fs.promises.truncate(file, p.goodEnd);
+      const tail = scan.damage.at(-1);
+      const tornTailOnly = scan.headerOk && isLast && scan.damage.length === 1 && tail !== undefined && tail.lostSeqTo === null;
+      let goodEnd = scan.size;
+      if (tornTailOnly) {
+        // The last segment ends in a partial write: what a crash mid-write leaves. Never acknowledged under `always`.
+        goodEnd = tail.offset;
+        cutBytes += tail.bytes;
+        this.log.warn('journal_tail_cut', { file, offset: tail.offset, bytes: tail.bytes, why: tail.why, lastSeq: scan.lastSeq });
+        await fs.promises.truncate(file, goodEnd);
+      } else if (scan.damage.length > 0) {
+        damaged++;
+        goodEnd = await this.setAside(file, name, Math.max(scan.prevLastSeq, floor), scan.ranges, scan.damage);
       }
-      lastSeq = Math.max(lastSeq, p.prevLastSeq);
-      let segLast = 0;
-      for (const e of p.entries) {
-        // Segments are in seq order; a seq at or below one already seen can only come from corruption.
-        if (e.seq <= lastSeq && e.seq > this.committedSeq && entries.length > 0 && e.seq <= entries[entries.length - 1].seq) continue;
-        segLast = e.seq;
-        lastSeq = Math.max(lastSeq, e.seq);
-        if (e.seq > this.committedSeq) entries.push(e);
-      }
-      this.segments.push({ index, file, lastSeq: segLast, bytes: p.goodEnd });
+      seen = Math.max(seen, scan.prevLastSeq, scan.lastSeq);
+      this.segments.push({ index, file, lastSeq: scan.lastSeq, bytes: goodEnd });
     }
-    this.recovered = { entries, lastSeq, cutBytes };
+    if (overflow) {
+      const over: string[] = [];
+      if (count > this.limits.maxEntries) over.push(`--capacity ${count} (now ${this.limits.maxEntries})`);
+      if (bytes > this.limits.maxBytes) over.push(`--max-queue-bytes ${bytes} (now ${this.limits.maxBytes})`);
+      throw new JournalTooBigError(
+        `journal ${this.dir} holds ${count} entries (${bytes} bytes in memory) not yet committed or consumed, more than the queue takes. ` +
+          `They were acknowledged: do not delete the journal. Start with at least ${over.join(' and ')} on a machine with the memory for it, ` +
+          'let them drain or be consumed, then restart with the usual limits.',
+      );
+    }
+    const lastSeq = Math.max(seen, this.committedSeq);
+    this.recovered = { entries, lastSeq, cutBytes, committedSeq: this.committedSeq, damagedSegments: damaged };
+    this.fresh = lastSeq === 0;
     this.lastSeqAppended = lastSeq;
     this.log.info('journal_open', {
       dir: this.dir,
@@ -265,12 +265,14 @@ class FileJournal implements Journal {
       lastSeq,
       committedSeq: this.committedSeq,
       cutBytes,
+      damagedSegments: damaged,
     });
 
     // Appends always go to a fresh segment: never write after a tail that recovery just cut.
     await this.openSegment(maxIndex + 1, lastSeq);
     await this.syncDir();
-    await this.deleteCommitted();
+    this.startDelete();
+    await this.deleting;
 
     if (this.policy === 'interval') {
       this.timer = setInterval(() => {
@@ -308,24 +310,49 @@ class FileJournal implements Journal {
   committed(seq: number): void {
     if (seq <= this.committedSeq) return;
     this.committedSeq = seq;
-    void this.deleteCommitted();
+    if (this.committedFd >= 0) {
+      // Synchronous on purpose: a consumer's 8002 reply leaves after this, so a kill -9 after the reply cannot
+      // bring the entry back. 16 bytes at offset 0 stay within one sector.
+      this.encodeCommitted(seq);
+      fs.writeSync(this.committedFd, this.committedBuf, 0, 16, 0);
+      // Made durable within intervalMs (one timer while dirty, none while idle), except under `off`.
+      if (this.policy !== 'off' && this.committedTimer === null) {
+        this.committedTimer = setTimeout(() => {
+          this.committedTimer = null;
+          void this.syncCommitted();
+        }, this.intervalMs);
+        this.committedTimer.unref();
+      }
+    }
+    // Segments are in seq order: only when the oldest is wholly committed is there anything to delete.
+    const oldest = this.segments[0];
+    if (oldest !== undefined && oldest !== this.active && oldest.lastSeq <= seq) this.startDelete();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    if (this.committedTimer !== null) clearTimeout(this.committedTimer);
+    this.committedTimer = null;
     try {
       await this.flush();
     } catch {
       /* already logged */
     }
     while (this.busy) await this.waitIdle();
+    while (this.deleting !== null) await this.deleting;
     this.closed = true;
     if (this.fd >= 0) {
       if (this.policy !== 'off' && this.failed === null) await fsFdatasync(this.fd).catch(() => {});
       await fsClose(this.fd);
       this.fd = -1;
+    }
+    if (this.committedFd >= 0) {
+      while (this.committedSyncing) await new Promise((r) => setImmediate(r));
+      if (this.policy !== 'off') await fsFdatasync(this.committedFd).catch(() => {});
+      await fsClose(this.committedFd);
+      this.committedFd = -1;
     }
   }
 
@@ -339,11 +366,101 @@ class FileJournal implements Journal {
       { name: 'eserver_journal_segments_deleted_total', help: 'Segments deleted once committed', type: 'counter', value: this.deleted },
       { name: 'eserver_journal_recovered_entries', help: 'Entries replayed from the journal at start', type: 'gauge', value: this.recovered.entries.length },
       { name: 'eserver_journal_cut_bytes', help: 'Bytes cut from torn journal tails at start', type: 'gauge', value: this.recovered.cutBytes },
+      { name: 'eserver_journal_damaged_segments', help: 'Segments found damaged in the middle at start (kept in damaged/)', type: 'gauge', value: this.recovered.damagedSegments },
+      { name: 'eserver_journal_corrupt_bytes', help: 'Bytes of damaged journal spans skipped at start (their entries are lost)', type: 'gauge', value: this.corruptBytes },
+      { name: 'eserver_journal_committed_seq', help: 'Committed or consumed position recorded by the journal', type: 'gauge', value: this.committedSeq },
       { name: 'eserver_journal_up', help: '1 while the journal accepts writes', type: 'gauge', value: this.failed === null && !this.closed ? 1 : 0 },
     ];
   }
 
   // ---- internals ----
+
+  private encodeCommitted(seq: number): void {
+    const b = this.committedBuf;
+    b.writeUInt32BE(COMMITTED_MAGIC, 0);
+    b.writeUInt32BE(Math.floor(seq / TWO32), 4);
+    b.writeUInt32BE(seq % TWO32, 8);
+    b.writeUInt32BE(crc32(b, 0, 12), 12);
+  }
+
+  /** Opens (or creates) the committed-position file; returns the position it holds (0 when none or unreadable). */
+  private async openCommittedFile(): Promise<number> {
+    const file = path.join(this.dir, COMMITTED_FILE);
+    const existed = fs.existsSync(file);
+    this.committedFd = await fsOpen(file, fs.constants.O_RDWR | fs.constants.O_CREAT);
+    let stored = 0;
+    if (existed) {
+      const b = Buffer.alloc(16);
+      const n = fs.readSync(this.committedFd, b, 0, 16, 0);
+      if (n === 16 && b.readUInt32BE(0) === COMMITTED_MAGIC && b.readUInt32BE(12) === crc32(b, 0, 12)) {
+        stored = b.readUInt32BE(4) * TWO32 + b.readUInt32BE(8);
+      } else if (n > 0) {
+        // Replaying from MySQL's offset (or from the start) re-delivers, it never loses: say so and go on.
+        this.log.error('journal_committed_unreadable', { file, bytes: n, msg: 'committed position unreadable; entries consumed by 8002 may be delivered again' });
+      }
+    }
+    if (!existed || stored < this.committedSeq) {
+      this.encodeCommitted(Math.max(stored, this.committedSeq));
+      fs.writeSync(this.committedFd, this.committedBuf, 0, 16, 0);
+      await fsFsync(this.committedFd);
+      if (!existed) await this.syncDir();
+    }
+    return stored;
+  }
+
+  private async syncCommitted(): Promise<void> {
+    if (this.committedSyncing || this.committedFd < 0) return;
+    this.committedSyncing = true;
+    try {
+      await fsFdatasync(this.committedFd);
+    } catch (err) {
+      this.log.error('journal_committed_sync_failed', { err });
+    } finally {
+      this.committedSyncing = false;
+    }
+  }
+
+  /**
+   * A segment damaged in the middle (or at the tail of a segment that is not the last): keeps the original
+   * in damaged/, rewrites the segment with the records that check out, and says loudly what was lost.
+   * Returns the new size of the segment.
+   */
+  private async setAside(file: string, name: string, prevLastSeq: number, ranges: ReadonlyArray<[number, number]>, damage: readonly Damage[]): Promise<number> {
+    const lost = damage.reduce((n, d) => n + d.bytes, 0);
+    this.corruptBytes += lost;
+    const keepDir = path.join(this.dir, DAMAGED_DIR);
+    const kept = path.join(keepDir, `${name}.${new Date().toISOString().replace(/[:.]/g, '-')}`);
+    for (const d of damage) {
+      this.log.error('journal_corrupt', {
+        file,
+        offset: d.offset,
+        bytes: d.bytes,
+        why: d.why,
+        lostSeqFrom: d.lostSeqFrom,
+        lostSeqTo: d.lostSeqTo,
+        keptAs: kept,
+        msg:
+          'journal damaged in the middle of a segment: entries in this span are lost (acknowledged ones included); ' +
+          'the records after it were recovered by their checksums. Check the disk; the original is kept for inspection.',
+      });
+    }
+    const tmp = `${file}.rewrite`;
+    const size = HEADER + ranges.reduce((n, [a, b]) => n + b - a, 0);
+    try {
+      await fs.promises.mkdir(keepDir, { recursive: true });
+      await fs.promises.rm(tmp, { force: true });
+      await writeRanges(file, tmp, prevLastSeq, ranges);
+      await fs.promises.link(file, kept);
+      // rename() replaces the damaged segment atomically: a crash here leaves the old or the new, both readable.
+      await fs.promises.rename(tmp, file);
+      await this.syncDir();
+      return size;
+    } catch (err) {
+      this.log.error('journal_set_aside_failed', { file, err, msg: 'the damaged segment stays in place and will be reported again at the next start' });
+      await fs.promises.rm(tmp, { force: true }).catch(() => {});
+      return (await fs.promises.stat(file)).size;
+    }
+  }
 
   private schedule(): void {
     if (this.busy || this.scheduled) return;
@@ -366,7 +483,6 @@ class FileJournal implements Journal {
     try {
       while (this.failed === null && (this.pending.length > 0 || this.syncRequested)) {
         if (this.pending.length > 0) {
-          if (this.active.bytes >= this.segmentBytes) await this.rotate();
           const bufs = this.pending;
           const bytes = this.pendingBytes;
           const maxSeq = this.pendingMaxSeq;
@@ -376,6 +492,7 @@ class FileJournal implements Journal {
           this.nextGroup = null;
           this.inflight = group;
           try {
+            if (this.active.bytes >= this.segmentBytes) await this.rotate();
             await this.writeAll(bufs.length === 1 ? bufs[0] : Buffer.concat(bufs, bytes));
             this.active.bytes += bytes;
             if (maxSeq > this.active.lastSeq) this.active.lastSeq = maxSeq;
@@ -386,7 +503,7 @@ class FileJournal implements Journal {
               this.dirty = true;
             }
           } catch (e) {
-            this.fail(e as Error, group);
+            await this.fail(e as Error, group);
             break;
           }
           this.inflight = null;
@@ -399,7 +516,7 @@ class FileJournal implements Journal {
               await fsFdatasync(this.fd);
               this.syncs++;
             } catch (e) {
-              this.fail(e as Error, null);
+              await this.fail(e as Error, null);
             }
           }
         }
@@ -412,10 +529,31 @@ class FileJournal implements Journal {
     }
   }
 
-  private fail(err: Error, group: Deferred | null): void {
+  private async fail(err: Error, group: Deferred | null): Promise<void> {
     // After a failed write the file position is unknown: stop accepting rather than risk a hole.
     this.failed = err;
-    this.log.error('journal_failed', { err, file: this.active?.file });
+    this.log.error('journal_failed', {
+      err,
+      file: this.active?.file,
+      msg:
+        'the journal cannot write: every 8001 is refused with JOURNAL_FAILED from now on (/healthz answers 503). ' +
+        'Entries acknowledged before are safe in the journal. Free disk space or fix the disk, then restart the server.',
+    });
+    // Part of the failed group may have reached the file (a short write before ENOSPC). Its clients are told
+    // it failed, so it must not replay: cut the segment back to the last acknowledged byte.
+    if (this.fd >= 0 && this.active !== undefined) {
+      try {
+        await fsFtruncate(this.fd, this.active.bytes);
+        if (this.policy !== 'off') await fsFdatasync(this.fd);
+      } catch (e) {
+        this.log.error('journal_cut_failed', {
+          err: e as Error,
+          file: this.active.file,
+          offset: this.active.bytes,
+          msg: 'could not cut the refused entries from the journal; they may replay at the next start',
+        });
+      }
+    }
     group?.reject(err);
     this.nextGroup?.reject(err);
     this.nextGroup = null;
@@ -436,11 +574,18 @@ class FileJournal implements Journal {
   private async openSegment(index: number, prevLastSeq: number): Promise<void> {
     const file = path.join(this.dir, segName(index));
     const fd = await fsOpen(file, 'wx');
-    const header = encodeHeader(prevLastSeq);
-    let off = 0;
-    while (off < header.length) off += await fsWrite(fd, header, off, header.length - off, null);
-    // The header carries lastSeq across truncation, so it is made durable whatever the policy.
-    await fsFsync(fd);
+    try {
+      const header = encodeHeader(prevLastSeq);
+      let off = 0;
+      while (off < header.length) off += await fsWrite(fd, header, off, header.length - off, null);
+      // The header carries lastSeq across truncation, so it is made durable whatever the policy.
+      await fsFsync(fd);
+    } catch (err) {
+      // A half-made segment would be dropped at the next start anyway; remove it now.
+      await fsClose(fd).catch(() => {});
+      await fs.promises.unlink(file).catch(() => {});
+      throw err;
+    }
     this.fd = fd;
     this.active = { index, file, lastSeq: 0, bytes: HEADER };
     this.segments.push(this.active);
@@ -453,11 +598,12 @@ class FileJournal implements Journal {
       this.syncs++;
       this.dirty = false;
     }
+    // If the new segment cannot be made (ENOSPC, EIO), the old one stays active and intact.
     await this.openSegment(this.active.index + 1, this.lastSeqWrittenSoFar());
     await fsClose(old);
     await this.syncDir();
     this.log.info('journal_rotated', { file: this.active.file });
-    void this.deleteCommitted();
+    this.startDelete();
   }
 
   private lastSeqWrittenSoFar(): number {
@@ -479,23 +625,24 @@ class FileJournal implements Journal {
     }
   }
 
+  private startDelete(): void {
+    if (this.deleting !== null) return;
+    this.deleting = this.deleteCommitted().finally(() => {
+      this.deleting = null;
+    });
+  }
+
   private async deleteCommitted(): Promise<void> {
-    if (this.deleting) return;
-    this.deleting = true;
-    try {
-      for (;;) {
-        const victim = this.segments.find((s) => s !== this.active && s.lastSeq <= this.committedSeq);
-        if (victim === undefined) break;
-        this.segments = this.segments.filter((s) => s !== victim);
-        try {
-          await fs.promises.unlink(victim.file);
-          this.deleted++;
-        } catch (e) {
-          this.log.warn('journal_delete_failed', { file: victim.file, err: e as Error });
-        }
+    for (;;) {
+      const victim = this.segments.find((s) => s !== this.active && s.lastSeq <= this.committedSeq);
+      if (victim === undefined) break;
+      this.segments = this.segments.filter((s) => s !== victim);
+      try {
+        await fs.promises.unlink(victim.file);
+        this.deleted++;
+      } catch (e) {
+        this.log.warn('journal_delete_failed', { file: victim.file, err: e as Error });
       }
-    } finally {
-      this.deleting = false;
     }
   }
 }

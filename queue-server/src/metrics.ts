@@ -38,8 +38,8 @@ function formatValue(v: number): string {
 
 export interface MetricsServerOptions {
   sources: () => readonly MetricSource[];
-  /** /healthz answers 200 only while this returns true. */
-  healthy: () => boolean;
+  /** /healthz answers 200 while this returns true; 503 otherwise, with the reason when it returns one. */
+  healthy: () => boolean | string;
   log?: Logger;
 }
 
@@ -75,8 +75,9 @@ export class MetricsServer {
       const body = renderPrometheus(this.collect());
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(body);
     } else if (path === '/healthz') {
-      const ok = this.opts.healthy();
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok' : 'unavailable');
+      const h = this.opts.healthy();
+      const ok = h === true;
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok' : typeof h === 'string' ? `unavailable: ${h}\n` : 'unavailable');
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /healthz\n');
     }

@@ -1,13 +1,15 @@
 // The queue core, without sockets: validates and numbers statements, holds them in the ring, makes them
 // durable through an optional journal, and hands them to one consumer (8002 dequeue, or the MySQL writer).
 import { EventEmitter } from 'node:events';
-import type { Entry } from './entry.js';
+import { entrySize, type Entry } from './entry.js';
 import type { GuardVerdict, JournalSink, MetricSample, MetricSource, StatementGuard } from './contracts.js';
 import { QueueError } from './errors.js';
 import { DEFAULT_CAPACITY, Ring } from './ring.js';
 
 export interface QueueOptions {
   capacity?: number;
+  /** Byte budget of the entries held (see entrySize); QUEUE_FULL beyond it. Default DEFAULT_MAX_BYTES. */
+  maxBytes?: number;
   /** Sequence number given to the next entry (after a journal replay: last seq + 1). Default 1. */
   nextSeq?: number;
   guard?: QueueGuard;
@@ -19,6 +21,8 @@ export interface QueueOptions {
 }
 
 const PLACEHOLDER = '%d';
+/** Sized for the 2 GB box: the queue's share next to MySQL, php-fpm and nginx during a long MySQL outage. */
+export const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
 
 /**
  * A guard may also judge the template (one verdict for every number put in place of `%d`, so it can be
@@ -34,6 +38,7 @@ export type QueueGuard = StatementGuard & { checkTemplate?(template: string): Gu
  */
 export class Queue extends EventEmitter implements MetricSource {
   readonly capacity: number;
+  readonly maxBytes: number;
   readonly dequeueEnabled: boolean;
   /** Called synchronously after every accepted entry; the writer sets it to wake up. */
   onEnqueue: (() => void) | null = null;
@@ -45,6 +50,13 @@ export class Queue extends EventEmitter implements MetricSource {
   /** Called with the seq of each entry removed by dequeue() (a journal forgets it). */
   onDequeued: ((seq: number) => void) | null;
   private seq: number;
+  private bytes = 0;
+  /**
+   * Newest entries in the ring whose journal group is not yet durable. They are invisible to consumers (8002,
+   * the writer, 8003): an entry whose client may still be told JOURNAL_FAILED must never be consumed. Groups
+   * settle in order, so the durable entries are always the oldest ring.length - undurable.
+   */
+  private undurable = 0;
   private dataListeners = 0;
   private enqueuedTotal = 0;
   private dequeuedTotal = 0;
@@ -54,6 +66,7 @@ export class Queue extends EventEmitter implements MetricSource {
     super();
     this.capacity = opts.capacity ?? DEFAULT_CAPACITY;
     this.ring = new Ring<Entry>(this.capacity);
+    this.maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
     this.seq = opts.nextSeq ?? 1;
     if (!Number.isSafeInteger(this.seq) || this.seq < 1) throw new RangeError('nextSeq must be a positive integer');
     const g = opts.guard ?? null;
@@ -71,8 +84,14 @@ export class Queue extends EventEmitter implements MetricSource {
     });
   }
 
+  /** Entries a consumer can take (durable ones, with a journal). */
   get length(): number {
-    return this.ring.length;
+    return this.ring.length - this.undurable;
+  }
+
+  /** Bytes charged against the budget by the entries held. */
+  get byteSize(): number {
+    return this.bytes;
   }
 
   /** The seq the next accepted entry will get. */
@@ -117,6 +136,10 @@ export class Queue extends EventEmitter implements MetricSource {
       const v = this.guard.check(sql);
       if (!v.ok) throw new QueueError('SQL_REFUSED', v.reason);
     }
+    const size = entrySize(sql);
+    if (this.bytes + size > this.maxBytes) {
+      throw new QueueError('QUEUE_FULL', `queue is full (${this.bytes} of ${this.maxBytes} bytes held; this entry needs ${size})`);
+    }
     const entry: Entry = { seq, sql };
     // Journal first: if it refuses the entry (closed or failed), nothing was queued, so nothing that the
     // client is told failed can still reach MySQL.
@@ -129,42 +152,72 @@ export class Queue extends EventEmitter implements MetricSource {
     }
     this.seq = seq + 1;
     this.ring.push(entry);
-    if (this.onEnqueue !== null) this.onEnqueue();
-    if (this.dataListeners > 0) this.emit('data');
+    this.bytes += size;
     if (this.journal === null) {
       this.enqueuedTotal++;
+      this.announce();
       return entry;
     }
+    this.undurable++;
     return this.journal.flush().then(
       () => {
+        this.undurable--;
         this.enqueuedTotal++;
+        this.announce();
         return entry;
       },
       (err: unknown) => {
+        this.discardUndurable();
         throw new QueueError('JOURNAL_FAILED', `journal write failed: ${(err as Error)?.message ?? String(err)}`);
       },
     );
   }
 
+  private announce(): void {
+    if (this.onEnqueue !== null) this.onEnqueue();
+    if (this.dataListeners > 0) this.emit('data');
+  }
+
+  /**
+   * The journal refused a group. A refusal is final (JournalSink), so every entry not yet durable is refused:
+   * take them all out of the ring, newest first, before any consumer can see them.
+   */
+  private discardUndurable(): void {
+    for (; this.undurable > 0; this.undurable--) {
+      const e = this.ring.pop() as Entry;
+      this.bytes -= entrySize(e.sql);
+    }
+  }
+
   /** Removes and returns the oldest entry (8002). */
   dequeue(): Entry | undefined {
     if (!this.dequeueEnabled) throw new QueueError('DEQUEUE_DISABLED', 'dequeue (8002) is disabled while the queue drains into MySQL');
-    const e = this.ring.shift();
-    if (e !== undefined) {
-      this.dequeuedTotal++;
-      if (this.onDequeued !== null) this.onDequeued(e.seq);
+    if (this.length === 0) return undefined;
+    const e = this.ring.peek() as Entry;
+    // Recorded as consumed before it leaves: if that fails the entry stays, and the client gets an error.
+    if (this.onDequeued !== null) {
+      try {
+        this.onDequeued(e.seq);
+      } catch (err) {
+        throw new QueueError('JOURNAL_FAILED', `journal could not record the dequeue: ${(err as Error)?.message ?? String(err)}`);
+      }
     }
+    this.ring.shift();
+    this.bytes -= entrySize(e.sql);
+    this.dequeuedTotal++;
     return e;
   }
 
-  /** The oldest n entries, oldest first, still in the queue (for the writer). */
+  /** The oldest n durable entries, oldest first, still in the queue (for the writer). */
   peekBatch(n: number): Entry[] {
-    return this.ring.peekBatch(n);
+    return this.ring.peekBatch(Math.min(n, this.length));
   }
 
   /** Drops the n oldest entries after the writer committed them. */
   commit(n: number): number {
-    const dropped = this.ring.drop(n);
+    const dropped = this.ring.drop(Math.min(n, this.length), (e) => {
+      this.bytes -= entrySize(e.sql);
+    });
     this.committedTotal += dropped;
     return dropped;
   }
@@ -176,27 +229,30 @@ export class Queue extends EventEmitter implements MetricSource {
   restore(entries: readonly Entry[], nextSeq: number): void {
     if (this.ring.length !== 0) throw new Error('restore() needs an empty queue');
     if (entries.length > this.capacity) {
-      throw new Error(`journal holds ${entries.length} uncommitted entries, more than the capacity ${this.capacity}`);
+      throw new Error(`journal holds ${entries.length} uncommitted entries, more than the capacity ${this.capacity}: start with --capacity ${entries.length}`);
     }
     let last = 0;
+    let bytes = 0;
     for (const e of entries) {
       if (e.seq <= last) throw new Error(`journal entries out of order at seq ${e.seq}`);
       last = e.seq;
-      this.ring.push(e);
+      bytes += entrySize(e.sql);
     }
+    if (bytes > this.maxBytes) throw new Error(`journal holds ${bytes} bytes of uncommitted entries, more than --max-queue-bytes ${this.maxBytes}`);
+    for (const e of entries) this.ring.push(e);
+    this.bytes = bytes;
     const next = Math.max(nextSeq, last + 1);
     if (!Number.isSafeInteger(next) || next < 1) throw new RangeError('nextSeq must be a positive integer');
     this.seq = Math.max(this.seq, next);
-    if (entries.length > 0) {
-      if (this.onEnqueue !== null) this.onEnqueue();
-      if (this.dataListeners > 0) this.emit('data');
-    }
+    if (entries.length > 0) this.announce();
   }
 
   metrics(): MetricSample[] {
     return [
-      { name: 'eserver_queue_depth', help: 'Entries in the queue', type: 'gauge', value: this.ring.length },
+      { name: 'eserver_queue_depth', help: 'Entries in the queue (durable ones, with a journal)', type: 'gauge', value: this.length },
       { name: 'eserver_queue_capacity', help: 'Ring capacity', type: 'gauge', value: this.capacity },
+      { name: 'eserver_queue_bytes', help: 'Bytes charged against the byte budget by the entries held', type: 'gauge', value: this.bytes },
+      { name: 'eserver_queue_max_bytes', help: 'Byte budget of the queue', type: 'gauge', value: this.maxBytes },
       { name: 'eserver_enqueued_total', help: 'Acknowledged 8001 enqueues', type: 'counter', value: this.enqueuedTotal },
       { name: 'eserver_dequeued_total', help: 'Entries removed by 8002 dequeue', type: 'counter', value: this.dequeuedTotal },
       { name: 'eserver_next_seq', help: 'Sequence number of the next entry', type: 'gauge', value: this.seq },

@@ -60,6 +60,18 @@ export class Ring<T> {
     return item;
   }
 
+  /** Removes and returns the newest item (undoes the last push). */
+  pop(): T | undefined {
+    if (this.size === 0) return undefined;
+    let i = this.head + this.size - 1;
+    if (i >= this.capacity) i -= this.capacity;
+    const s = this.segs[i >>> SEG_BITS] as Array<T | undefined>;
+    const item = s[i & SEG_MASK];
+    s[i & SEG_MASK] = undefined;
+    this.size--;
+    return item;
+  }
+
   peek(): T | undefined {
     return this.size === 0 ? undefined : (this.segs[this.head >>> SEG_BITS] as Array<T | undefined>)[this.head & SEG_MASK];
   }
@@ -76,12 +88,14 @@ export class Ring<T> {
     return out;
   }
 
-  /** Removes the oldest n items (at most all of them); returns how many were removed. */
-  drop(n: number): number {
+  /** Removes the oldest n items (at most all of them), passing each to `each`; returns how many were removed. */
+  drop(n: number, each?: (item: T) => void): number {
     const count = Math.min(Math.max(0, Math.floor(n)), this.size);
     let i = this.head;
     for (let k = 0; k < count; k++) {
-      (this.segs[i >>> SEG_BITS] as Array<T | undefined>)[i & SEG_MASK] = undefined;
+      const s = this.segs[i >>> SEG_BITS] as Array<T | undefined>;
+      if (each !== undefined) each(s[i & SEG_MASK] as T);
+      s[i & SEG_MASK] = undefined;
       i = i + 1 === this.capacity ? 0 : i + 1;
     }
     this.head = i;

@@ -106,3 +106,46 @@ test('queue: with a journal the ack waits for flush, and a failed flush is JOURN
   const m = Object.fromEntries(q.metrics().map((s) => [s.name, s.value]));
   assert.equal(m.eserver_enqueued_total, 1);
 });
+
+test('queue: an entry is visible to consumers only once durable; a refused group leaves nothing behind', async () => {
+  const groups: Array<{ res: () => void; rej: (e: Error) => void }> = [];
+  const journal: JournalSink = {
+    append: () => {},
+    flush: () => new Promise<void>((res, rej) => groups.push({ res, rej })),
+  };
+  const q = new Queue({ journal, maxBytes: 10_000 });
+  const woke: number[] = [];
+  q.onEnqueue = () => woke.push(q.length);
+  const a = q.enqueue('a %d') as Promise<Entry>;
+  const b = q.enqueue('b %d') as Promise<Entry>;
+  assert.equal(q.length, 0, 'nothing durable yet');
+  assert.equal(q.dequeue(), undefined);
+  assert.deepEqual(q.peekBatch(10), []);
+  assert.equal(q.byteSize, 2 * (3 + 64), 'pending entries still count against the budget');
+  groups[0].res();
+  await a;
+  assert.equal(q.length, 1);
+  assert.deepEqual(woke, [1], 'the writer is woken when an entry becomes visible, not before');
+  const c = q.enqueue('c %d') as Promise<Entry>;
+  groups[1].rej(new Error('ENOSPC'));
+  groups[2].rej(new Error('ENOSPC'));
+  await assert.rejects(b, (e: unknown) => e instanceof QueueError && e.code === 'JOURNAL_FAILED');
+  await assert.rejects(c, (e: unknown) => e instanceof QueueError && e.code === 'JOURNAL_FAILED');
+  assert.equal(q.length, 1);
+  assert.equal(q.byteSize, 3 + 64);
+  assert.deepEqual(q.peekBatch(10).map((e) => e.sql), ['a 1']);
+  assert.equal(q.dequeue()?.sql, 'a 1');
+  assert.equal(q.dequeue(), undefined, 'the refused entries never reach a consumer');
+  assert.equal(q.byteSize, 0);
+});
+
+test('queue: byte budget refuses with QUEUE_FULL and frees on dequeue and commit', () => {
+  const q = new Queue({ maxBytes: 3 * (10 + 64) });
+  const t = '%d' + 'x'.repeat(9); // 10 characters once numbered (seq 1..9)
+  for (let i = 0; i < 3; i++) q.enqueue(t);
+  assert.throws(() => q.enqueue(t), (e: unknown) => e instanceof QueueError && e.code === 'QUEUE_FULL' && /bytes/.test(e.message));
+  q.dequeue();
+  q.enqueue(t);
+  assert.equal(q.commit(2), 2);
+  assert.equal(q.byteSize, 10 + 64);
+});

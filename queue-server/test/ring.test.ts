@@ -30,6 +30,7 @@ test('property: ring behaves like a bounded array queue', () => {
   const op = fc.oneof(
     fc.record({ t: fc.constant('push' as const), v: fc.integer() }),
     fc.record({ t: fc.constant('shift' as const) }),
+    fc.record({ t: fc.constant('pop' as const) }),
     fc.record({ t: fc.constant('drop' as const), n: fc.integer({ min: 0, max: 6 }) }),
     fc.record({ t: fc.constant('peek' as const), n: fc.integer({ min: 0, max: 6 }) }),
   );
@@ -40,7 +41,12 @@ test('property: ring behaves like a bounded array queue', () => {
       for (const o of ops) {
         if (o.t === 'push') assert.equal(r.push(o.v), model.length < cap ? (model.push(o.v), true) : false);
         else if (o.t === 'shift') assert.equal(r.shift(), model.shift());
-        else if (o.t === 'drop') assert.equal(r.drop(o.n), model.splice(0, o.n).length);
+        else if (o.t === 'pop') assert.equal(r.pop(), model.pop());
+        else if (o.t === 'drop') {
+          const seen: number[] = [];
+          assert.equal(r.drop(o.n, (v) => seen.push(v)), o.n > model.length ? model.length : o.n);
+          assert.deepEqual(seen, model.splice(0, o.n));
+        }
         else assert.deepEqual(r.peekBatch(o.n), model.slice(0, o.n));
         assert.equal(r.length, model.length);
       }
