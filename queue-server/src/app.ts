@@ -48,6 +48,8 @@ export async function startApp(cfg: Config, log: Logger): Promise<RunningApp> {
         batchSize: cfg.batchSize,
         batchMs: cfg.batchMs,
         maxBackoffMs: cfg.maxBackoffMs,
+        journalDir: cfg.journalDir,
+        tables: cfg.guard ? cfg.allowTables : [],
         log,
         onCommitted: (seq: number) => journal?.committed(seq),
       });
