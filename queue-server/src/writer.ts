@@ -115,6 +115,7 @@ function ownFailure(err: unknown, what: string): Error {
 }
 
 const SERVER_STATUS_IN_TRANS = 1;
+const ER_NET_PACKET_TOO_LARGE = 1153;
 // A session strict for every engine; the rest of the server's sql_mode is kept, so client SQL means the same.
 const STRICT_SQL_MODE = "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES', 'NO_ENGINE_SUBSTITUTION')";
 
@@ -144,6 +145,7 @@ export class MysqlWriter implements MetricSource {
   private readonly database: string;
   private coalescer: Coalescer | null = null;
   private maxStatementBytes = 0;
+  private packetReadThisAttempt = false;
   private claimed = false;
 
   private running = false;
@@ -449,6 +451,11 @@ export class MysqlWriter implements MetricSource {
         // StreamBusyError, StreamBindingError: their message says what to do; retried as the others.
         const b = err instanceof Blocked ? err : new Blocked(err, 'see the error', null);
         const d = describe(b.cause);
+        if (d.errno === ER_NET_PACKET_TOO_LARGE && !this.packetReadThisAttempt) {
+          // max_allowed_packet may have been lowered since it was read: plan again with the one in force.
+          this.coalescer = null;
+          continue;
+        }
         this.setFault({ kind: 'configuration', errno: d.errno, message: d.message, fix: b.fix }, b.seq ?? batch[0].seq);
         if (!this.shouldRun()) break;
         await sleep(Math.min(this.opts.configRetryMs, Math.max(0, this.deadline - Date.now())));
@@ -499,6 +506,7 @@ export class MysqlWriter implements MetricSource {
 
   private async getCoalescer(conn: PoolConnection): Promise<Coalescer> {
     if (this.coalescer === null) {
+      this.packetReadThisAttempt = true;
       const [rows] = await conn.query<RowDataPacket[]>('SELECT @@max_allowed_packet AS p');
       const packet = Number(rows[0].p);
       // Headroom for the packet header and the statement's own prefix.
@@ -510,6 +518,7 @@ export class MysqlWriter implements MetricSource {
   }
 
   private async applyBatch(batch: Entry[]): Promise<BatchResult> {
+    this.packetReadThisAttempt = false;
     let conn: PoolConnection;
     try {
       conn = await this.pool.getConnection();

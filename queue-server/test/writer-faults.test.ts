@@ -5,13 +5,18 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
-import { MysqlWriter, type MysqlWriterOptions } from '../src/writer.js';
+import { MysqlWriter, type DrainFault, type MysqlWriterOptions } from '../src/writer.js';
 import { mariadbUnavailable, startMariaDb, type MariaDb } from './helpers/mariadb.js';
 import { ArraySource, seedEntries, waitFor } from './helpers/array-source.js';
 import { MemLog } from './helpers/mem-log.js';
 
 const skip = mariadbUnavailable();
 if (skip !== null) console.log(`# skipping writer-faults tests: ${skip}`);
+
+/** w.fault, read through a call so that TypeScript does not keep an earlier narrowing. */
+function faultOf(w: MysqlWriter): DrainFault | null {
+  return w.fault;
+}
 
 function metric(w: MysqlWriter, name: string): number {
   const m = w.metrics().find((s) => s.name === name);
@@ -138,6 +143,43 @@ describe('MysqlWriter faults against MariaDB', { skip: skip ?? false, timeout: 1
       assert.match(String(big.error), /truncated/);
       assert.equal(log.count('mysql_down'), 0, 'no outage was reported: MySQL was up');
     } finally {
+      await db.exec(`SET GLOBAL max_allowed_packet = ${Number(orig.p)};`);
+    }
+  });
+
+  it('max_allowed_packet lowered at run time: batches are re-planned; an entry larger than the packet blocks until it is raised', async () => {
+    await reset();
+    const [orig] = await query('SELECT @@global.max_allowed_packet AS p');
+    const src = new ArraySource();
+    const log = new MemLog();
+    const w = writer(src, 'packet', log, { configRetryMs: 100, batchSize: 5000 });
+    try {
+      w.start();
+      src.push(...seedEntries(1, 100));
+      await waitFor(() => src.length === 0, 20_000, 'a first drain with the large packet');
+      await db.exec('SET GLOBAL max_allowed_packet = 16384;');
+      // New sessions see the small packet: make the writer's pool open new ones.
+      for (const r of await query("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'eserver' AND ID <> CONNECTION_ID()")) {
+        await db.exec(`KILL ${Number(r.ID)};`);
+      }
+      // ~35 KB once merged: more than the new packet.
+      src.push(...seedEntries(101, 5100));
+      await waitFor(() => src.length === 0 || w.fault !== null, 20_000, 'the drain to re-plan or block');
+      assert.equal(w.fault, null, `blocked: ${JSON.stringify(w.fault)}`);
+      assert.equal(await count('bench_events'), 5100);
+
+      src.push({ seq: 5101, sql: `insert into bench_events (num) values (5101) /* ${'x'.repeat(30_000)} */` }, ...seedEntries(5102, 5110));
+      await waitFor(() => w.fault !== null, 20_000, 'the oversized entry to block the drain');
+      const f = faultOf(w);
+      assert.equal(f?.errno, 1153);
+      assert.match(f?.fix ?? '', /max_allowed_packet/);
+      assert.equal(src.length, 10, 'kept');
+      assert.equal(await count('dead_letters'), 0);
+      await db.exec('SET GLOBAL max_allowed_packet = 1048576;');
+      await waitFor(() => src.length === 0, 20_000, 'the drain to resume once the packet is raised');
+      assert.equal(await count('bench_events'), 5110);
+    } finally {
+      await w.stop({ drain: false, timeoutMs: 0 });
       await db.exec(`SET GLOBAL max_allowed_packet = ${Number(orig.p)};`);
     }
   });
