@@ -149,6 +149,7 @@ export class MysqlWriter implements MetricSource {
   private claimed = false;
 
   private running = false;
+  private started = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
   private stopping = false;
@@ -309,6 +310,7 @@ export class MysqlWriter implements MetricSource {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.started = true;
     this.queue.onEnqueue = () => {
       const w = this.wake;
       if (w !== null) {
@@ -346,8 +348,9 @@ export class MysqlWriter implements MetricSource {
     let conn: PoolConnection | null = null;
     if (this.claimed && this.currentFault?.kind !== 'fenced') conn = await this.pool.getConnection().catch(() => null);
     try {
-      // With a backlog the journal keeps the stream: only it holds those entries.
-      await this.lease.release(conn, this.queue.length > 0);
+      // With a backlog the journal keeps the stream: only it holds those entries. Before start() (start-up
+      // failed half way) the queue may not have been restored from the journal yet: keep it bound too.
+      await this.lease.release(conn, !this.started || this.queue.length > 0);
     } catch (err) {
       this.log.warn('stream_release_failed', { ...describe(err), stream: this.opts.stream });
     } finally {

@@ -161,7 +161,7 @@ describe('stream ownership and journal binding', { skip: skip ?? false, timeout:
     const dir = mkdtempSync(join(tmpdir(), 'eserver-bind2-'));
     dirs.push(dir);
     const a = new ArraySource();
-    const w1 = writer(a, 'pending', new MemLog(), { journalDir: dir } as Partial<MysqlWriterOptions>);
+    const w1 = writer(a, 'pending', new MemLog(), { journalDir: dir });
     await w1.readCommittedSeq();
     // Stops with a backlog (drain=false): those entries exist only in that journal now.
     a.push(...seedEntries(1, 50));
@@ -172,6 +172,20 @@ describe('stream ownership and journal binding', { skip: skip ?? false, timeout:
       assert.match(err.message, new RegExp(dir.replace(/[/\\.]/g, '\\$&')));
       return true;
     });
+    await w2.stop({ drain: false, timeoutMs: 0 });
+  });
+
+  it('a start-up that fails before the journal was replayed keeps the stream bound to that journal', async () => {
+    await db.exec('USE eserver; TRUNCATE bench_events; TRUNCATE queue_offsets; TRUNCATE dead_letters;');
+    const dir = mkdtempSync(join(tmpdir(), 'eserver-bind3-'));
+    dirs.push(dir);
+    // Claimed, then start-up failed (e.g. the journal could not be opened): the queue is empty only because
+    // nothing was replayed into it yet.
+    const w1 = writer(new ArraySource(), 'halfway', new MemLog(), { journalDir: dir });
+    await w1.readCommittedSeq();
+    await w1.stop({ drain: false, timeoutMs: 0 });
+    const w2 = writer(new ArraySource(), 'halfway');
+    await assert.rejects(w2.readCommittedSeq(), /bound to the journal/);
     await w2.stop({ drain: false, timeoutMs: 0 });
   });
 });
