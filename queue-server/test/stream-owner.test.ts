@@ -116,6 +116,28 @@ describe('stream ownership and journal binding', { skip: skip ?? false, timeout:
     assert.deepEqual([Number(n.n), Number(n.d), Number(n.hi)], [300, 300, 300]);
   });
 
+  it('after a MySQL restart the writer takes its lock again: a second server is still refused, the first drains on', async () => {
+    await db.exec('USE eserver; TRUNCATE bench_events; TRUNCATE queue_offsets; TRUNCATE dead_letters;');
+    const a = new ArraySource();
+    const log = new MemLog();
+    const w1 = writer(a, 'restart', log, { leaseCheckMs: 100 });
+    await w1.readCommittedSeq();
+    w1.start();
+    a.push(...seedEntries(1, 100));
+    await waitFor(() => a.length === 0, 20_000, 'drain');
+    await db.stop();
+    await db.start();
+    await waitFor(() => log.count('stream_lock_taken_again') === 1, 20_000, 'the lock to be taken again');
+    const w2 = writer(new ArraySource(), 'restart');
+    await assert.rejects(w2.readCommittedSeq(), /another running server/);
+    await w2.stop({ drain: false, timeoutMs: 0 });
+    a.push(...seedEntries(101, 200));
+    await waitFor(() => a.length === 0, 20_000, 'drain after the restart');
+    await w1.stop({ drain: true, timeoutMs: 5000 });
+    const [n] = await query('SELECT COUNT(*) AS n FROM bench_events');
+    assert.equal(Number(n.n), 200);
+  });
+
   it('a journal refuses another --stream, and another database, instead of replaying duplicates', async () => {
     await db.exec('USE eserver; TRUNCATE bench_events; TRUNCATE queue_offsets; TRUNCATE dead_letters;');
     const dir = mkdtempSync(join(tmpdir(), 'eserver-bind-'));
