@@ -576,16 +576,16 @@ export class MysqlWriter implements MetricSource {
       for (const step of coalescer.plan(entries, from, to)) {
         statements++;
         try {
-          const [res] = await conn.query<ResultSetHeader>({ sql: step.sql, timeout: this.opts.queryTimeoutMs });
-          if (!inTransaction(res)) throw new Transient(new Error('the batch transaction ended during an entry statement; retrying the batch'));
+          await conn.query({ sql: step.sql, timeout: this.opts.queryTimeoutMs });
         } catch (err) {
-          if (err instanceof Transient) throw err;
           const kind = classify(err);
           if (kind === 'transient') throw new Transient(err);
           if (kind === 'configuration') throw new Blocked(err, fixFor(err), entries[step.from].seq);
           // Bisection relies on the failed statement alone being rolled back. An error that took the whole
           // transaction with it would leave the next statements to autocommit, one by one: start over instead.
-          if (!(await this.stillInTransaction(conn))) throw new Transient(err);
+          // (Only for INSERTs: a statement that commits implicitly, which only --no-guard lets in, may have
+          // committed what came before it, and a retry would apply that again.)
+          if (!(await this.stillInTransaction(conn)) && (step.merged || coalescer.split(step.sql) !== null)) throw new Transient(err);
           if (step.to - step.from === 1) {
             const d = describe(err);
             dead.push({ seq: entries[step.from].seq, sql: entries[step.from].sql, errno: d.errno, error: d.message });
@@ -602,8 +602,7 @@ export class MysqlWriter implements MetricSource {
     if (dead.length > 0) await this.insertDeadLetters(own, dead);
     const maxSeq = batch.length > 0 ? batch[batch.length - 1].seq : committed;
     if (todo.length > 0 && maxSeq > committed) {
-      const res = await own<ResultSetHeader>('write the offset', 'UPDATE queue_offsets SET last_seq = ? WHERE stream = ?', [maxSeq, this.opts.stream]);
-      if (!inTransaction(res)) throw new Transient(new Error('the batch transaction ended before its offset was written; retrying the batch'));
+      await own('write the offset', 'UPDATE queue_offsets SET last_seq = ? WHERE stream = ?', [maxSeq, this.opts.stream]);
     }
     await own('COMMIT', 'COMMIT');
     if (dead.length > 0) {
@@ -658,10 +657,8 @@ export class MysqlWriter implements MetricSource {
   }
 }
 
-function inTransaction(res: ResultSetHeader | unknown): boolean {
-  const status = (res as { serverStatus?: number } | null)?.serverStatus;
-  // A result without a status (a result set) says nothing either way.
-  return typeof status !== 'number' || (status & SERVER_STATUS_IN_TRANS) !== 0;
+function inTransaction(res: ResultSetHeader): boolean {
+  return (res.serverStatus & SERVER_STATUS_IN_TRANS) !== 0;
 }
 
 /** Lone surrogates cannot be stored in utf8mb4; they become U+FFFD. */
