@@ -246,6 +246,8 @@ export class MysqlWriter implements MetricSource {
   private async claim(): Promise<number> {
     const journal: JournalIdentity | null =
       this.opts.journalDir === null ? null : await loadJournalIdentity(this.opts.journalDir, this.opts.stream, this.database);
+    // The journal's id is on disk before any row names it, so a crash in between cannot orphan the binding.
+    if (journal !== null && journal.streamUid === null) await saveJournalIdentity(journal);
     try {
       await this.lease.lock();
     } catch (err) {
@@ -256,6 +258,7 @@ export class MysqlWriter implements MetricSource {
     try {
       conn = await this.pool.getConnection();
     } catch (err) {
+      await this.lease.release(null, true);
       throw ownFailure(err, 'connect');
     }
     try {
@@ -271,6 +274,8 @@ export class MysqlWriter implements MetricSource {
       return c.committedSeq;
     } catch (err) {
       conn.destroy();
+      // Not ours after all (or not yet): the lock must not keep the rightful server out.
+      await this.lease.release(null, true);
       throw err;
     }
   }
