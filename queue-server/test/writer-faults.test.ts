@@ -118,6 +118,29 @@ describe('MysqlWriter faults against MariaDB', { skip: skip ?? false, timeout: 1
     assert.equal(await count('later_events'), 50);
   });
 
+  it('a read-only server (1290): blocked, not dead-lettered, and drained once it is writable again', async () => {
+    await reset();
+    const src = new ArraySource();
+    const log = new MemLog();
+    const w = writer(src, 'readonly', log, { configRetryMs: 100 });
+    await w.readCommittedSeq();
+    w.start();
+    await db.exec('SET GLOBAL read_only = 1;');
+    try {
+      src.push(...seedEntries(1, 100));
+      await waitFor(() => w.fault !== null || src.length === 0, 20_000, 'the writer to react');
+      assert.equal(faultOf(w)?.errno, 1290);
+      assert.match(faultOf(w)?.fix ?? '', /read_only/);
+      assert.equal(src.length, 100);
+      assert.equal(await count('dead_letters'), 0);
+    } finally {
+      await db.exec('SET GLOBAL read_only = 0;');
+    }
+    await waitFor(() => src.length === 0, 20_000, 'the drain to resume');
+    await w.stop({ drain: true, timeoutMs: 5000 });
+    assert.equal(await count('bench_events'), 100);
+  });
+
   it('dead letters larger than max_allowed_packet are split and truncated; the drain never stalls', async () => {
     await reset();
     const [orig] = await query('SELECT @@global.max_allowed_packet AS p');
