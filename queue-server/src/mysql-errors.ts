@@ -64,14 +64,9 @@ export function classify(err: unknown): ErrorClass {
   if (TRANSIENT_ERRNO.has(e.errno)) return 'transient';
   // SQLSTATE class 08 = connection exception, 40 = transaction rollback.
   if (e.sqlState.startsWith('08') || e.sqlState.startsWith('40')) return 'transient';
-  // 42000 "access denied" variants not listed above are configuration too.
+  // SQLSTATE 28000: access denied variants not listed above.
   if (e.sqlState === '28000') return 'configuration';
   return 'statement';
-}
-
-/** True when the error is about the connection or the server, not about the statement that was sent. */
-export function isTransient(err: unknown): boolean {
-  return classify(err) === 'transient';
 }
 
 /** What the operator should do about a configuration error. */

@@ -194,7 +194,7 @@ export class StreamLease {
       const c = this.conn;
       if (c !== null) {
         try {
-          await c.query('SELECT 1');
+          await c.query({ sql: 'SELECT 1', timeout: 30_000 }); // a hung server or a dead link, not a slow one
           return;
         } catch {
           if (this.conn === c) this.conn = null;
