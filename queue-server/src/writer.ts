@@ -57,8 +57,11 @@ export interface MysqlWriterOptions {
 
 /** Why the drain does not progress although MySQL answers; null while it does. */
 export interface DrainFault {
-  /** configuration: an operator must fix MySQL (retried); fenced: another server took the stream (final). */
-  kind: 'configuration' | 'fenced';
+  /**
+   * configuration: an operator must fix MySQL (retried); fenced: another server took the stream (final);
+   * seq_conflict: the queued entries were numbered without the stream's offset (final).
+   */
+  kind: 'configuration' | 'fenced' | 'seq_conflict';
   errno: number | null;
   message: string;
   fix: string;
@@ -100,9 +103,12 @@ class Blocked extends Error {
 /** Another writer owns the stream now. */
 class Fenced extends Error {}
 
+/** The queued entries' seqs do not continue the stream's offset. */
+class SeqConflict extends Error {}
+
 /** What to throw for a failure of a statement the writer itself sends (never dead-lettered). */
 function ownFailure(err: unknown, what: string): Error {
-  if (err instanceof Transient || err instanceof Blocked || err instanceof Fenced) return err;
+  if (err instanceof Transient || err instanceof Blocked || err instanceof Fenced || err instanceof SeqConflict) return err;
   switch (classify(err)) {
     case 'transient':
       return new Transient(err);
@@ -266,6 +272,18 @@ export class MysqlWriter implements MetricSource {
       const c = await this.lease.claim(conn, journal).catch((err) => {
         throw err instanceof StreamBindingError ? err : ownFailure(err, 'claim the stream');
       });
+      // Claimed after entries were numbered (start() before readCommittedSeq(), e.g. a server that listened
+      // before MySQL answered): unless the journal was already this stream's, their seqs were not derived
+      // from its offset, and those at or below it would be skipped as "already committed".
+      const head = this.started ? this.queue.peekBatch(1)[0] : undefined;
+      if (head !== undefined && head.seq <= c.committedSeq && (journal === null || journal.streamUid !== c.streamUid)) {
+        throw new SeqConflict(
+          `entries from seq ${head.seq} were numbered before stream "${this.opts.stream}" was claimed, but its offset is already ` +
+            `${c.committedSeq}: draining them would skip them as applied, so nothing is drained and they are kept` +
+            `${journal === null ? ' (in memory only)' : ` (in the journal at ${journal.dir})`}. To drain them, stop this server and start it ` +
+            `with a new --stream, which starts at offset 0${journal === null ? '' : `, after removing ${journal.dir}/stream.json`}.`,
+        );
+      }
       if (journal !== null && journal.streamUid !== c.streamUid) await saveJournalIdentity({ ...journal, streamUid: c.streamUid });
       conn.release();
       this.committedSeq = Math.max(this.committedSeq, c.committedSeq);
@@ -391,7 +409,7 @@ export class MysqlWriter implements MetricSource {
   }
 
   private shouldRun(): boolean {
-    if (this.currentFault?.kind === 'fenced') return false;
+    if (this.currentFault !== null && this.currentFault.kind !== 'configuration') return false;
     if (!this.stopping) return true;
     if (!this.drainOnStop) return false;
     return this.queue.length > 0 && Date.now() < this.deadline;
@@ -456,6 +474,10 @@ export class MysqlWriter implements MetricSource {
           this.setFault({ kind: 'fenced', errno: null, message: err.message, fix: 'stop this server: another one drains the stream; its entries stay in its journal' }, batch[0].seq);
           break;
         }
+        if (err instanceof SeqConflict) {
+          this.setFault({ kind: 'seq_conflict', errno: null, message: err.message, fix: 'start with a new --stream (see the error)' }, batch[0].seq);
+          break;
+        }
         // StreamBusyError, StreamBindingError: their message says what to do; retried as the others.
         const b = err instanceof Blocked ? err : new Blocked(err, 'see the error', null);
         const d = describe(b.cause);
@@ -476,14 +498,14 @@ export class MysqlWriter implements MetricSource {
     const prev = this.currentFault;
     if (prev !== null && prev.kind === f.kind && prev.errno === f.errno && prev.message === f.message) return;
     this.currentFault = { ...f, since: prev?.since ?? Date.now() };
-    this.log.error(f.kind === 'fenced' ? 'stream_taken_over' : 'drain_blocked', {
+    this.log.error(f.kind === 'fenced' ? 'stream_taken_over' : f.kind === 'seq_conflict' ? 'seq_conflict' : 'drain_blocked', {
       stream: this.opts.stream,
       errno: f.errno,
       error: f.message.slice(0, 1000),
       fix: f.fix,
       seq,
       depth: this.queue.length,
-      retryMs: f.kind === 'fenced' ? null : this.opts.configRetryMs,
+      retryMs: f.kind === 'configuration' ? this.opts.configRetryMs : null,
     });
   }
 

@@ -210,4 +210,28 @@ describe('stream ownership and journal binding', { skip: skip ?? false, timeout:
     await assert.rejects(w2.readCommittedSeq(), /bound to the journal/);
     await w2.stop({ drain: false, timeoutMs: 0 });
   });
+
+  it('entries numbered before a late claim are never skipped as "already committed"', async () => {
+    // The stream is at 100 (another journal, since released). Entries numbered from 1 without reading it,
+    // as a server that listened before MySQL answered would, must not be dropped as applied.
+    await db.exec('USE eserver; TRUNCATE bench_events; TRUNCATE queue_offsets; TRUNCATE dead_letters;');
+    await db.exec("USE eserver; INSERT INTO queue_offsets (stream, last_seq) VALUES ('late', 100);");
+    const src = new ArraySource();
+    const log = new MemLog();
+    const w = new MysqlWriter(src, { url: db.url, stream: 'late', batchSize: 500, batchMs: 2, maxBackoffMs: 200, log });
+    w.start();
+    src.push(...seedEntries(1, 10));
+    await waitFor(() => src.length === 0 || w.fault !== null, 20_000, 'the writer to act');
+    const c = await db.connect();
+    try {
+      const [rows] = await c.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM bench_events');
+      assert.equal(Number(rows[0].n), src.committedEntries, `${src.committedEntries} entries left the queue, ${Number(rows[0].n)} are in MySQL`);
+    } finally {
+      await c.end();
+    }
+    assert.equal((w.fault as { kind: string } | null)?.kind, 'seq_conflict');
+    assert.equal(src.length, 10, 'kept');
+    assert.match(String(log.find('stream_taken_over')?.fields?.error ?? log.events.find((e) => e.level === 'error')?.fields?.error), /numbered/);
+    await w.stop({ drain: false, timeoutMs: 0 });
+  });
 });
