@@ -49,6 +49,8 @@ export async function startApp(cfg: Config, log: Logger): Promise<RunningApp> {
         batchSize: cfg.batchSize,
         batchMs: cfg.batchMs,
         maxBackoffMs: cfg.maxBackoffMs,
+        journalDir: cfg.journalDir,
+        tables: cfg.guard ? cfg.allowTables : [],
         log,
         onCommitted: (seq: number) => recordCommitted(journal, seq, log),
       });
@@ -109,7 +111,7 @@ export async function startApp(cfg: Config, log: Logger): Promise<RunningApp> {
     sources.push(server);
     const address = await server.listen(cfg.port, cfg.host);
 
-    const metrics = new MetricsServer({ sources: () => sources, healthy: () => health(server, journal), log });
+    const metrics = new MetricsServer({ sources: () => sources, healthy: () => health(server, journal, writer), log });
     let metricsAddress: AddressInfo;
     try {
       metricsAddress = await metrics.listen(cfg.metricsPort, cfg.metricsHost);
@@ -152,11 +154,17 @@ export async function startApp(cfg: Config, log: Logger): Promise<RunningApp> {
   }
 }
 
-/** /healthz: up while listening, unless the journal refuses writes (then every 8001 is refused too). */
-function health(server: QueueServer, journal: Journal | null): boolean | string {
+/**
+ * /healthz: up while listening, unless the journal refuses writes (then every 8001 is refused too) or the
+ * drain is stopped until someone acts (a configuration error, another server on the stream): entries are
+ * kept either way, but a green health check would hide that nothing reaches MySQL.
+ */
+function health(server: QueueServer, journal: Journal | null, writer: MysqlWriter | null): boolean | string {
   if (!server.isListening) return false;
   const f = journal?.failure ?? null;
   if (f !== null) return `journal failed (${(f as NodeJS.ErrnoException).code ?? f.message}): every 8001 is refused with JOURNAL_FAILED; ${f.message}. Fix the disk, then restart.`;
+  const d = writer?.fault ?? null;
+  if (d !== null) return `drain stopped (${d.kind}${d.errno !== null ? `, errno ${d.errno}` : ''}): ${d.message.slice(0, 500)}. Fix: ${d.fix}. Entries are kept.`;
   return true;
 }
 

@@ -1,16 +1,24 @@
 // The drain: takes batches from the queue and commits them to MySQL exactly once.
 //
 // One transaction per batch:
-//   BEGIN; SELECT last_seq … FOR UPDATE; <the batch's statements, coalesced>; [dead letters]; upsert offset; COMMIT
+//   BEGIN; SELECT last_seq, owner … FOR UPDATE; <the batch's statements, coalesced>; [dead letters]; offset; COMMIT
 // Reading the offset under a row lock inside the transaction makes the skip of already-applied entries exact
-// even when the previous COMMIT's outcome was unknown (connection lost during COMMIT) or another writer runs
-// on the same stream. Only after COMMIT succeeds are the entries dropped from the queue and the journal told.
+// even when the previous COMMIT's outcome was unknown (connection lost during COMMIT). The same read checks
+// that this writer still owns the stream (stream-lease.ts). Only after COMMIT succeeds are the entries dropped
+// from the queue and the journal told.
+//
+// A failing entry statement is bisected out of its multi-row INSERT and dead-lettered. That relies on
+// statement-level rollback, which holds only for transactional tables (checked at claim), in a strict
+// sql_mode (set on every session: a non-strict one stores a converted value instead of failing), and while
+// the transaction survives the error (checked after every failure, see inTransaction()).
 import mysql from 'mysql2/promise';
-import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Entry } from './entry.js';
 import type { Logger, MetricSample, MetricSource } from './contracts.js';
 import { Coalescer } from './coalesce.js';
-import { describe, isTransient } from './mysql-errors.js';
+import { classify, describe, fixFor } from './mysql-errors.js';
+import { StreamBindingError, loadJournalIdentity, saveJournalIdentity, type JournalIdentity } from './journal-identity.js';
+import { StreamBusyError, StreamLease } from './stream-lease.js';
 
 /** What the writer needs from the queue (the Queue class fits; tests can use a plain array). */
 export interface DrainSource {
@@ -37,6 +45,27 @@ export interface MysqlWriterOptions {
    * retried on a new connection. Default 60 s (above InnoDB's 50 s lock wait timeout).
    */
   queryTimeoutMs?: number;
+  /** The journal directory, bound to the stream and database (journal-identity.ts); null without a journal. */
+  journalDir?: string | null;
+  /** The tables the entries write (the guard's allow-list): refused at claim unless transactional. */
+  tables?: string[];
+  /** While a configuration error blocks the drain, the batch is tried again this often. Default 5 s. */
+  configRetryMs?: number;
+  /** How often the stream lock's connection is checked. Default 5 s. */
+  leaseCheckMs?: number;
+}
+
+/** Why the drain does not progress although MySQL answers; null while it does. */
+export interface DrainFault {
+  /**
+   * configuration: an operator must fix MySQL (retried); fenced: another server took the stream (final);
+   * seq_conflict: the queued entries were numbered without the stream's offset (final).
+   */
+  kind: 'configuration' | 'fenced' | 'seq_conflict';
+  errno: number | null;
+  message: string;
+  fix: string;
+  since: number;
 }
 
 interface DeadLetter {
@@ -60,6 +89,42 @@ class Transient extends Error {
   }
 }
 
+/** A configuration error: no batch can succeed until an operator acts. */
+class Blocked extends Error {
+  constructor(
+    override readonly cause: unknown,
+    readonly fix: string,
+    readonly seq: number | null,
+  ) {
+    super((cause as Error)?.message ?? String(cause));
+  }
+}
+
+/** Another writer owns the stream now. */
+class Fenced extends Error {}
+
+/** The queued entries' seqs do not continue the stream's offset. */
+class SeqConflict extends Error {}
+
+/** What to throw for a failure of a statement the writer itself sends (never dead-lettered). */
+function ownFailure(err: unknown, what: string): Error {
+  if (err instanceof Transient || err instanceof Blocked || err instanceof Fenced || err instanceof SeqConflict) return err;
+  switch (classify(err)) {
+    case 'transient':
+      return new Transient(err);
+    case 'configuration':
+      return new Blocked(err, fixFor(err), null);
+    default:
+      // Our own SQL refused: the schema is not the one the writer expects, or a bug. Loud, and retried.
+      return new Blocked(err, `the drain's own statement (${what}) failed: load mysql/schema.sql into the database, or report a bug`, null);
+  }
+}
+
+const SERVER_STATUS_IN_TRANS = 1;
+const ER_NET_PACKET_TOO_LARGE = 1153;
+// A session strict for every engine; the rest of the server's sql_mode is kept, so client SQL means the same.
+const STRICT_SQL_MODE = "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES', 'NO_ENGINE_SUBSTITUTION')";
+
 export function poolOptionsFromUrl(url: string): mysql.PoolOptions {
   const u = new URL(url);
   if (u.protocol !== 'mysql:' && u.protocol !== 'mariadb:') throw new Error(`mysql url must start with mysql:// (got ${u.protocol})`);
@@ -74,14 +139,23 @@ export function poolOptionsFromUrl(url: string): mysql.PoolOptions {
   };
 }
 
+type ResolvedOptions = Required<Omit<MysqlWriterOptions, 'onCommitted' | 'journalDir' | 'tables'>> &
+  Pick<MysqlWriterOptions, 'onCommitted'> & { journalDir: string | null; tables: string[] };
+
 export class MysqlWriter implements MetricSource {
   private readonly queue: DrainSource;
-  private readonly opts: Required<Omit<MysqlWriterOptions, 'onCommitted'>> & Pick<MysqlWriterOptions, 'onCommitted'>;
+  private readonly opts: ResolvedOptions;
   private readonly pool: Pool;
   private readonly log: Logger;
+  private readonly lease: StreamLease;
+  private readonly database: string;
   private coalescer: Coalescer | null = null;
+  private maxStatementBytes = 0;
+  private packetReadThisAttempt = false;
+  private claimed = false;
 
   private running = false;
+  private started = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
   private stopping = false;
@@ -92,6 +166,7 @@ export class MysqlWriter implements MetricSource {
   private everUp = false;
   private downSince = 0;
   private retriesThisOutage = 0;
+  private currentFault: DrainFault | null = null;
 
   // metrics
   private drained = 0;
@@ -108,13 +183,18 @@ export class MysqlWriter implements MetricSource {
       startupWaitMs: 30_000,
       minBackoffMs: 50,
       queryTimeoutMs: 60_000,
+      configRetryMs: 5000,
+      leaseCheckMs: 5000,
       ...opts,
+      journalDir: opts.journalDir ?? null,
+      tables: opts.tables ?? [],
       batchSize: Math.max(1, opts.batchSize),
       batchMs: Math.max(0, opts.batchMs),
       maxBackoffMs: Math.max(1, opts.maxBackoffMs),
     };
     this.log = opts.log;
     const po = poolOptionsFromUrl(opts.url);
+    this.database = `mysql://${po.socketPath ?? `${po.host}:${po.port}`}/${po.database}`;
     this.pool = mysql.createPool({
       ...po,
       connectionLimit: 2,
@@ -130,31 +210,130 @@ export class MysqlWriter implements MetricSource {
     });
     // Errors of idle pooled connections (MySQL restarted) must not crash the process.
     (this.pool as unknown as { on(ev: string, f: (e: unknown) => void): void }).on('error', () => {});
+    // Queued before anything else on each new connection; a session that cannot be made strict is dropped.
+    (this.pool as unknown as { on(ev: 'connection', f: (c: { query(sql: string, cb: (e: unknown) => void): void; destroy(): void }) => void): void }).on(
+      'connection',
+      (c) => c.query(STRICT_SQL_MODE, (e) => e && c.destroy()),
+    );
+    this.lease = new StreamLease({ connection: { ...po, charset: 'utf8mb4' }, stream: opts.stream, database: this.database, log: this.log, checkMs: this.opts.leaseCheckMs });
   }
 
-  /** The highest seq committed for this stream (0 when none). Retries while MySQL is unreachable. */
+  /** Why the drain is stopped although MySQL answers (for /healthz and operators); null while it drains. */
+  get fault(): DrainFault | null {
+    return this.currentFault;
+  }
+
+  /**
+   * Claims the stream for this writer (refused while another server drains it, or when the journal belongs
+   * elsewhere) and returns the highest seq committed for it (0 when none). Retries while MySQL is unreachable.
+   */
   async readCommittedSeq(): Promise<number> {
     const until = Date.now() + this.opts.startupWaitMs;
     let delay = this.opts.minBackoffMs;
     for (;;) {
       try {
-        const [rows] = await this.pool.query<RowDataPacket[]>('SELECT last_seq FROM queue_offsets WHERE stream = ?', [this.opts.stream]);
-        const v = rows.length === 0 ? 0 : Number(rows[0].last_seq);
-        this.committedSeq = v;
+        const v = await this.claim();
         this.markUp();
         return v;
       } catch (err) {
-        if (!isTransient(err) || Date.now() + delay > until) throw err;
-        this.markDown(err);
+        if (err instanceof Blocked) {
+          const msg = describe(err.cause).message;
+          throw new Error(msg.includes(err.fix) ? msg : `${msg} (fix: ${err.fix})`, { cause: err.cause });
+        }
+        const cause = err instanceof Transient ? err.cause : err;
+        if (!(err instanceof Transient) || Date.now() + delay > until) throw cause;
+        this.markDown(cause);
         await sleep(delay);
         delay = Math.min(delay * 2, this.opts.maxBackoffMs);
       }
     }
   }
 
+  private async claim(): Promise<number> {
+    const journal: JournalIdentity | null =
+      this.opts.journalDir === null ? null : await loadJournalIdentity(this.opts.journalDir, this.opts.stream, this.database);
+    // The journal's id is on disk before any row names it, so a crash in between cannot orphan the binding.
+    if (journal !== null && journal.streamUid === null) await saveJournalIdentity(journal);
+    try {
+      await this.lease.lock();
+    } catch (err) {
+      if (err instanceof StreamBusyError) throw err;
+      throw ownFailure(err, 'GET_LOCK');
+    }
+    let conn: PoolConnection;
+    try {
+      conn = await this.pool.getConnection();
+    } catch (err) {
+      await this.lease.release(null, true);
+      throw ownFailure(err, 'connect');
+    }
+    try {
+      await this.checkEngines(conn);
+      const c = await this.lease.claim(conn, journal).catch((err) => {
+        throw err instanceof StreamBindingError ? err : ownFailure(err, 'claim the stream');
+      });
+      // Claimed after entries were numbered (start() before readCommittedSeq(), e.g. a server that listened
+      // before MySQL answered): unless the journal was already this stream's, their seqs were not derived
+      // from its offset, and those at or below it would be skipped as "already committed".
+      const head = this.started ? this.queue.peekBatch(1)[0] : undefined;
+      if (head !== undefined && head.seq <= c.committedSeq && (journal === null || journal.streamUid !== c.streamUid)) {
+        throw new SeqConflict(
+          `entries from seq ${head.seq} were numbered before stream "${this.opts.stream}" was claimed, but its offset is already ` +
+            `${c.committedSeq}: draining them would skip them as applied, so nothing is drained and they are kept` +
+            `${journal === null ? ' (in memory only)' : ` (in the journal at ${journal.dir})`}. To drain them, stop this server and start it ` +
+            `with a new --stream, which starts at offset 0${journal === null ? '' : `, after removing ${journal.dir}/stream.json`}.`,
+        );
+      }
+      if (journal !== null && journal.streamUid !== c.streamUid) await saveJournalIdentity({ ...journal, streamUid: c.streamUid });
+      conn.release();
+      this.committedSeq = Math.max(this.committedSeq, c.committedSeq);
+      this.claimed = true;
+      this.log.info('stream_claimed', { stream: this.opts.stream, database: this.database, owner: this.lease.owner, committedSeq: c.committedSeq, journal: journal?.dir ?? null });
+      return c.committedSeq;
+    } catch (err) {
+      conn.destroy();
+      // Not ours after all (or not yet): the lock must not keep the rightful server out.
+      await this.lease.release(null, true);
+      throw err;
+    }
+  }
+
+  /** Bisection needs statement-level rollback: refuses allow-listed tables whose engine cannot roll back. */
+  private async checkEngines(conn: PoolConnection): Promise<void> {
+    if (this.opts.tables.length === 0) return;
+    const pairs = this.opts.tables.map((t) => {
+      const dot = t.indexOf('.');
+      return dot < 0 ? [null, t] : [t.slice(0, dot), t.slice(dot + 1)];
+    });
+    const [rows] = await conn
+      .query<RowDataPacket[]>(
+        'SELECT t.TABLE_SCHEMA AS s, t.TABLE_NAME AS n, t.ENGINE AS engine, e.TRANSACTIONS AS tx FROM information_schema.TABLES t ' +
+          'LEFT JOIN information_schema.ENGINES e ON e.ENGINE = t.ENGINE WHERE ' +
+          pairs.map(() => '(t.TABLE_SCHEMA = COALESCE(?, DATABASE()) AND t.TABLE_NAME = ?)').join(' OR '),
+        pairs.flat(),
+      )
+      .catch((err) => {
+        throw ownFailure(err, 'read information_schema.TABLES');
+      });
+    const bad = rows.filter((r) => r.engine !== null && r.tx !== 'YES');
+    if (bad.length > 0) {
+      const list = bad.map((r) => `${String(r.s)}.${String(r.n)} (ENGINE=${String(r.engine)})`).join(', ');
+      const fix = `convert it: ${bad.map((r) => `ALTER TABLE ${String(r.s)}.${String(r.n)} ENGINE=InnoDB;`).join(' ')} or remove it from --allow-tables`;
+      throw new Blocked(
+        new Error(`allow-listed table ${list} cannot roll back a failed statement, so a batch could be half applied or a good entry dead-lettered; ${fix}`),
+        fix,
+        null,
+      );
+    }
+    const found = new Set(rows.map((r) => String(r.n)));
+    const missing = pairs.filter(([, n]) => !found.has(String(n))).map(([d, n]) => (d === null ? n : `${d}.${n}`));
+    if (missing.length > 0) this.log.warn('allow_listed_table_missing', { tables: missing, fix: 'create them; the drain stops at the first entry for one of them until then' });
+  }
+
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.started = true;
     this.queue.onEnqueue = () => {
       const w = this.wake;
       if (w !== null) {
@@ -183,8 +362,23 @@ export class MysqlWriter implements MetricSource {
     }
     this.running = false;
     if (this.queue.onEnqueue !== null) this.queue.onEnqueue = null;
+    await this.releaseStream();
     await this.pool.end().catch(() => {});
     if (this.queue.length > 0) this.log.warn('writer_stopped_with_backlog', { depth: this.queue.length, committedSeq: this.committedSeq });
+  }
+
+  private async releaseStream(): Promise<void> {
+    let conn: PoolConnection | null = null;
+    if (this.claimed && this.currentFault?.kind !== 'fenced') conn = await this.pool.getConnection().catch(() => null);
+    try {
+      // With a backlog the journal keeps the stream: only it holds those entries. Before start() (start-up
+      // failed half way) the queue may not have been restored from the journal yet: keep it bound too.
+      await this.lease.release(conn, !this.started || this.queue.length > 0);
+    } catch (err) {
+      this.log.warn('stream_release_failed', { ...describe(err), stream: this.opts.stream });
+    } finally {
+      conn?.release();
+    }
   }
 
   metrics(): MetricSample[] {
@@ -197,6 +391,12 @@ export class MysqlWriter implements MetricSource {
       { name: 'eserver_committed_seq', help: 'Highest seq committed to MySQL', type: 'gauge', value: this.committedSeq },
       { name: 'eserver_drain_retries_total', help: 'Batch attempts that failed for a transient reason and were retried', type: 'counter', value: this.retries },
       { name: 'eserver_drain_skipped_total', help: 'Entries skipped because they were already committed', type: 'counter', value: this.skipped },
+      {
+        name: 'eserver_drain_blocked',
+        help: '1 while the drain is stopped by a MySQL configuration error or lost its stream to another server (see the log)',
+        type: 'gauge',
+        value: this.currentFault === null ? 0 : 1,
+      },
     ];
   }
 
@@ -209,6 +409,7 @@ export class MysqlWriter implements MetricSource {
   }
 
   private shouldRun(): boolean {
+    if (this.currentFault !== null && this.currentFault.kind !== 'configuration') return false;
     if (!this.stopping) return true;
     if (!this.drainOnStop) return false;
     return this.queue.length > 0 && Date.now() < this.deadline;
@@ -244,6 +445,7 @@ export class MysqlWriter implements MetricSource {
       const batch = this.queue.peekBatch(this.opts.batchSize);
       if (batch.length === 0) continue;
       try {
+        if (!this.claimed) await this.claim();
         const r = await this.applyBatch(batch);
         this.queue.commit(batch.length);
         this.batches++;
@@ -253,19 +455,64 @@ export class MysqlWriter implements MetricSource {
         this.deadLetters += r.dead;
         if (r.maxSeq > this.committedSeq) this.committedSeq = r.maxSeq;
         this.markUp();
+        this.clearFault();
         backoff = this.opts.minBackoffMs;
         this.opts.onCommitted?.(this.committedSeq);
       } catch (err) {
-        const cause = err instanceof Transient ? err.cause : err;
-        this.retries++;
-        this.retriesThisOutage++;
-        this.markDown(cause);
+        if (err instanceof Transient) {
+          this.retries++;
+          this.retriesThisOutage++;
+          this.markDown(err.cause);
+          if (!this.shouldRun()) break;
+          await sleep(Math.min(backoff, Math.max(0, this.deadline - Date.now())));
+          backoff = Math.min(backoff * 2, this.opts.maxBackoffMs);
+          continue;
+        }
+        // MySQL answered: it is up, but the drain cannot go on until someone acts.
+        this.markUp();
+        if (err instanceof Fenced) {
+          this.setFault({ kind: 'fenced', errno: null, message: err.message, fix: 'stop this server: another one drains the stream; its entries stay in its journal' }, batch[0].seq);
+          break;
+        }
+        if (err instanceof SeqConflict) {
+          this.setFault({ kind: 'seq_conflict', errno: null, message: err.message, fix: 'start with a new --stream (see the error)' }, batch[0].seq);
+          break;
+        }
+        // StreamBusyError, StreamBindingError: their message says what to do; retried as the others.
+        const b = err instanceof Blocked ? err : new Blocked(err, 'see the error', null);
+        const d = describe(b.cause);
+        if (d.errno === ER_NET_PACKET_TOO_LARGE && !this.packetReadThisAttempt) {
+          // max_allowed_packet may have been lowered since it was read: plan again with the one in force.
+          this.coalescer = null;
+          continue;
+        }
+        this.setFault({ kind: 'configuration', errno: d.errno, message: d.message, fix: b.fix }, b.seq ?? batch[0].seq);
         if (!this.shouldRun()) break;
-        const wait = Math.min(backoff, Math.max(0, this.deadline - Date.now()));
-        await sleep(wait);
-        backoff = Math.min(backoff * 2, this.opts.maxBackoffMs);
+        await sleep(Math.min(this.opts.configRetryMs, Math.max(0, this.deadline - Date.now())));
       }
     }
+  }
+
+  /** Logs the fault when it starts or changes (not at every retry). */
+  private setFault(f: Omit<DrainFault, 'since'>, seq: number): void {
+    const prev = this.currentFault;
+    if (prev !== null && prev.kind === f.kind && prev.errno === f.errno && prev.message === f.message) return;
+    this.currentFault = { ...f, since: prev?.since ?? Date.now() };
+    this.log.error(f.kind === 'fenced' ? 'stream_taken_over' : f.kind === 'seq_conflict' ? 'seq_conflict' : 'drain_blocked', {
+      stream: this.opts.stream,
+      errno: f.errno,
+      error: f.message.slice(0, 1000),
+      fix: f.fix,
+      seq,
+      depth: this.queue.length,
+      retryMs: f.kind === 'configuration' ? this.opts.configRetryMs : null,
+    });
+  }
+
+  private clearFault(): void {
+    if (this.currentFault === null) return;
+    this.log.info('drain_resumed', { stream: this.opts.stream, blockedMs: Date.now() - this.currentFault.since });
+    this.currentFault = null;
   }
 
   private markUp(): void {
@@ -289,21 +536,24 @@ export class MysqlWriter implements MetricSource {
 
   private async getCoalescer(conn: PoolConnection): Promise<Coalescer> {
     if (this.coalescer === null) {
+      this.packetReadThisAttempt = true;
       const [rows] = await conn.query<RowDataPacket[]>('SELECT @@max_allowed_packet AS p');
       const packet = Number(rows[0].p);
       // Headroom for the packet header and the statement's own prefix.
-      this.coalescer = new Coalescer({ maxStatementBytes: Math.max(4096, packet - 4096) });
+      this.maxStatementBytes = Math.max(4096, packet - 4096);
+      this.coalescer = new Coalescer({ maxStatementBytes: this.maxStatementBytes });
       this.log.info('drain_ready', { maxAllowedPacket: packet, batchSize: this.opts.batchSize, batchMs: this.opts.batchMs, stream: this.opts.stream });
     }
     return this.coalescer;
   }
 
   private async applyBatch(batch: Entry[]): Promise<BatchResult> {
+    this.packetReadThisAttempt = false;
     let conn: PoolConnection;
     try {
       conn = await this.pool.getConnection();
     } catch (err) {
-      throw new Transient(err);
+      throw ownFailure(err, 'connect');
     }
     let ok = false;
     try {
@@ -320,21 +570,27 @@ export class MysqlWriter implements MetricSource {
   }
 
   private async transaction(conn: PoolConnection, batch: Entry[]): Promise<BatchResult> {
-    const own = async <T>(sql: string, values?: unknown[]): Promise<T> => {
+    const own = async <T>(what: string, sql: string, values?: unknown[]): Promise<T> => {
       try {
         const [res] = await conn.query({ sql, values, timeout: this.opts.queryTimeoutMs });
         return res as T;
       } catch (err) {
-        // The writer's own statements never go to dead letters: any failure of theirs is retried.
-        throw new Transient(err);
+        // The writer's own statements never go to dead letters.
+        throw ownFailure(err, what);
       }
     };
     const coalescer = await this.getCoalescer(conn).catch((err) => {
-      throw new Transient(err);
+      throw ownFailure(err, 'read max_allowed_packet');
     });
-    await own('START TRANSACTION');
-    const rows = await own<RowDataPacket[]>('SELECT last_seq FROM queue_offsets WHERE stream = ? FOR UPDATE', [this.opts.stream]);
-    const committed = rows.length === 0 ? 0 : Number(rows[0].last_seq);
+    await own('START TRANSACTION', 'START TRANSACTION');
+    const rows = await own<RowDataPacket[]>('read the offset', 'SELECT last_seq, owner FROM queue_offsets WHERE stream = ? FOR UPDATE', [this.opts.stream]);
+    if (rows.length === 0 || rows[0].owner !== this.lease.owner) {
+      throw new Fenced(
+        `stream "${this.opts.stream}" is now owned by ${rows.length === 0 ? 'nobody (its offset row was deleted)' : `another writer (${String(rows[0].owner)})`}; ` +
+          `this writer commits nothing more. Its ${this.queue.length} queued entries stay in its journal.`,
+      );
+    }
+    const committed = Number(rows[0].last_seq);
 
     // Entries at or below the committed offset were applied by an earlier transaction (exactly once).
     let first = 0;
@@ -349,8 +605,14 @@ export class MysqlWriter implements MetricSource {
         try {
           await conn.query({ sql: step.sql, timeout: this.opts.queryTimeoutMs });
         } catch (err) {
-          if (isTransient(err)) throw new Transient(err);
-          // InnoDB rolls back just the failed statement, so earlier steps stay applied.
+          const kind = classify(err);
+          if (kind === 'transient') throw new Transient(err);
+          if (kind === 'configuration') throw new Blocked(err, fixFor(err), entries[step.from].seq);
+          // Bisection relies on the failed statement alone being rolled back. An error that took the whole
+          // transaction with it would leave the next statements to autocommit, one by one: start over instead.
+          // (Only for INSERTs: a statement that commits implicitly, which only --no-guard lets in, may have
+          // committed what came before it, and a retry would apply that again.)
+          if (!(await this.stillInTransaction(conn)) && (step.merged || coalescer.split(step.sql) !== null)) throw new Transient(err);
           if (step.to - step.from === 1) {
             const d = describe(err);
             dead.push({ seq: entries[step.from].seq, sql: entries[step.from].sql, errno: d.errno, error: d.message });
@@ -364,24 +626,71 @@ export class MysqlWriter implements MetricSource {
     };
     await runSteps(todo, 0, todo.length);
 
-    if (dead.length > 0) {
-      await own('INSERT INTO dead_letters (stream, seq, statement, errno, error) VALUES ?', [
-        dead.map((d) => [this.opts.stream, d.seq, d.sql, d.errno, d.error]),
-      ]);
-    }
+    if (dead.length > 0) await this.insertDeadLetters(own, dead);
     const maxSeq = batch.length > 0 ? batch[batch.length - 1].seq : committed;
     if (todo.length > 0 && maxSeq > committed) {
-      await own('INSERT INTO queue_offsets (stream, last_seq) VALUES (?, ?) ON DUPLICATE KEY UPDATE last_seq = VALUES(last_seq)', [
-        this.opts.stream,
-        maxSeq,
-      ]);
+      await own('write the offset', 'UPDATE queue_offsets SET last_seq = ? WHERE stream = ?', [maxSeq, this.opts.stream]);
     }
-    await own('COMMIT');
+    await own('COMMIT', 'COMMIT');
     if (dead.length > 0) {
       for (const d of dead) this.log.warn('dead_letter', { seq: d.seq, errno: d.errno, error: d.error.slice(0, 300) });
     }
     return { applied: todo.length - dead.length, skipped: first, dead: dead.length, statements, maxSeq: Math.max(maxSeq, committed) };
   }
+
+  /** One round trip, only after an entry statement failed: does the server still hold our transaction? */
+  private async stillInTransaction(conn: PoolConnection): Promise<boolean> {
+    try {
+      const [res] = await conn.query<ResultSetHeader>({ sql: 'DO 0', timeout: this.opts.queryTimeoutMs });
+      return inTransaction(res);
+    } catch (err) {
+      throw ownFailure(err, 'DO 0');
+    }
+  }
+
+  /**
+   * Dead letters in as many INSERTs as max_allowed_packet needs; a statement too large to be stored even
+   * alone is cut, and the error column says so.
+   */
+  private async insertDeadLetters(own: <T>(what: string, sql: string, values?: unknown[]) => Promise<T>, dead: DeadLetter[]): Promise<void> {
+    const limit = this.maxStatementBytes - 1024;
+    const rowOverhead = 64 + 2 * Buffer.byteLength(this.opts.stream);
+    let chunk: unknown[][] = [];
+    let bytes = 0;
+    const flush = async (): Promise<void> => {
+      if (chunk.length === 0) return;
+      await own('INSERT INTO dead_letters', 'INSERT INTO dead_letters (stream, seq, statement, errno, error) VALUES ?', [chunk]);
+      chunk = [];
+      bytes = 0;
+    };
+    for (const d of dead) {
+      let sql = wellFormed(d.sql);
+      let error = wellFormed(d.error);
+      // Escaping can double every byte.
+      const errBytes = 2 * Buffer.byteLength(error);
+      let size = rowOverhead + errBytes + 2 * Buffer.byteLength(sql);
+      if (size > limit) {
+        const total = Buffer.byteLength(sql);
+        const keep = Math.max(0, Math.floor((limit - rowOverhead - errBytes - 256) / 2));
+        sql = wellFormed(Buffer.from(sql, 'utf8').subarray(0, keep).toString('utf8'));
+        error += ` [statement truncated from ${total} to ${Buffer.byteLength(sql)} bytes to fit max_allowed_packet]`;
+        size = rowOverhead + 2 * Buffer.byteLength(error) + 2 * Buffer.byteLength(sql);
+      }
+      if (bytes + size > limit) await flush();
+      chunk.push([this.opts.stream, d.seq, sql, d.errno, error]);
+      bytes += size;
+    }
+    await flush();
+  }
+}
+
+function inTransaction(res: ResultSetHeader): boolean {
+  return (res.serverStatus & SERVER_STATUS_IN_TRANS) !== 0;
+}
+
+/** Lone surrogates cannot be stored in utf8mb4; they become U+FFFD. */
+function wellFormed(s: string): string {
+  return Buffer.from(s, 'utf8').toString('utf8');
 }
 
 function sleep(ms: number): Promise<void> {

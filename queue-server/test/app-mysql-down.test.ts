@@ -110,4 +110,37 @@ describe('start-up while MySQL is down', { skip: skip ?? false, timeout: 300_000
       }
     });
   }
+
+  it('a drain stopped by a configuration error turns /healthz to 503 with the reason, and keeps the entries', async () => {
+    await db.exec('CREATE TABLE IF NOT EXISTS eserver.blocked_events (num INT) ENGINE=InnoDB');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'eserver-blocked-'));
+    dirs.push(dir);
+    const a = await runCli(['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--mysql-url', db.url, '--journal-dir', dir, '--stream', 'blocked1', '--allow-tables', 'bench_events,blocked_events']);
+    try {
+      const health = async () => {
+        const r = await fetch(`http://127.0.0.1:${a.metricsPort}/healthz`);
+        return { status: r.status, body: await r.text() };
+      };
+      assert.equal((await health()).status, 200);
+      // The table disappears after the server accepted it: 1146 is a configuration error, not a poison entry.
+      await db.exec('DROP TABLE eserver.blocked_events');
+      const c = await Client.connect(a.port);
+      c.write(enqueueFrame('insert into blocked_events (num) values (%d)'));
+      const [f] = await c.waitFrames(1);
+      c.close();
+      assert.equal(f.cmd, 8001);
+      let h = await health();
+      for (const t0 = Date.now(); h.status === 200 && Date.now() - t0 < 30_000; h = await health()) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(h.status, 503, h.body);
+      assert.match(h.body, /drain stopped \(configuration, errno 1146\)/);
+      const m = await scrape(a.metricsPort);
+      assert.equal(m.get('eserver_queue_depth'), 1, 'the entry is kept, not dead-lettered');
+      // Fixing MySQL resumes the drain and the health check without a restart.
+      await db.exec('CREATE TABLE eserver.blocked_events (num INT) ENGINE=InnoDB');
+      for (const t0 = Date.now(); h.status !== 200 && Date.now() - t0 < 30_000; h = await health()) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(h.status, 200, h.body);
+    } finally {
+      await a.stop();
+    }
+  });
 });
