@@ -197,7 +197,7 @@ async function runProfile(o: RunOptions, p: Profile, stack: StackInfo | null, ba
       : null,
     queue: stack ? { host: stack.queue.host, metricsPort: stack.queue.metricsPort } : null,
   });
-  const listenWatch = watchListenQueues(stack ? stack.config : null);
+  const listenWatch = await watchListenQueues(stack ? stack.config : null, stack ? stack.services : null);
   sampler.start();
   let d: Driven;
   try {
@@ -205,7 +205,7 @@ async function runProfile(o: RunOptions, p: Profile, stack: StackInfo | null, ba
   } finally {
     await sampler.stop();
   }
-  const listen = listenWatch();
+  const listen = await listenWatch();
   const samples = sampler.samples;
   for (const line of d.summary.lines) console.log(line);
   console.log(listenLine(listen));

@@ -19,6 +19,7 @@ import {
   readListenSysctls,
   sysctlCommand,
 } from '../src/lab/sysctl.js';
+import { listenerDrops, parseSsListeners } from '../src/metrics/listener-drops.js';
 import { counterDelta, listenCounters, parseNetstat, readListenCounters } from '../src/metrics/netstat.js';
 
 function fakeProcSys(values: Record<string, string | null>): string {
@@ -144,6 +145,8 @@ test('a listener that never accepts, with backlog 1, shows up in ListenOverflows
     child.once('exit', () => reject(new Error('listener exited early')));
   });
   const before = readListenCounters();
+  const ownBefore = await listenerDrops([port]);
+  assert.equal(ownBefore?.get(port), 0, 'a fresh listener has dropped nothing');
   const socks: net.Socket[] = [];
   t.after(() => socks.forEach((s) => s.destroy()));
   for (let i = 0; i < 20; i++) socks.push(net.connect(port, '127.0.0.1').on('error', () => {}));
@@ -156,4 +159,24 @@ test('a listener that never accepts, with backlog 1, shows up in ListenOverflows
   }
   assert.ok((d.ListenOverflows ?? 0) > 0, `ListenOverflows delta ${JSON.stringify(d)}`);
   assert.ok((d.ListenDrops ?? 0) >= (d.ListenOverflows ?? 0), 'every overflow is also a drop');
+  // The listener's own count, which no other load on the machine can add to.
+  const own = await listenerDrops([port, 1]);
+  assert.ok((own?.get(port) ?? 0) > 0, `the listener's own drops: ${JSON.stringify([...(own ?? new Map())])}`);
+  assert.equal(own?.get(1), 0, 'a port with no listener: nothing');
+});
+
+test('ss -tlnm parser: sockets, backlog, drops (summed per port by listenerDrops)', () => {
+  const text = [
+    'LISTEN 0      65535  127.0.0.1:8080 0.0.0.0:*',
+    '\t skmem:(r0,rb131072,t0,tb16384,f0,w0,o0,bl0,d12)',
+    'LISTEN 3      65535  127.0.0.1:8080 0.0.0.0:*',
+    '\t skmem:(r0,rb131072,t0,tb16384,f0,w0,o0,bl0,d5)',
+    'LISTEN 0      4096   [::]:9000 [::]:*',
+    '\t skmem:(r0,rb131072,t0,tb16384,f0,w0,o0,bl0,d0)',
+  ].join('\n');
+  assert.deepEqual(parseSsListeners(text), [
+    { queued: 0, backlog: 65535, local: '127.0.0.1', port: 8080, drops: 12 },
+    { queued: 3, backlog: 65535, local: '127.0.0.1', port: 8080, drops: 5 },
+    { queued: 0, backlog: 4096, local: '[::]', port: 9000, drops: 0 },
+  ]);
 });
