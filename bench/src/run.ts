@@ -282,7 +282,7 @@ async function runProfile(o: RunOptions, p: Profile, stack: StackInfo | null, ba
       : null,
     queue: stack ? { host: stack.queue.host, metricsPort: stack.queue.metricsPort } : null,
   });
-  const listenWatch = watchListenQueues(stack ? stack.config : null);
+  const listenWatch = await watchListenQueues(stack ? stack.config : null, stack ? stack.services : null);
   sampler.start();
   let driven: Awaited<ReturnType<typeof driveOutsideBudget>>;
   try {
@@ -290,7 +290,7 @@ async function runProfile(o: RunOptions, p: Profile, stack: StackInfo | null, ba
   } finally {
     await sampler.stop();
   }
-  const listen = listenWatch();
+  const listen = await listenWatch();
   const { d, budget } = driven;
   const samples = sampler.samples;
   for (const line of d.summary.lines) console.log(line);

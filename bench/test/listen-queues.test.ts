@@ -19,6 +19,8 @@ import {
   readListenSysctls,
   sysctlCommand,
 } from '../src/lab/sysctl.js';
+import { listenLine, watchListenQueues } from '../src/listen-queues.js';
+import { listenerDrops, parseSsListeners } from '../src/metrics/listener-drops.js';
 import { counterDelta, listenCounters, parseNetstat, readListenCounters } from '../src/metrics/netstat.js';
 
 function fakeProcSys(values: Record<string, string | null>): string {
@@ -131,19 +133,25 @@ test('netstat parser: the real /proc/net/netstat, and deltas', () => {
   assert.throws(() => parseNetstat('TcpExt: a b\nTcpExt: 1\n'), /unexpected netstat format/);
 });
 
-test('a listener that never accepts, with backlog 1, shows up in ListenOverflows', async (t) => {
-  // The child listens, then blocks its event loop (Atomics.wait uses no CPU), so nothing is accepted.
+/** A listener with backlog 1 in a child that then blocks its event loop (Atomics.wait, no CPU): it never accepts. */
+async function stuckListener(t: { after: (fn: () => void) => void }): Promise<number> {
   const child = spawn(process.execPath, ['-e', `
     const s = require('net').createServer().listen({ port: 0, backlog: 1 }); // no host: bound synchronously
     require('fs').writeSync(1, s.address().port + '\\n');
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 30000);
   `], { stdio: ['ignore', 'pipe', 'inherit'] });
   t.after(() => child.kill('SIGKILL'));
-  const port = await new Promise<number>((resolve, reject) => {
+  return new Promise<number>((resolve, reject) => {
     child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
     child.once('exit', () => reject(new Error('listener exited early')));
   });
+}
+
+test('a listener that never accepts, with backlog 1, shows up in ListenOverflows', async (t) => {
+  const port = await stuckListener(t);
   const before = readListenCounters();
+  const ownBefore = await listenerDrops([port]);
+  assert.equal(ownBefore?.get(port), 0, 'a fresh listener has dropped nothing');
   const socks: net.Socket[] = [];
   t.after(() => socks.forEach((s) => s.destroy()));
   for (let i = 0; i < 20; i++) socks.push(net.connect(port, '127.0.0.1').on('error', () => {}));
@@ -156,4 +164,49 @@ test('a listener that never accepts, with backlog 1, shows up in ListenOverflows
   }
   assert.ok((d.ListenOverflows ?? 0) > 0, `ListenOverflows delta ${JSON.stringify(d)}`);
   assert.ok((d.ListenDrops ?? 0) >= (d.ListenOverflows ?? 0), 'every overflow is also a drop');
+  // The listener's own count, which no other load on the machine can add to.
+  const own = await listenerDrops([port, 1]);
+  assert.ok((own?.get(port) ?? 0) > 0, `the listener's own drops: ${JSON.stringify([...(own ?? new Map())])}`);
+  assert.equal(own?.get(1), 0, 'a port with no listener: nothing');
+});
+
+test('ss -tlnm parser: sockets, backlog, drops (summed per port by listenerDrops)', () => {
+  const text = [
+    'LISTEN 0      65535  127.0.0.1:8080 0.0.0.0:*',
+    '\t skmem:(r0,rb131072,t0,tb16384,f0,w0,o0,bl0,d12)',
+    'LISTEN 3      65535  127.0.0.1:8080 0.0.0.0:*',
+    '\t skmem:(r0,rb131072,t0,tb16384,f0,w0,o0,bl0,d5)',
+    'LISTEN 0      4096   [::]:9000 [::]:*',
+    '\t skmem:(r0,rb131072,t0,tb16384,f0,w0,o0,bl0,d0)',
+  ].join('\n');
+  assert.deepEqual(parseSsListeners(text), [
+    { queued: 0, backlog: 65535, local: '127.0.0.1', port: 8080, drops: 12 },
+    { queued: 3, backlog: 65535, local: '127.0.0.1', port: 8080, drops: 5 },
+    { queued: 0, backlog: 4096, local: '[::]', port: 9000, drops: 0 },
+  ]);
+});
+
+test('watchListenQueues records the stack\'s backlog, the sysctls and its own listeners\' drops', async (t) => {
+  const port = await stuckListener(t);
+  const watch = await watchListenQueues({ listen: { backlog: 1 } }, [
+    { name: 'mysql', ports: [port] },
+    { name: 'php-fpm', ports: [port] },
+    { name: 'nginx', ports: [1] },
+  ]);
+  const socks: net.Socket[] = [];
+  t.after(() => socks.forEach((s) => s.destroy()));
+  for (let i = 0; i < 20; i++) socks.push(net.connect(port, '127.0.0.1').on('error', () => {}));
+  const deadline = Date.now() + 10_000;
+  let r = await watch();
+  while ((r.listener_drops?.['php-fpm'] ?? 0) === 0 && Date.now() < deadline) {
+    await new Promise((res) => setTimeout(res, 50));
+    r = await watch();
+  }
+  assert.deepEqual(Object.keys(r.listener_drops ?? {}), ['nginx', 'php-fpm'], 'the HTTP path only, in order');
+  assert.ok((r.listener_drops?.['php-fpm'] ?? 0) > 0, JSON.stringify(r.listener_drops));
+  assert.equal(r.listener_drops?.['nginx'], 0);
+  assert.deepEqual(r.backlog, { nginx: 1, 'php-fpm': 1, 'queue-server': 1 });
+  assert.equal(r.effective_backlog, 1);
+  assert.deepEqual(r.sysctl, readListenSysctls());
+  assert.match(listenLine(r), /^Listen queues: backlog 1, somaxconn \d+, tcp_max_syn_backlog \d+; ListenOverflows \d+, ListenDrops \d+, TCPSynRetrans \d+ \(whole machine\); this stack's listeners dropped nginx 0, php-fpm [1-9]\d*$/);
 });

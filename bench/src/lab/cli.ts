@@ -9,7 +9,7 @@ import { tailLines } from './native/health.js';
 import { DEFAULT_PORTS, nativeRuntime, readState, type NativeUpOptions } from './native/index.js';
 import { defaultRunDir } from './native/paths.js';
 import { QUEUE_IMPLS, type QueueImpl } from './seed2013.js';
-import { parseListenBacklog } from './sysctl.js';
+import { LISTEN_SYSCTLS, parseListenBacklog, readListenSysctls } from './sysctl.js';
 import type { StackInfo } from './types.js';
 
 const int = (v: string) => {
@@ -52,6 +52,9 @@ function printInfo(info: StackInfo): void {
   console.log(
     `limits    ${l.cgroup ? `${l.cpus ?? 'unlimited'} CPUs${l.cpuPeriodUs ? ` (quota ${l.cpuQuotaUs ?? '-'} µs per ${l.cpuPeriodUs} µs, weight ${l.cpuWeight ?? '-'})` : ''}, ${l.memoryBytes ? `${l.memoryBytes / 1024 ** 2} MiB` : 'unlimited memory'} in ${l.cgroupVersion} cgroup ${l.cgroup}` : 'NONE'}${l.note ? ` (${l.note})` : ''}`,
   );
+  const backlog = (info.config['listen'] as { backlog?: number } | undefined)?.backlog;
+  const sysctl = readListenSysctls();
+  console.log(`listen    backlog ${backlog ?? 'unknown'} (nginx, php-fpm, queue server); ${LISTEN_SYSCTLS.map((k) => `${k} ${sysctl[k] ?? '?'}`).join(', ')}`);
   for (const s of info.services) {
     console.log(
       `${s.name.padEnd(13)} pid ${String(s.pid ?? '-').padEnd(8)} ports ${s.ports.join(',').padEnd(11)} ${s.healthy ? 'healthy' : 'NOT HEALTHY'}   ${s.logFile ?? ''}`,

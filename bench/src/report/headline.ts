@@ -119,20 +119,21 @@ export function listenRows(docs: ResultDoc[]): string[][] {
       const l = r.listen_queues;
       const name = r.index > 0 ? `${d.profile} #${r.index}` : d.profile;
       if (!l) {
-        rows.push([name, 'not recorded', '', '', '', '', '']);
+        rows.push([name, 'not recorded', '', '', '', '', '', '']);
         continue;
       }
       const backlog = l.backlog ? `${fmt(l.backlog.nginx)}${l.effective_backlog !== l.backlog.nginx ? ` (capped to ${fmt(l.effective_backlog)})` : ''}` : 'n/a';
       rows.push([
         name, backlog, fmt(l.sysctl['net.core.somaxconn']), fmt(l.sysctl['net.ipv4.tcp_max_syn_backlog']),
         fmt(l.counters.ListenOverflows), fmt(l.counters.ListenDrops), fmt(l.counters.TCPSynRetrans),
+        l.listener_drops ? Object.values(l.listener_drops).map(fmt).join(' / ') : 'n/a',
       ]);
     }
   }
   return rows;
 }
 
-export const LISTEN_HEADERS = ['profile', 'backlog (nginx, php-fpm, queue)', 'somaxconn', 'tcp_max_syn_backlog', 'ListenOverflows', 'ListenDrops', 'TCPSynRetrans'];
+export const LISTEN_HEADERS = ['profile', 'backlog (nginx, php-fpm, queue)', 'somaxconn', 'tcp_max_syn_backlog', 'ListenOverflows (machine)', 'ListenDrops (machine)', 'TCPSynRetrans (machine)', 'own listener drops (nginx / php-fpm / queue)'];
 
 /** Per-repetition figures of the repeated profiles. */
 export function repetitionRows(docs: ResultDoc[]): string[][] {
