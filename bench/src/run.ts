@@ -16,6 +16,7 @@ import {
   enterGeneratorCgroup,
   generatorUsageNs,
   leaveGeneratorCgroup,
+  leaveGeneratorCgroupSync,
   type GeneratorCgroup,
 } from './lab/generator-cgroup.js';
 import { sharesFor } from './lab/cgroup.js';
@@ -223,6 +224,9 @@ async function driveOutsideBudget(o: RunOptions, p: Profile, stack: StackInfo | 
       logStep(`warning: ${err.message}`);
     }
   }
+  // Ctrl-C ends the run through process.exit: the group must not outlive it.
+  const onExit = () => gen && leaveGeneratorCgroupSync(gen);
+  process.on('exit', onExit);
   const take = async (): Promise<BudgetSnapshot> => {
     const genNs = gen ? await generatorUsageNs(gen) : null;
     return snapshot(stack?.limits ?? null, () => genNs);
@@ -243,6 +247,7 @@ async function driveOutsideBudget(o: RunOptions, p: Profile, stack: StackInfo | 
     start ??= end;
   } finally {
     timers.forEach(clearTimeout);
+    process.off('exit', onExit);
     if (gen) {
       const left = await leaveGeneratorCgroup(gen);
       if (left.length > 0) warnings.push(`the load generator's cgroup could not be removed: ${left.join(', ')}`);
