@@ -80,9 +80,9 @@ export async function enterGeneratorCgroup(name: string, opts: { pid?: number; s
  * process.exit, which runs no async code), so that no empty group is left behind.
  */
 export function leaveGeneratorCgroupSync(g: GeneratorCgroup): void {
-  for (const [i, d] of g.dirs.entries()) {
+  for (const origin of g.origins) {
     try {
-      writeFileSync(join(g.origins[i]!, 'cgroup.procs'), String(g.pid));
+      writeFileSync(join(origin, 'cgroup.procs'), String(g.pid));
     } catch {
       /* already back, or the group is gone */
     }
