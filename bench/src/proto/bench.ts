@@ -8,11 +8,11 @@ import { startBenchDb } from './mariadb.js';
 import { rawInsertRate, drainRate } from './drain.js';
 import { fsyncCells } from './fsync.js';
 import { clockTicksPerSecond } from './procstat.js';
-import { startQueueServer, startRefServer, type RunningServer } from './servers.js';
+import { startQueueServer, startRefServer, startSeed2013Server, type RunningServer } from './servers.js';
 import type { ProtoReport } from './table.js';
 
 export type ProtoPart = 'proto' | 'hold' | 'drain' | 'fsync';
-export type ServerKind = 'ts' | 'c-ref';
+export type ServerKind = 'ts' | 'c-ref' | 'seed2013';
 
 export interface ProtoBenchOptions {
   parts: ProtoPart[];
@@ -57,7 +57,8 @@ export async function runProtoBench(o: ProtoBenchOptions): Promise<ProtoReport> 
       for (const mode of o.modes) {
         // The two servers run back to back for each cell, so machine noise hits both alike.
         for (const kind of o.servers) {
-          const start = kind === 'ts' ? () => startQueueServer({ args: tsArgs }) : () => startRefServer(o.runDir);
+          const start =
+            kind === 'ts' ? () => startQueueServer({ args: tsArgs }) : kind === 'seed2013' ? () => startSeed2013Server(o.runDir) : () => startRefServer(o.runDir);
           const cell: ProtoCell = await withServer(start, (s) => measureCell(s, { mode, concurrency: c, durationMs: o.durationMs, threads: o.threads }));
           o.log(`${cell.server} ${mode} C=${c}: ${Math.round(cell.reqPerSec)} req/s, ${cell.failed} failed, ${cell.cpuUsPerReq.toFixed(1)} µs CPU/req`);
           report.cells.push(cell);
