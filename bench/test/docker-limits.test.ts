@@ -55,3 +55,8 @@ test('docker-engine.sh cgroup writes quota, period, shares and memory on the par
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('the Docker runtime refuses the 2013-style server (no image) before touching any engine, naming the fix', async () => {
+  const { dockerRuntime } = await import('../src/lab/docker/index.js');
+  await assert.rejects(dockerRuntime.up({ queueImpl: 'seed2013', log: () => {} }), /seed2013 queue server has no container image: run it with --runtime native/);
+});
