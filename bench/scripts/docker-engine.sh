@@ -66,8 +66,8 @@ cgroup_setup() {
   local cpus="${1:-2}" mem; mem="$(parse_mem "${2:-2g}")"
   local pid; pid="$(dockerd_pid)"; alive "$pid" || pid=$$
   # Period, quota and weight come from the lab (bench/src/lab/cgroup.ts: quotaFor, STACK_CPU_SHARES);
-  # by hand (make docker-engine) the same defaults: a 20 ms period and the highest v1 weight.
-  local period="${3:-20000}" quota="${4:-}" shares="${5:-262144}"
+  # by hand (make docker-engine: the whole 2-CPU box) the same defaults: a 20 ms period, the default weight.
+  local period="${3:-20000}" quota="${4:-}" shares="${5:-1024}"
   [ -n "$quota" ] || quota="$(awk -v c="$cpus" -v p="$period" 'BEGIN { printf "%d", c * p }')"
   if [ -d "$CG_ROOT/cpu" ] && [ -d "$CG_ROOT/memory" ]; then
     local cpu_dir mem_dir set_dir
@@ -96,7 +96,7 @@ cgroup_setup() {
     echo "+cpu +memory" > "$dir/cgroup.subtree_control" 2>/dev/null ||
       echo "docker-engine: WARNING cannot enable cpu/memory controllers in $dir; limits will not apply" >&2
     echo "$quota $period" > "$dir/$CG_NAME/cpu.max" 2>/dev/null || true
-    awk -v s="$shares" 'BEGIN { w = int(s / 262144 * 10000 + 0.5); print (w < 1 ? 1 : w) }' > "$dir/$CG_NAME/cpu.weight" 2>/dev/null || true
+    awk -v s="$shares" 'BEGIN { w = int(s * 100 / 1024 + 0.5); print (w < 1 ? 1 : (w > 10000 ? 10000 : w)) }' > "$dir/$CG_NAME/cpu.weight" 2>/dev/null || true
     echo "$mem" > "$dir/$CG_NAME/memory.max" 2>/dev/null || true
     echo "cgroup v2: $dir/$CG_NAME"
   else

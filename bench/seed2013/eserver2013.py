@@ -209,7 +209,8 @@ def main(argv=None):
     # The lab stops it with SIGTERM: leave through SystemExit so that stdout (a file) is flushed.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server = Server(a.host, a.port, a.allow or ['127.0.0.1'], a.capacity, a.backlog, sys.stdout)
-    print('eserver2013 listening on %s:%d' % (a.host, a.port), file=sys.stderr, flush=True)
+    # The bound port (--port 0 lets the caller take a free one): whoever starts it reads it from here.
+    print('eserver2013 listening on %s:%d' % server.listener.getsockname()[:2], file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -16,8 +16,10 @@ import {
   enterGeneratorCgroup,
   generatorUsageNs,
   leaveGeneratorCgroup,
+  leaveGeneratorCgroupSync,
   type GeneratorCgroup,
 } from './lab/generator-cgroup.js';
+import { sharesFor } from './lab/cgroup.js';
 import { freePorts } from './lab/ports.js';
 import { queueLength } from './lab/seed2013.js';
 import type { LabRuntime, StackInfo, UpOptions } from './lab/types.js';
@@ -220,13 +222,17 @@ async function driveOutsideBudget(o: RunOptions, p: Profile, stack: StackInfo | 
   let gen: GeneratorCgroup | null = null;
   if (stack && !o.noGeneratorCgroup) {
     try {
-      gen = await enterGeneratorCgroup(`eserver-gen-${process.pid}-${Date.now().toString(36)}`);
+      // The stack's rule for its weight (cgroup.ts sharesFor): equal weights, so neither group starves the other.
+      gen = await enterGeneratorCgroup(`eserver-gen-${process.pid}-${Date.now().toString(36)}`, { shares: sharesFor(stack.limits.cpus ?? Infinity) });
     } catch (err) {
       if (!(err instanceof GeneratorCgroupUnavailable)) throw err;
       warnings.push(`${err.message}: the load generator runs in the runner's own cgroup`);
       logStep(`warning: ${err.message}`);
     }
   }
+  // Ctrl-C ends the run through process.exit: the group must not outlive it.
+  const onExit = () => gen && leaveGeneratorCgroupSync(gen);
+  process.on('exit', onExit);
   const take = async (): Promise<BudgetSnapshot> => {
     const genNs = gen ? await generatorUsageNs(gen) : null;
     return snapshot(stack?.limits ?? null, () => genNs);
@@ -247,6 +253,7 @@ async function driveOutsideBudget(o: RunOptions, p: Profile, stack: StackInfo | 
     start ??= end;
   } finally {
     timers.forEach(clearTimeout);
+    process.off('exit', onExit);
     if (gen) {
       const left = await leaveGeneratorCgroup(gen);
       if (left.length > 0) warnings.push(`the load generator's cgroup could not be removed: ${left.join(', ')}`);

@@ -53,6 +53,12 @@ test('make bench PROFILE=smoke on the native stack', { timeout: 240_000 }, async
   for (const s of ['nginx', 'php-fpm', 'queue-server', 'mysql']) {
     assert.ok(doc.series.samples.some((x) => x.services[s] && x.services[s].rss_bytes > 0), `sampled ${s}`);
   }
+  // The budget came from somewhere said in the result, and the generator ran outside the stack's group.
+  assert.ok(doc.limits?.calibration, 'limits.calibration records where the CPU budget came from');
+  if (doc.limits?.cgroup) {
+    assert.equal(doc.cpu_budget?.generator.outside_stack, true, 'the generator was not in the stack cgroup');
+    assert.ok(doc.cpu_budget?.generator.cgroup && !fs.existsSync(doc.cpu_budget.generator.cgroup), 'its cgroup was removed');
+  }
   assert.ok(fs.readFileSync(path.join(dir, 'latest.html'), 'utf8').includes('<svg'));
   assert.ok(fs.existsSync(path.join(dir, 'latest.md')));
 

@@ -11,6 +11,7 @@ import {
   quotaFor,
   readLimits,
   removeCgroup,
+  sharesFor,
   sharesToWeight,
   CgroupUnavailable,
 } from '../src/lab/cgroup.js';
@@ -29,9 +30,17 @@ test('quotaFor: a fraction of a CPU at the 20 ms period, the period lengthened o
   assert.throws(() => quotaFor(1, 500), /period/);
 });
 
-test('sharesToWeight maps the v1 maximum onto the v2 maximum and never below 1', () => {
+test('sharesToWeight maps v1 shares onto v2 weight as the kernel does (1024 = 100), clamped to 1..10000', () => {
   assert.equal(sharesToWeight(STACK_CPU_SHARES), 10000);
+  assert.equal(sharesToWeight(1024), 100);
   assert.equal(sharesToWeight(2), 1);
+});
+
+test('sharesFor: the highest weight below the whole machine, the default at it', () => {
+  assert.equal(sharesFor(0.5, 2), STACK_CPU_SHARES);
+  assert.equal(sharesFor(1.99, 2), STACK_CPU_SHARES);
+  assert.equal(sharesFor(2, 2), 1024);
+  assert.equal(sharesFor(4, 2), 1024);
 });
 
 test('createCgroup writes quota, period and weight; readLimits reads them back from the files', async (t) => {

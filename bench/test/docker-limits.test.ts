@@ -12,9 +12,10 @@ import { engineScript } from '../src/lab/docker/exec.js';
 import { limitsOfPid } from '../src/lab/docker/limits.js';
 
 test('parentCgroupArgs: the quota and period of cgroup.ts quotaFor, and the stack weight', () => {
-  assert.deepEqual(parentCgroupArgs(0.33, '2g'), ['cgroup', '0.33', '2g', '20000', '6600', '262144']);
-  assert.deepEqual(parentCgroupArgs(2, '2g'), ['cgroup', '2', '2g', '20000', '40000', '262144']);
-  assert.deepEqual(parentCgroupArgs(0.1, '1g', 5000), ['cgroup', '0.1', '1g', '10000', '1000', '262144']);
+  assert.deepEqual(parentCgroupArgs(0.33, '2g', undefined, 2), ['cgroup', '0.33', '2g', '20000', '6600', '262144']);
+  // The whole 2-CPU machine: no quota to guarantee, the kernel's default weight.
+  assert.deepEqual(parentCgroupArgs(2, '2g', undefined, 2), ['cgroup', '2', '2g', '20000', '40000', '1024']);
+  assert.deepEqual(parentCgroupArgs(0.1, '1g', 5000, 2), ['cgroup', '0.1', '1g', '10000', '1000', '262144']);
 });
 
 test('docker-engine.sh cgroup writes quota, period, shares and memory on the parent (v1 scratch tree)', async () => {
@@ -23,7 +24,7 @@ test('docker-engine.sh cgroup writes quota, period, shares and memory on the par
     for (const c of ['cpu', 'memory']) mkdirSync(join(root, c));
     const self = readFileSync('/proc/self/cgroup', 'utf8');
     const ownOf = (c: string) => self.split('\n').map((l) => /^\d+:([^:]*):(.*)$/.exec(l)).find((m) => m && m[1]!.split(',').includes(c))?.[2] ?? '/';
-    const out = execFileSync('bash', [engineScript, ...parentCgroupArgs(0.33, '2g')], {
+    const out = execFileSync('bash', [engineScript, ...parentCgroupArgs(0.33, '2g', undefined, 2)], {
       env: { ...process.env, CGROUP_ROOT: root, CGROUP_PARENT: 'eserver-lab-test' },
       encoding: 'utf8',
     });
@@ -53,4 +54,9 @@ test('docker-engine.sh cgroup writes quota, period, shares and memory on the par
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('the Docker runtime refuses the 2013-style server (no image) before touching any engine, naming the fix', async () => {
+  const { dockerRuntime } = await import('../src/lab/docker/index.js');
+  await assert.rejects(dockerRuntime.up({ queueImpl: 'seed2013', log: () => {} }), /seed2013 queue server has no container image: run it with --runtime native/);
 });

@@ -4,6 +4,7 @@
 // part of the tree a process may be delegated, and processes are started inside it (not moved in later),
 // because memory charged before a move stays charged to the old group.
 import { existsSync } from 'node:fs';
+import { cpus as hostCpus } from 'node:os';
 import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AppliedLimits } from './types.js';
@@ -38,8 +39,18 @@ const MAX_PERIOD_US = 1_000_000;
  * group with the default 1024 would get one share among them, so a quota could not be reached.
  */
 export const STACK_CPU_SHARES = 262_144;
-/** v2's equivalent range is 1..10000 (cpu.weight); the default is 100. */
+/** v2's equivalent range is 1..10000 (cpu.weight); the default is 100, which the kernel treats as 1024 shares. */
 const V2_MAX_WEIGHT = 10_000;
+
+/**
+ * The weight for a group with `cpus` of the host's CPUs. Below the whole machine the group must reach its
+ * quota whatever else runs: the highest weight. At the whole machine there is no quota to guarantee, and
+ * a high weight would only let the stack starve a load generator that runs beside it (the CI gate's):
+ * the kernel's default.
+ */
+export function sharesFor(cpus: number, host = hostCpus().length): number {
+  return cpus < host ? STACK_CPU_SHARES : 1024;
+}
 
 export interface CpuQuota {
   quotaUs: number;
@@ -64,13 +75,13 @@ export function quotaFor(cpus: number, periodUs = DEFAULT_CPU_PERIOD_US): CpuQuo
 export interface CgroupOptions {
   /** CFS period, µs (default DEFAULT_CPU_PERIOD_US). */
   periodUs?: number;
-  /** v1 cpu.shares (v2: scaled onto cpu.weight). Default STACK_CPU_SHARES. */
+  /** v1 cpu.shares (v2: scaled onto cpu.weight). Default sharesFor(cpus). */
   shares?: number;
 }
 
-/** v1 shares (2..262144, default 1024) onto v2 weight (1..10000, default 100), keeping "the most" at the top. */
+/** v1 shares (2..262144, default 1024) onto v2 weight (1..10000, default 100), as the kernel relates them. */
 export function sharesToWeight(shares: number): number {
-  return Math.max(1, Math.min(V2_MAX_WEIGHT, Math.round((shares / STACK_CPU_SHARES) * V2_MAX_WEIGHT)));
+  return Math.max(1, Math.min(V2_MAX_WEIGHT, Math.round((shares * 100) / 1024)));
 }
 
 /** Parses a memory size like 2g, 512m, 1073741824. */
@@ -131,7 +142,7 @@ export async function createCgroup(name: string, cpus: number, memoryBytes: numb
   const own = await ownCgroups();
   const dirs: string[] = [];
   const { quotaUs, periodUs } = quotaFor(cpus, opts.periodUs);
-  const shares = opts.shares ?? STACK_CPU_SHARES;
+  const shares = opts.shares ?? sharesFor(cpus);
   try {
     if (version === 'v2') {
       const dir = join(ROOT, own.get('') ?? '/', name);

@@ -6,7 +6,7 @@
 //
 // The generator is the bench runner itself (its worker threads drive the load; a spawned webbench is its
 // child), so the runner's process moves in for the load and back out before the stack is stopped.
-import { existsSync } from 'node:fs';
+import { existsSync, rmdirSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { STACK_CPU_SHARES, cgroupVersion, hostDir, ownCgroups, sharesToWeight, v1Mounts } from './cgroup.js';
@@ -72,6 +72,27 @@ export async function enterGeneratorCgroup(name: string, opts: { pid?: number; s
     }
     const why = err instanceof Error ? err.message : String(err);
     throw new GeneratorCgroupUnavailable(`cannot create the load generator's ${version} cgroup "${name}": ${why}`);
+  }
+}
+
+/**
+ * The same, synchronously and without waiting: for a process 'exit' hook (Ctrl-C ends the run through
+ * process.exit, which runs no async code), so that no empty group is left behind.
+ */
+export function leaveGeneratorCgroupSync(g: GeneratorCgroup): void {
+  for (const origin of g.origins) {
+    try {
+      writeFileSync(join(origin, 'cgroup.procs'), String(g.pid));
+    } catch {
+      /* already back, or the group is gone */
+    }
+  }
+  for (const d of [...g.dirs].reverse()) {
+    try {
+      rmdirSync(d);
+    } catch {
+      /* still busy (a tool's children exiting) or gone */
+    }
   }
 }
 

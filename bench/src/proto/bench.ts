@@ -7,13 +7,13 @@ import { startBenchDb } from './mariadb.js';
 import { rawInsertRate, drainRate } from './drain.js';
 import { fsyncCells } from './fsync.js';
 import { clockTicksPerSecond } from './procstat.js';
-import { startQueueServer, startRefServer, type RunningServer } from './servers.js';
+import { startQueueServer, startRefServer, startSeed2013Server, type RunningServer } from './servers.js';
 import { runtimeHolds, runtimeTable, type TableConfig } from './runtimes.js';
 import type { ProtoReport } from './table.js';
 import type { QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 
 export type ProtoPart = 'table' | 'proto' | 'hold' | 'drain' | 'fsync';
-export type ServerKind = 'ts' | 'c-ref';
+export type ServerKind = 'ts' | 'c-ref' | 'seed2013';
 
 export interface ProtoBenchOptions {
   parts: ProtoPart[];
@@ -64,7 +64,8 @@ export async function runProtoBench(o: ProtoBenchOptions): Promise<ProtoReport> 
       for (const mode of o.modes) {
         // The two servers run back to back for each cell, so machine noise hits both alike.
         for (const kind of o.servers) {
-          const start = kind === 'ts' ? () => startQueueServer({ args: tsArgs }) : () => startRefServer(o.runDir);
+          const start =
+            kind === 'ts' ? () => startQueueServer({ args: tsArgs }) : kind === 'seed2013' ? () => startSeed2013Server(o.runDir) : () => startRefServer(o.runDir);
           const cell: ProtoCell = await withServer(start, (s) => measureCell(s, { mode, concurrency: c, durationMs: o.durationMs, threads: o.threads }));
           o.log(`${cell.server} ${mode} C=${c}: ${Math.round(cell.reqPerSec)} req/s, ${cell.failed} failed, ${cell.cpuUsPerReq.toFixed(1)} µs CPU/req`);
           report.cells.push(cell);

@@ -5,7 +5,7 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { queueRuntime, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 import { track } from './children.js';
 import { connect } from 'node:net';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -31,7 +31,7 @@ export const MIN_SERVERS = {
 export type MinServerKind = keyof typeof MIN_SERVERS;
 
 export interface RunningServer {
-  kind: 'ts' | 'c-ref' | MinServerKind;
+  kind: 'ts' | 'c-ref' | 'seed2013' | MinServerKind;
   /** The JavaScript runtime that runs it (none for the C reference). */
   runtime?: QueueRuntimeName;
   label: string;
@@ -143,6 +143,36 @@ export async function startMinServer(kind: MinServerKind, host = '127.0.0.1'): P
     throw e;
   }
   return { kind, runtime, label, pid: child.pid!, host, port, logTail: tail, stop: () => stopChild(child) };
+}
+
+/**
+ * The 2013-style Python server (bench/seed2013/eserver2013.py) on a free port, its print of every request
+ * going to a file as in the lab: what its CPU per enqueue costs beside the C reference.
+ */
+export async function startSeed2013Server(runDir: string, host = '127.0.0.1'): Promise<RunningServer> {
+  mkdirSync(runDir, { recursive: true });
+  const out = openSync(join(runDir, 'eserver2013-requests.log'), 'w');
+  // The load driver spreads its connections over 127.0.0.1-16: all of them are let through the allow-list.
+  const allow = Array.from({ length: 16 }, (_, i) => ['--allow', `127.0.0.${i + 1}`]).flat();
+  const child = track(
+    spawn('python3', [join(REPO_ROOT, 'bench', 'seed2013', 'eserver2013.py'), '--host', host, '--port', '0', ...allow], { stdio: ['ignore', out, 'pipe'] }),
+  );
+  closeSync(out);
+  const tail = keepTail(child);
+  const port = await new Promise<number>((res, rej) => {
+    let buf = '';
+    const onData = (b: Buffer): void => {
+      buf += b.toString('utf8');
+      const m = /listening on [^:]+:(\d+)/.exec(buf);
+      if (m) {
+        child.stderr?.off('data', onData);
+        res(Number(m[1]));
+      }
+    };
+    child.stderr?.on('data', onData);
+    child.once('exit', (c) => rej(new Error(`eserver2013 exited ${c}: ${tail()}`)));
+  });
+  return { kind: 'seed2013', label: '2013-style Python server (bench/seed2013)', pid: child.pid!, host, port, logTail: tail, stop: () => stopChild(child) };
 }
 
 export interface QueueServerOptions {

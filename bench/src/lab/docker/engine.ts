@@ -1,6 +1,6 @@
 // The Docker engine: does one answer, and starting/stopping the lab's own (bench/scripts/docker-engine.sh).
 import { existsSync } from 'node:fs';
-import { STACK_CPU_SHARES, quotaFor } from '../cgroup.js';
+import { quotaFor, sharesFor } from '../cgroup.js';
 import { docker, engineScript, runCmd } from './exec.js';
 
 /** True when `docker info` answers on the lab's DOCKER_HOST within a few seconds. */
@@ -33,9 +33,9 @@ export async function stopEngine(): Promise<string> {
 }
 
 /** The script's arguments: the same quota, period and weight as the native stack's group (cgroup.ts). */
-export function parentCgroupArgs(cpus: number, memory: string, periodUs?: number): string[] {
+export function parentCgroupArgs(cpus: number, memory: string, periodUs?: number, hostCpus?: number): string[] {
   const q = quotaFor(cpus, periodUs);
-  return ['cgroup', String(cpus), memory, String(q.periodUs), String(q.quotaUs), String(STACK_CPU_SHARES)];
+  return ['cgroup', String(cpus), memory, String(q.periodUs), String(q.quotaUs), String(sharesFor(cpus, hostCpus))];
 }
 
 /** Creates (or re-limits) the parent cgroup that the four containers share. */

@@ -312,6 +312,9 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
   const log = opts.log ?? ((l: string) => console.error(l));
   const t0 = Date.now();
   const secs = () => ((Date.now() - t0) / 1000).toFixed(1);
+  if (opts.queueImpl && opts.queueImpl !== 'ts') {
+    throw new Error(`the ${opts.queueImpl} queue server has no container image: run it with --runtime native (RUNTIME=native)`);
+  }
   if (!(await dockerEngineAnswers())) {
     throw new Error(`no Docker engine answers on ${dockerHost()}: start one with 'make docker-engine' (or use --runtime native)`);
   }
