@@ -31,7 +31,7 @@ export const PROFILES: Record<string, Profile> = {
   },
   seed2013: {
     name: 'seed2013', kind: 'webbench', page: 'client', ...SEED, successSignal: 'ok', enqueues: true, queueImpl: 'seed2013',
-    description: "The seed's load against the 2013-style queue server (Python, no drain): what make calibrate tunes to 43226",
+    description: "The seed's load against the 2013-style queue server (Python, no drain): what make calibrate tunes to the seed's figure",
   },
   baseline: {
     name: 'baseline', kind: 'webbench', page: 'baseline', ...SEED, successSignal: 'ok', enqueues: false,

@@ -12,14 +12,14 @@ const pos = (name: string) => (v: string) => {
 };
 
 const program = new Command('eserver-calibrate')
-  .description('find the CPU quota at which the 2013-style stack gives 43226 pages/min (bisection on medians); writes results/calibration/<cpu-model>.json')
+  .description('find the CPU quota at which the 2013-style stack gives the seed's pages/min of results/seed.json (bisection on medians); writes results/calibration/<cpu-model>.json')
   .option('--runs <n>', 'runs per point; the median decides', pos('runs'), 3)
   .option('-c, --concurrency <n>', 'clients', pos('concurrency'), 10_000)
   .option('-d, --duration <s>', 'measured seconds per run', pos('duration'), 30)
   .option('-w, --warmup <s>', 'warm-up seconds per run', (v) => Number(v), 5)
   .option('--lo <cpus>', 'lower end of the bracket', pos('lo'), 0.2)
   .option('--hi <cpus>', 'upper end of the bracket', pos('hi'), 1.0)
-  .option('--tolerance <frac>', 'relative tolerance around 43226', pos('tolerance'), 0.03)
+  .option('--tolerance <frac>', "relative tolerance around the seed's pages/min", pos('tolerance'), 0.03)
   .option('--max-steps <n>', 'most points to measure', pos('max-steps'), 8)
   .option('--period-us <us>', 'CFS period of the quota, µs', pos('period-us'), DEFAULT_CPU_PERIOD_US)
   .option('--out <dir>', 'directory of the calibration file (default results/calibration)')

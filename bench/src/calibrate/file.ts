@@ -4,9 +4,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { CalibrationUse } from '../lab/types.js';
+import { readSeed } from '../report/compare.js';
 
-/** The seed's figure: webbench on the 2013 box, client.php, 10,000 clients, 30 s. */
-export const SEED_PAGES_PER_MIN = 43_226;
+/** The seed's figure (webbench on the 2013 box, client.php, 10,000 clients, 30 s), from results/seed.json. */
+export function seedPagesPerMin(repoRoot: string): number {
+  const v = readSeed(path.join(repoRoot, 'results', 'seed.json')).pages_per_min;
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`results/seed.json has no pages_per_min (got ${String(v)})`);
+  return v;
+}
 export const CALIBRATION_DIR = 'results/calibration';
 
 export interface CalibrationPoint {

@@ -11,7 +11,7 @@ import { logStep } from '../progress.js';
 import type { ResultDoc } from '../results/types.js';
 import { REPO_ROOT, runBench } from '../run.js';
 import { bisectQuota, type BisectPoint } from './bisect.js';
-import { SEED_PAGES_PER_MIN, calibrationPath, cpuModelSlug, type CalibrationFile, type CalibrationPoint } from './file.js';
+import { seedPagesPerMin, calibrationPath, cpuModelSlug, type CalibrationFile, type CalibrationPoint } from './file.js';
 
 export interface CalibrateOptions {
   runtime?: 'native' | 'docker';
@@ -44,6 +44,7 @@ export function estimateSeconds(o: { runs: number; warmupS: number; durationS: n
 export async function runCalibration(opts: CalibrateOptions = {}): Promise<CalibrationFile> {
   const o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as typeof DEFAULTS & CalibrateOptions;
   const periodUs = o.periodUs ?? DEFAULT_CPU_PERIOD_US;
+  const target = seedPagesPerMin(REPO_ROOT);
   const m = machineInfo();
   const started = new Date();
   const t0 = Date.now();
@@ -52,7 +53,7 @@ export async function runCalibration(opts: CalibrateOptions = {}): Promise<Calib
   const runsDir = o.runsDir ?? path.join(REPO_ROOT, 'run', 'calibration', started.toISOString().replace(/[:.]/g, '-'));
   const loadBefore = os.loadavg().map((x) => Math.round(x * 100) / 100);
   logStep(
-    `calibrate: target ${SEED_PAGES_PER_MIN} pages/min ±${o.tolerance * 100}% with the 2013-style stack; ` +
+    `calibrate: target ${target} pages/min ±${o.tolerance * 100}% with the 2013-style stack; ` +
       `${o.runs} runs of ${o.concurrency} clients × ${o.warmupS}+${o.durationS} s per point, bracket [${o.lo}, ${o.hi}] CPU, ` +
       `period ${periodUs} µs, at most ${o.maxSteps} points (≤ ${mmss(estimateSeconds({ ...o, points: o.maxSteps }))}, usually 4-6 points); load average ${loadBefore.join(' ')}`,
   );
@@ -77,7 +78,7 @@ export async function runCalibration(opts: CalibrateOptions = {}): Promise<Calib
     return out.docs.map((d) => d.summary.pages_per_min);
   };
   const result = await bisectQuota({
-    lo: o.lo, hi: o.hi, target: SEED_PAGES_PER_MIN, tolerance: o.tolerance, maxSteps: o.maxSteps,
+    lo: o.lo, hi: o.hi, target, tolerance: o.tolerance, maxSteps: o.maxSteps,
     // The quota's resolution is 1 µs per period; noise makes finer steps than 0.005 CPU meaningless.
     minWidth: 0.005,
     snap: (c) => quotaFor(c, periodUs).quotaUs / quotaFor(c, periodUs).periodUs,
@@ -85,7 +86,7 @@ export async function runCalibration(opts: CalibrateOptions = {}): Promise<Calib
     onPoint: (p: BisectPoint, step, br) => {
       const el = (Date.now() - t0) / 1000;
       const per = el / pointsDone;
-      const dev = ((p.median / SEED_PAGES_PER_MIN - 1) * 100).toFixed(1);
+      const dev = ((p.median / target - 1) * 100).toFixed(1);
       logStep(
         `calibrate: point ${step + 1}: ${p.cpus} CPU -> runs ${p.runs.join(', ')}, median ${p.median} (${dev}% from target); ` +
           `bracket now [${br.lo}, ${br.hi}]; elapsed ${mmss(el)}, ${mmss(per)} per point, at most ${mmss(per * (o.maxSteps - step - 1))} left`,
@@ -101,7 +102,7 @@ export async function runCalibration(opts: CalibrateOptions = {}): Promise<Calib
     schema_version: 1,
     cpu_model: m.cpu_model,
     slug: cpuModelSlug(m.cpu_model),
-    target_pages_per_min: SEED_PAGES_PER_MIN,
+    target_pages_per_min: target,
     tolerance: o.tolerance,
     found: result.found,
     cpus: result.cpus,
