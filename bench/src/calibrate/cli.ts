@@ -12,7 +12,7 @@ const pos = (name: string) => (v: string) => {
 };
 
 const program = new Command('eserver-calibrate')
-  .description('find the CPU quota at which the 2013-style stack gives the seed's pages/min of results/seed.json (bisection on medians); writes results/calibration/<cpu-model>.json')
+  .description("find the CPU quota at which the 2013-style stack gives the seed's pages/min of results/seed.json (bisection on medians); writes results/calibration/<cpu-model>.json")
   .option('--runs <n>', 'runs per point; the median decides', pos('runs'), 3)
   .option('-c, --concurrency <n>', 'clients', pos('concurrency'), 10_000)
   .option('-d, --duration <s>', 'measured seconds per run', pos('duration'), 30)
