@@ -27,13 +27,15 @@ const o = new Command()
   .option('-c, --concurrency <n>', 'clients (php-fpm has 12 children)', Number, 12)
   .option('--queue-arg <arg...>', 'extra flag(s) for every queue server', [] as string[])
   .option('--shipped-arg <arg...>', 'extra flag(s) for the journal + drain configurations only', [] as string[])
-  .option('--cpu-prof <dir>', 'run the queue servers with node --cpu-prof, profiles written to this directory')
+  .option('--cpu-prof <dir>', 'profile the queue servers (inspector sampling profiler), .cpuprofile files written to this directory')
   .option('--out <dir>', 'results directory', join(REPO_ROOT, 'results'))
   .option('--run-dir <dir>', 'scratch directory', join(defaultRunDir(), '..', 'proto-cost'))
   .parse()
   .opts<{ configs: CostConfig[]; repetitions: number; duration: number; concurrency: number; queueArg: string[]; shippedArg: string[]; cpuProf?: string; out: string; runDir: string }>();
 
-const env = o.cpuProf ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${o.cpuProf}`.trim() } : undefined;
+// node refuses --cpu-prof in NODE_OPTIONS; a preloaded module runs the same sampling profiler instead.
+const preload = new URL('./cpu-prof.js', import.meta.url).href;
+const env = o.cpuProf ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${preload}`.trim(), ESERVER_CPU_PROF_DIR: o.cpuProf } : undefined;
 const startedAt = new Date().toISOString();
 const rep = await measureCost({
   configs: o.configs,
