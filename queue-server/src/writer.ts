@@ -339,10 +339,11 @@ export class MysqlWriter implements MetricSource {
     // a conditional UPDATE takes the row lock, checks it and moves it in one statement, which is all that the
     // SELECT ... FOR UPDATE and the upsert below establish. It matches no row when the offset moved (another
     // writer, a COMMIT whose outcome was lost) or does not exist yet: then the SELECT reads the real one.
+    // Before any offset is known (0: a new stream) the row is missing anyway, so the UPDATE is not tried.
     let committed = this.committedSeq;
     let offsetWritten = false;
     const last = batch.length > 0 ? batch[batch.length - 1].seq : 0;
-    if (last > committed) {
+    if (committed > 0 && last > committed) {
       const res = await own<ResultSetHeader>('UPDATE queue_offsets SET last_seq = ? WHERE stream = ? AND last_seq = ?', [last, this.opts.stream, committed]);
       offsetWritten = res.affectedRows === 1;
     }

@@ -4,7 +4,7 @@
 // to results/proto-cost-<time>.{md,json}.
 import { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { REPO_ROOT, defaultRunDir } from '../proto/servers.js';
 import { stopChildrenOnSignal } from '../proto/children.js';
 import { COST_CONFIGS, measureCost, renderCost, type CostConfig } from './cost.js';
@@ -42,7 +42,8 @@ const rep = await measureCost({
   repetitions: o.repetitions,
   durationS: o.duration,
   concurrency: o.concurrency,
-  runDir: o.runDir,
+  // mariadbd resolves a relative datadir against its own cwd, not ours.
+  runDir: resolve(o.runDir),
   queueArgs: o.queueArg,
   shippedArgs: o.shippedArg,
   env,
