@@ -6,7 +6,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { measureCell } from '../proto/measure.js';
-import { startQueueServer } from '../proto/servers.js';
+import { startQueueServer, scrapeMetric, type RunningServer } from '../proto/servers.js';
 import { startBenchDb, truncateBench, type BenchDb } from '../proto/mariadb.js';
 import { median, cv } from '../gate/stats.js';
 
@@ -40,6 +40,9 @@ export interface CostCell {
   reqPerSec: number;
   failed: number;
   errors: Record<string, number>;
+  /** Entries per journal group write and per drain transaction over the whole cell (warm-up included). */
+  entriesPerGroup: number | null;
+  entriesPerBatch: number | null;
 }
 
 export interface CostSummary {
@@ -51,6 +54,8 @@ export interface CostSummary {
   ratioToPure: number;
   ratios: number[];
   reqPerSecMedian: number;
+  entriesPerGroupMedian: number;
+  entriesPerBatchMedian: number;
 }
 
 export interface CostReport {
@@ -85,8 +90,10 @@ export async function measureCost(o: CostOptions): Promise<CostReport> {
         const s = await startQueueServer({ args: [...serverArgs(config, db, journal), ...(o.queueArgs ?? []), ...extra], env: o.env, label: config });
         try {
           const c = await measureCell(s, { mode: 'conn-per-req', concurrency: o.concurrency, durationMs: o.durationS * 1000 });
-          cells.push({ config, rep: r + 1, cpuUsPerReq: c.cpuUsPerReq, reqPerSec: c.reqPerSec, failed: c.failed, errors: c.errors });
-          log(`rep ${r + 1}/${o.repetitions} ${config}: ${c.cpuUsPerReq.toFixed(1)} µs CPU/enqueue, ${Math.round(c.reqPerSec)} req/s, ${c.failed} failed`);
+          const g = await perUnit(s, 'eserver_journal_appends_total', 'eserver_journal_writes_total');
+          const b = await perUnit(s, 'eserver_drained_total', 'eserver_drain_batches_total');
+          cells.push({ config, rep: r + 1, cpuUsPerReq: c.cpuUsPerReq, reqPerSec: c.reqPerSec, failed: c.failed, errors: c.errors, entriesPerGroup: g, entriesPerBatch: b });
+          log(`rep ${r + 1}/${o.repetitions} ${config}: ${c.cpuUsPerReq.toFixed(1)} µs CPU/enqueue, ${Math.round(c.reqPerSec)} req/s, ${c.failed} failed, entries per journal write ${g?.toFixed(1) ?? '-'}, per drain batch ${b?.toFixed(1) ?? '-'}`);
         } finally {
           await s.stop();
           rmSync(journal, { recursive: true, force: true });
@@ -97,6 +104,13 @@ export async function measureCost(o: CostOptions): Promise<CostReport> {
     if (o.db === undefined && db !== null) await db.stop();
   }
   return { cells, summary: summarize(cells, o.configs, o.repetitions), failed: cells.reduce((n, c) => n + c.failed, 0) };
+}
+
+async function perUnit(s: RunningServer, entries: string, units: string): Promise<number | null> {
+  if (s.metricsPort === undefined) return null;
+  const e = await scrapeMetric(s.host, s.metricsPort, entries).catch(() => null);
+  const u = await scrapeMetric(s.host, s.metricsPort, units).catch(() => null);
+  return e === null || u === null || u === 0 ? null : e / u;
 }
 
 export function summarize(cells: CostCell[], configs: readonly CostConfig[], repetitions: number): CostSummary[] {
@@ -118,19 +132,23 @@ export function summarize(cells: CostCell[], configs: readonly CostConfig[], rep
       ratioToPure: ratios.length ? median(ratios) : NaN,
       ratios,
       reqPerSecMedian: median(mine.map((c) => c.reqPerSec)),
+      entriesPerGroupMedian: median(mine.map((c) => c.entriesPerGroup ?? NaN)),
+      entriesPerBatchMedian: median(mine.map((c) => c.entriesPerBatch ?? NaN)),
     };
   });
 }
+
+const opt = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : '-');
 
 export function renderCost(rep: CostReport, o: Pick<CostOptions, 'repetitions' | 'durationS' | 'concurrency'>): string {
   const L = [
     `Queue server CPU per enqueue, ${o.concurrency} clients, a new connection per request, \`insert into bench_events (num) values (%d)\`, ${o.durationS} s per cell after 1 s warm-up, ${o.repetitions} interleaved repetitions (medians).`,
     '',
-    '| configuration | CPU µs/enqueue (median) | CV | ÷ pure (median of per-repetition ratios) | req/s (median) | all values µs |',
-    '|---|---|---|---|---|---|',
+    '| configuration | CPU µs/enqueue (median) | CV | ÷ pure (median of per-repetition ratios) | req/s (median) | entries per journal write | entries per drain batch | all values µs |',
+    '|---|---|---|---|---|---|---|---|',
   ];
   for (const s of rep.summary) {
-    L.push(`| ${s.config} | ${s.median.toFixed(1)} | ${(s.cv * 100).toFixed(1)}% | ${Number.isFinite(s.ratioToPure) ? s.ratioToPure.toFixed(2) : 'n/a'} | ${Math.round(s.reqPerSecMedian)} | ${s.values.map((v) => v.toFixed(0)).join(', ')} |`);
+    L.push(`| ${s.config} | ${s.median.toFixed(1)} | ${(s.cv * 100).toFixed(1)}% | ${Number.isFinite(s.ratioToPure) ? s.ratioToPure.toFixed(2) : 'n/a'} | ${Math.round(s.reqPerSecMedian)} | ${opt(s.entriesPerGroupMedian)} | ${opt(s.entriesPerBatchMedian)} | ${s.values.map((v) => v.toFixed(0)).join(', ')} |`);
   }
   L.push('', `Failed requests: ${rep.failed}.`, '');
   return L.join('\n');
