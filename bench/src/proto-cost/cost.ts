@@ -3,7 +3,7 @@
 // queue, + drain, + journal `interval` + drain, + journal `always` + drain. Configurations are
 // interleaved within every repetition (the order rotates), so a burst of load from anything else on the
 // machine hits every configuration alike; the medians and the ratios to `pure` are what count.
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { measureCell } from '../proto/measure.js';
 import { startQueueServer, scrapeMetric, type RunningServer } from '../proto/servers.js';
@@ -43,6 +43,12 @@ export interface CostCell {
   /** Entries per journal group write and per drain transaction over the whole cell (warm-up included). */
   entriesPerGroup: number | null;
   entriesPerBatch: number | null;
+  /**
+   * Voluntary context switches of all the server's threads per acknowledged enqueue (warm-up included):
+   * each thread-pool hop and each wait for a socket costs some, and unlike CPU time on a shared machine
+   * the count does not grow with other people's load.
+   */
+  switchesPerEnqueue: number | null;
 }
 
 export interface CostSummary {
@@ -56,6 +62,7 @@ export interface CostSummary {
   reqPerSecMedian: number;
   entriesPerGroupMedian: number;
   entriesPerBatchMedian: number;
+  switchesPerEnqueueMedian: number;
 }
 
 export interface CostReport {
@@ -89,11 +96,16 @@ export async function measureCost(o: CostOptions): Promise<CostReport> {
         const extra = config === 'pure' || config === 'drain' ? [] : (o.shippedArgs ?? []);
         const s = await startQueueServer({ args: [...serverArgs(config, db, journal), ...(o.queueArgs ?? []), ...extra], env: o.env, label: config });
         try {
+          const sw0 = voluntarySwitches(s.pid);
+          const n0 = await scrapeCount(s, 'eserver_enqueued_total');
           const c = await measureCell(s, { mode: 'conn-per-req', concurrency: o.concurrency, durationMs: o.durationS * 1000 });
+          const sw = voluntarySwitches(s.pid) - sw0;
+          const n = (await scrapeCount(s, 'eserver_enqueued_total')) - n0;
+          const switchesPerEnqueue = n > 0 && Number.isFinite(sw) ? sw / n : null;
           const g = await perUnit(s, 'eserver_journal_appends_total', 'eserver_journal_writes_total');
           const b = await perUnit(s, 'eserver_drained_total', 'eserver_drain_batches_total');
-          cells.push({ config, rep: r + 1, cpuUsPerReq: c.cpuUsPerReq, reqPerSec: c.reqPerSec, failed: c.failed, errors: c.errors, entriesPerGroup: g, entriesPerBatch: b });
-          log(`rep ${r + 1}/${o.repetitions} ${config}: ${c.cpuUsPerReq.toFixed(1)} µs CPU/enqueue, ${Math.round(c.reqPerSec)} req/s, ${c.failed} failed, entries per journal write ${g?.toFixed(1) ?? '-'}, per drain batch ${b?.toFixed(1) ?? '-'}`);
+          cells.push({ config, rep: r + 1, cpuUsPerReq: c.cpuUsPerReq, reqPerSec: c.reqPerSec, failed: c.failed, errors: c.errors, entriesPerGroup: g, entriesPerBatch: b, switchesPerEnqueue });
+          log(`rep ${r + 1}/${o.repetitions} ${config}: ${c.cpuUsPerReq.toFixed(1)} µs CPU/enqueue, ${Math.round(c.reqPerSec)} req/s, ${c.failed} failed, entries per journal write ${g?.toFixed(1) ?? '-'}, per drain batch ${b?.toFixed(1) ?? '-'}, voluntary context switches per enqueue ${switchesPerEnqueue?.toFixed(2) ?? '-'}`);
         } finally {
           await s.stop();
           rmSync(journal, { recursive: true, force: true });
@@ -104,6 +116,25 @@ export async function measureCost(o: CostOptions): Promise<CostReport> {
     if (o.db === undefined && db !== null) await db.stop();
   }
   return { cells, summary: summarize(cells, o.configs, o.repetitions), failed: cells.reduce((n, c) => n + c.failed, 0) };
+}
+
+/** Sum of voluntary_ctxt_switches over the process's threads (Linux /proc); NaN when unreadable. */
+function voluntarySwitches(pid: number): number {
+  try {
+    let sum = 0;
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      const m = /^voluntary_ctxt_switches:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8'));
+      if (m) sum += Number(m[1]);
+    }
+    return sum;
+  } catch {
+    return NaN;
+  }
+}
+
+async function scrapeCount(s: RunningServer, name: string): Promise<number> {
+  if (s.metricsPort === undefined) return NaN;
+  return (await scrapeMetric(s.host, s.metricsPort, name).catch(() => null)) ?? NaN;
 }
 
 async function perUnit(s: RunningServer, entries: string, units: string): Promise<number | null> {
@@ -134,6 +165,7 @@ export function summarize(cells: CostCell[], configs: readonly CostConfig[], rep
       reqPerSecMedian: median(mine.map((c) => c.reqPerSec)),
       entriesPerGroupMedian: median(mine.map((c) => c.entriesPerGroup ?? NaN)),
       entriesPerBatchMedian: median(mine.map((c) => c.entriesPerBatch ?? NaN)),
+      switchesPerEnqueueMedian: median(mine.map((c) => c.switchesPerEnqueue ?? NaN)),
     };
   });
 }
@@ -144,11 +176,11 @@ export function renderCost(rep: CostReport, o: Pick<CostOptions, 'repetitions' |
   const L = [
     `Queue server CPU per enqueue, ${o.concurrency} clients, a new connection per request, \`insert into bench_events (num) values (%d)\`, ${o.durationS} s per cell after 1 s warm-up, ${o.repetitions} interleaved repetitions (medians).`,
     '',
-    '| configuration | CPU µs/enqueue (median) | CV | ÷ pure (median of per-repetition ratios) | req/s (median) | entries per journal write | entries per drain batch | all values µs |',
-    '|---|---|---|---|---|---|---|---|',
+    '| configuration | CPU µs/enqueue (median) | CV | ÷ pure (median of per-repetition ratios) | req/s (median) | entries per journal write | entries per drain batch | voluntary context switches per enqueue | all values µs |',
+    '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const s of rep.summary) {
-    L.push(`| ${s.config} | ${s.median.toFixed(1)} | ${(s.cv * 100).toFixed(1)}% | ${Number.isFinite(s.ratioToPure) ? s.ratioToPure.toFixed(2) : 'n/a'} | ${Math.round(s.reqPerSecMedian)} | ${opt(s.entriesPerGroupMedian)} | ${opt(s.entriesPerBatchMedian)} | ${s.values.map((v) => v.toFixed(0)).join(', ')} |`);
+    L.push(`| ${s.config} | ${s.median.toFixed(1)} | ${(s.cv * 100).toFixed(1)}% | ${Number.isFinite(s.ratioToPure) ? s.ratioToPure.toFixed(2) : 'n/a'} | ${Math.round(s.reqPerSecMedian)} | ${opt(s.entriesPerGroupMedian)} | ${opt(s.entriesPerBatchMedian)} | ${Number.isFinite(s.switchesPerEnqueueMedian) ? s.switchesPerEnqueueMedian.toFixed(2) : '-'} | ${s.values.map((v) => v.toFixed(0)).join(', ')} |`);
   }
   L.push('', `Failed requests: ${rep.failed}.`, '');
   return L.join('\n');
