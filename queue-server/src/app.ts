@@ -75,9 +75,14 @@ export async function startApp(cfg: Config, log: Logger): Promise<RunningApp> {
         nextSeq = seq + 1;
       } else if (writer !== null) {
         // Sequence numbers continue from the journal, so MySQL is not needed to start: the drain catches up
-        // when it answers, skipping what it already committed. This read only refreshes the offset and the gauge.
-        const w = writer;
-        void w.readCommittedSeq().then((seq) => recordCommitted(j, seq, log), () => undefined);
+        // when it answers, skipping what it already committed. When MySQL answers at once, the claim (stream
+        // lock, journal bound to this stream and database) is settled before listening, so a mismatch stops
+        // the start with its fix; when it does not, the writer claims later and a refusal blocks the drain
+        // (entries kept, /healthz 503) instead.
+        const claim = writer.readCommittedSeq().then((seq) => recordCommitted(j, seq, log));
+        const early = await Promise.race([claim.then(() => null, (err: unknown) => ({ err })), sleep(CLAIM_AT_START_MS).then(() => null)]);
+        if (early !== null) throw early.err;
+        claim.catch((err: unknown) => log.warn('claim_deferred', { msg: `MySQL did not answer at start; the drain claims the stream when it does`, err }));
       }
       queue.setJournal(j);
       // Without MySQL, an entry leaves for good when a client dequeues it.
@@ -167,6 +172,10 @@ function health(server: QueueServer, journal: Journal | null, writer: MysqlWrite
   if (d !== null) return `drain stopped (${d.kind}${d.errno !== null ? `, errno ${d.errno}` : ''}): ${d.message.slice(0, 500)}. Fix: ${d.fix}. Entries are kept.`;
   return true;
 }
+
+/** How long a start with a used journal waits for MySQL to settle the claim before listening without it. */
+const CLAIM_AT_START_MS = 2000;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
 /** MySQL's committed offset, after telling the user, if it takes a while, why the server is not listening yet. */
 async function readOffsetSayingWhy(writer: MysqlWriter, log: Logger, why: string): Promise<number> {

@@ -5,8 +5,12 @@
 // `damaged/`, where segments found damaged in the middle are kept for inspection.
 //
 // Group commit: append() only encodes into memory. flush() joins the group that the next write will carry;
-// one write (plus one fdatasync under `always`) settles every flush() that was waiting when it started, and the
-// flushes that arrive meanwhile form the next group. So N connections waiting cost one fsync, not N.
+// one write settles every flush() that was waiting when it started, and the flushes that arrive meanwhile form
+// the next group. So N connections waiting cost one fsync, not N.
+// Under `always` the segment is opened with O_DSYNC, so the group's one write is durable when it returns: one
+// thread-pool hop per group instead of two (write, then fdatasync). Under `interval` and `off` the write only
+// reaches the page cache (microseconds), so it is done synchronously, with no thread-pool hop at all; the ack
+// still follows the write, so a kill -9 of the process loses nothing acknowledged.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -87,6 +91,9 @@ function fsWrite(fd: number, buf: Buffer, off: number, len: number, pos: number 
 const fsFdatasync = promisify(fs.fdatasync);
 const fsFsync = promisify(fs.fsync);
 const fsFtruncate = promisify(fs.ftruncate);
+// 'wx' plus O_DSYNC; 0 where the platform has no O_DSYNC (then `always` falls back to write + fdatasync).
+const O_DSYNC: number = fs.constants.O_DSYNC ?? 0;
+const WX_DSYNC = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_TRUNC | O_DSYNC;
 
 interface Segment {
   index: number;
@@ -361,7 +368,7 @@ class FileJournal implements Journal {
       { name: 'eserver_journal_appends_total', help: 'Entries appended to the journal', type: 'counter', value: this.appends },
       { name: 'eserver_journal_bytes_total', help: 'Bytes written to the journal', type: 'counter', value: this.bytesWritten },
       { name: 'eserver_journal_writes_total', help: 'Group writes to the journal', type: 'counter', value: this.writes },
-      { name: 'eserver_journal_fsyncs_total', help: 'fdatasync calls on the journal', type: 'counter', value: this.syncs },
+      { name: 'eserver_journal_fsyncs_total', help: 'fdatasync calls on the journal, and O_DSYNC group writes under always', type: 'counter', value: this.syncs },
       { name: 'eserver_journal_segments', help: 'Journal segment files on disk', type: 'gauge', value: this.segments.length },
       { name: 'eserver_journal_segments_deleted_total', help: 'Segments deleted once committed', type: 'counter', value: this.deleted },
       { name: 'eserver_journal_recovered_entries', help: 'Entries replayed from the journal at start', type: 'gauge', value: this.recovered.entries.length },
@@ -493,15 +500,17 @@ class FileJournal implements Journal {
           this.inflight = group;
           try {
             if (this.active.bytes >= this.segmentBytes) await this.rotate();
-            await this.writeAll(bufs.length === 1 ? bufs[0] : Buffer.concat(bufs, bytes));
+            const buf = bufs.length === 1 ? bufs[0] : Buffer.concat(bufs, bytes);
+            if (this.policy === 'always') {
+              await this.writeAll(buf);
+              if (O_DSYNC === 0) await fsFdatasync(this.fd);
+              this.syncs++;
+            } else {
+              this.writeAllSync(buf);
+              if (this.policy === 'interval') this.dirty = true;
+            }
             this.active.bytes += bytes;
             if (maxSeq > this.active.lastSeq) this.active.lastSeq = maxSeq;
-            if (this.policy === 'always') {
-              await fsFdatasync(this.fd);
-              this.syncs++;
-            } else if (this.policy === 'interval') {
-              this.dirty = true;
-            }
           } catch (e) {
             await this.fail(e as Error, group);
             break;
@@ -571,9 +580,16 @@ class FileJournal implements Journal {
     this.bytesWritten += buf.length;
   }
 
+  private writeAllSync(buf: Buffer): void {
+    let off = 0;
+    while (off < buf.length) off += fs.writeSync(this.fd, buf, off, buf.length - off, null);
+    this.writes++;
+    this.bytesWritten += buf.length;
+  }
+
   private async openSegment(index: number, prevLastSeq: number): Promise<void> {
     const file = path.join(this.dir, segName(index));
-    const fd = await fsOpen(file, 'wx');
+    const fd = await fsOpen(file, this.policy === 'always' ? WX_DSYNC : 'wx');
     try {
       const header = encodeHeader(prevLastSeq);
       let off = 0;

@@ -11,6 +11,8 @@
 // statement-level rollback, which holds only for transactional tables (checked at claim), in a strict
 // sql_mode (set on every session: a non-strict one stores a converted value instead of failing), and while
 // the transaction survives the error (checked after every failure, see inTransaction()).
+// While the offset is still the one this writer committed last, a conditional UPDATE (offset and owner) replaces
+// the SELECT and the offset write: BEGIN; UPDATE … WHERE last_seq = <ours> AND owner = <us>; <statements>; COMMIT.
 import mysql from 'mysql2/promise';
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Entry } from './entry.js';
@@ -583,14 +585,33 @@ export class MysqlWriter implements MetricSource {
       throw ownFailure(err, 'read max_allowed_packet');
     });
     await own('START TRANSACTION', 'START TRANSACTION');
-    const rows = await own<RowDataPacket[]>('read the offset', 'SELECT last_seq, owner FROM queue_offsets WHERE stream = ? FOR UPDATE', [this.opts.stream]);
-    if (rows.length === 0 || rows[0].owner !== this.lease.owner) {
-      throw new Fenced(
-        `stream "${this.opts.stream}" is now owned by ${rows.length === 0 ? 'nobody (its offset row was deleted)' : `another writer (${String(rows[0].owner)})`}; ` +
-          `this writer commits nothing more. Its ${this.queue.length} queued entries stay in its journal.`,
-      );
+    // Fast path, one round trip fewer per batch: when the offset is still the one this writer committed last,
+    // and the stream still ours, a conditional UPDATE takes the row lock, checks both and moves the offset in
+    // one statement, which is all that the SELECT ... FOR UPDATE and the offset write below establish. It
+    // matches no row when the offset moved (a COMMIT whose outcome was lost), the owner changed, or no offset
+    // is known yet: then the SELECT reads the real ones, and fences this writer if the stream is not ours.
+    let committed = this.committedSeq;
+    let offsetWritten = false;
+    const last = batch.length > 0 ? batch[batch.length - 1].seq : 0;
+    if (committed > 0 && last > committed) {
+      const res = await own<ResultSetHeader>('move the offset', 'UPDATE queue_offsets SET last_seq = ? WHERE stream = ? AND last_seq = ? AND owner = ?', [
+        last,
+        this.opts.stream,
+        committed,
+        this.lease.owner,
+      ]);
+      offsetWritten = res.affectedRows === 1;
     }
-    const committed = Number(rows[0].last_seq);
+    if (!offsetWritten) {
+      const rows = await own<RowDataPacket[]>('read the offset', 'SELECT last_seq, owner FROM queue_offsets WHERE stream = ? FOR UPDATE', [this.opts.stream]);
+      if (rows.length === 0 || rows[0].owner !== this.lease.owner) {
+        throw new Fenced(
+          `stream "${this.opts.stream}" is now owned by ${rows.length === 0 ? 'nobody (its offset row was deleted)' : `another writer (${String(rows[0].owner)})`}; ` +
+            `this writer commits nothing more. Its ${this.queue.length} queued entries stay in its journal.`,
+        );
+      }
+      committed = Number(rows[0].last_seq);
+    }
 
     // Entries at or below the committed offset were applied by an earlier transaction (exactly once).
     let first = 0;
@@ -628,7 +649,7 @@ export class MysqlWriter implements MetricSource {
 
     if (dead.length > 0) await this.insertDeadLetters(own, dead);
     const maxSeq = batch.length > 0 ? batch[batch.length - 1].seq : committed;
-    if (todo.length > 0 && maxSeq > committed) {
+    if (!offsetWritten && todo.length > 0 && maxSeq > committed) {
       await own('write the offset', 'UPDATE queue_offsets SET last_seq = ? WHERE stream = ?', [maxSeq, this.opts.stream]);
     }
     await own('COMMIT', 'COMMIT');

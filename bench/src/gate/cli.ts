@@ -39,6 +39,8 @@ interface CommonOpts {
   runDir: string;
   burnUs?: number;
   burnAt: 'enqueue' | 'connection';
+  shippedDuration: number;
+  burnShippedUs?: number;
 }
 
 function withCommon(c: Command): Command {
@@ -55,7 +57,9 @@ function withCommon(c: Command): Command {
     .option('--out <dir>', 'results directory', join(REPO_ROOT, 'results'))
     .option('--run-dir <dir>', 'scratch directory', join(defaultRunDir(), '..', 'gate'))
     .option('--burn-us <n>', 'TEST ONLY: start the queue server with --test-burn-cpu-us <n> (a known slowdown)', Number)
-    .addOption(new Option('--burn-at <where>', 'TEST ONLY: where the burn goes: per 8001, or per accepted connection (the seed path\'s connection handling)').choices(['enqueue', 'connection']).default('enqueue'));
+    .addOption(new Option('--burn-at <where>', 'TEST ONLY: where the burn goes: per 8001, or per accepted connection (the seed path\'s connection handling)').choices(['enqueue', 'connection']).default('enqueue'))
+    .option('--shipped-duration <s>', 'seconds per cell of the shipped ÷ pure CPU comparison (drain part)', Number, DEFAULT_SETTINGS.shippedDurationS)
+    .option('--burn-shipped-us <n>', 'TEST ONLY: burn <n> µs per 8001 in the shipped configuration only (a slower journal or drain)', Number);
 }
 
 export function settingsFrom(o: CommonOpts): GateSettings {
@@ -64,6 +68,11 @@ export function settingsFrom(o: CommonOpts): GateSettings {
     // The hook refuses to start without this variable, so it can never be on by accident in production.
     process.env.ESERVER_ENABLE_TEST_HOOKS = '1';
     queueArgs.push('--test-burn-cpu-us', String(o.burnUs), '--test-burn-at', o.burnAt);
+  }
+  const shippedArgs: string[] = [];
+  if (o.burnShippedUs !== undefined && o.burnShippedUs > 0) {
+    process.env.ESERVER_ENABLE_TEST_HOOKS = '1';
+    shippedArgs.push('--test-burn-cpu-us', String(o.burnShippedUs));
   }
   return {
     ...DEFAULT_SETTINGS,
@@ -76,6 +85,8 @@ export function settingsFrom(o: CommonOpts): GateSettings {
     stackDurationS: o.stackDuration,
     drainRows: o.drainRows,
     queueArgs,
+    shippedDurationS: o.shippedDuration,
+    shippedArgs,
     runDir: o.runDir,
   };
 }
@@ -101,7 +112,7 @@ withCommon(program.command('run').description('measure, compare with the committ
   const m = await collect(settings, log);
   const verdict = judge(m.samples, m.checks, baseline);
   const md = [
-    `CI gate, ${new Date().toISOString()}, ${((Date.now() - t0) / 1000).toFixed(0)} s, ${settings.repetitions} repetitions${settings.queueArgs.length ? `, queue args: ${settings.queueArgs.join(' ')}` : ''}.`,
+    `CI gate, ${new Date().toISOString()}, ${((Date.now() - t0) / 1000).toFixed(0)} s, ${settings.repetitions} repetitions${settings.queueArgs.length ? `, queue args: ${settings.queueArgs.join(' ')}` : ''}${settings.shippedArgs.length ? `, shipped-only args: ${settings.shippedArgs.join(' ')}` : ''}.`,
     `Baseline: ${o.baseline}${baseline ? ` (updated ${baseline.updatedAt})` : ' (missing)'}.`,
     '',
     renderVerdict(verdict),
@@ -117,7 +128,7 @@ withCommon(program.command('baseline').description('measure and WRITE the baseli
   .option('--keep-tolerance', 'keep a previous tolerance when it is wider than the computed one (hand-tuned tolerances)', false)
   .option('--allow-noisy', `write it even when a metric's CV is above ${MAX_BASELINE_CV * 100}% at -r 3, or CV/√r above the same at other -r (tolerances are capped at ${MAX_TOLERANCE * 100}%)`, false)
   .action(async (o: CommonOpts & { allowNoisy: boolean; keepTolerance: boolean }) => {
-    if (o.burnUs) throw new Error('refusing to write a baseline with the CPU burn hook on');
+    if (o.burnUs || o.burnShippedUs) throw new Error('refusing to write a baseline with the CPU burn hook on');
     const settings = settingsFrom(o);
     const previous = readBaseline(o.baseline);
     const m = await collect(settings, log);
@@ -145,7 +156,7 @@ withCommon(program.command('power').description('how often a known slowdown is c
   .option('--slowdown <fraction>', 'size of the injected slowdown, relative to the queue CPU per enqueue', Number, 0.1)
   .option('--use-baseline-file', 'judge against --baseline instead of a fresh baseline measured first', false)
   .action(async (o: CommonOpts & { runs: number; slowdown: number; useBaselineFile: boolean }) => {
-    const settings = settingsFrom({ ...o, burnUs: undefined });
+    const settings = settingsFrom({ ...o, burnUs: undefined, burnShippedUs: undefined });
     const report = await runPower(settings, { runs: o.runs, slowdown: o.slowdown, burnUs: o.burnUs, burnAt: o.burnAt, baseline: o.useBaselineFile ? readBaseline(o.baseline) : null }, log);
     mkdirSync(o.out, { recursive: true });
     writeFileSync(join(o.out, 'gate-power.json'), JSON.stringify(report, null, 2) + '\n');

@@ -5,6 +5,7 @@ import { startQueueServer, startRefServer, type RunningServer } from '../proto/s
 import { startBenchDb } from '../proto/mariadb.js';
 import { rawInsertRate, drainRate } from '../proto/drain.js';
 import { stackPart } from './stack-part.js';
+import { measureCost, SHIPPED, type CostConfig } from '../proto-cost/cost.js';
 import { median, cv } from './stats.js';
 import type { CorrectnessCheck, GatePart, MetricSample } from './metrics.js';
 
@@ -24,6 +25,12 @@ export interface GateSettings {
   stackWarmupS: number;
   /** Extra queue-server flags, e.g. the test-only CPU burn. */
   queueArgs: string[];
+  /** Seconds per cell of the shipped ÷ pure CPU comparison (drain part). */
+  shippedDurationS: number;
+  /** Clients of that comparison (php-fpm's 12 children). */
+  shippedConcurrency: number;
+  /** Extra flags for the shipped configuration's server only (the test-only burn that proves the metric can fail). */
+  shippedArgs: string[];
   runDir: string;
 }
 
@@ -39,6 +46,9 @@ export const DEFAULT_SETTINGS: Omit<GateSettings, 'runDir'> = {
   stackDurationS: 10,
   stackWarmupS: 2,
   queueArgs: [],
+  shippedDurationS: 5,
+  shippedConcurrency: 12,
+  shippedArgs: [],
 };
 
 export interface GateMeasurements {
@@ -106,6 +116,8 @@ async function protoPart(o: GateSettings, log: (l: string) => void, m: GateMeasu
 async function drainPart(o: GateSettings, log: (l: string) => void, m: GateMeasurements): Promise<void> {
   const db = await startBenchDb(o.runDir);
   const ratio: number[] = [];
+  const shipped: number[] = [];
+  let shippedFailed = 0;
   const reps: unknown[] = [];
   let lost = 0;
   let bad = '';
@@ -114,17 +126,27 @@ async function drainPart(o: GateSettings, log: (l: string) => void, m: GateMeasu
       const raw = await rawInsertRate(db, o.drainRows);
       const d = await drainRate(db, o.runDir, o.drainRows, o.queueArgs);
       ratio.push(d.rowsPerSec / raw.rowsPerSec);
+      // Pure and shipped one after the other (alternating order), each with the load to itself: run at
+      // once, they would split the load generator between them, and the group commit and the drain's
+      // batches would see another rate than the stack's.
+      const configs: CostConfig[] = r % 2 === 0 ? ['pure', SHIPPED] : [SHIPPED, 'pure'];
+      const cost = await measureCost({ configs, repetitions: 1, durationS: o.shippedDurationS, concurrency: o.shippedConcurrency, runDir: o.runDir, queueArgs: o.queueArgs, shippedArgs: o.shippedArgs, db });
+      const sh = cost.summary.find((x) => x.config === SHIPPED)!;
+      shipped.push(sh.ratioToPure);
+      shippedFailed += cost.failed;
       lost += Math.max(0, d.lostRows);
       if (d.enqueueFailed > 0 || d.rowsInTable !== d.enqueued || d.distinctNums !== d.enqueued) {
         bad += ` rep ${r + 1}: ${d.enqueued} acked, ${d.enqueueFailed} refused, ${d.rowsInTable} rows, ${d.distinctNums} distinct;`;
       }
-      reps.push({ raw, drain: d });
-      log(`drain rep ${r + 1}/${o.repetitions}: ${Math.round(d.rowsPerSec)} rows/s vs raw ${Math.round(raw.rowsPerSec)} rows/s`);
+      reps.push({ raw, drain: d, shippedVsPure: cost.cells });
+      const pure = cost.summary.find((x) => x.config === 'pure')!;
+      log(`drain rep ${r + 1}/${o.repetitions}: ${Math.round(d.rowsPerSec)} rows/s vs raw ${Math.round(raw.rowsPerSec)} rows/s; CPU/enqueue shipped ${sh.median.toFixed(1)} µs vs pure ${pure.median.toFixed(1)} µs (${sh.ratioToPure.toFixed(2)}×)`);
     }
   } finally {
     await db.stop();
   }
-  m.samples.push(sample('drain_vs_raw_insert', ratio));
+  m.samples.push(sample('drain_vs_raw_insert', ratio), sample('shipped_cpu_vs_pure', shipped));
+  m.checks.push({ id: 'shipped_failed', name: 'pure and shipped CPU cells: 0 failed requests', ok: shippedFailed === 0, detail: `${shippedFailed} failed` });
   m.checks.push({ id: 'drain_lost_rows', name: 'drain: 0 lost rows, 0 duplicates, 0 refused', ok: lost === 0 && bad === '', detail: lost === 0 && bad === '' ? `every acked row present once (${o.repetitions} × ${o.drainRows})` : `${lost} lost;${bad}` });
   m.raw.drain = reps;
 }
