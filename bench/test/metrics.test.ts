@@ -17,7 +17,7 @@ test('a service is its process tree, and the load generator excludes the service
     const sampler = new Sampler({ services: { svc: svc.pid! }, intervalMs: 300 });
     sampler.start();
     // Until a sample sees both processes of the tree and the busy grandchild's CPU (or the wait fails).
-    await until(() => sampler.samples.some((s) => s.services.svc?.procs === 2 && s.services.svc.cpu_pct > 20), 10_000);
+    await until(() => sampler.samples.length >= 2 && sampler.samples.some((s) => s.services.svc?.procs === 2 && s.services.svc.cpu_pct > 20), 10_000);
     const samples = await sampler.stop();
     assert.ok(samples.length >= 2);
     const last = samples[samples.length - 1];

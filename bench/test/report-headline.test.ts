@@ -48,16 +48,19 @@ function as(profile: string, ppm: number, limits: Record<string, unknown> | null
 }
 
 const whole = { cgroup: '/x', cgroupVersion: 'v1', cpus: 2, memoryBytes: 2 ** 31 };
+const cal = { file: 'results/calibration/x.json', cpu_model: 'X', cpus: 0.33, quota_us: 6600, period_us: 20000, note: 'emulated 2013 box' };
+/** What a run records when no calibration matched its CPU model: the whole machine, said so. */
+const noCal = { file: null, cpu_model: 'X', cpus: null, quota_us: null, period_us: null, note: 'WHOLE MACHINE' };
 
 test('rows from the profiles that ran, emulated box first, ratio from seed.json', async () => {
   const cores = base.machine.cores;
   const docs = [
     as('seed', 100000, { ...whole, cpus: cores }),
     as('baseline', 200000, { ...whole, cpus: cores }),
-    as('seed2013', 50000, { ...whole, cpus: 0.33, calibration: { file: 'results/calibration/x.json' } }),
-    as('seed', 35000, { ...whole, cpus: 0.33, calibration: 'results/calibration/x.json' }),
+    as('seed2013', 50000, { ...whole, cpus: 0.33, calibration: cal }),
+    as('seed', 35000, { ...whole, cpus: 0.33, calibration: cal }),
   ];
-  for (const d of docs) assert.deepEqual(validateResult(d), { ok: true }, 'extra limits fields are allowed');
+  for (const d of docs) assert.deepEqual(validateResult(d), { ok: true });
   const seed = readSeed(path.join(dir, 'seed.json'));
   const g = headline(seed, docs);
   assert.deepEqual(g.map((x) => x.box.kind), ['emulated', 'whole']);
@@ -69,6 +72,7 @@ test('rows from the profiles that ran, emulated box first, ratio from seed.json'
   assert.deepEqual(g[1]!.rows.map((r) => [r.label, r.ratio]), [['TypeScript server (as shipped)', 2], ['no-queue page', 4]]);
   assert.equal(boxOf(as('seed', 1, { ...whole, cpus: 0.5 })).kind, cores > 0.5 ? 'budget' : 'whole');
   assert.equal(boxOf(as('seed', 1, null)).kind, 'whole', 'no limits recorded: the whole machine');
+  assert.equal(boxOf(as('seed', 1, { ...whole, cpus: cores, calibration: noCal })).kind, 'whole', 'no calibration matched: the whole machine');
 
   const r = await renderReport(docs, dir, path.join(dir, 'seed.json'));
   const md = fs.readFileSync(r.md, 'utf8');

@@ -22,21 +22,13 @@ export interface Box {
 }
 
 /**
- * The calibration marker a calibrated run puts in its limits (`limits.calibration`: the calibration
- * file's name or an object naming it; or `limits.emulated`). Its absence means "not the emulated box".
+ * The calibration file a run's CPU budget came from (`limits.calibration`, see calibrate/file.ts), or null.
+ * A run records a calibration use also when none matched (then `file` and `cpus` are null: the whole
+ * machine), so only a file with a quota makes the emulated box.
  */
 function calibrationOf(limits: ResultDoc['limits']): string | null {
-  if (!limits) return null;
-  const l = limits as unknown as Record<string, unknown>;
-  const mark = l['calibration'] ?? l['emulated'];
-  if (mark === undefined || mark === null || mark === false) return null;
-  if (typeof mark === 'string') return mark;
-  if (typeof mark === 'object') {
-    const m = mark as Record<string, unknown>;
-    const name = m['file'] ?? m['cpu_model'] ?? m['name'];
-    if (typeof name === 'string') return name;
-  }
-  return 'calibrated';
+  const c = limits?.calibration ?? null;
+  return c !== null && typeof c.file === 'string' && c.cpus !== null ? c.file : null;
 }
 
 export function boxOf(d: ResultDoc): Box {
