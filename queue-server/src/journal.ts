@@ -91,6 +91,8 @@ function fsWrite(fd: number, buf: Buffer, off: number, len: number, pos: number 
 const fsFdatasync = promisify(fs.fdatasync);
 const fsFsync = promisify(fs.fsync);
 const fsFtruncate = promisify(fs.ftruncate);
+/** How often a failed journal tries a fresh segment (a full disk may be freed; an I/O error may clear). */
+const RECOVER_EVERY_MS = 1000;
 // 'wx' plus O_DSYNC; 0 where the platform has no O_DSYNC (then `always` falls back to write + fdatasync).
 const O_DSYNC: number = fs.constants.O_DSYNC ?? 0;
 const WX_DSYNC = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_TRUNC | O_DSYNC;
@@ -171,6 +173,8 @@ class FileJournal implements Journal {
   private failed: Error | null = null;
   private closed = false;
   private timer: NodeJS.Timeout | null = null;
+  /** While failed with a known file position: the next attempt to write a fresh segment. */
+  private recoverTimer: NodeJS.Timeout | null = null;
   private deleting: Promise<void> | null = null;
   private idle: Deferred | null = null;
 
@@ -340,6 +344,8 @@ class FileJournal implements Journal {
     if (this.closed) return;
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    if (this.recoverTimer !== null) clearTimeout(this.recoverTimer);
+    this.recoverTimer = null;
     if (this.committedTimer !== null) clearTimeout(this.committedTimer);
     this.committedTimer = null;
     try {
@@ -545,8 +551,9 @@ class FileJournal implements Journal {
       err,
       file: this.active?.file,
       msg:
-        'the journal cannot write: every 8001 is refused with JOURNAL_FAILED from now on (/healthz answers 503). ' +
-        'Entries acknowledged before are safe in the journal. Free disk space or fix the disk, then restart the server.',
+        'the journal cannot write: every 8001 is refused with JOURNAL_FAILED (/healthz answers 503) until a fresh ' +
+        `segment can be written (tried every ${RECOVER_EVERY_MS} ms). Entries acknowledged before are safe in the journal. ` +
+        'Free disk space or fix the disk.',
     });
     // Part of the failed group may have reached the file (a short write before ENOSPC). Its clients are told
     // it failed, so it must not replay: cut the segment back to the last acknowledged byte.
@@ -554,6 +561,8 @@ class FileJournal implements Journal {
       try {
         await fsFtruncate(this.fd, this.active.bytes);
         if (this.policy !== 'off') await fsFdatasync(this.fd);
+        // The file now ends at the last acknowledged byte: a fresh segment can carry on from there.
+        this.scheduleRecovery();
       } catch (e) {
         this.log.error('journal_cut_failed', {
           err: e as Error,
@@ -605,6 +614,42 @@ class FileJournal implements Journal {
     this.fd = fd;
     this.active = { index, file, lastSeq: 0, bytes: HEADER };
     this.segments.push(this.active);
+  }
+
+  private scheduleRecovery(): void {
+    if (this.closed || this.recoverTimer !== null) return;
+    this.recoverTimer = setTimeout(() => {
+      this.recoverTimer = null;
+      void this.recover();
+    }, RECOVER_EVERY_MS);
+    this.recoverTimer.unref();
+  }
+
+  /**
+   * After a refused write whose bytes were cut off: appends go on in a fresh segment once one can be written
+   * (its header, fsynced, proves the disk takes writes again). The refused entries' clients were told so and
+   * the entries left the ring, so nothing of theirs is in any segment; their seqs stay unused.
+   */
+  private async recover(): Promise<void> {
+    if (this.failed === null || this.closed) return;
+    if (this.busy) return this.scheduleRecovery();
+    this.busy = true;
+    try {
+      const old = this.fd;
+      await this.openSegment(this.active.index + 1, Math.max(this.lastSeqAppended, this.lastSeqWrittenSoFar()));
+      await fsClose(old).catch(() => {});
+      await this.syncDir();
+      const was = this.failed;
+      this.failed = null;
+      this.log.warn('journal_recovered', { file: this.active.file, after: was.message, msg: 'the journal writes again: 8001 is accepted again' });
+    } catch {
+      this.scheduleRecovery();
+    } finally {
+      this.busy = false;
+      const idle = this.idle;
+      this.idle = null;
+      idle?.resolve();
+    }
   }
 
   private async rotate(): Promise<void> {

@@ -83,6 +83,52 @@ test('disk full under the journal: refused entries are not queued, /healthz turn
   }
 });
 
+test('disk full, then space freed: the journal writes again without a restart, and every ack replays once', async (t) => {
+  const fsys = mountTmpfs('size=512k');
+  if (typeof fsys === 'string') return t.skip(fsys);
+  const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'eserver-jcopy-'));
+  try {
+    const jdir = path.join(fsys.dir, 'journal');
+    const filler = path.join(fsys.dir, 'filler');
+    fs.writeFileSync(filler, Buffer.alloc(300 * 1024));
+    let acked = 0;
+    const cli = await runCli([...BASE, '--journal-dir', jdir, '--fsync', 'always']);
+    try {
+      const c = await Client.connect(cli.port);
+      let sent = 0;
+      const send = async (n: number) => {
+        for (let i = 0; i < n; i++) c.write(enqueueFrame(bigSql(40)));
+        sent += n;
+        return (await c.waitFrames(sent, 20_000)).slice(sent - n);
+      };
+      const first = await send(8);
+      assert.ok(first.some((f) => f.cmd === 9000 && errCode(f) === 'JOURNAL_FAILED'), 'the disk filled up');
+      assert.equal((await health(cli.metricsPort)).status, 503);
+      fs.rmSync(filler);
+      // No restart: within a few recovery attempts the journal writes a fresh segment and health is back.
+      let h = await health(cli.metricsPort);
+      for (const t0 = Date.now(); h.status !== 200 && Date.now() - t0 < 15_000; h = await health(cli.metricsPort)) await sleep(50);
+      assert.equal(h.status, 200, h.body);
+      assert.ok(cli.logs().some((l) => l.event === 'journal_recovered'), 'the recovery is logged');
+      const after = await send(3);
+      assert.ok(after.every((f) => f.cmd === 8001), 'entries are acknowledged again after the space came back');
+      acked = [...first, ...after].filter((f) => f.cmd === 8001).length;
+      assert.equal((await scrape(cli.metricsPort)).get('eserver_queue_depth'), acked);
+      c.close();
+      fs.cpSync(jdir, copy, { recursive: true });
+    } finally {
+      await cli.stop('SIGKILL');
+    }
+    // Every acknowledged entry replays exactly once; none that was refused.
+    const seqs = await replaySeqs(copy);
+    assert.deepEqual(seqs, [...new Set(seqs)].sort((a, b) => a - b));
+    assert.equal(seqs.length, acked, 'what was acknowledged, before and after the disk filled, and nothing refused');
+  } finally {
+    fsys.release();
+    fs.rmSync(copy, { recursive: true, force: true });
+  }
+});
+
 test('a failing segment rotation (no inode left) refuses entries but does not end the process', async (t) => {
   const fsys = mountTmpfs('size=4m,nr_inodes=64');
   if (typeof fsys === 'string') return t.skip(fsys);
