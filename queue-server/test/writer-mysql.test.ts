@@ -4,28 +4,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RowDataPacket } from 'mysql2/promise';
 import { MysqlWriter } from '../src/writer.js';
-import type { Logger } from '../src/contracts.js';
 import { mariadbUnavailable, startMariaDb, type MariaDb } from './helpers/mariadb.js';
 import { ArraySource, seedEntries, waitFor } from './helpers/array-source.js';
+import { MemLog } from './helpers/mem-log.js';
+import type { Logger } from '../src/contracts.js';
 
 const skip = mariadbUnavailable();
 if (skip !== null) console.log(`# skipping writer-mysql tests: ${skip}`);
-
-class MemLog implements Logger {
-  events: Array<{ level: string; event: string; fields?: Record<string, unknown> }> = [];
-  info(event: string, fields?: Record<string, unknown>): void {
-    this.events.push({ level: 'info', event, fields });
-  }
-  warn(event: string, fields?: Record<string, unknown>): void {
-    this.events.push({ level: 'warn', event, fields });
-  }
-  error(event: string, fields?: Record<string, unknown>): void {
-    this.events.push({ level: 'error', event, fields });
-  }
-  count(event: string): number {
-    return this.events.filter((e) => e.event === event).length;
-  }
-}
 
 function metric(w: MysqlWriter, name: string): number {
   const m = w.metrics().find((s) => s.name === name);
