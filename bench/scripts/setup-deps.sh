@@ -11,6 +11,8 @@ declare -A need=(
   [mariadbd]=mariadb-server
   [mariadb-install-db]=mariadb-server
   [mariadb]=mariadb-client
+  # the 2013-style queue server (bench/seed2013) of make calibrate, PROFILE=seed2013 and the CI gate
+  [python3]=python3
 )
 missing=()
 for bin in "${!need[@]}"; do
@@ -45,7 +47,7 @@ if [ "${#docker_missing[@]}" -gt 0 ] && [ "${ESERVER_SKIP_DOCKER_SETUP:-}" != 1 
 fi
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  echo "setup: nginx, php-fpm, php-cli and mariadb are installed"
+  echo "setup: nginx, php-fpm, php-cli, mariadb and python3 are installed"
   exit 0
 fi
 

@@ -15,10 +15,14 @@ const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-e2e-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+/**
+ * Running, not a zombie: a service whose supervisor stopped first is re-parented to PID 1, and may sit as
+ * a zombie (no memory, no sockets) until PID 1 reaps it, which kill(pid, 0) would still call alive.
+ */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }
