@@ -53,8 +53,8 @@ fuzz: build
 bench: setup build
 	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/cli.js run $(BENCH_ARGS)
 
-# The emulated 2013 box: the CPU quota at which the 2013-style stack gives 43226 pages/min, by bisection on
-# the median of 3 runs per point (10k clients, 30 s): about 15-25 min. Quick look: ARGS="--runs 1 --duration 10".
+# The emulated 2013 box: the CPU quota at which the 2013-style stack gives 43226 pages/min, by bisection then
+# interpolation on the median of 3 runs per point (10k clients, 30 s), aiming at ±1% (±3% accepted): about 15-25 min. Quick look: ARGS="--runs 1 --duration 10".
 calibrate: setup build
 	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/calibrate/cli.js $(ARGS)
 

@@ -92,3 +92,30 @@ test('cpuModelSlug and chooseBudget: calibrated when the model matches, whole ma
   const explicit = chooseBudget({ repoRoot: '/r', cpuModel: 'AMD EPYC', hostCpus: 2, found: { file: '/r/x.json', cal }, explicitCpus: 0.5 });
   assert.deepEqual([explicit.cpus, explicit.use.file], [0.5, null]);
 });
+
+test('once the target is bracketed, interpolation aims at ±1 % in few points', async () => {
+  // An offset line, as measured here (8.1k + 53.3k per CPU): plain midpoints would need many more points.
+  const line = (c: number) => 8_100 + 53_300 * c;
+  const r = await bisectQuota({ ...base(async (c) => [line(c)]), aim: 0.01 });
+  assert.equal(r.found, true, r.reason);
+  assert.ok(Math.abs(r.median! - TARGET) <= 0.01 * TARGET, `median ${r.median}`);
+  assert.ok(r.points.length <= 4, `${r.points.length} points: ${r.points.map((p) => p.cpus).join(', ')}`);
+  // Every point after the first two lies strictly inside the bracket the earlier points left.
+  for (let i = 2; i < r.points.length; i++) {
+    const before = r.points.slice(0, i);
+    const lo = Math.max(0.2, ...before.filter((p) => p.median < TARGET).map((p) => p.cpus));
+    const hi = Math.min(1.0, ...before.filter((p) => p.median >= TARGET).map((p) => p.cpus));
+    assert.ok(r.points[i]!.cpus > lo && r.points[i]!.cpus < hi, `point ${i} at ${r.points[i]!.cpus} outside (${lo}, ${hi})`);
+  }
+});
+
+test('when no point comes within the aim, the nearest one within the tolerance is taken, and the reason says so', async () => {
+  // A stack that alternates 2 % above and 2 % below the line: ±1 % is never met, ±3 % is.
+  let flip = 1;
+  const r = await bisectQuota({ ...base(async (c) => [131_000 * c * (1 + 0.02 * (flip = -flip))]), aim: 0.01, maxSteps: 5 });
+  assert.equal(r.found, true, r.reason);
+  assert.ok(Math.abs(r.median! - TARGET) <= 0.03 * TARGET);
+  assert.ok(Math.abs(r.median! - TARGET) > 0.01 * TARGET);
+  assert.match(r.reason, /nearest of 5 points.*none came within ±1%/);
+  assert.equal(r.cpus, r.nearest!.cpus);
+});

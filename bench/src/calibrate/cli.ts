@@ -20,6 +20,7 @@ const program = new Command('eserver-calibrate')
   .option('--lo <cpus>', 'lower end of the bracket', pos('lo'), 0.2)
   .option('--hi <cpus>', 'upper end of the bracket', pos('hi'), 1.0)
   .option('--tolerance <frac>', "relative tolerance around the seed's pages/min", pos('tolerance'), 0.03)
+  .option('--aim <frac>', 'go on measuring until a median is this close (relative); --tolerance is what counts as found', pos('aim'), 0.01)
   .option('--max-steps <n>', 'most points to measure', pos('max-steps'), 8)
   .option('--period-us <us>', 'CFS period of the quota, µs', pos('period-us'), DEFAULT_CPU_PERIOD_US)
   .option('--out <dir>', 'directory of the calibration file (default results/calibration)')
@@ -32,7 +33,7 @@ const program = new Command('eserver-calibrate')
     }
     const cal = await runCalibration({
       runtime: o.runtime, runs: Math.round(o.runs), concurrency: Math.round(o.concurrency), durationS: o.duration, warmupS: o.warmup,
-      lo: o.lo, hi: o.hi, tolerance: o.tolerance, maxSteps: Math.round(o.maxSteps), periodUs: Math.round(o.periodUs), outDir: o.out,
+      lo: o.lo, hi: o.hi, tolerance: o.tolerance, aim: o.aim, maxSteps: Math.round(o.maxSteps), periodUs: Math.round(o.periodUs), outDir: o.out,
       command: `make calibrate${process.argv.length > 2 ? ` ARGS="${process.argv.slice(2).join(' ')}"` : ''}`,
     });
     process.exitCode = cal.found ? 0 : 1;

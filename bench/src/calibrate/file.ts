@@ -39,7 +39,7 @@ export interface CalibrationFile {
   median_pages_per_min: number | null;
   reason: string;
   points: CalibrationPoint[];
-  settings: { concurrency: number; duration_s: number; warmup_s: number; repetitions: number; lo: number; hi: number; max_steps: number; profile: string };
+  settings: { concurrency: number; duration_s: number; warmup_s: number; repetitions: number; lo: number; hi: number; max_steps: number; aim?: number; profile: string };
   command: string;
   commit: string | null;
   date: string;
