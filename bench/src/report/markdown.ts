@@ -1,5 +1,6 @@
 // The report as Markdown: the tables, the summary lines and links to the chart SVG files.
 import type { ResultDoc } from '../results/types.js';
+import { docName } from './doc-name.js';
 import type { Chart } from './charts.js';
 import { comparison, persistentGain, queueCostRatio, type Seed } from './compare.js';
 import { HEADLINE_HEADERS, headline, headlineCells, LISTEN_HEADERS, listenRows, profileLines, REPETITION_HEADERS, repetitionRows } from './headline.js';
@@ -78,8 +79,8 @@ export function renderMarkdown(seed: Seed, docs: ResultDoc[], charts: Chart[], c
     parts.push(`## Listen queues\nKernel limits in force and each service's backlog; counters are deltas of /proc/net/netstat over warm-up + measured window (whole machine: other load counts too). Overflows and SYN retransmits mean clients waited 1 s, 3 s, 7 s... before their connection was accepted.\n\n${table(LISTEN_HEADERS, lq)}`);
   }
   for (const d of docs) {
-    parts.push(`## ${d.profile}\n${d.config.concurrency} clients, ${d.config.warmup_s} s warm-up + ${d.config.duration_s} s on \`${d.url}\` (${d.tool.name}).`);
-    const lines = profileLines(d);
+    parts.push(`## ${docName(d, docs)}\n${d.config.concurrency} clients, ${d.config.warmup_s} s warm-up + ${d.config.duration_s} s on \`${d.url}\` (${d.tool.name}).`);
+    const lines = profileLines(d, docs);
     parts.push('```\n' + lines.join('\n') + '\n```');
     if (d.summary.note) parts.push(`_${d.summary.note}_`);
     if (d.verdict.reasons.length > 0) parts.push(d.verdict.reasons.map((r) => `- ${r}`).join('\n'));
