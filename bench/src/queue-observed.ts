@@ -29,19 +29,25 @@ export function runtimeOfExe(exe: string): QueueRuntimeName | null {
   return (QUEUE_RUNTIMES as readonly string[]).find((r) => base === r || base.startsWith(`${r}-`) || base.startsWith(`${r}.`)) as QueueRuntimeName | undefined ?? null;
 }
 
+/** A log line as the server wrote it: itself, or unwrapped from Docker's json-file record ({"log": ...}). */
+function serverRecord(line: string): { event?: unknown; journal?: unknown } | null {
+  try {
+    const rec = JSON.parse(line) as { event?: unknown; journal?: unknown; log?: unknown };
+    return typeof rec.log === 'string' ? serverRecord(rec.log) : rec;
+  } catch {
+    return null; // not a JSON line (a runtime's own warning)
+  }
+}
+
 /** The policy named by the last `listening` line of a queue server log (JSON lines), or null. */
 export function fsyncOfLog(text: string): FsyncPolicy | null {
   const lines = text.split('\n');
   for (let i = lines.length - 1; i >= 0; i--) {
     const l = lines[i]!;
-    if (!l.includes('"listening"')) continue;
-    try {
-      const rec = JSON.parse(l) as { event?: unknown; journal?: unknown };
-      if (rec.event !== 'listening') continue;
-      return (FSYNC_POLICIES as readonly unknown[]).includes(rec.journal) ? (rec.journal as FsyncPolicy) : null;
-    } catch {
-      /* not a JSON line (a runtime's own warning): keep looking */
-    }
+    if (!l.includes('listening')) continue;
+    const rec = serverRecord(l);
+    if (rec?.event !== 'listening') continue;
+    return (FSYNC_POLICIES as readonly unknown[]).includes(rec.journal) ? (rec.journal as FsyncPolicy) : null;
   }
   return null;
 }

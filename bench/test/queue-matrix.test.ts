@@ -100,6 +100,9 @@ test('read back: the runtime from the executable, the policy from the last liste
   assert.equal(fsyncOfLog(log), 'interval', 'the latest start of the server counts');
   assert.equal(fsyncOfLog('{"event":"listening","journal":"none"}'), null);
   assert.equal(fsyncOfLog(''), null);
+  // A container's log as Docker's json-file driver keeps it on the host.
+  const docker = JSON.stringify({ log: '{"ts":"t","level":"info","event":"listening","journal":"off"}\n', stream: 'stderr', time: 't' });
+  assert.equal(fsyncOfLog(`${docker}\n`), 'off');
 
   const rec = (runtime: 'node' | 'bun', fsync: 'always' | 'interval'): QueueServerRecord => ({
     impl: 'ts', runtime, fsync, requested: { runtime: 'bun', fsync: 'interval' }, exe: `/x/${runtime}`, read_back: { runtime: true, fsync: true },
