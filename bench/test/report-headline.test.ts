@@ -151,6 +151,7 @@ test("one row per queue runtime and fsync policy, each against the seed's figure
   // Each combination keeps its own section and chart files.
   for (const name of ['seed (node, fsync always)', 'seed (node, fsync interval)', 'seed (bun, fsync always)', 'seed (bun, fsync interval)']) {
     assert.ok(md.includes(`\n## ${name}\n`), `section ${name}`);
+    assert.ok(md.includes(`\n- ${name} profile: `), `targets of ${name}`);
   }
   const html = fs.readFileSync(r.html, 'utf8');
   assert.match(html, /<td>TypeScript server, bun, fsync always<\/td><td>44,000<\/td><td>0\.88×<\/td><td>1\.10×<\/td>/);

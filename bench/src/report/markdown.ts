@@ -21,15 +21,16 @@ export interface Targets {
 /** The issue's targets on this VM: figures to report, not assertions. */
 export function targets(seed: Seed, docs: ResultDoc[]): string[] {
   const out: string[] = [];
-  const seedRun = docs.find((d) => d.profile === 'seed');
-  if (seedRun) {
+  // One pair of lines per seed run: several when it ran once per queue runtime and fsync policy.
+  for (const seedRun of docs.filter((d) => d.profile === 'seed')) {
+    const name = docName(seedRun, docs);
     const l = seedRun.loss_check;
     const loss = l === null ? 'loss not checked'
       : l.rows <= l.acked ? `${l.acked - l.rows} lost${l.distinct !== l.rows ? `, ${l.rows - l.distinct} duplicated` : ''}`
       : `0 lost but ${l.rows - l.acked} rows without an ack`;
-    out.push(`seed profile: ${seedRun.summary.failed} failed, ${loss} (target: 0 failed, 0 lost)`);
+    out.push(`${name} profile: ${seedRun.summary.failed} failed, ${loss} (target: 0 failed, 0 lost)`);
     const x = seedRun.summary.pages_per_min / seed.pages_per_min;
-    out.push(`pages/min ${seedRun.summary.pages_per_min} = ${x.toFixed(2)}× the seed (target ≥ 7×: ${x >= 7 ? 'met' : 'not met'})`);
+    out.push(`${name}: pages/min ${seedRun.summary.pages_per_min} = ${x.toFixed(2)}× the seed (target ≥ 7×: ${x >= 7 ? 'met' : 'not met'})`);
   }
   const q = queueCostRatio(docs);
   if (q) out.push(`client.php / baseline = ${q.ratio.toFixed(3)} (target ≥ 0.92: ${q.ratio >= 0.92 ? 'met' : 'not met'})`);
