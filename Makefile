@@ -15,11 +15,17 @@ CPUS ?=
 CALIBRATE ?=
 REPEAT ?=
 LISTEN_BACKLOG ?=
+# The queue server side by side: QUEUE_RUNTIMES=node,bun and FSYNC=always,interval,off run every enqueuing
+# profile (seed, persistent, smoke) once per combination (QUEUE_RUNTIME, singular, stays the one-runtime
+# switch of the tests and bench-proto, and the default of QUEUE_RUNTIMES).
+QUEUE_RUNTIMES ?=
+FSYNC ?=
 
 BENCH_ARGS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) \
              $(if $(DURATION),--duration $(DURATION)) $(if $(TOOL),--tool $(TOOL)) --runtime $(RUNTIME) \
              $(if $(CPUS),--cpus $(CPUS)) $(if $(CALIBRATE),--calibrate) \
-             $(if $(REPEAT),--repeat $(REPEAT)) $(if $(LISTEN_BACKLOG),--listen-backlog $(LISTEN_BACKLOG))
+             $(if $(REPEAT),--repeat $(REPEAT)) $(if $(LISTEN_BACKLOG),--listen-backlog $(LISTEN_BACKLOG)) \
+             $(if $(QUEUE_RUNTIMES),--queue-runtime $(QUEUE_RUNTIMES)) $(if $(FSYNC),--fsync $(FSYNC))
 
 .PHONY: all setup deps build test fuzz bench calibrate bench-proto bench-ci bench-baseline bench-gate-power chaos report \
         lab-up lab-down lab-status lab-logs docker-base docker-engine docker-engine-stop clean

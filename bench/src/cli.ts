@@ -6,6 +6,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseListenBacklog } from './lab/sysctl.js';
 import { pickScenarios, SCENARIOS } from './chaos/scenarios.js';
 import { parsePage } from './profiles.js';
+import { FSYNC_POLICIES, parseFsyncPolicies, parseQueueRuntimes, SHIPPED_FSYNC } from './queue-matrix.js';
 import { reexecWithNofile } from './nofile.js';
 import { logStep } from './progress.js';
 import { readBatch } from './results/writer.js';
@@ -25,6 +26,15 @@ const count = (v: string) => {
 const backlog = (v: string) => {
   try {
     return parseListenBacklog(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+};
+
+/** A parser that reports its error through commander (exit 1 with the option's name), not as a crash. */
+const listOf = <T>(parse: (v: string) => T) => (v: string) => {
+  try {
+    return parse(v);
   } catch (err) {
     throw new InvalidArgumentError((err as Error).message);
   }
@@ -59,6 +69,8 @@ program
   .option('--no-generator-cgroup', "leave the load generator in the runner's own cgroup (default: a sibling of the stack's)")
   .option('--repeat <n>', 'run every profile n times, each on a fresh stack, and report the median and spread (env BENCH_REPEAT; default: 3 for seed, 1 for the others)', count, process.env.BENCH_REPEAT ? count(process.env.BENCH_REPEAT) : undefined)
   .option('--listen-backlog <n>', 'listen backlog of nginx, php-fpm and the queue server (env BENCH_LISTEN_BACKLOG; default 65535; 128 = the 2013 kernel default, the shallow-queue regime)', backlog, process.env.BENCH_LISTEN_BACKLOG ? backlog(process.env.BENCH_LISTEN_BACKLOG) : undefined)
+  .option('--queue-runtime <list>', 'runtimes of our queue server, comma-separated: node,bun; every enqueuing profile on our server (seed, persistent, smoke, keepalive) runs once per runtime and fsync policy, each on a fresh stack, --repeat times (env BENCH_QUEUE_RUNTIMES; default: QUEUE_RUNTIME, else node)', listOf(parseQueueRuntimes), process.env.BENCH_QUEUE_RUNTIMES ? listOf(parseQueueRuntimes)(process.env.BENCH_QUEUE_RUNTIMES) : undefined)
+  .option('--fsync <list>', `journal fsync policies of our queue server, comma-separated: ${FSYNC_POLICIES.join(',')} (env BENCH_FSYNC; default: ${SHIPPED_FSYNC}, the lab's shipped policy)`, listOf(parseFsyncPolicies), process.env.BENCH_FSYNC ? listOf(parseFsyncPolicies)(process.env.BENCH_FSYNC) : undefined)
   .action(async (opts) => {
     const reexec = await reexecWithNofile(20000);
     if (reexec !== null) {
@@ -84,6 +96,7 @@ program
       runDir: opts.runDir ? path.resolve(opts.runDir) : undefined, freePorts: opts.freePorts === true, reuseStack: opts.reuseStack === true,
       cpus: opts.cpus, cpuPeriodUs: opts.cpuPeriodUs, noGeneratorCgroup: opts.generatorCgroup === false,
       repeat: opts.repeat, listenBacklog: opts.listenBacklog,
+      queueRuntimes: opts.queueRuntime, fsyncPolicies: opts.fsync,
     });
     for (const d of out.docs) if (!d.verdict.ok) logStep(`${d.profile}: FAILED: ${d.verdict.reasons.join('; ')}`);
     process.exitCode = out.ok ? 0 : 1;

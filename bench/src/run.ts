@@ -36,6 +36,20 @@ import { DEFAULT_PROFILES, resolveProfile, type Overrides, type Profile } from '
 import { nofileLimits } from './nofile.js';
 import { logStep, progressLine } from './progress.js';
 import { combineRepetitions, formatDuration, medianLine, repetitionsFor, RunClock } from './repeat.js';
+import type { FsyncPolicy } from '@eserver-lab/queue-server/config';
+import { queueRuntime, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
+import {
+  assertRuntimeFits,
+  defaultQueueRuntimes,
+  expandPlan,
+  queueSetups,
+  setupArgs,
+  setupLabel,
+  SHIPPED_FSYNC,
+  type PlannedRun,
+  type QueueSetup,
+} from './queue-matrix.js';
+import { mismatch, observeQueueServer } from './queue-observed.js';
 import type { ResultDoc } from './results/types.js';
 import { writeResult } from './results/writer.js';
 import { findWebbench, runWebbench } from './webbench.js';
@@ -75,6 +89,10 @@ export interface RunOptions {
   repeat?: number;
   /** Listen backlog of the stack's services (default 65535; 128 reproduces the shallow-queue regime). */
   listenBacklog?: number;
+  /** Runtimes of our queue server (default: QUEUE_RUNTIME, else node); enqueuing profiles run on each. */
+  queueRuntimes?: QueueRuntimeName[];
+  /** Journal fsync policies of our queue server (default: the lab's shipped one); enqueuing profiles run under each. */
+  fsyncPolicies?: FsyncPolicy[];
 }
 
 export interface RunOutcome {
@@ -270,10 +288,12 @@ async function driveOutsideBudget(o: RunOptions, p: Profile, stack: StackInfo | 
   return { d, budget, warnings };
 }
 
-async function runProfile(o: RunOptions, p: Profile, stack: StackInfo | null, batchId: string, commit: string | null): Promise<ResultDoc> {
+async function runProfile(o: RunOptions, p: Profile, setup: QueueSetup | null, stack: StackInfo | null, batchId: string, commit: string | null): Promise<ResultDoc> {
   const url = stack ? pageUrl(stack, p) : o.url!;
   const startedAt = new Date().toISOString();
-  logStep(`${p.name}: ${p.concurrency} clients, ${p.warmupS} s warm-up + ${p.durationS} s on ${url}`);
+  logStep(`${p.name}: ${p.concurrency} clients, ${p.warmupS} s warm-up + ${p.durationS} s on ${url}${setup ? ` (queue server on ${setupLabel(setup)})` : ''}`);
+  // Read back before the load, while the process the stack started is surely the one running.
+  const queueServer = stack ? observeQueueServer(stack, setup) : null;
   const noDrain = stack !== null && p.queueImpl === 'seed2013';
   let before: Counts | null = null;
   let lengthBefore: number | null = null;
@@ -335,6 +355,11 @@ async function runProfile(o: RunOptions, p: Profile, stack: StackInfo | null, ba
 
   const reasons: string[] = [];
   const warnings: string[] = [];
+  const wrongSetup = queueServer ? mismatch(queueServer) : null;
+  if (wrongSetup) reasons.push(wrongSetup);
+  if (queueServer?.requested && !(queueServer.read_back.runtime && queueServer.read_back.fsync)) {
+    warnings.push(`the queue server's ${queueServer.read_back.runtime ? 'fsync policy' : 'runtime'} could not be read back from the stack: recorded as asked`);
+  }
   if (loss && !loss.ok) reasons.push(`loss check failed: ${loss.acked} acked, ${loss.rows} rows, ${loss.distinct} distinct${loss.note ? ` (${loss.note})` : ''}`);
   if (acks && !acks.ok) reasons.push(`ack check failed: ${acks.note}`);
   warnings.push(...driven.warnings, ...(budget?.warnings ?? []));
@@ -350,6 +375,7 @@ async function runProfile(o: RunOptions, p: Profile, stack: StackInfo | null, ba
     profile: p.name,
     runtime: stack ? stack.runtime : 'external',
     tool: d.tool,
+    queue_server: queueServer,
     started_at: startedAt,
     finished_at: new Date().toISOString(),
     commit,
@@ -391,6 +417,14 @@ export function seedFile(outDir: string): string {
 export async function runBench(o: RunOptions): Promise<RunOutcome> {
   const names = o.profiles.length > 0 ? o.profiles : DEFAULT_PROFILES;
   const profiles = names.map((n) => resolveProfile(n, o.overrides));
+  if (o.url && (o.queueRuntimes || o.fsyncPolicies)) {
+    throw new Error('--queue-runtime and --fsync choose the queue server of a stack the bench starts; with --url the server is not ours to start (drop --url, or drop them)');
+  }
+  const setups = queueSetups(o.queueRuntimes ?? defaultQueueRuntimes(), o.fsyncPolicies ?? [SHIPPED_FSYNC]);
+  // An existing server (--url) is driven as it is: one run per profile, no queue server of ours to vary.
+  const plan: PlannedRun[] = o.url
+    ? profiles.map((p) => ({ profile: p, setup: null, repeat: repetitionsFor(p, o.repeat) }))
+    : expandPlan(profiles, setups, o.repeat);
   const lim = nofileLimits();
   const most = Math.max(...profiles.map((p) => p.concurrency));
   if (lim && lim.soft < most + 200) {
@@ -409,7 +443,17 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
 
   let runtime: LabRuntime | null = null;
   let stack: StackInfo | null = null;
-  let stackImpl: string | null = null;
+  let stackKey: string | null = null;
+  const keyOf = (p: Profile, s: QueueSetup | null) => (s ? `${p.queueImpl ?? 'ts'} ${s.runtime} ${s.fsync}` : p.queueImpl ?? 'ts');
+  if (!o.url) {
+    // Before any stack: a combination that cannot run must not cost the profiles planned before it.
+    const used = plan.map((r) => r.setup).filter((s): s is QueueSetup => s !== null);
+    if (o.runtime !== 'auto') assertRuntimeFits(o.runtime, used);
+    runtime = await loadRuntime(o.runtime);
+    assertRuntimeFits(runtime.name, used);
+    for (const name of new Set(used.map((s) => s.runtime))) queueRuntime(name);
+    if (setups.length > 1) logStep(`queue server: ${setups.map(setupLabel).join(' | ')}: each enqueuing profile runs on every one`);
+  }
   let downing: Promise<void> | null = null;
   const down = () => {
     const rt = runtime;
@@ -422,10 +466,14 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
     })();
     return downing;
   };
-  const up = async (p: Profile) => {
+  const up = async (p: Profile, setup: QueueSetup | null) => {
     runtime ??= await loadRuntime(o.runtime);
-    logStep(`starting the ${runtime.name} stack${p.queueImpl === 'seed2013' ? ' with the 2013-style queue server' : ''}`);
+    logStep(`starting the ${runtime.name} stack${p.queueImpl === 'seed2013' ? ' with the 2013-style queue server' : setup ? ` with the queue server on ${setupLabel(setup)}` : ''}`);
     const opts: UpOptions = { log: logStep, queueImpl: p.queueImpl ?? 'ts' };
+    if (setup && (p.queueImpl ?? 'ts') === 'ts') {
+      opts.queueRuntime = setup.runtime;
+      opts.queueArgs = setupArgs(setup);
+    }
     if (o.listenBacklog !== undefined) opts.listenBacklog = o.listenBacklog;
     if (budget) {
       opts.cpus = budget.cpus;
@@ -440,7 +488,7 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
     // What was applied, as the kernel holds it (an explicit --cpus has no calibration file to quote).
     if (budget) st.limits = { ...st.limits, calibration: { ...budget.use, quota_us: budget.use.quota_us ?? st.limits.cpuQuotaUs ?? null, period_us: budget.use.period_us ?? st.limits.cpuPeriodUs ?? null } };
     stack = st;
-    stackImpl = p.queueImpl ?? 'ts';
+    stackKey = keyOf(p, setup);
     logStep(`stack up at ${st.httpBase} (run dir ${st.runDir})`);
     return st;
   };
@@ -451,29 +499,28 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const plan = profiles.map((p) => ({ p, n: repetitionsFor(p, o.repeat) }));
-  const clock = new RunClock(plan.flatMap(({ p, n }) => Array<number>(n).fill(p.warmupS + p.durationS)));
+  const clock = new RunClock(plan.flatMap(({ profile: p, repeat: n }) => Array<number>(n).fill(p.warmupS + p.durationS)));
   try {
-    for (const { p, n } of plan) {
+    for (const { profile: p, repeat: n, setup } of plan) {
       const reps: ResultDoc[] = [];
       for (let i = 1; i <= n; i++) {
         const t0 = Date.now();
-        logStep(`${p.name}: ${n > 1 ? `repetition ${i} of ${n}, ` : ''}about ${formatDuration(clock.remainingS())} left in this run`);
+        logStep(`${p.name}${setup && !o.url ? ` (${setupLabel(setup)})` : ''}: ${n > 1 ? `repetition ${i} of ${n}, ` : ''}about ${formatDuration(clock.remainingS())} left in this run`);
         // A fresh stack per repetition (unless --reuse-stack): at 10k clients php-fpm works through its
         // backlog of the previous run's requests for many seconds after the load stops, which would
         // slow the next one down and blur its loss check.
         let st: StackInfo | null = null;
         if (!o.url) {
-          // A profile that needs the other queue server gets its own stack even with --reuse-stack.
-          if (o.reuseStack && stack && stackImpl !== (p.queueImpl ?? 'ts')) await down();
-          st = o.reuseStack && stack ? stack : await up(p);
+          // A profile that needs another queue server (or runtime, or policy) gets its own stack even with --reuse-stack.
+          if (o.reuseStack && stack && stackKey !== keyOf(p, setup)) await down();
+          st = o.reuseStack && stack ? stack : await up(p, setup);
         }
-        reps.push(await runProfile(o, p, st, batchId, commit));
+        reps.push(await runProfile(o, p, st ? setup : null, st, batchId, commit));
         if (!o.reuseStack) await down();
         clock.finished((Date.now() - t0) / 1000);
       }
       const doc = combineRepetitions(reps);
-      if (doc.repeat_summary) console.log(medianLine(p.name, doc.repeat_summary));
+      if (doc.repeat_summary) console.log(medianLine(setup && !o.url ? `${p.name}, ${setupLabel(setup)}` : p.name, doc.repeat_summary));
       docs.push(doc);
       files.push(writeResult(o.outDir, doc));
       logStep(`wrote ${files[files.length - 1]}`);

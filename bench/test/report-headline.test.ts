@@ -79,12 +79,12 @@ test('rows from the profiles that ran, emulated box first, ratio from seed.json'
   const firstH2 = md.indexOf('\n## ');
   assert.equal(md.indexOf('\n## Emulated 2013 box'), firstH2, 'the report opens with the emulated box');
   assert.ok(md.indexOf('\n## Whole machine') < md.indexOf('\n## Against the seed'), 'then the whole machine, then the rest');
-  assert.match(md, /\|  \| pages\/min \| ratio to 50000 \| strict ok \| runs: min–max, CV \|/);
-  assert.match(md, /\| 2013-style server \| 50,000 \| 1\.00× \| [\d,]+( \(\d+\.\d%\))? \| 1 run \|/);
+  assert.match(md, /\|  \| pages\/min \| ratio to 50000 \| ratio to the 2013-style server \| strict ok \| runs: min–max, CV \|/);
+  assert.match(md, /\| 2013-style server \| 50,000 \| 1\.00× \| 1\.00× \| [\d,]+( \(\d+\.\d%\))? \| 1 run \|/);
   assert.match(md, /\| no-queue page \| 200,000 \| 4\.00× \|/);
   const html = fs.readFileSync(r.html, 'utf8');
   assert.match(html, /<h2>Emulated 2013 box/);
-  assert.match(html, /<td>TypeScript server \(as shipped\)<\/td><td>35,000<\/td><td>0\.70×<\/td>/);
+  assert.match(html, /<td>TypeScript server \(as shipped\)<\/td><td>35,000<\/td><td>0\.70×<\/td><td>0\.70×<\/td>/);
 });
 
 test('a repeated profile shows its median, spread, repetitions and listen queues', async () => {
@@ -102,4 +102,81 @@ test('a repeated profile shows its median, spread, repetitions and listen queues
   assert.match(md, /# repetition 1 of 2\nSpeed=\d+ pages\/min, \d+ bytes\/sec\.\nRequests: \d+ susceed, \d+ failed\./);
   assert.match(md, /MEDIAN of 2 repetitions \(seed\): /);
   assert.ok(!md.includes('## Emulated'), 'no calibration marker: no emulated box');
+});
+
+/** A result of our server on one runtime and policy, as the runner records it after reading them back. */
+function onQueue(d: ResultDoc, runtime: 'node' | 'bun', fsync: 'always' | 'interval' | 'off'): ResultDoc {
+  d.queue_server = {
+    impl: 'ts', runtime, fsync, requested: { runtime, fsync }, exe: `/usr/bin/${runtime}`, read_back: { runtime: true, fsync: true },
+  };
+  return d;
+}
+
+test("one row per queue runtime and fsync policy, each against the seed's figure and the 2013-style server of the same run", async () => {
+  const emu = { ...whole, cpus: 0.33, calibration: cal };
+  const old2013 = as('seed2013', 99999, emu);
+  old2013.batch_id = 'an earlier run';
+  const s2013 = as('seed2013', 40000, emu);
+  s2013.queue_server = { impl: 'seed2013', runtime: null, fsync: null, requested: null, exe: '/usr/bin/python3.11', read_back: { runtime: false, fsync: false } };
+  const docs = [
+    old2013,
+    s2013,
+    onQueue(as('seed', 30000, emu), 'node', 'always'),
+    onQueue(as('seed', 36000, emu), 'node', 'interval'),
+    onQueue(as('seed', 44000, emu), 'bun', 'always'),
+    onQueue(as('seed', 50000, emu), 'bun', 'interval'),
+    onQueue(as('baseline', 120000, emu), 'node', 'always'),
+  ];
+  for (const d of docs) assert.deepEqual(validateResult(d), { ok: true });
+  const seed = readSeed(path.join(dir, 'seed.json'));
+  const g = headline(seed, docs.slice(1));
+  assert.equal(g.length, 1);
+  assert.deepEqual(g[0]!.rows.map((r) => [r.label, r.queueRuntime, r.fsync, r.pagesPerMin, r.ratio, r.ratioTo2013]), [
+    ['2013-style server', null, null, 40000, 0.8, 1],
+    ['TypeScript server, node, fsync always (as shipped)', 'node', 'always', 30000, 0.6, 0.75],
+    ['TypeScript server, node, fsync interval', 'node', 'interval', 36000, 0.72, 0.9],
+    ['TypeScript server, bun, fsync always', 'bun', 'always', 44000, 0.88, 1.1],
+    ['TypeScript server, bun, fsync interval', 'bun', 'interval', 50000, 1, 1.25],
+    ['no-queue page', 'node', 'always', 120000, 2.4, 3],
+  ]);
+  // A 2013-style figure from another run is not "the same run": no ratio to it.
+  const other = headline(seed, [old2013, onQueue(as('seed', 30000, emu), 'bun', 'off')]);
+  assert.deepEqual(other[0]!.rows.map((r) => [r.label, r.ratioTo2013]), [['2013-style server', 1], ['TypeScript server, bun, fsync off', null]]);
+
+  const out = path.join(dir, 'matrix');
+  const r = await renderReport(docs.slice(1), out, path.join(dir, 'seed.json'));
+  const md = fs.readFileSync(r.md, 'utf8');
+  assert.match(md, /\| TypeScript server, node, fsync always \(as shipped\) \| 30,000 \| 0\.60× \| 0\.75× \|/);
+  assert.match(md, /\| TypeScript server, bun, fsync interval \| 50,000 \| 1\.00× \| 1\.25× \|/);
+  // Each combination keeps its own section and chart files.
+  for (const name of ['seed (node, fsync always)', 'seed (node, fsync interval)', 'seed (bun, fsync always)', 'seed (bun, fsync interval)']) {
+    assert.ok(md.includes(`\n## ${name}\n`), `section ${name}`);
+    assert.ok(md.includes(`\n- ${name} profile: `), `targets of ${name}`);
+  }
+  const html = fs.readFileSync(r.html, 'utf8');
+  assert.match(html, /<td>TypeScript server, bun, fsync always<\/td><td>44,000<\/td><td>0\.88×<\/td><td>1\.10×<\/td>/);
+  const json = JSON.parse(fs.readFileSync(r.json, 'utf8')) as { seed_pages_per_min: number; groups: Array<{ box: { kind: string }; rows: Array<{ queueRuntime: string | null; fsync: string | null; pagesPerMin: number; ratioTo2013: number | null }> }> };
+  assert.equal(json.seed_pages_per_min, 50000);
+  assert.equal(json.groups[0]!.box.kind, 'emulated');
+  assert.deepEqual(json.groups[0]!.rows.filter((x) => x.queueRuntime === 'bun').map((x) => [x.fsync, x.pagesPerMin, x.ratioTo2013]), [['always', 44000, 1.1], ['interval', 50000, 1.25]]);
+});
+
+test('the result schema: the queue server record is checked', () => {
+  const good = onQueue(as('seed', 1, null), 'bun', 'interval');
+  assert.deepEqual(validateResult(good), { ok: true });
+  const noStack = as('seed', 1, null);
+  noStack.queue_server = null;
+  assert.deepEqual(validateResult(noStack), { ok: true }, '--url: no queue server of ours');
+  const older = as('seed', 1, null);
+  delete older.queue_server;
+  assert.deepEqual(validateResult(older), { ok: true }, 'results written before the field still read');
+  const bad = (mutate: (q: Record<string, unknown>) => void) => {
+    const d = structuredClone(good);
+    mutate(d.queue_server as unknown as Record<string, unknown>);
+    return validateResult(d).ok;
+  };
+  assert.equal(bad((q) => (q.runtime = 'deno')), false, 'an unknown runtime');
+  assert.equal(bad((q) => (q.fsync = 'sometimes')), false, 'an unknown policy');
+  assert.equal(bad((q) => delete q.read_back), false, 'read_back is required');
+  assert.equal(bad((q) => (q.requested = { runtime: 'bun' })), false, 'a request names both');
 });

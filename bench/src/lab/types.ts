@@ -89,6 +89,8 @@ export interface UpOptions {
   cpuPeriodUs?: number;
   /** Which queue server the stack runs (default 'ts', ours). */
   queueImpl?: 'ts' | 'seed2013';
+  /** The runtime of our queue server, for this stack alone (default: QUEUE_RUNTIME, else node). Docker: node only. */
+  queueRuntime?: 'node' | 'bun';
   memory?: string; // e.g. "2g"
   /** Listen backlog of nginx, php-fpm and the queue server (default 65535; 128 = the 2013 kernel's). */
   listenBacklog?: number;

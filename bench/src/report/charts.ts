@@ -2,6 +2,7 @@
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import type { ResultDoc } from '../results/types.js';
+import { docName, docSlug } from './doc-name.js';
 
 export interface Chart {
   id: string;
@@ -42,10 +43,10 @@ export async function buildCharts(docs: ResultDoc[]): Promise<Chart[]> {
   const lat: Row[] = [];
   for (const d of docs) {
     for (const p of d.series.load) {
-      thr.push({ t: p.t, v: p.requests, series: `${d.profile} req/s` });
-      if (p.strict_ok !== null && p.strict_ok !== undefined) thr.push({ t: p.t, v: p.strict_ok, series: `${d.profile} strict ok/s` });
-      if (p.p50_ms !== null) lat.push({ t: p.t, v: p.p50_ms, series: `${d.profile} p50` });
-      if (p.p99_ms !== null) lat.push({ t: p.t, v: p.p99_ms, series: `${d.profile} p99` });
+      thr.push({ t: p.t, v: p.requests, series: `${docName(d, docs)} req/s` });
+      if (p.strict_ok !== null && p.strict_ok !== undefined) thr.push({ t: p.t, v: p.strict_ok, series: `${docName(d, docs)} strict ok/s` });
+      if (p.p50_ms !== null) lat.push({ t: p.t, v: p.p50_ms, series: `${docName(d, docs)} p50` });
+      if (p.p99_ms !== null) lat.push({ t: p.t, v: p.p99_ms, series: `${docName(d, docs)} p99` });
     }
   }
   if (thr.length > 0) charts.push({ id: 'throughput', title: 'Throughput over time', svg: await render(lineSpec('Completed requests per second', thr, 'v', 'requests/s', 'series')) });
@@ -60,8 +61,8 @@ export async function buildCharts(docs: ResultDoc[]): Promise<Chart[]> {
       }
       if (s.cgroup?.cpu_pct !== null && s.cgroup?.cpu_pct !== undefined) cpu.push({ t: s.t, v: s.cgroup.cpu_pct, service: 'cgroup total' });
     }
-    if (cpu.length > 0) charts.push({ id: `cpu-${d.profile}`, title: `CPU per service (${d.profile})`, svg: await render(lineSpec(`CPU % per service, ${d.profile} (100 = one core)`, cpu, 'v', 'CPU %', 'service')) });
-    if (rss.length > 0) charts.push({ id: `rss-${d.profile}`, title: `RSS per service (${d.profile})`, svg: await render(lineSpec(`RSS per service, ${d.profile} (MB)`, rss, 'v', 'MB', 'service')) });
+    if (cpu.length > 0) charts.push({ id: `cpu-${docSlug(d, docs)}`, title: `CPU per service (${docName(d, docs)})`, svg: await render(lineSpec(`CPU % per service, ${docName(d, docs)} (100 = one core)`, cpu, 'v', 'CPU %', 'service')) });
+    if (rss.length > 0) charts.push({ id: `rss-${docSlug(d, docs)}`, title: `RSS per service (${docName(d, docs)})`, svg: await render(lineSpec(`RSS per service, ${docName(d, docs)} (MB)`, rss, 'v', 'MB', 'service')) });
   }
   return charts;
 }

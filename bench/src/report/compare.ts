@@ -2,6 +2,7 @@
 // beside 43226 pages/min is read from that file, never written into code.
 import fs from 'node:fs';
 import type { ResultDoc } from '../results/types.js';
+import { docName } from './doc-name.js';
 
 export interface Seed {
   pages_per_min: number;
@@ -48,7 +49,7 @@ const fmt = (n: number | null | undefined, digits = 0) =>
   n === null || n === undefined ? 'n/a' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 export function comparison(seed: Seed, docs: ResultDoc[]): { headers: string[]; rows: ComparisonRow[] } {
-  const headers = [`seed (2013, ${seed.tool})`, ...docs.map((d) => `${d.profile} (${d.runtime}, ${d.tool.name})`)];
+  const headers = [`seed (2013, ${seed.tool})`, ...docs.map((d) => `${docName(d, docs)} (${d.runtime}, ${d.tool.name})`)];
   const ng = docs.map((d) => childRssMb(d, 'nginx'));
   const php = docs.map((d) => childRssMb(d, 'php-fpm'));
   const rows: ComparisonRow[] = [

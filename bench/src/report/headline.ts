@@ -1,8 +1,11 @@
-// The table the report opens with: the 2013-style server, the TypeScript server as shipped and the
-// no-queue page, each against the seed's pages/min, grouped by the box they ran on (the emulated 2013 box
-// first, then a CPU budget that is not calibrated, then the whole machine). Rows come from whichever of
-// those profiles ran; the box comes from the result's limits, never from the profile's name.
+// The table the report opens with: the 2013-style server, the TypeScript server (one row per queue runtime
+// and fsync policy that ran) and the no-queue page, each against the seed's pages/min and against the
+// 2013-style server of the same run, grouped by the box they ran on (the emulated 2013 box first, then a
+// CPU budget that is not calibrated, then the whole machine). Rows come from whichever of those profiles
+// ran; the box comes from the result's limits, never from the profile's name.
 import { listenLine } from '../listen-queues.js';
+import { isShipped } from '../queue-matrix.js';
+import { docName } from './doc-name.js';
 import { medianLine } from '../repeat.js';
 import type { ResultDoc } from '../results/types.js';
 import type { Seed } from './compare.js';
@@ -44,9 +47,14 @@ export function boxOf(d: ResultDoc): Box {
 export interface HeadlineRow {
   label: string;
   profile: string;
+  /** Our queue server's runtime and fsync policy as the result records them; null for the others and older results. */
+  queueRuntime: string | null;
+  fsync: string | null;
   /** The median over the repetitions when repeated, else the run's figure. */
   pagesPerMin: number;
   ratio: number;
+  /** Against the 2013-style server's row of the same run (batch) and box; null when it did not run there. */
+  ratioTo2013: number | null;
   strictOk: number | null;
   /** Strict ok as a share of the requests counted (succeeded + failed), median repetition. */
   strictShare: number | null;
@@ -61,21 +69,38 @@ export interface HeadlineGroup {
 
 const ORDER: Record<BoxKind, number> = { emulated: 0, budget: 1, whole: 2 };
 
+/** "TypeScript server, bun, fsync interval" when the result says which; the shipped pair keeps "(as shipped)". */
+export function rowLabel(def: { profile: string; label: string }, d: ResultDoc): string {
+  const q = d.queue_server;
+  if (def.profile !== 'seed' || !q || q.impl !== 'ts' || q.runtime === null || q.fsync === null) return def.label;
+  return `TypeScript server, ${q.runtime}, fsync ${q.fsync}${isShipped(q) ? ' (as shipped)' : ''}`;
+}
+
+const pagesOf = (d: ResultDoc) => d.repeat_summary?.pages_per_min.median ?? d.summary.pages_per_min;
+
 export function headline(seed: Seed, docs: ResultDoc[]): HeadlineGroup[] {
   const groups = new Map<string, HeadlineGroup>();
+  // The 2013-style figure each row is set against: same run, same box.
+  const ref = new Map<string, number>();
+  for (const d of docs.filter((x) => x.profile === 'seed2013')) ref.set(`${d.batch_id}\n${boxOf(d).label}`, pagesOf(d));
   for (const def of HEADLINE_ROWS) {
     for (const d of docs.filter((x) => x.profile === def.profile)) {
       const box = boxOf(d);
       const g = groups.get(box.label) ?? { box, rows: [] };
       groups.set(box.label, g);
       const rs = d.repeat_summary;
-      const ppm = rs ? rs.pages_per_min.median : d.summary.pages_per_min;
+      const ppm = pagesOf(d);
       const requests = d.summary.succeeded + d.summary.failed;
+      const r2013 = ref.get(`${d.batch_id}\n${box.label}`);
+      const q = d.queue_server?.impl === 'ts' ? d.queue_server : null;
       g.rows.push({
-        label: def.label,
+        label: rowLabel(def, d),
         profile: d.profile,
+        queueRuntime: q?.runtime ?? null,
+        fsync: q?.fsync ?? null,
         pagesPerMin: ppm,
         ratio: ppm / seed.pages_per_min,
+        ratioTo2013: r2013 === undefined || r2013 === 0 ? null : ppm / r2013,
         strictOk: rs?.strict_ok ? rs.strict_ok.median : d.summary.strict_ok,
         strictShare: d.summary.strict_ok !== null && requests > 0 ? d.summary.strict_ok / requests : null,
         runs: rs?.n ?? 1,
@@ -88,7 +113,7 @@ export function headline(seed: Seed, docs: ResultDoc[]): HeadlineGroup[] {
 
 const n0 = (x: number) => Math.round(x).toLocaleString('en-US');
 
-export const HEADLINE_HEADERS = (seed: Seed) => ['', 'pages/min', `ratio to ${seed.pages_per_min}`, 'strict ok', 'runs: min–max, CV'];
+export const HEADLINE_HEADERS = (seed: Seed) => ['', 'pages/min', `ratio to ${seed.pages_per_min}`, 'ratio to the 2013-style server', 'strict ok', 'runs: min–max, CV'];
 
 /** A row's cells, as both renderers show them. */
 export function headlineCells(r: HeadlineRow): string[] {
@@ -96,6 +121,7 @@ export function headlineCells(r: HeadlineRow): string[] {
     r.label,
     n0(r.pagesPerMin) + (r.runs > 1 ? ` (median of ${r.runs})` : ''),
     `${r.ratio.toFixed(2)}×`,
+    r.ratioTo2013 === null ? 'n/a' : `${r.ratioTo2013.toFixed(2)}×`,
     r.strictOk === null ? 'n/a' : `${n0(r.strictOk)}${r.strictShare === null ? '' : ` (${(r.strictShare * 100).toFixed(1)}%)`}`,
     r.spread ? `${n0(r.spread.min)}–${n0(r.spread.max)}, CV ${r.spread.cvPct}%` : '1 run',
   ];
@@ -109,7 +135,7 @@ export function listenRows(docs: ResultDoc[]): string[][] {
     const reps = d.repetitions ?? [{ index: 0, listen_queues: d.listen_queues ?? null }];
     for (const r of reps) {
       const l = r.listen_queues;
-      const name = r.index > 0 ? `${d.profile} #${r.index}` : d.profile;
+      const name = r.index > 0 ? `${docName(d, docs)} #${r.index}` : docName(d, docs);
       if (!l) {
         rows.push([name, 'not recorded', '', '', '', '', '', '']);
         continue;
@@ -134,7 +160,7 @@ export function repetitionRows(docs: ResultDoc[]): string[][] {
     for (const r of d.repetitions ?? []) {
       const l = r.loss_check;
       rows.push([
-        `${d.profile} #${r.index}${d.repeat_summary?.median_repetition === r.index ? ' (median)' : ''}`,
+        `${docName(d, docs)} #${r.index}${d.repeat_summary?.median_repetition === r.index ? ' (median)' : ''}`,
         n0(r.summary.pages_per_min),
         r.summary.strict_ok === null ? 'n/a' : n0(r.summary.strict_ok),
         r.summary.latency_ms.p99 === null ? 'n/a' : n0(r.summary.latency_ms.p99),
@@ -149,7 +175,7 @@ export function repetitionRows(docs: ResultDoc[]): string[][] {
 export const REPETITION_HEADERS = ['repetition', 'pages/min', 'strict ok', 'p99 ms', 'CPU busy before', 'loss check'];
 
 /** A profile's printed lines for the report: each repetition's own (webbench's two lines first), then the median line. */
-export function profileLines(d: ResultDoc): string[] {
+export function profileLines(d: ResultDoc, docs: readonly ResultDoc[] = [d]): string[] {
   const one = (summary: ResultDoc['summary'], loss: ResultDoc['loss_check'], listen: ResultDoc['listen_queues']) => {
     const lines = [...summary.lines];
     if (listen) lines.push(listenLine(listen));
@@ -159,6 +185,6 @@ export function profileLines(d: ResultDoc): string[] {
   if (!d.repetitions || !d.repeat_summary) return one(d.summary, d.loss_check, d.listen_queues ?? null);
   const out: string[] = [];
   for (const r of d.repetitions) out.push(`# repetition ${r.index} of ${d.repetitions.length}`, ...one(r.summary, r.loss_check, r.listen_queues));
-  out.push('', medianLine(d.profile, d.repeat_summary));
+  out.push('', medianLine(docName(d, docs), d.repeat_summary));
   return out;
 }

@@ -1,5 +1,6 @@
 // The report as one self-contained HTML file: same tables, charts inlined as SVG.
 import type { ResultDoc } from '../results/types.js';
+import { docName } from './doc-name.js';
 import type { Chart } from './charts.js';
 import { comparison, persistentGain, queueCostRatio, type Seed } from './compare.js';
 import { HEADLINE_HEADERS, headline, headlineCells, LISTEN_HEADERS, listenRows, profileLines, REPETITION_HEADERS, repetitionRows } from './headline.js';
@@ -35,8 +36,8 @@ export function renderHtml(seed: Seed, docs: ResultDoc[], charts: Chart[]): stri
   }
   for (const c of charts) body.push(`<h2>${esc(c.title)}</h2><div class="chart" id="chart-${esc(c.id)}">${c.svg}</div>`);
   for (const d of docs) {
-    const lines = profileLines(d);
-    body.push(`<h2>${esc(d.profile)}</h2><pre>${esc(lines.join('\n'))}</pre>`);
+    const lines = profileLines(d, docs);
+    body.push(`<h2>${esc(docName(d, docs))}</h2><pre>${esc(lines.join('\n'))}</pre>`);
     if (d.verdict.reasons.length > 0) body.push(`<ul>${d.verdict.reasons.map((r) => `<li>${esc(r)}</li>`).join('')}</ul>`);
   }
   return `<!doctype html>

@@ -1,16 +1,20 @@
-// Renders results/latest.md (+ chart SVG files beside it) and results/latest.html (self-contained)
-// from one or more result documents of the same `make bench` run.
+// Renders results/latest.md (+ chart SVG files beside it), results/latest.html (self-contained) and
+// results/latest-headline.json (the opening table, machine-readable) from one or more result documents of
+// the same `make bench` run.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ResultDoc } from '../results/types.js';
 import { buildCharts, type Chart } from './charts.js';
 import { readSeed } from './compare.js';
+import { headline } from './headline.js';
 import { renderHtml } from './html.js';
 import { renderMarkdown } from './markdown.js';
 
 export interface ReportFiles {
   md: string;
   html: string;
+  /** The headline table's groups and rows (per box; one row per queue runtime and fsync policy). */
+  json: string;
   svgs: string[];
 }
 
@@ -30,5 +34,7 @@ export async function renderReport(docs: ResultDoc[], outDir: string, seedFile =
   const html = path.join(outDir, 'latest.html');
   fs.writeFileSync(md, renderMarkdown(seed, docs, charts, chartFile));
   fs.writeFileSync(html, renderHtml(seed, docs, charts));
-  return { md, html, svgs };
+  const json = path.join(outDir, 'latest-headline.json');
+  fs.writeFileSync(json, JSON.stringify({ batch_id: docs[0]!.batch_id, seed_pages_per_min: seed.pages_per_min, groups: headline(seed, docs) }, null, 2) + '\n');
+  return { md, html, json, svgs };
 }

@@ -1,5 +1,6 @@
 // The report as Markdown: the tables, the summary lines and links to the chart SVG files.
 import type { ResultDoc } from '../results/types.js';
+import { docName } from './doc-name.js';
 import type { Chart } from './charts.js';
 import { comparison, persistentGain, queueCostRatio, type Seed } from './compare.js';
 import { HEADLINE_HEADERS, headline, headlineCells, LISTEN_HEADERS, listenRows, profileLines, REPETITION_HEADERS, repetitionRows } from './headline.js';
@@ -20,15 +21,16 @@ export interface Targets {
 /** The issue's targets on this VM: figures to report, not assertions. */
 export function targets(seed: Seed, docs: ResultDoc[]): string[] {
   const out: string[] = [];
-  const seedRun = docs.find((d) => d.profile === 'seed');
-  if (seedRun) {
+  // One pair of lines per seed run: several when it ran once per queue runtime and fsync policy.
+  for (const seedRun of docs.filter((d) => d.profile === 'seed')) {
+    const name = docName(seedRun, docs);
     const l = seedRun.loss_check;
     const loss = l === null ? 'loss not checked'
       : l.rows <= l.acked ? `${l.acked - l.rows} lost${l.distinct !== l.rows ? `, ${l.rows - l.distinct} duplicated` : ''}`
       : `0 lost but ${l.rows - l.acked} rows without an ack`;
-    out.push(`seed profile: ${seedRun.summary.failed} failed, ${loss} (target: 0 failed, 0 lost)`);
+    out.push(`${name} profile: ${seedRun.summary.failed} failed, ${loss} (target: 0 failed, 0 lost)`);
     const x = seedRun.summary.pages_per_min / seed.pages_per_min;
-    out.push(`pages/min ${seedRun.summary.pages_per_min} = ${x.toFixed(2)}× the seed (target ≥ 7×: ${x >= 7 ? 'met' : 'not met'})`);
+    out.push(`${name}: pages/min ${seedRun.summary.pages_per_min} = ${x.toFixed(2)}× the seed (target ≥ 7×: ${x >= 7 ? 'met' : 'not met'})`);
   }
   const q = queueCostRatio(docs);
   if (q) out.push(`client.php / baseline = ${q.ratio.toFixed(3)} (target ≥ 0.92: ${q.ratio >= 0.92 ? 'met' : 'not met'})`);
@@ -78,8 +80,8 @@ export function renderMarkdown(seed: Seed, docs: ResultDoc[], charts: Chart[], c
     parts.push(`## Listen queues\nKernel limits in force and each service's backlog; counters are deltas of /proc/net/netstat over warm-up + measured window (whole machine: other load counts too). Overflows and SYN retransmits mean clients waited 1 s, 3 s, 7 s... before their connection was accepted.\n\n${table(LISTEN_HEADERS, lq)}`);
   }
   for (const d of docs) {
-    parts.push(`## ${d.profile}\n${d.config.concurrency} clients, ${d.config.warmup_s} s warm-up + ${d.config.duration_s} s on \`${d.url}\` (${d.tool.name}).`);
-    const lines = profileLines(d);
+    parts.push(`## ${docName(d, docs)}\n${d.config.concurrency} clients, ${d.config.warmup_s} s warm-up + ${d.config.duration_s} s on \`${d.url}\` (${d.tool.name}).`);
+    const lines = profileLines(d, docs);
     parts.push('```\n' + lines.join('\n') + '\n```');
     if (d.summary.note) parts.push(`_${d.summary.note}_`);
     if (d.verdict.reasons.length > 0) parts.push(d.verdict.reasons.map((r) => `- ${r}`).join('\n'));

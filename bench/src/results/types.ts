@@ -6,6 +6,7 @@ import type { LossCheck } from '../loss-check.js';
 import type { Sample } from '../metrics/sampler.js';
 import type { AppliedLimits } from '../lab/types.js';
 import type { ListenQueuesRecord } from '../listen-queues.js';
+import type { QueueServerRecord } from '../queue-observed.js';
 
 export interface ResultDoc {
   schema_version: 1;
@@ -13,6 +14,8 @@ export interface ResultDoc {
   profile: string;
   runtime: 'native' | 'docker' | 'external';
   tool: { name: 'eserver-bench' | 'webbench' | 'autocannon'; version: string | null; command: string | null };
+  /** The stack's queue server: which one, its runtime and fsync policy as read back; null without a stack (--url). Absent in older results. */
+  queue_server?: QueueServerRecord | null;
   started_at: string;
   finished_at: string;
   commit: string | null;

@@ -315,6 +315,9 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
   if (opts.queueImpl && opts.queueImpl !== 'ts') {
     throw new Error(`the ${opts.queueImpl} queue server has no container image: run it with --runtime native (RUNTIME=native)`);
   }
+  if (opts.queueRuntime && opts.queueRuntime !== 'node') {
+    throw new Error(`the Docker images run the queue server on Node only, not on ${opts.queueRuntime}: run it with --runtime native (RUNTIME=native)`);
+  }
   if (!(await dockerEngineAnswers())) {
     throw new Error(`no Docker engine answers on ${dockerHost()}: start one with 'make docker-engine' (or use --runtime native)`);
   }

@@ -1,7 +1,7 @@
 // Finds the stack's programs, and names the Debian package when one is missing.
 import { accessSync, constants, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { queueRuntime } from '@eserver-lab/queue-server/runtime';
+import { queueRuntime, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 
 export class MissingBinaryError extends Error {}
 
@@ -52,16 +52,16 @@ export interface Binaries {
   phpFpm: string;
   mariadbd: string;
   installDb: string;
-  /** Runs the queue server's dist/src/cli.js: node, or bun with QUEUE_RUNTIME=bun. */
+  /** Runs the queue server's dist/src/cli.js: node, or bun (the stack's queueRuntime, else QUEUE_RUNTIME). */
   queueRuntime: string;
 }
 
-export function findBinaries(): Binaries {
+export function findBinaries(runtime?: QueueRuntimeName): Binaries {
   return {
     mariadbd: requireBinary('the MariaDB server', ['mariadbd', 'mysqld'], 'mariadb-server'),
     installDb: requireBinary('mariadb-install-db', ['mariadb-install-db', 'mysql_install_db'], 'mariadb-server'),
     phpFpm: requireBinary('php-fpm', [/^php-fpm\d+(\.\d+)?$/, 'php-fpm'], 'php-fpm'),
     nginx: requireBinary('nginx', ['nginx'], 'nginx'),
-    queueRuntime: queueRuntime().bin,
+    queueRuntime: queueRuntime(runtime).bin,
   };
 }

@@ -206,7 +206,7 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
     if (signal?.aborted) throw new AbortedError('interrupted');
   };
 
-  const bins = findBinaries();
+  const bins = findBinaries(opts.queueRuntime);
   if (!existsSync(sources.queueCli)) {
     throw new Error(`the queue server is not built (${sources.queueCli} missing): run 'make build'`);
   }
@@ -278,6 +278,7 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
       mysql: { conf: haveMyCnf ? conf.my : null },
       queueArgs: opts.queueArgs ?? [],
       queueImpl,
+      queueRuntime: queueImpl === 'ts' ? bins.queueRuntime : null,
       listen,
       budget: { cpus, memory, periodUs: limits.cpuPeriodUs ?? null },
     },
