@@ -9,24 +9,12 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { ResultDoc } from '../src/results/types.js';
 import { validateResult } from '../src/results/validate.js';
+import { isRunning } from '@eserver-lab/testkit/proc-stat';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-e2e-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-/**
- * Running, not a zombie: a service whose supervisor stopped first is re-parented to PID 1, and may sit as
- * a zombie (no memory, no sockets) until PID 1 reaps it, which kill(pid, 0) would still call alive.
- */
-function alive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 test('make bench PROFILE=smoke on the native stack', { timeout: 240_000 }, async () => {
   fs.copyFileSync(path.join(REPO, 'results/seed.json'), path.join(dir, 'seed.json'));
@@ -69,5 +57,5 @@ test('make bench PROFILE=smoke on the native stack', { timeout: 240_000 }, async
   // Nothing left behind: every service's main pid is gone.
   const pids = (doc.config.services ?? []).map((s) => s.pid).filter((p): p is number => p !== null);
   assert.equal(pids.length, 4);
-  for (const pid of pids) assert.equal(alive(pid), false, `pid ${pid} still running`);
+  for (const pid of pids) assert.equal(isRunning(pid), false, `pid ${pid} still running`);
 });

@@ -1,9 +1,8 @@
 // Spreads C closed-loop clients over worker threads (one per core by default) and merges their results.
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import * as hdr from 'hdr-histogram-js';
 import type { ProtoMode, WorkerConfig, WorkerResult } from './load-worker.js';
-import { newHistogram } from './load-worker.js';
+import { decodeInto, newHistogram } from '@eserver-lab/testkit/latency-histogram';
 import { enqueueRequest, EXPECTED_OK } from './frames.js';
 
 export interface LoadOptions {
@@ -95,7 +94,7 @@ export function mergeResults(opts: Pick<LoadOptions, 'mode' | 'concurrency' | 'd
     failed += r.failed;
     unfinished += r.unfinished;
     for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
-    hist.add(hdr.decodeFromCompressedBase64(r.histogram, 32, false));
+    decodeInto(hist, r.histogram);
   }
   const durationS = opts.durationMs / 1000;
   return {
