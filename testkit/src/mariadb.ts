@@ -1,4 +1,4 @@
-// A throwaway MariaDB for tests and benchmarks: its own directory (datadir, socket, logs), a free TCP
+// A throwaway MariaDB for tests and benchmarks: its own directory (datadir, tmpdir, socket, logs), a free TCP
 // port, Debian's mariadbd with the repo's mysql/my.cnf and mysql/schema.sql, and a user with rights on the
 // eserver database. Stopped by pid; destroy() removes the directory.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -58,10 +58,10 @@ const USER = 'eserver';
 const PASSWORD = 'eserver';
 const DATABASE = 'eserver';
 
-async function install(installDb: string, datadir: string): Promise<void> {
+async function install(installDb: string, datadir: string, tmp: string): Promise<void> {
   try {
     // Not my.cnf: with its 256 MB redo log, install-db would write it out in full.
-    await run(installDb, ['--no-defaults', '--user=root', `--datadir=${datadir}`, '--auth-root-authentication-method=normal', '--skip-test-db', '--skip-name-resolve'], {
+    await run(installDb, ['--no-defaults', '--user=root', `--datadir=${datadir}`, `--tmpdir=${tmp}`, '--auth-root-authentication-method=normal', '--skip-test-db', '--skip-name-resolve'], {
       maxBuffer: 1 << 24,
     });
   } catch (e) {
@@ -78,6 +78,10 @@ export async function startMariaDb(opts: MariaDbOptions = {}): Promise<MariaDb> 
   const datadir = join(dir, 'data');
   const socket = join(dir, 'mysqld.sock');
   const logFile = join(dir, 'error.log');
+  // A private tmpdir: a starting mariadbd deletes every #sql* file in its tmpdir, so servers sharing /tmp
+  // delete each other's live temporary tables (install-db's among them, which then fails).
+  const tmp = join(dir, 'tmp');
+  mkdirSync(tmp);
   const myCnf = join(repoRoot, 'mysql', 'my.cnf');
   let port = 0;
   let child: ChildProcess | null = null;
@@ -91,6 +95,7 @@ export async function startMariaDb(opts: MariaDbOptions = {}): Promise<MariaDb> 
         existsSync(myCnf) ? `--defaults-file=${myCnf}` : '--no-defaults',
         `--datadir=${datadir}`,
         `--socket=${socket}`,
+        `--tmpdir=${tmp}`,
         `--port=${port}`,
         '--bind-address=127.0.0.1',
         `--pid-file=${join(dir, 'mysqld.pid')}`,
@@ -142,7 +147,7 @@ export async function startMariaDb(opts: MariaDbOptions = {}): Promise<MariaDb> 
   };
 
   try {
-    await install(bins.installDb, datadir);
+    await install(bins.installDb, datadir, tmp);
     port = await freePort();
     await start();
     await exec(
