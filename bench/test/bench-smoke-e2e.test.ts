@@ -10,18 +10,18 @@ import { fileURLToPath } from 'node:url';
 import type { ResultDoc } from '../src/results/types.js';
 import { validateResult } from '../src/results/validate.js';
 import { isRunning } from '@eserver-lab/testkit/proc-stat';
+import { repoRoot } from '@eserver-lab/testkit/repo-root';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
-const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-e2e-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 test('make bench PROFILE=smoke on the native stack', { timeout: 240_000 }, async () => {
-  fs.copyFileSync(path.join(REPO, 'results/seed.json'), path.join(dir, 'seed.json'));
+  fs.copyFileSync(path.join(repoRoot, 'results/seed.json'), path.join(dir, 'seed.json'));
   // Its own run directory and free ports: other stacks may be running on this machine.
   const args = [CLI, 'run', '--profile', 'smoke', '--runtime', 'native', '--out', dir, '--run-dir', path.join(dir, 'lab'), '--free-ports'];
   const child = spawn(process.execPath, args, {
-    cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
