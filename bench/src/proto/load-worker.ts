@@ -162,6 +162,7 @@ export function runWorker(cfg: WorkerConfig, startAt: number): Promise<WorkerRes
 if (parentPort && workerData && (workerData as { protoLoadWorker?: boolean }).protoLoadWorker) {
   const port = parentPort;
   const cfg = (workerData as { cfg: WorkerConfig }).cfg;
+  port.postMessage({ ready: true });
   port.once('message', (msg: { startAt: number }) => {
     // performance.now() has a per-thread origin; convert the wall-clock start into this thread's clock.
     const startAt = performance.now() + (msg.startAt - Date.now());
