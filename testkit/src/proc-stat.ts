@@ -48,16 +48,27 @@ export function isRunning(pid: number): boolean {
   return s !== null && s.state !== 'Z';
 }
 
-let ticksPerSecond: number | undefined;
+const confCache = new Map<string, number>();
 
-/** CLK_TCK from `getconf`, once: the kernel reports stat times in these units, not always 100. */
-export function clockTicksPerSecond(): number {
-  if (ticksPerSecond === undefined) {
-    const v = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-    if (!Number.isInteger(v) || v <= 0) throw new Error(`getconf CLK_TCK gave ${JSON.stringify(v)}; expected a positive integer`);
-    ticksPerSecond = v;
+/** A positive integer from `getconf`, read once per name. */
+function getconf(name: string): number {
+  let v = confCache.get(name);
+  if (v === undefined) {
+    v = Number(execFileSync('getconf', [name], { encoding: 'utf8' }).trim());
+    if (!Number.isInteger(v) || v <= 0) throw new Error(`getconf ${name} gave ${JSON.stringify(v)}; expected a positive integer`);
+    confCache.set(name, v);
   }
-  return ticksPerSecond;
+  return v;
+}
+
+/** CLK_TCK: the kernel reports stat times in these units, not always 100. */
+export function clockTicksPerSecond(): number {
+  return getconf('CLK_TCK');
+}
+
+/** The page size, the unit of the stat's RSS (4096 on x86-64, larger on some arm64 kernels). */
+export function pageSizeBytes(): number {
+  return getconf('PAGESIZE');
 }
 
 /** utime + stime of a process in milliseconds. */

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { clockTicksPerSecond, cpuMs, isRunning, parseProcStat, readProcStat } from '../src/proc-stat.js';
+import { readFileSync } from 'node:fs';
+import { clockTicksPerSecond, cpuMs, isRunning, pageSizeBytes, parseProcStat, readProcStat } from '../src/proc-stat.js';
 
 test('parseProcStat counts fields after the last ")", so a command name with spaces and parentheses parses', () => {
   const stat = '1234 (my (odd) proc) S 77 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 1 0 98765 1000 200 18446744073709551615\n';
@@ -11,12 +12,16 @@ test('parseProcStat counts fields after the last ")", so a command name with spa
   assert.throws(() => parseProcStat('garbage'), /not a \/proc\/<pid>\/stat line/);
 });
 
-test('readProcStat reads this process; its parent is ours', () => {
+test('readProcStat reads this process: its parent, its state, its RSS in pages of getconf PAGESIZE', () => {
   const s = readProcStat(process.pid);
   assert.ok(s);
   assert.equal(s.ppid, process.ppid);
   assert.equal(s.state, 'R');
-  assert.ok(s.rssPages > 0);
+  assert.equal(pageSizeBytes(), Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' })));
+  // VmRSS (status, kB) and the stat's page count are two views of one figure, read a moment apart.
+  const statusKb = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${process.pid}/status`, 'utf8'))![1]);
+  const statKb = (s.rssPages * pageSizeBytes()) / 1024;
+  assert.ok(Math.abs(statKb - statusKb) < statusKb * 0.1, `stat ${statKb} kB vs status ${statusKb} kB`);
 });
 
 test('clockTicksPerSecond is getconf CLK_TCK, and cpuMs converts with it', () => {

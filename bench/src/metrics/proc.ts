@@ -1,7 +1,7 @@
 // Process CPU and memory from /proc: a service is its main pid plus every descendant (nginx and
 // php-fpm masters fork their workers; a container's init forks the service).
 import fs from 'node:fs';
-import { readProcStat } from '@eserver-lab/testkit/proc-stat';
+import { pageSizeBytes, readProcStat } from '@eserver-lab/testkit/proc-stat';
 
 export interface ProcStat {
   pid: number;
@@ -11,11 +11,9 @@ export interface ProcStat {
   rssBytes: number;
 }
 
-const PAGE = 4096;
-
 export function readProc(pid: number): ProcStat | null {
   const s = readProcStat(pid); // null: the process ended between listing and reading
-  return s === null ? null : { pid, ppid: s.ppid, ticks: s.cpuTicks, rssBytes: s.rssPages * PAGE };
+  return s === null ? null : { pid, ppid: s.ppid, ticks: s.cpuTicks, rssBytes: s.rssPages * pageSizeBytes() };
 }
 
 /** All processes, read once per sample so descendant lookups cost one pass over /proc. */
