@@ -6,6 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ulimit -n 20000 2>/dev/null || true
-mapfile -t files < <(find queue-server/dist/test php-client/dist/test bench/dist/test -name '*.test.js' 2>/dev/null | sort)
+mapfile -t files < <(find testkit/dist/test queue-server/dist/test php-client/dist/test bench/dist/test -name '*.test.js' 2>/dev/null | sort)
 if [ "${#files[@]}" -eq 0 ]; then echo "no test files found: run 'make build' first" >&2; exit 1; fi
 exec node --test --test-reporter=spec "${files[@]}"

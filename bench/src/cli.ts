@@ -10,7 +10,8 @@ import { FSYNC_POLICIES, parseFsyncPolicies, parseQueueRuntimes, SHIPPED_FSYNC }
 import { reexecWithNofile } from './nofile.js';
 import { logStep } from './progress.js';
 import { readBatch } from './results/writer.js';
-import { REPO_ROOT, runBench, seedFile, stackBudget } from './run.js';
+import { runBench, seedFile, stackBudget } from './run.js';
+import { repoRoot } from '@eserver-lab/testkit/repo-root';
 
 const num = (name: string) => (v: string) => {
   const n = Number(v);
@@ -54,7 +55,7 @@ program
   .addOption(new Option('--runtime <name>', 'lab runtime').choices(['auto', 'native', 'docker']).default('auto'))
   .addOption(new Option('--tool <name>', 'load generator').choices(['node', 'webbench']).default(process.env.BENCH_TOOL || 'node'))
   .option('--url <url>', 'drive an existing server at this URL; no stack, no loss check')
-  .option('--out <dir>', 'results directory', path.join(REPO_ROOT, 'results'))
+  .option('--out <dir>', 'results directory', path.join(repoRoot, 'results'))
   .option('--workers <n>', 'load generator threads (default: one per core)', num('workers'))
   .option('--source-addresses <n>', 'spread connections over 127.0.0.1..n (default 0: kernel choice)', num('source-addresses'))
   .option('--timeout <ms>', 'per-request timeout, counted as a failure (default 0: none, as webbench)', num('timeout'))
@@ -114,7 +115,7 @@ program
   .option('--hold <s>', 'how long MySQL stays stopped and the disk full', num('hold'), 10)
   .option('--recover-timeout <s>', 'bounded wait for the stack to serve again after each fault', num('recover-timeout'), 60)
   .option('--drain-timeout <s>', 'bounded wait for the drain after the load', num('drain-timeout'), 120)
-  .option('--out <dir>', 'where the chaos result JSON goes', path.join(REPO_ROOT, 'results'))
+  .option('--out <dir>', 'where the chaos result JSON goes', path.join(repoRoot, 'results'))
   .option('--run-dir <dir>', "the stack's run directory (default: the runtime's)")
   .option('--free-ports', 'start the stacks on free ports instead of the defaults')
   .action(async (opts) => {
@@ -130,7 +131,7 @@ program
       runtime: opts.runtime, concurrency: opts.concurrency, durationS: opts.duration ?? null,
       faultGapMs: opts.faultGap * 1000, holdMs: opts.hold * 1000,
       recoverTimeoutS: opts.recoverTimeout, drainTimeoutS: opts.drainTimeout,
-      workDir: path.join(REPO_ROOT, 'run', 'chaos'), outDir: path.resolve(opts.out),
+      workDir: path.join(repoRoot, 'run', 'chaos'), outDir: path.resolve(opts.out),
       runDir: opts.runDir ? path.resolve(opts.runDir) : undefined, freePorts: opts.freePorts === true,
     });
     console.log(out.table);
@@ -140,7 +141,7 @@ program
 program
   .command('report')
   .description('re-render results/latest.{md,html} from a result JSON (and the other profiles of its run)')
-  .option('-f, --file <json>', 'result file', path.join(REPO_ROOT, 'results/latest.json'))
+  .option('-f, --file <json>', 'result file', path.join(repoRoot, 'results/latest.json'))
   .option('--out <dir>', 'where to write the report (default: the file\'s directory)')
   .action(async (opts) => {
     const file = path.resolve(opts.file);

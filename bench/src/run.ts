@@ -7,7 +7,6 @@
 // warning, not a failure: "0 failed" is a benchmark target, not a correctness property.
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ackLine, judgeAcks, settledLength, type AckCheck } from './ack-check.js';
 import { chooseBudget, readCalibration, type Budget } from './calibrate/file.js';
 import { budgetLine, evaluateBudget, snapshot, type BudgetSnapshot, type CpuBudget } from './cpu-budget.js';
@@ -20,7 +19,6 @@ import {
   type GeneratorCgroup,
 } from './lab/generator-cgroup.js';
 import { sharesFor } from './lab/cgroup.js';
-import { freePorts } from './lab/ports.js';
 import { queueLength } from './lab/seed2013.js';
 import type { LabRuntime, StackInfo, UpOptions } from './lab/types.js';
 import { runLoad, type LoadResult } from './load/generator.js';
@@ -53,8 +51,9 @@ import { mismatch, observeQueueServer } from './queue-observed.js';
 import type { ResultDoc } from './results/types.js';
 import { writeResult } from './results/writer.js';
 import { findWebbench, runWebbench } from './webbench.js';
+import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { freePorts } from '@eserver-lab/testkit/free-port';
 
-export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 export interface RunOptions {
   profiles: string[];
@@ -119,7 +118,7 @@ function pageUrl(stack: StackInfo, p: Profile): string {
 
 function pkgVersion(): string {
   try {
-    return (JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'bench/package.json'), 'utf8')) as { version: string }).version;
+    return (JSON.parse(fs.readFileSync(path.join(repoRoot, 'bench/package.json'), 'utf8')) as { version: string }).version;
   } catch {
     return 'unknown';
   }
@@ -404,14 +403,14 @@ async function runProfile(o: RunOptions, p: Profile, setup: QueueSetup | null, s
 export function stackBudget(o: Pick<RunOptions, 'cpus' | 'cpuPeriodUs'>): Budget {
   const m = machineInfo();
   return chooseBudget({
-    repoRoot: REPO_ROOT, cpuModel: m.cpu_model, hostCpus: m.cores, found: readCalibration(REPO_ROOT, m.cpu_model),
+    repoRoot, cpuModel: m.cpu_model, hostCpus: m.cores, found: readCalibration(repoRoot, m.cpu_model),
     explicitCpus: o.cpus, explicitPeriodUs: o.cpuPeriodUs,
   });
 }
 
 export function seedFile(outDir: string): string {
   const local = path.join(outDir, 'seed.json');
-  return fs.existsSync(local) ? local : path.join(REPO_ROOT, 'results/seed.json');
+  return fs.existsSync(local) ? local : path.join(repoRoot, 'results/seed.json');
 }
 
 export async function runBench(o: RunOptions): Promise<RunOutcome> {
@@ -431,7 +430,7 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
     logStep(`warning: open files limit ${lim.soft} < ${most} clients + margin: connects will fail with EMFILE (raise ulimit -n)`);
   }
   const batchId = new Date().toISOString();
-  const commit = gitCommit(REPO_ROOT);
+  const commit = gitCommit(repoRoot);
   const budget = o.url ? null : stackBudget(o);
   if (budget && budget.use.cpus === null && o.cpus === undefined) {
     logStep('!'.repeat(100));

@@ -5,11 +5,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { freePorts } from '../src/lab/ports.js';
 import { nativeRuntime } from '../src/lab/index.js';
 import type { StackInfo } from '../src/lab/types.js';
 import { runLoad } from '../src/load/generator.js';
 import { connectMysql, lossCheck, readCounts } from '../src/loss-check.js';
+import { freePorts } from '@eserver-lab/testkit/free-port';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-loss-'));
 const runDir = path.join(dir, 'lab');

@@ -7,19 +7,19 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { REPO_ROOT } from '../src/run.js';
 import type { ResultDoc } from '../src/results/types.js';
 import { validateResult } from '../src/results/validate.js';
 import { processesUsing } from './lab-procs.js';
+import { repoRoot } from '@eserver-lab/testkit/repo-root';
 
-const CLI = path.join(REPO_ROOT, 'bench/dist/src/cli.js');
+const CLI = path.join(repoRoot, 'bench/dist/src/cli.js');
 
 test('PROFILE=seed2013: client.php against the 2013-style server, ack check, generator outside the stack', { timeout: 240_000 }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-seed2013-'));
   try {
     const args = [CLI, 'run', '--profile', 'seed2013', '-c', '50', '-d', '3', '-w', '1', '--cpus', '0.5', '--runtime', 'native',
       '--out', dir, '--run-dir', path.join(dir, 'lab'), '--free-ports', '--no-report'];
-    const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
     child.stderr.setEncoding('utf8').on('data', (d: string) => { out += d; });

@@ -9,31 +9,19 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { ResultDoc } from '../src/results/types.js';
 import { validateResult } from '../src/results/validate.js';
+import { isRunning } from '@eserver-lab/testkit/proc-stat';
+import { repoRoot } from '@eserver-lab/testkit/repo-root';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
-const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-e2e-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/**
- * Running, not a zombie: a service whose supervisor stopped first is re-parented to PID 1, and may sit as
- * a zombie (no memory, no sockets) until PID 1 reaps it, which kill(pid, 0) would still call alive.
- */
-function alive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
 test('make bench PROFILE=smoke on the native stack', { timeout: 240_000 }, async () => {
-  fs.copyFileSync(path.join(REPO, 'results/seed.json'), path.join(dir, 'seed.json'));
+  fs.copyFileSync(path.join(repoRoot, 'results/seed.json'), path.join(dir, 'seed.json'));
   // Its own run directory and free ports: other stacks may be running on this machine.
   const args = [CLI, 'run', '--profile', 'smoke', '--runtime', 'native', '--out', dir, '--run-dir', path.join(dir, 'lab'), '--free-ports'];
   const child = spawn(process.execPath, args, {
-    cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
@@ -69,5 +57,5 @@ test('make bench PROFILE=smoke on the native stack', { timeout: 240_000 }, async
   // Nothing left behind: every service's main pid is gone.
   const pids = (doc.config.services ?? []).map((s) => s.pid).filter((p): p is number => p !== null);
   assert.equal(pids.length, 4);
-  for (const pid of pids) assert.equal(alive(pid), false, `pid ${pid} still running`);
+  for (const pid of pids) assert.equal(isRunning(pid), false, `pid ${pid} still running`);
 });

@@ -24,8 +24,8 @@ import {
 import { cannotStartEngine, dockerEngineAnswers, removeParentCgroup, setUpParentCgroup, startEngine, stopEngine } from '../src/lab/docker/engine.js';
 import { docker, dockerHost } from '../src/lab/docker/exec.js';
 import { cgroupsOf, limitsOfPid } from '../src/lab/docker/limits.js';
-import { freePorts } from '../src/lab/ports.js';
 import type { StackInfo } from '../src/lab/types.js';
+import { freePorts } from '@eserver-lab/testkit/free-port';
 
 const GIB2 = 2 * 1024 ** 3;
 const log = (l: string) => console.log(`# ${l.replace(/\n/g, '\n# ')}`);

@@ -7,10 +7,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePorts } from '../src/lab/ports.js';
 import { repoRoot } from '../src/lab/native/paths.js';
 import { readState, type LabState } from '../src/lab/native/index.js';
 import { processesUsing } from './lab-procs.js';
+import { freePorts } from '@eserver-lab/testkit/free-port';
 
 const cli = join(repoRoot, 'bench', 'dist', 'src', 'lab', 'cli.js');
 

@@ -6,9 +6,10 @@ import { createServer, type Server } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderTemplate, tokensIn, RenderError } from '../src/lab/render.js';
-import { assertPortFree, findPortOwner, freePort, PortInUseError } from '../src/lab/ports.js';
+import { assertPortFree, findPortOwner, PortInUseError } from '../src/lab/ports.js';
 import { parseMemory } from '../src/lab/cgroup.js';
 import { repoRoot, sources } from '../src/lab/native/paths.js';
+import { freePort } from '@eserver-lab/testkit/free-port';
 
 test('renderTemplate replaces every token and refuses a token without a value', () => {
   const out = renderTemplate('listen 127.0.0.1:@@HTTP_PORT@@; root @@DOC_ROOT@@; again @@HTTP_PORT@@', {

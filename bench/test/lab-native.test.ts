@@ -9,9 +9,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createConnection } from 'mysql2/promise';
 import { nativeRuntime, readState, type LabState } from '../src/lab/native/index.js';
-import { PortInUseError, freePorts } from '../src/lab/ports.js';
+import { PortInUseError } from '../src/lab/ports.js';
 import type { StackInfo } from '../src/lab/types.js';
 import { processesUsing } from './lab-procs.js';
+import { freePorts } from '@eserver-lab/testkit/free-port';
+import { isRunning } from '@eserver-lab/testkit/proc-stat';
 
 const ports = async () => {
   const [http, fpm, queue, metrics, mysql] = await freePorts(5);
@@ -197,10 +199,8 @@ describe('native lab stack', { timeout: 120_000 }, () => {
     assert.deepEqual(processesUsing(runDir), []);
     for (const s of state.services) {
       assert.ok(s.supervisor, `${s.name} is supervised`);
-      const sup = `/proc/${s.supervisor.pid}/stat`;
-      assert.equal(existsSync(sup) && !/\) Z /.test(readFileSync(sup, 'utf8')), false, `${s.name}'s supervisor pid ${s.supervisor.pid} is gone`);
-      const alive = existsSync(`/proc/${s.pid}/stat`) && !/\) Z /.test(readFileSync(`/proc/${s.pid}/stat`, 'utf8'));
-      assert.equal(alive, false, `${s.name} pid ${s.pid} is gone`);
+      assert.equal(isRunning(s.supervisor.pid), false, `${s.name}'s supervisor pid ${s.supervisor.pid} is gone`);
+      assert.equal(isRunning(s.pid), false, `${s.name} pid ${s.pid} is gone`);
     }
     for (const d of state.cgroup?.dirs ?? []) assert.equal(existsSync(d), false, `${d} removed`);
     assert.equal(await nativeRuntime.status(runDir), null);

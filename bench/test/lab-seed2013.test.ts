@@ -7,10 +7,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nativeRuntime, readState, type LabState } from '../src/lab/native/index.js';
-import { freePorts } from '../src/lab/ports.js';
 import { queueLength } from '../src/lab/seed2013.js';
 import type { StackInfo } from '../src/lab/types.js';
 import { processesUsing } from './lab-procs.js';
+import { freePorts } from '@eserver-lab/testkit/free-port';
 
 const cgroupProcs = (dir: string) => readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
 

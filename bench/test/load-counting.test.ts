@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { runLoad } from '../src/load/generator.js';
-import { deadPort, httpResponse, startServer, until, type TestServer } from './helper.js';
+import { httpResponse, startServer, until, type TestServer } from './helper.js';
+import { freePort } from '@eserver-lab/testkit/free-port';
 
 const servers: TestServer[] = [];
 after(async () => {
@@ -77,7 +78,7 @@ test('resets are failures of kind ECONNRESET', async () => {
 });
 
 test('refusals are failures of kind ECONNREFUSED and count in pages/min', async () => {
-  const port = await deadPort();
+  const port = await freePort(); // nothing listens on it
   const r = await runLoad({ url: `http://127.0.0.1:${port}/`, clients: 2, durationS: 1, warmupS: 0, successSignal: 'ok' });
   assert.equal(r.counters.succeeded, 0);
   assert.ok(r.counters.failed > 0);

@@ -8,10 +8,11 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { resolveProfile } from '../src/profiles.js';
 import { combineRepetitions, formatDuration, medianLine, medianRepetition, repetitionsFor, RunClock, spreadOf } from '../src/repeat.js';
-import { REPO_ROOT, runBench } from '../src/run.js';
+import { runBench } from '../src/run.js';
 import type { ResultDoc } from '../src/results/types.js';
 import { validateResult } from '../src/results/validate.js';
 import { httpResponse, startServer, type TestServer } from './helper.js';
+import { repoRoot } from '@eserver-lab/testkit/repo-root';
 
 let dir = '';
 let srv: TestServer;
@@ -20,7 +21,7 @@ const printed: string[] = [];
 
 before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-repeat-'));
-  fs.copyFileSync(path.join(REPO_ROOT, 'results/seed.json'), path.join(dir, 'seed.json'));
+  fs.copyFileSync(path.join(repoRoot, 'results/seed.json'), path.join(dir, 'seed.json'));
   srv = await startServer((_n, sock) => sock.end(httpResponse('200 OK', 'ok')));
   const log = console.log;
   console.log = (...a: unknown[]) => void printed.push(a.join(' '));

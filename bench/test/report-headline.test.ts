@@ -9,10 +9,11 @@ import { after, before, test } from 'node:test';
 import { readSeed } from '../src/report/compare.js';
 import { boxOf, headline } from '../src/report/headline.js';
 import { renderReport } from '../src/report/index.js';
-import { REPO_ROOT, runBench } from '../src/run.js';
+import { runBench } from '../src/run.js';
 import type { ResultDoc } from '../src/results/types.js';
 import { validateResult } from '../src/results/validate.js';
 import { httpResponse, startServer, type TestServer } from './helper.js';
+import { repoRoot } from '@eserver-lab/testkit/repo-root';
 
 let dir = '';
 let srv: TestServer;
@@ -21,7 +22,7 @@ let base: ResultDoc;
 before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-headline-'));
   // A seed figure other than 43226: the ratio must come from the file.
-  const seed = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'results/seed.json'), 'utf8')) as { pages_per_min: number };
+  const seed = JSON.parse(fs.readFileSync(path.join(repoRoot, 'results/seed.json'), 'utf8')) as { pages_per_min: number };
   seed.pages_per_min = 50000;
   fs.writeFileSync(path.join(dir, 'seed.json'), JSON.stringify(seed));
   srv = await startServer((_n, sock) => sock.end(httpResponse('200 OK', 'ok')));

@@ -6,11 +6,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { renderReport } from '../src/report/index.js';
-import { REPO_ROOT, runBench } from '../src/run.js';
+import { runBench } from '../src/run.js';
 import { validateResult } from '../src/results/validate.js';
 import type { ResultDoc } from '../src/results/types.js';
 import { readBatch } from '../src/results/writer.js';
 import { httpResponse, startServer, type TestServer } from './helper.js';
+import { repoRoot } from '@eserver-lab/testkit/repo-root';
 
 let dir = '';
 let srv: TestServer;
@@ -19,7 +20,7 @@ let file = '';
 
 before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-results-'));
-  fs.copyFileSync(path.join(REPO_ROOT, 'results/seed.json'), path.join(dir, 'seed.json'));
+  fs.copyFileSync(path.join(repoRoot, 'results/seed.json'), path.join(dir, 'seed.json'));
   srv = await startServer((n, sock) => {
     if (n < 200) sock.end(httpResponse('200 OK', 'ok'));
   });

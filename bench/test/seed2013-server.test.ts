@@ -8,10 +8,10 @@ import { mkdtempSync, readFileSync, rmSync, openSync, closeSync } from 'node:fs'
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePorts } from '../src/lab/ports.js';
 import { queueLength, seed2013Argv, seed2013Script } from '../src/lab/seed2013.js';
-import { REPO_ROOT } from '../src/run.js';
 import { EXPECTED_OK, frame } from '../src/proto/frames.js';
+import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { freePorts } from '@eserver-lab/testkit/free-port';
 
 const SQL = 'insert into bench_events (num) values (%d)';
 const enqueue = (sql = SQL) => frame(8001, JSON.stringify({ sql }));
@@ -29,7 +29,7 @@ async function startServer(extra: string[] = []): Promise<Server> {
   const out = join(dir, 'requests.log');
   const fd = openSync(out, 'a');
   const [port] = await freePorts(1);
-  const argv = seed2013Argv('python3', seed2013Script(REPO_ROOT), '127.0.0.1', port!, extra);
+  const argv = seed2013Argv('python3', seed2013Script(repoRoot), '127.0.0.1', port!, extra);
   const proc = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, 'pipe'] });
   closeSync(fd);
   let err = '';

@@ -6,8 +6,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { REPO_ROOT, runBench } from '../src/run.js';
+import { runBench } from '../src/run.js';
 import { validateResult } from '../src/results/validate.js';
+import { repoRoot } from '@eserver-lab/testkit/repo-root';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-wb-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -20,7 +21,7 @@ test('webbench output is parsed into the same result format', async () => {
     `#!/bin/sh\necho "$@" >> ${dir}/argv\necho 'Webbench - Simple Web Benchmark 1.5'\necho\necho 'Speed=43226 pages/min, 129975 bytes/sec.'\necho 'Requests: 21613 susceed, 0 failed.'\n`,
     { mode: 0o755 },
   );
-  fs.copyFileSync(path.join(REPO_ROOT, 'results/seed.json'), path.join(dir, 'seed.json'));
+  fs.copyFileSync(path.join(repoRoot, 'results/seed.json'), path.join(dir, 'seed.json'));
   const oldPath = process.env.PATH;
   process.env.PATH = `${bin}:${oldPath}`;
   try {

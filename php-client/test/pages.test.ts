@@ -4,28 +4,15 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '@eserver-lab/testkit/free-port';
+import { repoRoot } from '@eserver-lab/testkit/repo-root';
 
 const run = promisify(execFile);
-// dist/test/ -> the workspace root
-const ws = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const pub = join(ws, 'public');
-const queueCli = join(ws, '..', 'queue-server', 'dist', 'src', 'cli.js');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
+const pub = join(repoRoot, 'php-client', 'public');
+const queueCli = join(repoRoot, 'queue-server', 'dist', 'src', 'cli.js');
 
 async function page(name: string, queuePort: number): Promise<string> {
   const { stdout } = await run('php', ['-d', 'display_errors=stderr', join(pub, name)], {

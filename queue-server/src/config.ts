@@ -6,9 +6,8 @@ import { DEFAULT_ALLOW } from './allowlist.js';
 import { DEFAULT_CAPACITY } from './ring.js';
 import { DEFAULT_MAX_BYTES } from './queue.js';
 import { ENTRY_OVERHEAD } from './entry.js';
-
-export type FsyncPolicy = 'always' | 'interval' | 'off';
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+import { FSYNC_POLICIES, type FsyncPolicy } from './journal.js';
+import { LOG_LEVELS, type LogLevel } from './log.js';
 
 export interface Config {
   port: number;
@@ -102,7 +101,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'slowSenderMs', flag: 'slow-sender-ms', kind: 'int', min: 0, arg: 'ms', help: 'shed a peer whose frame is incomplete after this long (0 = never)' },
   { key: 'maxBufferedBytes', flag: 'max-buffered-bytes', kind: 'int', min: 0, arg: 'bytes', help: 'bytes buffered per connection (partial frame + unread replies) before it is shed' },
   { key: 'shutdownGraceMs', flag: 'shutdown-grace-ms', kind: 'int', min: 0, arg: 'ms', help: 'time given to in-flight frames at shutdown' },
-  { key: 'logLevel', flag: 'log-level', kind: 'enum', choices: ['debug', 'info', 'warn', 'error'], arg: 'level', help: 'log level' },
+  { key: 'logLevel', flag: 'log-level', kind: 'enum', choices: LOG_LEVELS, arg: 'level', help: 'log level' },
   { key: 'mysqlUrl', flag: 'mysql-url', kind: 'string', nullable: true, arg: 'url', help: 'drain into MySQL, e.g. mysql://user:pass@127.0.0.1:3306/eserver (unset = pure queue, 8002 allowed)' },
   { key: 'stream', flag: 'stream', kind: 'string', arg: 'name', help: 'stream name in the offsets table' },
   { key: 'batchSize', flag: 'batch-size', kind: 'int', min: 1, max: 1_000_000, arg: 'n', help: 'entries per MySQL transaction at most' },
@@ -110,7 +109,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'maxBackoffMs', flag: 'max-backoff-ms', kind: 'int', min: 1, arg: 'ms', help: 'cap of the retry backoff while MySQL is unavailable' },
   { key: 'drainTimeoutMs', flag: 'drain-timeout-ms', kind: 'int', min: 0, arg: 'ms', help: 'at shutdown, time allowed to drain the queue into MySQL' },
   { key: 'journalDir', flag: 'journal-dir', kind: 'string', nullable: true, arg: 'dir', help: 'append-only journal directory (unset = no journal, acks are in-memory only)' },
-  { key: 'fsync', flag: 'fsync', kind: 'enum', choices: ['always', 'interval', 'off'], arg: 'policy', help: 'journal fsync policy: always (group commit before ack), interval, off' },
+  { key: 'fsync', flag: 'fsync', kind: 'enum', choices: FSYNC_POLICIES, arg: 'policy', help: 'journal fsync policy: always (group commit before ack), interval, off' },
   { key: 'fsyncIntervalMs', flag: 'fsync-interval-ms', kind: 'int', min: 1, arg: 'ms', help: 'fsync period of the interval policy' },
   { key: 'journalSegmentBytes', flag: 'journal-segment-bytes', kind: 'int', min: 4096, arg: 'bytes', help: 'start a new journal segment past this size (committed segments are deleted whole)' },
   { key: 'guard', flag: 'guard', kind: 'bool', help: 'SQL guard: only INSERT INTO <allowed table> (...) VALUES (<literals>) (--no-guard disables)' },

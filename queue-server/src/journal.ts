@@ -22,7 +22,8 @@ import { HEADER, encodeHeader, encodeRecord, scanSegment, writeRanges, type Dama
 
 export { encodeHeader, encodeRecord, parseSegment } from './journal-format.js';
 
-export type FsyncPolicy = 'always' | 'interval' | 'off';
+export const FSYNC_POLICIES = ['always', 'interval', 'off'] as const;
+export type FsyncPolicy = (typeof FSYNC_POLICIES)[number];
 
 export interface JournalOptions {
   dir: string;

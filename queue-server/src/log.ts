@@ -1,11 +1,12 @@
 // Structured logs: one JSON object per line on stderr. Events only; requests are never logged by default.
 import type { Logger } from './contracts.js';
 
-export type Level = 'debug' | 'info' | 'warn' | 'error';
-const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export interface JsonLoggerOptions {
-  level?: Level;
+  level?: LogLevel;
   /** Where lines go; default process.stderr. */
   write?: (line: string) => void;
   /** Fields added to every line (e.g. the component). */
@@ -40,7 +41,7 @@ export class JsonLogger implements Logger {
     return new JsonLogger({ level: levelName(this.min), write: this.write, base: { ...this.base, ...base } });
   }
 
-  private emit(level: Level, event: string, fields?: Record<string, unknown>): void {
+  private emit(level: LogLevel, event: string, fields?: Record<string, unknown>): void {
     if (ORDER[level] < this.min) return;
     const rec = { ts: new Date().toISOString(), level, event, ...this.base, ...fields };
     let line: string;
@@ -59,8 +60,8 @@ function errorReplacer(_key: string, value: unknown): unknown {
   return value;
 }
 
-function levelName(n: number): Level {
-  return (Object.keys(ORDER) as Level[]).find((k) => ORDER[k] === n) ?? 'info';
+function levelName(n: number): LogLevel {
+  return (Object.keys(ORDER) as LogLevel[]).find((k) => ORDER[k] === n) ?? 'info';
 }
 
 /** A logger that drops everything (library use, tests). */

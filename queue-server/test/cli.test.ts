@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { ConfigError, resolveConfig } from '../src/config.js';
 import { FrameCollector, encodeFrame } from '../src/codec.js';
 import { Client, enqueueFrame, sleep } from './helpers/net.js';
-import { cpuMs, runCli, runCliToExit, scrape } from './helpers/cli.js';
+import { runCli, runCliToExit, scrape } from './helpers/cli.js';
+import { cpuMs } from '@eserver-lab/testkit/proc-stat';
 
 test('config precedence: defaults < file < env < flags', () => {
   const file = { queue: { port: 1111, capacity: 10, idleTimeoutMs: 5, allowTables: ['a', 'b'] } };

@@ -8,10 +8,11 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
-import { mariadbUnavailable, repoRoot, startMariaDb, type MariaDb } from './helpers/mariadb.js';
+import { mariadbUnavailable, startMariaDb, type MariaDb } from '@eserver-lab/testkit/mariadb';
+import { repoRoot } from '@eserver-lab/testkit/repo-root';
 import { RUNTIME } from './helpers/cli.js';
 
-const CLI = path.join(repoRoot(), 'queue-server', 'dist', 'src', 'cli.js');
+const CLI = path.join(repoRoot, 'queue-server', 'dist', 'src', 'cli.js');
 const skip = mariadbUnavailable() ?? (fs.existsSync(CLI) ? null : `queue server CLI not built (${CLI})`);
 if (skip !== null) console.log(`# skipping crash test: ${skip}`);
 

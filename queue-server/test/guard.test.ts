@@ -7,10 +7,10 @@ import * as path from 'node:path';
 import fc from 'fast-check';
 import { SqlGuard } from '../src/sql-guard.js';
 import { parseInsert, scanString, UNTERMINATED } from '../src/sql-parse.js';
-import { repoRoot } from './helpers/mariadb.js';
+import { repoRoot } from '@eserver-lab/testkit/repo-root';
 import { enqueueFrame, errCode, roundTrip, startServer } from './helpers/net.js';
 
-const CORPUS = path.join(repoRoot(), 'queue-server', 'test', 'fixtures', 'injection-corpus.txt');
+const CORPUS = path.join(repoRoot, 'queue-server', 'test', 'fixtures', 'injection-corpus.txt');
 
 function decode(s: string): string {
   return s.replace(/\\(x[0-9a-fA-F]{2}|[tnr0\\])/g, (m, e: string) => {

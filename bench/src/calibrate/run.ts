@@ -9,9 +9,10 @@ import { DEFAULT_CPU_PERIOD_US, quotaFor } from '../lab/cgroup.js';
 import { gitCommit, machineInfo } from '../machine.js';
 import { logStep } from '../progress.js';
 import type { ResultDoc } from '../results/types.js';
-import { REPO_ROOT, runBench } from '../run.js';
+import { runBench } from '../run.js';
 import { bisectQuota, type BisectPoint } from './bisect.js';
 import { seedPagesPerMin, calibrationPath, cpuModelSlug, type CalibrationFile, type CalibrationPoint } from './file.js';
+import { repoRoot } from '@eserver-lab/testkit/repo-root';
 
 export interface CalibrateOptions {
   runtime?: 'native' | 'docker';
@@ -46,13 +47,13 @@ export function estimateSeconds(o: { runs: number; warmupS: number; durationS: n
 export async function runCalibration(opts: CalibrateOptions = {}): Promise<CalibrationFile> {
   const o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as typeof DEFAULTS & CalibrateOptions;
   const periodUs = o.periodUs ?? DEFAULT_CPU_PERIOD_US;
-  const target = seedPagesPerMin(REPO_ROOT);
+  const target = seedPagesPerMin(repoRoot);
   const m = machineInfo();
   const started = new Date();
   const t0 = Date.now();
   // The code that measures is the code at the start (commits made during a long run must not be credited).
-  const commit = gitCommit(REPO_ROOT);
-  const runsDir = o.runsDir ?? path.join(REPO_ROOT, 'run', 'calibration', started.toISOString().replace(/[:.]/g, '-'));
+  const commit = gitCommit(repoRoot);
+  const runsDir = o.runsDir ?? path.join(repoRoot, 'run', 'calibration', started.toISOString().replace(/[:.]/g, '-'));
   const loadBefore = os.loadavg().map((x) => Math.round(x * 100) / 100);
   logStep(
     `calibrate: target ${target} pages/min, aiming at ±${o.aim * 100}% (±${o.tolerance * 100}% accepted) with the 2013-style stack; ` +
@@ -129,7 +130,7 @@ export async function runCalibration(opts: CalibrateOptions = {}): Promise<Calib
       sysctl: m.sysctl,
     },
   };
-  const out = opts.outDir ? path.join(opts.outDir, `${file.slug}.json`) : calibrationPath(REPO_ROOT, m.cpu_model);
+  const out = opts.outDir ? path.join(opts.outDir, `${file.slug}.json`) : calibrationPath(repoRoot, m.cpu_model);
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, JSON.stringify(file, null, 2) + '\n');
   logStep(

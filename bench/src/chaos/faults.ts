@@ -2,10 +2,11 @@
 // native lab's, or a container's main process seen from the host), so that the same fault goes through
 // the same path on both runtimes: the process dies or stops, and the runtime's restart policy (the
 // native supervisor, Compose's restart: always) has to bring it back.
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LabRuntime, ServiceName } from '../lab/types.js';
+import { isRunning } from '@eserver-lab/testkit/proc-stat';
 
 export type FaultKind = 'kill-queue' | 'restart-mysql' | 'stop-mysql' | 'restart-fpm' | 'full-disk';
 
@@ -64,12 +65,7 @@ export function fillDisk(dir: string): { file: string; bytes: number } {
 export async function waitGone(pid: number, timeoutMs = 60_000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z') return true;
-    } catch {
-      return true;
-    }
+    if (!isRunning(pid)) return true;
     if (Date.now() > deadline) return false;
     await sleep(20);
   }

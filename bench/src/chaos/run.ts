@@ -5,7 +5,6 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { getRuntime } from '../lab/index.js';
-import { freePorts } from '../lab/ports.js';
 import type { LabRuntime, StackInfo, UpOptions } from '../lab/types.js';
 import { runLoad, type LoadResult } from '../load/generator.js';
 import { connectMysql } from '../loss-check.js';
@@ -16,6 +15,7 @@ import { mountJournalFs, unmountJournalFs } from './journal-fs.js';
 import type { Scenario } from './scenarios.js';
 import { chaosTable, type ScenarioOutcome } from './table.js';
 import { fetchPoint, ServerWatch } from './watch.js';
+import { freePorts } from '@eserver-lab/testkit/free-port';
 
 const DEFAULT_DURATION_S = 30;
 

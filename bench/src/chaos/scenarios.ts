@@ -1,7 +1,6 @@
 // What make chaos runs: one fresh stack per scenario, the seed's client.php load, and its faults.
+import type { FsyncPolicy } from '@eserver-lab/queue-server';
 import type { FaultKind } from './faults.js';
-
-export type FsyncPolicy = 'always' | 'interval' | 'off';
 
 export interface Scenario {
   /** Short name, for --only / --skip. */

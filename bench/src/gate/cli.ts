@@ -5,13 +5,14 @@ import { Command, Option } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, defaultRunDir } from '../proto/servers.js';
+import { defaultRunDir } from '../proto/servers.js';
 import { collect, DEFAULT_SETTINGS, type GateSettings } from './collect.js';
 import { buildBaseline, readBaseline, writeBaseline, noisyMetrics, MAX_BASELINE_CV, MAX_TOLERANCE, type Baseline } from './baseline.js';
 import { judge, renderVerdict, githubActionBenchmark, type Verdict } from './verdict.js';
 import type { GatePart } from './metrics.js';
 import { runPower } from './power.js';
 import { stopChildrenOnSignal } from '../proto/children.js';
+import { repoRoot } from '@eserver-lab/testkit/repo-root';
 
 stopChildrenOnSignal();
 
@@ -53,8 +54,8 @@ function withCommon(c: Command): Command {
     .option('--stack-concurrency <n>', 'webbench clients for the stack ratio', Number, DEFAULT_SETTINGS.stackConcurrency)
     .option('--stack-duration <s>', 'seconds per page run (client.php, baseline.php)', Number, DEFAULT_SETTINGS.stackDurationS)
     .option('--drain-rows <n>', 'rows per drain repetition', Number, DEFAULT_SETTINGS.drainRows)
-    .option('--baseline <file>', 'baseline file', join(REPO_ROOT, 'results', 'baseline.json'))
-    .option('--out <dir>', 'results directory', join(REPO_ROOT, 'results'))
+    .option('--baseline <file>', 'baseline file', join(repoRoot, 'results', 'baseline.json'))
+    .option('--out <dir>', 'results directory', join(repoRoot, 'results'))
     .option('--run-dir <dir>', 'scratch directory', join(defaultRunDir(), '..', 'gate'))
     .option('--burn-us <n>', 'TEST ONLY: start the queue server with --test-burn-cpu-us <n> (a known slowdown)', Number)
     .addOption(new Option('--burn-at <where>', 'TEST ONLY: where the burn goes: per 8001, or per accepted connection (the seed path\'s connection handling)').choices(['enqueue', 'connection']).default('enqueue'))

@@ -143,7 +143,7 @@ async function drainPart(o: GateSettings, log: (l: string) => void, m: GateMeasu
       log(`drain rep ${r + 1}/${o.repetitions}: ${Math.round(d.rowsPerSec)} rows/s vs raw ${Math.round(raw.rowsPerSec)} rows/s; CPU/enqueue shipped ${sh.median.toFixed(1)} µs vs pure ${pure.median.toFixed(1)} µs (${sh.ratioToPure.toFixed(2)}×)`);
     }
   } finally {
-    await db.stop();
+    await db.destroy();
   }
   m.samples.push(sample('drain_vs_raw_insert', ratio), sample('shipped_cpu_vs_pure', shipped));
   m.checks.push({ id: 'shipped_failed', name: 'pure and shipped CPU cells: 0 failed requests', ok: shippedFailed === 0, detail: `${shippedFailed} failed` });

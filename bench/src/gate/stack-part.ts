@@ -2,7 +2,6 @@
 // the seed's own path, client.php through nginx and php-fpm into the queue server, measured for our
 // server and for the 2013-style server in the same run. Their ratios cancel the machine's speed and
 // mood; the quota makes each figure CPU-bound and steady, which the whole machine's figures were not.
-import { freePort } from '../lab/ports.js';
 import type { LabRuntime, StackInfo, UpOptions } from '../lab/types.js';
 import { queueLength } from '../lab/seed2013.js';
 import { settledLength } from '../ack-check.js';
@@ -11,6 +10,9 @@ import { onSignalCleanup } from '../proto/children.js';
 import { cv, median } from './stats.js';
 import type { GateMeasurements, GateSettings } from './collect.js';
 import type { MetricSample } from './metrics.js';
+import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { freePort } from '@eserver-lab/testkit/free-port';
+import { clockTicksPerSecond } from '@eserver-lab/testkit/proc-stat';
 
 type Impl = 'ts' | 'seed2013';
 type Page = 'client' | 'baseline';
@@ -60,9 +62,8 @@ export async function stackPart(o: GateSettings, log: (l: string) => void, m: Ga
   const { runLoad } = await import('../load/generator.js');
   const { readCounts, lossCheck } = await import('../loss-check.js');
   const { stackBudget } = await import('../run.js');
-  const { clockTicks } = await import('../metrics/proc.js');
   const { enterGeneratorCgroup, leaveGeneratorCgroup, GeneratorCgroupUnavailable } = await import('../lab/generator-cgroup.js');
-  const ticksPerS = clockTicks();
+  const ticksPerS = clockTicksPerSecond();
   const budget = stackBudget({});
   log(`stack: ${budget.use.note}`);
   const runtime = await getRuntime('native', log);
@@ -156,8 +157,7 @@ export async function stackPart(o: GateSettings, log: (l: string) => void, m: Ga
   });
   const clientPpm = (impl: Impl) => median(runs.filter((x) => x.impl === impl && x.page === 'client').map((x) => x.pagesPerMin));
   const { readSeed } = await import('../report/compare.js');
-  const { REPO_ROOT } = await import('../proto/servers.js');
-  const seed = readSeed(`${REPO_ROOT}/results/seed.json`);
+  const seed = readSeed(`${repoRoot}/results/seed.json`);
   m.info.push(
     `Seed comparison (${budget.use.note}): client.php ${Math.round(clientPpm('ts'))} pages/min with our server, ${Math.round(clientPpm('seed2013'))} with the 2013-style server (medians, ${o.stackConcurrency} clients × ${o.stackDurationS} s), against the 2013 figure of ${seed.pages_per_min} pages/min at ${seed.concurrency} clients × ${seed.duration_s} s. Printed for the record; CI load is smaller than the seed's.`,
   );

@@ -32,26 +32,6 @@ export function portIsFree(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
-/** A port the kernel considers free now (bind to 0). Racy by nature; callers re-check before use. */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen({ port: 0, host, exclusive: true }, () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** Several distinct free ports. */
-export async function freePorts(n: number): Promise<number[]> {
-  const out = new Set<number>();
-  while (out.size < n) out.add(await freePort());
-  return [...out];
-}
-
 /** Socket inodes listening on `port`, from /proc/net/tcp and tcp6 (state 0A = LISTEN). */
 async function listeningInodes(port: number): Promise<Set<string>> {
   const inodes = new Set<string>();

@@ -4,7 +4,8 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { addCounters, emptyCounters, type Counters } from './counters.js';
-import { decodeInto, encode, newHistogram, summarize, type Histogram, type LatencySummaryMs } from './histogram.js';
+import { summarize, type LatencySummaryMs } from './histogram.js';
+import { decodeInto, encode, newHistogram, type Histogram } from '@eserver-lab/testkit/latency-histogram';
 import type { WorkerConfig, WorkerMsg } from './protocol.js';
 import { buildRequest, parseTarget } from './request.js';
 import { webbenchFigures, type WebbenchFigures } from './summary.js';

@@ -1,28 +1,6 @@
-// Latency histograms in microseconds (hdr-histogram-js). Workers encode theirs; the main thread
-// decodes and adds them, so percentiles come from one merged histogram, never from averaged ones.
-import hdr from 'hdr-histogram-js';
-
-export type Histogram = hdr.Histogram;
-
-export function newHistogram(): Histogram {
-  // 3 significant digits up to 120 s: SYN retries at 10k clients reach several seconds.
-  return hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 120_000_000,
-    numberOfSignificantValueDigits: 3,
-    bitBucketSize: 32,
-  });
-}
-
-export function encode(h: Histogram): string {
-  return hdr.encodeIntoCompressedBase64(h);
-}
-
-export function decodeInto(into: Histogram, encoded: string): void {
-  const h = hdr.decodeFromCompressedBase64(encoded, 32, false);
-  into.add(h);
-  h.destroy();
-}
+// Percentiles of a merged latency histogram (microseconds in, milliseconds out). The histogram itself,
+// its settings and its wire encoding are testkit's, shared with the protocol benchmark's driver.
+import type { Histogram } from '@eserver-lab/testkit/latency-histogram';
 
 export interface LatencySummaryMs {
   p50: number;

@@ -1,7 +1,7 @@
 // Process CPU and memory from /proc: a service is its main pid plus every descendant (nginx and
 // php-fpm masters fork their workers; a container's init forks the service).
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import { pageSizeBytes, readProcStat } from '@eserver-lab/testkit/proc-stat';
 
 export interface ProcStat {
   pid: number;
@@ -11,33 +11,9 @@ export interface ProcStat {
   rssBytes: number;
 }
 
-let clkTck: number | null = null;
-export function clockTicks(): number {
-  if (clkTck === null) {
-    try {
-      clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-    } catch {
-      clkTck = 100;
-    }
-  }
-  return clkTck;
-}
-
-const PAGE = 4096;
-
 export function readProc(pid: number): ProcStat | null {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-    // comm may hold spaces and parentheses: fields start after the last ')'.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // f[0] = state (field 3), so field n is f[n - 3].
-    const ppid = Number(f[1]);
-    const ticks = Number(f[11]) + Number(f[12]);
-    const rssPages = Number(f[21]);
-    return { pid, ppid, ticks, rssBytes: rssPages * PAGE };
-  } catch {
-    return null; // the process ended between listing and reading
-  }
+  const s = readProcStat(pid); // null: the process ended between listing and reading
+  return s === null ? null : { pid, ppid: s.ppid, ticks: s.cpuTicks, rssBytes: s.rssPages * pageSizeBytes() };
 }
 
 /** All processes, read once per sample so descendant lookups cost one pass over /proc. */

@@ -1,7 +1,8 @@
 // Samples every second, while a profile runs: CPU% and RSS per service (its process tree), the
 // load generator itself, the stack's cgroup totals, and the queue's depth and drain rate.
 import { readCgroup } from './cgroup.js';
-import { clockTicks, snapshot, tree, type ProcStat } from './proc.js';
+import { snapshot, tree, type ProcStat } from './proc.js';
+import { clockTicksPerSecond } from '@eserver-lab/testkit/proc-stat';
 import { fetchQueueMetrics } from './queue-metrics.js';
 
 export interface ServiceSample {
@@ -92,7 +93,7 @@ export class Sampler {
       const now = performance.now();
       const dtS = (now - this.lastAt) / 1000;
       this.lastAt = now;
-      const hz = clockTicks();
+      const hz = clockTicksPerSecond();
       const all = snapshot();
       const services: Record<string, ServiceSample> = {};
       for (const [name, procs] of this.trees(all)) {

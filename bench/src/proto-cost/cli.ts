@@ -5,9 +5,10 @@
 import { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { REPO_ROOT, defaultRunDir } from '../proto/servers.js';
+import { defaultRunDir } from '../proto/servers.js';
 import { stopChildrenOnSignal } from '../proto/children.js';
 import { COST_CONFIGS, measureCost, renderCost, type CostConfig } from './cost.js';
+import { repoRoot } from '@eserver-lab/testkit/repo-root';
 
 stopChildrenOnSignal();
 
@@ -28,7 +29,7 @@ const o = new Command()
   .option('--queue-arg <arg...>', 'extra flag(s) for every queue server', [] as string[])
   .option('--shipped-arg <arg...>', 'extra flag(s) for the journal + drain configurations only', [] as string[])
   .option('--cpu-prof <dir>', 'profile the queue servers (inspector sampling profiler), .cpuprofile files written to this directory')
-  .option('--out <dir>', 'results directory', join(REPO_ROOT, 'results'))
+  .option('--out <dir>', 'results directory', join(repoRoot, 'results'))
   .option('--run-dir <dir>', 'scratch directory', join(defaultRunDir(), '..', 'proto-cost'))
   .parse()
   .opts<{ configs: CostConfig[]; repetitions: number; duration: number; concurrency: number; queueArg: string[]; shippedArg: string[]; cpuProf?: string; out: string; runDir: string }>();

@@ -113,7 +113,7 @@ export async function measureCost(o: CostOptions): Promise<CostReport> {
       }
     }
   } finally {
-    if (o.db === undefined && db !== null) await db.stop();
+    if (o.db === undefined && db !== null) await db.destroy();
   }
   return { cells, summary: summarize(cells, o.configs, o.repetitions), failed: cells.reduce((n, c) => n + c.failed, 0) };
 }

@@ -6,7 +6,7 @@ import type { ProtoMode } from './load-worker.js';
 import { startBenchDb } from './mariadb.js';
 import { rawInsertRate, drainRate } from './drain.js';
 import { fsyncCells } from './fsync.js';
-import { clockTicksPerSecond } from './procstat.js';
+import { clockTicksPerSecond } from '@eserver-lab/testkit/proc-stat';
 import { startQueueServer, startRefServer, startSeed2013Server, type RunningServer } from './servers.js';
 import { runtimeHolds, runtimeTable, type TableConfig } from './runtimes.js';
 import type { ProtoReport } from './table.js';
@@ -89,7 +89,7 @@ export async function runProtoBench(o: ProtoBenchOptions): Promise<ProtoReport> 
       o.log(`drain: ${Math.round(drain.rowsPerSec)} rows/s, lost ${drain.lostRows}`);
       report.drain = { raw, drain, ratio: drain.rowsPerSec / raw.rowsPerSec };
     } finally {
-      await db.stop();
+      await db.destroy();
     }
   }
   return report;

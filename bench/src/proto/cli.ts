@@ -6,11 +6,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runProtoBench, type ProtoPart, type ServerKind } from './bench.js';
 import type { ProtoMode } from './load-worker.js';
-import { REPO_ROOT, defaultRunDir } from './servers.js';
+import { defaultRunDir } from './servers.js';
 import { renderMarkdown } from './table.js';
 import { stopChildrenOnSignal } from './children.js';
 import { TABLE_CONFIGS, type TableConfig } from './runtimes.js';
 import { QUEUE_RUNTIMES, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
+import { repoRoot } from '@eserver-lab/testkit/repo-root';
 
 stopChildrenOnSignal();
 
@@ -47,7 +48,7 @@ const program = new Command()
   .option('--fsync-concurrency <n>', 'clients for the fsync comparison', Number, 1000)
   .option('--fsync-mode <mode>', 'conn-per-req or persistent', 'persistent')
   .option('--queue-arg <arg...>', 'extra flag(s) for the queue server', [] as string[])
-  .option('--out <dir>', 'results directory', join(REPO_ROOT, 'results'))
+  .option('--out <dir>', 'results directory', join(repoRoot, 'results'))
   .option('--run-dir <dir>', 'scratch directory (binaries, journals, MariaDB datadir)', defaultRunDir());
 
 program.parse();

@@ -1,9 +1,8 @@
 // Spreads C closed-loop clients over worker threads (one per core by default) and merges their results.
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import * as hdr from 'hdr-histogram-js';
 import type { ProtoMode, WorkerConfig, WorkerResult } from './load-worker.js';
-import { newHistogram } from './load-worker.js';
+import { decodeInto, newHistogram } from '@eserver-lab/testkit/latency-histogram';
 import { enqueueRequest, EXPECTED_OK } from './frames.js';
 
 export interface LoadOptions {
@@ -44,6 +43,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   const request = opts.request ?? enqueueRequest();
   const expected = opts.expected ?? EXPECTED_OK;
   const workers: Worker[] = [];
+  const loaded: Promise<void>[] = [];
   const results: Promise<WorkerResult>[] = [];
   let first = 0;
   for (let t = 0; t < threads; t++) {
@@ -63,21 +63,25 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     first += clients;
     const w = new Worker(WORKER_URL, { workerData: { protoLoadWorker: true, cfg } });
     workers.push(w);
+    let onLoaded!: () => void;
+    loaded.push(new Promise((r) => (onLoaded = r)));
     results.push(
       new Promise((res, rej) => {
-        w.once('message', (r: WorkerResult) => res(r));
+        w.on('message', (m: WorkerResult | { ready: true }) => ('ready' in m ? onLoaded() : res(m)));
         w.once('error', rej);
         w.once('exit', (code) => rej(new Error(`load worker exited ${code} before reporting`)));
       }),
     );
   }
-  // Threads start together, after all have loaded, so the window is the same for every client.
-  await new Promise((r) => setTimeout(r, 200));
-  const startAt = Date.now() + 100;
-  for (const w of workers) w.postMessage({ startAt });
   let all: WorkerResult[];
   try {
-    all = await Promise.all(results);
+    // Threads start together once all have loaded (on a busy machine that takes over a second, so a
+    // fixed wait left some with no window at all), so the window is the same for every client.
+    const settled = Promise.all(results);
+    await Promise.race([Promise.all(loaded), settled]);
+    const startAt = Date.now() + 100;
+    for (const w of workers) w.postMessage({ startAt });
+    all = await settled;
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
   }
@@ -95,7 +99,7 @@ export function mergeResults(opts: Pick<LoadOptions, 'mode' | 'concurrency' | 'd
     failed += r.failed;
     unfinished += r.unfinished;
     for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
-    hist.add(hdr.decodeFromCompressedBase64(r.histogram, 32, false));
+    decodeInto(hist, r.histogram);
   }
   const durationS = opts.durationMs / 1000;
   return {

@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { measureCell, type ProtoCell } from './measure.js';
 import type { ProtoMode } from './load-worker.js';
 import { startQueueServer } from './servers.js';
-
-export type FsyncPolicy = 'always' | 'interval' | 'off';
+import type { FsyncPolicy } from '@eserver-lab/queue-server';
 
 export interface FsyncCell extends ProtoCell {
   policy: FsyncPolicy;

@@ -2,7 +2,7 @@
 // request in flight, like a php-fpm child or a webbench client) and reports counts and a latency histogram.
 import { parentPort, workerData } from 'node:worker_threads';
 import { connect, type Socket } from 'node:net';
-import * as hdr from 'hdr-histogram-js';
+import { encode, newHistogram } from '@eserver-lab/testkit/latency-histogram';
 
 export type ProtoMode = 'conn-per-req' | 'persistent';
 
@@ -30,11 +30,6 @@ export interface WorkerResult {
   unfinished: number;
   histogram: string;
   elapsedMs: number;
-}
-
-export function newHistogram(): hdr.Histogram {
-  // Microseconds up to 2 minutes, 3 significant digits.
-  return hdr.build({ bitBucketSize: 32, useWebAssembly: false, lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
 }
 
 function sameBytes(a: Buffer, b: Uint8Array): boolean {
@@ -66,7 +61,7 @@ export function runWorker(cfg: WorkerConfig, startAt: number): Promise<WorkerRes
     };
     const finish = (): void => {
       for (const s of sockets) s.destroy();
-      resolveAll({ ok, failed, errors, unfinished: inFlight, histogram: hdr.encodeIntoCompressedBase64(hist), elapsedMs: cfg.durationMs });
+      resolveAll({ ok, failed, errors, unfinished: inFlight, histogram: encode(hist), elapsedMs: cfg.durationMs });
     };
     const hardStop = setTimeout(() => {
       closing = true;
@@ -167,6 +162,7 @@ export function runWorker(cfg: WorkerConfig, startAt: number): Promise<WorkerRes
 if (parentPort && workerData && (workerData as { protoLoadWorker?: boolean }).protoLoadWorker) {
   const port = parentPort;
   const cfg = (workerData as { cfg: WorkerConfig }).cfg;
+  port.postMessage({ ready: true });
   port.once('message', (msg: { startAt: number }) => {
     // performance.now() has a per-thread origin; convert the wall-clock start into this thread's clock.
     const startAt = performance.now() + (msg.startAt - Date.now());

@@ -1,7 +1,8 @@
 // One measured cell of the protocol table: a load run against a server, with the server's CPU and RSS.
 import { runLoad, type LoadResult } from './driver.js';
 import type { ProtoMode } from './load-worker.js';
-import { sampleProc, clockTicksPerSecond, RssWatcher } from './procstat.js';
+import { sampleProc, RssWatcher } from './procstat.js';
+import { clockTicksPerSecond } from '@eserver-lab/testkit/proc-stat';
 import type { RunningServer } from './servers.js';
 
 export interface ProtoCell extends LoadResult {

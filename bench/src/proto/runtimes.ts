@@ -152,7 +152,7 @@ export async function runtimeTable(o: RuntimeTableOptions): Promise<RuntimeTable
     });
     return { concurrency: o.concurrency, durationMs: o.durationMs, repeat: o.repeat, rows };
   } finally {
-    await db?.stop();
+    await db?.destroy();
   }
 }
 

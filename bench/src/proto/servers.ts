@@ -6,27 +6,16 @@ import { queueRuntime, type QueueRuntimeName } from '@eserver-lab/queue-server/r
 import { track } from './children.js';
 import { connect } from 'node:net';
 import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import { repoRoot } from '@eserver-lab/testkit/repo-root';
 
-/** The repository root, found from this file's place in bench/dist/src/proto/ (or bench/src/proto/). */
-export const REPO_ROOT = (() => {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'queue-server')) || !existsSync(join(dir, 'bench'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the repository root');
-    dir = up;
-  }
-  return dir;
-})();
-
-export const REF_SOURCE = join(REPO_ROOT, 'bench', 'ref', 'eserver-ref.c');
-export const QUEUE_CLI = join(REPO_ROOT, 'queue-server', 'dist', 'src', 'cli.js');
+export const REF_SOURCE = join(repoRoot, 'bench', 'ref', 'eserver-ref.c');
+export const QUEUE_CLI = join(repoRoot, 'queue-server', 'dist', 'src', 'cli.js');
 
 /** The minimal servers, run as they are by their runtime: the runtime's own floor for the same work. */
 export const MIN_SERVERS = {
-  'min-node': { runtime: 'node', source: join(REPO_ROOT, 'bench', 'ref', 'min-node.mjs'), label: 'minimal Node `net` server' },
-  'min-bun': { runtime: 'bun', source: join(REPO_ROOT, 'bench', 'ref', 'min-bun.mjs'), label: 'minimal Bun `Bun.listen` server' },
+  'min-node': { runtime: 'node', source: join(repoRoot, 'bench', 'ref', 'min-node.mjs'), label: 'minimal Node `net` server' },
+  'min-bun': { runtime: 'bun', source: join(repoRoot, 'bench', 'ref', 'min-bun.mjs'), label: 'minimal Bun `Bun.listen` server' },
 } as const satisfies Record<string, { runtime: QueueRuntimeName; source: string; label: string }>;
 export type MinServerKind = keyof typeof MIN_SERVERS;
 
@@ -155,7 +144,7 @@ export async function startSeed2013Server(runDir: string, host = '127.0.0.1'): P
   // The load driver spreads its connections over 127.0.0.1-16: all of them are let through the allow-list.
   const allow = Array.from({ length: 16 }, (_, i) => ['--allow', `127.0.0.${i + 1}`]).flat();
   const child = track(
-    spawn('python3', [join(REPO_ROOT, 'bench', 'seed2013', 'eserver2013.py'), '--host', host, '--port', '0', ...allow], { stdio: ['ignore', out, 'pipe'] }),
+    spawn('python3', [join(repoRoot, 'bench', 'seed2013', 'eserver2013.py'), '--host', host, '--port', '0', ...allow], { stdio: ['ignore', out, 'pipe'] }),
   );
   closeSync(out);
   const tail = keepTail(child);
@@ -271,5 +260,5 @@ export async function scrapeMetric(host: string, metricsPort: number, name: stri
 }
 
 export function defaultRunDir(): string {
-  return resolve(REPO_ROOT, 'run', 'proto');
+  return resolve(repoRoot, 'run', 'proto');
 }

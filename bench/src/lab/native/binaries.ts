@@ -1,51 +1,10 @@
-// Finds the stack's programs, and names the Debian package when one is missing.
-import { accessSync, constants, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+// Finds the stack's programs, and names the Debian package when one is missing. The search and the
+// MariaDB programs are testkit's, shared with the throwaway MariaDB of the tests and benchmarks.
 import { queueRuntime, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
+import { requireBinary } from '@eserver-lab/testkit/find-binary';
+import { mariadbBinaries } from '@eserver-lab/testkit/mariadb-binaries';
 
-export class MissingBinaryError extends Error {}
-
-const SEARCH = [...(process.env.PATH ?? '').split(':').filter(Boolean), '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
-
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The first name (or name pattern) found on PATH or in /usr/sbin. */
-function find(names: (string | RegExp)[]): string | null {
-  for (const dir of [...new Set(SEARCH)]) {
-    let entries: string[] | null = null;
-    for (const n of names) {
-      if (typeof n === 'string') {
-        if (executable(join(dir, n))) return join(dir, n);
-        continue;
-      }
-      try {
-        entries ??= readdirSync(dir);
-      } catch {
-        entries = [];
-      }
-      // Newest version first (php-fpm8.3 before php-fpm8.2).
-      const hit = entries.filter((e) => n.test(e)).sort().reverse().find((e) => executable(join(dir, e)));
-      if (hit) return join(dir, hit);
-    }
-  }
-  return null;
-}
-
-export function requireBinary(what: string, names: (string | RegExp)[], pkg: string): string {
-  const p = find(names);
-  if (p) return p;
-  throw new MissingBinaryError(
-    `${what} not found (looked for ${names.map(String).join(', ')} on PATH and in /usr/sbin). ` +
-      `Install the Debian package "${pkg}" (make setup does it as root on Debian/Ubuntu).`,
-  );
-}
+export { MissingBinaryError, requireBinary } from '@eserver-lab/testkit/find-binary';
 
 export interface Binaries {
   nginx: string;
@@ -58,8 +17,7 @@ export interface Binaries {
 
 export function findBinaries(runtime?: QueueRuntimeName): Binaries {
   return {
-    mariadbd: requireBinary('the MariaDB server', ['mariadbd', 'mysqld'], 'mariadb-server'),
-    installDb: requireBinary('mariadb-install-db', ['mariadb-install-db', 'mysql_install_db'], 'mariadb-server'),
+    ...mariadbBinaries(),
     phpFpm: requireBinary('php-fpm', [/^php-fpm\d+(\.\d+)?$/, 'php-fpm'], 'php-fpm'),
     nginx: requireBinary('nginx', ['nginx'], 'nginx'),
     queueRuntime: queueRuntime(runtime).bin,

@@ -1,22 +1,8 @@
-// Where the repo's config sources are, found from this file's location (bench/dist/src/lab/native/).
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// Where the repo's config sources are.
+import { join } from 'node:path';
+import { repoRoot } from '@eserver-lab/testkit/repo-root';
 
-function findRepoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'eserver-lab') {
-      return dir;
-    }
-    const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the eserver-lab repository root above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
-}
-
-export const repoRoot = findRepoRoot();
+export { repoRoot };
 
 export const sources = {
   nginxConf: join(repoRoot, 'nginx', 'nginx.conf'),

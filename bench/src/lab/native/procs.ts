@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { enterScript, type CgroupRecord } from '../cgroup.js';
 import type { SupervisedStatus, SupervisorConfig } from './supervisor.js';
+import { readProcStat } from '@eserver-lab/testkit/proc-stat';
 
 export interface ProcRecord {
   pid: number;
@@ -16,24 +17,13 @@ export interface ProcRecord {
 }
 
 export function startTimeOf(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 22, counted after the ")" that closes the command name (which may contain spaces).
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
+  return readProcStat(pid)?.startTime ?? null;
 }
 
 /** True while the recorded process (same pid AND same start time) exists and is not a zombie. */
 export function isAlive(rec: ProcRecord): boolean {
-  if (startTimeOf(rec.pid) !== rec.startTime) return false;
-  try {
-    const stat = readFileSync(`/proc/${rec.pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
+  const s = readProcStat(rec.pid);
+  return s !== null && s.startTime === rec.startTime && s.state !== 'Z';
 }
 
 /**
