@@ -2,7 +2,8 @@
 // run once per (runtime, policy) combination and which run once. A profile that enqueues through our
 // server measures the runtime and the policy, so it runs once per combination; the 2013-style server and the
 // no-queue page do not depend on them, so they run once, on the first combination's stack.
-import { OPTION_SPECS, DEFAULTS, type FsyncPolicy } from '@eserver-lab/queue-server/config';
+import { OPTION_SPECS, DEFAULTS } from '@eserver-lab/queue-server/config';
+import type { FsyncPolicy } from '@eserver-lab/queue-server';
 import { QUEUE_RUNTIMES, queueRuntimeName, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 import type { Profile } from './profiles.js';
 import { repetitionsFor } from './repeat.js';

@@ -4,7 +4,7 @@
 // back (a container's log not on the host, say) is recorded as asked and marked so.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { FsyncPolicy } from '@eserver-lab/queue-server/config';
+import type { FsyncPolicy } from '@eserver-lab/queue-server';
 import { QUEUE_RUNTIMES, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 import { FSYNC_POLICIES, type QueueSetup } from './queue-matrix.js';
 import type { StackInfo } from './lab/types.js';

@@ -34,7 +34,7 @@ import { DEFAULT_PROFILES, resolveProfile, type Overrides, type Profile } from '
 import { nofileLimits } from './nofile.js';
 import { logStep, progressLine } from './progress.js';
 import { combineRepetitions, formatDuration, medianLine, repetitionsFor, RunClock } from './repeat.js';
-import type { FsyncPolicy } from '@eserver-lab/queue-server/config';
+import type { FsyncPolicy } from '@eserver-lab/queue-server';
 import { queueRuntime, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 import {
   assertRuntimeFits,
