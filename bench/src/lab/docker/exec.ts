@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { repoRoot } from '../native/paths.js';
+import { repoRoot } from '../paths.js';
 
 const run = promisify(execFile);
 

@@ -1,4 +1,4 @@
-// Where the repo's config sources are, found from this file's location (bench/dist/src/lab/native/).
+// Where the repo's config sources are, found from this file's location (bench/dist/src/lab/), for both runtimes.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +23,7 @@ export const sources = {
   fpmConf: join(repoRoot, 'php-client', 'php-fpm.conf'),
   myCnf: join(repoRoot, 'mysql', 'my.cnf'),
   schema: join(repoRoot, 'mysql', 'schema.sql'),
+  labUserSql: join(repoRoot, 'mysql', 'lab-user.sql'),
   docRoot: join(repoRoot, 'php-client', 'public'),
   queueCli: join(repoRoot, 'queue-server', 'dist', 'src', 'cli.js'),
 };
