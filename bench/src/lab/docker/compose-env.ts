@@ -3,25 +3,13 @@
 // health check (LAB_HEALTH, run by the image's lab-health) and the config tokens (LAB_<TOKEN>, which the
 // entrypoints' render-tokens puts into the config files). .env.example is these variables for the default
 // stack (`eserver-lab env`); bench/test/docker-config.test.ts checks both files against this module.
-import {
-  DATABASE,
-  DEFAULT_PORTS,
-  SERVICES,
-  healthArgs,
-  healthCheck,
-  mariadbdArgs,
-  nginxArgs,
-  phpFpmArgs,
-  queueServerArgs,
-  runLayout,
-  stackTokens,
-} from '../stack-spec.js';
+import * as spec from '../stack-spec.js';
 import { DEEP_LISTEN_BACKLOG } from '../sysctl.js';
 import type { LabPorts, ServiceName } from '../types.js';
 
 /** The run directory inside every container; the images keep nothing else there. */
 export const CONTAINER_RUN_DIR = '/run/eserver-lab';
-export const containerLayout = runLayout(CONTAINER_RUN_DIR);
+export const containerLayout = spec.runLayout(CONTAINER_RUN_DIR);
 /** The OS user that the mysql image's mariadbd runs as (Debian's package creates it). */
 const MYSQL_OS_USER = 'mysql';
 export const BASE_IMAGE_TAG = 'eserver-lab/bookworm-base:latest';
@@ -36,7 +24,7 @@ export interface ComposeStack {
 }
 
 export const DEFAULT_COMPOSE_STACK: ComposeStack = {
-  ports: DEFAULT_PORTS,
+  ports: spec.DEFAULT_PORTS,
   backlog: DEEP_LISTEN_BACKLOG,
   queueArgs: [],
   cgroupParent: DEFAULT_CGROUP_PARENT,
@@ -47,23 +35,23 @@ export const DEFAULT_COMPOSE_STACK: ComposeStack = {
 export function containerArgs(s: Pick<ComposeStack, 'ports' | 'backlog' | 'queueArgs'>): Record<ServiceName, string[]> {
   const layout = containerLayout;
   return {
-    mysql: mariadbdArgs({ defaultsFile: layout.conf.my, osUser: MYSQL_OS_USER, layout, port: s.ports.mysql }),
-    'queue-server': queueServerArgs({ ports: s.ports, journalDir: layout.journalDir, backlog: s.backlog, extra: s.queueArgs }),
+    mysql: spec.mariadbdArgs({ defaultsFile: layout.conf.my, osUser: MYSQL_OS_USER, layout, port: s.ports.mysql }),
+    'queue-server': spec.queueServerArgs({ ports: s.ports, journalDir: layout.journalDir, backlog: s.backlog, extra: s.queueArgs }),
     // The images run as root; -R lets php-fpm's master do so (its children are www-data).
-    'php-fpm': phpFpmArgs(layout.conf.fpm, true),
-    nginx: nginxArgs(layout, `${layout.logs}/nginx-error.log`),
+    'php-fpm': spec.phpFpmArgs(layout.conf.fpm, true),
+    nginx: spec.nginxArgs(layout, `${layout.logs}/nginx-error.log`),
   };
 }
 
 /** The environment every container gets: the config tokens that follow from the stack, as LAB_<TOKEN>. */
 export function tokenEnv(s: Pick<ComposeStack, 'ports' | 'backlog'>): Record<string, string> {
-  const tokens = stackTokens({ layout: containerLayout, ports: s.ports, backlog: s.backlog });
+  const tokens = spec.stackTokens({ layout: containerLayout, ports: s.ports, backlog: s.backlog });
   return Object.fromEntries(Object.entries(tokens).map(([k, v]) => [`LAB_${k}`, String(v)]));
 }
 
 /** One service's container environment: the tokens and its health check. */
 export function containerEnv(s: Pick<ComposeStack, 'ports' | 'backlog'>, svc: ServiceName): Record<string, string> {
-  return { ...tokenEnv(s), LAB_HEALTH: healthArgs(healthCheck(svc, s.ports)).join(' ') };
+  return { ...tokenEnv(s), LAB_HEALTH: spec.healthArgs(spec.healthCheck(svc, s.ports)).join(' ') };
 }
 
 /** A service's name in a variable: queue-server -> QUEUE_SERVER. */
@@ -84,7 +72,7 @@ export function composeVariables(s: ComposeStack): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(tokenEnv(s))) out[k.replace(/^LAB_/, '')] = v;
   const args = containerArgs(s);
-  for (const svc of SERVICES) {
+  for (const svc of spec.SERVICES) {
     out[`${serviceVariable(svc)}_ARGS`] = joinArgs(args[svc], `${svc}'s command line`);
     out[`${serviceVariable(svc)}_HEALTH`] = containerEnv(s, svc).LAB_HEALTH!;
   }
@@ -99,7 +87,7 @@ export function envExample(): string {
   const lines = [
     '# Generated from bench/src/lab/stack-spec.ts by `node bench/dist/src/lab/cli.js env > .env.example`: do not edit.',
     '# Copy it to .env for a by-hand `docker-compose up` (the lab runtime passes these variables itself).',
-    `# The lab's account is ${DATABASE.user}; every service listens on 127.0.0.1 only (network_mode: host).`,
+    `# The lab's account is ${spec.DATABASE.user}; every service listens on 127.0.0.1 only (network_mode: host).`,
     ...Object.entries(vars).map(([k, v]) => `${k}=${v}`),
   ];
   return lines.join('\n') + '\n';
