@@ -1,32 +1,26 @@
 #!/bin/bash
-# Renders my.cnf (its @@TOKENS@@, if any, from LAB_* variables), creates the datadir, loads schema.sql and the
-# lab's user in bootstrap mode (no network, no second start), then becomes mariadbd. As in the native runner,
-# the per-run values (port, socket, datadir, pid file) are passed on the command line; the error log goes to
-# stderr, so `docker logs` shows it.
+# Prepares MariaDB for the flags it is given (the container's command, rendered by the lab from its stack
+# spec: bench/src/lab/stack-spec.ts, mariadbdArgs), then becomes mariadbd with them. On a fresh datadir it
+# runs the init step in bootstrap mode (no network, no second start): the system tables, schema.sql and the
+# lab's account (lab-user.sql, from the LAB_MYSQL_* tokens). The error log goes to stderr (`docker logs`).
 set -euo pipefail
-R="$LAB_RUN_DIR"
-M="$R/mysql"
-CNF="$M/my.cnf"
-DATA="$M/data"
-mkdir -p "$M" "$R/logs" "$DATA"
+[ "$#" -gt 0 ] || { echo "mysql: no mariadbd flags given: the lab passes them (MYSQL_ARGS in .env.example)" >&2; exit 2; }
+CNF="$(flag-value --defaults-file "$@")"
+DATA="$(flag-value --datadir "$@")"
+SOCK="$(flag-value --socket "$@")"
+OS_USER="$(flag-value --user "$@")"
+LOGS="$LAB_RUN_DIR/logs"
+USER_SQL="$(dirname "$CNF")/lab-user.sql"
+mkdir -p "$DATA" "$(dirname "$SOCK")" "$LOGS"
 render-tokens /srv/eserver-lab/mysql/my.cnf "$CNF"
-chown -R mysql:mysql "$M" "$R/logs"
-run=(--defaults-file="$CNF" --user=mysql --datadir="$DATA" --socket="$M/mysql.sock" --pid-file="$M/mariadb.pid")
+render-tokens /srv/eserver-lab/mysql/lab-user.sql "$USER_SQL"
+chown -R "$OS_USER:" "$DATA" "$(dirname "$SOCK")" "$LOGS"
 if [ ! -d "$DATA/mysql" ]; then
-  mariadb-install-db "${run[@]}" --skip-test-db --auth-root-authentication-method=socket \
-    > "$R/logs/mariadb-install.log" 2>&1 || { cat "$R/logs/mariadb-install.log" >&2; exit 1; }
-  # The lab's user, for the queue server and the tests (over TCP on 127.0.0.1, and over the socket).
-  u="$LAB_MYSQL_USER" p="${LAB_MYSQL_PASSWORD//\'/\'\'}"
-  {
-    # Bootstrap runs with the grant tables off; loading them makes CREATE USER possible.
-    echo "FLUSH PRIVILEGES;"
-    cat /srv/eserver-lab/mysql/schema.sql
-    echo
-    for h in localhost 127.0.0.1; do
-      echo "CREATE USER IF NOT EXISTS '$u'@'$h' IDENTIFIED BY '$p';"
-      echo "GRANT ALL PRIVILEGES ON eserver.* TO '$u'@'$h';"
-    done
-  } | mariadbd "${run[@]}" --bootstrap --skip-networking > "$R/logs/mariadb-bootstrap.log" 2>&1 \
-    || { cat "$R/logs/mariadb-bootstrap.log" >&2; exit 1; }
+  mariadb-install-db "$@" --skip-test-db --auth-root-authentication-method=socket \
+    > "$LOGS/mariadb-install.log" 2>&1 || { cat "$LOGS/mariadb-install.log" >&2; exit 1; }
+  # Bootstrap runs with the grant tables off; loading them makes CREATE USER possible.
+  { echo "FLUSH PRIVILEGES;"; cat /srv/eserver-lab/mysql/schema.sql; echo; cat "$USER_SQL"; } \
+    | mariadbd "$@" --bootstrap --skip-networking > "$LOGS/mariadb-bootstrap.log" 2>&1 \
+    || { cat "$LOGS/mariadb-bootstrap.log" >&2; exit 1; }
 fi
-exec mariadbd "${run[@]}" --port="$LAB_MYSQL_PORT" --bind-address=127.0.0.1
+exec mariadbd "$@"

@@ -1,10 +1,13 @@
 #!/bin/bash
-# Renders nginx.conf's @@TOKENS@@ from LAB_* variables, then becomes nginx (master + 8 workers).
-# Log files named in the config point at stderr, so `docker logs` shows them.
+# Renders nginx.conf's @@TOKENS@@ from LAB_* variables to the file its -c flag names, then becomes nginx
+# (master + 8 workers) with the flags it is given (the container's command, rendered by the lab from its
+# stack spec: bench/src/lab/stack-spec.ts, nginxArgs). The error log (-e) points at stderr (`docker logs`).
 set -euo pipefail
-R="$LAB_RUN_DIR"
-mkdir -p "$R/nginx" "$R/logs"
-ln -sf /dev/stderr "$R/logs/nginx-error.log"
-render-tokens /srv/eserver-lab/nginx/nginx.conf "$R/nginx/nginx.conf"
-nginx -t -q -c "$R/nginx/nginx.conf" -e "$R/logs/nginx-error.log"
-exec nginx -c "$R/nginx/nginx.conf" -e "$R/logs/nginx-error.log"
+[ "$#" -gt 0 ] || { echo "nginx: no flags given: the lab passes them (NGINX_ARGS in .env.example)" >&2; exit 2; }
+CONF="$(flag-value -c "$@")"
+ERR="$(flag-value -e "$@")"
+mkdir -p "$(flag-value -p "$@")" "$(dirname "$ERR")" "$LAB_RUN_DIR/logs"
+ln -sf /dev/stderr "$ERR"
+render-tokens /srv/eserver-lab/nginx/nginx.conf "$CONF"
+nginx -t -q "$@"
+exec nginx "$@"

@@ -7,9 +7,10 @@
 #   docker-engine.sh stop             stop it by pid, wait, verify that dockerd and containerd are gone
 #   docker-engine.sh status           exit 0 and print DOCKER_HOST when it answers, exit 1 otherwise
 #   docker-engine.sh host             print the DOCKER_HOST value (whether or not it runs)
-#   docker-engine.sh cgroup [CPUS] [MEM] [PERIOD_US QUOTA_US SHARES]
+#   docker-engine.sh cgroup CPUS MEM [PERIOD_US QUOTA_US SHARES]
 #                                     create/limit the parent cgroup shared by the four services (the lab
-#                                     passes the quota and period computed by bench/src/lab/cgroup.ts)
+#                                     passes its budget, bench/src/lab/stack-spec.ts, and the quota and
+#                                     period computed by bench/src/lab/cgroup.ts at every `up`)
 #   docker-engine.sh cgroup-remove    remove that parent cgroup (after the containers are gone)
 #
 # Paths: data-root and socket live in <repo>/run/docker. The exec-root (containerd's sockets and the
@@ -63,10 +64,10 @@ parse_mem() { # 2g / 2048m / bytes -> bytes
 }
 
 cgroup_setup() {
-  local cpus="${1:-2}" mem; mem="$(parse_mem "${2:-2g}")"
+  local cpus="${1:?cgroup: give the CPUs, e.g. cgroup 2 2g}" mem; mem="$(parse_mem "${2:?cgroup: give the memory, e.g. cgroup 2 2g}")"
   local pid; pid="$(dockerd_pid)"; alive "$pid" || pid=$$
   # Period, quota and weight come from the lab (bench/src/lab/cgroup.ts: quotaFor, STACK_CPU_SHARES);
-  # by hand (make docker-engine: the whole 2-CPU box) the same defaults: a 20 ms period, the default weight.
+  # by hand the same defaults: a 20 ms period, the default weight.
   local period="${3:-20000}" quota="${4:-}" shares="${5:-1024}"
   [ -n "$quota" ] || quota="$(awk -v c="$cpus" -v p="$period" 'BEGIN { printf "%d", c * p }')"
   if [ -d "$CG_ROOT/cpu" ] && [ -d "$CG_ROOT/memory" ]; then
@@ -151,7 +152,9 @@ start() {
   local t1; t1=$(date +%s.%N)
   echo "docker-engine: dockerd pid $(dockerd_pid) answered after $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}') s" \
        "(storage $(docker info -f '{{.Driver}}'), cgroup driver $(docker info -f '{{.CgroupDriver}}'))"
-  cgroup_setup "${LAB_CPUS:-2}" "${LAB_MEMORY:-2g}"
+  # The lab limits the parent at every `up`, with the stack spec's budget; LAB_CPUS and LAB_MEMORY do it
+  # here too, for a by-hand `docker-compose up`.
+  if [ -n "${LAB_CPUS:-}${LAB_MEMORY:-}" ]; then cgroup_setup "${LAB_CPUS:?also LAB_CPUS}" "${LAB_MEMORY:?also LAB_MEMORY}"; fi
   echo "DOCKER_HOST=$DOCKER_HOST"
   echo "(use it: export DOCKER_HOST=$DOCKER_HOST)"
 }

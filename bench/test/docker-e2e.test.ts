@@ -14,20 +14,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createConnection } from 'mysql2/promise';
-import {
-  DEFAULT_BUDGET,
-  SERVICES,
-  buildImages,
-  dockerRuntime,
-  ensureBaseImage,
-} from '../src/lab/docker/index.js';
+import { buildImages, dockerRuntime, ensureBaseImage } from '../src/lab/docker/index.js';
+import { DEFAULT_COMPOSE_STACK, containerArgs, containerEnv } from '../src/lab/docker/compose-env.js';
 import { cannotStartEngine, dockerEngineAnswers, removeParentCgroup, setUpParentCgroup, startEngine, stopEngine } from '../src/lab/docker/engine.js';
 import { docker, dockerHost } from '../src/lab/docker/exec.js';
 import { cgroupsOf, limitsOfPid } from '../src/lab/docker/limits.js';
-import type { StackInfo } from '../src/lab/types.js';
+import { parseMemory } from '../src/lab/cgroup.js';
 import { freePorts } from '@eserver-lab/testkit/free-port';
+import { DATABASE, SERVICES } from '../src/lab/stack-spec.js';
+import type { LabPorts, StackInfo } from '../src/lab/types.js';
 
-const GIB2 = 2 * 1024 ** 3;
+// A budget of its own rather than the default (the whole machine): what is checked is that the limits asked
+// for are the ones the four containers share, and one CPU fits below a parent that is itself capped.
+const CPUS = 1;
+const MEMORY = '1g';
+const MEMORY_BYTES = parseMemory(MEMORY);
 const log = (l: string) => console.log(`# ${l.replace(/\n/g, '\n# ')}`);
 
 const engineAnswered = await dockerEngineAnswers();
@@ -53,7 +54,7 @@ function cgroupDirsNamed(name: string): string[] {
 }
 
 async function waitForRow(port: number): Promise<number[]> {
-  const c = await createConnection({ host: '127.0.0.1', port, user: 'eserver', password: 'eserver', database: 'eserver' });
+  const c = await createConnection({ host: '127.0.0.1', port, ...DATABASE });
   try {
     let rows: { num: number }[] = [];
     for (let i = 0; i < 200 && rows.length === 0; i++) {
@@ -99,7 +100,7 @@ else describe('docker compose stack, end to end', { timeout: 300_000 }, () => {
     const cg = `eserver-lab-tc-${process.pid}`;
     type Started = { getId(): string; stop(o?: { timeout?: number }): Promise<unknown>; exec(cmd: string[]): Promise<{ output: string; exitCode: number }> };
     const started = new Map<string, Started>();
-    let ports: Record<'http' | 'fpm' | 'queue' | 'metrics' | 'mysql', number>;
+    let ports: LabPorts;
 
     before(async () => {
       const { GenericContainer, Wait } = await import('testcontainers');
@@ -111,20 +112,18 @@ else describe('docker compose stack, end to end', { timeout: 300_000 }, () => {
           this.hostConfig.Init = true;
         }
       }
-      log((await setUpParentCgroup(DEFAULT_BUDGET.cpus, DEFAULT_BUDGET.memory, cg)).trim());
+      log((await setUpParentCgroup(CPUS, MEMORY, cg)).trim());
       const [http, fpm, queue, metrics, mysql] = await freePorts(5);
       ports = { http: http!, fpm: fpm!, queue: queue!, metrics: metrics!, mysql: mysql! };
-      const env: Record<string, Record<string, string>> = {
-        mysql: { LAB_MYSQL_PORT: String(ports.mysql) },
-        'queue-server': { LAB_QUEUE_PORT: String(ports.queue), LAB_METRICS_PORT: String(ports.metrics), LAB_MYSQL_PORT: String(ports.mysql) },
-        'php-fpm': { LAB_FPM_PORT: String(ports.fpm), LAB_QUEUE_PORT: String(ports.queue) },
-        nginx: { LAB_HTTP_PORT: String(ports.http), LAB_FPM_PORT: String(ports.fpm) },
-      };
+      // What compose would pass: the command lines, health checks and tokens the stack spec renders.
+      const stack = { ...DEFAULT_COMPOSE_STACK, ports };
+      const args = containerArgs(stack);
       const tUp = Date.now();
       for (const svc of SERVICES) {
         const c = await new LabContainer(`eserver-lab/${svc}:latest`)
           .withNetworkMode('host')
-          .withEnvironment(env[svc]!)
+          .withEnvironment(containerEnv(stack, svc))
+          .withCommand(args[svc])
           .withUlimits({ nofile: { soft: 20000, hard: 20000 } })
           .withWaitStrategy(Wait.forHealthCheck())
           .withStartupTimeout(120_000)
@@ -150,7 +149,7 @@ else describe('docker compose stack, end to end', { timeout: 300_000 }, () => {
       assert.deepEqual(await waitForRow(ports.mysql), [1]);
     });
 
-    test('the four containers share one parent cgroup limited to 2 CPUs and 2 GB', async () => {
+    test('the four containers share one parent cgroup limited to the budget', async () => {
       const parents = new Set<string>();
       for (const svc of SERVICES) {
         const c = started.get(svc)!;
@@ -158,12 +157,12 @@ else describe('docker compose stack, end to end', { timeout: 300_000 }, () => {
         const pid = childOf(initPid);
         // From the host's cgroup files: the limit that applies to the service's main process.
         const l = await limitsOfPid(pid);
-        assert.equal(l.cpus, 2, `${svc}: cpus`);
-        assert.equal(l.memoryBytes, GIB2, `${svc}: memory`);
+        assert.equal(l.cpus, CPUS, `${svc}: cpus`);
+        assert.equal(l.memoryBytes, MEMORY_BYTES, `${svc}: memory`);
         assert.ok(l.cpuCgroup?.endsWith(`/${cg}`), `${svc}: cpu limit on the parent (${l.cpuCgroup})`);
         assert.ok(l.memoryCgroup?.endsWith(`/${cg}`), `${svc}: memory limit on the parent (${l.memoryCgroup})`);
         parents.add(`${l.cpuCgroup}|${l.memoryCgroup}`);
-        assert.equal(Number(readFileSync(`${l.cpuCgroup}/cpu.cfs_quota_us`, 'utf8')), 2 * Number(readFileSync(`${l.cpuCgroup}/cpu.cfs_period_us`, 'utf8')));
+        assert.equal(Number(readFileSync(`${l.cpuCgroup}/cpu.cfs_quota_us`, 'utf8')), CPUS * Number(readFileSync(`${l.cpuCgroup}/cpu.cfs_period_us`, 'utf8')));
         // From inside the container: it sits below the parent, in every controller.
         const inside = await c.exec(['cat', '/proc/self/cgroup']);
         assert.equal(inside.exitCode, 0);
@@ -202,9 +201,11 @@ else describe('docker compose stack, end to end', { timeout: 300_000 }, () => {
         runDir,
         project: `esl-test-${process.pid}`,
         cgroupParent: cg,
+        cpus: CPUS,
+        memory: MEMORY,
         ports: { http: http!, fpm: fpm!, queue: queue!, metrics: metrics!, mysql: mysql! },
         log,
-      } as Parameters<typeof dockerRuntime.up>[0]);
+      });
       log(`compose: stack up in ${((Date.now() - t) / 1000).toFixed(1)} s (images cached)`);
     });
 
@@ -223,8 +224,8 @@ else describe('docker compose stack, end to end', { timeout: 300_000 }, () => {
 
     test('StackInfo records the runtime, the limits read back and the images\' versions', () => {
       assert.equal(info.runtime, 'docker');
-      assert.equal(info.limits.cpus, 2);
-      assert.equal(info.limits.memoryBytes, GIB2);
+      assert.equal(info.limits.cpus, CPUS);
+      assert.equal(info.limits.memoryBytes, MEMORY_BYTES);
       assert.doesNotMatch(info.limits.note ?? '', /WARNING/);
       assert.match(info.versions.nginx ?? '', /^1\.22\./);
       assert.match(info.versions.mariadb ?? '', /10\.11\./);

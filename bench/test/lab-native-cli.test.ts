@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { repoRoot } from '../src/lab/native/paths.js';
+import { repoRoot } from '../src/lab/paths.js';
 import { readState, type LabState } from '../src/lab/native/index.js';
 import { processesUsing } from './lab-procs.js';
 import { freePorts } from '@eserver-lab/testkit/free-port';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { renderTemplate, tokensIn, RenderError } from '../src/lab/render.js';
 import { assertPortFree, findPortOwner, PortInUseError } from '../src/lab/ports.js';
 import { parseMemory } from '../src/lab/cgroup.js';
-import { repoRoot, sources } from '../src/lab/native/paths.js';
+import { repoRoot, sources } from '../src/lab/paths.js';
 import { freePort } from '@eserver-lab/testkit/free-port';
 
 test('renderTemplate replaces every token and refuses a token without a value', () => {

@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createConnection } from 'mysql2/promise';
 import { nativeRuntime, readState, type LabState } from '../src/lab/native/index.js';
 import { PortInUseError } from '../src/lab/ports.js';
+import { DATABASE, mysqlUrl } from '../src/lab/stack-spec.js';
 import type { StackInfo } from '../src/lab/types.js';
 import { processesUsing } from './lab-procs.js';
 import { freePorts } from '@eserver-lab/testkit/free-port';
@@ -66,6 +67,13 @@ describe('native lab stack', { timeout: 120_000 }, () => {
     assert.match(info.versions.mariadb ?? '', /^\d+\.\d+/);
   });
 
+  test('one database account, the stack spec\'s: StackInfo names it and the queue server drains as it', () => {
+    assert.deepEqual({ user: info.mysql.user, password: info.mysql.password, database: info.mysql.database }, DATABASE);
+    const q = info.services.find((s) => s.name === 'queue-server')!;
+    const argv = readFileSync(`/proc/${q.pid}/cmdline`, 'utf8').split('\0');
+    assert.equal(argv[argv.indexOf('--mysql-url') + 1], mysqlUrl(info.mysql.port));
+  });
+
   test('the baseline page answers 200 with its small body', async () => {
     const res = await fetch(info.pages.baseline);
     assert.equal(res.status, 200);
@@ -77,7 +85,7 @@ describe('native lab stack', { timeout: 120_000 }, () => {
     const body = await res.text();
     assert.equal(res.status, 200, `client.php body: ${body}`);
     assert.equal(body, 'ok');
-    const c = await createConnection({ socketPath: info.mysql.socket, user: info.mysql.user, database: 'eserver' });
+    const c = await createConnection({ socketPath: info.mysql.socket, user: info.mysql.user, password: info.mysql.password, database: info.mysql.database });
     try {
       let rows: { num: number }[] = [];
       for (let i = 0; i < 200 && rows.length === 0; i++) {
@@ -136,7 +144,7 @@ describe('native lab stack', { timeout: 120_000 }, () => {
     const res = await fetch(info.pages.persistent);
     assert.equal(res.status, 200, await res.clone().text());
     assert.equal(await res.text(), 'ok');
-    const c = await createConnection({ socketPath: info.mysql.socket, user: info.mysql.user, database: 'eserver' });
+    const c = await createConnection({ socketPath: info.mysql.socket, user: info.mysql.user, password: info.mysql.password, database: info.mysql.database });
     try {
       let nums: number[] = [];
       for (let i = 0; i < 200 && nums.length < 2; i++) {

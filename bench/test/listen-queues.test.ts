@@ -9,7 +9,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { renderTemplate } from '../src/lab/render.js';
-import { sources } from '../src/lab/native/paths.js';
+import { sources } from '../src/lab/paths.js';
 import {
   DEEP_LISTEN_BACKLOG,
   effectiveBacklog,

@@ -14,10 +14,10 @@ const run = promisify(execFile);
 const pub = join(repoRoot, 'php-client', 'public');
 const queueCli = join(repoRoot, 'queue-server', 'dist', 'src', 'cli.js');
 
-async function page(name: string, queuePort: number): Promise<string> {
-  const { stdout } = await run('php', ['-d', 'display_errors=stderr', join(pub, name)], {
-    env: { ...process.env, ESERVER_QUEUE_HOST: '127.0.0.1', ESERVER_QUEUE_PORT: String(queuePort) },
-  });
+async function page(name: string, queuePort: number | null): Promise<string> {
+  const env: NodeJS.ProcessEnv = { ...process.env, ESERVER_QUEUE_HOST: '127.0.0.1', ESERVER_QUEUE_PORT: String(queuePort) };
+  if (queuePort === null) delete env.ESERVER_QUEUE_PORT;
+  const { stdout } = await run('php', ['-d', 'display_errors=stderr', join(pub, name)], { env });
   return stdout;
 }
 
@@ -69,6 +69,13 @@ describe('lab PHP pages', { timeout: 30_000 }, () => {
   test('client.php prints "err CODE" when the queue cannot be reached', async () => {
     const closed = await freePort();
     assert.match(await page('client.php', closed), /^err \S+$/);
+  });
+
+  test('client.php refuses to guess a queue port: without ESERVER_QUEUE_PORT it enqueues nothing', async () => {
+    // The port is the lab's (php-fpm.conf's env[], rendered from the stack spec), never a default of the page's.
+    const before = await queueLength(metricsPort);
+    assert.equal(await page('client.php', null), 'err NO_QUEUE_PORT');
+    assert.equal(await queueLength(metricsPort), before);
   });
 
   test('baseline.php prints the same small body without any queue call', async () => {

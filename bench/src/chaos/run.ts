@@ -143,7 +143,7 @@ async function runScenario(o: ChaosOptions, runtime: LabRuntime, sc: Scenario, i
       mounted = true;
       live.journalDir = journalDir;
     }
-    const up: UpOptions & { ports?: Record<string, number> } = { log: logStep, queueArgs: ['--fsync', sc.fsync] };
+    const up: UpOptions = { log: logStep, queueArgs: ['--fsync', sc.fsync] };
     if (o.runDir) up.runDir = o.runDir;
     if (journalDir) up.journalDir = journalDir;
     if (o.freePorts) {

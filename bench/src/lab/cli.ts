@@ -6,8 +6,9 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_CPU_PERIOD_US } from './cgroup.js';
 import { getRuntime, type RuntimeChoice } from './index.js';
 import { tailLines } from './native/health.js';
-import { DEFAULT_PORTS, nativeRuntime, readState, type NativeUpOptions } from './native/index.js';
-import { defaultRunDir } from './native/paths.js';
+import { nativeRuntime, readState, type NativeUpOptions } from './native/index.js';
+import { defaultRunDir } from './paths.js';
+import { DEFAULT_MEMORY, DEFAULT_PORTS, PORTS, defaultCpus } from './stack-spec.js';
 import { QUEUE_IMPLS, type QueueImpl } from './seed2013.js';
 import { LISTEN_SYSCTLS, parseListenBacklog, readListenSysctls } from './sysctl.js';
 import type { StackInfo } from './types.js';
@@ -66,19 +67,19 @@ const program = new Command('eserver-lab').description('the lab stack: nginx -> 
 
 program
   .command('up')
-  .description('start the stack (MariaDB, queue server, php-fpm, nginx) inside a 2-CPU/2 GB cgroup')
+  .description(`start the stack (MariaDB, queue server, php-fpm, nginx) inside one cgroup (default: the whole machine's CPUs, ${DEFAULT_MEMORY})`)
   .addOption(runtimeOpt())
   .addOption(runDirOpt())
-  .option('--cpus <n>', 'CPU budget of the cgroup, fractions allowed (e.g. 0.33)', positive, 2)
+  .option('--cpus <n>', 'CPU budget of the cgroup, fractions allowed (e.g. 0.33)', positive, defaultCpus())
   .option('--cpu-period-us <us>', 'CFS period of the CPU quota, µs (raised when the quota would be < 1 ms)', positive, DEFAULT_CPU_PERIOD_US)
   .addOption(new Option('--queue-impl <impl>', 'queue server: ts (ours) or seed2013 (the 2013-style Python stand-in, no drain)').choices([...QUEUE_IMPLS]).default('ts'))
-  .option('--memory <size>', 'memory budget of the cgroup, e.g. 2g', '2g')
+  .option('--memory <size>', 'memory budget of the cgroup, e.g. 1g', DEFAULT_MEMORY)
   .option('--listen-backlog <n>', 'listen backlog of nginx, php-fpm and the queue server (default 65535; 128 = the 2013 kernel default, the shallow-queue regime)', backlogArg)
-  .option('--http-port <n>', 'nginx port', int, DEFAULT_PORTS.http)
-  .option('--fpm-port <n>', 'php-fpm port', int, DEFAULT_PORTS.fpm)
-  .option('--queue-port <n>', 'queue server port', int, DEFAULT_PORTS.queue)
-  .option('--metrics-port <n>', 'queue server metrics port', int, DEFAULT_PORTS.metrics)
-  .option('--mysql-port <n>', 'MariaDB port', int, DEFAULT_PORTS.mysql)
+  .option(`${PORTS.http.flag} <n>`, 'nginx port', int, DEFAULT_PORTS.http)
+  .option(`${PORTS.fpm.flag} <n>`, 'php-fpm port', int, DEFAULT_PORTS.fpm)
+  .option(`${PORTS.queue.flag} <n>`, 'queue server port', int, DEFAULT_PORTS.queue)
+  .option(`${PORTS.metrics.flag} <n>`, 'queue server metrics port', int, DEFAULT_PORTS.metrics)
+  .option(`${PORTS.mysql.flag} <n>`, 'MariaDB port', int, DEFAULT_PORTS.mysql)
   .option('--json', 'print the stack description as JSON')
   .allowExcessArguments(false)
   .argument('[queueArgs...]', 'extra queue server flags, after --')
@@ -163,6 +164,14 @@ program
       console.log(`==> ${join(dir, f)} <==`);
       for (const l of tailLines(join(dir, f), o.lines)) console.log(l);
     }
+  });
+
+program
+  .command('env')
+  .description('the variables docker-compose.yml reads, for the default stack (this is .env.example)')
+  .action(async () => {
+    const { envExample } = await import('./docker/compose-env.js');
+    process.stdout.write(envExample());
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

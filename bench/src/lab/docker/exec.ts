@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { repoRoot } from '../native/paths.js';
+import { repoRoot } from '../paths.js';
 
 const run = promisify(execFile);
 
@@ -74,17 +74,20 @@ export interface ComposeCli {
 
 let picked: ComposeCli | null = null;
 
+// Generous: Compose v1 is a Python program, and on a loaded machine its start alone can take seconds.
+const VERSION_TIMEOUT_MS = 60_000;
+
 export async function pickCompose(): Promise<ComposeCli> {
   if (picked) return picked;
   try {
-    const r = await runCmd('docker', ['compose', 'version', '--short'], { timeoutMs: 10_000 });
+    const r = await runCmd('docker', ['compose', 'version', '--short'], { timeoutMs: VERSION_TIMEOUT_MS });
     picked = { file: 'docker', prefix: ['compose'], version: 2, label: `docker compose ${r.stdout.trim()}` };
     return picked;
   } catch {
     /* no v2 plugin: try v1 */
   }
   try {
-    const r = await runCmd('docker-compose', ['version', '--short'], { timeoutMs: 10_000 });
+    const r = await runCmd('docker-compose', ['version', '--short'], { timeoutMs: VERSION_TIMEOUT_MS });
     picked = { file: 'docker-compose', prefix: [], version: 1, label: `docker-compose ${r.stdout.trim()}` };
     return picked;
   } catch {

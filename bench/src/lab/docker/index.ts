@@ -1,28 +1,23 @@
 // The lab runtime on Docker Compose: the same four services and config files as the native mode, built
-// from the repo's Dockerfiles and started by docker-compose.yml, all in one parent cgroup (2 CPUs, 2 GB).
+// from the repo's Dockerfiles and started by docker-compose.yml, all in one parent cgroup (the stack's budget).
+// Ports, budget, account, command lines and health checks are the stack spec's (../stack-spec.ts).
 // `auto` picks this runtime only when an engine answers; nothing here starts an engine on its own.
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { repoRoot, sources } from '../native/paths.js';
-import type { LabPorts } from '../native/state.js';
+import { repoRoot, sources } from '../paths.js';
 import { assertPortFree } from '../ports.js';
+import { DATABASE, DEFAULT_MEMORY, DEFAULT_PORTS, LOOPBACK, PORTS, SERVICES, assertDistinctPorts, defaultCpus, servicePorts } from '../stack-spec.js';
 import { DEEP_LISTEN_BACKLOG, prepareListenQueues } from '../sysctl.js';
-import type { LabRuntime, ServiceInfo, ServiceName, StackInfo, UpOptions } from '../types.js';
+import type { LabPorts, LabRuntime, ServiceInfo, ServiceName, StackInfo, UpOptions } from '../types.js';
+import { BASE_IMAGE_TAG, DEFAULT_CGROUP_PARENT, DEFAULT_COMPOSE_STACK, composeVariables, containerLayout } from './compose-env.js';
 import { dockerEngineAnswers, removeParentCgroup, setUpParentCgroup } from './engine.js';
 import { baseScript, compose, docker, dockerHost, pickCompose, runCmd } from './exec.js';
 import { limitsOfPid } from './limits.js';
 
 export { dockerEngineAnswers };
 
-export const BASE_IMAGE_TAG = 'eserver-lab/bookworm-base:latest';
-/** The shared budget of the four containers: the 2013 box (same defaults as the native runner). */
-export const DEFAULT_BUDGET = { cpus: 2, memory: '2g' } as const;
-export const DEFAULT_PORTS: LabPorts = { http: 8080, fpm: 9000, queue: 8888, metrics: 9888, mysql: 3307 };
-export const SERVICES: ServiceName[] = ['mysql', 'queue-server', 'php-fpm', 'nginx'];
 export const defaultDockerRunDir = join(repoRoot, 'run', 'lab-docker');
-const MYSQL_USER = 'eserver';
-const MYSQL_PASSWORD = 'eserver';
 
 /** Docker-only options on top of the shared UpOptions contract. */
 export interface DockerUpOptions extends UpOptions {
@@ -54,37 +49,22 @@ interface DockerState {
 
 const stateFile = (runDir: string) => join(runDir, 'docker-state.json');
 const journalOverrideFile = (runDir: string) => join(runDir, 'compose.journal.yml');
-/** The queue image's journal directory (queue-server/docker-entrypoint.sh: $LAB_RUN_DIR/journal). */
-const CONTAINER_JOURNAL_DIR = '/run/eserver-lab/journal';
 
 /** Compose's interpolation variables (see .env.example) for one stack. */
 function composeEnv(s: Pick<DockerState, 'ports' | 'cgroupParent' | 'baseImage' | 'queueArgs' | 'listenBacklog' | 'journalDir' | 'runDir'>): Record<string, string> {
   return {
     ...(s.journalDir ? { LAB_COMPOSE_OVERRIDE: journalOverrideFile(s.runDir) } : {}),
-    HTTP_PORT: String(s.ports.http),
-    FPM_PORT: String(s.ports.fpm),
-    QUEUE_PORT: String(s.ports.queue),
-    METRICS_PORT: String(s.ports.metrics),
-    MYSQL_PORT: String(s.ports.mysql),
-    MYSQL_USER,
-    MYSQL_PASSWORD,
-    CGROUP_PARENT: s.cgroupParent,
-    BASE_IMAGE: s.baseImage,
-    QUEUE_EXTRA_ARGS: s.queueArgs.join(' '),
-    LISTEN_BACKLOG: String(s.listenBacklog ?? DEEP_LISTEN_BACKLOG),
+    ...composeVariables({ ports: s.ports, backlog: s.listenBacklog ?? DEEP_LISTEN_BACKLOG, queueArgs: s.queueArgs, cgroupParent: s.cgroupParent, baseImage: s.baseImage }),
   };
 }
 
+/** Ports set in the environment under their Compose names (HTTP_PORT...), as for a by-hand compose up. */
 function portsFromEnv(): Partial<LabPorts> {
   const out: Partial<LabPorts> = {};
-  const map: [keyof LabPorts, string][] = [
-    ['http', 'HTTP_PORT'],
-    ['fpm', 'FPM_PORT'],
-    ['queue', 'QUEUE_PORT'],
-    ['metrics', 'METRICS_PORT'],
-    ['mysql', 'MYSQL_PORT'],
-  ];
-  for (const [k, v] of map) if (process.env[v]) out[k] = Number(process.env[v]);
+  for (const k of Object.keys(PORTS) as (keyof LabPorts)[]) {
+    const v = process.env[PORTS[k].variable];
+    if (v) out[k] = Number(v);
+  }
   return out;
 }
 
@@ -117,7 +97,8 @@ export async function buildImages(baseImage: string, project: string, log: (l: s
   const c = await pickCompose();
   const args = c.version === 1 ? ['build', '--parallel'] : ['build'];
   const t = Date.now();
-  await compose(project, args, { BASE_IMAGE: baseImage }, 900_000);
+  // Compose interpolates the whole file even to build: the default stack's variables, on this base image.
+  await compose(project, args, composeVariables({ ...DEFAULT_COMPOSE_STACK, baseImage }), 900_000);
   log(`lab: images built in ${((Date.now() - t) / 1000).toFixed(1)} s (${c.label})`);
 }
 
@@ -155,10 +136,6 @@ function mainPid(initPid: number): number | null {
   } catch {
     return null;
   }
-}
-
-function servicePorts(svc: ServiceName, p: LabPorts): number[] {
-  return { mysql: [p.mysql], 'queue-server': [p.queue, p.metrics], 'php-fpm': [p.fpm], nginx: [p.http] }[svc];
 }
 
 async function packageVersions(id: string, pkgs: string[]): Promise<Record<string, string>> {
@@ -243,14 +220,14 @@ async function stackInfo(state: DockerState, requireAll: boolean): Promise<Stack
   return {
     runtime: 'docker',
     runDir: state.runDir,
-    httpBase: `http://127.0.0.1:${p.http}`,
+    httpBase: `http://${LOOPBACK}:${p.http}`,
     pages: {
-      client: `http://127.0.0.1:${p.http}/client.php`,
-      baseline: `http://127.0.0.1:${p.http}/baseline.php`,
-      persistent: `http://127.0.0.1:${p.http}/client_persistent.php`,
+      client: `http://${LOOPBACK}:${p.http}/client.php`,
+      baseline: `http://${LOOPBACK}:${p.http}/baseline.php`,
+      persistent: `http://${LOOPBACK}:${p.http}/client_persistent.php`,
     },
-    queue: { host: '127.0.0.1', port: p.queue, metricsPort: p.metrics },
-    mysql: { host: '127.0.0.1', port: p.mysql, user: MYSQL_USER, password: MYSQL_PASSWORD, database: 'eserver' },
+    queue: { host: LOOPBACK, port: p.queue, metricsPort: p.metrics },
+    mysql: { host: LOOPBACK, port: p.mysql, ...DATABASE },
     services,
     limits,
     versions: complete ? await versionsOf(ids) : {},
@@ -333,24 +310,17 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
   // Callers (the lab CLI) pass every port key, undefined when no flag was given: only defined ones count.
   const given = Object.fromEntries(Object.entries(opts.ports ?? {}).filter(([, v]) => v !== undefined && v !== null));
   const ports: LabPorts = { ...DEFAULT_PORTS, ...portsFromEnv(), ...given };
-  const flags: Record<keyof LabPorts, [ServiceName, string]> = {
-    http: ['nginx', 'HTTP_PORT'],
-    fpm: ['php-fpm', 'FPM_PORT'],
-    queue: ['queue-server', 'QUEUE_PORT'],
-    metrics: ['queue-server', 'METRICS_PORT'],
-    mysql: ['mysql', 'MYSQL_PORT'],
-  };
-  for (const k of Object.keys(ports) as (keyof LabPorts)[]) await assertPortFree(ports[k], flags[k][0], flags[k][1]);
+  assertDistinctPorts(ports);
+  for (const k of Object.keys(ports) as (keyof LabPorts)[]) await assertPortFree(ports[k], PORTS[k].service, `${PORTS[k].flag} (${PORTS[k].variable})`);
   const queueArgs = opts.queueArgs ?? [];
-  if (queueArgs.some((a) => /\s/.test(a))) throw new Error('queue arguments with spaces cannot pass through compose');
-  const cpus = opts.cpus ?? DEFAULT_BUDGET.cpus;
-  const memory = opts.memory ?? DEFAULT_BUDGET.memory;
+  const cpus = opts.cpus ?? defaultCpus();
+  const memory = opts.memory ?? DEFAULT_MEMORY;
   const state: DockerState = {
     runtime: 'docker',
     runDir,
     project: opts.project ?? process.env.COMPOSE_PROJECT_NAME ?? 'eserver-lab',
     ports,
-    cgroupParent: opts.cgroupParent ?? process.env.CGROUP_PARENT ?? 'eserver-lab',
+    cgroupParent: opts.cgroupParent ?? process.env.CGROUP_PARENT ?? DEFAULT_CGROUP_PARENT,
     baseImage: await ensureBaseImage(log),
     budget: { cpus, memory },
     queueArgs,
@@ -359,6 +329,8 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
     ...(opts.journalDir ? { journalDir: resolve(opts.journalDir) } : {}),
     startedAt: new Date().toISOString(),
   };
+  // Refuses, before anything is built or started, a command line that cannot pass through compose.
+  composeEnv(state);
   const check = () => {
     if (opts.signal?.aborted) throw new Error('interrupted');
   };
@@ -372,7 +344,7 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
   if (state.journalDir) {
     await writeFile(
       journalOverrideFile(runDir),
-      `version: "2.4"\nservices:\n  queue-server:\n    volumes: [${JSON.stringify(`${state.journalDir}:${CONTAINER_JOURNAL_DIR}`)}]\n`,
+      `version: "2.4"\nservices:\n  queue-server:\n    volumes: [${JSON.stringify(`${state.journalDir}:${containerLayout.journalDir}`)}]\n`,
     );
   }
   await writeFile(stateFile(runDir), JSON.stringify(state, null, 2));
@@ -408,7 +380,7 @@ async function down(runDir?: string): Promise<void> {
   await rm(stateFile(dir), { force: true });
 }
 
-export const dockerRuntime: LabRuntime = { name: 'docker', up, status, down };
+export const dockerRuntime: LabRuntime & { up(opts?: DockerUpOptions): Promise<StackInfo> } = { name: 'docker', up, status, down };
 
 /**
  * A service's main pid as seen from the host, in two docker calls (status() also reads versions and

@@ -6,7 +6,7 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { repoRoot } from './paths.js';
+import { repoRoot } from '../paths.js';
 
 const run = promisify(execFile);
 

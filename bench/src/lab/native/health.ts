@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createConnection } from 'mysql2/promise';
+import { LOOPBACK, type HealthCheck } from '../stack-spec.js';
 import { isAlive, type ProcRecord } from './procs.js';
 
 export class HealthCheckError extends Error {}
@@ -71,6 +72,26 @@ export async function httpOk(url: string, timeoutMs = 2000): Promise<boolean> {
   return true;
 }
 
+/** The stack spec's health check of a service, in Node; true when healthy, else false or a thrown reason. */
+export async function checkHealth(h: HealthCheck): Promise<boolean> {
+  switch (h.kind) {
+    case 'http':
+      return httpOk(`http://${LOOPBACK}:${h.port}${h.path}`);
+    case 'tcp':
+      return tcpAnswers(h.port);
+    case 'mysql': {
+      const c = await createConnection({ host: LOOPBACK, port: h.port, user: h.user, password: h.password, database: h.database, connectTimeout: 1000 });
+      try {
+        await c.ping();
+        return true;
+      } finally {
+        await c.end();
+      }
+    }
+  }
+}
+
+/** MariaDB answers root on its socket: the init step can run (before the lab's account exists). */
 export async function mysqlPing(socketPath: string): Promise<boolean> {
   const c = await createConnection({ socketPath, user: 'root', connectTimeout: 1000 });
   try {

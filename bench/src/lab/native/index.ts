@@ -1,5 +1,6 @@
 // The native lab runtime: MariaDB, the queue server, php-fpm and nginx as plain processes, started in
-// dependency order inside one cgroup (the 2-core/2 GB budget), each health-checked before the next.
+// dependency order inside one cgroup (the stack's budget), each health-checked before the next. What each
+// service runs and how it is checked is the stack spec's (../stack-spec.ts).
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -20,12 +21,29 @@ import {
 import { assertPortFree } from '../ports.js';
 import { queueLength, seed2013Argv, seed2013Script } from '../seed2013.js';
 import { renderFile, type TokenValues } from '../render.js';
+import {
+  DATABASE,
+  DEFAULT_MEMORY,
+  DEFAULT_PORTS,
+  LOOPBACK,
+  PORTS,
+  SERVICES,
+  assertDistinctPorts,
+  defaultCpus,
+  healthCheck,
+  mariadbdArgs,
+  nginxArgs,
+  phpFpmArgs,
+  queueServerArgs,
+  runLayout,
+  stackTokens,
+} from '../stack-spec.js';
 import { DEEP_LISTEN_BACKLOG, prepareListenQueues } from '../sysctl.js';
 import type { AppliedLimits, LabRuntime, ServiceInfo, ServiceName, StackInfo, UpOptions } from '../types.js';
 import { findBinaries, requireBinary } from './binaries.js';
 import { freshDatadir } from './datadir.js';
-import { AbortedError, httpOk, mysqlPing, tailLines, tcpAnswers, waitHealthy } from './health.js';
-import { defaultRunDir, repoRoot, sources } from './paths.js';
+import { AbortedError, checkHealth, mysqlPing, tailLines, waitHealthy } from './health.js';
+import { defaultRunDir, repoRoot, sources } from '../paths.js';
 import {
   isAlive,
   killPids,
@@ -41,17 +59,9 @@ import { liveServices, readState, stateFile, writeState, type LabPorts, type Lab
 
 const run = promisify(execFile);
 
-export const DEFAULT_PORTS: LabPorts = { http: 8080, fpm: 9000, queue: 8888, metrics: 9888, mysql: 3307 };
-const PORT_FLAGS: Record<keyof LabPorts, [ServiceName, string]> = {
-  http: ['nginx', '--http-port'],
-  fpm: ['php-fpm', '--fpm-port'],
-  queue: ['queue-server', '--queue-port'],
-  metrics: ['queue-server', '--metrics-port'],
-  mysql: ['mysql', '--mysql-port'],
-};
 /** Marks a directory as a lab run directory, so only such a directory is ever wiped. */
 const MARKER = '.eserver-lab-run';
-const STOP_ORDER: ServiceName[] = ['nginx', 'php-fpm', 'queue-server', 'mysql'];
+const STOP_ORDER: ServiceName[] = [...SERVICES].reverse();
 const GRACE_MS: Record<ServiceName, number> = { nginx: 5000, 'php-fpm': 5000, 'queue-server': 15000, mysql: 20000 };
 
 /** Native-only options on top of the shared UpOptions contract. */
@@ -159,7 +169,7 @@ async function setUpCgroup(cpus: number, memory: string, periodUs: number | unde
 
 function buildInfo(state: LabState, health: Map<ServiceName, boolean>): StackInfo {
   const p = state.ports;
-  const httpBase = `http://127.0.0.1:${p.http}`;
+  const httpBase = `http://${LOOPBACK}:${p.http}`;
   return {
     runtime: 'native',
     runDir: state.runDir,
@@ -169,15 +179,8 @@ function buildInfo(state: LabState, health: Map<ServiceName, boolean>): StackInf
       baseline: `${httpBase}/baseline.php`,
       persistent: `${httpBase}/client_persistent.php`,
     },
-    queue: { host: '127.0.0.1', port: p.queue, metricsPort: p.metrics },
-    mysql: {
-      host: '127.0.0.1',
-      port: p.mysql,
-      socket: join(state.runDir, 'mysql', 'mysql.sock'),
-      user: 'root',
-      password: '',
-      database: 'eserver',
-    },
+    queue: { host: LOOPBACK, port: p.queue, metricsPort: p.metrics },
+    mysql: { host: LOOPBACK, port: p.mysql, socket: runLayout(state.runDir).mysqlSocket, ...DATABASE },
     services: state.services.map(
       (s): ServiceInfo => ({
         name: s.name,
@@ -198,8 +201,8 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
   const log = opts.log ?? ((l: string) => console.error(l));
   const runDir = resolve(opts.runDir ?? defaultRunDir);
   const ports: LabPorts = { ...DEFAULT_PORTS, ...opts.ports };
-  const cpus = opts.cpus ?? 2;
-  const memory = opts.memory ?? '2g';
+  const cpus = opts.cpus ?? defaultCpus();
+  const memory = opts.memory ?? DEFAULT_MEMORY;
   const healthMs = opts.healthTimeoutMs ?? 30_000;
   const signal = opts.signal;
   const check = () => {
@@ -210,46 +213,29 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
   if (!existsSync(sources.queueCli)) {
     throw new Error(`the queue server is not built (${sources.queueCli} missing): run 'make build'`);
   }
-  const seen = new Map<number, string>();
-  for (const [k, v] of Object.entries(ports)) {
-    if (seen.has(v)) throw new Error(`port ${v} is given to both ${seen.get(v)} and ${k}; each service needs its own`);
-    seen.set(v, k);
-  }
-  const journalDir = opts.journalDir ? resolve(opts.journalDir) : join(runDir, 'queue', 'journal');
+  assertDistinctPorts(ports);
+  const layout = runLayout(runDir);
+  const journalDir = opts.journalDir ? resolve(opts.journalDir) : layout.journalDir;
   if (opts.journalDir && (!existsSync(journalDir) || readdirSync(journalDir).some((e) => e !== 'lost+found'))) {
     throw new Error(`--journal-dir ${journalDir} must be an existing empty directory (a journal left there would be replayed into a fresh MySQL)`);
   }
   await prepareRunDir(runDir, log);
-  for (const k of Object.keys(ports) as (keyof LabPorts)[]) {
-    const [svc, flag] = PORT_FLAGS[k];
-    await assertPortFree(ports[k], svc, flag);
-  }
+  for (const k of Object.keys(ports) as (keyof LabPorts)[]) await assertPortFree(ports[k], PORTS[k].service, PORTS[k].flag);
 
   const listen = prepareListenQueues(opts.listenBacklog ?? DEEP_LISTEN_BACKLOG, log);
   const user = userInfo();
   const isRoot = user.uid === 0;
-  const sock = join(runDir, 'mysql', 'mysql.sock');
+  const sock = layout.mysqlSocket;
   const tokens: TokenValues = {
-    RUN_DIR: runDir,
+    ...stackTokens({ layout, ports, backlog: listen.backlog }),
     DOC_ROOT: sources.docRoot,
     USER: user.username,
     GROUP: groupName(user.gid),
-    HTTP_PORT: ports.http,
-    FPM_PORT: ports.fpm,
-    QUEUE_PORT: ports.queue,
-    METRICS_PORT: ports.metrics,
-    MYSQL_PORT: ports.mysql,
-    MYSQL_SOCKET: sock,
-    MYSQL_DATADIR: join(runDir, 'mysql', 'data'),
-    LISTEN_BACKLOG: listen.backlog,
   };
-  const conf = {
-    nginx: join(runDir, 'conf', 'nginx.conf'),
-    fpm: join(runDir, 'conf', 'php-fpm.conf'),
-    my: join(runDir, 'conf', 'my.cnf'),
-  };
+  const conf = layout.conf;
   await renderFile(sources.nginxConf, conf.nginx, tokens);
   await renderFile(sources.fpmConf, conf.fpm, tokens);
+  await renderFile(sources.labUserSql, conf.labUser, tokens);
   const haveMyCnf = existsSync(sources.myCnf);
   if (haveMyCnf) await renderFile(sources.myCnf, conf.my, tokens);
   else log(`lab: warning: ${sources.myCnf} is missing; MariaDB runs with its built-in defaults`);
@@ -346,7 +332,7 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
   process.on('exit', killOnExit);
   try {
     // MariaDB: a fresh datadir per run, so every run starts from the same empty tables.
-    const dataDir = join(runDir, 'mysql', 'data');
+    const dataDir = layout.datadir;
     const installLog = join(runDir, 'logs', 'mariadb-install.log');
     const how = await freshDatadir(dataDir, bins.mariadbd, user.username, async (dir) => {
       try {
@@ -374,30 +360,22 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
     const mysqlLog = join(runDir, 'logs', 'mysql.err');
     const my = await start(
       'mysql',
-      [
-        bins.mariadbd,
-        // --defaults-file must come first; without the repo's my.cnf, ignore /etc/mysql entirely.
-        haveMyCnf ? `--defaults-file=${conf.my}` : '--no-defaults',
-        `--user=${user.username}`,
-        `--datadir=${dataDir}`,
-        `--socket=${sock}`,
-        `--port=${ports.mysql}`,
-        '--bind-address=127.0.0.1',
-        `--pid-file=${join(runDir, 'mysql', 'mariadbd.pid')}`,
-        `--log-error=${mysqlLog}`,
-      ],
+      [bins.mariadbd, ...mariadbdArgs({ defaultsFile: haveMyCnf ? conf.my : null, osUser: user.username, layout, port: ports.mysql, errorLog: mysqlLog })],
       [ports.mysql],
       mysqlLog,
     );
+    // The init step, as root over the socket (install-db made root@localhost with no password): the
+    // schema and the lab's account. Then the spec's health check, which uses that account.
     await waitHealthy('mysql', my.proc, my.logs, () => mysqlPing(sock), healthMs, signal);
-    const schema = await readFile(sources.schema, 'utf8');
+    const init = (await readFile(sources.schema, 'utf8')) + '\n' + (await readFile(conf.labUser, 'utf8'));
     const c = await createConnection({ socketPath: sock, user: 'root', multipleStatements: true });
     try {
-      await c.query(schema);
+      await c.query(init);
     } finally {
       await c.end();
     }
-    log(`lab: mysql up on 127.0.0.1:${ports.mysql} (pid ${my.proc.pid}), schema loaded (${took()})`);
+    await waitHealthy('mysql', my.proc, my.logs, () => checkHealth(healthCheck('mysql', ports)), healthMs, signal);
+    log(`lab: mysql up on ${LOOPBACK}:${ports.mysql} (pid ${my.proc.pid}), schema and account ${DATABASE.user} loaded (${took()})`);
 
     const qLog = join(runDir, 'logs', 'queue-server.out');
     if (queueImpl === 'seed2013') {
@@ -405,48 +383,32 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
       const python = requireBinary('python3 (for the 2013-style queue server)', ['python3'], 'python3');
       const q = await start(
         'queue-server',
-        seed2013Argv(python, seed2013Script(repoRoot), '127.0.0.1', ports.queue, opts.queueArgs ?? []),
+        seed2013Argv(python, seed2013Script(repoRoot), LOOPBACK, ports.queue, opts.queueArgs ?? []),
         [ports.queue],
         qLog,
       );
-      await waitHealthy('queue-server', q.proc, q.logs, async () => (await queueLength('127.0.0.1', ports.queue, 1000)) >= 0, healthMs, signal);
-      log(`lab: 2013-style queue server (seed2013, no drain) up on 127.0.0.1:${ports.queue} (pid ${q.proc.pid}) (${took()})`);
+      await waitHealthy('queue-server', q.proc, q.logs, async () => (await queueLength(LOOPBACK, ports.queue, 1000)) >= 0, healthMs, signal);
+      log(`lab: 2013-style queue server (seed2013, no drain) up on ${LOOPBACK}:${ports.queue} (pid ${q.proc.pid}) (${took()})`);
     } else {
       const q = await start(
         'queue-server',
-        [
-          bins.queueRuntime,
-          sources.queueCli,
-          '--host', '127.0.0.1',
-          '--port', String(ports.queue),
-          '--metrics-port', String(ports.metrics),
-          '--mysql-url', `mysql://root@127.0.0.1:${ports.mysql}/eserver`,
-          '--journal-dir', journalDir,
-          '--backlog', String(listen.backlog),
-          ...(opts.queueArgs ?? []),
-        ],
+        [bins.queueRuntime, sources.queueCli, ...queueServerArgs({ ports, journalDir, backlog: listen.backlog, extra: opts.queueArgs })],
         [ports.queue, ports.metrics],
         qLog,
       );
-      await waitHealthy('queue-server', q.proc, q.logs, () => httpOk(`http://127.0.0.1:${ports.metrics}/healthz`), healthMs, signal);
-      log(`lab: queue server up on 127.0.0.1:${ports.queue}, metrics on :${ports.metrics} (pid ${q.proc.pid}) (${took()})`);
+      await waitHealthy('queue-server', q.proc, q.logs, () => checkHealth(healthCheck('queue-server', ports)), healthMs, signal);
+      log(`lab: queue server up on ${LOOPBACK}:${ports.queue}, metrics on :${ports.metrics} (pid ${q.proc.pid}) (${took()})`);
     }
 
     const fpmLog = join(runDir, 'logs', 'php-fpm.log');
-    const fpm = await start('php-fpm', [bins.phpFpm, '-F', ...(isRoot ? ['-R'] : []), '-y', conf.fpm], [ports.fpm], fpmLog);
-    await waitHealthy('php-fpm', fpm.proc, fpm.logs, () => tcpAnswers(ports.fpm), healthMs, signal);
-    log(`lab: php-fpm up on 127.0.0.1:${ports.fpm} (pid ${fpm.proc.pid}) (${took()})`);
+    const fpm = await start('php-fpm', [bins.phpFpm, ...phpFpmArgs(conf.fpm, isRoot)], [ports.fpm], fpmLog);
+    await waitHealthy('php-fpm', fpm.proc, fpm.logs, () => checkHealth(healthCheck('php-fpm', ports)), healthMs, signal);
+    log(`lab: php-fpm up on ${LOOPBACK}:${ports.fpm} (pid ${fpm.proc.pid}) (${took()})`);
 
     const ngLog = join(runDir, 'logs', 'nginx-error.log');
-    const ng = await start(
-      'nginx',
-      [bins.nginx, '-p', join(runDir, 'nginx'), '-c', conf.nginx, '-e', ngLog],
-      [ports.http],
-      ngLog,
-    );
-    // baseline.php goes through nginx AND php-fpm, so this checks the whole HTTP path.
-    await waitHealthy('nginx', ng.proc, ng.logs, () => httpOk(`http://127.0.0.1:${ports.http}/baseline.php`), healthMs, signal);
-    log(`lab: nginx up on 127.0.0.1:${ports.http} (pid ${ng.proc.pid}) (${took()})`);
+    const ng = await start('nginx', [bins.nginx, ...nginxArgs(layout, ngLog)], [ports.http], ngLog);
+    await waitHealthy('nginx', ng.proc, ng.logs, () => checkHealth(healthCheck('nginx', ports)), healthMs, signal);
+    log(`lab: nginx up on ${LOOPBACK}:${ports.http} (pid ${ng.proc.pid}) (${took()})`);
 
     const [nginxV, phpV, mariaV] = await versionsP;
     state.versions = { ...state.versions, nginx: nginxV, php: phpV, mariadb: mariaV };
@@ -469,17 +431,8 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
 async function probe(s: ServiceRecord, state: LabState): Promise<boolean> {
   if (!isAlive(s)) return false;
   try {
-    switch (s.name) {
-      case 'mysql':
-        return await mysqlPing(join(state.runDir, 'mysql', 'mysql.sock'));
-      case 'queue-server':
-        if (state.config.queueImpl === 'seed2013') return (await queueLength('127.0.0.1', state.ports.queue, 1000)) >= 0;
-        return await httpOk(`http://127.0.0.1:${state.ports.metrics}/healthz`);
-      case 'php-fpm':
-        return await tcpAnswers(state.ports.fpm);
-      case 'nginx':
-        return await httpOk(`http://127.0.0.1:${state.ports.http}/baseline.php`);
-    }
+    if (s.name === 'queue-server' && state.config.queueImpl === 'seed2013') return (await queueLength(LOOPBACK, state.ports.queue, 1000)) >= 0;
+    return await checkHealth(healthCheck(s.name, state.ports));
   } catch {
     return false;
   }

@@ -1,4 +1,4 @@
-// Where the repo's config sources are.
+// Where the repo's config sources are, for both runtimes.
 import { join } from 'node:path';
 import { repoRoot } from '@eserver-lab/testkit/repo-root';
 
@@ -9,6 +9,7 @@ export const sources = {
   fpmConf: join(repoRoot, 'php-client', 'php-fpm.conf'),
   myCnf: join(repoRoot, 'mysql', 'my.cnf'),
   schema: join(repoRoot, 'mysql', 'schema.sql'),
+  labUserSql: join(repoRoot, 'mysql', 'lab-user.sql'),
   docRoot: join(repoRoot, 'php-client', 'public'),
   queueCli: join(repoRoot, 'queue-server', 'dist', 'src', 'cli.js'),
 };
