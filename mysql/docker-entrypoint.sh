@@ -8,13 +8,14 @@ set -euo pipefail
 CNF="$(flag-value --defaults-file "$@")"
 DATA="$(flag-value --datadir "$@")"
 SOCK="$(flag-value --socket "$@")"
+TMPD="$(flag-value --tmpdir "$@")"
 OS_USER="$(flag-value --user "$@")"
 LOGS="$LAB_RUN_DIR/logs"
 USER_SQL="$(dirname "$CNF")/lab-user.sql"
-mkdir -p "$DATA" "$(dirname "$SOCK")" "$LOGS"
+mkdir -p "$DATA" "$(dirname "$SOCK")" "$TMPD" "$LOGS"
 render-tokens /srv/eserver-lab/mysql/my.cnf "$CNF"
 render-tokens /srv/eserver-lab/mysql/lab-user.sql "$USER_SQL"
-chown -R "$OS_USER:" "$DATA" "$(dirname "$SOCK")" "$LOGS"
+chown -R "$OS_USER:" "$DATA" "$(dirname "$SOCK")" "$TMPD" "$LOGS"
 if [ ! -d "$DATA/mysql" ]; then
   mariadb-install-db "$@" --skip-test-db --auth-root-authentication-method=socket \
     > "$LOGS/mariadb-install.log" 2>&1 || { cat "$LOGS/mariadb-install.log" >&2; exit 1; }

@@ -73,6 +73,9 @@ export function runLayout(runDir: string) {
     datadir: join(runDir, 'mysql', 'data'),
     mysqlSocket: join(runDir, 'mysql', 'mysql.sock'),
     mysqlPidFile: join(runDir, 'mysql', 'mariadbd.pid'),
+    // A starting mariadbd deletes every #sql* file in its tmpdir: stacks sharing /tmp delete each other's
+    // temporary tables (and mariadb-install-db, which builds the grant tables through them, fails).
+    mysqlTmp: join(runDir, 'mysql', 'tmp'),
     nginxPrefix: join(runDir, 'nginx'),
     journalDir: join(runDir, 'queue', 'journal'),
     logs: join(runDir, 'logs'),
@@ -121,6 +124,7 @@ export function mariadbdArgs(v: { defaultsFile: string | null; osUser: string; l
     `--datadir=${v.layout.datadir}`,
     `--socket=${v.layout.mysqlSocket}`,
     `--pid-file=${v.layout.mysqlPidFile}`,
+    `--tmpdir=${v.layout.mysqlTmp}`,
     ...(v.errorLog ? [`--log-error=${v.errorLog}`] : []),
     `--port=${v.port}`,
     `--bind-address=${LOOPBACK}`,

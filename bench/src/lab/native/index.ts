@@ -145,7 +145,7 @@ async function prepareRunDir(runDir: string, log: (l: string) => void): Promise<
     }
     await rm(runDir, { recursive: true, force: true });
   }
-  for (const d of ['logs', 'conf', 'mysql', 'nginx', 'php-fpm', 'queue/journal', 'supervise']) {
+  for (const d of ['logs', 'conf', 'mysql/tmp', 'nginx', 'php-fpm', 'queue/journal', 'supervise']) {
     await mkdir(join(runDir, d), { recursive: true });
   }
   await writeFile(join(runDir, MARKER), 'created by eserver-lab; wiped by the next lab up\n');
@@ -344,6 +344,7 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
             '--no-defaults',
             `--user=${user.username}`,
             `--datadir=${dir}`,
+            `--tmpdir=${layout.mysqlTmp}`,
             '--auth-root-authentication-method=normal',
             '--skip-test-db',
           ],
