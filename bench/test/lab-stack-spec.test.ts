@@ -60,3 +60,11 @@ test("mariadbd accepts every flag the spec gives it (the installed server's own 
   // The check is real: an unknown flag fails it.
   assert.throws(() => execFileSync(mariadbd, [...args, '--no-such-flag=1', '--verbose', '--help'], { stdio: 'ignore' }));
 });
+
+test("mariadbd's tmpdir is the stack's own, never the shared /tmp (a starting mariadbd deletes every #sql* file there)", () => {
+  const layout = runLayout('/srv/run-a');
+  const tmp = mariadbdArgs({ defaultsFile: null, osUser: 'root', layout, port: 3307 }).find((a) => a.startsWith('--tmpdir='));
+  assert.equal(tmp, `--tmpdir=${layout.mysqlTmp}`);
+  assert.ok(layout.mysqlTmp.startsWith('/srv/run-a/'), layout.mysqlTmp);
+  assert.notEqual(runLayout('/srv/run-b').mysqlTmp, layout.mysqlTmp, 'two stacks, two tmpdirs');
+});
