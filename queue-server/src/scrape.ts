@@ -12,7 +12,8 @@ export interface ScrapedSample {
 /** Every sample of the text, NaN values included. Throws on text that is not the Prometheus text format. */
 export function parseScrape(text: string): ScrapedSample[] {
   const out: ScrapedSample[] = [];
-  for (const family of parsePrometheusTextFormat(text)) {
+  // The library drops a last line that has no newline after it.
+  for (const family of parsePrometheusTextFormat(text.endsWith('\n') ? text : `${text}\n`)) {
     for (const m of family.metrics) out.push({ name: family.name, labels: m.labels ?? {}, value: sampleValue(family.name, m.value) });
   }
   return out;

@@ -32,6 +32,10 @@ test('each sample is keyed as the exposition writes it', () => {
   assert.equal(m.get('eserver_big'), Infinity);
 });
 
+test('a last line without a newline after it is read too', () => {
+  assert.equal(sumByName(parseScrape('eserver_queue_depth 3\neserver_next_seq 8002')).get('eserver_next_seq'), 8002);
+});
+
 test('text that is not the Prometheus format is refused, naming the line or the value', () => {
   assert.throws(() => parseScrape('eserver_queue_depth 3\nx{a=b} 3\n'), /invalid line: x\{a=b\} 3/);
   assert.throws(() => parseScrape('<html>\n<body>not found</body>\n'), /not the Prometheus text format: sample <html> has the value ""/);
