@@ -255,7 +255,8 @@ export async function startQueueServer(opts: QueueServerOptions = {}): Promise<R
 
 /** Reads one Prometheus metric (sum over its label sets) from the server's /metrics endpoint. */
 export async function scrapeMetric(host: string, metricsPort: number, name: string): Promise<number | null> {
-  const res = await httpGet(`http://${host}:${metricsPort}/metrics`, 5000);
+  // Generous: the drain measurement scrapes a server busy committing rows.
+  const res = await httpGet(`http://${host}:${metricsPort}/metrics`, 30_000);
   if (res.status !== 200) throw new Error(`GET /metrics on port ${metricsPort} answered ${res.status}`);
   return sumByName(parseScrape(res.body)).get(name) ?? null;
 }
