@@ -98,7 +98,7 @@ lab-status: build
 	@$(NODE) bench/dist/src/lab/cli.js status --runtime $(RUNTIME) $(LAB_ARGS)
 
 lab-logs: build
-	@$(NODE) bench/dist/src/lab/cli.js logs $(LAB_ARGS)
+	@$(NODE) bench/dist/src/lab/cli.js logs --runtime $(RUNTIME) $(LAB_ARGS)
 
 docker-base:
 	@bash bench/scripts/docker-base.sh

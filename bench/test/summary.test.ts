@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseWebbenchOutput, webbenchFigures, webbenchLines } from '../src/load/summary.js';
 import { envOverrides, resolveProfile } from '../src/profiles.js';
-import { parsePrometheus, toQueueMetrics } from '../src/metrics/queue-metrics.js';
+import { toQueueMetrics } from '../src/metrics/queue-metrics.js';
 
 test("the seed's own figures come out of webbench's formulas", () => {
   const f = webbenchFigures(21613, 0, 129975 * 30, 30);
@@ -33,10 +33,10 @@ test('profiles: flags win over env, env over the profile', () => {
 });
 
 test('queue metrics: labelled samples of one name are summed', () => {
-  const m = toQueueMetrics(parsePrometheus([
+  const m = toQueueMetrics([
     '# HELP eserver_queue_depth Entries', 'eserver_queue_depth 3', 'eserver_enqueued_total 8001',
     'eserver_rejected_total{reason="full"} 2', 'eserver_rejected_total{reason="bad_sql"} 5', 'eserver_next_seq 8002',
-  ].join('\n')));
+  ].join('\n'));
   assert.equal(m.depth, 3);
   assert.equal(m.enqueued, 8001);
   assert.equal(m.rejected, 7);

@@ -11,7 +11,7 @@ export { DEFAULT_LIMITS } from './limits.js';
 export type { ConnectionLimits } from './limits.js';
 export { QueueServer } from './server.js';
 export type { QueueServerOptions } from './server.js';
-export { MetricsServer, renderPrometheus } from './metrics.js';
+export { MetricsServer, SourceRegistry } from './metrics.js';
 export { JsonLogger, silentLogger } from './log.js';
 export { DEFAULTS, OPTION_SPECS, ConfigError, resolveConfig, readConfigFile, envName, redact } from './config.js';
 export type { Config } from './config.js';

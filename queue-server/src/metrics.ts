@@ -1,39 +1,83 @@
-// Prometheus text exposition on its own HTTP port, aggregating every part's MetricSource,
-// plus GET /healthz for supervisors.
+// Prometheus exposition on its own HTTP port through prom-client, plus GET /healthz for supervisors.
+// The parts keep their figures in plain fields (the enqueue path only increments a number); they are read
+// only at scrape time, through each part's MetricSource, and handed to prom-client in collect() callbacks.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { Logger, MetricSample, MetricSource } from './contracts.js';
 import { silentLogger } from './log.js';
 
-export function renderPrometheus(samples: readonly MetricSample[]): string {
-  const byName = new Map<string, MetricSample[]>();
-  for (const s of samples) {
-    const list = byName.get(s.name);
-    if (list) list.push(s);
-    else byName.set(s.name, [s]);
-  }
-  let out = '';
-  for (const [name, list] of byName) {
-    out += `# HELP ${name} ${list[0].help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n`;
-    out += `# TYPE ${name} ${list[0].type}\n`;
-    for (const s of list) out += `${name}${renderLabels(s.labels)} ${formatValue(s.value)}\n`;
-  }
-  return out;
-}
+/**
+ * One prom-client metric per name the sources report, so a part's list of metrics is declared in one place: its
+ * metrics() method. Each scrape reads every part once (the fields as they are now), registers the names seen for
+ * the first time (a rejection reason, a part started late), drops the names no part reported (a part that
+ * failed is left out, not shown as 0), and prom-client's collect() callbacks take their values from that reading.
+ */
+export class SourceRegistry {
+  readonly registry = new Registry();
+  private reading = new Map<string, MetricSample[]>();
 
-function renderLabels(labels?: Record<string, string>): string {
-  if (!labels) return '';
-  const keys = Object.keys(labels);
-  if (keys.length === 0) return '';
-  const parts = keys.map((k) => `${k}="${labels[k].replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')}"`);
-  return `{${parts.join(',')}}`;
-}
+  constructor(
+    private readonly sources: () => readonly MetricSource[],
+    private readonly log: Logger = silentLogger,
+  ) {}
 
-function formatValue(v: number): string {
-  if (Number.isNaN(v)) return 'NaN';
-  if (v === Infinity) return '+Inf';
-  if (v === -Infinity) return '-Inf';
-  return String(v);
+  /** The text exposition of every source's current figures. */
+  render(): Promise<string> {
+    const reading = new Map<string, MetricSample[]>();
+    for (const src of this.sources()) {
+      for (const s of this.read(src)) {
+        const list = reading.get(s.name);
+        if (list) list.push(s);
+        else reading.set(s.name, [s]);
+      }
+    }
+    for (const name of this.reading.keys()) {
+      if (!reading.has(name)) this.registry.removeSingleMetric(name);
+    }
+    for (const [name, list] of reading) {
+      if (!this.registry.getSingleMetric(name)) this.register(list[0]);
+    }
+    this.reading = reading;
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  private read(src: MetricSource): MetricSample[] {
+    try {
+      return src.metrics();
+    } catch (err) {
+      this.log.warn('metrics_source_failed', { err });
+      return [];
+    }
+  }
+
+  private register(first: MetricSample): void {
+    const name = first.name;
+    const samples = (): MetricSample[] => this.reading.get(name) ?? [];
+    const config = { name, help: first.help, labelNames: Object.keys(first.labels ?? {}), registers: [this.registry] };
+    if (first.type === 'counter') {
+      new Counter({
+        ...config,
+        collect(this: Counter<string>) {
+          // A counter has no set(): start from zero and add the part's figure.
+          this.reset();
+          for (const s of samples()) this.inc(s.labels ?? {}, s.value);
+        },
+      });
+    } else {
+      new Gauge({
+        ...config,
+        collect(this: Gauge<string>) {
+          this.reset();
+          for (const s of samples()) this.set(s.labels ?? {}, s.value);
+        },
+      });
+    }
+  }
 }
 
 export interface MetricsServerOptions {
@@ -45,24 +89,12 @@ export interface MetricsServerOptions {
 
 export class MetricsServer {
   private readonly http: http.Server;
-  private readonly log: Logger;
+  private readonly registry: SourceRegistry;
 
   constructor(private readonly opts: MetricsServerOptions) {
-    this.log = opts.log ?? silentLogger;
+    this.registry = new SourceRegistry(opts.sources, opts.log ?? silentLogger);
     this.http = http.createServer((req, res) => this.serve(req, res));
     this.http.keepAliveTimeout = 5000;
-  }
-
-  collect(): MetricSample[] {
-    const all: MetricSample[] = [];
-    for (const src of this.opts.sources()) {
-      try {
-        all.push(...src.metrics());
-      } catch (err) {
-        this.log.warn('metrics_source_failed', { err });
-      }
-    }
-    return all;
   }
 
   private serve(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -72,8 +104,10 @@ export class MetricsServer {
       return;
     }
     if (path === '/metrics') {
-      const body = renderPrometheus(this.collect());
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(body);
+      this.registry.render().then(
+        (body) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(body),
+        (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${String(err)}\n`),
+      );
     } else if (path === '/healthz') {
       const h = this.opts.healthy();
       const ok = h === true;

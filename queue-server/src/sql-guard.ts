@@ -15,7 +15,6 @@ export interface SqlGuardOptions {
   cacheSize?: number;
 }
 
-export const DEFAULT_ALLOW_TABLES = ['bench_events'];
 const PLACEHOLDER = '%d';
 const NAME_SEP = '\0';
 const MAX_CACHED_TEMPLATE = 1024;

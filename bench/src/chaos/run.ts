@@ -4,6 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { httpGet } from '../http.js';
 import { getRuntime } from '../lab/index.js';
 import type { LabRuntime, StackInfo, UpOptions } from '../lab/types.js';
 import { runLoad, type LoadResult } from '../load/generator.js';
@@ -55,8 +56,8 @@ export async function waitRecovered(url: string, q: StackInfo['queue'], since: n
   for (;;) {
     if (Date.now() > deadline) return null;
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
-      if (res.status === 200 && (await res.text()).startsWith('ok')) break;
+      const res = await httpGet(url, 3000);
+      if (res.status === 200 && res.body.startsWith('ok')) break;
     } catch {
       /* not yet */
     }

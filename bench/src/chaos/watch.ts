@@ -3,7 +3,8 @@
 // over its processes. A new process is recognised by its connection counter going down (it only grows
 // within one process, and every client.php request is a new connection), or by the harness saying that it
 // killed the previous one (a poll started after the kill sees a new process).
-import { parsePrometheus } from '../metrics/queue-metrics.js';
+import { parseScrape, sumByName } from '@eserver-lab/queue-server/scrape';
+import { httpGet } from '../http.js';
 
 export interface MetricsPoint {
   enqueued: number;
@@ -16,12 +17,13 @@ export interface MetricsPoint {
 }
 
 export function parsePoint(text: string): MetricsPoint {
-  const m = parsePrometheus(text);
-  const jf = /^eserver_rejected_total\{[^}]*reason="JOURNAL_FAILED"[^}]*\}\s+(\S+)/m.exec(text);
+  const samples = parseScrape(text);
+  const m = sumByName(samples);
+  const jf = samples.find((s) => s.name === 'eserver_rejected_total' && s.labels.reason === 'JOURNAL_FAILED');
   return {
     enqueued: m.get('eserver_enqueued_total') ?? 0,
     connections: m.get('eserver_connections_total') ?? 0,
-    journalFailed: jf ? Number(jf[1]) : 0,
+    journalFailed: jf?.value ?? 0,
     nextSeq: m.get('eserver_next_seq') ?? 0,
     committedSeq: m.get('eserver_committed_seq') ?? 0,
     depth: m.get('eserver_queue_depth') ?? 0,
@@ -64,8 +66,8 @@ export class Incarnations {
 
 export async function fetchPoint(host: string, port: number, timeoutMs = 1000): Promise<MetricsPoint | null> {
   try {
-    const res = await fetch(`http://${host}:${port}/metrics`, { signal: AbortSignal.timeout(timeoutMs) });
-    return res.ok ? parsePoint(await res.text()) : null;
+    const res = await httpGet(`http://${host}:${port}/metrics`, timeoutMs);
+    return res.status === 200 ? parsePoint(res.body) : null;
   } catch {
     return null;
   }

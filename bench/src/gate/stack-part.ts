@@ -60,6 +60,7 @@ export async function stackPart(o: GateSettings, log: (l: string) => void, m: Ga
   // The lab runtime, the load generator and the budget belong to other parts of the bench; loaded when used.
   const { getRuntime } = await import('../lab/index.js');
   const { runLoad } = await import('../load/generator.js');
+  const { progressLine } = await import('../progress.js');
   const { readCounts, lossCheck } = await import('../loss-check.js');
   const { stackBudget } = await import('../run.js');
   const { enterGeneratorCgroup, leaveGeneratorCgroup, GeneratorCgroupUnavailable } = await import('../lab/generator-cgroup.js');
@@ -95,9 +96,14 @@ export async function stackPart(o: GateSettings, log: (l: string) => void, m: Ga
           if (!(err instanceof GeneratorCgroupUnavailable)) throw err;
         }
         let res;
+        const progress = progressLine(`[gate] rep ${r + 1} ${impl} ${page}`);
         try {
-          res = await runLoad({ url: stack.pages[page], clients: o.stackConcurrency, durationS: o.stackDurationS, warmupS: o.stackWarmupS, successSignal: 'ok' });
+          res = await runLoad({
+            url: stack.pages[page], clients: o.stackConcurrency, durationS: o.stackDurationS, warmupS: o.stackWarmupS, successSignal: 'ok',
+            onProgress: progress.update,
+          });
         } finally {
+          progress.done();
           if (gen) await leaveGeneratorCgroup(gen);
         }
         run.pagesPerMin = res.webbench.pagesPerMin;

@@ -153,8 +153,24 @@ program
   .addOption(runDirOpt())
   .option('-n, --lines <n>', 'lines per file', (v) => Number(v), 30)
   .option('--service <name>', 'only files whose name starts with this (mysql, queue-server, php-fpm, nginx)')
-  .action((o) => {
-    const dir = join(dirOf(o) ?? defaultRunDir, 'logs');
+  .addOption(runtimeOpt())
+  .action(async (o: { runDir?: string; lines: number; service?: string; runtime: RuntimeChoice }) => {
+    const runDir = dirOf(o);
+    // auto: the native stack when its run directory has one, else a docker stack when there is one.
+    const nativeUp = o.runtime === 'auto' && (await readState(runDir ?? defaultRunDir).catch(() => null)) !== null;
+    if (o.runtime === 'docker' || (o.runtime === 'auto' && !nativeUp)) {
+      const { dockerLogs } = await import('./docker/index.js');
+      const out = await dockerLogs(runDir, o.lines, o.service);
+      if (out !== null) {
+        process.stdout.write(out);
+        return;
+      }
+      if (o.runtime === 'docker') {
+        console.log(`lab: no docker stack${runDir ? ` in ${runDir}` : ''} (start one with make lab-up RUNTIME=docker)`);
+        return;
+      }
+    }
+    const dir = join(runDir ?? defaultRunDir, 'logs');
     if (!existsSync(dir)) {
       console.log(`lab: no logs in ${dir}`);
       return;

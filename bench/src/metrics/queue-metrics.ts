@@ -1,4 +1,6 @@
 // The queue server's Prometheus text endpoint, reduced to the few figures a run needs.
+import { parseScrape, sumByName } from '@eserver-lab/queue-server/scrape';
+import { httpGet } from '../http.js';
 
 export interface QueueMetrics {
   depth: number | null;
@@ -11,21 +13,9 @@ export interface QueueMetrics {
   dequeued: number | null;
 }
 
-/** Sums every sample of a metric name (labels ignored): rejected_total{reason=...} becomes one figure. */
-export function parsePrometheus(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
-    if (!m) continue;
-    const v = Number(m[3]);
-    if (!Number.isFinite(v)) continue;
-    out.set(m[1], (out.get(m[1]) ?? 0) + v);
-  }
-  return out;
-}
-
-export function toQueueMetrics(m: Map<string, number>): QueueMetrics {
+/** The figures of a scrape; a name with labels (rejected_total{reason=...}) is the sum over its samples. */
+export function toQueueMetrics(text: string): QueueMetrics {
+  const m = sumByName(parseScrape(text));
   const g = (k: string) => m.get(k) ?? null;
   return {
     depth: g('eserver_queue_depth'),
@@ -40,9 +30,8 @@ export function toQueueMetrics(m: Map<string, number>): QueueMetrics {
 
 export async function fetchQueueMetrics(host: string, metricsPort: number, timeoutMs = 2000): Promise<QueueMetrics | null> {
   try {
-    const res = await fetch(`http://${host}:${metricsPort}/metrics`, { signal: AbortSignal.timeout(timeoutMs) });
-    if (!res.ok) return null;
-    return toQueueMetrics(parsePrometheus(await res.text()));
+    const res = await httpGet(`http://${host}:${metricsPort}/metrics`, timeoutMs);
+    return res.status === 200 ? toQueueMetrics(res.body) : null;
   } catch {
     return null;
   }

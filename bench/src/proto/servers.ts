@@ -3,6 +3,8 @@
 // stopped by its pid; nothing here finds processes by name.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { queueRuntime, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
+import { parseScrape, sumByName } from '@eserver-lab/queue-server/scrape';
+import { httpGet } from '../http.js';
 import { track } from './children.js';
 import { connect } from 'node:net';
 import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
@@ -242,21 +244,10 @@ export async function startQueueServer(opts: QueueServerOptions = {}): Promise<R
 
 /** Reads one Prometheus metric (sum over its label sets) from the server's /metrics endpoint. */
 export async function scrapeMetric(host: string, metricsPort: number, name: string): Promise<number | null> {
-  const res = await fetch(`http://${host}:${metricsPort}/metrics`);
-  const text = await res.text();
-  let found = false;
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    if (line.startsWith(name + ' ') || line.startsWith(name + '{')) {
-      const v = Number(line.slice(line.lastIndexOf(' ') + 1));
-      if (Number.isFinite(v)) {
-        found = true;
-        sum += v;
-      }
-    }
-  }
-  return found ? sum : null;
+  // Generous: the drain measurement scrapes a server busy committing rows.
+  const res = await httpGet(`http://${host}:${metricsPort}/metrics`, 30_000);
+  if (res.status !== 200) throw new Error(`GET /metrics on port ${metricsPort} answered ${res.status}`);
+  return sumByName(parseScrape(res.body)).get(name) ?? null;
 }
 
 export function defaultRunDir(): string {

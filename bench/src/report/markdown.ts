@@ -14,10 +14,6 @@ export function table(headers: string[], rows: string[][]): string {
   ].join('\n');
 }
 
-export interface Targets {
-  lines: string[];
-}
-
 /** The targets on this VM: figures to report, not assertions. */
 export function targets(seed: Seed, docs: ResultDoc[]): string[] {
   const out: string[] = [];

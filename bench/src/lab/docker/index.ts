@@ -395,10 +395,10 @@ export async function dockerServicePid(runDir: string | undefined, svc: ServiceN
   return i.running ? mainPid(i.initPid) : null;
 }
 
-/** The last lines of every service's output (`lab logs` for the docker runtime), or null with no stack. */
-export async function dockerLogs(runDir?: string, lines = 40): Promise<string | null> {
+/** The last lines of every service's output, or of one (`lab logs --runtime docker`); null with no stack. */
+export async function dockerLogs(runDir?: string, lines = 40, service?: string): Promise<string | null> {
   const state = await readState(resolve(runDir ?? defaultDockerRunDir));
   if (!state) return null;
-  const r = await compose(state.project, ['logs', '--no-color', `--tail=${lines}`], composeEnv(state), 60_000);
+  const r = await compose(state.project, ['logs', '--no-color', `--tail=${lines}`, ...(service ? [service] : [])], composeEnv(state), 60_000);
   return r.stdout + r.stderr;
 }

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createConnection } from 'mysql2/promise';
+import { httpGet } from '../../http.js';
 import { LOOPBACK, type HealthCheck } from '../stack-spec.js';
 import { isAlive, type ProcRecord } from './procs.js';
 
@@ -66,8 +67,7 @@ export function tcpAnswers(port: number, host = '127.0.0.1', timeoutMs = 1000): 
 }
 
 export async function httpOk(url: string, timeoutMs = 2000): Promise<boolean> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-  await res.arrayBuffer();
+  const res = await httpGet(url, timeoutMs);
   if (res.status !== 200) throw new Error(`GET ${url} answered ${res.status}`);
   return true;
 }
