@@ -23,7 +23,7 @@ import { sharesFor } from './lab/cgroup.js';
 import { freePorts } from './lab/ports.js';
 import { queueLength } from './lab/seed2013.js';
 import type { LabRuntime, StackInfo, UpOptions } from './lab/types.js';
-import { runLoad, type LoadResult } from './load/generator.js';
+import { runHttpLoad, type HttpLoadResult } from './load/generator.js';
 import { runKeepalive } from './load/keepalive.js';
 import { summaryLines } from './load/report-lines.js';
 import { webbenchFigures, webbenchLines } from './load/summary.js';
@@ -175,9 +175,9 @@ async function drive(o: RunOptions, p: Profile, url: string): Promise<Driven> {
     };
   }
   const progress = progressLine(label);
-  let r: LoadResult;
+  let r: HttpLoadResult;
   try {
-    r = await runLoad({
+    r = await runHttpLoad({
       url, clients: p.concurrency, durationS: p.durationS, warmupS: p.warmupS, workers: o.workers,
       sourceAddresses: o.sourceAddresses, timeoutMs: o.timeoutMs, successSignal: p.successSignal,
       onProgress: progress.update,

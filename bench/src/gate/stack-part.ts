@@ -57,7 +57,7 @@ async function up(runtime: LabRuntime, o: GateSettings, impl: Impl, budget: { cp
 export async function stackPart(o: GateSettings, log: (l: string) => void, m: GateMeasurements): Promise<void> {
   // The lab runtime, the load generator and the budget belong to other parts of the bench; loaded when used.
   const { getRuntime } = await import('../lab/index.js');
-  const { runLoad } = await import('../load/generator.js');
+  const { runHttpLoad } = await import('../load/generator.js');
   const { readCounts, lossCheck } = await import('../loss-check.js');
   const { stackBudget } = await import('../run.js');
   const { clockTicks } = await import('../metrics/proc.js');
@@ -95,7 +95,7 @@ export async function stackPart(o: GateSettings, log: (l: string) => void, m: Ga
         }
         let res;
         try {
-          res = await runLoad({ url: stack.pages[page], clients: o.stackConcurrency, durationS: o.stackDurationS, warmupS: o.stackWarmupS, successSignal: 'ok' });
+          res = await runHttpLoad({ url: stack.pages[page], clients: o.stackConcurrency, durationS: o.stackDurationS, warmupS: o.stackWarmupS, successSignal: 'ok' });
         } finally {
           if (gen) await leaveGeneratorCgroup(gen);
         }
