@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
-import { runLoad } from '../src/proto/driver.js';
+import { runProtocolLoad } from '../src/proto/driver.js';
 import { EXPECTED_OK, frame } from '../src/proto/frames.js';
 import { parseStatCpuTicks, parseStatusRssBytes, sampleProc, clockTicksPerSecond } from '../src/proto/procstat.js';
 
@@ -56,7 +56,7 @@ async function close(t: { server: Server; sockets: Set<Socket> }): Promise<void>
 test('conn-per-req: one connection per request, counts match the server, source addresses spread', async () => {
   const t = await tinyServer(0);
   try {
-    const r = await runLoad({ host: '127.0.0.1', port: t.port, mode: 'conn-per-req', concurrency: 20, durationMs: 1500, threads: 2, sourceAddrCount: 4 });
+    const r = await runProtocolLoad({ host: '127.0.0.1', port: t.port, mode: 'conn-per-req', concurrency: 20, durationMs: 1500, threads: 2, sourceAddrCount: 4 });
     assert.ok(r.ok > 50, `only ${r.ok} ok`);
     assert.equal(r.failed, 0, JSON.stringify(r.errors));
     // Every request had its own connection; replies that landed after the window are not counted,
@@ -74,7 +74,7 @@ test('conn-per-req: one connection per request, counts match the server, source 
 test('persistent: C connections reused; error replies are counted as failures by their cmd', async () => {
   const t = await tinyServer(4);
   try {
-    const r = await runLoad({ host: '127.0.0.1', port: t.port, mode: 'persistent', concurrency: 8, durationMs: 1500, threads: 2 });
+    const r = await runProtocolLoad({ host: '127.0.0.1', port: t.port, mode: 'persistent', concurrency: 8, durationMs: 1500, threads: 2 });
     assert.ok(r.ok > 100, `only ${r.ok} ok`);
     // A failed request makes the client reconnect, so connections = 8 + failures (within the window).
     assert.equal(Object.keys(r.errors).join(','), 'reply:9000');
@@ -94,7 +94,7 @@ test('persistent: C connections reused; error replies are counted as failures by
 test('a refused connection is a counted failure, not a hang', async () => {
   const t = await tinyServer(0);
   await close(t); // nothing listens on this port any more
-  const r = await runLoad({ host: '127.0.0.1', port: t.port, mode: 'conn-per-req', concurrency: 2, durationMs: 300, threads: 1 });
+  const r = await runProtocolLoad({ host: '127.0.0.1', port: t.port, mode: 'conn-per-req', concurrency: 2, durationMs: 300, threads: 1 });
   assert.equal(r.ok, 0);
   assert.ok(r.failed > 0);
   assert.ok((r.errors.ECONNREFUSED ?? 0) > 0, JSON.stringify(r.errors));

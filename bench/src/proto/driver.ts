@@ -6,7 +6,7 @@ import type { ProtoMode, WorkerConfig, WorkerResult } from './load-worker.js';
 import { newHistogram } from './load-worker.js';
 import { enqueueRequest, EXPECTED_OK } from './frames.js';
 
-export interface LoadOptions {
+export interface ProtocolLoadOptions {
   host: string;
   port: number;
   mode: ProtoMode;
@@ -20,7 +20,7 @@ export interface LoadOptions {
   expected?: Buffer;
 }
 
-export interface LoadResult {
+export interface ProtocolLoadResult {
   mode: ProtoMode;
   concurrency: number;
   durationS: number;
@@ -38,7 +38,7 @@ export function sourceAddrs(n: number): string[] {
 
 const WORKER_URL = new URL('./load-worker.js', import.meta.url);
 
-export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
+export async function runProtocolLoad(opts: ProtocolLoadOptions): Promise<ProtocolLoadResult> {
   const threads = Math.max(1, Math.min(opts.threads ?? availableParallelism(), opts.concurrency));
   const addrs = sourceAddrs(opts.sourceAddrCount ?? 16);
   const request = opts.request ?? enqueueRequest();
@@ -84,7 +84,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   return mergeResults(opts, all);
 }
 
-export function mergeResults(opts: Pick<LoadOptions, 'mode' | 'concurrency' | 'durationMs'>, all: WorkerResult[]): LoadResult {
+export function mergeResults(opts: Pick<ProtocolLoadOptions, 'mode' | 'concurrency' | 'durationMs'>, all: WorkerResult[]): ProtocolLoadResult {
   const hist = newHistogram();
   const errors: Record<string, number> = {};
   let ok = 0;
