@@ -10,7 +10,7 @@ import { snapshot, tree } from '../metrics/proc.js';
 import { onSignalCleanup } from '../proto/children.js';
 import { cv, median } from './stats.js';
 import type { GateMeasurements, GateSettings } from './collect.js';
-import type { MetricSample } from './metrics.js';
+import type { MetricRepetitions } from './metrics.js';
 
 type Impl = 'ts' | 'seed2013';
 type Page = 'client' | 'baseline';
@@ -30,7 +30,7 @@ interface StackRun {
   lossDetail: string;
 }
 
-const sample = (id: string, values: number[]): MetricSample => ({ id, values, median: median(values), cv: cv(values) });
+const sample = (id: string, values: number[]): MetricRepetitions => ({ id, values, median: median(values), cv: cv(values) });
 
 /** utime + stime of a service's process tree (a supervisor, if any, and the server under it), seconds. */
 function serviceCpuS(stack: StackInfo, ticksPerS: number): number {
