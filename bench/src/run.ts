@@ -84,13 +84,10 @@ export interface RunOutcome {
   report: { md: string; html: string } | null;
 }
 
-type GetRuntime = (name: 'native' | 'docker' | 'auto', log?: (line: string) => void) => Promise<LabRuntime>;
-
 async function loadRuntime(name: RunOptions['runtime']): Promise<LabRuntime> {
-  // Resolved at run time: the lab runtimes are their own modules (native, docker) behind one contract.
-  const spec = './lab/index.js';
-  const mod = (await import(spec)) as { getRuntime: GetRuntime };
-  return mod.getRuntime(name, logStep);
+  // Imported on first use: a run against --url starts no stack and needs no lab runtime.
+  const { getRuntime } = await import('./lab/index.js');
+  return getRuntime(name, logStep);
 }
 
 function pageUrl(stack: StackInfo, p: Profile): string {
