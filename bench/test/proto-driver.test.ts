@@ -1,6 +1,7 @@
 // The protocol load driver against a tiny server that this test controls and counts on its own.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { runProtocolLoad } from '../src/proto/driver.js';
 import { EXPECTED_OK, frame } from '../src/proto/frames.js';
@@ -104,7 +105,35 @@ test('/proc parsing: utime+stime with a comm that holds spaces and parentheses, 
   const stat = '1234 (my (odd) proc) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 1 0 100 1000 200 18446744073709551615';
   assert.equal(parseStatCpuTicks(stat), 325);
   assert.equal(parseStatusRssBytes('Name:\tx\nVmRSS:\t   2048 kB\n'), 2048 * 1024);
-  const me = sampleProc(process.pid);
-  assert.ok(me.rssBytes > 1 << 20 && me.cpuTicks >= 0);
-  assert.ok(clockTicksPerSecond() >= 1);
+  assert.ok(sampleProc(process.pid).rssBytes > 1 << 20);
+});
+
+test('/proc CPU of this process: a known CPU burn shows in its ticks, at the real CLK_TCK', () => {
+  // The reference is the kernel's own account of the same process in µs (getrusage): a wrong stat field,
+  // a wrong tick rate or another pid's stat moves the two apart by far more than a few ticks.
+  const ticksPerS = clockTicksPerSecond();
+  const ticks0 = sampleProc(process.pid).cpuTicks;
+  const ref0 = process.cpuUsage();
+  const deadline = Date.now() + 30_000;
+  let ref = process.cpuUsage(ref0);
+  let x = 0;
+  // Burn until 0.3 s of CPU is spent, however much the machine's other work stretches it: user time in
+  // arithmetic, system time in the kernel filling buffers from /dev/zero.
+  const zero = openSync('/dev/zero', 'r');
+  const buf = Buffer.alloc(1 << 20);
+  try {
+    while (ref.user + ref.system < 300_000 && Date.now() < deadline) {
+      for (let i = 0; i < 100_000; i++) x += Math.sqrt(i + x);
+      for (let i = 0; i < 20; i++) readSync(zero, buf);
+      ref = process.cpuUsage(ref0);
+    }
+  } finally {
+    closeSync(zero);
+  }
+  const burntS = (sampleProc(process.pid).cpuTicks - ticks0) / ticksPerS;
+  const refS = (ref.user + ref.system) / 1e6;
+  assert.ok(x > 0 && refS >= 0.3, `the burn got ${refS} s of CPU in 30 s`);
+  assert.ok(ref.system >= 0.2 * refS * 1e6, `the burn spent ${ref.system / 1e6} s of ${refS} s in the kernel`);
+  // Each end of the tick count may be a tick off, plus what other threads spend between the two reads.
+  assert.ok(Math.abs(burntS - refS) <= 3 / ticksPerS + 0.05 * refS, `/proc: ${burntS} s, getrusage: ${refS} s (CLK_TCK ${ticksPerS})`);
 });
