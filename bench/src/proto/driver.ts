@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import * as hdr from 'hdr-histogram-js';
 import type { ProtoMode, WorkerConfig, WorkerResult } from './load-worker.js';
-import { newHistogram } from './load-worker.js';
+import { newHistogram, WORKER_READY } from './load-worker.js';
 import { enqueueRequest, EXPECTED_OK } from './frames.js';
 
 export interface ProtocolLoadOptions {
@@ -44,6 +44,7 @@ export async function runProtocolLoad(opts: ProtocolLoadOptions): Promise<Protoc
   const request = opts.request ?? enqueueRequest();
   const expected = opts.expected ?? EXPECTED_OK;
   const workers: Worker[] = [];
+  const loaded: Promise<void>[] = [];
   const results: Promise<WorkerResult>[] = [];
   let first = 0;
   for (let t = 0; t < threads; t++) {
@@ -63,20 +64,24 @@ export async function runProtocolLoad(opts: ProtocolLoadOptions): Promise<Protoc
     first += clients;
     const w = new Worker(WORKER_URL, { workerData: { protoLoadWorker: true, cfg } });
     workers.push(w);
-    results.push(
-      new Promise((res, rej) => {
-        w.once('message', (r: WorkerResult) => res(r));
-        w.once('error', rej);
-        w.once('exit', (code) => rej(new Error(`load worker exited ${code} before reporting`)));
-      }),
-    );
+    const gone = new Promise<never>((_, rej) => {
+      w.once('error', rej);
+      w.once('exit', (code) => rej(new Error(`load worker exited ${code} before reporting`)));
+    });
+    gone.catch(() => {}); // seen through the races below
+    let onReady!: () => void;
+    let onResult!: (r: WorkerResult) => void;
+    loaded.push(Promise.race([new Promise<void>((r) => (onReady = r)), gone]));
+    results.push(Promise.race([new Promise<WorkerResult>((r) => (onResult = r)), gone]));
+    w.on('message', (m: typeof WORKER_READY | WorkerResult) => (m === WORKER_READY ? onReady() : onResult(m)));
   }
-  // Threads start together, after all have loaded, so the window is the same for every client.
-  await new Promise((r) => setTimeout(r, 200));
-  const startAt = Date.now() + 100;
-  for (const w of workers) w.postMessage({ startAt });
   let all: WorkerResult[];
   try {
+    // Threads start together once every one has loaded (which takes over a second on a busy machine), so
+    // that the window is the same for every client and as long as asked.
+    await Promise.all(loaded);
+    const startAt = Date.now() + 100;
+    for (const w of workers) w.postMessage({ startAt });
     all = await Promise.all(results);
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));

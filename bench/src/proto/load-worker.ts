@@ -163,7 +163,10 @@ export function runWorker(cfg: WorkerConfig, startAt: number): Promise<WorkerRes
   }).then((r) => r as WorkerResult);
 }
 
-// When loaded as a worker thread: wait for the shared start time, run, post the result.
+/** The first message of a worker thread: it has loaded and waits for the start time. */
+export const WORKER_READY = 'ready';
+
+// When loaded as a worker thread: say it is ready, wait for the shared start time, run, post the result.
 if (parentPort && workerData && (workerData as { protoLoadWorker?: boolean }).protoLoadWorker) {
   const port = parentPort;
   const cfg = (workerData as { cfg: WorkerConfig }).cfg;
@@ -175,4 +178,5 @@ if (parentPort && workerData && (workerData as { protoLoadWorker?: boolean }).pr
       runWorker(cfg, startAt).then((r) => port.postMessage(r));
     }, delay);
   });
+  port.postMessage(WORKER_READY);
 }
