@@ -21,7 +21,7 @@ import {
 import { sharesFor } from './lab/cgroup.js';
 import { queueLength } from './lab/seed2013.js';
 import type { LabRuntime, StackInfo, UpOptions } from './lab/types.js';
-import { runLoad, type LoadResult } from './load/generator.js';
+import { runHttpLoad, type HttpLoadResult } from './load/generator.js';
 import { runKeepalive } from './load/keepalive.js';
 import { summaryLines } from './load/report-lines.js';
 import { webbenchFigures, webbenchLines } from './load/summary.js';
@@ -101,13 +101,10 @@ export interface RunOutcome {
   report: { md: string; html: string } | null;
 }
 
-type GetRuntime = (name: 'native' | 'docker' | 'auto', log?: (line: string) => void) => Promise<LabRuntime>;
-
 async function loadRuntime(name: RunOptions['runtime']): Promise<LabRuntime> {
-  // Resolved at run time: the lab runtimes are their own modules (native, docker) behind one contract.
-  const spec = './lab/index.js';
-  const mod = (await import(spec)) as { getRuntime: GetRuntime };
-  return mod.getRuntime(name, logStep);
+  // Imported on first use: a run against --url starts no stack and needs no lab runtime.
+  const { getRuntime } = await import('./lab/index.js');
+  return getRuntime(name, logStep);
 }
 
 function pageUrl(stack: StackInfo, p: Profile): string {
@@ -192,9 +189,9 @@ async function drive(o: RunOptions, p: Profile, url: string): Promise<Driven> {
     };
   }
   const progress = progressLine(label);
-  let r: LoadResult;
+  let r: HttpLoadResult;
   try {
-    r = await runLoad({
+    r = await runHttpLoad({
       url, clients: p.concurrency, durationS: p.durationS, warmupS: p.warmupS, workers: o.workers,
       sourceAddresses: o.sourceAddresses, timeoutMs: o.timeoutMs, successSignal: p.successSignal,
       onProgress: progress.update,

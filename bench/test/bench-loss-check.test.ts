@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { nativeRuntime } from '../src/lab/index.js';
 import type { StackInfo } from '../src/lab/types.js';
-import { runLoad } from '../src/load/generator.js';
+import { runHttpLoad } from '../src/load/generator.js';
 import { connectMysql, lossCheck, readCounts } from '../src/loss-check.js';
 import { freePorts } from '@eserver-lab/testkit/free-port';
 
@@ -27,7 +27,7 @@ after(async () => {
 
 test('after real load every ack is one row; an unacked row fails the check', { timeout: 120_000 }, async () => {
   const beforeCounts = await readCounts(stack.mysql, stack.queue);
-  const r = await runLoad({ url: stack.pages.client, clients: 8, durationS: 1, warmupS: 0, successSignal: 'ok' });
+  const r = await runHttpLoad({ url: stack.pages.client, clients: 8, durationS: 1, warmupS: 0, successSignal: 'ok' });
   assert.ok(r.counters.strictOk > 0, 'client.php answered 200 ok');
   const ok = await lossCheck({ mysql: stack.mysql, queue: stack.queue, before: beforeCounts, strictOk: r.counters.strictOk, timeoutS: 60 });
   assert.equal(ok.ok, true, JSON.stringify(ok));

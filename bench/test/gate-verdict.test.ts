@@ -4,12 +4,12 @@ import assert from 'node:assert/strict';
 import { median, cv } from '../src/gate/stats.js';
 import { judge, renderVerdict, githubActionBenchmark } from '../src/gate/verdict.js';
 import { buildBaseline, toleranceFor, readBaseline, writeBaseline, noisyMetrics, type Baseline } from '../src/gate/baseline.js';
-import type { MetricSample, CorrectnessCheck } from '../src/gate/metrics.js';
+import type { MetricRepetitions, CorrectnessCheck } from '../src/gate/metrics.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const s = (id: string, values: number[]): MetricSample => ({ id, values, median: median(values), cv: cv(values) });
+const s = (id: string, values: number[]): MetricRepetitions => ({ id, values, median: median(values), cv: cv(values) });
 const ok: CorrectnessCheck = { id: 'proto_failed', name: '0 failed', ok: true, detail: '0 failed' };
 
 function baseline(): Baseline {

@@ -1,5 +1,5 @@
 // The native lab stack with real processes: MariaDB, the queue server, php-fpm and nginx inside a cgroup.
-// One stack serves the page/row/cgroup checks; `down` must then leave no process and no cgroup.
+// One stack serves the page/row/cgroup checks; `down` is checked on a stack of its own.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { createConnection } from 'mysql2/promise';
 import { nativeRuntime, readState, type LabState } from '../src/lab/native/index.js';
 import { PortInUseError } from '../src/lab/ports.js';
 import { DATABASE, mysqlUrl } from '../src/lab/stack-spec.js';
+import { queueLength } from '../src/lab/seed2013.js';
 import type { StackInfo } from '../src/lab/types.js';
 import { processesUsing } from './lab-procs.js';
 import { freePorts } from '@eserver-lab/testkit/free-port';
@@ -21,13 +22,24 @@ const ports = async () => {
   return { http: http!, fpm: fpm!, queue: queue!, metrics: metrics!, mysql: mysql! };
 };
 
+/** Polls an async condition (a generous bound, no timing assertion). */
+async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
 const cgroupProcs = (dir: string) =>
   readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
 
-describe('native lab stack', { timeout: 120_000 }, () => {
+// The checks share one stack for speed, but none relies on another having run first: each reads the stack's
+// current state, and a check that breaks something (kills the queue server) waits for it to come back
+// before it ends. So any one of them passes alone (`--test-name-pattern`) or in any order.
+describe('native lab stack', { timeout: 180_000 }, () => {
   const runDir = mkdtempSync(join(tmpdir(), 'eserver-lab-test-'));
   let info: StackInfo;
-  let state: LabState;
 
   before(async () => {
     const t0 = process.hrtime.bigint();
@@ -35,25 +47,49 @@ describe('native lab stack', { timeout: 120_000 }, () => {
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     // A figure for the README, not an assertion (the machine is shared and noisy).
     console.log(`# native lab stack up in ${(ms / 1000).toFixed(2)} s`);
-    state = (await readState(runDir))!;
   });
 
   after(async () => {
-    // Safety net when a test failed before `down` ran.
     await nativeRuntime.down(runDir).catch(() => {});
     // Each run directory holds a ~110 MB MariaDB datadir.
     if (processesUsing(runDir).length === 0) rmSync(runDir, { recursive: true, force: true });
   });
 
-  test('every service is up and healthy, with a pid recorded in the run directory', () => {
+  /** The stack as it is now: a supervised service's pid changes with every restart. */
+  const current = async () => (await readState(runDir))!;
+  const queueServerHealthy = async () =>
+    (await nativeRuntime.status(runDir))?.services.find((x) => x.name === 'queue-server')?.healthy === true;
+  const nums = async (): Promise<number[]> => {
+    const c = await createConnection({ socketPath: info.mysql.socket, user: info.mysql.user, password: info.mysql.password, database: info.mysql.database });
+    try {
+      const [rows] = (await c.query('SELECT num FROM bench_events ORDER BY num')) as unknown as [{ num: number }[]];
+      return rows.map((r) => Number(r.num));
+    } finally {
+      await c.end();
+    }
+  };
+  /** The rows once every acknowledged entry has reached MySQL (the queue server answers and holds none). */
+  const settledNums = async (): Promise<number[]> => {
+    await waitFor('the queue server to answer /healthz', queueServerHealthy);
+    await waitFor('the queue to drain into MySQL', async () => (await queueLength(info.queue.host, info.queue.port).catch(() => -1)) === 0);
+    return nums();
+  };
+  /** One more row, numbered right after the ones before: the entry reached MySQL exactly once. */
+  const expectOneMoreRow = async (before: number[]) => {
+    let now = before;
+    await waitFor('the new row in MySQL', async () => (now = await nums()).length > before.length);
+    assert.deepEqual(now, [...before, (before.at(-1) ?? 0) + 1]);
+  };
+
+  test('every service is up and healthy, with a pid recorded in the run directory', async () => {
+    const st = (await nativeRuntime.status(runDir))!;
     assert.deepEqual(
-      info.services.map((s) => s.name),
+      st.services.map((s) => s.name),
       ['mysql', 'queue-server', 'php-fpm', 'nginx'],
     );
-    for (const s of info.services) {
-      assert.ok(s.healthy, `${s.name} healthy`);
-      assert.ok(existsSync(`/proc/${s.pid}`), `${s.name} pid ${s.pid} exists`);
-    }
+    for (const s of st.services) assert.ok(s.healthy, `${s.name} healthy`);
+    const state = await current();
+    for (const s of state.services) assert.ok(existsSync(`/proc/${s.pid}`), `${s.name} pid ${s.pid} exists`);
     assert.equal(state.complete, true);
     // The seed's shape, read back from the rendered configs.
     const cfg = info.config as { nginx: Record<string, string>; phpFpm: Record<string, string> };
@@ -80,25 +116,17 @@ describe('native lab stack', { timeout: 120_000 }, () => {
     assert.equal(await res.text(), 'ok');
   });
 
-  test('GET client.php answers 200 and the row reaches MySQL with num 1', async () => {
+  test('GET client.php answers 200 and its row reaches MySQL, numbered next', async () => {
+    const before = await settledNums();
     const res = await fetch(info.pages.client);
     const body = await res.text();
     assert.equal(res.status, 200, `client.php body: ${body}`);
     assert.equal(body, 'ok');
-    const c = await createConnection({ socketPath: info.mysql.socket, user: info.mysql.user, password: info.mysql.password, database: info.mysql.database });
-    try {
-      let rows: { num: number }[] = [];
-      for (let i = 0; i < 200 && rows.length === 0; i++) {
-        [rows] = (await c.query('SELECT num FROM bench_events')) as unknown as [{ num: number }[]];
-        if (rows.length === 0) await sleep(50);
-      }
-      assert.deepEqual(rows.map((r) => Number(r.num)), [1]);
-    } finally {
-      await c.end();
-    }
+    await expectOneMoreRow(before);
   });
 
-  test('all services run inside the cgroup, whose files hold the 2-CPU/2 GB limits', () => {
+  test('all services run inside the cgroup, whose files hold the 2-CPU/2 GB limits', async () => {
+    const state = await current();
     assert.ok(state.cgroup, `a cgroup was created (${info.limits.note ?? ''})`);
     const rec = state.cgroup!;
     assert.equal(info.limits.cpus, 2);
@@ -111,7 +139,7 @@ describe('native lab stack', { timeout: 120_000 }, () => {
       assert.equal(Number(readFileSync(join(memDir, 'memory.limit_in_bytes'), 'utf8')), 2 * 1024 ** 3);
       for (const dir of [cpuDir, memDir]) {
         const procs = new Set(cgroupProcs(dir));
-        for (const s of info.services) assert.ok(procs.has(s.pid!), `${s.name} (pid ${s.pid}) in ${dir}`);
+        for (const s of state.services) assert.ok(procs.has(s.pid), `${s.name} (pid ${s.pid}) in ${dir}`);
         // Workers forked by the masters are inside too: 8 nginx workers + 12 php-fpm children at least.
         assert.ok(procs.size >= 4 + 8 + 12, `${procs.size} processes in ${dir}`);
       }
@@ -120,7 +148,7 @@ describe('native lab stack', { timeout: 120_000 }, () => {
       assert.equal(readFileSync(join(dir, 'cpu.max'), 'utf8').trim(), '40000 20000'); // 2 CPUs at the 20 ms period
       assert.equal(Number(readFileSync(join(dir, 'memory.max'), 'utf8')), 2 * 1024 ** 3);
       const procs = new Set(cgroupProcs(dir));
-      for (const s of info.services) assert.ok(procs.has(s.pid!), `${s.name} in ${dir}`);
+      for (const s of state.services) assert.ok(procs.has(s.pid), `${s.name} in ${dir}`);
     }
   });
 
@@ -140,31 +168,22 @@ describe('native lab stack', { timeout: 120_000 }, () => {
     ]);
   });
 
-  test('client_persistent.php enqueues through the persistent mode: the next row, num 2', async () => {
+  test('client_persistent.php enqueues through the persistent mode: its row reaches MySQL, numbered next', async () => {
+    const before = await settledNums();
     const res = await fetch(info.pages.persistent);
     assert.equal(res.status, 200, await res.clone().text());
     assert.equal(await res.text(), 'ok');
-    const c = await createConnection({ socketPath: info.mysql.socket, user: info.mysql.user, password: info.mysql.password, database: info.mysql.database });
-    try {
-      let nums: number[] = [];
-      for (let i = 0; i < 200 && nums.length < 2; i++) {
-        const [rows] = (await c.query('SELECT num FROM bench_events ORDER BY num')) as unknown as [{ num: number }[]];
-        nums = rows.map((r) => Number(r.num));
-        if (nums.length < 2) await sleep(50);
-      }
-      assert.deepEqual(nums, [1, 2]);
-    } finally {
-      await c.end();
-    }
+    await expectOneMoreRow(before);
   });
 
   test('client.php answers 503 "err CODE" when the queue server is gone', async () => {
-    const q = state.services.find((s) => s.name === 'queue-server')!;
+    await waitFor('the queue server to answer /healthz', queueServerHealthy);
+    const q = (await current()).services.find((s) => s.name === 'queue-server')!;
     // Its supervisor is held still, so that the server stays gone while we look.
     process.kill(q.supervisor!.pid, 'SIGSTOP');
     try {
       process.kill(q.pid, 'SIGKILL');
-      for (let i = 0; i < 100 && existsSync(`/proc/${q.pid}/cmdline`) && readFileSync(`/proc/${q.pid}/cmdline`).length > 0; i++) await sleep(20);
+      await waitFor(`pid ${q.pid} to be gone`, async () => !existsSync(`/proc/${q.pid}/cmdline`) || readFileSync(`/proc/${q.pid}/cmdline`).length === 0);
       const res = await fetch(info.pages.client);
       assert.equal(res.status, 503);
       assert.match(await res.text(), /^err [A-Z_]+$/);
@@ -173,36 +192,34 @@ describe('native lab stack', { timeout: 120_000 }, () => {
     } finally {
       process.kill(q.supervisor!.pid, 'SIGCONT');
     }
+    // Leave the stack as it was found: the supervisor restarts the server.
+    await waitFor('the restarted queue server to answer /healthz', queueServerHealthy);
   });
 
   test('a queue server killed with -9 is restarted by its supervisor, and client.php works again', async () => {
-    // The previous test's kill may still be in its restart: wait for a live server first.
-    const live = async () => {
-      const s = (await readState(runDir))!.services.find((x) => x.name === 'queue-server')!;
-      const st = await nativeRuntime.status(runDir);
-      return { rec: s, healthy: st?.services.find((x) => x.name === 'queue-server')?.healthy === true };
-    };
-    const waitFor = async (what: string, cond: () => Promise<boolean>) => {
-      const deadline = Date.now() + 30_000;
-      while (!(await cond())) {
-        assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-        await sleep(50);
-      }
-    };
-    await waitFor('the queue server to answer', async () => (await live()).healthy);
-    const before = (await live()).rec;
-    process.kill(before.pid, 'SIGKILL');
+    await waitFor('the queue server to answer /healthz', queueServerHealthy);
+    const killed = (await current()).services.find((x) => x.name === 'queue-server')!;
+    process.kill(killed.pid, 'SIGKILL');
     await waitFor('a new queue server pid that answers /healthz', async () => {
-      const l = await live();
-      return l.rec.pid !== before.pid && l.healthy;
+      const now = (await current()).services.find((x) => x.name === 'queue-server')!;
+      return now.pid !== killed.pid && (await queueServerHealthy());
     });
+    const before = await settledNums();
     const res = await fetch(info.pages.client);
     assert.equal(res.status, 200, await res.clone().text());
-    const log = readFileSync(before.supervisor!.logFile, 'utf8');
-    assert.match(log, new RegExp(`pid ${before.pid} ended \\(signal SIGKILL\\)`));
+    // Numbering goes on across the restart: the journal remembers where it was.
+    await expectOneMoreRow(before);
+    const log = readFileSync(killed.supervisor!.logFile, 'utf8');
+    assert.match(log, new RegExp(`pid ${killed.pid} ended \\(signal SIGKILL\\)`));
   });
+});
 
-  test('down leaves no process and no cgroup', async () => {
+test('down leaves no process and no cgroup', { timeout: 120_000 }, async () => {
+  const runDir = mkdtempSync(join(tmpdir(), 'eserver-lab-test-'));
+  try {
+    await nativeRuntime.up({ runDir, ports: await ports(), cpus: 2, memory: '2g', log: () => {} });
+    const state = (await readState(runDir))!;
+    assert.ok(processesUsing(runDir).length >= 4, 'the stack ran');
     await nativeRuntime.down(runDir);
     assert.deepEqual(processesUsing(runDir), []);
     for (const s of state.services) {
@@ -212,7 +229,10 @@ describe('native lab stack', { timeout: 120_000 }, () => {
     }
     for (const d of state.cgroup?.dirs ?? []) assert.equal(existsSync(d), false, `${d} removed`);
     assert.equal(await nativeRuntime.status(runDir), null);
-  });
+  } finally {
+    await nativeRuntime.down(runDir).catch(() => {});
+    if (processesUsing(runDir).length === 0) rmSync(runDir, { recursive: true, force: true });
+  }
 });
 
 test('a port conflict is refused before anything starts, naming the port and its owner', async () => {

@@ -3,7 +3,7 @@
 // open without a byte, so both sides can agree on exact counts whatever the machine's speed.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { runLoad } from '../src/load/generator.js';
+import { runHttpLoad } from '../src/load/generator.js';
 import { httpResponse, startServer, until, type TestServer } from './helper.js';
 import { freePort } from '@eserver-lab/testkit/free-port';
 
@@ -30,7 +30,7 @@ test('exact counts: K answered requests are K successes, and the server agrees',
       sock.end(OK);
     }
   });
-  const r = await runLoad({ url: s.url, clients: C, durationS: 1.5, warmupS: 0, workers: 2, successSignal: 'ok' });
+  const r = await runHttpLoad({ url: s.url, clients: C, durationS: 1.5, warmupS: 0, workers: 2, successSignal: 'ok' });
   assert.equal(answered, K);
   assert.equal(r.counters.succeeded, K);
   assert.equal(r.counters.failed, 0);
@@ -49,7 +49,7 @@ test('a 502 page is a success by webbench rules and a failure by strict rules', 
   const s = await server((n, sock) => {
     if (n < K) sock.end(httpResponse('502 Bad Gateway', '<html>502 Bad Gateway</html>'));
   });
-  const r = await runLoad({ url: s.url, clients: 4, durationS: 1, warmupS: 0, successSignal: 'ok' });
+  const r = await runHttpLoad({ url: s.url, clients: 4, durationS: 1, warmupS: 0, successSignal: 'ok' });
   assert.equal(r.counters.succeeded, K);
   assert.equal(r.counters.failed, 0);
   assert.equal(r.counters.strictOk, 0);
@@ -61,7 +61,7 @@ test("strict success needs HTTP 200 and the page's signal in the body", async ()
   const s = await server((n, sock) => {
     if (n < K) sock.end(n % 2 === 0 ? OK : httpResponse('200 OK', 'error: queue down'));
   });
-  const r = await runLoad({ url: s.url, clients: 4, durationS: 1, warmupS: 0, successSignal: 'ok' });
+  const r = await runHttpLoad({ url: s.url, clients: 4, durationS: 1, warmupS: 0, successSignal: 'ok' });
   assert.equal(r.counters.succeeded, K);
   assert.equal(r.counters.strictOk, K / 2);
 });
@@ -71,7 +71,7 @@ test('resets are failures of kind ECONNRESET', async () => {
   const s = await server((n, sock) => {
     if (n < K) sock.resetAndDestroy();
   });
-  const r = await runLoad({ url: s.url, clients: 4, durationS: 1, warmupS: 0, successSignal: 'ok' });
+  const r = await runHttpLoad({ url: s.url, clients: 4, durationS: 1, warmupS: 0, successSignal: 'ok' });
   assert.equal(r.counters.failed, K);
   assert.equal(r.counters.errors.ECONNRESET, K);
   assert.equal(r.counters.succeeded, 0);
@@ -79,7 +79,7 @@ test('resets are failures of kind ECONNRESET', async () => {
 
 test('refusals are failures of kind ECONNREFUSED and count in pages/min', async () => {
   const port = await freePort(); // nothing listens on it
-  const r = await runLoad({ url: `http://127.0.0.1:${port}/`, clients: 2, durationS: 1, warmupS: 0, successSignal: 'ok' });
+  const r = await runHttpLoad({ url: `http://127.0.0.1:${port}/`, clients: 2, durationS: 1, warmupS: 0, successSignal: 'ok' });
   assert.equal(r.counters.succeeded, 0);
   assert.ok(r.counters.failed > 0);
   assert.equal(r.counters.errors.ECONNREFUSED, r.counters.failed);
@@ -91,7 +91,7 @@ test('a read cut by the end of the run after some bytes counts as a success (web
   const s = await server((_n, sock) => {
     sock.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial');
   });
-  const r = await runLoad({ url: s.url, clients: C, durationS: 1, warmupS: 0, successSignal: 'ok' });
+  const r = await runHttpLoad({ url: s.url, clients: C, durationS: 1, warmupS: 0, successSignal: 'ok' });
   assert.equal(r.counters.succeeded, C);
   assert.equal(r.counters.cutAtEnd, C);
   assert.equal(r.counters.strictOk, 0);
@@ -108,7 +108,7 @@ test('warm-up requests are not counted', async () => {
     }
   });
   // All K are answered within the 1 s warm-up, then every client holds: nothing left to measure.
-  const r = await runLoad({ url: s.url, clients: 2, durationS: 1, warmupS: 1, successSignal: 'ok' });
+  const r = await runHttpLoad({ url: s.url, clients: 2, durationS: 1, warmupS: 1, successSignal: 'ok' });
   assert.equal(answered, K);
   assert.equal(r.warmup.succeeded, K);
   assert.equal(r.counters.succeeded, 0);

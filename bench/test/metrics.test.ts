@@ -16,9 +16,14 @@ test('a service is its process tree, and the load generator excludes the service
   try {
     const sampler = new Sampler({ services: { svc: svc.pid! }, intervalMs: 300 });
     sampler.start();
-    // Until a sample sees both processes of the tree and the busy grandchild's CPU (or the wait fails).
-    await until(() => sampler.samples.length >= 2 && sampler.samples.some((s) => s.services.svc?.procs === 2 && s.services.svc.cpu_pct > 20), 10_000);
-    const samples = await sampler.stop();
+    let samples;
+    try {
+      // Until a sample sees both processes of the tree and the busy grandchild's CPU (or the wait fails).
+      await until(() => sampler.samples.length >= 2 && sampler.samples.some((s) => s.services.svc?.procs === 2 && s.services.svc.cpu_pct > 20), 10_000);
+    } finally {
+      // Stopped whatever happens: its timer would otherwise keep a failed run of this file from exiting.
+      samples = await sampler.stop();
+    }
     assert.ok(samples.length >= 2);
     const last = samples[samples.length - 1];
     assert.equal(last.services.svc.procs, 2);

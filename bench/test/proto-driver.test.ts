@@ -1,10 +1,12 @@
 // The protocol load driver against a tiny server that this test controls and counts on its own.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { runLoad } from '../src/proto/driver.js';
+import { runProtocolLoad } from '../src/proto/driver.js';
 import { EXPECTED_OK, frame } from '../src/proto/frames.js';
 import { parseStatusRssBytes, sampleProc } from '../src/proto/procstat.js';
+import { clockTicksPerSecond } from '@eserver-lab/testkit/proc-stat';
 
 interface Tally {
   connections: number;
@@ -56,7 +58,7 @@ async function close(t: { server: Server; sockets: Set<Socket> }): Promise<void>
 test('conn-per-req: one connection per request, counts match the server, source addresses spread', async () => {
   const t = await tinyServer(0);
   try {
-    const r = await runLoad({ host: '127.0.0.1', port: t.port, mode: 'conn-per-req', concurrency: 20, durationMs: 1500, threads: 2, sourceAddrCount: 4 });
+    const r = await runProtocolLoad({ host: '127.0.0.1', port: t.port, mode: 'conn-per-req', concurrency: 20, durationMs: 1500, threads: 2, sourceAddrCount: 4 });
     assert.ok(r.ok > 50, `only ${r.ok} ok`);
     assert.equal(r.failed, 0, JSON.stringify(r.errors));
     // Every request had its own connection; replies that landed after the window are not counted,
@@ -74,7 +76,7 @@ test('conn-per-req: one connection per request, counts match the server, source 
 test('persistent: C connections reused; error replies are counted as failures by their cmd', async () => {
   const t = await tinyServer(4);
   try {
-    const r = await runLoad({ host: '127.0.0.1', port: t.port, mode: 'persistent', concurrency: 8, durationMs: 1500, threads: 2 });
+    const r = await runProtocolLoad({ host: '127.0.0.1', port: t.port, mode: 'persistent', concurrency: 8, durationMs: 1500, threads: 2 });
     assert.ok(r.ok > 100, `only ${r.ok} ok`);
     // A failed request makes the client reconnect, so connections = 8 + failures (within the window).
     assert.equal(Object.keys(r.errors).join(','), 'reply:9000');
@@ -94,7 +96,7 @@ test('persistent: C connections reused; error replies are counted as failures by
 test('a refused connection is a counted failure, not a hang', async () => {
   const t = await tinyServer(0);
   await close(t); // nothing listens on this port any more
-  const r = await runLoad({ host: '127.0.0.1', port: t.port, mode: 'conn-per-req', concurrency: 2, durationMs: 300, threads: 1 });
+  const r = await runProtocolLoad({ host: '127.0.0.1', port: t.port, mode: 'conn-per-req', concurrency: 2, durationMs: 300, threads: 1 });
   assert.equal(r.ok, 0);
   assert.ok(r.failed > 0);
   assert.ok((r.errors.ECONNREFUSED ?? 0) > 0, JSON.stringify(r.errors));
@@ -102,10 +104,35 @@ test('a refused connection is a counted failure, not a hang', async () => {
 
 test('/proc sampling: RSS from VmRSS; CPU ticks grow with work', () => {
   assert.equal(parseStatusRssBytes('Name:\tx\nVmRSS:\t   2048 kB\n'), 2048 * 1024);
-  const before = sampleProc(process.pid);
-  assert.ok(before.rssBytes > 1 << 20);
-  const until = Date.now() + 200; // busy the CPU for a few clock ticks (10 ms each at CLK_TCK 100)
-  while (Date.now() < until);
-  assert.ok(sampleProc(process.pid).cpuTicks > before.cpuTicks);
-  assert.throws(() => sampleProc(2 ** 22 + 1), /gone/);
+  assert.ok(sampleProc(process.pid).rssBytes > 1 << 20);
+});
+
+test('/proc CPU of this process: a known CPU burn shows in its ticks, at the real CLK_TCK', () => {
+  // The reference is the kernel's own account of the same process in µs (getrusage): a wrong stat field,
+  // a wrong tick rate or another pid's stat moves the two apart by far more than a few ticks.
+  const ticksPerS = clockTicksPerSecond();
+  const ticks0 = sampleProc(process.pid).cpuTicks;
+  const ref0 = process.cpuUsage();
+  const deadline = Date.now() + 30_000;
+  let ref = process.cpuUsage(ref0);
+  let x = 0;
+  // Burn until 0.3 s of CPU is spent, however much the machine's other work stretches it: user time in
+  // arithmetic, system time in the kernel filling buffers from /dev/zero.
+  const zero = openSync('/dev/zero', 'r');
+  const buf = Buffer.alloc(1 << 20);
+  try {
+    while (ref.user + ref.system < 300_000 && Date.now() < deadline) {
+      for (let i = 0; i < 100_000; i++) x += Math.sqrt(i + x);
+      for (let i = 0; i < 20; i++) readSync(zero, buf);
+      ref = process.cpuUsage(ref0);
+    }
+  } finally {
+    closeSync(zero);
+  }
+  const burntS = (sampleProc(process.pid).cpuTicks - ticks0) / ticksPerS;
+  const refS = (ref.user + ref.system) / 1e6;
+  assert.ok(x > 0 && refS >= 0.3, `the burn got ${refS} s of CPU in 30 s`);
+  assert.ok(ref.system >= 0.2 * refS * 1e6, `the burn spent ${ref.system / 1e6} s of ${refS} s in the kernel`);
+  // Each end of the tick count may be a tick off, plus what other threads spend between the two reads.
+  assert.ok(Math.abs(burntS - refS) <= 3 / ticksPerS + 0.05 * refS, `/proc: ${burntS} s, getrusage: ${refS} s (CLK_TCK ${ticksPerS})`);
 });

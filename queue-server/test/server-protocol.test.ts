@@ -3,10 +3,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeFrame } from '../src/codec.js';
 import type { JournalSink } from '../src/contracts.js';
-import { Client, enqueueFrame, errCode, roundTrip, startServer, sleep, until } from './helpers/net.js';
+import { Client, enqueueFrame, errCode, roundTrip, startServer, until, type TestServer } from './helpers/net.js';
 
 const REF_8001_OK = Buffer.from('1f4100127b226d7367223a202273756363657373227d', 'hex');
 const SQL = 'insert into bench_events (num) values (%d)';
+
+/** One of the server's own counters (its /metrics figures), read in process. */
+function counter(s: TestServer, name: string): number {
+  const m = s.server.metrics().find((x) => x.name === name);
+  if (!m) throw new Error(`no metric ${name}`);
+  return m.value;
+}
 
 test('byte-exact replies for 8001, 8003 and 8002 (one connection per request, as the seed)', async () => {
   const s = await startServer();
@@ -50,18 +57,21 @@ test('a request split at every byte boundary over TCP, and many frames coalesced
   try {
     const req = enqueueFrame(SQL);
     const c = await Client.connect(s.port);
+    // Each piece is read by the server before the next is sent, so the frame really arrives split there.
+    let sent = 0;
+    const send = async (piece: Buffer) => {
+      c.write(piece);
+      sent += piece.length;
+      await until(() => counter(s, 'eserver_bytes_in_total') === sent, 5000, `the server to read ${sent} bytes`);
+    };
     for (let cut = 1; cut < req.length; cut++) {
-      c.write(req.subarray(0, cut));
-      await sleep(1);
-      c.write(req.subarray(cut));
+      await send(req.subarray(0, cut));
+      await send(req.subarray(cut));
       await c.waitFrames(cut);
     }
     for (const f of c.frames) assert.deepEqual(f.cmd, 8001);
     // One byte per write.
-    for (const b of req) {
-      c.write(Buffer.from([b]));
-      await sleep(0);
-    }
+    for (const b of req) await send(Buffer.from([b]));
     await c.waitFrames(req.length);
     // 1000 frames in a single write; replies come back in order.
     const burst = Buffer.concat(Array.from({ length: 1000 }, (_, i) => (i % 2 ? encodeFrame(8003, '{}') : enqueueFrame(SQL))));
@@ -156,9 +166,12 @@ test('replies stay in request order while enqueues wait for the journal; JOURNAL
   const s = await startServer({ queue: { journal: j } });
   try {
     const c = await Client.connect(s.port);
-    c.write(Buffer.concat([enqueueFrame(SQL), encodeFrame(8003, '{}'), enqueueFrame('bad'), enqueueFrame(SQL), encodeFrame(8003, '')]));
-    await until(() => j.flushes === 2, 5000, 'two flushes');
-    await sleep(20);
+    const burst = Buffer.concat([enqueueFrame(SQL), encodeFrame(8003, '{}'), enqueueFrame('bad'), enqueueFrame(SQL), encodeFrame(8003, '')]);
+    c.write(burst);
+    // The server runs a chunk's frames as it reads them: once it has read every byte, each of the five has
+    // produced its reply, so anything sent early has been counted as written by now.
+    await until(() => j.flushes === 2 && counter(s, 'eserver_bytes_in_total') === burst.length, 5000, 'the server to read the burst');
+    assert.equal(counter(s, 'eserver_bytes_out_total'), 0, 'nothing is written before the journal flush');
     assert.equal(c.frames.length, 0, 'nothing is acknowledged before the journal flush');
     j.open();
     const f = await c.waitFrames(5);
@@ -201,8 +214,8 @@ test('graceful close: the frame in flight is served, later frames get SHUTTING_D
   const idle = await Client.connect(s.port);
   const req = enqueueFrame(SQL);
   c.write(req.subarray(0, 5));
-  await until(() => s.server.connectionCount === 2, 5000, 'connections');
-  await sleep(20);
+  // The close must find the first five bytes read, so that the frame counts as in flight.
+  await until(() => s.server.connectionCount === 2 && counter(s, 'eserver_bytes_in_total') === 5, 5000, 'the partial frame to be read');
   const closing = s.close();
   await idle.waitClosed();
   c.write(Buffer.concat([req.subarray(5), encodeFrame(8003, '{}')]));

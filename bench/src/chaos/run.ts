@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { httpGet } from '../http.js';
 import { getRuntime } from '../lab/index.js';
 import type { LabRuntime, StackInfo, UpOptions } from '../lab/types.js';
-import { runLoad, type LoadResult } from '../load/generator.js';
+import { runHttpLoad, type HttpLoadResult } from '../load/generator.js';
 import { connectMysql } from '../loss-check.js';
 import { logStep, progressLine } from '../progress.js';
 import { judge } from './checks.js';
@@ -163,7 +163,7 @@ async function runScenario(o: ChaosOptions, runtime: LabRuntime, sc: Scenario, i
     const durationS = o.durationS ?? sc.durationS ?? DEFAULT_DURATION_S;
     const progress = progressLine(`chaos ${tag}`);
     const loadStarted = Date.now();
-    const load: Promise<LoadResult> = runLoad({
+    const load: Promise<HttpLoadResult> = runHttpLoad({
       url: stack.pages.client, clients: o.concurrency, durationS, warmupS: 0, successSignal: 'ok',
       timeoutMs: 10_000, onProgress: progress.update,
     }).finally(() => progress.done());

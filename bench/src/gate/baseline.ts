@@ -1,7 +1,7 @@
 // The committed baseline (results/baseline.json): per metric a value, a tolerance and a direction.
 // It is only ever written by `make bench-baseline`, never as a side effect of a gate run.
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { metricDef, type Direction, type MetricSample } from './metrics.js';
+import { metricDef, type Direction, type MetricRepetitions } from './metrics.js';
 
 export interface BaselineMetric {
   value: number;
@@ -42,7 +42,7 @@ export function readBaseline(file: string): Baseline | null {
  * not of the baseline: a baseline taken with more repetitions has a steadier value, but the gate's runs
  * do not get steadier for it. `previous` (given with --keep-tolerance) keeps a wider tolerance set by hand.
  */
-export function toleranceFor(sample: Pick<MetricSample, 'id' | 'values' | 'cv'>, previous?: BaselineMetric, judgedRepetitions?: number): number {
+export function toleranceFor(sample: Pick<MetricRepetitions, 'id' | 'values' | 'cv'>, previous?: BaselineMetric, judgedRepetitions?: number): number {
   const def = metricDef(sample.id);
   const base = def?.defaultTolerance ?? 0.1;
   const r = judgedRepetitions ?? sample.values.length;
@@ -62,13 +62,13 @@ export const MAX_BASELINE_CV = 0.1;
  * error, about cv·1.25/√r, so more repetitions (-r) admit a noisier metric: the limit is MAX_BASELINE_CV
  * at 3. A report-only metric never blocks a baseline; its spread is in the table for the record.
  */
-export function noisyMetrics(samples: MetricSample[]): MetricSample[] {
+export function noisyMetrics(samples: MetricRepetitions[]): MetricRepetitions[] {
   const limit = MAX_BASELINE_CV / Math.sqrt(3);
   return samples.filter((s) => (metricDef(s.id)?.decides ?? true) && s.cv / Math.sqrt(Math.max(1, s.values.filter(Number.isFinite).length)) > limit);
 }
 
 export function buildBaseline(
-  samples: MetricSample[],
+  samples: MetricRepetitions[],
   previous: Baseline | null,
   meta: Pick<Baseline, 'command' | 'machine' | 'settings'>,
   keepTolerance = false,

@@ -7,7 +7,7 @@ import { rawInsertRate, drainRate } from '../proto/drain.js';
 import { stackPart } from './stack-part.js';
 import { measureCost, SHIPPED, type CostConfig } from '../proto-cost/cost.js';
 import { median, cv } from './stats.js';
-import type { CorrectnessCheck, GatePart, MetricSample } from './metrics.js';
+import type { CorrectnessCheck, GatePart, MetricRepetitions } from './metrics.js';
 
 export interface GateSettings {
   parts: GatePart[];
@@ -52,7 +52,7 @@ export const DEFAULT_SETTINGS: Omit<GateSettings, 'runDir'> = {
 };
 
 export interface GateMeasurements {
-  samples: MetricSample[];
+  samples: MetricRepetitions[];
   checks: CorrectnessCheck[];
   /** Raw per-repetition figures, for the results file. */
   raw: Record<string, unknown>;
@@ -60,7 +60,7 @@ export interface GateMeasurements {
   info: string[];
 }
 
-const sample = (id: string, values: number[]): MetricSample => ({ id, values, median: median(values), cv: cv(values) });
+const sample = (id: string, values: number[]): MetricRepetitions => ({ id, values, median: median(values), cv: cv(values) });
 
 async function cell(start: () => Promise<RunningServer>, mode: 'conn-per-req' | 'persistent', c: number, durationS: number): Promise<ProtoCell> {
   const s = await start();

@@ -45,7 +45,7 @@ export function metricDef(id: string): MetricDef | undefined {
 }
 
 /** One metric's repetitions, as measured in a gate run. */
-export interface MetricSample {
+export interface MetricRepetitions {
   id: string;
   values: number[];
   median: number;

@@ -9,7 +9,7 @@ import { snapshot, tree } from '../metrics/proc.js';
 import { onSignalCleanup } from '../proto/children.js';
 import { cv, median } from './stats.js';
 import type { GateMeasurements, GateSettings } from './collect.js';
-import type { MetricSample } from './metrics.js';
+import type { MetricRepetitions } from './metrics.js';
 import { repoRoot } from '@eserver-lab/testkit/repo-root';
 import { freePort } from '@eserver-lab/testkit/free-port';
 import { clockTicksPerSecond } from '@eserver-lab/testkit/proc-stat';
@@ -32,7 +32,7 @@ interface StackRun {
   lossDetail: string;
 }
 
-const sample = (id: string, values: number[]): MetricSample => ({ id, values, median: median(values), cv: cv(values) });
+const sample = (id: string, values: number[]): MetricRepetitions => ({ id, values, median: median(values), cv: cv(values) });
 
 /** utime + stime of a service's process tree (a supervisor, if any, and the server under it), seconds. */
 function serviceCpuS(stack: StackInfo, ticksPerS: number): number {
@@ -59,7 +59,7 @@ async function up(runtime: LabRuntime, o: GateSettings, impl: Impl, budget: { cp
 export async function stackPart(o: GateSettings, log: (l: string) => void, m: GateMeasurements): Promise<void> {
   // The lab runtime, the load generator and the budget belong to other parts of the bench; loaded when used.
   const { getRuntime } = await import('../lab/index.js');
-  const { runLoad } = await import('../load/generator.js');
+  const { runHttpLoad } = await import('../load/generator.js');
   const { progressLine } = await import('../progress.js');
   const { readCounts, lossCheck } = await import('../loss-check.js');
   const { stackBudget } = await import('../run.js');
@@ -98,7 +98,7 @@ export async function stackPart(o: GateSettings, log: (l: string) => void, m: Ga
         let res;
         const progress = progressLine(`[gate] rep ${r + 1} ${impl} ${page}`);
         try {
-          res = await runLoad({
+          res = await runHttpLoad({
             url: stack.pages[page], clients: o.stackConcurrency, durationS: o.stackDurationS, warmupS: o.stackWarmupS, successSignal: 'ok',
             onProgress: progress.update,
           });

@@ -1,7 +1,7 @@
 // Compares a gate run with the baseline: a table of metric, baseline, current, change and pass/fail, and
 // the github-action-benchmark JSON (customBiggerIsBetter / customSmallerIsBetter).
 import type { Baseline } from './baseline.js';
-import { metricDef, type CorrectnessCheck, type MetricSample } from './metrics.js';
+import { metricDef, type CorrectnessCheck, type MetricRepetitions } from './metrics.js';
 
 export interface VerdictRow {
   id: string;
@@ -30,7 +30,7 @@ export interface Verdict {
   pass: boolean;
 }
 
-export function judge(samples: MetricSample[], checks: CorrectnessCheck[], baseline: Baseline | null): Verdict {
+export function judge(samples: MetricRepetitions[], checks: CorrectnessCheck[], baseline: Baseline | null): Verdict {
   const rows: VerdictRow[] = samples.map((s) => {
     const def = metricDef(s.id);
     const b = baseline?.metrics[s.id];

@@ -5,16 +5,12 @@ import { nativeRuntime } from './native/index.js';
 
 export type RuntimeChoice = 'native' | 'docker' | 'auto';
 
-interface DockerModule {
-  dockerRuntime: LabRuntime;
-  dockerEngineAnswers(): Promise<boolean>;
-}
+type DockerModule = typeof import('./docker/index.js');
 
 async function loadDocker(log: (l: string) => void): Promise<DockerModule | null> {
-  // A variable specifier keeps tsc from requiring the module at build time.
-  const spec = './docker/index.js';
+  // Imported on first use, so that a native run never loads (or fails on) the Docker runtime.
   try {
-    return (await import(spec)) as DockerModule;
+    return await import('./docker/index.js');
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     // Missing is normal (not built); anything else is a bug worth seeing before falling back.

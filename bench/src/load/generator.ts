@@ -10,7 +10,7 @@ import type { WorkerConfig, WorkerMsg } from './protocol.js';
 import { buildRequest, parseTarget } from './request.js';
 import { webbenchFigures, type WebbenchFigures } from './summary.js';
 
-export interface LoadOptions {
+export interface HttpLoadOptions {
   url: string;
   clients: number;
   durationS: number;
@@ -50,7 +50,7 @@ export interface SecondPoint {
   p99_ms: number | null;
 }
 
-export interface LoadResult {
+export interface HttpLoadResult {
   url: string;
   clients: number;
   workers: number;
@@ -77,7 +77,7 @@ export function sourceAddressList(host: string, n: number): string[] | null {
 
 interface SecAcc { counters: Counters; hist: Histogram | null }
 
-export async function runLoad(o: LoadOptions): Promise<LoadResult> {
+export async function runHttpLoad(o: HttpLoadOptions): Promise<HttpLoadResult> {
   const target = parseTarget(o.url);
   const host = target.host === 'localhost' ? '127.0.0.1' : target.host;
   const nWorkers = Math.max(1, Math.min(o.workers ?? os.availableParallelism(), o.clients));
@@ -192,7 +192,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const userMs = (end.user - startCpu.user) / 1000;
   const systemMs = (end.system - startCpu.system) / 1000;
   const reqs = counters.succeeded + counters.failed;
-  const result: LoadResult = {
+  const result: HttpLoadResult = {
     url: o.url,
     clients: o.clients,
     workers: nWorkers,

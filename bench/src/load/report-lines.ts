@@ -1,9 +1,9 @@
 // The text a run prints: webbench's two lines first (byte for byte), then what webbench cannot say.
 import { ERROR_KINDS } from './counters.js';
-import type { LoadResult } from './generator.js';
+import type { HttpLoadResult } from './generator.js';
 import { webbenchLines } from './summary.js';
 
-export function summaryLines(r: LoadResult): string[] {
+export function summaryLines(r: HttpLoadResult): string[] {
   const c = r.counters;
   const errs = ERROR_KINDS.filter((k) => c.errors[k] > 0).map((k) => `${k} ${c.errors[k]}`).join(', ') || 'none';
   const status = Object.entries(c.status).sort().map(([k, v]) => `${k === '0' ? 'no-status' : k} ${v}`).join(', ') || 'none';

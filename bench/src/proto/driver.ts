@@ -3,9 +3,10 @@ import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { ProtoMode, WorkerConfig, WorkerResult } from './load-worker.js';
 import { decodeInto, newHistogram } from '@eserver-lab/testkit/latency-histogram';
+import { WORKER_READY } from './load-worker.js';
 import { enqueueRequest, EXPECTED_OK } from './frames.js';
 
-export interface LoadOptions {
+export interface ProtocolLoadOptions {
   host: string;
   port: number;
   mode: ProtoMode;
@@ -19,7 +20,7 @@ export interface LoadOptions {
   expected?: Buffer;
 }
 
-export interface LoadResult {
+export interface ProtocolLoadResult {
   mode: ProtoMode;
   concurrency: number;
   durationS: number;
@@ -37,7 +38,7 @@ export function sourceAddrs(n: number): string[] {
 
 const WORKER_URL = new URL('./load-worker.js', import.meta.url);
 
-export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
+export async function runProtocolLoad(opts: ProtocolLoadOptions): Promise<ProtocolLoadResult> {
   const threads = Math.max(1, Math.min(opts.threads ?? availableParallelism(), opts.concurrency));
   const addrs = sourceAddrs(opts.sourceAddrCount ?? 16);
   const request = opts.request ?? enqueueRequest();
@@ -63,32 +64,32 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     first += clients;
     const w = new Worker(WORKER_URL, { workerData: { protoLoadWorker: true, cfg } });
     workers.push(w);
-    let onLoaded!: () => void;
-    loaded.push(new Promise((r) => (onLoaded = r)));
-    results.push(
-      new Promise((res, rej) => {
-        w.on('message', (m: WorkerResult | { ready: true }) => ('ready' in m ? onLoaded() : res(m)));
-        w.once('error', rej);
-        w.once('exit', (code) => rej(new Error(`load worker exited ${code} before reporting`)));
-      }),
-    );
+    const gone = new Promise<never>((_, rej) => {
+      w.once('error', rej);
+      w.once('exit', (code) => rej(new Error(`load worker exited ${code} before reporting`)));
+    });
+    gone.catch(() => {}); // seen through the races below
+    let onReady!: () => void;
+    let onResult!: (r: WorkerResult) => void;
+    loaded.push(Promise.race([new Promise<void>((r) => (onReady = r)), gone]));
+    results.push(Promise.race([new Promise<WorkerResult>((r) => (onResult = r)), gone]));
+    w.on('message', (m: typeof WORKER_READY | WorkerResult) => (m === WORKER_READY ? onReady() : onResult(m)));
   }
   let all: WorkerResult[];
   try {
-    // Threads start together once all have loaded (on a busy machine that takes over a second, so a
-    // fixed wait left some with no window at all), so the window is the same for every client.
-    const settled = Promise.all(results);
-    await Promise.race([Promise.all(loaded), settled]);
+    // Threads start together once every one has loaded (which takes over a second on a busy machine), so
+    // that the window is the same for every client and as long as asked.
+    await Promise.all(loaded);
     const startAt = Date.now() + 100;
     for (const w of workers) w.postMessage({ startAt });
-    all = await settled;
+    all = await Promise.all(results);
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
   }
   return mergeResults(opts, all);
 }
 
-export function mergeResults(opts: Pick<LoadOptions, 'mode' | 'concurrency' | 'durationMs'>, all: WorkerResult[]): LoadResult {
+export function mergeResults(opts: Pick<ProtocolLoadOptions, 'mode' | 'concurrency' | 'durationMs'>, all: WorkerResult[]): ProtocolLoadResult {
   const hist = newHistogram();
   const errors: Record<string, number> = {};
   let ok = 0;

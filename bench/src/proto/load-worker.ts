@@ -158,11 +158,13 @@ export function runWorker(cfg: WorkerConfig, startAt: number): Promise<WorkerRes
   }).then((r) => r as WorkerResult);
 }
 
-// When loaded as a worker thread: wait for the shared start time, run, post the result.
+/** The first message of a worker thread: it has loaded and waits for the start time. */
+export const WORKER_READY = 'ready';
+
+// When loaded as a worker thread: say it is ready, wait for the shared start time, run, post the result.
 if (parentPort && workerData && (workerData as { protoLoadWorker?: boolean }).protoLoadWorker) {
   const port = parentPort;
   const cfg = (workerData as { cfg: WorkerConfig }).cfg;
-  port.postMessage({ ready: true });
   port.once('message', (msg: { startAt: number }) => {
     // performance.now() has a per-thread origin; convert the wall-clock start into this thread's clock.
     const startAt = performance.now() + (msg.startAt - Date.now());
@@ -171,4 +173,5 @@ if (parentPort && workerData && (workerData as { protoLoadWorker?: boolean }).pr
       runWorker(cfg, startAt).then((r) => port.postMessage(r));
     }, delay);
   });
+  port.postMessage(WORKER_READY);
 }

@@ -1,11 +1,11 @@
 // One measured cell of the protocol table: a load run against a server, with the server's CPU and RSS.
-import { runLoad, type LoadResult } from './driver.js';
+import { runProtocolLoad, type ProtocolLoadResult } from './driver.js';
 import type { ProtoMode } from './load-worker.js';
 import { sampleProc, RssWatcher } from './procstat.js';
 import { clockTicksPerSecond } from '@eserver-lab/testkit/proc-stat';
 import type { RunningServer } from './servers.js';
 
-export interface ProtoCell extends LoadResult {
+export interface ProtoCell extends ProtocolLoadResult {
   server: string;
   serverKind: RunningServer['kind'];
   /** Server CPU (user+system) per answered or failed request, in µs. */
@@ -28,11 +28,11 @@ export interface CellOptions {
 export async function measureCell(server: RunningServer, o: CellOptions): Promise<ProtoCell> {
   const warmupMs = o.warmupMs ?? 1000;
   if (warmupMs > 0) {
-    await runLoad({ host: server.host, port: server.port, mode: o.mode, concurrency: o.concurrency, durationMs: warmupMs, threads: o.threads, sourceAddrCount: o.sourceAddrCount });
+    await runProtocolLoad({ host: server.host, port: server.port, mode: o.mode, concurrency: o.concurrency, durationMs: warmupMs, threads: o.threads, sourceAddrCount: o.sourceAddrCount });
   }
   const rss = new RssWatcher(server.pid).start();
   const before = sampleProc(server.pid);
-  const load = await runLoad({ host: server.host, port: server.port, mode: o.mode, concurrency: o.concurrency, durationMs: o.durationMs, threads: o.threads, sourceAddrCount: o.sourceAddrCount });
+  const load = await runProtocolLoad({ host: server.host, port: server.port, mode: o.mode, concurrency: o.concurrency, durationMs: o.durationMs, threads: o.threads, sourceAddrCount: o.sourceAddrCount });
   const after = sampleProc(server.pid);
   const peak = rss.stop();
   // CPU is read until the last reply has been handled, so it covers every counted request (and the
