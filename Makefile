@@ -65,7 +65,7 @@ calibrate: setup build
 	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/calibrate/cli.js $(ARGS)
 
 bench-proto: build
-	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/proto/cli.js $(ARGS)
+	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/protocol-bench/cli.js $(ARGS)
 
 bench-ci: setup build
 	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/gate/cli.js run $(ARGS)

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { QUEUE_CLI } from '../src/proto/servers.js';
+import { QUEUE_CLI } from '../src/protocol-bench/servers.js';
 
 const GATE_CLI = fileURLToPath(new URL('../src/gate/cli.js', import.meta.url));
 

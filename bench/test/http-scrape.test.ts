@@ -6,8 +6,8 @@ import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { httpGet } from '../src/http.js';
 import { httpOk } from '../src/lab/native/health.js';
 import { fetchQueueMetrics } from '../src/metrics/queue-metrics.js';
-import { enqueueRequest } from '../src/proto/frames.js';
-import { scrapeMetric, startQueueServer } from '../src/proto/servers.js';
+import { enqueueRequest } from '../src/protocol-bench/frames.js';
+import { scrapeMetric, startQueueServer } from '../src/protocol-bench/servers.js';
 
 function enqueue(port: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {

@@ -3,9 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { runProtocolLoad } from '../src/proto/driver.js';
-import { EXPECTED_OK, frame } from '../src/proto/frames.js';
-import { parseStatusRssBytes, sampleProc } from '../src/proto/procstat.js';
+import { runProtocolLoad } from '../src/protocol-bench/driver.js';
+import { EXPECTED_OK, frame } from '../src/protocol-bench/frames.js';
+import { parseStatusRssBytes, sampleProc } from '../src/protocol-bench/procstat.js';
 import { clockTicksPerSecond } from '@eserver-lab/testkit/proc-stat';
 
 interface Tally {

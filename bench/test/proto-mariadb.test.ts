@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { isRunning } from '@eserver-lab/testkit/proc-stat';
 import { mariadbUnavailable } from '@eserver-lab/testkit/mariadb';
-import { startBenchDb, truncateBench } from '../src/proto/mariadb.js';
+import { startBenchDb, truncateBench } from '../src/protocol-bench/mariadb.js';
 
 test('startBenchDb: a MariaDB under the run directory, reachable by its URL, emptied by truncateBench', { skip: mariadbUnavailable() ?? false, timeout: 180_000 }, async () => {
   const runDir = mkdtempSync(join(tmpdir(), 'proto-mariadb-'));

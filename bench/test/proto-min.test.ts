@@ -3,8 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { startMinServer, MIN_SERVERS, type MinServerKind } from '../src/proto/servers.js';
-import { enqueueRequest, EXPECTED_OK, frame } from '../src/proto/frames.js';
+import { startMinServer, MIN_SERVERS, type MinServerKind } from '../src/protocol-bench/servers.js';
+import { enqueueRequest, EXPECTED_OK, frame } from '../src/protocol-bench/frames.js';
 
 /** Writes each chunk separately (with a pause, so the server sees split frames) and collects the reply. */
 function exchange(port: number, chunks: Buffer[], expectBytes: number): Promise<{ data: Buffer; closed: boolean }> {

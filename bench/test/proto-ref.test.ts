@@ -5,8 +5,8 @@ import { connect } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startRefServer } from '../src/proto/servers.js';
-import { enqueueRequest, EXPECTED_OK, frame } from '../src/proto/frames.js';
+import { startRefServer } from '../src/protocol-bench/servers.js';
+import { enqueueRequest, EXPECTED_OK, frame } from '../src/protocol-bench/frames.js';
 
 function exchange(port: number, chunks: Buffer[], expectBytes: number): Promise<{ data: Buffer; closed: boolean }> {
   return new Promise((res, rej) => {

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runtimeHolds, runtimeTable } from '../src/proto/runtimes.js';
-import { renderRuntimeTable } from '../src/proto/table.js';
+import { runtimeHolds, runtimeTable } from '../src/protocol-bench/runtimes.js';
+import { renderRuntimeTable } from '../src/protocol-bench/report.js';
 
 test('the runtime table measures the C reference, both minimal servers and eserver-queue on node and bun', { timeout: 180_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'proto-table-'));

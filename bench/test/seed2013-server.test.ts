@@ -9,7 +9,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { queueLength, seed2013Argv, seed2013Script } from '../src/lab/seed2013.js';
-import { EXPECTED_OK, frame } from '../src/proto/frames.js';
+import { EXPECTED_OK, frame } from '../src/protocol-bench/frames.js';
 import { repoRoot } from '@eserver-lab/testkit/repo-root';
 import { freePorts } from '@eserver-lab/testkit/free-port';
 

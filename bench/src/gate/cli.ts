@@ -5,13 +5,13 @@ import { Command, Option } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
-import { defaultRunDir } from '../proto/servers.js';
+import { defaultRunDir } from '../protocol-bench/servers.js';
 import { collect, DEFAULT_SETTINGS, type GateSettings } from './collect.js';
 import { buildBaseline, readBaseline, writeBaseline, noisyMetrics, MAX_BASELINE_CV, MAX_TOLERANCE, type Baseline } from './baseline.js';
 import { judge, renderVerdict, githubActionBenchmark, type Verdict } from './verdict.js';
 import type { GatePart } from './metrics.js';
 import { runPower } from './power.js';
-import { stopChildrenOnSignal } from '../proto/children.js';
+import { stopChildrenOnSignal } from '../protocol-bench/children.js';
 import { repoRoot } from '@eserver-lab/testkit/repo-root';
 
 stopChildrenOnSignal();

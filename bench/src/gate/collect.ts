@@ -1,11 +1,11 @@
 // Runs the measurements of one gate run: R repetitions of each part, every ratio taken against a
 // reference measured in the same repetition, plus the absolute correctness checks.
-import { measureCell, type ProtoCell } from '../proto/measure.js';
-import { startQueueServer, startRefServer, type RunningServer } from '../proto/servers.js';
-import { startBenchDb } from '../proto/mariadb.js';
-import { rawInsertRate, drainRate } from '../proto/drain.js';
+import { measureCell, type ProtoCell } from '../protocol-bench/measure.js';
+import { startQueueServer, startRefServer, type RunningServer } from '../protocol-bench/servers.js';
+import { startBenchDb } from '../protocol-bench/mariadb.js';
+import { rawInsertRate, drainRate } from '../protocol-bench/drain.js';
 import { stackPart } from './stack-part.js';
-import { measureCost, SHIPPED, type CostConfig } from '../proto-cost/cost.js';
+import { measureCost, SHIPPED, type CostConfig } from '../enqueue-cost/cost.js';
 import { median, cv } from './stats.js';
 import type { CorrectnessCheck, GatePart, MetricRepetitions } from './metrics.js';
 

@@ -6,7 +6,7 @@ import type { LabRuntime, StackInfo, UpOptions } from '../lab/types.js';
 import { queueLength } from '../lab/seed2013.js';
 import { settledLength } from '../ack-check.js';
 import { snapshot, tree } from '../metrics/proc.js';
-import { onSignalCleanup } from '../proto/children.js';
+import { onSignalCleanup } from '../protocol-bench/children.js';
 import { cv, median } from './stats.js';
 import type { GateMeasurements, GateSettings } from './collect.js';
 import type { MetricRepetitions } from './metrics.js';

@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-// `node bench/dist/src/proto-cost/cli.js`: CPU per enqueue of the queue server, pure and with its journal
+// `node bench/dist/src/enqueue-cost/cli.js`: CPU per enqueue of the queue server, pure and with its journal
 // and drain, interleaved in one run (see cost.ts). Prints a markdown table, writes it with the raw cells
-// to results/proto-cost-<time>.{md,json}.
+// to results/enqueue-cost-<time>.{md,json}.
 import { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { defaultRunDir } from '../proto/servers.js';
-import { stopChildrenOnSignal } from '../proto/children.js';
+import { defaultRunDir } from '../protocol-bench/servers.js';
+import { stopChildrenOnSignal } from '../protocol-bench/children.js';
 import { COST_CONFIGS, measureCost, renderCost, type CostConfig } from './cost.js';
 import { repoRoot } from '@eserver-lab/testkit/repo-root';
 
@@ -20,7 +20,7 @@ const configs = (v: string): CostConfig[] =>
   });
 
 const o = new Command()
-  .name('bench-proto-cost')
+  .name('bench-enqueue-cost')
   .description('CPU per enqueue: pure queue, + drain, + journal interval + drain, + journal always + drain')
   .option('--configs <list>', COST_CONFIGS.join(','), configs, [...COST_CONFIGS])
   .option('-r, --repetitions <n>', 'interleaved repetitions', Number, 5)
@@ -30,7 +30,7 @@ const o = new Command()
   .option('--shipped-arg <arg...>', 'extra flag(s) for the journal + drain configurations only', [] as string[])
   .option('--cpu-prof <dir>', 'profile the queue servers (inspector sampling profiler), .cpuprofile files written to this directory')
   .option('--out <dir>', 'results directory', join(repoRoot, 'results'))
-  .option('--run-dir <dir>', 'scratch directory', join(defaultRunDir(), '..', 'proto-cost'))
+  .option('--run-dir <dir>', 'scratch directory', join(defaultRunDir(), '..', 'enqueue-cost'))
   .parse()
   .opts<{ configs: CostConfig[]; repetitions: number; duration: number; concurrency: number; queueArg: string[]; shippedArg: string[]; cpuProf?: string; out: string; runDir: string }>();
 
@@ -48,13 +48,13 @@ const rep = await measureCost({
   queueArgs: o.queueArg,
   shippedArgs: o.shippedArg,
   env,
-  log: (l) => process.stderr.write(`[proto-cost] ${l}\n`),
+  log: (l) => process.stderr.write(`[enqueue-cost] ${l}\n`),
 });
-const command = `node bench/dist/src/proto-cost/cli.js${process.argv.length > 2 ? ' ' + process.argv.slice(2).join(' ') : ''}`;
+const command = `node bench/dist/src/enqueue-cost/cli.js${process.argv.length > 2 ? ' ' + process.argv.slice(2).join(' ') : ''}`;
 const md = `${startedAt}, \`${command}\`\n\n${renderCost(rep, { ...o, durationS: o.duration })}`;
 mkdirSync(o.out, { recursive: true });
 const stamp = startedAt.replace(/[:.]/g, '-');
-writeFileSync(join(o.out, `proto-cost-${stamp}.json`), JSON.stringify({ startedAt, command, options: o, ...rep }, null, 2) + '\n');
-writeFileSync(join(o.out, `proto-cost-${stamp}.md`), md);
+writeFileSync(join(o.out, `enqueue-cost-${stamp}.json`), JSON.stringify({ startedAt, command, options: o, ...rep }, null, 2) + '\n');
+writeFileSync(join(o.out, `enqueue-cost-${stamp}.md`), md);
 process.stdout.write(md);
 process.exitCode = rep.failed > 0 ? 1 : 0;

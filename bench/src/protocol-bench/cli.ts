@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { runProtoBench, type ProtoPart, type ServerKind } from './bench.js';
 import type { ProtoMode } from './load-worker.js';
 import { defaultRunDir } from './servers.js';
-import { renderMarkdown } from './table.js';
+import { renderMarkdown } from './report.js';
 import { stopChildrenOnSignal } from './children.js';
 import { TABLE_CONFIGS, type TableConfig } from './runtimes.js';
 import { QUEUE_RUNTIMES, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';

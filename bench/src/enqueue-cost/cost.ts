@@ -5,9 +5,9 @@
 // machine hits every configuration alike; the medians and the ratios to `pure` are what count.
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { measureCell } from '../proto/measure.js';
-import { startQueueServer, scrapeMetric, type RunningServer } from '../proto/servers.js';
-import { startBenchDb, truncateBench, type BenchDb } from '../proto/mariadb.js';
+import { measureCell } from '../protocol-bench/measure.js';
+import { startQueueServer, scrapeMetric, type RunningServer } from '../protocol-bench/servers.js';
+import { startBenchDb, truncateBench, type BenchDb } from '../protocol-bench/mariadb.js';
 import { median, cv } from '../gate/stats.js';
 
 export type CostConfig = 'pure' | 'drain' | 'interval+drain' | 'always+drain';

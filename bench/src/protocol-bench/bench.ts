@@ -9,7 +9,7 @@ import { fsyncCells } from './fsync.js';
 import { clockTicksPerSecond } from '@eserver-lab/testkit/proc-stat';
 import { startQueueServer, startRefServer, startSeed2013Server, type RunningServer } from './servers.js';
 import { runtimeHolds, runtimeTable, type TableConfig } from './runtimes.js';
-import type { ProtoReport } from './table.js';
+import type { ProtoReport } from './report.js';
 import type { QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 
 export type ProtoPart = 'table' | 'proto' | 'hold' | 'drain' | 'fsync';
