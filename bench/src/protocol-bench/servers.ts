@@ -3,7 +3,7 @@
 // stopped by its pid; nothing here finds processes by name.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { queueRuntime, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
-import { parseScrape, sumByName } from '@eserver-lab/queue-server/scrape';
+import { parseScrape, sumByName } from '@eserver-lab/testkit/scrape';
 import { httpGet } from '../http.js';
 import { track } from './children.js';
 import { connect } from 'node:net';
