@@ -26,6 +26,11 @@ export interface LoadOptions {
   timeoutMs?: number;
   successSignal: string | null;
   onProgress?: (p: Progress) => void;
+  /**
+   * Tests only: worker i waits workerLoadDelayMs[i] ms before loading its clients, standing in for a
+   * worker that loads slowly on a busy machine.
+   */
+  workerLoadDelayMs?: readonly number[];
 }
 
 export interface Progress {
@@ -128,6 +133,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     const cfg: WorkerConfig = {
       host, port: target.port, request, clients, localAddresses: sources, firstClient: first,
       startAt, measureAt, endAt, timeoutMs: o.timeoutMs ?? 0, successSignal: o.successSignal,
+      loadDelayMs: o.workerLoadDelayMs?.[w] ?? 0,
     };
     first += clients;
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: cfg });

@@ -18,6 +18,8 @@ export interface WorkerConfig {
   timeoutMs: number;
   /** Strict success: HTTP 200 and a body starting with this text (after leading whitespace). null = status only. */
   successSignal: string | null;
+  /** Tests only: how long this worker waits before loading its clients, as a slow-loading worker would. */
+  loadDelayMs: number;
 }
 
 /** One second of the measured window (sec >= 0) or of warm-up (sec < 0) from one worker. */

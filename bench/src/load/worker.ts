@@ -169,13 +169,8 @@ class Client {
 }
 
 const clients: Client[] = [];
-for (let i = 0; i < cfg.clients; i++) {
-  const la = cfg.localAddresses;
-  clients.push(new Client(la && la.length > 0 ? la[(cfg.firstClient + i) % la.length] : undefined));
-}
-
 // Keeps the per-second series moving (and the progress line alive) even when nothing completes.
-const ticker = setInterval(() => roll(performance.now()), 200);
+let ticker: NodeJS.Timeout | undefined;
 
 function stop(): void {
   stopping = true;
@@ -187,7 +182,17 @@ function stop(): void {
   post({ type: 'done', cut });
 }
 
-setTimeout(() => {
-  for (const c of clients) c.start();
-  setTimeout(stop, Math.max(0, endPerf - performance.now()));
-}, Math.max(0, toPerf(cfg.startAt) - performance.now()));
+function load(): void {
+  for (let i = 0; i < cfg.clients; i++) {
+    const la = cfg.localAddresses;
+    clients.push(new Client(la && la.length > 0 ? la[(cfg.firstClient + i) % la.length] : undefined));
+  }
+  ticker = setInterval(() => roll(performance.now()), 200);
+  setTimeout(() => {
+    for (const c of clients) c.start();
+    setTimeout(stop, Math.max(0, endPerf - performance.now()));
+  }, Math.max(0, toPerf(cfg.startAt) - performance.now()));
+}
+
+if (cfg.loadDelayMs > 0) setTimeout(load, cfg.loadDelayMs);
+else load();
