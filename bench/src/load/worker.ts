@@ -193,6 +193,10 @@ function begin(msg: StartMsg): void {
   }, Math.max(0, toPerf(msg.startAt) - performance.now()));
 }
 
+/**
+ * Ready once loaded (modules imported above, clients and their sockets built, nothing sent): the
+ * generator fixes the window only when every worker has said so, and sends its instants back.
+ */
 function load(): void {
   for (let i = 0; i < cfg.clients; i++) {
     const la = cfg.localAddresses;
@@ -202,5 +206,6 @@ function load(): void {
   post({ type: 'ready' });
 }
 
+// Tests stand in for a slow-loading worker with loadDelayMs; 0 otherwise.
 if (cfg.loadDelayMs > 0) setTimeout(load, cfg.loadDelayMs);
 else load();
