@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads';
 import { addCounters, emptyCounters, type Counters } from './counters.js';
 import { summarize, type LatencySummaryMs } from './histogram.js';
 import { decodeInto, encode, newHistogram, type Histogram } from '@eserver-lab/testkit/latency-histogram';
-import type { WorkerConfig, WorkerMsg } from './protocol.js';
+import type { StartMsg, WorkerConfig, WorkerMsg } from './protocol.js';
 import { buildRequest, parseTarget } from './request.js';
 import { webbenchFigures, type WebbenchFigures } from './summary.js';
 
@@ -26,6 +26,11 @@ export interface HttpLoadOptions {
   timeoutMs?: number;
   successSignal: string | null;
   onProgress?: (p: Progress) => void;
+  /**
+   * Tests only: worker i waits workerLoadDelayMs[i] ms before loading its clients, standing in for a
+   * worker that loads slowly on a busy machine.
+   */
+  workerLoadDelayMs?: readonly number[];
 }
 
 export interface Progress {
@@ -77,16 +82,18 @@ export function sourceAddressList(host: string, n: number): string[] | null {
 
 interface SecAcc { counters: Counters; hist: Histogram | null }
 
+/**
+ * Between the last worker's ready message and the shared start: time for the start message to reach
+ * every worker, so all begin at the same instant rather than each when its message lands.
+ */
+const START_MARGIN_MS = 100;
+
 export async function runHttpLoad(o: HttpLoadOptions): Promise<HttpLoadResult> {
   const target = parseTarget(o.url);
   const host = target.host === 'localhost' ? '127.0.0.1' : target.host;
   const nWorkers = Math.max(1, Math.min(o.workers ?? os.availableParallelism(), o.clients));
   const sources = sourceAddressList(host, o.sourceAddresses ?? 0);
   const request = buildRequest(target);
-  // Workers need a moment to load; every phase boundary is an absolute instant they all share.
-  const startAt = Date.now() + 300;
-  const measureAt = startAt + o.warmupS * 1000;
-  const endAt = measureAt + o.durationS * 1000;
 
   const perSec = new Map<number, SecAcc>();
   const warm = emptyCounters();
@@ -96,45 +103,61 @@ export async function runHttpLoad(o: HttpLoadOptions): Promise<HttpLoadResult> {
   const cut = emptyCounters();
   let cpuAtMeasure: NodeJS.CpuUsage | null = null;
   let cpuAtEnd: NodeJS.CpuUsage | null = null;
-  const cpuTimers = [
-    setTimeout(() => { cpuAtMeasure = process.cpuUsage(); }, Math.max(0, measureAt - Date.now())),
-    setTimeout(() => { cpuAtEnd = process.cpuUsage(); }, Math.max(0, endAt - Date.now())),
-  ];
-
+  let cpuTimers: NodeJS.Timeout[] = [];
+  let progressTimer: NodeJS.Timeout | null = null;
   let errorsTotal = 0;
-  const progressTimer = o.onProgress
-    ? setInterval(() => {
-        const now = Date.now();
-        const inWarm = now < measureAt;
-        const sec = Math.floor((now - measureAt) / 1000) - 1;
-        const c = perSec.get(sec)?.counters;
-        const last = c ? c.succeeded + c.failed : warmSec.get(sec) ?? 0;
-        o.onProgress!({
-          phase: inWarm ? 'warmup' : 'measure',
-          elapsedS: Math.max(0, (now - (inWarm ? startAt : measureAt)) / 1000),
-          phaseS: inWarm ? o.warmupS : o.durationS,
-          reqPerSec: last,
-          errorsTotal,
-        });
-      }, 1000)
-    : null;
+
+  /** The generator's own timers, on the same instants as the workers' windows. */
+  function startClocks({ startAt, measureAt, endAt }: StartMsg): void {
+    cpuTimers = [
+      setTimeout(() => { cpuAtMeasure = process.cpuUsage(); }, Math.max(0, measureAt - Date.now())),
+      setTimeout(() => { cpuAtEnd = process.cpuUsage(); }, Math.max(0, endAt - Date.now())),
+    ];
+    progressTimer = o.onProgress
+      ? setInterval(() => {
+          const now = Date.now();
+          const inWarm = now < measureAt;
+          const sec = Math.floor((now - measureAt) / 1000) - 1;
+          const c = perSec.get(sec)?.counters;
+          const last = c ? c.succeeded + c.failed : warmSec.get(sec) ?? 0;
+          o.onProgress!({
+            phase: inWarm ? 'warmup' : 'measure',
+            elapsedS: Math.max(0, (now - (inWarm ? startAt : measureAt)) / 1000),
+            phaseS: inWarm ? o.warmupS : o.durationS,
+            reqPerSec: last,
+            errorsTotal,
+          });
+        }, 1000)
+      : null;
+  }
 
   const per = Math.floor(o.clients / nWorkers);
   const extra = o.clients % nWorkers;
   let first = 0;
+  const workers: Worker[] = [];
+  const ready: Promise<void>[] = [];
   const runs: Promise<void>[] = [];
   for (let w = 0; w < nWorkers; w++) {
     const clients = per + (w < extra ? 1 : 0);
     const cfg: WorkerConfig = {
       host, port: target.port, request, clients, localAddresses: sources, firstClient: first,
-      startAt, measureAt, endAt, timeoutMs: o.timeoutMs ?? 0, successSignal: o.successSignal,
+      timeoutMs: o.timeoutMs ?? 0, successSignal: o.successSignal,
+      loadDelayMs: o.workerLoadDelayMs?.[w] ?? 0,
     };
     first += clients;
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: cfg });
+    workers.push(worker);
+    let loaded = false;
+    let onReady!: () => void;
+    ready.push(new Promise<void>((r) => (onReady = r)));
     runs.push(new Promise<void>((resolve, reject) => {
       let done = false;
+      const stage = () => (loaded ? 'before finishing' : 'before it was ready');
       worker.on('message', (m: WorkerMsg) => {
-        if (m.type === 'second') {
+        if (m.type === 'ready') {
+          loaded = true;
+          onReady();
+        } else if (m.type === 'second') {
           errorsTotal += m.counters.failed;
           if (m.sec < 0) {
             addCounters(warm, m.counters);
@@ -155,12 +178,26 @@ export async function runHttpLoad(o: HttpLoadOptions): Promise<HttpLoadResult> {
           void worker.terminate().then(() => resolve());
         }
       });
-      worker.on('error', reject);
-      worker.on('exit', (code) => { if (!done) reject(new Error(`load worker ${w} exited with code ${code} before finishing`)); });
+      worker.on('error', (err) => reject(new Error(`load worker ${w} failed ${stage()}: ${err.message}`, { cause: err })));
+      worker.on('exit', (code) => { if (!done) reject(new Error(`load worker ${w} exited with code ${code} ${stage()}`)); });
     }));
   }
+  const finished = Promise.all(runs);
   try {
-    await Promise.all(runs);
+    // Every phase boundary is an absolute instant all workers share, fixed only once all have loaded:
+    // on a busy machine loading one takes over a second, so a fixed allowance left some with a
+    // shortened window or none. A worker that fails meanwhile settles `finished` and ends the wait.
+    await Promise.race([Promise.all(ready), finished]);
+    const startAt = Date.now() + START_MARGIN_MS;
+    const measureAt = startAt + o.warmupS * 1000;
+    const start: StartMsg = { type: 'start', startAt, measureAt, endAt: measureAt + o.durationS * 1000 };
+    startClocks(start);
+    for (const worker of workers) worker.postMessage(start);
+    await finished;
+  } catch (err) {
+    // Workers still waiting for their start message would never end on their own.
+    await Promise.all(workers.map((worker) => worker.terminate()));
+    throw err;
   } finally {
     if (progressTimer) clearInterval(progressTimer);
     cpuTimers.forEach(clearTimeout);

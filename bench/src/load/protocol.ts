@@ -10,14 +10,28 @@ export interface WorkerConfig {
   localAddresses: string[] | null;
   /** Index of this worker's first client, so source addresses spread evenly across workers. */
   firstClient: number;
-  /** Wall-clock (Date.now()) instants shared by all workers. */
-  startAt: number;
-  measureAt: number;
-  endAt: number;
   /** 0 = no timeout, as webbench. */
   timeoutMs: number;
   /** Strict success: HTTP 200 and a body starting with this text (after leading whitespace). null = status only. */
   successSignal: string | null;
+  /** Tests only: how long this worker waits before loading its clients, as a slow-loading worker would. */
+  loadDelayMs: number;
+}
+
+/** Sent once the worker has loaded (modules, clients and their sockets), before it sends anything. */
+export interface ReadyMsg {
+  type: 'ready';
+}
+
+/**
+ * From the generator once every worker is ready: wall-clock (Date.now()) instants shared by all
+ * workers, fixed only then, since loading a worker takes an unknown time on a busy machine.
+ */
+export interface StartMsg {
+  type: 'start';
+  startAt: number;
+  measureAt: number;
+  endAt: number;
 }
 
 /** One second of the measured window (sec >= 0) or of warm-up (sec < 0) from one worker. */
@@ -35,4 +49,4 @@ export interface DoneMsg {
   cut: Counters;
 }
 
-export type WorkerMsg = SecondMsg | DoneMsg;
+export type WorkerMsg = ReadyMsg | SecondMsg | DoneMsg;

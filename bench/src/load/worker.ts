@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { emptyCounters, errorKind, type Counters } from './counters.js';
 import { encode, newHistogram } from '@eserver-lab/testkit/latency-histogram';
-import type { WorkerConfig, WorkerMsg } from './protocol.js';
+import type { StartMsg, WorkerConfig, WorkerMsg } from './protocol.js';
 
 const cfg = workerData as WorkerConfig;
 const request = Buffer.from(cfg.request.buffer, cfg.request.byteOffset, cfg.request.byteLength);
@@ -21,11 +21,11 @@ const READ_BUF = Buffer.allocUnsafe(64 * 1024);
 const CR_LF_CR_LF = Buffer.from('\r\n\r\n', 'latin1');
 const HTTP_ = Buffer.from('HTTP/', 'latin1');
 
-// Wall-clock instants converted once to this thread's performance clock.
+// Wall-clock instants converted once to this thread's performance clock; set by the start message.
 const toPerf = (epochMs: number) => epochMs - performance.timeOrigin;
-const measurePerf = toPerf(cfg.measureAt);
-const endPerf = toPerf(cfg.endAt);
-const lastSec = Math.max(0, Math.ceil((cfg.endAt - cfg.measureAt) / 1000) - 1);
+let measurePerf = 0;
+let endPerf = 0;
+let lastSec = 0;
 
 let stopping = false;
 let curSec = Number.NEGATIVE_INFINITY;
@@ -169,13 +169,8 @@ class Client {
 }
 
 const clients: Client[] = [];
-for (let i = 0; i < cfg.clients; i++) {
-  const la = cfg.localAddresses;
-  clients.push(new Client(la && la.length > 0 ? la[(cfg.firstClient + i) % la.length] : undefined));
-}
-
 // Keeps the per-second series moving (and the progress line alive) even when nothing completes.
-const ticker = setInterval(() => roll(performance.now()), 200);
+let ticker: NodeJS.Timeout | undefined;
 
 function stop(): void {
   stopping = true;
@@ -187,7 +182,30 @@ function stop(): void {
   post({ type: 'done', cut });
 }
 
-setTimeout(() => {
-  for (const c of clients) c.start();
-  setTimeout(stop, Math.max(0, endPerf - performance.now()));
-}, Math.max(0, toPerf(cfg.startAt) - performance.now()));
+function begin(msg: StartMsg): void {
+  measurePerf = toPerf(msg.measureAt);
+  endPerf = toPerf(msg.endAt);
+  lastSec = Math.max(0, Math.ceil((msg.endAt - msg.measureAt) / 1000) - 1);
+  ticker = setInterval(() => roll(performance.now()), 200);
+  setTimeout(() => {
+    for (const c of clients) c.start();
+    setTimeout(stop, Math.max(0, endPerf - performance.now()));
+  }, Math.max(0, toPerf(msg.startAt) - performance.now()));
+}
+
+/**
+ * Ready once loaded (modules imported above, clients and their sockets built, nothing sent): the
+ * generator fixes the window only when every worker has said so, and sends its instants back.
+ */
+function load(): void {
+  for (let i = 0; i < cfg.clients; i++) {
+    const la = cfg.localAddresses;
+    clients.push(new Client(la && la.length > 0 ? la[(cfg.firstClient + i) % la.length] : undefined));
+  }
+  parentPort!.once('message', begin);
+  post({ type: 'ready' });
+}
+
+// Tests stand in for a slow-loading worker with loadDelayMs; 0 otherwise.
+if (cfg.loadDelayMs > 0) setTimeout(load, cfg.loadDelayMs);
+else load();
