@@ -65,6 +65,7 @@ export async function startApp(cfg: Config, log: Logger): Promise<RunningApp> {
         committedSeq: 0,
         log,
         segmentBytes: cfg.journalSegmentBytes,
+        commitDelayMs: cfg.commitDelayMs,
         limits: { maxEntries: cfg.capacity, maxBytes: cfg.maxQueueBytes },
       }));
       let nextSeq = j.recovered.lastSeq + 1;
