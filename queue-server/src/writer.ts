@@ -160,6 +160,11 @@ export class MysqlWriter implements MetricSource {
   private started = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
+  /**
+   * The queue length that wakes the loop: 1 while it waits for any entry, batchSize while a batch fills for
+   * batchMs (then the timer ends the wait), so a filling batch costs one timer, not a wake-up per enqueue.
+   */
+  private wakeAt = 1;
   private stopping = false;
   private drainOnStop = true;
   private deadline = Infinity;
@@ -338,7 +343,7 @@ export class MysqlWriter implements MetricSource {
     this.started = true;
     this.queue.onEnqueue = () => {
       const w = this.wake;
-      if (w !== null) {
+      if (w !== null && this.queue.length >= this.wakeAt) {
         this.wake = null;
         w();
       }
@@ -434,15 +439,18 @@ export class MysqlWriter implements MetricSource {
     let backoff = this.opts.minBackoffMs;
     while (this.shouldRun()) {
       if (this.queue.length === 0) {
+        this.wakeAt = 1;
         await this.waitForData(Infinity);
         continue;
       }
       // Let a batch fill up for batchMs, unless it is already full (sustained load: no waiting at all).
       if (this.queue.length < this.opts.batchSize && this.opts.batchMs > 0 && !this.stopping) {
         const until = Date.now() + this.opts.batchMs;
+        this.wakeAt = this.opts.batchSize;
         while (this.queue.length < this.opts.batchSize && Date.now() < until && !this.stopping) {
           await this.waitForData(until - Date.now());
         }
+        this.wakeAt = 1;
       }
       const batch = this.queue.peekBatch(this.opts.batchSize);
       if (batch.length === 0) continue;
