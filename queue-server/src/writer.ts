@@ -623,12 +623,16 @@ export class MysqlWriter implements MetricSource {
       return null;
     }
     const timeout = this.opts.queryTimeoutMs;
-    let matched = false;
+    let matched: boolean;
     try {
       const [res] = await conn.query({ sql: `START TRANSACTION;${offset};${step.sql}`, timeout });
       matched = (res as ResultSetHeader[])[1]?.affectedRows === 1;
     } catch {
-      // A failing entry (to be bisected), a lost connection: the statement-by-statement path sorts it out.
+      // A failing entry (to be bisected), a timeout, a lost connection: MySQL rolls back when the connection
+      // closes, and the statement-by-statement path sorts it out. No ROLLBACK on a connection in that state: on
+      // Bun a command queued behind a timed-out one never ran, and its own timeout never started.
+      conn.destroy();
+      return null;
     }
     if (!matched) {
       try {

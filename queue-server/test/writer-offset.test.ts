@@ -60,17 +60,14 @@ describe('MysqlWriter offset check', { skip: skip ?? false, timeout: 90_000 }, (
     const w = new MysqlWriter(src, { url: db.url, stream: 'fast', batchSize: 5000, batchMs: 5, maxBackoffMs: 500, log: silentLogger });
     await w.readCommittedSeq();
     w.start();
-    const comRollback = async (): Promise<number> => Number((await query("SHOW GLOBAL STATUS LIKE 'Com_rollback'"))[0].Value);
     src.push(...seedEntries(1, 10));
     await waitFor(() => src.length === 0, 20_000, 'first batch (offset read)');
-    // One coalesced INSERT with a duplicate key in it: the multi-statement try fails and is rolled back, then
-    // the statement-by-statement path dead-letters the one entry and commits the others.
-    const rollbacks = await comRollback();
+    // One coalesced INSERT with a duplicate key in it: the multi-statement try fails (its connection is dropped,
+    // so MySQL rolls it back), then the statement-by-statement path dead-letters the one entry, commits the others.
     const poisoned = seedEntries(11, 20);
     poisoned[4] = { seq: 15, sql: 'insert into bench_events (num) values (3)' };
     src.push(...poisoned);
     await waitFor(() => src.length === 0, 20_000, 'poisoned batch');
-    assert.equal((await comRollback()) - rollbacks, 1, 'the two-round-trip try ran and was rolled back');
     // A client statement carrying a second one (only --no-guard lets it in), alone in its batch: it must go
     // through the connection without multiple statements, where MySQL refuses it whole.
     src.push({ seq: 21, sql: 'insert into bench_events (num) values (21); insert into bench_events (num) values (999)' });
