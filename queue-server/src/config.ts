@@ -34,6 +34,7 @@ export interface Config {
   journalDir: string | null;
   fsync: FsyncPolicy;
   fsyncIntervalMs: number;
+  commitDelayMs: number;
   journalSegmentBytes: number;
   guard: boolean;
   allowTables: string[];
@@ -79,6 +80,7 @@ export const DEFAULTS: Config = {
   journalDir: null,
   fsync: 'always',
   fsyncIntervalMs: 10,
+  commitDelayMs: 0,
   journalSegmentBytes: 64 * 1024 * 1024,
   guard: true,
   allowTables: ['bench_events'],
@@ -111,6 +113,15 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'journalDir', flag: 'journal-dir', kind: 'string', nullable: true, arg: 'dir', help: 'append-only journal directory (unset = no journal, acks are in-memory only)' },
   { key: 'fsync', flag: 'fsync', kind: 'enum', choices: FSYNC_POLICIES, arg: 'policy', help: 'journal fsync policy: always (group commit before ack), interval, off' },
   { key: 'fsyncIntervalMs', flag: 'fsync-interval-ms', kind: 'int', min: 1, arg: 'ms', help: 'fsync period of the interval policy' },
+  {
+    key: 'commitDelayMs',
+    flag: 'commit-delay-ms',
+    kind: 'int',
+    min: 0,
+    max: 1000,
+    arg: 'ms',
+    help: 'fsync always: while clients arrive together, a journal group waits this long after its first entry for others to join it (fewer syncs, later acks)',
+  },
   { key: 'journalSegmentBytes', flag: 'journal-segment-bytes', kind: 'int', min: 4096, arg: 'bytes', help: 'start a new journal segment past this size (committed segments are deleted whole)' },
   { key: 'guard', flag: 'guard', kind: 'bool', help: 'SQL guard: only INSERT INTO <allowed table> (...) VALUES (<literals>) (--no-guard disables)' },
   { key: 'allowTables', flag: 'allow-tables', kind: 'list', arg: 'list', help: 'tables the SQL guard allows, comma separated' },

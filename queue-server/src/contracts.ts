@@ -13,12 +13,16 @@ export interface StatementGuard {
 export interface JournalSink {
   append(entry: Entry): void;
   /**
-   * Resolves once everything appended so far is as durable as the fsync policy promises. Groups settle in
-   * append order. A rejection is final: every entry appended and not yet resolved is refused with it, none of
-   * them will replay, and later appends throw.
+   * Calls done(ctx, null) once, when everything appended so far is as durable as the fsync policy promises,
+   * or done(ctx, err) when the journal refuses it. Callbacks run in the order they were registered (so in
+   * append order), never before the write they wait for has returned. A refusal is final: every entry
+   * appended and not yet settled is refused with it, none of them will replay, and later appends throw.
+   * A callback per entry instead of a promise: no promise, closure or microtask per acknowledged entry.
    */
-  flush(): Promise<void>;
+  afterFlush<T>(done: DurableCallback<T>, ctx: T): void;
 }
+
+export type DurableCallback<T> = (ctx: T, err: Error | null) => void;
 
 /** One Prometheus sample contributed by a part of the server. */
 export interface MetricSample {

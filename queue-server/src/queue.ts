@@ -2,7 +2,7 @@
 // durable through an optional journal, and hands them to one consumer (8002 dequeue, or the MySQL writer).
 import { EventEmitter } from 'node:events';
 import { entrySize, type Entry } from './entry.js';
-import type { GuardVerdict, JournalSink, MetricSample, MetricSource, StatementGuard } from './contracts.js';
+import type { DurableCallback, GuardVerdict, JournalSink, MetricSample, MetricSource, StatementGuard } from './contracts.js';
 import { QueueError } from './errors.js';
 import { DEFAULT_CAPACITY, Ring } from './ring.js';
 
@@ -29,6 +29,19 @@ export const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
  * cached); then the hot path costs a Map lookup instead of parsing every final statement.
  */
 export type QueueGuard = StatementGuard & { checkTemplate?(template: string): GuardVerdict };
+
+/** Called once an entry is acknowledged (err null) or refused by the journal (err: JOURNAL_FAILED). */
+export type EnqueueCallback<T> = (ctx: T, err: QueueError | null) => void;
+
+// The journal calls this once per entry, in enqueue order, with the queue as its context: no closure per entry.
+function settleOldest(q: Queue, err: Error | null): void {
+  q.settleOldest(err);
+}
+
+function settlePromise(d: { resolve: () => void; reject: (e: unknown) => void }, err: QueueError | null): void {
+  if (err === null) d.resolve();
+  else d.reject(err);
+}
 
 /**
  * Events: 'data' after entries arrive (wakes the writer). Also settable `onEnqueue` for a cheaper wake-up.
@@ -57,6 +70,10 @@ export class Queue extends EventEmitter implements MetricSource {
    * settle in order, so the durable entries are always the oldest ring.length - undurable.
    */
   private undurable = 0;
+  /** The callbacks of the undurable entries, oldest first (from waitingHead on). */
+  private waitingFns: Array<EnqueueCallback<never> | null> = [];
+  private waitingCtxs: unknown[] = [];
+  private waitingHead = 0;
   private dataListeners = 0;
   private enqueuedTotal = 0;
   private dequeuedTotal = 0;
@@ -118,6 +135,36 @@ export class Queue extends EventEmitter implements MetricSource {
    * with one, the returned promise resolves once the journal holds it as durably as its policy promises.
    */
   enqueue(template: string): Entry | Promise<Entry> {
+    if (this.journal === null) return this.admit(template);
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    const durable = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // Outside the executor, so that a refused statement throws here as it does without a journal.
+    const entry = this.enqueueThen(template, settlePromise, { resolve, reject });
+    return durable.then(() => entry);
+  }
+
+  /**
+   * enqueue() without a promise (the server's path): returns the entry, and calls done(ctx, null) once it is
+   * acknowledged, or done(ctx, JOURNAL_FAILED) when the journal refuses it. Without a journal the entry is
+   * acknowledged already and done is not called. Throws as enqueue() does for a refused statement.
+   */
+  enqueueThen<T>(template: string, done: EnqueueCallback<T>, ctx: T): Entry {
+    const entry = this.admit(template);
+    const journal = this.journal;
+    if (journal === null) return entry;
+    this.undurable++;
+    this.waitingFns.push(done as EnqueueCallback<never>);
+    this.waitingCtxs.push(ctx);
+    journal.afterFlush(settleOldest, this);
+    return entry;
+  }
+
+  /** Validates, numbers, journals (append only) and rings one entry; acknowledged at once without a journal. */
+  private admit(template: string): Entry {
     const at = template.indexOf(PLACEHOLDER);
     if (at < 0 || template.indexOf(PLACEHOLDER, at + 2) >= 0) {
       throw new QueueError(
@@ -156,21 +203,31 @@ export class Queue extends EventEmitter implements MetricSource {
     if (this.journal === null) {
       this.enqueuedTotal++;
       this.announce();
-      return entry;
     }
-    this.undurable++;
-    return this.journal.flush().then(
-      () => {
-        this.undurable--;
-        this.enqueuedTotal++;
-        this.announce();
-        return entry;
-      },
-      (err: unknown) => {
-        this.discardUndurable();
-        throw new QueueError('JOURNAL_FAILED', `journal write failed: ${(err as Error)?.message ?? String(err)}`);
-      },
-    );
+    return entry;
+  }
+
+  /** @internal The journal settled the oldest undurable entry (they settle in order). */
+  settleOldest(err: Error | null): void {
+    const i = this.waitingHead;
+    const done = this.waitingFns[i] as EnqueueCallback<unknown>;
+    const ctx = this.waitingCtxs[i];
+    this.waitingFns[i] = null;
+    this.waitingCtxs[i] = undefined;
+    if (++this.waitingHead === this.waitingFns.length) {
+      this.waitingFns.length = 0;
+      this.waitingCtxs.length = 0;
+      this.waitingHead = 0;
+    }
+    if (err === null) {
+      this.undurable--;
+      this.enqueuedTotal++;
+      this.announce();
+      done(ctx, null);
+    } else {
+      this.discardUndurable();
+      done(ctx, new QueueError('JOURNAL_FAILED', `journal write failed: ${err?.message ?? String(err)}`));
+    }
   }
 
   private announce(): void {

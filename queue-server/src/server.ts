@@ -27,6 +27,19 @@ export interface QueueServerOptions {
   log?: Logger;
 }
 
+/** A reply in a connection's ordered queue; buf is null until the journal settles its entry. */
+interface PendingReply {
+  buf: Buffer | null;
+  conn?: Conn;
+}
+
+// The journal settles each 8001 through this one function (the slot is its context): no closure per request.
+function onDurable(slot: PendingReply, err: QueueError | null): void {
+  const c = slot.conn as Conn;
+  slot.buf = err === null ? ENQUEUE_OK : c.srv.errorFrameFor(err);
+  c.srv.flushPendingGuarded(c);
+}
+
 /** One open connection. It is the FrameSink of its own parser, so no closure is made per connection. */
 class Conn implements FrameSink {
   readonly parser: FrameParser;
@@ -38,7 +51,7 @@ class Conn implements FrameSink {
   out: Buffer | null = null;
   outMore: Buffer[] | null = null;
   /** Replies waiting on the journal, in request order; null when nothing is outstanding. */
-  pending: Array<{ buf: Buffer | null }> | null = null;
+  pending: PendingReply[] | null = null;
   /** Close once every outstanding reply is written (peer half-closed, or shutdown). */
   endWhenIdle = false;
   /** At shutdown: the frame this connection was in the middle of may still be served. */
@@ -333,31 +346,25 @@ export class QueueServer implements MetricSource {
         );
       }
     }
-    let result;
-    try {
-      result = this.queue.enqueue(sql);
-    } catch (err) {
-      return this.replyQueueError(c, err);
-    }
     if (!this.journaled) {
+      try {
+        this.queue.enqueue(sql);
+      } catch (err) {
+        return this.replyQueueError(c, err);
+      }
       this.reply(c, ENQUEUE_OK);
       return;
     }
-    // Durable path: hold this reply's place so later (faster) replies on the connection wait behind it.
+    // Durable path: this reply's place is held so later (faster) replies on the connection wait behind it.
+    const slot: PendingReply = { buf: null, conn: c };
+    try {
+      this.queue.enqueueThen(sql, onDurable, slot);
+    } catch (err) {
+      return this.replyQueueError(c, err);
+    }
     this.flushOut(c);
     c.produced += ENQUEUE_OK.length;
-    const slot: { buf: Buffer | null } = { buf: null };
     (c.pending ??= []).push(slot);
-    (result as Promise<unknown>).then(
-      () => {
-        slot.buf = ENQUEUE_OK;
-        this.flushPendingGuarded(c);
-      },
-      (err: unknown) => {
-        slot.buf = this.errorFrameFor(err);
-        this.flushPendingGuarded(c);
-      },
-    );
   }
 
   private dequeue(c: Conn): void {
@@ -401,7 +408,8 @@ export class QueueServer implements MetricSource {
     this.reply(c, this.errorFrameFor(err));
   }
 
-  private errorFrameFor(err: unknown): Buffer {
+  /** @internal */
+  errorFrameFor(err: unknown): Buffer {
     if (err instanceof QueueError) {
       this.count(err.code);
       return cachedErrorFrame(err.code, err.message);
@@ -452,7 +460,8 @@ export class QueueServer implements MetricSource {
     this.maybeEnd(c);
   }
 
-  private flushPendingGuarded(c: Conn): void {
+  /** @internal */
+  flushPendingGuarded(c: Conn): void {
     try {
       this.flushPending(c);
     } catch (err) {

@@ -13,6 +13,10 @@
 // the transaction survives the error (checked after every failure, see inTransaction()).
 // While the offset is still the one this writer committed last, a conditional UPDATE (offset and owner) replaces
 // the SELECT and the offset write: BEGIN; UPDATE … WHERE last_seq = <ours> AND owner = <us>; <statements>; COMMIT.
+// When the batch is also one coalesced INSERT, that is two round trips: `BEGIN; UPDATE …; INSERT …` as one
+// multi-statement query on a connection of its own, then COMMIT only if the UPDATE matched (ROLLBACK otherwise,
+// and the statement-by-statement path above takes the batch). Only SQL the coalescer built goes on that
+// connection, so a client statement can never carry a second statement there.
 import mysql from 'mysql2/promise';
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Entry } from './entry.js';
@@ -127,6 +131,30 @@ const ER_NET_PACKET_TOO_LARGE = 1153;
 // A session strict for every engine; the rest of the server's sql_mode is kept, so client SQL means the same.
 const STRICT_SQL_MODE = "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES', 'NO_ENGINE_SUBSTITUTION')";
 
+function createPool(po: mysql.PoolOptions, connectionLimit: number, multipleStatements: boolean): Pool {
+  const pool = mysql.createPool({
+    ...po,
+    connectionLimit,
+    waitForConnections: true,
+    connectTimeout: 3000,
+    enableKeepAlive: true,
+    charset: 'utf8mb4',
+    multipleStatements,
+    supportBigNumbers: true,
+    // Client SQL is sent untouched: without this, mysql2 would scan every (large) batch for `?` placeholders.
+    queryFormat: (sql: string, values: unknown) =>
+      values === undefined || values === null || (Array.isArray(values) && values.length === 0) ? sql : mysql.format(sql, values as mysql.QueryOptions['values'] as never),
+  });
+  // Errors of idle pooled connections (MySQL restarted) must not crash the process.
+  (pool as unknown as { on(ev: string, f: (e: unknown) => void): void }).on('error', () => {});
+  // Queued before anything else on each new connection; a session that cannot be made strict is dropped.
+  (pool as unknown as { on(ev: 'connection', f: (c: { query(sql: string, cb: (e: unknown) => void): void; destroy(): void }) => void): void }).on(
+    'connection',
+    (c) => c.query(STRICT_SQL_MODE, (e) => e && c.destroy()),
+  );
+  return pool;
+}
+
 export function poolOptionsFromUrl(url: string): mysql.PoolOptions {
   const u = new URL(url);
   if (u.protocol !== 'mysql:' && u.protocol !== 'mariadb:') throw new Error(`mysql url must start with mysql:// (got ${u.protocol})`);
@@ -148,6 +176,8 @@ export class MysqlWriter implements MetricSource {
   private readonly queue: DrainSource;
   private readonly opts: ResolvedOptions;
   private readonly pool: Pool;
+  /** One connection with multiple statements on, for the two-round-trip batches; only the writer's own SQL. */
+  private readonly fastPool: Pool;
   private readonly log: Logger;
   private readonly lease: StreamLease;
   private readonly database: string;
@@ -160,6 +190,11 @@ export class MysqlWriter implements MetricSource {
   private started = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
+  /**
+   * The queue length that wakes the loop: 1 while it waits for any entry, batchSize while a batch fills for
+   * batchMs (then the timer ends the wait), so a filling batch costs one timer, not a wake-up per enqueue.
+   */
+  private wakeAt = 1;
   private stopping = false;
   private drainOnStop = true;
   private deadline = Infinity;
@@ -197,26 +232,8 @@ export class MysqlWriter implements MetricSource {
     this.log = opts.log;
     const po = poolOptionsFromUrl(opts.url);
     this.database = `mysql://${po.socketPath ?? `${po.host}:${po.port}`}/${po.database}`;
-    this.pool = mysql.createPool({
-      ...po,
-      connectionLimit: 2,
-      waitForConnections: true,
-      connectTimeout: 3000,
-      enableKeepAlive: true,
-      charset: 'utf8mb4',
-      multipleStatements: false,
-      supportBigNumbers: true,
-      // Client SQL is sent untouched: without this, mysql2 would scan every (large) batch for `?` placeholders.
-      queryFormat: (sql: string, values: unknown) =>
-        values === undefined || values === null || (Array.isArray(values) && values.length === 0) ? sql : mysql.format(sql, values as mysql.QueryOptions['values'] as never),
-    });
-    // Errors of idle pooled connections (MySQL restarted) must not crash the process.
-    (this.pool as unknown as { on(ev: string, f: (e: unknown) => void): void }).on('error', () => {});
-    // Queued before anything else on each new connection; a session that cannot be made strict is dropped.
-    (this.pool as unknown as { on(ev: 'connection', f: (c: { query(sql: string, cb: (e: unknown) => void): void; destroy(): void }) => void): void }).on(
-      'connection',
-      (c) => c.query(STRICT_SQL_MODE, (e) => e && c.destroy()),
-    );
+    this.pool = createPool(po, 2, false);
+    this.fastPool = createPool(po, 1, true);
     this.lease = new StreamLease({ connection: { ...po, charset: 'utf8mb4' }, stream: opts.stream, database: this.database, log: this.log, checkMs: this.opts.leaseCheckMs });
   }
 
@@ -338,7 +355,7 @@ export class MysqlWriter implements MetricSource {
     this.started = true;
     this.queue.onEnqueue = () => {
       const w = this.wake;
-      if (w !== null) {
+      if (w !== null && this.queue.length >= this.wakeAt) {
         this.wake = null;
         w();
       }
@@ -366,6 +383,7 @@ export class MysqlWriter implements MetricSource {
     if (this.queue.onEnqueue !== null) this.queue.onEnqueue = null;
     await this.releaseStream();
     await this.pool.end().catch(() => {});
+    await this.fastPool.end().catch(() => {});
     if (this.queue.length > 0) this.log.warn('writer_stopped_with_backlog', { depth: this.queue.length, committedSeq: this.committedSeq });
   }
 
@@ -434,15 +452,18 @@ export class MysqlWriter implements MetricSource {
     let backoff = this.opts.minBackoffMs;
     while (this.shouldRun()) {
       if (this.queue.length === 0) {
+        this.wakeAt = 1;
         await this.waitForData(Infinity);
         continue;
       }
       // Let a batch fill up for batchMs, unless it is already full (sustained load: no waiting at all).
       if (this.queue.length < this.opts.batchSize && this.opts.batchMs > 0 && !this.stopping) {
         const until = Date.now() + this.opts.batchMs;
+        this.wakeAt = this.opts.batchSize;
         while (this.queue.length < this.opts.batchSize && Date.now() < until && !this.stopping) {
           await this.waitForData(until - Date.now());
         }
+        this.wakeAt = 1;
       }
       const batch = this.queue.peekBatch(this.opts.batchSize);
       if (batch.length === 0) continue;
@@ -551,6 +572,8 @@ export class MysqlWriter implements MetricSource {
 
   private async applyBatch(batch: Entry[]): Promise<BatchResult> {
     this.packetReadThisAttempt = false;
+    const fast = await this.twoRoundTrips(batch);
+    if (fast !== null) return fast;
     let conn: PoolConnection;
     try {
       conn = await this.pool.getConnection();
@@ -569,6 +592,67 @@ export class MysqlWriter implements MetricSource {
         conn.destroy();
       }
     }
+  }
+
+  /**
+   * The common batch in two round trips: `START TRANSACTION; UPDATE offset (conditional); INSERT` as one
+   * multi-statement query, then COMMIT only if the UPDATE matched. Returns null, having committed nothing, when
+   * the batch does not fit this path (no offset known yet, several statements, SQL the coalescer did not build)
+   * or when anything differs from the plain case (offset moved, owner changed, a statement failed, MySQL
+   * unreachable): transaction() then takes the batch from the start. Only a failed COMMIT throws.
+   */
+  private async twoRoundTrips(batch: Entry[]): Promise<BatchResult | null> {
+    const coalescer = this.coalescer;
+    const committed = this.committedSeq;
+    const last = batch.length > 0 ? batch[batch.length - 1].seq : 0;
+    if (coalescer === null || !this.claimed || committed <= 0 || last <= committed) return null;
+    let first = 0;
+    while (first < batch.length && batch[first].seq <= committed) first++;
+    const todo = first === 0 ? batch : batch.slice(first);
+    const steps = coalescer.plan(todo, 0, todo.length);
+    if (steps.length !== 1) return null;
+    const step = steps[0];
+    // A step the coalescer did not rebuild is client SQL as sent: it never goes on a multi-statement connection.
+    if (!step.merged && coalescer.split(step.sql) === null) return null;
+    const offset = mysql.format('UPDATE queue_offsets SET last_seq = ? WHERE stream = ? AND last_seq = ? AND owner = ?', [last, this.opts.stream, committed, this.lease.owner]);
+    if (offset.length + step.sql.length * 3 + 64 > this.maxStatementBytes) return null;
+    let conn: PoolConnection;
+    try {
+      conn = await this.fastPool.getConnection();
+    } catch {
+      return null;
+    }
+    const timeout = this.opts.queryTimeoutMs;
+    let matched: boolean;
+    try {
+      const [res] = await conn.query({ sql: `START TRANSACTION;${offset};${step.sql}`, timeout });
+      matched = (res as ResultSetHeader[])[1]?.affectedRows === 1;
+    } catch {
+      // A failing entry (to be bisected), a timeout, a lost connection: MySQL rolls back when the connection
+      // closes, and the statement-by-statement path sorts it out. No ROLLBACK on a connection in that state: on
+      // Bun a command queued behind a timed-out one never ran, and its own timeout never started.
+      conn.destroy();
+      return null;
+    }
+    if (!matched) {
+      try {
+        await conn.query({ sql: 'ROLLBACK', timeout });
+        conn.release();
+      } catch {
+        conn.destroy();
+      }
+      return null;
+    }
+    try {
+      await conn.query({ sql: 'COMMIT', timeout });
+    } catch (err) {
+      // Outcome unknown: the retry's conditional UPDATE no longer matches if it did commit, and the SELECT path
+      // then skips what MySQL holds.
+      conn.destroy();
+      throw ownFailure(err, 'COMMIT');
+    }
+    conn.release();
+    return { applied: todo.length, skipped: first, dead: 0, statements: 1, maxSeq: last };
   }
 
   private async transaction(conn: PoolConnection, batch: Entry[]): Promise<BatchResult> {

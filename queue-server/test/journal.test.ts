@@ -36,8 +36,38 @@ function entry(seq: number): Entry {
   return { seq, sql: `insert into bench_events (num) values (${seq})` };
 }
 
-function open(dir: string, policy: FsyncPolicy, committedSeq = 0, extra: { segmentBytes?: number; log?: MemLog; intervalMs?: number } = {}): Promise<Journal> {
-  return openJournal({ dir, policy, intervalMs: extra.intervalMs ?? 10, committedSeq, log: extra.log ?? new MemLog(), segmentBytes: extra.segmentBytes });
+function open(
+  dir: string,
+  policy: FsyncPolicy,
+  committedSeq = 0,
+  extra: { segmentBytes?: number; log?: MemLog; intervalMs?: number; commitDelayMs?: number } = {},
+): Promise<Journal> {
+  return openJournal({
+    dir,
+    policy,
+    intervalMs: extra.intervalMs ?? 10,
+    committedSeq,
+    log: extra.log ?? new MemLog(),
+    segmentBytes: extra.segmentBytes,
+    commitDelayMs: extra.commitDelayMs,
+  });
+}
+
+/** Highest seq in the active segment, read from the file itself. */
+function lastSeqInFile(dir: string): number {
+  return parseSegment(fs.readFileSync(path.join(dir, segments(dir).at(-1)!))).entries.at(-1)?.seq ?? 0;
+}
+
+function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    const tick = (): void => {
+      if (cond()) resolve();
+      else if (Date.now() - t0 > ms) reject(new Error(`timed out waiting for ${what}`));
+      else setTimeout(tick, 2);
+    };
+    tick();
+  });
 }
 
 function metric(j: Journal, name: string): number {
@@ -122,6 +152,113 @@ describe('journal', () => {
       const p = parseSegment(fs.readFileSync(file));
       assert.equal(p.entries.at(-1)?.seq, s);
     }
+    await j.close();
+  });
+
+  for (const policy of ['always', 'interval', 'off'] as const) {
+    it(`${policy}: afterFlush calls every callback once, in order, never before its entry is in the file`, async () => {
+      const dir = tmpDir();
+      const j = await open(dir, policy);
+      const calls: Array<{ seq: number; err: Error | null; inFile: number; sync: boolean }> = [];
+      let registering = false;
+      const done = (seq: number, err: Error | null): void => {
+        calls.push({ seq, err, inFile: lastSeqInFile(dir), sync: registering });
+      };
+      let seq = 0;
+      // Three waves, as socket reads of successive event-loop turns: several groups, several entries each.
+      for (let wave = 0; wave < 3; wave++) {
+        for (let c = 0; c < 7; c++) {
+          j.append(entry(++seq));
+          registering = true;
+          j.afterFlush(done, seq);
+          registering = false;
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+      await until(() => calls.length >= seq, 10_000, 'every callback');
+      await new Promise((r) => setTimeout(r, 20));
+      assert.equal(calls.length, seq, 'each callback exactly once');
+      assert.deepEqual(
+        calls.map((c) => c.seq),
+        Array.from({ length: seq }, (_, i) => i + 1),
+        'in registration order',
+      );
+      for (const c of calls) {
+        assert.equal(c.err, null);
+        assert.equal(c.sync, false, 'never called from inside afterFlush()');
+        assert.ok(c.inFile >= c.seq, `callback of ${c.seq} ran when the file held up to ${c.inFile}`);
+      }
+      assert.ok(metric(j, 'eserver_journal_writes_total') < seq, 'entries shared group writes');
+      // Nothing pending: the callback still comes, and still not from inside afterFlush().
+      let late = 0;
+      j.afterFlush(() => late++, null);
+      assert.equal(late, 0);
+      await until(() => late === 1, 5000, 'the callback with nothing pending');
+      await j.close();
+    });
+  }
+
+  it('a refused write fails every waiting callback once, with the error, and nothing is acknowledged', async () => {
+    const dir = tmpDir();
+    const j = await open(dir, 'always');
+    fs.closeSync((j as unknown as { fd: number }).fd); // the next write fails with EBADF
+    const calls: Array<{ seq: number; err: Error | null }> = [];
+    const done = (seq: number, err: Error | null): void => {
+      calls.push({ seq, err });
+    };
+    for (let s = 1; s <= 5; s++) {
+      j.append(entry(s));
+      j.afterFlush(done, s);
+    }
+    await until(() => calls.length >= 5, 5000, 'the callbacks of the refused group');
+    assert.deepEqual(
+      calls.map((c) => c.seq),
+      [1, 2, 3, 4, 5],
+    );
+    for (const c of calls) assert.ok(c.err instanceof Error && /EBADF|bad file/i.test(c.err.message), String(c.err));
+    // After the refusal: appends throw, and a late afterFlush gets the error too (once).
+    assert.throws(() => j.append(entry(6)));
+    j.afterFlush(done, 6);
+    await until(() => calls.length >= 6, 5000, 'the late callback');
+    assert.ok(calls[5].err instanceof Error);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(calls.length, 6, 'each callback exactly once');
+    (j as unknown as { fd: number }).fd = -1;
+    await j.close();
+  });
+
+  it('always + commit delay: once groups hold several entries, a group waits for later entries to join it', async () => {
+    const dir = tmpDir();
+    const j = await open(dir, 'always', 0, { commitDelayMs: 2000 });
+    const settled: number[] = [];
+    const done = (seq: number, err: Error | null): void => {
+      assert.equal(err, null);
+      settled.push(seq);
+    };
+    // A lone client (groups of one) never waits: its flushes settle although the delay is 2 s.
+    const t0 = Date.now();
+    for (let s = 1; s <= 3; s++) {
+      j.append(entry(s));
+      await j.flush();
+    }
+    const loneMs = Date.now() - t0;
+    // Two entries in one group: the next group may wait.
+    j.append(entry(4));
+    j.append(entry(5));
+    await j.flush();
+    const writes = metric(j, 'eserver_journal_writes_total');
+    j.append(entry(6));
+    j.afterFlush(done, 6);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(settled, [], 'the group waits for the delay');
+    j.append(entry(7));
+    j.afterFlush(done, 7);
+    await until(() => settled.length === 2, 10_000, 'the delayed group');
+    assert.deepEqual(settled, [6, 7]);
+    assert.equal(metric(j, 'eserver_journal_writes_total'), writes + 1, 'entries 6 and 7 in one write');
+    assert.equal(lastSeqInFile(dir), 7);
+    // Had they waited, the 2nd and 3rd would have taken 2 s each.
+    assert.ok(loneMs < 3900, `lone flushes took ${loneMs} ms`);
     await j.close();
   });
 

@@ -87,7 +87,7 @@ test('queue: with a journal the ack waits for flush, and a failed flush is JOURN
   let fail = false;
   const journal: JournalSink = {
     append: (e) => appended.push(e),
-    flush: () => new Promise<void>((res, rej) => (release = () => (fail ? rej(new Error('disk')) : res()))),
+    afterFlush: (done, ctx) => (release = () => done(ctx, fail ? new Error('disk') : null)),
   };
   const q = new Queue({ journal });
   const p = q.enqueue('%d');
@@ -111,7 +111,7 @@ test('queue: an entry is visible to consumers only once durable; a refused group
   const groups: Array<{ res: () => void; rej: (e: Error) => void }> = [];
   const journal: JournalSink = {
     append: () => {},
-    flush: () => new Promise<void>((res, rej) => groups.push({ res, rej })),
+    afterFlush: (done, ctx) => groups.push({ res: () => done(ctx, null), rej: (e) => done(ctx, e) }),
   };
   const q = new Queue({ journal, maxBytes: 10_000 });
   const woke: number[] = [];

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeFrame } from '../src/codec.js';
-import type { JournalSink } from '../src/contracts.js';
+import type { DurableCallback, JournalSink } from '../src/contracts.js';
 import { Client, enqueueFrame, errCode, roundTrip, startServer, until, type TestServer } from './helpers/net.js';
 
 const REF_8001_OK = Buffer.from('1f4100127b226d7367223a202273756363657373227d', 'hex');
@@ -148,9 +148,9 @@ function gatedJournal(): JournalSink & { open(): void; fail: boolean; flushes: n
     fail: false,
     flushes: 0,
     append() {},
-    flush(): Promise<void> {
+    afterFlush<T>(done: DurableCallback<T>, ctx: T): void {
       j.flushes++;
-      return new Promise<void>((res, rej) => waiters.push({ res, rej }));
+      waiters.push({ res: () => done(ctx, null), rej: (e) => done(ctx, e) });
     },
     open() {
       const w = waiters;

@@ -54,6 +54,41 @@ describe('MysqlWriter offset check', { skip: skip ?? false, timeout: 90_000 }, (
     assert.equal(Number((await query("SELECT last_seq FROM queue_offsets WHERE stream = 'steady'"))[0].last_seq), 40);
   });
 
+  it('two-round-trip batches: a failing entry falls back to bisection, and client SQL never runs as several statements', async () => {
+    await db.exec('USE eserver; TRUNCATE bench_events; TRUNCATE queue_offsets; TRUNCATE dead_letters;');
+    const src = new ArraySource();
+    const w = new MysqlWriter(src, { url: db.url, stream: 'fast', batchSize: 5000, batchMs: 5, maxBackoffMs: 500, log: silentLogger });
+    await w.readCommittedSeq();
+    w.start();
+    src.push(...seedEntries(1, 10));
+    await waitFor(() => src.length === 0, 20_000, 'first batch (offset read)');
+    // One coalesced INSERT with a duplicate key in it: the multi-statement try fails (its connection is dropped,
+    // so MySQL rolls it back), then the statement-by-statement path dead-letters the one entry, commits the others.
+    const poisoned = seedEntries(11, 20);
+    poisoned[4] = { seq: 15, sql: 'insert into bench_events (num) values (3)' };
+    src.push(...poisoned);
+    await waitFor(() => src.length === 0, 20_000, 'poisoned batch');
+    // A client statement carrying a second one (only --no-guard lets it in), alone in its batch: it must go
+    // through the connection without multiple statements, where MySQL refuses it whole.
+    src.push({ seq: 21, sql: 'insert into bench_events (num) values (21); insert into bench_events (num) values (999)' });
+    await waitFor(() => src.length === 0, 20_000, 'two-statement entry');
+    src.push(...seedEntries(22, 25));
+    await waitFor(() => src.length === 0, 20_000, 'last batch');
+    await w.stop({ drain: true, timeoutMs: 5000 });
+    const got = (await query('SELECT num FROM bench_events ORDER BY num')).map((r) => Number(r.num));
+    const want = [...Array.from({ length: 20 }, (_, i) => i + 1).filter((n) => n !== 15), 22, 23, 24, 25];
+    assert.deepEqual(got, want);
+    const dead = await query("SELECT seq, errno FROM dead_letters WHERE stream = 'fast' ORDER BY seq");
+    assert.deepEqual(
+      dead.map((r) => [Number(r.seq), Number(r.errno)]),
+      [
+        [15, 1062],
+        [21, 1064],
+      ],
+    );
+    assert.equal(Number((await query("SELECT last_seq FROM queue_offsets WHERE stream = 'fast'"))[0].last_seq), 25);
+  });
+
   it('an offset moved by another writer is read and honoured: nothing applied twice', async () => {
     await db.exec('USE eserver; TRUNCATE bench_events; TRUNCATE queue_offsets; TRUNCATE dead_letters;');
     const src = new ArraySource();
