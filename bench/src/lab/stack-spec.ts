@@ -5,12 +5,14 @@
 // is not here: it lives in results/calibration/, per CPU model.
 import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { DEFAULTS as QUEUE_SERVER_DEFAULTS } from '@eserver-lab/queue-server/config';
 import type { LabPorts, ServiceName } from './types.js';
 
 /** Start order (each service is health-checked before the next starts); `down` stops them in reverse. */
 export const SERVICES: readonly ServiceName[] = ['mysql', 'queue-server', 'php-fpm', 'nginx'];
 
-export const DEFAULT_PORTS: Readonly<LabPorts> = { http: 8080, fpm: 9000, queue: 8888, metrics: 9888, mysql: 3307 };
+/** The queue port is the queue server's own default (the original protocol's 8888), not a second copy of it. */
+export const DEFAULT_PORTS: Readonly<LabPorts> = { http: 8080, fpm: 9000, queue: QUEUE_SERVER_DEFAULTS.port, metrics: 9888, mysql: 3307 };
 
 /** Every service listens on the loopback address only. */
 export const LOOPBACK = '127.0.0.1';
