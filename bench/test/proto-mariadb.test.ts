@@ -1,5 +1,5 @@
 // The drain benchmark's MariaDB is testkit's throwaway server (the one the queue server's tests use): it
-// lives under the run directory, the queue server's URL reaches it, truncateBench empties the tables
+// lives under the run directory, the queue server's URL reaches it, emptyTables() empties the tables
 // between cells, and destroy leaves neither process nor directory.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,9 +9,9 @@ import { dirname, join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { isRunning } from '@eserver-lab/testkit/proc-stat';
 import { mariadbUnavailable } from '@eserver-lab/testkit/mariadb';
-import { startBenchDb, truncateBench } from '../src/protocol-bench/mariadb.js';
+import { startBenchDb } from '../src/protocol-bench/mariadb.js';
 
-test('startBenchDb: a MariaDB under the run directory, reachable by its URL, emptied by truncateBench', { skip: mariadbUnavailable() ?? false, timeout: 180_000 }, async () => {
+test('startBenchDb: a MariaDB under the run directory, reachable by its URL, emptied by emptyTables()', { skip: mariadbUnavailable() ?? false, timeout: 180_000 }, async () => {
   const runDir = mkdtempSync(join(tmpdir(), 'proto-mariadb-'));
   try {
     const db = await startBenchDb(runDir);
@@ -22,7 +22,7 @@ test('startBenchDb: a MariaDB under the run directory, reachable by its URL, emp
       try {
         await conn.query('INSERT INTO bench_events (num) VALUES (1), (2)');
         await conn.query("INSERT INTO queue_offsets (stream, last_seq) VALUES ('s', 2)");
-        await truncateBench(db);
+        await db.emptyTables();
         const [rows] = (await conn.query('SELECT (SELECT COUNT(*) FROM bench_events) + (SELECT COUNT(*) FROM queue_offsets) AS n')) as unknown as [{ n: number }[]];
         assert.equal(Number(rows[0]!.n), 0);
       } finally {

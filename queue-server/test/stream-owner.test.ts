@@ -45,7 +45,7 @@ describe('stream ownership and journal binding', { skip: skip ?? false, timeout:
   }
 
   it('a second writer on a running stream is refused; nothing it took is skipped', async () => {
-    await db.exec('USE eserver; TRUNCATE bench_events; TRUNCATE queue_offsets; TRUNCATE dead_letters;');
+    await db.emptyTables();
     const a = new ArraySource();
     const w1 = writer(a, 'two');
     assert.equal(await w1.readCommittedSeq(), 0);
@@ -81,7 +81,7 @@ describe('stream ownership and journal binding', { skip: skip ?? false, timeout:
   });
 
   it('the stream is free again once its writer stopped, and right after its process died', async () => {
-    await db.exec('USE eserver; TRUNCATE bench_events; TRUNCATE queue_offsets; TRUNCATE dead_letters;');
+    await db.emptyTables();
     const a = new ArraySource();
     const w1 = writer(a, 'handover');
     await w1.readCommittedSeq();
@@ -117,7 +117,7 @@ describe('stream ownership and journal binding', { skip: skip ?? false, timeout:
   });
 
   it('after a MySQL restart the writer takes its lock again: a second server is still refused, the first drains on', async () => {
-    await db.exec('USE eserver; TRUNCATE bench_events; TRUNCATE queue_offsets; TRUNCATE dead_letters;');
+    await db.emptyTables();
     const a = new ArraySource();
     const log = new MemLog();
     const w1 = writer(a, 'restart', log, { leaseCheckMs: 100 });
@@ -139,7 +139,7 @@ describe('stream ownership and journal binding', { skip: skip ?? false, timeout:
   });
 
   it('a journal refuses another --stream, and another database, instead of replaying duplicates', async () => {
-    await db.exec('USE eserver; TRUNCATE bench_events; TRUNCATE queue_offsets; TRUNCATE dead_letters;');
+    await db.emptyTables();
     const dir = mkdtempSync(join(tmpdir(), 'eserver-bind-'));
     dirs.push(dir);
     const flags = { port: '0', metricsPort: '0', host: '127.0.0.1', journalDir: dir, fsync: 'always', mysqlUrl: db.url, stream: 'bound' };
@@ -179,7 +179,7 @@ describe('stream ownership and journal binding', { skip: skip ?? false, timeout:
   });
 
   it('a stream bound to a journal with pending entries is refused to a writer without that journal', async () => {
-    await db.exec('USE eserver; TRUNCATE bench_events; TRUNCATE queue_offsets; TRUNCATE dead_letters;');
+    await db.emptyTables();
     const dir = mkdtempSync(join(tmpdir(), 'eserver-bind2-'));
     dirs.push(dir);
     const a = new ArraySource();
@@ -198,7 +198,7 @@ describe('stream ownership and journal binding', { skip: skip ?? false, timeout:
   });
 
   it('a start-up that fails before the journal was replayed keeps the stream bound to that journal', async () => {
-    await db.exec('USE eserver; TRUNCATE bench_events; TRUNCATE queue_offsets; TRUNCATE dead_letters;');
+    await db.emptyTables();
     const dir = mkdtempSync(join(tmpdir(), 'eserver-bind3-'));
     dirs.push(dir);
     // Claimed, then start-up failed (e.g. the journal could not be opened): the queue is empty only because
@@ -214,7 +214,7 @@ describe('stream ownership and journal binding', { skip: skip ?? false, timeout:
   it('entries numbered before a late claim are never skipped as "already committed"', async () => {
     // The stream is at 100 (another journal, since released). Entries numbered from 1 without reading it,
     // as a server that listened before MySQL answered would, must not be dropped as applied.
-    await db.exec('USE eserver; TRUNCATE bench_events; TRUNCATE queue_offsets; TRUNCATE dead_letters;');
+    await db.emptyTables();
     await db.exec("USE eserver; INSERT INTO queue_offsets (stream, last_seq) VALUES ('late', 100);");
     const src = new ArraySource();
     const log = new MemLog();

@@ -34,10 +34,6 @@ describe('MysqlWriter faults against MariaDB', { skip: skip ?? false, timeout: 1
     await db?.destroy();
   });
 
-  async function reset(): Promise<void> {
-    await db.exec('USE eserver; TRUNCATE bench_events; TRUNCATE queue_offsets; TRUNCATE dead_letters;');
-  }
-
   async function query(sql: string): Promise<RowDataPacket[]> {
     const c = await db.connect();
     try {
@@ -68,7 +64,7 @@ describe('MysqlWriter faults against MariaDB', { skip: skip ?? false, timeout: 1
   }
 
   it('INSERT denied (1142): the drain stops loudly, keeps every entry, and resumes once granted', async () => {
-    await reset();
+    await db.emptyTables();
     await db.exec(
       "CREATE USER 'limited'@'127.0.0.1' IDENTIFIED BY 'limited';" +
         "GRANT SELECT, INSERT, UPDATE ON eserver.queue_offsets TO 'limited'@'127.0.0.1';" +
@@ -103,7 +99,7 @@ describe('MysqlWriter faults against MariaDB', { skip: skip ?? false, timeout: 1
   });
 
   it('a missing table (1146) blocks the drain until it is created; nothing is dead-lettered', async () => {
-    await reset();
+    await db.emptyTables();
     const src = new ArraySource();
     const log = new MemLog();
     const w = writer(src, 'missing', log, { configRetryMs: 100 });
@@ -119,7 +115,7 @@ describe('MysqlWriter faults against MariaDB', { skip: skip ?? false, timeout: 1
   });
 
   it('a read-only server (1290): blocked, not dead-lettered, and drained once it is writable again', async () => {
-    await reset();
+    await db.emptyTables();
     const src = new ArraySource();
     const log = new MemLog();
     const w = writer(src, 'readonly', log, { configRetryMs: 100 });
@@ -142,7 +138,7 @@ describe('MysqlWriter faults against MariaDB', { skip: skip ?? false, timeout: 1
   });
 
   it('dead letters larger than max_allowed_packet are split and truncated; the drain never stalls', async () => {
-    await reset();
+    await db.emptyTables();
     const [orig] = await query('SELECT @@global.max_allowed_packet AS p');
     await db.exec('SET GLOBAL max_allowed_packet = 65536;');
     try {
@@ -171,7 +167,7 @@ describe('MysqlWriter faults against MariaDB', { skip: skip ?? false, timeout: 1
   });
 
   it('max_allowed_packet lowered at run time: batches are re-planned; an entry larger than the packet blocks until it is raised', async () => {
-    await reset();
+    await db.emptyTables();
     const [orig] = await query('SELECT @@global.max_allowed_packet AS p');
     const src = new ArraySource();
     const log = new MemLog();
@@ -208,7 +204,7 @@ describe('MysqlWriter faults against MariaDB', { skip: skip ?? false, timeout: 1
   });
 
   it('a non-strict server sql_mode: a bad value is dead-lettered, not stored altered', async () => {
-    await reset();
+    await db.emptyTables();
     const [orig] = await query('SELECT @@global.sql_mode AS m');
     await db.exec("SET GLOBAL sql_mode = '';");
     try {
@@ -231,7 +227,7 @@ describe('MysqlWriter faults against MariaDB', { skip: skip ?? false, timeout: 1
   });
 
   it('an allow-listed non-transactional table is refused at start with the fix', async () => {
-    await reset();
+    await db.emptyTables();
     await db.exec('USE eserver; CREATE TABLE myisam_events (num BIGINT NOT NULL PRIMARY KEY) ENGINE=MyISAM;');
     const src = new ArraySource();
     const log = new MemLog();
@@ -258,7 +254,7 @@ describe('MysqlWriter faults against MariaDB', { skip: skip ?? false, timeout: 1
   });
 
   it('a deadlock that rolls back the whole batch transaction: the batch is retried from the start', async () => {
-    await reset();
+    await db.emptyTables();
     const src = new ArraySource();
     const log = new MemLog();
     const w = writer(src, 'deadlock', log);

@@ -40,10 +40,6 @@ describe('MysqlWriter against MariaDB', { skip: skip ?? false, timeout: 90_000 }
     await db?.destroy();
   });
 
-  async function reset(): Promise<void> {
-    await db.exec('USE eserver; TRUNCATE bench_events; TRUNCATE queue_offsets; TRUNCATE dead_letters;');
-  }
-
   async function nums(): Promise<number[]> {
     const c = await db.connect();
     try {
@@ -82,7 +78,7 @@ describe('MysqlWriter against MariaDB', { skip: skip ?? false, timeout: 90_000 }
   }
 
   it('N entries become exactly N rows with distinct num 1..N, offset = N', async () => {
-    await reset();
+    await db.emptyTables();
     const N = 30_000;
     const src = new ArraySource();
     const log = new MemLog();
@@ -107,7 +103,7 @@ describe('MysqlWriter against MariaDB', { skip: skip ?? false, timeout: 90_000 }
   });
 
   it('poison statements go to dead_letters with the error; the rest of the batch commits', async () => {
-    await reset();
+    await db.emptyTables();
     const src = new ArraySource();
     const log = new MemLog();
     const w = writer(src, 'poison', log);
@@ -144,7 +140,7 @@ describe('MysqlWriter against MariaDB', { skip: skip ?? false, timeout: 90_000 }
   });
 
   it('after a restart, entries at or below the committed offset are skipped (exactly once)', async () => {
-    await reset();
+    await db.emptyTables();
     const log = new MemLog();
     const a = new ArraySource();
     const w1 = writer(a, 'restart', log);
@@ -169,7 +165,7 @@ describe('MysqlWriter against MariaDB', { skip: skip ?? false, timeout: 90_000 }
   });
 
   it('MySQL stopped for seconds mid-load, then started: zero loss, zero duplicates, state logged once', async () => {
-    await reset();
+    await db.emptyTables();
     const log = new MemLog();
     const src = new ArraySource();
     const w = writer(src, 'outage', log, { maxBackoffMs: 400 });
@@ -206,7 +202,7 @@ describe('MysqlWriter against MariaDB', { skip: skip ?? false, timeout: 90_000 }
   });
 
   it('MySQL hanging (SIGSTOP) mid-load: statements time out, retried after SIGCONT, no loss, no duplicate', async () => {
-    await reset();
+    await db.emptyTables();
     const log = new MemLog();
     const src = new ArraySource();
     const w = writer(src, 'hang', log, { maxBackoffMs: 300, queryTimeoutMs: 800 });

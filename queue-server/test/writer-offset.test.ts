@@ -33,7 +33,7 @@ describe('MysqlWriter offset check', { skip: skip ?? false, timeout: 90_000 }, (
   const batches = (w: MysqlWriter): number => w.metrics().find((m) => m.name === 'eserver_drain_batches_total')!.value;
 
   it('steady batches read no offset: one SELECT at most for the first batch, not one per batch', async () => {
-    await db.exec('USE eserver; TRUNCATE bench_events; TRUNCATE queue_offsets; TRUNCATE dead_letters;');
+    await db.emptyTables();
     const src = new ArraySource();
     const w = new MysqlWriter(src, { url: db.url, stream: 'steady', batchSize: 5000, batchMs: 0, maxBackoffMs: 500, log: silentLogger });
     assert.equal(await w.readCommittedSeq(), 0);
@@ -55,7 +55,7 @@ describe('MysqlWriter offset check', { skip: skip ?? false, timeout: 90_000 }, (
   });
 
   it('two-round-trip batches: a failing entry falls back to bisection, and client SQL never runs as several statements', async () => {
-    await db.exec('USE eserver; TRUNCATE bench_events; TRUNCATE queue_offsets; TRUNCATE dead_letters;');
+    await db.emptyTables();
     const src = new ArraySource();
     const w = new MysqlWriter(src, { url: db.url, stream: 'fast', batchSize: 5000, batchMs: 5, maxBackoffMs: 500, log: silentLogger });
     await w.readCommittedSeq();
@@ -90,7 +90,7 @@ describe('MysqlWriter offset check', { skip: skip ?? false, timeout: 90_000 }, (
   });
 
   it('an offset moved by another writer is read and honoured: nothing applied twice', async () => {
-    await db.exec('USE eserver; TRUNCATE bench_events; TRUNCATE queue_offsets; TRUNCATE dead_letters;');
+    await db.emptyTables();
     const src = new ArraySource();
     const w = new MysqlWriter(src, { url: db.url, stream: 'moved', batchSize: 5000, batchMs: 5, maxBackoffMs: 500, log: silentLogger });
     await w.readCommittedSeq();

@@ -32,6 +32,8 @@ export interface MariaDb {
   connect(): Promise<mysql.Connection>;
   /** Runs SQL (several statements allowed) as root through the socket, e.g. to empty tables between tests. */
   exec(sql: string): Promise<void>;
+  /** Empties the schema's tables (events, offsets, dead letters): a test or benchmark cell starts from nothing. */
+  emptyTables(): Promise<void>;
   /** Graceful shutdown (SIGTERM, waits for exit); the datadir stays for start(). */
   stop(): Promise<void>;
   /** SIGKILL, like a crash; the datadir stays. */
@@ -179,6 +181,7 @@ export async function startMariaDb(opts: MariaDbOptions = {}): Promise<MariaDb> 
     },
     connect: () => mysql.createConnection({ host: '127.0.0.1', port, user: USER, password: PASSWORD, database: DATABASE }),
     exec,
+    emptyTables: () => exec(`USE ${DATABASE}; TRUNCATE bench_events; TRUNCATE queue_offsets; TRUNCATE dead_letters;`),
     stop: () => signal('SIGTERM'),
     kill: () => signal('SIGKILL'),
     start,

@@ -7,7 +7,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { measureCell } from '../protocol-bench/measure.js';
 import { startQueueServer, scrapeMetric, type RunningServer } from '../protocol-bench/servers.js';
-import { startBenchDb, truncateBench, type BenchDb } from '../protocol-bench/mariadb.js';
+import { startBenchDb, type BenchDb } from '../protocol-bench/mariadb.js';
 import { median, cv } from '../gate/stats.js';
 
 export type CostConfig = 'pure' | 'drain' | 'interval+drain' | 'always+drain';
@@ -92,7 +92,7 @@ export async function measureCost(o: CostOptions): Promise<CostReport> {
         const journal = join(o.runDir, `cost-journal-${process.pid}`);
         rmSync(journal, { recursive: true, force: true });
         mkdirSync(journal, { recursive: true });
-        if (db !== null) await truncateBench(db);
+        if (db !== null) await db.emptyTables();
         const extra = config === 'pure' || config === 'drain' ? [] : (o.shippedArgs ?? []);
         const s = await startQueueServer({ args: [...serverArgs(config, db, journal), ...(o.queueArgs ?? []), ...extra], env: o.env, label: config });
         try {

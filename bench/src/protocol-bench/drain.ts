@@ -3,7 +3,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
-import { truncateBench, type BenchDb } from './mariadb.js';
+import type { BenchDb } from './mariadb.js';
 import { preload } from './preload.js';
 import { startQueueServer, scrapeMetric } from './servers.js';
 
@@ -19,7 +19,7 @@ export interface RawInsertResult {
 export async function rawInsertRate(db: BenchDb, rows: number, opts: { batchRows?: number; connections?: number } = {}): Promise<RawInsertResult> {
   const batchRows = opts.batchRows ?? 5000;
   const connections = opts.connections ?? 2;
-  await truncateBench(db);
+  await db.emptyTables();
   // Statements are built before the clock starts: this measures the database path, not string building.
   const stmts: string[] = [];
   for (let first = 1; first <= rows; first += batchRows) {
@@ -65,7 +65,7 @@ export interface DrainResult {
  * backoff), then resumes it and times the drain from the server's own eserver_drained_total counter.
  */
 export async function drainRate(db: BenchDb, runDir: string, rows: number, extraArgs: string[] = []): Promise<DrainResult> {
-  await truncateBench(db);
+  await db.emptyTables();
   const journal = join(runDir, `drain-journal-${process.pid}`);
   rmSync(journal, { recursive: true, force: true });
   mkdirSync(journal, { recursive: true });

@@ -9,7 +9,3 @@ export type BenchDb = MariaDb;
 export function startBenchDb(runDir: string): Promise<BenchDb> {
   return startMariaDb({ parent: runDir, fullSize: true, onSpawn: track });
 }
-
-export async function truncateBench(db: BenchDb): Promise<void> {
-  await db.exec('USE eserver; TRUNCATE bench_events; TRUNCATE queue_offsets; TRUNCATE dead_letters;');
-}

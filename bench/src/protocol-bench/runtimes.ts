@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 import { median } from '../gate/stats.js';
 import { holdConnections, type HoldResult } from './hold.js';
-import { startBenchDb, truncateBench, type BenchDb } from './mariadb.js';
+import { startBenchDb, type BenchDb } from './mariadb.js';
 import { measureCell, type ProtoCell } from './measure.js';
 import { startMinServer, startQueueServer, startRefServer, type MinServerKind, type RunningServer } from './servers.js';
 
@@ -98,7 +98,7 @@ export async function runtimeTable(o: RuntimeTableOptions): Promise<RuntimeTable
           start: async () => {
             rmSync(journalDir, { recursive: true, force: true });
             mkdirSync(journalDir, { recursive: true });
-            if (db) await truncateBench(db);
+            if (db) await db.emptyTables();
             return startQueueServer({ runtime, args: [...queueArgsFor(config, db, journalDir), ...o.queueArgs], label: `eserver-queue on ${runtime}, ${CONFIG_LABELS[config]}` });
           },
           cleanup: () => rmSync(journalDir, { recursive: true, force: true }),
