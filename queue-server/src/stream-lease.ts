@@ -19,6 +19,7 @@ import mysql from 'mysql2/promise';
 import type { Connection, ConnectionOptions, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { Logger } from './contracts.js';
 import { StreamBindingError, type JournalIdentity } from './journal-identity.js';
+import { timedQuery } from './mysql-timed.js';
 
 export interface StreamLeaseOptions {
   connection: ConnectionOptions;
@@ -28,6 +29,8 @@ export interface StreamLeaseOptions {
   log: Logger;
   /** How often the lock connection is checked (and the lock taken again when lost). */
   checkMs: number;
+  /** Every statement's timeout (the writer's). */
+  queryTimeoutMs: number;
 }
 
 export interface Claim {
@@ -76,9 +79,10 @@ export class StreamLease {
    */
   async claim(conn: PoolConnection, journal: JournalIdentity | null): Promise<Claim> {
     const s = this.opts.stream;
-    await conn.query('START TRANSACTION');
+    const q = timedQuery(conn, this.opts.queryTimeoutMs);
+    await q('START TRANSACTION');
     try {
-      const [rows] = await conn.query<RowDataPacket[]>(
+      const rows = await q<RowDataPacket[]>(
         'SELECT last_seq, journal_id, journal_at, stream_uid FROM queue_offsets WHERE stream = ? FOR UPDATE',
         [s],
       );
@@ -98,7 +102,7 @@ export class StreamLease {
       let uid: string;
       if (row === undefined) {
         uid = randomUUID();
-        await conn.query(
+        await q(
           'INSERT INTO queue_offsets (stream, last_seq, owner, owner_at, journal_id, journal_at, stream_uid) VALUES (?, 0, ?, ?, ?, ?, ?)',
           [s, this.owner, ownerAt, journalId, journalAt, uid],
         );
@@ -113,7 +117,7 @@ export class StreamLease {
         }
         committedSeq = Number(row.last_seq);
         uid = row.stream_uid === null ? randomUUID() : String(row.stream_uid);
-        await conn.query('UPDATE queue_offsets SET owner = ?, owner_at = ?, journal_id = ?, journal_at = ?, stream_uid = ? WHERE stream = ?', [
+        await q('UPDATE queue_offsets SET owner = ?, owner_at = ?, journal_id = ?, journal_at = ?, stream_uid = ? WHERE stream = ?', [
           this.owner,
           ownerAt,
           journalId,
@@ -122,10 +126,10 @@ export class StreamLease {
           s,
         ]);
       }
-      await conn.query('COMMIT');
+      await q('COMMIT');
       return { committedSeq, streamUid: uid };
     } catch (err) {
-      await conn.query('ROLLBACK').catch(() => undefined);
+      await q('ROLLBACK').catch(() => undefined);
       throw err;
     }
   }
@@ -161,10 +165,11 @@ export class StreamLease {
     c.on('error', () => {
       if (this.conn === c) this.conn = null;
     });
+    const q = timedQuery(c, this.opts.queryTimeoutMs);
     try {
       // A holder whose host vanished is dropped after a minute of silence; a live one pings every checkMs.
-      await c.query(`SET SESSION wait_timeout = ${Math.max(60, Math.ceil((this.opts.checkMs * 4) / 1000))}`);
-      const [rows] = await c.query<RowDataPacket[]>('SELECT GET_LOCK(?, 0) AS got, IS_USED_LOCK(?) AS holder', [this.name, this.name]);
+      await q(`SET SESSION wait_timeout = ${Math.max(60, Math.ceil((this.opts.checkMs * 4) / 1000))}`);
+      const rows = await q<RowDataPacket[]>('SELECT GET_LOCK(?, 0) AS got, IS_USED_LOCK(?) AS holder', [this.name, this.name]);
       if (Number(rows[0].got) === 1) {
         if (this.closed) await c.end().catch(() => c.destroy()); // released meanwhile
         else this.conn = c;

@@ -25,6 +25,7 @@ import { Coalescer } from './coalesce.js';
 import { classify, describe, fixFor } from './mysql-errors.js';
 import { StreamBindingError, loadJournalIdentity, saveJournalIdentity, type JournalIdentity } from './journal-identity.js';
 import { StreamBusyError, StreamLease } from './stream-lease.js';
+import { timedQuery } from './mysql-timed.js';
 
 /** What the writer needs from the queue (the Queue class fits; tests can use a plain array). */
 export interface DrainSource {
@@ -131,7 +132,7 @@ const ER_NET_PACKET_TOO_LARGE = 1153;
 // A session strict for every engine; the rest of the server's sql_mode is kept, so client SQL means the same.
 const STRICT_SQL_MODE = "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES', 'NO_ENGINE_SUBSTITUTION')";
 
-function createPool(po: mysql.PoolOptions, connectionLimit: number, multipleStatements: boolean): Pool {
+function createPool(po: mysql.PoolOptions, connectionLimit: number, multipleStatements: boolean, queryTimeoutMs: number): Pool {
   const pool = mysql.createPool({
     ...po,
     connectionLimit,
@@ -148,9 +149,9 @@ function createPool(po: mysql.PoolOptions, connectionLimit: number, multipleStat
   // Errors of idle pooled connections (MySQL restarted) must not crash the process.
   (pool as unknown as { on(ev: string, f: (e: unknown) => void): void }).on('error', () => {});
   // Queued before anything else on each new connection; a session that cannot be made strict is dropped.
-  (pool as unknown as { on(ev: 'connection', f: (c: { query(sql: string, cb: (e: unknown) => void): void; destroy(): void }) => void): void }).on(
+  (pool as unknown as { on(ev: 'connection', f: (c: { query(o: { sql: string; timeout: number }, cb: (e: unknown) => void): void; destroy(): void }) => void): void }).on(
     'connection',
-    (c) => c.query(STRICT_SQL_MODE, (e) => e && c.destroy()),
+    (c) => c.query({ sql: STRICT_SQL_MODE, timeout: queryTimeoutMs }, (e) => e && c.destroy()),
   );
   return pool;
 }
@@ -185,6 +186,7 @@ export class MysqlWriter implements MetricSource {
   private maxStatementBytes = 0;
   private packetReadThisAttempt = false;
   private claimed = false;
+  private stopped: Promise<void> | null = null;
 
   private running = false;
   private started = false;
@@ -232,9 +234,16 @@ export class MysqlWriter implements MetricSource {
     this.log = opts.log;
     const po = poolOptionsFromUrl(opts.url);
     this.database = `mysql://${po.socketPath ?? `${po.host}:${po.port}`}/${po.database}`;
-    this.pool = createPool(po, 2, false);
-    this.fastPool = createPool(po, 1, true);
-    this.lease = new StreamLease({ connection: { ...po, charset: 'utf8mb4' }, stream: opts.stream, database: this.database, log: this.log, checkMs: this.opts.leaseCheckMs });
+    this.pool = createPool(po, 2, false, this.opts.queryTimeoutMs);
+    this.fastPool = createPool(po, 1, true, this.opts.queryTimeoutMs);
+    this.lease = new StreamLease({
+      connection: { ...po, charset: 'utf8mb4' },
+      stream: opts.stream,
+      database: this.database,
+      log: this.log,
+      checkMs: this.opts.leaseCheckMs,
+      queryTimeoutMs: this.opts.queryTimeoutMs,
+    });
   }
 
   /** Why the drain is stopped although MySQL answers (for /healthz and operators); null while it drains. */
@@ -324,16 +333,14 @@ export class MysqlWriter implements MetricSource {
       const dot = t.indexOf('.');
       return dot < 0 ? [null, t] : [t.slice(0, dot), t.slice(dot + 1)];
     });
-    const [rows] = await conn
-      .query<RowDataPacket[]>(
-        'SELECT t.TABLE_SCHEMA AS s, t.TABLE_NAME AS n, t.ENGINE AS engine, e.TRANSACTIONS AS tx FROM information_schema.TABLES t ' +
-          'LEFT JOIN information_schema.ENGINES e ON e.ENGINE = t.ENGINE WHERE ' +
-          pairs.map(() => '(t.TABLE_SCHEMA = COALESCE(?, DATABASE()) AND t.TABLE_NAME = ?)').join(' OR '),
-        pairs.flat(),
-      )
-      .catch((err) => {
-        throw ownFailure(err, 'read information_schema.TABLES');
-      });
+    const rows = await timedQuery(conn, this.opts.queryTimeoutMs)<RowDataPacket[]>(
+      'SELECT t.TABLE_SCHEMA AS s, t.TABLE_NAME AS n, t.ENGINE AS engine, e.TRANSACTIONS AS tx FROM information_schema.TABLES t ' +
+        'LEFT JOIN information_schema.ENGINES e ON e.ENGINE = t.ENGINE WHERE ' +
+        pairs.map(() => '(t.TABLE_SCHEMA = COALESCE(?, DATABASE()) AND t.TABLE_NAME = ?)').join(' OR '),
+      pairs.flat(),
+    ).catch((err) => {
+      throw ownFailure(err, 'read information_schema.TABLES');
+    });
     const bad = rows.filter((r) => r.engine !== null && r.tx !== 'YES');
     if (bad.length > 0) {
       const list = bad.map((r) => `${String(r.s)}.${String(r.n)} (ENGINE=${String(r.engine)})`).join(', ');
@@ -367,9 +374,15 @@ export class MysqlWriter implements MetricSource {
 
   /**
    * Stops the drain. With drain=true it first keeps committing until the queue is empty or timeoutMs passed
-   * (what is left stays in the journal for the next start). Always waits for the batch in flight.
+   * (what is left stays in the journal for the next start). Always waits for the batch in flight. A second
+   * call waits for the first one's end.
    */
-  async stop(opts: { drain: boolean; timeoutMs: number }): Promise<void> {
+  stop(opts: { drain: boolean; timeoutMs: number }): Promise<void> {
+    this.stopped ??= this.stopOnce(opts);
+    return this.stopped;
+  }
+
+  private async stopOnce(opts: { drain: boolean; timeoutMs: number }): Promise<void> {
     this.stopping = true;
     this.drainOnStop = opts.drain;
     this.deadline = Date.now() + Math.max(0, opts.timeoutMs);
@@ -560,7 +573,7 @@ export class MysqlWriter implements MetricSource {
   private async getCoalescer(conn: PoolConnection): Promise<Coalescer> {
     if (this.coalescer === null) {
       this.packetReadThisAttempt = true;
-      const [rows] = await conn.query<RowDataPacket[]>('SELECT @@max_allowed_packet AS p');
+      const rows = await timedQuery(conn, this.opts.queryTimeoutMs)<RowDataPacket[]>('SELECT @@max_allowed_packet AS p');
       const packet = Number(rows[0].p);
       // Headroom for the packet header and the statement's own prefix.
       this.maxStatementBytes = Math.max(4096, packet - 4096);
@@ -622,11 +635,11 @@ export class MysqlWriter implements MetricSource {
     } catch {
       return null;
     }
-    const timeout = this.opts.queryTimeoutMs;
+    const q = timedQuery(conn, this.opts.queryTimeoutMs);
     let matched: boolean;
     try {
-      const [res] = await conn.query({ sql: `START TRANSACTION;${offset};${step.sql}`, timeout });
-      matched = (res as ResultSetHeader[])[1]?.affectedRows === 1;
+      const res = await q<ResultSetHeader[]>(`START TRANSACTION;${offset};${step.sql}`);
+      matched = res[1]?.affectedRows === 1;
     } catch {
       // A failing entry (to be bisected), a timeout, a lost connection: MySQL rolls back when the connection
       // closes, and the statement-by-statement path sorts it out. No ROLLBACK on a connection in that state: on
@@ -636,7 +649,7 @@ export class MysqlWriter implements MetricSource {
     }
     if (!matched) {
       try {
-        await conn.query({ sql: 'ROLLBACK', timeout });
+        await q('ROLLBACK');
         conn.release();
       } catch {
         conn.destroy();
@@ -644,7 +657,7 @@ export class MysqlWriter implements MetricSource {
       return null;
     }
     try {
-      await conn.query({ sql: 'COMMIT', timeout });
+      await q('COMMIT');
     } catch (err) {
       // Outcome unknown: the retry's conditional UPDATE no longer matches if it did commit, and the SELECT path
       // then skips what MySQL holds.
@@ -656,10 +669,10 @@ export class MysqlWriter implements MetricSource {
   }
 
   private async transaction(conn: PoolConnection, batch: Entry[]): Promise<BatchResult> {
+    const q = timedQuery(conn, this.opts.queryTimeoutMs);
     const own = async <T>(what: string, sql: string, values?: unknown[]): Promise<T> => {
       try {
-        const [res] = await conn.query({ sql, values, timeout: this.opts.queryTimeoutMs });
-        return res as T;
+        return (await q(sql, values)) as T;
       } catch (err) {
         // The writer's own statements never go to dead letters.
         throw ownFailure(err, what);
@@ -708,7 +721,7 @@ export class MysqlWriter implements MetricSource {
       for (const step of coalescer.plan(entries, from, to)) {
         statements++;
         try {
-          await conn.query({ sql: step.sql, timeout: this.opts.queryTimeoutMs });
+          await q(step.sql);
         } catch (err) {
           const kind = classify(err);
           if (kind === 'transient') throw new Transient(err);
@@ -746,8 +759,7 @@ export class MysqlWriter implements MetricSource {
   /** One round trip, only after an entry statement failed: does the server still hold our transaction? */
   private async stillInTransaction(conn: PoolConnection): Promise<boolean> {
     try {
-      const [res] = await conn.query<ResultSetHeader>({ sql: 'DO 0', timeout: this.opts.queryTimeoutMs });
-      return inTransaction(res);
+      return inTransaction(await timedQuery(conn, this.opts.queryTimeoutMs)<ResultSetHeader>('DO 0'));
     } catch (err) {
       throw ownFailure(err, 'DO 0');
     }

@@ -16,13 +16,16 @@ const files = readdirSync(DIR)
   .sort();
 
 /** What `bun test` printed and how it ended. */
-function bunTest(bin: string, file: string): Promise<{ code: number | null; out: string }> {
+function bunTest(bin: string, file: string, signal: AbortSignal): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
     // Bun's default per-test and per-hook timeout is 5 s; the MariaDB tests' setup takes longer.
     const child = spawn(bin, ['test', '--timeout', '120000', join(DIR, file)], {
       cwd: DIR,
       env: { ...process.env, QUEUE_RUNTIME: 'bun' },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // The node test's timeout aborts it: the bun process must not outlive it.
+      signal,
+      killSignal: 'SIGKILL',
     });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -36,9 +39,9 @@ function bunTest(bin: string, file: string): Promise<{ code: number | null; out:
 const skip = process.versions.bun ? 'already running on Bun' : false;
 
 for (const file of files) {
-  test(`on Bun: ${file}`, { skip, timeout: 600_000 }, async () => {
+  test(`on Bun: ${file}`, { skip, timeout: 600_000 }, async (t) => {
     const { bin } = queueRuntime('bun');
-    const { code, out } = await bunTest(bin, file);
+    const { code, out } = await bunTest(bin, file, t.signal);
     const tail = out.slice(-6000);
     assert.equal(code, 0, `bun test ${file} exited ${code}:\n${tail}`);
     const passed = /^\s*(\d+) pass$/m.exec(out);

@@ -1,6 +1,6 @@
 // The drain against a real MariaDB (started by the test): exactly-once, poison isolation, restart skip,
 // MySQL outage mid-load.
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RowDataPacket } from 'mysql2/promise';
 import { MysqlWriter } from '../src/writer.js';
@@ -39,6 +39,13 @@ describe('MysqlWriter against MariaDB', { skip: skip ?? false, timeout: 90_000 }
   after(async () => {
     await db?.destroy();
   });
+  // A test that failed half way must not leave its writer retrying (the file would never end) or the server
+  // paused for the next test.
+  const running: MysqlWriter[] = [];
+  afterEach(async () => {
+    db?.resume();
+    for (const w of running.splice(0)) await w.stop({ drain: false, timeoutMs: 0 });
+  });
 
   async function nums(): Promise<number[]> {
     const c = await db.connect();
@@ -66,7 +73,7 @@ describe('MysqlWriter against MariaDB', { skip: skip ?? false, timeout: 90_000 }
     log: Logger,
     extra: { maxBackoffMs?: number; batchSize?: number; queryTimeoutMs?: number } = {},
   ): MysqlWriter {
-    return new MysqlWriter(src, {
+    const w = new MysqlWriter(src, {
       url: db.url,
       stream,
       batchSize: extra.batchSize ?? 5000,
@@ -75,6 +82,8 @@ describe('MysqlWriter against MariaDB', { skip: skip ?? false, timeout: 90_000 }
       queryTimeoutMs: extra.queryTimeoutMs,
       log,
     });
+    running.push(w);
+    return w;
   }
 
   it('N entries become exactly N rows with distinct num 1..N, offset = N', async () => {
@@ -230,5 +239,28 @@ describe('MysqlWriter against MariaDB', { skip: skip ?? false, timeout: 90_000 }
     assert.equal(await offset('hang'), N);
     assert.equal(metric(w, 'eserver_dead_letters_total'), 0);
     assert.ok(log.count('mysql_down') >= 1 && log.count('mysql_up') >= 1, JSON.stringify(log.events.slice(0, 20)));
+  });
+
+  it('MySQL hanging before the first batch (the drain has not read max_allowed_packet yet): noticed, then drained once', async () => {
+    await db.emptyTables();
+    const log = new MemLog();
+    const src = new ArraySource();
+    const w = writer(src, 'hang-early', log, { maxBackoffMs: 300, queryTimeoutMs: 800 });
+    await w.readCommittedSeq();
+    db.pause();
+    try {
+      w.start();
+      src.push(...seedEntries(1, 2000));
+      // Every statement of the first batch, the drain's own set-up reads included, times out.
+      await waitFor(() => metric(w, 'eserver_drain_retries_total') >= 2, 15_000, 'the hang to be noticed');
+    } finally {
+      db.resume();
+    }
+    await waitFor(() => src.length === 0, 30_000, 'drain after resume');
+    await w.stop({ drain: true, timeoutMs: 5000 });
+    const got = await nums();
+    assert.equal(got.length, 2000);
+    assert.equal(new Set(got).size, 2000);
+    assert.equal(await offset('hang-early'), 2000);
   });
 });
