@@ -21,6 +21,7 @@ import type { Entry } from './entry.js';
 import type { DurableCallback, JournalSink, Logger, MetricSample } from './contracts.js';
 import { crc32 } from './crc32.js';
 import { entrySize } from './entry.js';
+import { lockJournalDir, type JournalLock } from './journal-lock.js';
 import { HEADER, encodeHeader, encodeRecord, scanSegment, writeRanges, type Damage } from './journal-format.js';
 
 export { encodeHeader, encodeRecord, parseSegment } from './journal-format.js';
@@ -218,6 +219,7 @@ class FileJournal implements Journal {
   /** While failed with a known file position: the next attempt to write a fresh segment. */
   private recoverTimer: NodeJS.Timeout | null = null;
   private deleting: Promise<void> | null = null;
+  private lock: JournalLock | null = null;
   private idle: Deferred | null = null;
 
   // metrics
@@ -247,6 +249,7 @@ class FileJournal implements Journal {
 
   async open(): Promise<void> {
     await fs.promises.mkdir(this.dir, { recursive: true });
+    this.lock = lockJournalDir(this.dir, this.log);
     const stored = await this.openCommittedFile();
     this.committedSeq = Math.max(this.committedSeq, stored);
     const names = (await fs.promises.readdir(this.dir)).filter((n) => SEG_RE.test(n)).sort();
@@ -401,31 +404,36 @@ class FileJournal implements Journal {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    this.closing = true;
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
-    if (this.recoverTimer !== null) clearTimeout(this.recoverTimer);
-    this.recoverTimer = null;
-    if (this.committedTimer !== null) clearTimeout(this.committedTimer);
-    this.committedTimer = null;
     try {
-      await this.flush();
-    } catch {
-      /* already logged */
-    }
-    while (this.busy) await this.waitIdle();
-    while (this.deleting !== null) await this.deleting;
-    this.closed = true;
-    if (this.fd >= 0) {
-      if (this.policy !== 'off' && this.failed === null) await fsFdatasync(this.fd).catch(() => {});
-      await fsClose(this.fd);
-      this.fd = -1;
-    }
-    if (this.committedFd >= 0) {
-      while (this.committedSyncing) await new Promise((r) => setImmediate(r));
-      if (this.policy !== 'off') await fsFdatasync(this.committedFd).catch(() => {});
-      await fsClose(this.committedFd);
-      this.committedFd = -1;
+      this.closing = true;
+      if (this.timer !== null) clearInterval(this.timer);
+      this.timer = null;
+      if (this.recoverTimer !== null) clearTimeout(this.recoverTimer);
+      this.recoverTimer = null;
+      if (this.committedTimer !== null) clearTimeout(this.committedTimer);
+      this.committedTimer = null;
+      try {
+        await this.flush();
+      } catch {
+        /* already logged */
+      }
+      while (this.busy) await this.waitIdle();
+      while (this.deleting !== null) await this.deleting;
+      this.closed = true;
+      if (this.fd >= 0) {
+        if (this.policy !== 'off' && this.failed === null) await fsFdatasync(this.fd).catch(() => {});
+        await fsClose(this.fd);
+        this.fd = -1;
+      }
+      if (this.committedFd >= 0) {
+        while (this.committedSyncing) await new Promise((r) => setImmediate(r));
+        if (this.policy !== 'off') await fsFdatasync(this.committedFd).catch(() => {});
+        await fsClose(this.committedFd);
+        this.committedFd = -1;
+      }
+    } finally {
+      this.lock?.release();
+      this.lock = null;
     }
   }
 
