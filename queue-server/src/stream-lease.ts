@@ -153,9 +153,13 @@ export class StreamLease {
         });
       }
     } finally {
-      // Closing the socket frees the lock; a polite end() could wait on a hung server.
-      this.conn?.destroy();
+      const c = this.conn;
       this.conn = null;
+      // Freed explicitly: MySQL frees the lock of a closed connection only once it has processed the close,
+      // and a writer claiming the stream right after this one stopped would be refused in between. Then the
+      // socket is destroyed: a polite end() could wait on a hung server.
+      if (c !== null) await timedQuery(c, 5000)('DO RELEASE_LOCK(?)', [this.name]).catch(() => undefined);
+      c?.destroy();
     }
   }
 
@@ -169,7 +173,9 @@ export class StreamLease {
     try {
       // A holder whose host vanished is dropped after a minute of silence; a live one pings every checkMs.
       await q(`SET SESSION wait_timeout = ${Math.max(60, Math.ceil((this.opts.checkMs * 4) / 1000))}`);
-      const rows = await q<RowDataPacket[]>('SELECT GET_LOCK(?, 0) AS got, IS_USED_LOCK(?) AS holder', [this.name, this.name]);
+      // A short wait covers a holder that just died: its lock goes once MySQL has processed the closed socket.
+      const waitS = this.opts.queryTimeoutMs >= 3000 ? 1 : 0;
+      const rows = await q<RowDataPacket[]>(`SELECT GET_LOCK(?, ${waitS}) AS got, IS_USED_LOCK(?) AS holder`, [this.name, this.name]);
       if (Number(rows[0].got) === 1) {
         if (this.closed) await c.end().catch(() => c.destroy()); // released meanwhile
         else this.conn = c;

@@ -80,6 +80,19 @@ describe('stream ownership and journal binding', { skip: skip ?? false, timeout:
     assert.match(refused.message, /two/);
   });
 
+  it('the stream is free again at once after stop(), every time (200 hand-overs in a row)', async () => {
+    // MySQL frees a lock asynchronously when its connection merely closes: a writer claiming right after
+    // another's stop() was refused as "drained by another running server" about once in 100.
+    for (let i = 0; i < 200; i++) {
+      const w1 = writer(new ArraySource(), `again-${i}`);
+      await w1.readCommittedSeq();
+      await w1.stop({ drain: false, timeoutMs: 0 });
+      const w2 = writer(new ArraySource(), `again-${i}`);
+      await w2.readCommittedSeq();
+      await w2.stop({ drain: false, timeoutMs: 0 });
+    }
+  });
+
   it('the stream is free again once its writer stopped, and right after its process died', async () => {
     await db.emptyTables();
     const a = new ArraySource();
