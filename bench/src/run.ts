@@ -33,6 +33,7 @@ import { Sampler, type Sample } from './metrics/sampler.js';
 import { DEFAULT_PROFILES, resolveProfile, type Overrides, type Profile } from './profiles.js';
 import { nofileLimits } from './nofile.js';
 import { logStep, progressLine } from './progress.js';
+import { teardownOnSignal } from './teardown-on-signal.js';
 import { combineRepetitions, formatDuration, medianLine, repetitionsFor, RunClock } from './repeat.js';
 import type { FsyncPolicy } from '@eserver-lab/queue-server';
 import { queueRuntime, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
@@ -489,12 +490,7 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
     return st;
   };
   // Ctrl-C during a 30 s run must still tear the stack down: nothing may be left running.
-  const onSignal = (sig: NodeJS.Signals) => {
-    logStep(`${sig}: tearing down`);
-    void down().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const untrap = teardownOnSignal('', down, logStep);
   const clock = new RunClock(plan.flatMap(({ profile: p, repeat: n }) => Array<number>(n).fill(p.warmupS + p.durationS)));
   try {
     for (const { profile: p, repeat: n, setup } of plan) {
@@ -523,8 +519,7 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
     }
   } finally {
     await down();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    untrap();
   }
   let report: RunOutcome['report'] = null;
   if (!o.noReport && docs.length > 0) {

@@ -10,6 +10,7 @@ import type { LabRuntime, StackInfo, UpOptions } from '../lab/types.js';
 import { runHttpLoad, type HttpLoadResult } from '../load/generator.js';
 import { connectMysql } from '../loss-check.js';
 import { logStep, progressLine } from '../progress.js';
+import { teardownOnSignal } from '../teardown-on-signal.js';
 import { judge } from './checks.js';
 import { inject, type FaultContext } from './faults.js';
 import { mountJournalFs, unmountJournalFs } from './journal-fs.js';
@@ -228,18 +229,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
   mkdirSync(o.workDir, { recursive: true });
   const outcomes: ScenarioOutcome[] = [];
   // Ctrl-C or a TERM mid-scenario still takes the stack down and unmounts the journal filesystem.
-  const onSignal = (sig: NodeJS.Signals) => {
-    logStep(`chaos: ${sig}: tearing down`);
-    void cleanUpLive().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const untrap = teardownOnSignal('chaos: ', cleanUpLive, logStep);
   logStep(`chaos: ${o.scenarios.length} scenarios on the ${runtime.name} runtime, client.php at ${o.concurrency} clients, ${o.durationS !== null ? `${o.durationS} s` : `${DEFAULT_DURATION_S} s (the 5-kill scenarios 45 s)`} of load each`);
   try {
     for (const [i, sc] of o.scenarios.entries()) outcomes.push(await runScenario(o, runtime, sc, i));
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    untrap();
   }
   const table = chaosTable(outcomes);
   const ok = outcomes.every((x) => x.verdict.ok && !x.error);
