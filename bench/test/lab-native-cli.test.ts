@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,16 +11,17 @@ import { repoRoot } from '../src/lab/paths.js';
 import { readState, type LabState } from '../src/lab/native/index.js';
 import { processesUsing } from './lab-procs.js';
 import { freePorts } from '@eserver-lab/testkit/free-port';
+import { findBun } from '@eserver-lab/queue-server/runtime';
 
 const cli = join(repoRoot, 'bench', 'dist', 'src', 'lab', 'cli.js');
 
-async function startUp(runDir: string): Promise<{ child: ChildProcess; output: () => string; exit: Promise<number | null> }> {
+async function startUp(runDir: string, extra: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<{ child: ChildProcess; output: () => string; exit: Promise<number | null> }> {
   const [h, f, q, m, my] = await freePorts(5);
   const child = spawn(
     process.execPath,
     [cli, 'up', '--runtime', 'native', '--run-dir', runDir, '--http-port', `${h}`, '--fpm-port', `${f}`,
-      '--queue-port', `${q}`, '--metrics-port', `${m}`, '--mysql-port', `${my}`],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+      '--queue-port', `${q}`, '--metrics-port', `${m}`, '--mysql-port', `${my}`, ...extra],
+    { stdio: ['ignore', 'pipe', 'pipe'], env },
   );
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
@@ -96,4 +97,24 @@ test('a caller that calls process.exit() in the middle of up() leaves no process
   assert.ok(state && state.services.length >= 1, 'a service had been started');
   for (let i = 0; i < 50 && processesUsing(runDir).length > 0; i++) await sleep(20);
   assertClean(runDir, state);
+});
+
+test('`lab up --queue-runtime bun` runs the queue server on Bun, whatever QUEUE_RUNTIME says', { timeout: 120_000 }, async () => {
+  const runDir = mkdtempSync(join(tmpdir(), 'eserver-lab-test-'));
+  const up = await startUp(runDir, ['--queue-runtime', 'bun', '--json'], { ...process.env, QUEUE_RUNTIME: 'node' });
+  const code = await up.exit;
+  const state = await readState(runDir);
+  try {
+    assert.equal(code, 0, up.output());
+    assert.ok(state);
+    // The state records the executable that runs the queue server.
+    assert.equal(realpathSync(String(state.config.queueRuntime)), realpathSync(findBun()));
+    const q = state.services.find((s) => s.name === 'queue-server');
+    assert.ok(q?.pid, up.output());
+    assert.equal(realpathSync(readlinkSync(`/proc/${q.pid}/exe`)), realpathSync(findBun()));
+  } finally {
+    const down = spawn(process.execPath, [cli, 'down', '--runtime', 'native', '--run-dir', runDir], { stdio: 'ignore' });
+    await new Promise((r) => down.once('exit', r));
+  }
+  assertClean(runDir, state!);
 });

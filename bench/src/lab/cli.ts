@@ -10,6 +10,7 @@ import { nativeRuntime, readState, type NativeUpOptions } from './native/index.j
 import { defaultRunDir } from './paths.js';
 import { DEFAULT_MEMORY, DEFAULT_PORTS, PORTS, defaultCpus } from './stack-spec.js';
 import { QUEUE_IMPLS, type QueueImpl } from './seed2013.js';
+import { QUEUE_RUNTIMES, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 import { LISTEN_SYSCTLS, parseListenBacklog, readListenSysctls } from './sysctl.js';
 import type { StackInfo } from './types.js';
 
@@ -73,6 +74,7 @@ program
   .option('--cpus <n>', 'CPU budget of the cgroup, fractions allowed (e.g. 0.33)', positive, defaultCpus())
   .option('--cpu-period-us <us>', 'CFS period of the CPU quota, µs (raised when the quota would be < 1 ms)', positive, DEFAULT_CPU_PERIOD_US)
   .addOption(new Option('--queue-impl <impl>', 'queue server: ts (ours) or seed2013 (the 2013-style Python stand-in, no drain)').choices([...QUEUE_IMPLS]).default('ts'))
+  .addOption(new Option('--queue-runtime <name>', 'what runs our queue server (native runtime only; default: QUEUE_RUNTIME, else node)').choices([...QUEUE_RUNTIMES]))
   .option('--memory <size>', 'memory budget of the cgroup, e.g. 1g', DEFAULT_MEMORY)
   .option('--listen-backlog <n>', 'listen backlog of nginx, php-fpm and the queue server (default 65535; 128 = the 2013 kernel default, the shallow-queue regime)', backlogArg)
   .option(`${PORTS.http.flag} <n>`, 'nginx port', int, DEFAULT_PORTS.http)
@@ -98,6 +100,7 @@ program
       cpus: o.cpus,
       cpuPeriodUs: o.cpuPeriodUs,
       queueImpl: o.queueImpl as QueueImpl,
+      queueRuntime: o.queueRuntime as QueueRuntimeName | undefined,
       memory: o.memory,
       listenBacklog: o.listenBacklog,
       queueArgs,
