@@ -224,6 +224,10 @@ else describe('docker compose stack, end to end', { timeout: 300_000 }, () => {
 
     test('StackInfo records the runtime, the limits read back and the images\' versions', () => {
       assert.equal(info.runtime, 'docker');
+      // Read from the files the images run, as natively (lab-native.test.ts), not restated.
+      const web = info.config as { nginx: Record<string, string>; phpFpm: Record<string, string> };
+      assert.equal(web.nginx.worker_processes, '8');
+      assert.equal(web.phpFpm['pm.max_children'], '12');
       assert.equal(info.limits.cpus, CPUS);
       assert.equal(info.limits.memoryBytes, MEMORY_BYTES);
       assert.doesNotMatch(info.limits.note ?? '', /WARNING/);

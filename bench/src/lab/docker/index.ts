@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { repoRoot, sources } from '../paths.js';
+import { webTierConfig } from '../conf-values.js';
 import { assertPortFree } from '../ports.js';
 import { DATABASE, DEFAULT_MEMORY, DEFAULT_PORTS, LOOPBACK, PORTS, SERVICES, assertDistinctPorts, defaultCpus, servicePorts } from '../stack-spec.js';
 import { DEEP_LISTEN_BACKLOG, prepareListenQueues } from '../sysctl.js';
@@ -238,8 +239,8 @@ async function stackInfo(state: DockerState, requireAll: boolean): Promise<Stack
       dockerHost: dockerHost(),
       baseImage: state.baseImage,
       cgroupParent: state.cgroupParent,
-      nginx: { workers: 8, conf: 'nginx/nginx.conf' },
-      phpFpm: { pm: 'static', children: 12, conf: 'php-client/php-fpm.conf' },
+      // The images run these same files.
+      ...webTierConfig(sources.nginxConf, sources.fpmConf),
       mysql: { conf: 'mysql/my.cnf' },
       queueArgs: state.queueArgs,
       listen: { backlog: state.listenBacklog ?? DEEP_LISTEN_BACKLOG },

@@ -44,6 +44,7 @@ import { findBinaries, requireBinary } from './binaries.js';
 import { freshDatadir } from './datadir.js';
 import { AbortedError, checkHealth, mysqlPing, tailLines, waitHealthy } from './health.js';
 import { defaultRunDir, repoRoot, sources } from '../paths.js';
+import { webTierConfig } from '../conf-values.js';
 import {
   isAlive,
   killPids,
@@ -85,17 +86,6 @@ function groupName(gid: number): string {
 }
 
 /** Settings read back from a rendered config (`key value;` or `key = value`), for the results file. */
-function confValues(file: string, keys: string[]): Record<string, string> {
-  const text = readFileSync(file, 'utf8');
-  const out: Record<string, string> = {};
-  for (const k of keys) {
-    const esc = k.replace(/\./g, '\\.');
-    const m = new RegExp(`^\\s*${esc}(?:\\s*=\\s*|\\s+)([^;\\n]+?);?\\s*$`, 'm').exec(text);
-    if (m) out[k] = m[1]!;
-  }
-  return out;
-}
-
 async function versionOf(cmd: string, args: string[], pattern: RegExp): Promise<string> {
   try {
     const { stdout, stderr } = await run(cmd, args);
@@ -259,8 +249,7 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
     versions: { node: process.version },
     config: {
       ports,
-      nginx: { ...confValues(conf.nginx, ['worker_processes', 'worker_connections', 'worker_rlimit_nofile', 'listen']), conf: conf.nginx },
-      phpFpm: { ...confValues(conf.fpm, ['pm', 'pm.max_children', 'listen', 'listen.backlog', 'rlimit_files']), conf: conf.fpm },
+      ...webTierConfig(conf.nginx, conf.fpm),
       mysql: { conf: haveMyCnf ? conf.my : null },
       queueArgs: opts.queueArgs ?? [],
       queueImpl,
