@@ -28,6 +28,8 @@ test('the runtime table measures the C reference, both minimal servers and eserv
     assert.match(md, /Pure configuration on Bun: \d+\.\d\d× the C reference/);
     assert.match(md, /minimal Bun server, the floor of this runtime/);
     assert.match(md, /The Bun.listen adapter against Bun's node:net layer, pure queue: /);
+    assert.equal(t.warmupMs, 300);
+    assert.match(md, /3 s per cell after 0\.3 s of warm-up/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -3,9 +3,10 @@
 // connections except the queue itself (the original shared one reply slot between all of them).
 import net from 'node:net';
 import type { Logger, MetricSample, MetricSource } from './contracts.js';
-import { CMD, ENQUEUE_OK, FrameParser, HEADER_BYTES, MAX_BODY_UINT16, encodeFrame, pyJsonString, pyJsonStringLength, type FrameSink } from './codec.js';
+import { CMD, ENQUEUE_OK, FrameParser, HEADER_BYTES, type FrameParserOptions, MAX_BODY_UINT16, encodeFrame, pyJsonString, pyJsonStringLength, type FrameSink } from './codec.js';
 import { ERROR_CODES, QueueError, REFUSAL_REASONS, cachedErrorFrame, type ErrorCode, type RefusalReason } from './errors.js';
 import { AllowList } from './allowlist.js';
+import { ConnList, type Linked } from './conn-list.js';
 import { DEFAULT_LIMITS, sweepInterval, validateLimits, type ConnectionLimits } from './limits.js';
 import { silentLogger } from './log.js';
 import type { Queue } from './queue.js';
@@ -41,8 +42,11 @@ function onDurable(slot: PendingReply, err: QueueError | null): void {
 }
 
 /** One open connection. It is the FrameSink of its own parser, so no closure is made per connection. */
-class Conn implements FrameSink {
+class Conn implements FrameSink, Linked<Conn> {
   readonly parser: FrameParser;
+  prev: Conn | null = null;
+  next: Conn | null = null;
+  linked = false;
   lastActive: number;
   /** When the incomplete frame in the parser started arriving; 0 when between frames. */
   frameStart = 0;
@@ -67,10 +71,10 @@ class Conn implements FrameSink {
   constructor(
     readonly srv: QueueServer,
     readonly socket: net.Socket,
-    maxBody: number,
+    parserOptions: FrameParserOptions,
     now: number,
   ) {
-    this.parser = new FrameParser({ maxBody });
+    this.parser = new FrameParser(parserOptions);
     this.lastActive = now;
   }
 
@@ -132,7 +136,9 @@ export class QueueServer implements MetricSource {
   private readonly journaled: boolean;
   private readonly shutdownGraceMs: number;
   private readonly net: net.Server;
-  private readonly conns = new Set<Conn>();
+  private readonly conns = new ConnList<Conn>();
+  /** One options object for every connection's parser (validated once, not allocated per connection). */
+  private readonly parserOptions: FrameParserOptions;
   protected sweepTimer: NodeJS.Timeout | null = null;
   private now = Date.now();
   protected listening = false;
@@ -152,6 +158,7 @@ export class QueueServer implements MetricSource {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.maxBody = opts.maxBody ?? 0xffff;
     validateLimits(this.limits, this.maxBody + HEADER_BYTES);
+    this.parserOptions = { maxBody: this.maxBody };
     this.backlog = opts.backlog ?? 1024;
     this.shutdownGraceMs = opts.shutdownGraceMs ?? 5000;
     this.testBurnCpuUs = opts.testBurnCpuUs ?? 0;
@@ -211,7 +218,7 @@ export class QueueServer implements MetricSource {
     }
     this.connectionsTotal++;
     if (this.burnPerConnectionUs !== 0) burnCpu(this.burnPerConnectionUs);
-    const c = new Conn(this, socket, this.maxBody, this.now);
+    const c = new Conn(this, socket, this.parserOptions, this.now);
     (socket as TaggedSocket)[CONN] = c;
     this.conns.add(c);
     socket.on('data', onData);

@@ -36,6 +36,7 @@ const program = new Command()
   .option('--configs <list>', `queue server configurations of the table: ${TABLE_CONFIGS.join(',')}`, oneOf<TableConfig>(TABLE_CONFIGS), [...TABLE_CONFIGS] as TableConfig[])
   .option('--table-concurrency <n>', 'clients of the table (a new connection per request)', Number, 12)
   .option('--table-duration <s>', 'seconds per table cell', Number, 8)
+  .option('--table-warmup <s>', 'seconds of unmeasured load before each table cell (a JIT keeps compiling for longer than the default)', Number, 1)
   .option('-r, --repeat <n>', 'repetitions of the table (medians are reported)', Number, 3)
   .option('--quick', 'a short check of everything: 2 s cells, 1 repetition, C=100 only, hold 2000, drain 30000 rows')
   .option('--servers <list>', 'ts,c-ref,seed2013', oneOf<ServerKind>(['ts', 'c-ref', 'seed2013']), ['ts', 'c-ref'] as ServerKind[])
@@ -55,13 +56,14 @@ program.parse();
 const o = program.opts<{
   parts: ProtoPart[]; servers: ServerKind[]; modes: ProtoMode[]; concurrency: number[]; duration: number; threads?: number;
   hold: number; drainRows: number; fsyncConcurrency: number; fsyncMode: ProtoMode; queueArg: string[]; out: string; runDir: string;
-  runtimes: QueueRuntimeName[]; configs: TableConfig[]; tableConcurrency: number; tableDuration: number; repeat: number; quick?: boolean;
+  runtimes: QueueRuntimeName[]; configs: TableConfig[]; tableConcurrency: number; tableDuration: number; tableWarmup: number; repeat: number; quick?: boolean;
 }>();
 if (o.quick) {
   // Only what the user did not set: --quick shortens the defaults, it does not override explicit options.
   const given = (name: string): boolean => program.getOptionValueSource(name) === 'cli';
   if (!given('duration')) o.duration = 2;
   if (!given('tableDuration')) o.tableDuration = 2;
+  if (!given('tableWarmup')) o.tableWarmup = 0.5;
   if (!given('repeat')) o.repeat = 1;
   if (!given('concurrency')) o.concurrency = [100];
   if (!given('hold')) o.hold = 2000;
@@ -71,6 +73,7 @@ if (o.quick) {
 for (const [name, v] of [['--table-concurrency', o.tableConcurrency], ['--table-duration', o.tableDuration], ['--repeat', o.repeat]] as const) {
   if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number (got ${v})`);
 }
+if (!Number.isFinite(o.tableWarmup) || o.tableWarmup < 0) throw new Error(`--table-warmup must be a number of seconds >= 0 (got ${o.tableWarmup})`);
 
 const report = await runProtoBench({
   parts: o.parts,
@@ -86,7 +89,7 @@ const report = await runProtoBench({
   runDir: o.runDir,
   queueArgs: o.queueArg,
   runtimes: o.runtimes,
-  table: { configs: o.configs, concurrency: o.tableConcurrency, durationMs: o.tableDuration * 1000, warmupMs: o.quick ? 500 : 1000, repeat: o.repeat },
+  table: { configs: o.configs, concurrency: o.tableConcurrency, durationMs: o.tableDuration * 1000, warmupMs: o.tableWarmup * 1000, repeat: o.repeat },
   command: `make bench-proto${process.argv.length > 2 ? ` ARGS="${process.argv.slice(2).join(' ')}"` : ''}`,
   log: (l) => process.stderr.write(`[bench-proto] ${l}\n`),
 });

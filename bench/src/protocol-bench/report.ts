@@ -44,7 +44,7 @@ export function renderRuntimeTable(t: RuntimeTable): string[] {
     L.push(`| ${name} | ${row.runtime ?? '-'} | ${config} | ${f1(row.cpuUsMedian)} | ${f1(row.cpuUsMin)}-${f1(row.cpuUsMax)} | ${row.ratioToRef.toFixed(2)} | ${f0(row.reqPerSecMedian)} | ${row.failed} |`);
   }
   L.push('');
-  L.push(`${t.concurrency} clients, a new connection per request (the stack's shape: php-fpm's children), ${t.durationMs / 1000} s per cell after a warm-up, ${t.repeat} repetition(s), each cell back to back in reversed order on odd repetitions. The ratio is the median of the per-repetition ratios.`);
+  L.push(`${t.concurrency} clients, a new connection per request (the stack's shape: php-fpm's children), ${t.durationMs / 1000} s per cell after ${t.warmupMs / 1000} s of warm-up, ${t.repeat} repetition(s), each cell back to back in reversed order on odd repetitions. The ratio is the median of the per-repetition ratios.`);
   const empty = t.rows.filter((x) => !Number.isFinite(x.cpuUsMedian));
   if (empty.length) {
     L.push(`- No figure for ${empty.map((x) => x.label).join('; ')}: no request was answered in the measured window (seen with 2 s cells on a heavily loaded machine; raise --table-duration).`);

@@ -43,6 +43,7 @@ export interface TableRow {
 export interface RuntimeTable {
   concurrency: number;
   durationMs: number;
+  warmupMs: number;
   repeat: number;
   rows: TableRow[];
 }
@@ -150,7 +151,7 @@ export async function runtimeTable(o: RuntimeTableOptions): Promise<RuntimeTable
         failed: cells[i].reduce((n, c) => n + c.failed, 0),
       };
     });
-    return { concurrency: o.concurrency, durationMs: o.durationMs, repeat: o.repeat, rows };
+    return { concurrency: o.concurrency, durationMs: o.durationMs, warmupMs: o.warmupMs, repeat: o.repeat, rows };
   } finally {
     await db?.destroy();
   }
