@@ -58,6 +58,11 @@ test('client.php cells warm up for --stack-warmup s, and the CPU per enqueue cou
       assert.ok(x.timeWait.total >= x.timeWait.onPorts && x.timeWait.onPorts >= 0);
       assert.ok(x.usedOfQuota === null || x.usedOfQuota > 0);
     }
+    // Each stack is loaded with client.php for the warm-up's length once before the first repetition: a fresh
+    // queue server takes longer to settle than one that idled, so the first cell would read high otherwise.
+    const primed = latest.raw.stack.primed as Array<{ impl: string; seconds: number; pagesPerMin: number }>;
+    assert.deepEqual(primed.map((x) => [x.impl, x.seconds]).sort(), [['seed2013', warm], ['ts', warm]]);
+    assert.ok(primed.every((x) => x.pagesPerMin > 0));
     // The baseline page keeps the short warm-up (it does not touch the queue server).
     const base = runs.find((x) => x.page === 'baseline')!;
     assert.equal(base.window, null);

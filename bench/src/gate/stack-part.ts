@@ -14,7 +14,7 @@ import { cv, median } from './stats.js';
 import type { GateMeasurements, GateSettings } from './collect.js';
 import type { MetricRepetitions } from './metrics.js';
 import { repoRoot } from '@eserver-lab/testkit/repo-root';
-import { freePort } from '@eserver-lab/testkit/free-port';
+import { freePorts } from '@eserver-lab/testkit/free-port';
 import { clockTicksPerSecond } from '@eserver-lab/testkit/proc-stat';
 
 type Impl = 'ts' | 'seed2013';
@@ -77,7 +77,10 @@ function usedOfQuota(stack: StackInfo, a: BudgetSnapshot, b: BudgetSnapshot): nu
 
 async function up(runtime: LabRuntime, o: GateSettings, impl: Impl, budget: { cpus: number; periodUs?: number }, log: (l: string) => void): Promise<StackInfo> {
   // Free ports rather than the lab's defaults: a developer's own `make lab-up` may hold those.
-  const ports = { http: await freePort(), fpm: await freePort(), queue: await freePort(), metrics: await freePort(), mysql: await freePort() };
+  // Distinct by construction: five separate bind(0)s can hand out the same port twice (seen right after a
+  // previous stack part, with tens of thousands of sockets in TIME_WAIT).
+  const [http, fpm, queue, metrics, mysql] = await freePorts(5);
+  const ports = { http: http!, fpm: fpm!, queue: queue!, metrics: metrics!, mysql: mysql! };
   const opts: UpOptions = {
     queueImpl: impl,
     queueArgs: impl === 'ts' ? o.queueArgs : [],
@@ -107,9 +110,33 @@ export async function stackPart(o: GateSettings, log: (l: string) => void, m: Ga
     for (const s of Object.values(stacks)) await runtime.down(s.runDir);
   });
   const runs: StackRun[] = [];
+  const primed: Array<{ impl: Impl; seconds: number; pagesPerMin: number }> = [];
+  /** The load, with the runner (the generator) beside the stack's cgroup, as webbench ran on another machine. */
+  const drive = async (label: string, url: string, durationS: number, warmupS: number) => {
+    let gen = null;
+    try {
+      gen = await enterGeneratorCgroup(`eserver-gate-gen-${process.pid}-${Date.now().toString(36)}`);
+    } catch (err) {
+      if (!(err instanceof GeneratorCgroupUnavailable)) throw err;
+    }
+    const progress = progressLine(`[gate] ${label}`);
+    try {
+      return await runHttpLoad({ url, clients: o.stackConcurrency, durationS, warmupS, successSignal: 'ok', onProgress: progress.update });
+    } finally {
+      progress.done();
+      if (gen) await leaveGeneratorCgroup(gen);
+    }
+  };
   try {
     stacks.ts = await up(runtime, o, 'ts', budget, log);
     stacks.seed2013 = await up(runtime, o, 'seed2013', budget, log);
+    // A fresh queue server settles later than one that idled (our server: ~10 s of load against ~7), so
+    // each stack is loaded once before the first repetition, unmeasured.
+    for (const impl of ['ts', 'seed2013'] as const) {
+      const res = await drive(`priming ${impl}`, stacks[impl]!.pages.client, o.stackClientWarmupS, 0);
+      primed.push({ impl, seconds: o.stackClientWarmupS, pagesPerMin: res.webbench.pagesPerMin });
+      log(`stack: ${impl} primed with ${o.stackClientWarmupS} s of client.php (${res.webbench.pagesPerMin} pages/min, not measured)`);
+    }
     for (let r = 0; r < o.repetitions; r++) {
       // Alternate the order, so a drift in the machine's load does not favour one side.
       const order: Array<[Impl, Page]> =
@@ -126,15 +153,6 @@ export async function stackPart(o: GateSettings, log: (l: string) => void, m: Ga
         const counts = client && impl === 'ts' ? await readCounts(stack.mysql, stack.queue) : null;
         const length0 = client && impl === 'seed2013' ? await queueLength(stack.queue.host, stack.queue.port) : null;
         const warmupS = client ? o.stackClientWarmupS : o.stackWarmupS;
-        // The generator runs beside the stack's cgroup, as webbench ran on another machine.
-        let gen = null;
-        try {
-          gen = await enterGeneratorCgroup(`eserver-gate-gen-${process.pid}-${Date.now().toString(36)}`);
-        } catch (err) {
-          if (!(err instanceof GeneratorCgroupUnavailable)) throw err;
-        }
-        let res;
-        const progress = progressLine(`[gate] rep ${r + 1} ${impl} ${page}`);
         const t0 = performance.now();
         // The window opens when the warm-up ends (the generator starts its clients a little after this
         // call, so it opens at most that little before the generator's own measuring phase).
@@ -148,17 +166,13 @@ export async function stackPart(o: GateSettings, log: (l: string) => void, m: Ga
           // Awaited once the load is over; until then a failed read must not count as unhandled.
           opened.catch(() => {});
         }, warmupS * 1000);
+        let res;
         let closed: BudgetSnapshot;
         try {
-          res = await runHttpLoad({
-            url: stack.pages[page], clients: o.stackConcurrency, durationS: o.stackDurationS, warmupS, successSignal: 'ok',
-            onProgress: progress.update,
-          });
+          res = await drive(`rep ${r + 1} ${impl} ${page}`, stack.pages[page], o.stackDurationS, warmupS);
           closed = budgetSnapshot(stack.limits, () => null);
         } finally {
           clearTimeout(timer);
-          progress.done();
-          if (gen) await leaveGeneratorCgroup(gen);
         }
         const start = await (opened as Promise<{ at: number; cpuS: number; acked: number | null; budget: BudgetSnapshot }> | null);
         if (!start) throw new Error(`stack cell rep ${r + 1} ${impl} ${page}: the load ended before its ${warmupS} s warm-up did`);
@@ -235,5 +249,5 @@ export async function stackPart(o: GateSettings, log: (l: string) => void, m: Ga
   m.info.push(
     `Seed comparison (${budget.use.note}): client.php ${Math.round(clientPpm('ts'))} pages/min with our server, ${Math.round(clientPpm('seed2013'))} with the 2013-style server (medians, ${o.stackConcurrency} clients × ${o.stackDurationS} s), against the 2013 figure of ${seed.pages_per_min} pages/min at ${seed.concurrency} clients × ${seed.duration_s} s. Printed for the record; CI load is smaller than the seed's.`,
   );
-  m.raw.stack = { budget: budget.use, runs, stack: { runtime: stacks.ts?.runtime, limits: stacks.ts?.limits, versions: stacks.ts?.versions } };
+  m.raw.stack = { budget: budget.use, primed, runs, stack: { runtime: stacks.ts?.runtime, limits: stacks.ts?.limits, versions: stacks.ts?.versions } };
 }
