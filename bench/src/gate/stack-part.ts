@@ -11,14 +11,13 @@ import { snapshot as budgetSnapshot, type BudgetSnapshot } from '../cpu-budget.j
 import { snapshot, tree } from '../metrics/proc.js';
 import { onSignalCleanup } from '../protocol-bench/children.js';
 import { cv, median } from './stats.js';
+import { stackCells, type Impl, type Page } from './stack-cells.js';
 import type { GateMeasurements, GateSettings } from './collect.js';
 import type { MetricRepetitions } from './metrics.js';
 import { repoRoot } from '@eserver-lab/testkit/repo-root';
 import { freePorts } from '@eserver-lab/testkit/free-port';
 import { clockTicksPerSecond } from '@eserver-lab/testkit/proc-stat';
 
-type Impl = 'ts' | 'seed2013';
-type Page = 'client' | 'baseline';
 
 /** The measured window of a client.php cell: from the end of its warm-up to the last enqueue drained. */
 interface CellWindow {
@@ -137,81 +136,74 @@ export async function stackPart(o: GateSettings, log: (l: string) => void, m: Ga
       primed.push({ impl, seconds: o.stackClientWarmupS, pagesPerMin: res.webbench.pagesPerMin });
       log(`stack: ${impl} primed with ${o.stackClientWarmupS} s of client.php (${res.webbench.pagesPerMin} pages/min, not measured)`);
     }
-    for (let r = 0; r < o.repetitions; r++) {
-      // Alternate the order, so a drift in the machine's load does not favour one side.
-      const order: Array<[Impl, Page]> =
-        r % 2 === 0
-          ? [['ts', 'client'], ['seed2013', 'client'], ['ts', 'baseline']]
-          : [['ts', 'baseline'], ['seed2013', 'client'], ['ts', 'client']];
-      for (const [impl, page] of order) {
-        const stack = stacks[impl]!;
-        const run: StackRun = {
-          rep: r + 1, impl, page, pagesPerMin: 0, failed: 0, notOk: 0, acked: null, warmupOk: 0, queueCpuUsPerEnqueue: null, window: null,
-          timeWait: await timeWaitNow(stack.services.flatMap((x) => x.ports)), usedOfQuota: null, lossOk: true, lossDetail: '',
-        };
-        const client = page === 'client';
-        const counts = client && impl === 'ts' ? await readCounts(stack.mysql, stack.queue) : null;
-        const length0 = client && impl === 'seed2013' ? await queueLength(stack.queue.host, stack.queue.port) : null;
-        const warmupS = client ? o.stackClientWarmupS : o.stackWarmupS;
-        const t0 = performance.now();
-        // The window opens when the warm-up ends (the generator starts its clients a little after this
-        // call, so it opens at most that little before the generator's own measuring phase).
-        let opened: Promise<{ at: number; cpuS: number; acked: number | null; budget: BudgetSnapshot }> | null = null;
-        const timer = setTimeout(() => {
-          opened = (async () => {
-            const budget = budgetSnapshot(stack.limits, () => null);
-            const cpuS = serviceCpuS(stack, ticksPerS);
-            return { at: budget.at, cpuS, acked: client ? await ackedSoFar(stack, impl) : null, budget };
-          })();
-          // Awaited once the load is over; until then a failed read must not count as unhandled.
-          opened.catch(() => {});
-        }, warmupS * 1000);
-        let res;
-        let closed: BudgetSnapshot;
-        try {
-          res = await drive(`rep ${r + 1} ${impl} ${page}`, stack.pages[page], o.stackDurationS, warmupS);
-          closed = budgetSnapshot(stack.limits, () => null);
-        } finally {
-          clearTimeout(timer);
-        }
-        const start = await (opened as Promise<{ at: number; cpuS: number; acked: number | null; budget: BudgetSnapshot }> | null);
-        if (!start) throw new Error(`stack cell rep ${r + 1} ${impl} ${page}: the load ended before its ${warmupS} s warm-up did`);
-        run.usedOfQuota = usedOfQuota(stack, start.budget, closed);
-        run.pagesPerMin = res.webbench.pagesPerMin;
-        run.failed = res.counters.failed;
-        run.warmupOk = res.warmup.strictOk;
-        // A page that answered but did not say "ok" (a 502, or the queue's error) is a failure too.
-        run.notOk = Math.max(0, res.counters.succeeded - res.counters.cutAtEnd - res.counters.strictOk);
-        let ackedAtEnd: number | null = null;
-        if (counts) {
-          // Waits until the drain has committed everything: the TS server's CPU then includes its drain.
-          const l = await lossCheck({ mysql: stack.mysql, queue: stack.queue, before: counts, strictOk: res.counters.strictOk + res.warmup.strictOk, timeoutS: 60 });
-          run.acked = l.acked - counts.acked;
-          ackedAtEnd = l.acked;
-          if (!l.ok) {
-            run.lossOk = false;
-            run.lossDetail = `${l.acked} acked, ${l.rows} rows, ${l.distinct} distinct${l.note ? ` (${l.note})` : ''}`;
-          }
-        } else if (length0 !== null) {
-          const after = await settledLength(stack.queue.host, stack.queue.port, 60);
-          run.acked = after.length - length0;
-          ackedAtEnd = after.length;
-          if (run.acked < res.counters.strictOk + res.warmup.strictOk) {
-            run.lossOk = false;
-            run.lossDetail = `2013-style server holds ${run.acked} new entries, ${res.counters.strictOk + res.warmup.strictOk} pages said ok`;
-          }
-        }
-        if (ackedAtEnd !== null && start.acked !== null) {
-          run.window = { startS: Math.round(start.at - t0) / 1000, acked: ackedAtEnd - start.acked, cpuS: serviceCpuS(stack, ticksPerS) - start.cpuS };
-          if (run.window.acked > 0) run.queueCpuUsPerEnqueue = (run.window.cpuS * 1e6) / run.window.acked;
-        }
-        runs.push(run);
-        log(
-          `stack rep ${r + 1}/${o.repetitions}: ${impl} ${page}.php ${run.pagesPerMin} pages/min` +
-            (run.queueCpuUsPerEnqueue !== null ? `, queue server ${run.queueCpuUsPerEnqueue.toFixed(1)} µs CPU/enqueue after ${warmupS} s warm-up` : '') +
-            `; stack at ${run.usedOfQuota === null ? '?' : Math.round(run.usedOfQuota * 100)}% of its quota; TIME_WAIT before: ${run.timeWait.onPorts} on its ports, ${run.timeWait.total} in all`,
-        );
+    for (const { rep, impl, page } of stackCells(o.repetitions)) {
+      const stack = stacks[impl]!;
+      const run: StackRun = {
+        rep, impl, page, pagesPerMin: 0, failed: 0, notOk: 0, acked: null, warmupOk: 0, queueCpuUsPerEnqueue: null, window: null,
+        timeWait: await timeWaitNow(stack.services.flatMap((x) => x.ports)), usedOfQuota: null, lossOk: true, lossDetail: '',
+      };
+      const client = page === 'client';
+      const counts = client && impl === 'ts' ? await readCounts(stack.mysql, stack.queue) : null;
+      const length0 = client && impl === 'seed2013' ? await queueLength(stack.queue.host, stack.queue.port) : null;
+      const warmupS = client ? o.stackClientWarmupS : o.stackWarmupS;
+      const t0 = performance.now();
+      // The window opens when the warm-up ends (the generator starts its clients a little after this
+      // call, so it opens at most that little before the generator's own measuring phase).
+      let opened: Promise<{ at: number; cpuS: number; acked: number | null; budget: BudgetSnapshot }> | null = null;
+      const timer = setTimeout(() => {
+        opened = (async () => {
+          const budget = budgetSnapshot(stack.limits, () => null);
+          const cpuS = serviceCpuS(stack, ticksPerS);
+          return { at: budget.at, cpuS, acked: client ? await ackedSoFar(stack, impl) : null, budget };
+        })();
+        // Awaited once the load is over; until then a failed read must not count as unhandled.
+        opened.catch(() => {});
+      }, warmupS * 1000);
+      let res;
+      let closed: BudgetSnapshot;
+      try {
+        res = await drive(`rep ${rep} ${impl} ${page}`, stack.pages[page], o.stackDurationS, warmupS);
+        closed = budgetSnapshot(stack.limits, () => null);
+      } finally {
+        clearTimeout(timer);
       }
+      const start = await (opened as Promise<{ at: number; cpuS: number; acked: number | null; budget: BudgetSnapshot }> | null);
+      if (!start) throw new Error(`stack cell rep ${rep} ${impl} ${page}: the load ended before its ${warmupS} s warm-up did`);
+      run.usedOfQuota = usedOfQuota(stack, start.budget, closed);
+      run.pagesPerMin = res.webbench.pagesPerMin;
+      run.failed = res.counters.failed;
+      run.warmupOk = res.warmup.strictOk;
+      // A page that answered but did not say "ok" (a 502, or the queue's error) is a failure too.
+      run.notOk = Math.max(0, res.counters.succeeded - res.counters.cutAtEnd - res.counters.strictOk);
+      let ackedAtEnd: number | null = null;
+      if (counts) {
+        // Waits until the drain has committed everything: the TS server's CPU then includes its drain.
+        const l = await lossCheck({ mysql: stack.mysql, queue: stack.queue, before: counts, strictOk: res.counters.strictOk + res.warmup.strictOk, timeoutS: 60 });
+        run.acked = l.acked - counts.acked;
+        ackedAtEnd = l.acked;
+        if (!l.ok) {
+          run.lossOk = false;
+          run.lossDetail = `${l.acked} acked, ${l.rows} rows, ${l.distinct} distinct${l.note ? ` (${l.note})` : ''}`;
+        }
+      } else if (length0 !== null) {
+        const after = await settledLength(stack.queue.host, stack.queue.port, 60);
+        run.acked = after.length - length0;
+        ackedAtEnd = after.length;
+        if (run.acked < res.counters.strictOk + res.warmup.strictOk) {
+          run.lossOk = false;
+          run.lossDetail = `2013-style server holds ${run.acked} new entries, ${res.counters.strictOk + res.warmup.strictOk} pages said ok`;
+        }
+      }
+      if (ackedAtEnd !== null && start.acked !== null) {
+        run.window = { startS: Math.round(start.at - t0) / 1000, acked: ackedAtEnd - start.acked, cpuS: serviceCpuS(stack, ticksPerS) - start.cpuS };
+        if (run.window.acked > 0) run.queueCpuUsPerEnqueue = (run.window.cpuS * 1e6) / run.window.acked;
+      }
+      runs.push(run);
+      log(
+        `stack rep ${rep}/${o.repetitions}: ${impl} ${page}.php ${run.pagesPerMin} pages/min` +
+          (run.queueCpuUsPerEnqueue !== null ? `, queue server ${run.queueCpuUsPerEnqueue.toFixed(1)} µs CPU/enqueue after ${warmupS} s warm-up` : '') +
+          `; stack at ${run.usedOfQuota === null ? '?' : Math.round(run.usedOfQuota * 100)}% of its quota; TIME_WAIT before: ${run.timeWait.onPorts} on its ports, ${run.timeWait.total} in all`,
+      );
     }
   } finally {
     unregister();
