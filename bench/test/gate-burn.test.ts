@@ -60,7 +60,7 @@ test('a clean baseline, then a run with the CPU burn hook: the gate exits 1 and 
 
 test('a burn per connection fails the gate through the seed path on the emulated box, not through the persistent req/s', { timeout: 600_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'gate-burn-conn-'));
-  const common = ['--parts', 'stack', '-r', '1', '--stack-duration', '3', '--stack-concurrency', '100', '--baseline', join(dir, 'baseline.json'), '--out', dir, '--run-dir', join(dir, 'run')];
+  const common = ['--parts', 'stack', '-r', '1', '--stack-duration', '3', '--stack-warmup', '2', '--stack-concurrency', '100', '--baseline', join(dir, 'baseline.json'), '--out', dir, '--run-dir', join(dir, 'run')];
   try {
     const b = await gate(['baseline', ...common, '--allow-noisy']);
     assert.equal(b.code, 0, b.out + b.err);

@@ -34,6 +34,7 @@ interface CommonOpts {
   protoPairing: 'concurrent' | 'sequential';
   stackConcurrency: number;
   stackDuration: number;
+  stackWarmup: number;
   drainRows: number;
   baseline: string;
   out: string;
@@ -53,6 +54,7 @@ function withCommon(c: Command): Command {
     .option('--proto-pairing <how>', 'concurrent (both servers loaded in the same window) or sequential', DEFAULT_SETTINGS.protoPairing)
     .option('--stack-concurrency <n>', 'webbench clients for the stack ratio', Number, DEFAULT_SETTINGS.stackConcurrency)
     .option('--stack-duration <s>', 'seconds per page run (client.php, baseline.php)', Number, DEFAULT_SETTINGS.stackDurationS)
+    .option('--stack-warmup <s>', 'seconds of client.php load before each measured client.php window (the queue server settles)', Number, DEFAULT_SETTINGS.stackClientWarmupS)
     .option('--drain-rows <n>', 'rows per drain repetition', Number, DEFAULT_SETTINGS.drainRows)
     .option('--baseline <file>', 'baseline file', join(repoRoot, 'results', 'baseline.json'))
     .option('--out <dir>', 'results directory', join(repoRoot, 'results'))
@@ -84,6 +86,7 @@ export function settingsFrom(o: CommonOpts): GateSettings {
     protoPairing: o.protoPairing === 'sequential' ? 'sequential' : 'concurrent',
     stackConcurrency: o.stackConcurrency,
     stackDurationS: o.stackDuration,
+    stackClientWarmupS: o.stackWarmup,
     drainRows: o.drainRows,
     queueArgs,
     shippedDurationS: o.shippedDuration,

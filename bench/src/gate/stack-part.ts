@@ -5,17 +5,29 @@
 import type { LabRuntime, StackInfo, UpOptions } from '../lab/types.js';
 import { queueLength } from '../lab/seed2013.js';
 import { settledLength } from '../ack-check.js';
+import { fetchQueueMetrics } from '../metrics/queue-metrics.js';
+import { timeWaitNow, type TimeWaitCount } from '../metrics/time-wait.js';
+import { snapshot as budgetSnapshot, type BudgetSnapshot } from '../cpu-budget.js';
 import { snapshot, tree } from '../metrics/proc.js';
 import { onSignalCleanup } from '../protocol-bench/children.js';
 import { cv, median } from './stats.js';
+import { stackCells, type Impl, type Page } from './stack-cells.js';
 import type { GateMeasurements, GateSettings } from './collect.js';
 import type { MetricRepetitions } from './metrics.js';
 import { repoRoot } from '@eserver-lab/testkit/repo-root';
-import { freePort } from '@eserver-lab/testkit/free-port';
+import { freePorts } from '@eserver-lab/testkit/free-port';
 import { clockTicksPerSecond } from '@eserver-lab/testkit/proc-stat';
 
-type Impl = 'ts' | 'seed2013';
-type Page = 'client' | 'baseline';
+
+/** The measured window of a client.php cell: from the end of its warm-up to the last enqueue drained. */
+interface CellWindow {
+  /** When the window began, seconds after the load started (at least the client.php warm-up). */
+  startS: number;
+  /** Enqueues acknowledged in the window. */
+  acked: number;
+  /** Queue-server CPU (its process tree) in the window, seconds. */
+  cpuS: number;
+}
 
 interface StackRun {
   rep: number;
@@ -24,10 +36,17 @@ interface StackRun {
   pagesPerMin: number;
   failed: number;
   notOk: number;
-  /** Enqueues the queue server acknowledged during the run (php-fpm's backlog included). */
+  /** Enqueues the queue server acknowledged during the whole cell, warm-up and php-fpm's backlog included. */
   acked: number | null;
-  /** Queue-server CPU (its whole process tree) per acknowledged enqueue, µs; drain and journal included. */
+  /** Pages that said ok during the warm-up. */
+  warmupOk: number;
+  /** Queue-server CPU (its whole process tree) per enqueue acknowledged in the window, µs; drain and journal included. */
   queueCpuUsPerEnqueue: number | null;
+  window: CellWindow | null;
+  /** TIME_WAIT sockets before the cell: all of them (a shared machine's too), and on this stack's ports. */
+  timeWait: TimeWaitCount;
+  /** The stack's CPU over the load ÷ its quota (1 = it got its whole budget); null without a cgroup. */
+  usedOfQuota: number | null;
   lossOk: boolean;
   lossDetail: string;
 }
@@ -41,9 +60,26 @@ function serviceCpuS(stack: StackInfo, ticksPerS: number): number {
   return tree(pid, snapshot()).reduce((a, p) => a + p.ticks, 0) / ticksPerS;
 }
 
+/** What the queue server has acknowledged so far: our server's enqueue counter, the 2013-style server's length. */
+async function ackedSoFar(stack: StackInfo, impl: Impl): Promise<number> {
+  if (impl === 'seed2013') return queueLength(stack.queue.host, stack.queue.port);
+  const m = await fetchQueueMetrics(stack.queue.host, stack.queue.metricsPort);
+  if (m?.enqueued == null) throw new Error(`the queue server's metrics (${stack.queue.host}:${stack.queue.metricsPort}) give no eserver_enqueued_total`);
+  return m.enqueued;
+}
+
+/** The stack's CPU between two cgroup snapshots ÷ its quota over that time. */
+function usedOfQuota(stack: StackInfo, a: BudgetSnapshot, b: BudgetSnapshot): number | null {
+  if (a.stackNs === null || b.stackNs === null || !stack.limits.cpus || b.at <= a.at) return null;
+  return (b.stackNs - a.stackNs) / 1e6 / ((b.at - a.at) * stack.limits.cpus);
+}
+
 async function up(runtime: LabRuntime, o: GateSettings, impl: Impl, budget: { cpus: number; periodUs?: number }, log: (l: string) => void): Promise<StackInfo> {
   // Free ports rather than the lab's defaults: a developer's own `make lab-up` may hold those.
-  const ports = { http: await freePort(), fpm: await freePort(), queue: await freePort(), metrics: await freePort(), mysql: await freePort() };
+  // Distinct by construction: five separate bind(0)s can hand out the same port twice (seen right after a
+  // previous stack part, with tens of thousands of sockets in TIME_WAIT).
+  const [http, fpm, queue, metrics, mysql] = await freePorts(5);
+  const ports = { http: http!, fpm: fpm!, queue: queue!, metrics: metrics!, mysql: mysql! };
   const opts: UpOptions = {
     queueImpl: impl,
     queueArgs: impl === 'ts' ? o.queueArgs : [],
@@ -73,63 +109,101 @@ export async function stackPart(o: GateSettings, log: (l: string) => void, m: Ga
     for (const s of Object.values(stacks)) await runtime.down(s.runDir);
   });
   const runs: StackRun[] = [];
+  const primed: Array<{ impl: Impl; seconds: number; pagesPerMin: number }> = [];
+  /** The load, with the runner (the generator) beside the stack's cgroup, as webbench ran on another machine. */
+  const drive = async (label: string, url: string, durationS: number, warmupS: number) => {
+    let gen = null;
+    try {
+      gen = await enterGeneratorCgroup(`eserver-gate-gen-${process.pid}-${Date.now().toString(36)}`);
+    } catch (err) {
+      if (!(err instanceof GeneratorCgroupUnavailable)) throw err;
+    }
+    const progress = progressLine(`[gate] ${label}`);
+    try {
+      return await runHttpLoad({ url, clients: o.stackConcurrency, durationS, warmupS, successSignal: 'ok', onProgress: progress.update });
+    } finally {
+      progress.done();
+      if (gen) await leaveGeneratorCgroup(gen);
+    }
+  };
   try {
     stacks.ts = await up(runtime, o, 'ts', budget, log);
     stacks.seed2013 = await up(runtime, o, 'seed2013', budget, log);
-    for (let r = 0; r < o.repetitions; r++) {
-      // Alternate the order, so a drift in the machine's load does not favour one side.
-      const order: Array<[Impl, Page]> =
-        r % 2 === 0
-          ? [['ts', 'client'], ['seed2013', 'client'], ['ts', 'baseline']]
-          : [['ts', 'baseline'], ['seed2013', 'client'], ['ts', 'client']];
-      for (const [impl, page] of order) {
-        const stack = stacks[impl]!;
-        const run: StackRun = { rep: r + 1, impl, page, pagesPerMin: 0, failed: 0, notOk: 0, acked: null, queueCpuUsPerEnqueue: null, lossOk: true, lossDetail: '' };
-        const counts = page === 'client' && impl === 'ts' ? await readCounts(stack.mysql, stack.queue) : null;
-        const length0 = page === 'client' && impl === 'seed2013' ? await queueLength(stack.queue.host, stack.queue.port) : null;
-        const cpu0 = serviceCpuS(stack, ticksPerS);
-        // The generator runs beside the stack's cgroup, as webbench ran on another machine.
-        let gen = null;
-        try {
-          gen = await enterGeneratorCgroup(`eserver-gate-gen-${process.pid}-${Date.now().toString(36)}`);
-        } catch (err) {
-          if (!(err instanceof GeneratorCgroupUnavailable)) throw err;
-        }
-        let res;
-        const progress = progressLine(`[gate] rep ${r + 1} ${impl} ${page}`);
-        try {
-          res = await runHttpLoad({
-            url: stack.pages[page], clients: o.stackConcurrency, durationS: o.stackDurationS, warmupS: o.stackWarmupS, successSignal: 'ok',
-            onProgress: progress.update,
-          });
-        } finally {
-          progress.done();
-          if (gen) await leaveGeneratorCgroup(gen);
-        }
-        run.pagesPerMin = res.webbench.pagesPerMin;
-        run.failed = res.counters.failed;
-        // A page that answered but did not say "ok" (a 502, or the queue's error) is a failure too.
-        run.notOk = Math.max(0, res.counters.succeeded - res.counters.cutAtEnd - res.counters.strictOk);
-        if (counts) {
-          // Waits until the drain has committed everything: the TS server's CPU then includes its drain.
-          const l = await lossCheck({ mysql: stack.mysql, queue: stack.queue, before: counts, strictOk: res.counters.strictOk + res.warmup.strictOk, timeoutS: 60 });
-          run.acked = l.acked - counts.acked;
-          if (!l.ok) {
-            run.lossOk = false;
-            run.lossDetail = `${l.acked} acked, ${l.rows} rows, ${l.distinct} distinct${l.note ? ` (${l.note})` : ''}`;
-          }
-        } else if (length0 !== null) {
-          const after = await settledLength(stack.queue.host, stack.queue.port, 60);
-          run.acked = after.length - length0;
-          if (run.acked < res.counters.strictOk + res.warmup.strictOk) {
-            run.lossOk = false;
-            run.lossDetail = `2013-style server holds ${run.acked} new entries, ${res.counters.strictOk + res.warmup.strictOk} pages said ok`;
-          }
-        }
-        if (run.acked !== null && run.acked > 0) run.queueCpuUsPerEnqueue = ((serviceCpuS(stack, ticksPerS) - cpu0) * 1e6) / run.acked;
-        runs.push(run);
-        log(`stack rep ${r + 1}/${o.repetitions}: ${impl} ${page}.php ${run.pagesPerMin} pages/min${run.queueCpuUsPerEnqueue !== null ? `, queue server ${run.queueCpuUsPerEnqueue.toFixed(1)} µs CPU/enqueue` : ''}`);
+    // A fresh queue server settles later than one that idled (our server: ~10 s of load against ~7), so
+    // each stack is loaded once before the first repetition, unmeasured.
+    for (const impl of ['ts', 'seed2013'] as const) {
+      const res = await drive(`priming ${impl}`, stacks[impl]!.pages.client, o.stackClientWarmupS, 0);
+      primed.push({ impl, seconds: o.stackClientWarmupS, pagesPerMin: res.webbench.pagesPerMin });
+      log(`stack: ${impl} primed with ${o.stackClientWarmupS} s of client.php (${res.webbench.pagesPerMin} pages/min, not measured)`);
+    }
+    for (const { rep, impl, page } of stackCells(o.repetitions)) {
+      const stack = stacks[impl]!;
+      const run: StackRun = {
+        rep, impl, page, pagesPerMin: 0, failed: 0, notOk: 0, acked: null, warmupOk: 0, queueCpuUsPerEnqueue: null, window: null,
+        timeWait: await timeWaitNow(stack.services.flatMap((x) => x.ports)), usedOfQuota: null, lossOk: true, lossDetail: '',
+      };
+      const client = page === 'client';
+      const counts = client && impl === 'ts' ? await readCounts(stack.mysql, stack.queue) : null;
+      const length0 = client && impl === 'seed2013' ? await queueLength(stack.queue.host, stack.queue.port) : null;
+      const warmupS = client ? o.stackClientWarmupS : o.stackWarmupS;
+      const t0 = performance.now();
+      // The window opens when the warm-up ends (the generator starts its clients a little after this
+      // call, so it opens at most that little before the generator's own measuring phase).
+      let opened: Promise<{ at: number; cpuS: number; acked: number | null; budget: BudgetSnapshot }> | null = null;
+      const timer = setTimeout(() => {
+        opened = (async () => {
+          const budget = budgetSnapshot(stack.limits, () => null);
+          const cpuS = serviceCpuS(stack, ticksPerS);
+          return { at: budget.at, cpuS, acked: client ? await ackedSoFar(stack, impl) : null, budget };
+        })();
+        // Awaited once the load is over; until then a failed read must not count as unhandled.
+        opened.catch(() => {});
+      }, warmupS * 1000);
+      let res;
+      let closed: BudgetSnapshot;
+      try {
+        res = await drive(`rep ${rep} ${impl} ${page}`, stack.pages[page], o.stackDurationS, warmupS);
+        closed = budgetSnapshot(stack.limits, () => null);
+      } finally {
+        clearTimeout(timer);
       }
+      const start = await (opened as Promise<{ at: number; cpuS: number; acked: number | null; budget: BudgetSnapshot }> | null);
+      if (!start) throw new Error(`stack cell rep ${rep} ${impl} ${page}: the load ended before its ${warmupS} s warm-up did`);
+      run.usedOfQuota = usedOfQuota(stack, start.budget, closed);
+      run.pagesPerMin = res.webbench.pagesPerMin;
+      run.failed = res.counters.failed;
+      run.warmupOk = res.warmup.strictOk;
+      // A page that answered but did not say "ok" (a 502, or the queue's error) is a failure too.
+      run.notOk = Math.max(0, res.counters.succeeded - res.counters.cutAtEnd - res.counters.strictOk);
+      let ackedAtEnd: number | null = null;
+      if (counts) {
+        // Waits until the drain has committed everything: the TS server's CPU then includes its drain.
+        const l = await lossCheck({ mysql: stack.mysql, queue: stack.queue, before: counts, strictOk: res.counters.strictOk + res.warmup.strictOk, timeoutS: 60 });
+        run.acked = l.acked - counts.acked;
+        ackedAtEnd = l.acked;
+        if (!l.ok) {
+          run.lossOk = false;
+          run.lossDetail = `${l.acked} acked, ${l.rows} rows, ${l.distinct} distinct${l.note ? ` (${l.note})` : ''}`;
+        }
+      } else if (length0 !== null) {
+        const after = await settledLength(stack.queue.host, stack.queue.port, 60);
+        run.acked = after.length - length0;
+        ackedAtEnd = after.length;
+        if (run.acked < res.counters.strictOk + res.warmup.strictOk) {
+          run.lossOk = false;
+          run.lossDetail = `2013-style server holds ${run.acked} new entries, ${res.counters.strictOk + res.warmup.strictOk} pages said ok`;
+        }
+      }
+      if (ackedAtEnd !== null && start.acked !== null) {
+        run.window = { startS: Math.round(start.at - t0) / 1000, acked: ackedAtEnd - start.acked, cpuS: serviceCpuS(stack, ticksPerS) - start.cpuS };
+        if (run.window.acked > 0) run.queueCpuUsPerEnqueue = (run.window.cpuS * 1e6) / run.window.acked;
+      }
+      runs.push(run);
+      log(
+        `stack rep ${rep}/${o.repetitions}: ${impl} ${page}.php ${run.pagesPerMin} pages/min` +
+          (run.queueCpuUsPerEnqueue !== null ? `, queue server ${run.queueCpuUsPerEnqueue.toFixed(1)} µs CPU/enqueue after ${warmupS} s warm-up` : '') +
+          `; stack at ${run.usedOfQuota === null ? '?' : Math.round(run.usedOfQuota * 100)}% of its quota; TIME_WAIT before: ${run.timeWait.onPorts} on its ports, ${run.timeWait.total} in all`,
+      );
     }
   } finally {
     unregister();
@@ -167,5 +241,5 @@ export async function stackPart(o: GateSettings, log: (l: string) => void, m: Ga
   m.info.push(
     `Seed comparison (${budget.use.note}): client.php ${Math.round(clientPpm('ts'))} pages/min with our server, ${Math.round(clientPpm('seed2013'))} with the 2013-style server (medians, ${o.stackConcurrency} clients × ${o.stackDurationS} s), against the 2013 figure of ${seed.pages_per_min} pages/min at ${seed.concurrency} clients × ${seed.duration_s} s. Printed for the record; CI load is smaller than the seed's.`,
   );
-  m.raw.stack = { budget: budget.use, runs, stack: { runtime: stacks.ts?.runtime, limits: stacks.ts?.limits, versions: stacks.ts?.versions } };
+  m.raw.stack = { budget: budget.use, primed, runs, stack: { runtime: stacks.ts?.runtime, limits: stacks.ts?.limits, versions: stacks.ts?.versions } };
 }

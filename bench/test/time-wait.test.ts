@@ -1,0 +1,45 @@
+// TIME_WAIT counting on real loopback sockets: the side that closes first keeps the socket for 60 s.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { test } from 'node:test';
+import { countTimeWait, timeWaitNow } from '../src/metrics/time-wait.js';
+
+async function closedByClient(port: number): Promise<void> {
+  const c = net.connect(port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => c.once('connect', resolve).once('error', reject));
+  // The client closes first: its socket goes to TIME_WAIT, the server's is gone at once.
+  await new Promise<void>((resolve) => c.end(() => resolve()));
+  await new Promise<void>((resolve) => c.once('close', () => resolve()));
+}
+
+test('TIME_WAIT sockets left by real connections are counted on their port, and in the total', async () => {
+  const server = net.createServer((s) => s.on('end', () => s.end()));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  try {
+    // A busy machine may hold TIME_WAIT sockets of earlier connections on a port that the kernel now hands
+    // out again, so the test counts what its own connections add.
+    const before = await timeWaitNow([port]);
+    for (let i = 0; i < 5; i++) await closedByClient(port);
+    const after = await timeWaitNow([port]);
+    assert.ok(after.onPorts >= before.onPorts + 5, `${before.onPorts} before, ${after.onPorts} after 5 closed connections`);
+    assert.ok(after.total >= after.onPorts);
+  } finally {
+    server.close();
+  }
+});
+
+test('only rows in state 06 count, matched by local or remote port (hex, IPv4 and IPv6 rows)', () => {
+  const text = [
+    '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode',
+    '   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1',
+    '   1: 0100007F:C350 0100007F:1F90 06 00000000:00000000 03:00001770 00000000     0        0 0 3',
+    '   2: 0100007F:1F90 0100007F:C351 06 00000000:00000000 03:00001770 00000000     0        0 0 3',
+    '   3: 0000000000000000FFFF00000100007F:D000 0000000000000000FFFF00000100007F:0050 06 00000000:00000000 03:00001770 00000000 0 0 0 3',
+    '   4: 0100007F:C352 0100007F:1F91 01 00000000:00000000 00:00000000 00000000     0        0 2 1',
+  ].join('\n');
+  assert.deepEqual(countTimeWait(text), { total: 3, onPorts: 0 });
+  assert.deepEqual(countTimeWait(text, new Set([8080])), { total: 3, onPorts: 2 });
+  assert.deepEqual(countTimeWait(text, new Set([80])), { total: 3, onPorts: 1 });
+  assert.deepEqual(countTimeWait(text, new Set([8081])), { total: 3, onPorts: 0 }, 'an ESTABLISHED row on the port is not counted');
+});
