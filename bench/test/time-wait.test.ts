@@ -4,8 +4,8 @@ import net from 'node:net';
 import { test } from 'node:test';
 import { countTimeWait, timeWaitNow } from '../src/metrics/time-wait.js';
 
-async function closedByClient(port: number): Promise<void> {
-  const c = net.connect(port, '127.0.0.1');
+async function closedByClient(port: number, localAddress: string): Promise<void> {
+  const c = net.connect({ port, host: '127.0.0.1', localAddress });
   await new Promise<void>((resolve, reject) => c.once('connect', resolve).once('error', reject));
   // The client closes first: its socket goes to TIME_WAIT, the server's is gone at once.
   await new Promise<void>((resolve) => c.end(() => resolve()));
@@ -18,9 +18,12 @@ test('TIME_WAIT sockets left by real connections are counted on their port, and 
   const port = (server.address() as net.AddressInfo).port;
   try {
     // A busy machine may hold TIME_WAIT sockets of earlier connections on a port that the kernel now hands
-    // out again, so the test counts what its own connections add.
+    // out again, so the test counts what its own connections add. From a source address of their own: with
+    // tcp_tw_reuse (on for loopback) a new connection from 127.0.0.1 may take over an old TIME_WAIT socket
+    // of the same four-tuple, and the count would not grow.
+    const local = `127.${1 + Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}.${1 + Math.floor(Math.random() * 250)}`;
     const before = await timeWaitNow([port]);
-    for (let i = 0; i < 5; i++) await closedByClient(port);
+    for (let i = 0; i < 5; i++) await closedByClient(port, local);
     const after = await timeWaitNow([port]);
     assert.ok(after.onPorts >= before.onPorts + 5, `${before.onPorts} before, ${after.onPorts} after 5 closed connections`);
     assert.ok(after.total >= after.onPorts);
