@@ -13,6 +13,7 @@ export interface WorkerConfig {
   clients: number;
   /** First client index of this worker, so source addresses spread evenly across workers. */
   firstClient: number;
+  /** Source addresses to bind, round robin; empty: none (connect() picks). */
   sourceAddrs: string[];
   request: Uint8Array;
   expected: Uint8Array;
@@ -69,7 +70,7 @@ export function runWorker(cfg: WorkerConfig, startAt: number): Promise<WorkerRes
     }, Math.max(0, endAt - performance.now()) + Math.min(cfg.timeoutMs, 3000));
 
     const startClient = (idx: number): void => {
-      const localAddress = cfg.sourceAddrs[idx % cfg.sourceAddrs.length];
+      const localAddress = cfg.sourceAddrs.length > 0 ? cfg.sourceAddrs[idx % cfg.sourceAddrs.length] : undefined;
       let sock: Socket | null = null;
       let reply: Buffer[] = [];
       let replyLen = 0;
