@@ -124,6 +124,13 @@ export const QUOTA_REACHED = 0.9;
 /** The generator counts as saturated above this share of the CPU left to it. */
 const GENERATOR_SATURATED = 0.9;
 
+/** The stack's CPU between two snapshots ÷ its quota over that time (1 = it used its whole budget). */
+export function usedOfQuota(start: BudgetSnapshot, end: BudgetSnapshot, cpus: number | null): number | null {
+  const stackNs = diff(start.stackNs, end.stackNs);
+  const windowS = (end.at - start.at) / 1000;
+  return stackNs !== null && cpus && windowS > 0 ? stackNs / 1e9 / (windowS * cpus) : null;
+}
+
 /** The figures and the warnings; pure, so that every warning can be tested. */
 export function evaluateBudget(i: EvaluateInput): CpuBudget {
   const windowS = (i.end.at - i.start.at) / 1000;
@@ -133,15 +140,15 @@ export function evaluateBudget(i: EvaluateInput): CpuBudget {
   const cpus = i.limits?.cpus ?? null;
   const periods = diff(i.start.nrPeriods, i.end.nrPeriods);
   const throttled = diff(i.start.nrThrottled, i.end.nrThrottled);
-  const usedOfQuota = stackNs !== null && cpus ? stackNs / 1e9 / (windowS * cpus) : null;
+  const usedQuota = usedOfQuota(i.start, i.end, cpus);
   const rest = cpus !== null ? Math.max(0, i.hostCpus - cpus) : null;
   const usedOfRest = genNs !== null && rest ? genNs / 1e9 / (windowS * rest) : null;
   const throttledShare = periods && throttled !== null ? throttled / periods : null;
   const warnings: string[] = [];
   if (i.generator.outsideStack === false) warnings.push("the load generator ran inside the stack's cgroup: the stack's budget paid for it");
   // On the whole machine (quota = every CPU) the generator shares the CPUs: the quota is no target then.
-  if (usedOfQuota !== null && cpus !== null && cpus < i.hostCpus && usedOfQuota < QUOTA_REACHED) {
-    const pct = Math.round(usedOfQuota * 100);
+  if (usedQuota !== null && cpus !== null && cpus < i.hostCpus && usedQuota < QUOTA_REACHED) {
+    const pct = Math.round(usedQuota * 100);
     if (usedOfRest !== null && usedOfRest >= GENERATOR_SATURATED) {
       warnings.push(
         `the load generator was the bottleneck: its cgroup used ${Math.round(usedOfRest * 100)}% of the ${rest} CPU left to it, ` +
@@ -167,7 +174,7 @@ export function evaluateBudget(i: EvaluateInput): CpuBudget {
       period_us: i.limits?.cpuPeriodUs ?? null,
       weight: i.limits?.cpuWeight ?? null,
       cpu_s: round(stackNs === null ? null : stackNs / 1e9),
-      used_of_quota: round(usedOfQuota),
+      used_of_quota: round(usedQuota),
       nr_periods: periods,
       nr_throttled: throttled,
       throttled_share: round(throttledShare),

@@ -18,7 +18,6 @@ import {
   leaveGeneratorCgroupSync,
   type GeneratorCgroup,
 } from './lab/generator-cgroup.js';
-import { sharesFor } from './lab/cgroup.js';
 import { queueLength } from './lab/seed2013.js';
 import type { LabRuntime, StackInfo, UpOptions } from './lab/types.js';
 import { runHttpLoad, type HttpLoadResult } from './load/generator.js';
@@ -237,8 +236,7 @@ async function driveOutsideBudget(o: RunOptions, p: Profile, stack: StackInfo | 
   let gen: GeneratorCgroup | null = null;
   if (stack && !o.noGeneratorCgroup) {
     try {
-      // The stack's rule for its weight (cgroup.ts sharesFor): equal weights, so neither group starves the other.
-      gen = await enterGeneratorCgroup(`eserver-gen-${process.pid}-${Date.now().toString(36)}`, { shares: sharesFor(stack.limits.cpus ?? Infinity) });
+      gen = await enterGeneratorCgroup(`eserver-gen-${process.pid}-${Date.now().toString(36)}`);
     } catch (err) {
       if (!(err instanceof GeneratorCgroupUnavailable)) throw err;
       warnings.push(`${err.message}: the load generator runs in the runner's own cgroup`);

@@ -1,15 +1,14 @@
 // The load generator's own cgroup, beside the stack's: webbench ran on another machine in 2013, so the
 // generator must not take CPU from the stack's budget, nor the stack from the generator. Both groups sit
-// below the runner's own cgroup and carry a high weight, so that neither is starved by the many
-// processes that may run at the parent's level (10,000 forked webbench clients are each one scheduling
-// entity there unless they are inside a group).
+// below the runner's own cgroup, so that 10,000 forked webbench clients weigh as one scheduling entity,
+// not 10,000; the generator's weight is the kernel's default (cgroup.ts GENERATOR_CPU_SHARES).
 //
 // The generator is the bench runner itself (its worker threads drive the load; a spawned webbench is its
 // child), so the runner's process moves in for the load and back out before the stack is stopped.
 import { existsSync, rmdirSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { STACK_CPU_SHARES, cgroupVersion, hostDir, ownCgroups, sharesToWeight, v1Mounts } from './cgroup.js';
+import { GENERATOR_CPU_SHARES, cgroupVersion, hostDir, ownCgroups, sharesToWeight, v1Mounts } from './cgroup.js';
 
 const ROOT = '/sys/fs/cgroup';
 
@@ -26,13 +25,13 @@ export interface GeneratorCgroup {
 export class GeneratorCgroupUnavailable extends Error {}
 
 /**
- * Creates the group beside the stack's (below the runner's own cgroup), gives it `shares`, and moves
+ * Creates the group beside the stack's (below the runner's own cgroup), at the generator's weight, and moves
  * `pid` (default: this process, all its threads) into it. Throws GeneratorCgroupUnavailable with the
  * reason when that cannot be done.
  */
-export async function enterGeneratorCgroup(name: string, opts: { pid?: number; shares?: number } = {}): Promise<GeneratorCgroup> {
+export async function enterGeneratorCgroup(name: string, opts: { pid?: number } = {}): Promise<GeneratorCgroup> {
   const pid = opts.pid ?? process.pid;
-  const shares = opts.shares ?? STACK_CPU_SHARES;
+  const shares = GENERATOR_CPU_SHARES;
   const version = cgroupVersion();
   const own = await ownCgroups();
   const dirs: string[] = [];
