@@ -2,25 +2,15 @@
 // gate's CLI (baseline written from a clean run, then a run with the hook, which must exit 1).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { QUEUE_CLI } from '../src/protocol-bench/servers.js';
+import { GATE_CLI, runCli } from './run-cli.js';
 
-const GATE_CLI = fileURLToPath(new URL('../src/gate/cli.js', import.meta.url));
 
-function gate(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((res) => {
-    const p = spawn(process.execPath, [GATE_CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (b) => (out += b));
-    p.stderr.on('data', (b) => (err += b));
-    p.on('exit', (code) => res({ code, out, err }));
-  });
-}
+const gate = (args: string[], env: NodeJS.ProcessEnv = {}) => runCli(GATE_CLI, args, env);
 
 test('the burn hook is refused without ESERVER_ENABLE_TEST_HOOKS=1', () => {
   const env = { ...process.env };

@@ -3,25 +3,15 @@
 // started on that server alone: the gate must exit 1 naming shipped_cpu_vs_pure.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { GATE_CLI, runCli } from './run-cli.js';
 
-const GATE_CLI = fileURLToPath(new URL('../src/gate/cli.js', import.meta.url));
 const noMariaDb = spawnSync('mariadbd', ['--version'], { encoding: 'utf8' }).status !== 0;
 
-function gate(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((res) => {
-    const p = spawn(process.execPath, [GATE_CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (b) => (out += b));
-    p.stderr.on('data', (b) => (err += b));
-    p.on('exit', (code) => res({ code, out, err }));
-  });
-}
+const gate = (args: string[]) => runCli(GATE_CLI, args);
 
 test('a slower shipped configuration (journal + drain) fails the gate on shipped_cpu_vs_pure', { skip: noMariaDb ? 'mariadbd is not installed' : false, timeout: 300_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'gate-shipped-'));

@@ -3,24 +3,13 @@
 // stack part's cells used to count those seconds, so their level followed the cells' order and timing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { GATE_CLI, runCli } from './run-cli.js';
 
-const GATE_CLI = fileURLToPath(new URL('../src/gate/cli.js', import.meta.url));
 
-function gate(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((res) => {
-    const p = spawn(process.execPath, [GATE_CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (b) => (out += b));
-    p.stderr.on('data', (b) => (err += b));
-    p.on('exit', (code) => res({ code, out, err }));
-  });
-}
+const gate = (args: string[]) => runCli(GATE_CLI, args);
 
 interface RawRun {
   impl: string;
