@@ -7,11 +7,11 @@ import { queueLength } from '../lab/seed2013.js';
 import { settledLength } from '../ack-check.js';
 import { fetchQueueMetrics } from '../metrics/queue-metrics.js';
 import { timeWaitNow, type TimeWaitCount } from '../metrics/time-wait.js';
-import { snapshot as budgetSnapshot, type BudgetSnapshot } from '../cpu-budget.js';
+import { snapshot as budgetSnapshot, usedOfQuota, type BudgetSnapshot } from '../cpu-budget.js';
 import { snapshot, tree } from '../metrics/proc.js';
 import { onSignalCleanup } from '../protocol-bench/children.js';
 import { cv, median } from './stats.js';
-import { stackCells, type Impl, type Page } from './stack-cells.js';
+import { stackSteps, type Impl, type Page, type StackCell } from './stack-cells.js';
 import type { GateMeasurements, GateSettings } from './collect.js';
 import type { MetricRepetitions } from './metrics.js';
 import { repoRoot } from '@eserver-lab/testkit/repo-root';
@@ -68,12 +68,6 @@ async function ackedSoFar(stack: StackInfo, impl: Impl): Promise<number> {
   return m.enqueued;
 }
 
-/** The stack's CPU between two cgroup snapshots ÷ its quota over that time. */
-function usedOfQuota(stack: StackInfo, a: BudgetSnapshot, b: BudgetSnapshot): number | null {
-  if (a.stackNs === null || b.stackNs === null || !stack.limits.cpus || b.at <= a.at) return null;
-  return (b.stackNs - a.stackNs) / 1e6 / ((b.at - a.at) * stack.limits.cpus);
-}
-
 async function up(runtime: LabRuntime, o: GateSettings, impl: Impl, budget: { cpus: number; periodUs?: number }, log: (l: string) => void): Promise<StackInfo> {
   // Free ports rather than the lab's defaults: a developer's own `make lab-up` may hold those.
   // Distinct by construction: five separate bind(0)s can hand out the same port twice (seen right after a
@@ -110,100 +104,119 @@ export async function stackPart(o: GateSettings, log: (l: string) => void, m: Ga
   });
   const runs: StackRun[] = [];
   const primed: Array<{ impl: Impl; seconds: number; pagesPerMin: number }> = [];
-  /** The load, with the runner (the generator) beside the stack's cgroup, as webbench ran on another machine. */
-  const drive = async (label: string, url: string, durationS: number, warmupS: number) => {
+  /**
+   * Runs `loads` at once with the runner (the generator, all their worker threads) in one cgroup beside the
+   * stacks', as webbench ran on another machine.
+   */
+  const outsideBudget = async <T,>(loads: Array<() => Promise<T>>): Promise<T[]> => {
     let gen = null;
     try {
       gen = await enterGeneratorCgroup(`eserver-gate-gen-${process.pid}-${Date.now().toString(36)}`);
     } catch (err) {
       if (!(err instanceof GeneratorCgroupUnavailable)) throw err;
     }
-    const progress = progressLine(`[gate] ${label}`);
     try {
-      return await runHttpLoad({ url, clients: o.stackConcurrency, durationS, warmupS, successSignal: 'ok', onProgress: progress.update });
+      return await Promise.all(loads.map((f) => f()));
     } finally {
-      progress.done();
       if (gen) await leaveGeneratorCgroup(gen);
     }
+  };
+  /** One load; only the first of a step draws progress (two bars on one line would garble it). */
+  const drive = async (label: string, url: string, durationS: number, warmupS: number, showProgress: boolean) => {
+    const progress = showProgress ? progressLine(`[gate] ${label}`) : null;
+    try {
+      return await runHttpLoad({ url, clients: o.stackConcurrency, durationS, warmupS, successSignal: 'ok', ...(progress ? { onProgress: progress.update } : {}) });
+    } finally {
+      progress?.done();
+    }
+  };
+  const runCell = async ({ rep, impl, page }: StackCell, label: string, showProgress: boolean): Promise<StackRun> => {
+    const stack = stacks[impl]!;
+    const run: StackRun = {
+      rep, impl, page, pagesPerMin: 0, failed: 0, notOk: 0, acked: null, warmupOk: 0, queueCpuUsPerEnqueue: null, window: null,
+      timeWait: await timeWaitNow(stack.services.flatMap((x) => x.ports)), usedOfQuota: null, lossOk: true, lossDetail: '',
+    };
+    const client = page === 'client';
+    const counts = client && impl === 'ts' ? await readCounts(stack.mysql, stack.queue) : null;
+    const length0 = client && impl === 'seed2013' ? await queueLength(stack.queue.host, stack.queue.port) : null;
+    const warmupS = client ? o.stackClientWarmupS : o.stackWarmupS;
+    const t0 = performance.now();
+    // The window opens when the warm-up ends (the generator starts its clients a little after this
+    // call, so it opens at most that little before the generator's own measuring phase).
+    let opened: Promise<{ at: number; cpuS: number; acked: number | null; budget: BudgetSnapshot }> | null = null;
+    const timer = setTimeout(() => {
+      opened = (async () => {
+        const budget = budgetSnapshot(stack.limits, () => null);
+        const cpuS = serviceCpuS(stack, ticksPerS);
+        return { at: budget.at, cpuS, acked: client ? await ackedSoFar(stack, impl) : null, budget };
+      })();
+      // Awaited once the load is over; until then a failed read must not count as unhandled.
+      opened.catch(() => {});
+    }, warmupS * 1000);
+    let res;
+    let closed: BudgetSnapshot;
+    try {
+      res = await drive(label, stack.pages[page], o.stackDurationS, warmupS, showProgress);
+      closed = budgetSnapshot(stack.limits, () => null);
+    } finally {
+      clearTimeout(timer);
+    }
+    const start = await (opened as Promise<{ at: number; cpuS: number; acked: number | null; budget: BudgetSnapshot }> | null);
+    if (!start) throw new Error(`stack cell rep ${rep} ${impl} ${page}: the load ended before its ${warmupS} s warm-up did`);
+    run.usedOfQuota = usedOfQuota(start.budget, closed, stack.limits.cpus ?? null);
+    run.pagesPerMin = res.webbench.pagesPerMin;
+    run.failed = res.counters.failed;
+    run.warmupOk = res.warmup.strictOk;
+    // A page that answered but did not say "ok" (a 502, or the queue's error) is a failure too.
+    run.notOk = Math.max(0, res.counters.succeeded - res.counters.cutAtEnd - res.counters.strictOk);
+    let ackedAtEnd: number | null = null;
+    if (counts) {
+      // Waits until the drain has committed everything: the TS server's CPU then includes its drain.
+      const l = await lossCheck({ mysql: stack.mysql, queue: stack.queue, before: counts, strictOk: res.counters.strictOk + res.warmup.strictOk, timeoutS: 60 });
+      run.acked = l.acked - counts.acked;
+      ackedAtEnd = l.acked;
+      if (!l.ok) {
+        run.lossOk = false;
+        run.lossDetail = `${l.acked} acked, ${l.rows} rows, ${l.distinct} distinct${l.note ? ` (${l.note})` : ''}`;
+      }
+    } else if (length0 !== null) {
+      const after = await settledLength(stack.queue.host, stack.queue.port, 60);
+      run.acked = after.length - length0;
+      ackedAtEnd = after.length;
+      if (run.acked < res.counters.strictOk + res.warmup.strictOk) {
+        run.lossOk = false;
+        run.lossDetail = `2013-style server holds ${run.acked} new entries, ${res.counters.strictOk + res.warmup.strictOk} pages said ok`;
+      }
+    }
+    if (ackedAtEnd !== null && start.acked !== null) {
+      run.window = { startS: Math.round(start.at - t0) / 1000, acked: ackedAtEnd - start.acked, cpuS: serviceCpuS(stack, ticksPerS) - start.cpuS };
+      if (run.window.acked > 0) run.queueCpuUsPerEnqueue = (run.window.cpuS * 1e6) / run.window.acked;
+    }
+    return run;
   };
   try {
     stacks.ts = await up(runtime, o, 'ts', budget, log);
     stacks.seed2013 = await up(runtime, o, 'seed2013', budget, log);
     // A fresh queue server settles later than one that idled (our server: ~10 s of load against ~7), so
-    // each stack is loaded once before the first repetition, unmeasured.
-    for (const impl of ['ts', 'seed2013'] as const) {
-      const res = await drive(`priming ${impl}`, stacks[impl]!.pages.client, o.stackClientWarmupS, 0);
-      primed.push({ impl, seconds: o.stackClientWarmupS, pagesPerMin: res.webbench.pagesPerMin });
-      log(`stack: ${impl} primed with ${o.stackClientWarmupS} s of client.php (${res.webbench.pagesPerMin} pages/min, not measured)`);
+    // each stack is loaded once before the first repetition, unmeasured, both at once as in the cells.
+    const impls = ['ts', 'seed2013'] as const;
+    const priming = await outsideBudget(impls.map((impl, i) => () => drive(`priming ${impls.join('+')}`, stacks[impl]!.pages.client, o.stackClientWarmupS, 0, i === 0)));
+    for (const [i, impl] of impls.entries()) {
+      primed.push({ impl, seconds: o.stackClientWarmupS, pagesPerMin: priming[i]!.webbench.pagesPerMin });
+      log(`stack: ${impl} primed with ${o.stackClientWarmupS} s of client.php (${priming[i]!.webbench.pagesPerMin} pages/min, not measured)`);
     }
-    for (const { rep, impl, page } of stackCells(o.repetitions)) {
-      const stack = stacks[impl]!;
-      const run: StackRun = {
-        rep, impl, page, pagesPerMin: 0, failed: 0, notOk: 0, acked: null, warmupOk: 0, queueCpuUsPerEnqueue: null, window: null,
-        timeWait: await timeWaitNow(stack.services.flatMap((x) => x.ports)), usedOfQuota: null, lossOk: true, lossDetail: '',
-      };
-      const client = page === 'client';
-      const counts = client && impl === 'ts' ? await readCounts(stack.mysql, stack.queue) : null;
-      const length0 = client && impl === 'seed2013' ? await queueLength(stack.queue.host, stack.queue.port) : null;
-      const warmupS = client ? o.stackClientWarmupS : o.stackWarmupS;
-      const t0 = performance.now();
-      // The window opens when the warm-up ends (the generator starts its clients a little after this
-      // call, so it opens at most that little before the generator's own measuring phase).
-      let opened: Promise<{ at: number; cpuS: number; acked: number | null; budget: BudgetSnapshot }> | null = null;
-      const timer = setTimeout(() => {
-        opened = (async () => {
-          const budget = budgetSnapshot(stack.limits, () => null);
-          const cpuS = serviceCpuS(stack, ticksPerS);
-          return { at: budget.at, cpuS, acked: client ? await ackedSoFar(stack, impl) : null, budget };
-        })();
-        // Awaited once the load is over; until then a failed read must not count as unhandled.
-        opened.catch(() => {});
-      }, warmupS * 1000);
-      let res;
-      let closed: BudgetSnapshot;
-      try {
-        res = await drive(`rep ${rep} ${impl} ${page}`, stack.pages[page], o.stackDurationS, warmupS);
-        closed = budgetSnapshot(stack.limits, () => null);
-      } finally {
-        clearTimeout(timer);
+    for (const step of stackSteps(o.repetitions)) {
+      const label = `rep ${step[0]!.rep} ${step.map((c) => `${c.impl} ${c.page}`).join(' + ')}`;
+      const done = await outsideBudget(step.map((cell, i) => () => runCell(cell, label, i === 0)));
+      for (const run of done) {
+        runs.push(run);
+        log(
+          `stack rep ${run.rep}/${o.repetitions}: ${run.impl} ${run.page}.php ${run.pagesPerMin} pages/min` +
+            (run.queueCpuUsPerEnqueue !== null ? `, queue server ${run.queueCpuUsPerEnqueue.toFixed(1)} µs CPU/enqueue after ${o.stackClientWarmupS} s warm-up` : '') +
+            `; stack at ${run.usedOfQuota === null ? '?' : Math.round(run.usedOfQuota * 100)}% of its quota; TIME_WAIT before: ${run.timeWait.onPorts} on its ports, ${run.timeWait.total} in all` +
+            (step.length > 1 ? ` (together with ${step.filter((c) => c.impl !== run.impl).map((c) => `${c.impl} ${c.page}`).join(', ')})` : ''),
+        );
       }
-      const start = await (opened as Promise<{ at: number; cpuS: number; acked: number | null; budget: BudgetSnapshot }> | null);
-      if (!start) throw new Error(`stack cell rep ${rep} ${impl} ${page}: the load ended before its ${warmupS} s warm-up did`);
-      run.usedOfQuota = usedOfQuota(stack, start.budget, closed);
-      run.pagesPerMin = res.webbench.pagesPerMin;
-      run.failed = res.counters.failed;
-      run.warmupOk = res.warmup.strictOk;
-      // A page that answered but did not say "ok" (a 502, or the queue's error) is a failure too.
-      run.notOk = Math.max(0, res.counters.succeeded - res.counters.cutAtEnd - res.counters.strictOk);
-      let ackedAtEnd: number | null = null;
-      if (counts) {
-        // Waits until the drain has committed everything: the TS server's CPU then includes its drain.
-        const l = await lossCheck({ mysql: stack.mysql, queue: stack.queue, before: counts, strictOk: res.counters.strictOk + res.warmup.strictOk, timeoutS: 60 });
-        run.acked = l.acked - counts.acked;
-        ackedAtEnd = l.acked;
-        if (!l.ok) {
-          run.lossOk = false;
-          run.lossDetail = `${l.acked} acked, ${l.rows} rows, ${l.distinct} distinct${l.note ? ` (${l.note})` : ''}`;
-        }
-      } else if (length0 !== null) {
-        const after = await settledLength(stack.queue.host, stack.queue.port, 60);
-        run.acked = after.length - length0;
-        ackedAtEnd = after.length;
-        if (run.acked < res.counters.strictOk + res.warmup.strictOk) {
-          run.lossOk = false;
-          run.lossDetail = `2013-style server holds ${run.acked} new entries, ${res.counters.strictOk + res.warmup.strictOk} pages said ok`;
-        }
-      }
-      if (ackedAtEnd !== null && start.acked !== null) {
-        run.window = { startS: Math.round(start.at - t0) / 1000, acked: ackedAtEnd - start.acked, cpuS: serviceCpuS(stack, ticksPerS) - start.cpuS };
-        if (run.window.acked > 0) run.queueCpuUsPerEnqueue = (run.window.cpuS * 1e6) / run.window.acked;
-      }
-      runs.push(run);
-      log(
-        `stack rep ${rep}/${o.repetitions}: ${impl} ${page}.php ${run.pagesPerMin} pages/min` +
-          (run.queueCpuUsPerEnqueue !== null ? `, queue server ${run.queueCpuUsPerEnqueue.toFixed(1)} µs CPU/enqueue after ${warmupS} s warm-up` : '') +
-          `; stack at ${run.usedOfQuota === null ? '?' : Math.round(run.usedOfQuota * 100)}% of its quota; TIME_WAIT before: ${run.timeWait.onPorts} on its ports, ${run.timeWait.total} in all`,
-      );
     }
   } finally {
     unregister();
