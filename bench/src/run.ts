@@ -15,7 +15,6 @@ import {
   enterGeneratorCgroup,
   generatorUsageNs,
   leaveGeneratorCgroup,
-  leaveGeneratorCgroupSync,
   type GeneratorCgroup,
 } from './lab/generator-cgroup.js';
 import { queueLength } from './lab/seed2013.js';
@@ -243,9 +242,6 @@ async function driveOutsideBudget(o: RunOptions, p: Profile, stack: StackInfo | 
       logStep(`warning: ${err.message}`);
     }
   }
-  // Ctrl-C ends the run through process.exit: the group must not outlive it.
-  const onExit = () => gen && leaveGeneratorCgroupSync(gen);
-  process.on('exit', onExit);
   const take = async (): Promise<BudgetSnapshot> => {
     const genNs = gen ? await generatorUsageNs(gen) : null;
     return snapshot(stack?.limits ?? null, () => genNs);
@@ -266,7 +262,6 @@ async function driveOutsideBudget(o: RunOptions, p: Profile, stack: StackInfo | 
     start ??= end;
   } finally {
     timers.forEach(clearTimeout);
-    process.off('exit', onExit);
     if (gen) {
       const left = await leaveGeneratorCgroup(gen);
       if (left.length > 0) warnings.push(`the load generator's cgroup could not be removed: ${left.join(', ')}`);

@@ -2,13 +2,14 @@
 // (the stack would be left running, cgroup and all). The terminal sends SIGINT to the whole process group,
 // so the test does too.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { processesUsing } from './lab-procs.js';
+import { watchCli } from './run-cli.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const LAB_CLI = fileURLToPath(new URL('../src/lab/cli.js', import.meta.url));
@@ -26,27 +27,18 @@ test('a second Ctrl-C during the teardown does not leave the stack running', { t
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-sigint-'));
   const runDir = path.join(dir, 'lab');
   fs.copyFileSync(path.join(REPO, 'results/seed.json'), path.join(dir, 'seed.json'));
-  const child = spawn(process.execPath, [CLI, 'run', '--profile', 'smoke', '--runtime', 'native', '--out', dir, '--run-dir', runDir, '--free-ports', '--no-report'], {
-    cwd: REPO,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
-  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('close', (code, signal) => r({ code, signal })));
-  let done = false;
-  void closed.then(() => (done = true));
+  const w = watchCli(CLI, ['run', '--profile', 'smoke', '--runtime', 'native', '--out', dir, '--run-dir', runDir, '--free-ports', '--no-report'], REPO);
+  const pid = w.child.pid!;
   try {
-    while (!done && !stackUp(runDir)) await new Promise((r) => setTimeout(r, 50));
-    assert.ok(!done, `the run ended before its stack was up:\n${out}`);
-    process.kill(-child.pid!, 'SIGINT');
-    while (!done && !/tearing down/.test(out)) await new Promise((r) => setTimeout(r, 5));
-    process.kill(-child.pid!, 'SIGINT');
-    const end = await closed;
-    assert.deepEqual(end, { code: 130, signal: null }, out);
-    assert.match(out, /SIGINT again: still tearing down/);
-    assert.deepEqual(processesUsing(runDir), [], `no process of the stack is left:\n${out}`);
+    while (!w.ended() && !stackUp(runDir)) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(!w.ended(), `the run ended before its stack was up:\n${w.output()}`);
+    process.kill(-pid, 'SIGINT');
+    while (!w.ended() && !/tearing down/.test(w.output())) await new Promise((r) => setTimeout(r, 5));
+    process.kill(-pid, 'SIGINT');
+    const end = await w.closed;
+    assert.deepEqual(end, { code: 130, signal: null }, w.output());
+    assert.match(w.output(), /SIGINT again: still tearing down/);
+    assert.deepEqual(processesUsing(runDir), [], `no process of the stack is left:\n${w.output()}`);
   } finally {
     if (processesUsing(runDir).length > 0) spawnSync(process.execPath, [LAB_CLI, 'down', '--runtime', 'native', '--run-dir', runDir], { stdio: 'ignore' });
     fs.rmSync(dir, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 // Runs one of the bench's CLIs in a child node process, as a user would, and collects what it printed.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const GATE_CLI = fileURLToPath(new URL('../src/gate/cli.js', import.meta.url));
@@ -20,4 +20,31 @@ export function runCli(script: string, args: string[], env: NodeJS.ProcessEnv = 
     p.stderr.on('data', (b) => (err += b));
     p.on('exit', (code) => res({ code, out, err }));
   });
+}
+
+export interface WatchedCli {
+  child: ChildProcess;
+  /** Everything printed so far, stdout and stderr interleaved. */
+  output: () => string;
+  closed: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  ended: () => boolean;
+}
+
+/**
+ * `node <script> ...args` in a process group of its own (so a test can send it a terminal's Ctrl-C with
+ * `process.kill(-pid, 'SIGINT')`), watched while it runs.
+ */
+export function watchCli(script: string, args: string[], cwd?: string): WatchedCli {
+  const child = spawn(process.execPath, [script, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  let ended = false;
+  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.on('close', (code, signal) => {
+      ended = true;
+      r({ code, signal });
+    }),
+  );
+  return { child, output: () => out, closed, ended: () => ended };
 }

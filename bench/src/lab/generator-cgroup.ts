@@ -63,7 +63,10 @@ export async function enterGeneratorCgroup(name: string, opts: { pid?: number } 
       await writeFile(join(dirs[0]!, 'cpu.shares'), String(shares));
     }
     for (const d of dirs) await writeFile(join(d, 'cgroup.procs'), String(pid));
-    return { version, dirs, origins, pid, shares };
+    const g: GeneratorCgroup = { version, dirs, origins, pid, shares };
+    if (entered.size === 0) process.on('exit', leaveEnteredSync);
+    entered.add(g);
+    return g;
   } catch (err) {
     for (const [i, d] of dirs.entries()) {
       await writeFile(join(origins[i]!, 'cgroup.procs'), String(pid)).catch(() => {});
@@ -75,10 +78,19 @@ export async function enterGeneratorCgroup(name: string, opts: { pid?: number } 
 }
 
 /**
- * The same, synchronously and without waiting: for a process 'exit' hook (Ctrl-C ends the run through
- * process.exit, which runs no async code), so that no empty group is left behind.
+ * Groups entered and not yet left. A Ctrl-C ends a run through process.exit, which runs no async code, so
+ * an 'exit' hook leaves them synchronously: no empty group outlives the process, whichever command
+ * (bench, gate, calibrate) entered it.
  */
-export function leaveGeneratorCgroupSync(g: GeneratorCgroup): void {
+const entered = new Set<GeneratorCgroup>();
+
+function leaveEnteredSync(): void {
+  for (const g of entered) leaveGeneratorCgroupSync(g);
+  entered.clear();
+}
+
+/** Synchronously and without waiting (the 'exit' hook's way out). */
+function leaveGeneratorCgroupSync(g: GeneratorCgroup): void {
   for (const origin of g.origins) {
     try {
       writeFileSync(join(origin, 'cgroup.procs'), String(g.pid));
@@ -123,6 +135,8 @@ export async function generatorUsageNs(g: GeneratorCgroup): Promise<number | nul
  * clients) keep it busy for a moment, so removal is retried for up to 5 s. Returns what was left.
  */
 export async function leaveGeneratorCgroup(g: GeneratorCgroup): Promise<string[]> {
+  entered.delete(g);
+  if (entered.size === 0) process.off('exit', leaveEnteredSync);
   for (const [i, d] of g.dirs.entries()) {
     if (existsSync(d)) await writeFile(join(g.origins[i]!, 'cgroup.procs'), String(g.pid)).catch(() => {});
   }
