@@ -4,12 +4,15 @@ import net from 'node:net';
 import { test } from 'node:test';
 import { countTimeWait, timeWaitNow } from '../src/metrics/time-wait.js';
 
-async function closedByClient(port: number, localAddress: string): Promise<void> {
+/** One connection that the client closes first; resolves with the client's own port. */
+async function closedByClient(port: number, localAddress: string): Promise<number> {
   const c = net.connect({ port, host: '127.0.0.1', localAddress });
   await new Promise<void>((resolve, reject) => c.once('connect', resolve).once('error', reject));
+  const own = c.localPort!;
   // The client closes first: its socket goes to TIME_WAIT, the server's is gone at once.
   await new Promise<void>((resolve) => c.end(() => resolve()));
   await new Promise<void>((resolve) => c.once('close', () => resolve()));
+  return own;
 }
 
 test('TIME_WAIT sockets left by real connections are counted on their port, and in the total', async () => {
@@ -17,16 +20,18 @@ test('TIME_WAIT sockets left by real connections are counted on their port, and 
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as net.AddressInfo).port;
   try {
-    // A busy machine may hold TIME_WAIT sockets of earlier connections on a port that the kernel now hands
-    // out again, so the test counts what its own connections add. From a source address of their own: with
-    // tcp_tw_reuse (on for loopback) a new connection from 127.0.0.1 may take over an old TIME_WAIT socket
-    // of the same four-tuple, and the count would not grow.
+    // From a source address of their own: with tcp_tw_reuse (on for loopback) a new connection from
+    // 127.0.0.1 may take over an old TIME_WAIT socket of the same four-tuple. Other TIME_WAIT sockets on the
+    // same port numbers may come and go meanwhile (a busy machine's expire after 60 s), so the test counts at
+    // least its own: on the server's port, and on the five clients' ports.
     const local = `127.${1 + Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}.${1 + Math.floor(Math.random() * 250)}`;
-    const before = await timeWaitNow([port]);
-    for (let i = 0; i < 5; i++) await closedByClient(port, local);
-    const after = await timeWaitNow([port]);
-    assert.ok(after.onPorts >= before.onPorts + 5, `${before.onPorts} before, ${after.onPorts} after 5 closed connections`);
-    assert.ok(after.total >= after.onPorts);
+    const clientPorts: number[] = [];
+    for (let i = 0; i < 5; i++) clientPorts.push(await closedByClient(port, local));
+    const onServer = await timeWaitNow([port]);
+    const onClients = await timeWaitNow(clientPorts);
+    assert.ok(onServer.onPorts >= 5, `${onServer.onPorts} on the server's port after 5 closed connections`);
+    assert.ok(onClients.onPorts >= 5, `${onClients.onPorts} on the clients' ports after 5 closed connections`);
+    assert.ok(onServer.total >= onServer.onPorts);
   } finally {
     server.close();
   }
