@@ -17,6 +17,7 @@ import {
   leaveGeneratorCgroup,
   type GeneratorCgroup,
 } from './lab/generator-cgroup.js';
+import { GENERATOR_CPU_SHARES } from './lab/cgroup.js';
 import { queueLength } from './lab/seed2013.js';
 import type { LabRuntime, StackInfo, UpOptions } from './lab/types.js';
 import { runHttpLoad, type HttpLoadResult } from './load/generator.js';
@@ -272,7 +273,7 @@ async function driveOutsideBudget(o: RunOptions, p: Profile, stack: StackInfo | 
     budget = evaluateBudget({
       start, end, limits: stack.limits, hostCpus: machineInfo().cores,
       requests: d.summary.succeeded + d.summary.failed,
-      generator: { cgroup: gen?.dirs[0] ?? null, weight: gen?.shares ?? null, outsideStack },
+      generator: { cgroup: gen?.dirs[0] ?? null, weight: gen ? GENERATOR_CPU_SHARES : null, outsideStack },
     });
   }
   return { d, budget, warnings };

@@ -239,8 +239,7 @@ export class MysqlWriter implements MetricSource {
     const po = poolOptionsFromUrl(opts.url);
     this.database = `mysql://${po.socketPath ?? `${po.host}:${po.port}`}/${po.database}`;
     this.poolOptions = po;
-    this.pool = createPool(po, 2, false, this.opts.queryTimeoutMs);
-    this.fastPool = createPool(po, 1, true, this.opts.queryTimeoutMs);
+    [this.pool, this.fastPool] = this.newPools();
     this.lease = new StreamLease({
       connection: { ...po, charset: 'utf8mb4' },
       stream: opts.stream,
@@ -573,6 +572,11 @@ export class MysqlWriter implements MetricSource {
     this.up = false;
   }
 
+  /** The statement pool (2 connections) and the multi-statement pool for the writer's own batches (1). */
+  private newPools(): [Pool, Pool] {
+    return [createPool(this.poolOptions, 2, false, this.opts.queryTimeoutMs), createPool(this.poolOptions, 1, true, this.opts.queryTimeoutMs)];
+  }
+
   // ---- one batch ----
 
   /**
@@ -589,8 +593,7 @@ export class MysqlWriter implements MetricSource {
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         const old = [this.pool, this.fastPool];
-        this.pool = createPool(this.poolOptions, 2, false, this.opts.queryTimeoutMs);
-        this.fastPool = createPool(this.poolOptions, 1, true, this.opts.queryTimeoutMs);
+        [this.pool, this.fastPool] = this.newPools();
         this.coalescer = null;
         for (const p of old) void p.end().catch(() => undefined);
         reject(new Transient(new Error(`a batch attempt took longer than ${ms} ms; its connections were dropped`)));

@@ -29,6 +29,14 @@ interface CellWindow {
   cpuS: number;
 }
 
+/** What is read when a cell's warm-up ends: the window's opening figures. */
+interface WindowStart {
+  at: number;
+  cpuS: number;
+  acked: number | null;
+  budget: BudgetSnapshot;
+}
+
 interface StackRun {
   rep: number;
   impl: Impl;
@@ -143,7 +151,7 @@ export async function stackPart(o: GateSettings, log: (l: string) => void, m: Ga
     const t0 = performance.now();
     // The window opens when the warm-up ends (the generator starts its clients a little after this
     // call, so it opens at most that little before the generator's own measuring phase).
-    let opened: Promise<{ at: number; cpuS: number; acked: number | null; budget: BudgetSnapshot }> | null = null;
+    let opened: Promise<WindowStart> | null = null;
     const timer = setTimeout(() => {
       opened = (async () => {
         const budget = budgetSnapshot(stack.limits, () => null);
@@ -161,7 +169,7 @@ export async function stackPart(o: GateSettings, log: (l: string) => void, m: Ga
     } finally {
       clearTimeout(timer);
     }
-    const start = await (opened as Promise<{ at: number; cpuS: number; acked: number | null; budget: BudgetSnapshot }> | null);
+    const start = await (opened as Promise<WindowStart> | null);
     if (!start) throw new Error(`stack cell rep ${rep} ${impl} ${page}: the load ended before its ${warmupS} s warm-up did`);
     run.usedOfQuota = usedOfQuota(start.budget, closed, stack.limits.cpus ?? null);
     run.pagesPerMin = res.webbench.pagesPerMin;

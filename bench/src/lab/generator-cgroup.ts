@@ -19,7 +19,6 @@ export interface GeneratorCgroup {
   /** Where the moved process came from, per directory in `dirs` (to move it back). */
   origins: string[];
   pid: number;
-  shares: number;
 }
 
 export class GeneratorCgroupUnavailable extends Error {}
@@ -31,7 +30,6 @@ export class GeneratorCgroupUnavailable extends Error {}
  */
 export async function enterGeneratorCgroup(name: string, opts: { pid?: number } = {}): Promise<GeneratorCgroup> {
   const pid = opts.pid ?? process.pid;
-  const shares = GENERATOR_CPU_SHARES;
   const version = cgroupVersion();
   const own = await ownCgroups();
   const dirs: string[] = [];
@@ -43,7 +41,7 @@ export async function enterGeneratorCgroup(name: string, opts: { pid?: number } 
       await mkdir(dir);
       dirs.push(dir);
       origins.push(parent);
-      await writeFile(join(dir, 'cpu.weight'), String(sharesToWeight(shares))).catch(() => {
+      await writeFile(join(dir, 'cpu.weight'), String(sharesToWeight(GENERATOR_CPU_SHARES))).catch(() => {
         /* the cpu controller may not be enabled here; cpu.stat still counts */
       });
     } else {
@@ -60,10 +58,10 @@ export async function enterGeneratorCgroup(name: string, opts: { pid?: number } 
         dirs.push(dir);
         origins.push(parent);
       }
-      await writeFile(join(dirs[0]!, 'cpu.shares'), String(shares));
+      await writeFile(join(dirs[0]!, 'cpu.shares'), String(GENERATOR_CPU_SHARES));
     }
     for (const d of dirs) await writeFile(join(d, 'cgroup.procs'), String(pid));
-    const g: GeneratorCgroup = { version, dirs, origins, pid, shares };
+    const g: GeneratorCgroup = { version, dirs, origins, pid };
     if (entered.size === 0) process.on('exit', leaveEnteredSync);
     entered.add(g);
     return g;
