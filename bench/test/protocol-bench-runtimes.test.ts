@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runtimeHolds, runtimeTable } from '../src/protocol-bench/runtimes.js';
+import { runtimeHolds, runtimeTable, type RuntimeTable, type TableRow } from '../src/protocol-bench/runtimes.js';
+import type { ProtoCell } from '../src/protocol-bench/measure.js';
 import { renderRuntimeTable } from '../src/protocol-bench/report.js';
 
 test('the runtime table measures the C reference, both minimal servers and eserver-queue on node and bun', { timeout: 180_000 }, async () => {
@@ -44,4 +45,39 @@ test('the hold part reads RSS with connections open for the queue server and the
     assert.equal(h.failed, 0, h.label);
     assert.ok(h.rssBeforeBytes > 1 << 20 && h.rssBytes >= h.rssBeforeBytes / 2, `${h.label}: RSS ${h.rssBeforeBytes} -> ${h.rssBytes}`);
   }
+});
+
+test('the report puts a floor under shipped ÷ pure: pure + the minimal journal over the minimal server + the drain over pure', () => {
+  // Two repetitions; the floor takes the median of the per-repetition differences.
+  const row = (kind: TableRow['kind'], config: TableRow['config'], us: number[]): TableRow => ({
+    kind,
+    runtime: 'node',
+    config,
+    label: kind,
+    cells: us.map((cpuUsPerReq) => ({ cpuUsPerReq }) as ProtoCell),
+    cpuUsMedian: (us[0] + us[1]) / 2,
+    cpuUsMin: Math.min(...us),
+    cpuUsMax: Math.max(...us),
+    ratioToRef: 1,
+    reqPerSecMedian: 1000,
+    failed: 0,
+  });
+  const t: RuntimeTable = {
+    concurrency: 12,
+    durationMs: 1000,
+    warmupMs: 0,
+    repeat: 2,
+    rows: [
+      row('c-ref', undefined, [50, 50]),
+      row('min-node', undefined, [100, 110]),
+      row('min-node-journal', undefined, [130, 140]),
+      row('ts', 'pure', [115, 125]),
+      row('ts', 'drain', [121, 131]),
+      row('ts', 'journal-always+drain', [165, 175]),
+    ],
+  };
+  const md = renderRuntimeTable(t).join('\n');
+  assert.match(md, /÷ pure on node: 1\.42 \(goal ≤ 1\.25: missed\)/);
+  // (120 + 30 + 6) / 120
+  assert.match(md, /Its floor on this disk: the minimal server's O_DSYNC group journal costs 30\.0 µs per enqueue \(135\.0 against 105\.0\), the drain 6\.0 µs over the pure queue; the pure queue plus both is 1\.30× the pure queue\./);
 });

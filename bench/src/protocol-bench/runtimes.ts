@@ -81,6 +81,7 @@ function queueArgsFor(config: TableConfig, db: BenchDb | null, journalDir: strin
 const NODE_NET = { QUEUE_BUN_SOCKETS: 'node-net' };
 
 const minKindOf = (runtime: QueueRuntimeName): MinServerKind => (runtime === 'node' ? 'min-node' : 'min-bun');
+const minJournalKindOf = (runtime: QueueRuntimeName): MinServerKind => (runtime === 'node' ? 'min-node-journal' : 'min-bun-journal');
 
 export async function runtimeTable(o: RuntimeTableOptions): Promise<RuntimeTable> {
   mkdirSync(o.runDir, { recursive: true });
@@ -89,6 +90,11 @@ export async function runtimeTable(o: RuntimeTableOptions): Promise<RuntimeTable
   try {
     const entries: Entry[] = [{ kind: 'c-ref', start: () => startRefServer(o.runDir) }];
     for (const runtime of o.runtimes) entries.push({ kind: minKindOf(runtime), runtime, start: () => startMinServer(minKindOf(runtime)) });
+    // With the shipped configuration in the table, the floor of its journal: the minimal server plus an O_DSYNC
+    // group journal on the same disk.
+    if (o.configs.includes('journal-always+drain')) {
+      for (const runtime of o.runtimes) entries.push({ kind: minJournalKindOf(runtime), runtime, start: () => startMinServer(minJournalKindOf(runtime), { runDir: o.runDir }) });
+    }
     for (const runtime of o.runtimes) {
       for (const config of o.configs) {
         const journalDir = join(o.runDir, `table-journal-${process.pid}`);

@@ -7,18 +7,27 @@ import { parseScrape, sumByName } from '@eserver-lab/testkit/scrape';
 import { httpGet } from '../http.js';
 import { track } from './children.js';
 import { connect } from 'node:net';
-import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { repoRoot } from '@eserver-lab/testkit/repo-root';
 
 export const REF_SOURCE = join(repoRoot, 'bench', 'ref', 'eserver-ref.c');
 export const QUEUE_CLI = join(repoRoot, 'queue-server', 'dist', 'src', 'cli.js');
 
-/** The minimal servers, run as they are by their runtime: the runtime's own floor for the same work. */
+const MIN_NODE = join(repoRoot, 'bench', 'ref', 'min-node.mjs');
+const MIN_BUN = join(repoRoot, 'bench', 'ref', 'min-bun.mjs');
+
+/**
+ * The minimal servers, run as they are by their runtime: the runtime's own floor for the same work. The
+ * journal kinds also write every statement to a file with one O_DSYNC write per group before replying: the
+ * floor of the queue server's journal under `--fsync always` on that runtime and disk.
+ */
 export const MIN_SERVERS = {
-  'min-node': { runtime: 'node', source: join(repoRoot, 'bench', 'ref', 'min-node.mjs'), label: 'minimal Node `net` server' },
-  'min-bun': { runtime: 'bun', source: join(repoRoot, 'bench', 'ref', 'min-bun.mjs'), label: 'minimal Bun `Bun.listen` server' },
-} as const satisfies Record<string, { runtime: QueueRuntimeName; source: string; label: string }>;
+  'min-node': { runtime: 'node', source: MIN_NODE, journal: false, label: 'minimal Node `net` server' },
+  'min-bun': { runtime: 'bun', source: MIN_BUN, journal: false, label: 'minimal Bun `Bun.listen` server' },
+  'min-node-journal': { runtime: 'node', source: MIN_NODE, journal: true, label: 'minimal Node `net` server + O_DSYNC group journal' },
+  'min-bun-journal': { runtime: 'bun', source: MIN_BUN, journal: true, label: 'minimal Bun `Bun.listen` server + O_DSYNC group journal' },
+} as const satisfies Record<string, { runtime: QueueRuntimeName; source: string; journal: boolean; label: string }>;
 export type MinServerKind = keyof typeof MIN_SERVERS;
 
 export interface RunningServer {
@@ -30,6 +39,8 @@ export interface RunningServer {
   host: string;
   port: number;
   metricsPort?: number;
+  /** The journal file of a minimal server's journal kind. */
+  journalFile?: string;
   /** Last lines of the server's stderr/stdout, for error messages. */
   logTail(): string;
   stop(): Promise<number | null>;
@@ -121,19 +132,32 @@ export async function startRefServer(runDir: string, host = '127.0.0.1'): Promis
 }
 
 /** Starts bench/ref/min-node.mjs on node or bench/ref/min-bun.mjs on bun. */
-export async function startMinServer(kind: MinServerKind, host = '127.0.0.1'): Promise<RunningServer> {
-  const { runtime, source, label } = MIN_SERVERS[kind];
-  const child = track(spawn(queueRuntime(runtime).bin, [source, host, '0'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+/**
+ * Starts a minimal server on a free port. A journal kind writes its journal in runDir (required for those
+ * kinds); the file is removed when the server is stopped.
+ */
+export async function startMinServer(kind: MinServerKind, opts: { host?: string; runDir?: string } = {}): Promise<RunningServer> {
+  const { runtime, source, journal, label } = MIN_SERVERS[kind];
+  const host = opts.host ?? '127.0.0.1';
+  if (journal && !opts.runDir) throw new Error(`${kind} needs a runDir for its journal file`);
+  const journalFile = journal ? join(opts.runDir!, `${kind}-${process.pid}.journal`) : null;
+  if (journalFile) rmSync(journalFile, { force: true });
+  const child = track(spawn(queueRuntime(runtime).bin, [source, host, '0', ...(journalFile ? [journalFile] : [])], { stdio: ['ignore', 'pipe', 'pipe'] }));
   const tail = keepTail(child);
+  const stop = async (): Promise<number | null> => {
+    const code = await stopChild(child);
+    if (journalFile) rmSync(journalFile, { force: true });
+    return code;
+  };
   let port: number;
   try {
     port = await announcedPort(child, tail, kind);
     await waitForTcp(host, port, child, tail);
   } catch (e) {
-    await stopChild(child);
+    await stop();
     throw e;
   }
-  return { kind, runtime, label, pid: child.pid!, host, port, logTail: tail, stop: () => stopChild(child) };
+  return { kind, runtime, label, pid: child.pid!, host, port, journalFile: journalFile ?? undefined, logTail: tail, stop };
 }
 
 /**
