@@ -200,6 +200,8 @@ export class MysqlWriter implements MetricSource {
    * batchMs (then the timer ends the wait), so a filling batch costs one timer, not a wake-up per enqueue.
    */
   private wakeAt = 1;
+  /** The last committed batch was full: the queue is behind, the next batch does not wait to fill. */
+  private lastBatchFull = false;
   private stopping = false;
   private drainOnStop = true;
   private deadline = Infinity;
@@ -473,8 +475,9 @@ export class MysqlWriter implements MetricSource {
         await this.waitForData(Infinity);
         continue;
       }
-      // Let a batch fill up for batchMs, unless it is already full (sustained load: no waiting at all).
-      if (this.queue.length < this.opts.batchSize && this.opts.batchMs > 0 && !this.stopping) {
+      // Let a batch fill up for batchMs, unless it is already full (sustained load: no waiting at all) or the
+      // last batch was full: then this is the tail of a backlog, whose rows are all there already.
+      if (this.queue.length < this.opts.batchSize && this.opts.batchMs > 0 && !this.stopping && !this.lastBatchFull) {
         const until = Date.now() + this.opts.batchMs;
         this.wakeAt = this.opts.batchSize;
         while (this.queue.length < this.opts.batchSize && Date.now() < until && !this.stopping) {
@@ -488,6 +491,7 @@ export class MysqlWriter implements MetricSource {
         if (!this.claimed) await this.claim();
         const r = await this.withinBatchDeadline(this.applyBatch(batch));
         this.queue.commit(batch.length);
+        this.lastBatchFull = batch.length >= this.opts.batchSize;
         this.batches++;
         this.drained += r.applied;
         this.skipped += r.skipped;
