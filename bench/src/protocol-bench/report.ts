@@ -1,7 +1,8 @@
 // Markdown rendering of a protocol benchmark run.
 import type { ProtoCell } from './measure.js';
+import type { QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 import type { RuntimeHold, RuntimeTable, TableRow } from './runtimes.js';
-import { CONFIG_LABELS } from './runtimes.js';
+import { CONFIG_LABELS, minJournalKindOf, minKindOf } from './runtimes.js';
 import { median } from '../gate/stats.js';
 import type { DrainResult, RawInsertResult } from './drain.js';
 import type { FsyncCell } from './fsync.js';
@@ -45,9 +46,9 @@ function medianDiff(a: TableRow, b: TableRow): number {
  * journal, over the minimal server alone) plus our drain (over the pure queue) costs, as a multiple of the
  * pure queue: the shipped ratio cannot go below it without a cheaper durable write or drain.
  */
-function shippedFloor(t: RuntimeTable, runtime: string, pure: TableRow, drain: TableRow | undefined): string | null {
-  const min = t.rows.find((x) => x.kind === (runtime === 'node' ? 'min-node' : 'min-bun'));
-  const minJournal = t.rows.find((x) => x.kind === (runtime === 'node' ? 'min-node-journal' : 'min-bun-journal'));
+function shippedFloor(t: RuntimeTable, runtime: QueueRuntimeName, pure: TableRow, drain: TableRow | undefined): string | null {
+  const min = t.rows.find((x) => x.kind === minKindOf(runtime));
+  const minJournal = t.rows.find((x) => x.kind === minJournalKindOf(runtime));
   if (!min || !minJournal) return null;
   const journalUs = medianDiff(min, minJournal);
   const drainUs = drain ? medianDiff(pure, drain) : 0;
@@ -86,7 +87,7 @@ export function renderRuntimeTable(t: RuntimeTable): string[] {
   if (bunPure && viaNodeNet) {
     L.push(`- The Bun.listen adapter against Bun's node:net layer, pure queue: ${f1(bunPure.cpuUsMedian)} against ${f1(viaNodeNet.cpuUsMedian)} µs per enqueue (${(bunPure.cpuUsMedian / viaNodeNet.cpuUsMedian).toFixed(2)}×).`);
   }
-  for (const runtime of ['node', 'bun']) {
+  for (const runtime of ['node', 'bun'] as const) {
     const pure = find(runtime, 'pure');
     const shipped = find(runtime, 'journal-always+drain');
     if (pure && shipped) {

@@ -80,8 +80,8 @@ function queueArgsFor(config: TableConfig, db: BenchDb | null, journalDir: strin
 
 const NODE_NET = { QUEUE_BUN_SOCKETS: 'node-net' };
 
-const minKindOf = (runtime: QueueRuntimeName): MinServerKind => (runtime === 'node' ? 'min-node' : 'min-bun');
-const minJournalKindOf = (runtime: QueueRuntimeName): MinServerKind => (runtime === 'node' ? 'min-node-journal' : 'min-bun-journal');
+export const minKindOf = (runtime: QueueRuntimeName): MinServerKind => (runtime === 'node' ? 'min-node' : 'min-bun');
+export const minJournalKindOf = (runtime: QueueRuntimeName): MinServerKind => (runtime === 'node' ? 'min-node-journal' : 'min-bun-journal');
 
 export async function runtimeTable(o: RuntimeTableOptions): Promise<RuntimeTable> {
   mkdirSync(o.runDir, { recursive: true });
