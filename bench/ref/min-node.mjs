@@ -6,12 +6,12 @@
 // code, and it must not share code with the server it is compared with).
 //
 // With a journal file it is also the floor of the queue server's journal under `--fsync always`: the
-// statements read in one event-loop turn go to the file in one O_DSYNC write (at most one write in flight,
-// so the others form the next group), and their replies leave only once that write has returned.
+// statements read in one event-loop turn go to the file in one O_DSYNC write, and their replies leave only
+// once that write has returned (min-journal.mjs).
 //
 // Usage: node min-node.mjs <host> <port> [journal-file]   (port 0 = any free port; prints "port N")
 import { createServer } from 'node:net';
-import { constants, openSync, write } from 'node:fs';
+import { groupJournal } from './min-journal.mjs';
 
 const OK = Buffer.from('1f4100127b226d7367223a202273756363657373227d', 'hex');
 const [host = '127.0.0.1', portArg = '0', journalFile] = process.argv.slice(2);
@@ -19,37 +19,13 @@ let seq = 0;
 // The last statement, so that the substitution is real work and not optimised away.
 export let last = '';
 
-const journal = journalFile ? openSync(journalFile, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_DSYNC) : -1;
-let group = [];
-let waiting = [];
-let writing = false;
-let scheduled = false;
-
 function reply(socket, n) {
   if (n === 1) socket.write(OK);
   else if (n > 1) socket.write(Buffer.concat(Array.from({ length: n }, () => OK)));
 }
 
-function schedule() {
-  if (scheduled || writing || group.length === 0) return;
-  scheduled = true;
-  setImmediate(writeGroup);
-}
-
-function writeGroup() {
-  scheduled = false;
-  const buf = Buffer.from(group.join(''));
-  const sockets = waiting;
-  group = [];
-  waiting = [];
-  writing = true;
-  write(journal, buf, (err, n) => {
-    if (err || n !== buf.length) throw err ?? new Error(`short journal write: ${n} of ${buf.length} bytes`);
-    writing = false;
-    for (let i = 0; i < sockets.length; i += 2) if (!sockets[i].destroyed) reply(sockets[i], sockets[i + 1]);
-    schedule();
-  });
-}
+// A client may have gone while its group was being written: nothing to answer then.
+const journal = journalFile ? groupJournal(journalFile, (socket, n) => socket.destroyed || reply(socket, n)) : null;
 
 function onData(chunk) {
   let buf = this.rest ? Buffer.concat([this.rest, chunk]) : chunk;
@@ -64,16 +40,13 @@ function onData(chunk) {
     }
     const sql = JSON.parse(buf.toString('utf8', off + 4, off + 4 + len)).sql;
     last = sql.replace('%d', String(++seq));
-    if (journal >= 0) group.push(`${last}\n`);
+    if (journal) journal.add(last);
     replies++;
     off += 4 + len;
   }
   this.rest = off === buf.length ? null : buf.subarray(off);
-  if (journal < 0) reply(this, replies);
-  else if (replies > 0) {
-    waiting.push(this, replies);
-    schedule();
-  }
+  if (!journal) reply(this, replies);
+  else if (replies > 0) journal.release(this, replies);
 }
 
 function onError() {
