@@ -113,20 +113,23 @@ describe('MysqlWriter against MariaDB', { skip: skip ?? false, timeout: 90_000 }
 
   it('a backlog drains without pauses: after a full batch the rest goes at once, without waiting batchMs to fill', async () => {
     await db.emptyTables();
+    const batchMs = 4000;
     const src = new ArraySource();
-    const w = new MysqlWriter(src, { url: db.url, stream: 'backlog', batchSize: 100, batchMs: 20_000, maxBackoffMs: 500, log: new MemLog() });
+    const w = new MysqlWriter(src, { url: db.url, stream: 'backlog', batchSize: 100, batchMs, maxBackoffMs: 500, log: new MemLog() });
     running.push(w);
     await w.readCommittedSeq();
     // 250 entries waiting before the drain starts: two full batches, then a tail of 50.
     src.push(...seedEntries(1, 250));
     w.start();
     await waitFor(() => src.length <= 50, 20_000, 'the two full batches');
-    // The tail belongs to the backlog: waiting 20 s for it to fill would hold rows that are already there.
-    await waitFor(() => src.length === 0, 10_000, 'the tail of the backlog, before batchMs (20 s) ends');
-    // Once caught up, a lone entry waits for company again (batchMs still applies at a low rate).
+    // The tail belongs to the backlog: waiting batchMs for it to fill would hold rows that are already there.
+    await waitFor(() => src.length === 0, batchMs - 1000, `the tail of the backlog, before batchMs (${batchMs} ms) ends`);
+    // Once caught up, a lone entry waits for company again: batchMs still applies at a low rate.
+    const pushed = performance.now();
     src.push(...seedEntries(251, 251));
-    await new Promise((r) => setTimeout(r, 500));
-    assert.equal(src.length, 1, 'a lone entry after the backlog waits for its batch to fill');
+    await waitFor(() => src.length === 0, batchMs + 10_000, 'the lone entry after the backlog');
+    const waited = performance.now() - pushed;
+    assert.ok(waited >= batchMs - 100, `a lone entry after the backlog waits for its batch to fill (${Math.round(waited)} ms of ${batchMs})`);
     await w.stop({ drain: true, timeoutMs: 5000 });
     assert.deepEqual(await nums(), Array.from({ length: 251 }, (_, i) => i + 1));
   });
