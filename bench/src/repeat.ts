@@ -48,6 +48,7 @@ function repetitionOf(d: ResultDoc, index: number): Repetition {
     loadgen: d.loadgen,
     loss_check: d.loss_check,
     listen_queues: d.listen_queues ?? null,
+    cpu_budget: d.cpu_budget ?? null,
     verdict: d.verdict,
   };
 }

@@ -88,16 +88,36 @@ test('rows from the profiles that ran, emulated box first, ratio from seed.json'
   assert.match(html, /<td>TypeScript server \(as shipped\)<\/td><td>35,000<\/td><td>0\.70×<\/td><td>0\.70×<\/td>/);
 });
 
+/** A budget as the runner records it: `cpuS` of stack CPU over a 30 s window under a 0.6-CPU quota. */
+function budget(cpuS: number, genUsPerRequest: number): NonNullable<ResultDoc['cpu_budget']> {
+  return {
+    window_s: 30, host_cpus: 2,
+    stack: { cgroup: '/x', cpus: 0.6, quota_us: 12000, period_us: 20000, weight: 262144, cpu_s: cpuS, used_of_quota: cpuS / 18, nr_periods: 1500, nr_throttled: 1500, throttled_share: 1 },
+    generator: { cgroup: '/g', weight: 1024, cpu_s: 6, cpu_us_per_request: genUsPerRequest, host_share: 0.1, used_of_rest: 0.14, outside_stack: true },
+    others_cpu_s: 1, warnings: [],
+  };
+}
+
 test('a repeated profile shows its median, spread, repetitions and listen queues', async () => {
   const d = structuredClone(base);
   d.profile = 'seed';
+  // Two repetitions at one quota: the slower one paid more stack CPU per page, and so did the generator.
+  d.repetitions![0]!.summary.pages_per_min = 43200;
+  d.repetitions![0]!.cpu_budget = budget(17.82, 270.4);
+  d.repetitions![1]!.summary.pages_per_min = 36000;
+  d.repetitions![1]!.cpu_budget = budget(18, 346);
+  assert.deepEqual(validateResult(d), { ok: true });
   const r = await renderReport([d], dir, path.join(dir, 'seed.json'));
   const md = fs.readFileSync(r.md, 'utf8');
   const s = d.repeat_summary!;
   assert.equal(s.n, 2);
   assert.match(md, new RegExp(`\\| TypeScript server \\(as shipped\\) \\| ${Math.round(s.pages_per_min.median).toLocaleString('en-US')} \\(median of 2\\) \\|`));
-  assert.match(md, /## Repetitions\n\| repetition \| pages\/min \|/);
-  assert.match(md, /\| seed #1( \(median\))? \|/);
+  assert.match(md, /## Repetitions\nUnder a CPU quota .*\n\n\| repetition \| pages\/min \| strict ok \| p99 ms \| stack: use of its quota \| stack CPU per page \(µs\) \| generator CPU per request \(µs\) \|/);
+  // 17.82 CPU-s for 43200 pages/min × 30 s = 21600 pages: 825 µs a page; 18 CPU-s for 18000 pages: 1,000.
+  assert.match(md, /\| seed #1( \(median\))? \| 43,200 \| [^|]+ \| [^|]+ \| 99% \| 825 \| 270 \|/);
+  assert.match(md, /\| seed #2( \(median\))? \| 36,000 \| [^|]+ \| [^|]+ \| 100% \| 1,000 \| 346 \|/);
+  const html = fs.readFileSync(r.html, 'utf8');
+  assert.match(html, /<h2>Repetitions<\/h2><p>Under a CPU quota/);
   assert.match(md, /## Listen queues/);
   assert.match(md, /\| seed #2 \| n\/a \| \d[\d,]* \| \d[\d,]* \| \d[\d,]* \| \d[\d,]* \| \d[\d,]* \|/);
   assert.match(md, /# repetition 1 of 2\nSpeed=\d+ pages\/min, \d+ bytes\/sec\.\nRequests: \d+ susceed, \d+ failed\./);

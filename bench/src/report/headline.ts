@@ -7,6 +7,7 @@ import { listenLine } from '../listen-queues.js';
 import { isShipped } from '../queue-matrix.js';
 import { docName } from './doc-name.js';
 import { medianLine } from '../repeat.js';
+import type { CpuBudget } from '../cpu-budget.js';
 import type { ResultDoc } from '../results/types.js';
 import type { Seed } from './compare.js';
 
@@ -153,17 +154,33 @@ export function listenRows(docs: ResultDoc[]): string[][] {
 
 export const LISTEN_HEADERS = ['profile', 'backlog (nginx, php-fpm, queue)', 'somaxconn', 'tcp_max_syn_backlog', 'ListenOverflows (machine)', 'ListenDrops (machine)', 'TCPSynRetrans (machine)', 'own listener drops (nginx / php-fpm / queue)'];
 
+/**
+ * The stack's CPU per page over a repetition's window, µs: its cgroup's CPU ÷ the pages of that window.
+ * Under a quota the stack's CPU is fixed, so pages/min moves only with this; when the generator's CPU per
+ * request moves with it, the machine's speed moved, not the stack.
+ */
+export function stackUsPerPage(b: CpuBudget | null | undefined, pagesPerMin: number): number | null {
+  const cpuS = b?.stack.cpu_s ?? null;
+  const pages = b ? (pagesPerMin * b.window_s) / 60 : 0;
+  return cpuS === null || !(pages > 0) ? null : (cpuS * 1e6) / pages;
+}
+
 /** Per-repetition figures of the repeated profiles. */
 export function repetitionRows(docs: ResultDoc[]): string[][] {
   const rows: string[][] = [];
+  const opt = (v: number | null | undefined, f: (x: number) => string) => (v === null || v === undefined ? 'n/a' : f(v));
   for (const d of docs) {
     for (const r of d.repetitions ?? []) {
       const l = r.loss_check;
+      const b = r.cpu_budget ?? null;
       rows.push([
         `${docName(d, docs)} #${r.index}${d.repeat_summary?.median_repetition === r.index ? ' (median)' : ''}`,
         n0(r.summary.pages_per_min),
         r.summary.strict_ok === null ? 'n/a' : n0(r.summary.strict_ok),
         r.summary.latency_ms.p99 === null ? 'n/a' : n0(r.summary.latency_ms.p99),
+        opt(b?.stack.used_of_quota, (x) => `${Math.round(x * 100)}%`),
+        opt(stackUsPerPage(b, r.summary.pages_per_min), n0),
+        opt(b?.generator.cpu_us_per_request ?? r.loadgen?.cpu_us_per_request, n0),
         r.busy_before_pct === null ? 'n/a' : `${r.busy_before_pct}%`,
         l ? (l.ok ? 'OK' : 'FAILED') : 'n/a',
       ]);
@@ -172,7 +189,14 @@ export function repetitionRows(docs: ResultDoc[]): string[][] {
   return rows;
 }
 
-export const REPETITION_HEADERS = ['repetition', 'pages/min', 'strict ok', 'p99 ms', 'CPU busy before', 'loss check'];
+/** Printed under the repetitions table: how to read a spread. */
+export const REPETITION_NOTE =
+  "Under a CPU quota the stack's CPU per window is fixed, so pages/min moves only with the stack's CPU per page. When the generator's CPU per request (outside the quota) moves with it, the machine's speed moved, not the stack.";
+
+export const REPETITION_HEADERS = [
+  'repetition', 'pages/min', 'strict ok', 'p99 ms', 'stack: use of its quota', 'stack CPU per page (µs)', 'generator CPU per request (µs)',
+  'CPU busy before', 'loss check',
+];
 
 /** A profile's printed lines for the report: each repetition's own (webbench's two lines first), then the median line. */
 export function profileLines(d: ResultDoc, docs: readonly ResultDoc[] = [d]): string[] {

@@ -3,7 +3,7 @@ import type { ResultDoc } from '../results/types.js';
 import { docName } from './doc-name.js';
 import type { Chart } from './charts.js';
 import { comparison, persistentGain, queueCostRatio, type Seed } from './compare.js';
-import { HEADLINE_HEADERS, headline, headlineCells, LISTEN_HEADERS, listenRows, profileLines, REPETITION_HEADERS, repetitionRows } from './headline.js';
+import { HEADLINE_HEADERS, headline, headlineCells, LISTEN_HEADERS, listenRows, profileLines, REPETITION_HEADERS, REPETITION_NOTE, repetitionRows } from './headline.js';
 import { busyNote, targets } from './markdown.js';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -28,7 +28,7 @@ export function renderHtml(seed: Seed, docs: ResultDoc[], charts: Chart[]): stri
   const t = targets(seed, docs);
   if (t.length > 0) body.push(`<h2>Targets</h2><ul>${t.map((l) => `<li>${esc(l)}</li>`).join('')}</ul>`);
   const reps = repetitionRows(docs);
-  if (reps.length > 0) body.push(`<h2>Repetitions</h2><table>${row(REPETITION_HEADERS, 'th')}${reps.map((r) => row(r)).join('')}</table>`);
+  if (reps.length > 0) body.push(`<h2>Repetitions</h2><p>${esc(REPETITION_NOTE)}</p><table>${row(REPETITION_HEADERS, 'th')}${reps.map((r) => row(r)).join('')}</table>`);
   const lq = listenRows(docs);
   if (lq.length > 0) {
     body.push(`<h2>Listen queues</h2><p>Kernel limits in force and each service's backlog; counters are deltas of /proc/net/netstat over warm-up + measured window (whole machine: other load counts too).</p>`);

@@ -3,7 +3,7 @@ import type { ResultDoc } from '../results/types.js';
 import { docName } from './doc-name.js';
 import type { Chart } from './charts.js';
 import { comparison, persistentGain, queueCostRatio, type Seed } from './compare.js';
-import { HEADLINE_HEADERS, headline, headlineCells, LISTEN_HEADERS, listenRows, profileLines, REPETITION_HEADERS, repetitionRows } from './headline.js';
+import { HEADLINE_HEADERS, headline, headlineCells, LISTEN_HEADERS, listenRows, profileLines, REPETITION_HEADERS, REPETITION_NOTE, repetitionRows } from './headline.js';
 
 export function table(headers: string[], rows: string[][]): string {
   const esc = (s: string) => s.replace(/\|/g, '\\|');
@@ -70,7 +70,7 @@ export function renderMarkdown(seed: Seed, docs: ResultDoc[], charts: Chart[], c
   const t = targets(seed, docs);
   if (t.length > 0) parts.push(`## Targets\n${t.map((l) => `- ${l}`).join('\n')}`);
   const reps = repetitionRows(docs);
-  if (reps.length > 0) parts.push(`## Repetitions\n${table(REPETITION_HEADERS, reps)}`);
+  if (reps.length > 0) parts.push(`## Repetitions\n${REPETITION_NOTE}\n\n${table(REPETITION_HEADERS, reps)}`);
   const lq = listenRows(docs);
   if (lq.length > 0) {
     parts.push(`## Listen queues\nKernel limits in force and each service's backlog; counters are deltas of /proc/net/netstat over warm-up + measured window (whole machine: other load counts too). Overflows and SYN retransmits mean clients waited 1 s, 3 s, 7 s... before their connection was accepted.\n\n${table(LISTEN_HEADERS, lq)}`);

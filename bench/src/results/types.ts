@@ -81,6 +81,8 @@ export interface Repetition {
   loadgen: ResultDoc['loadgen'];
   loss_check: LossCheck | null;
   listen_queues: ListenQueuesRecord | null;
+  /** The stack's and the generator's CPU over this repetition's window: what a page cost, run by run. */
+  cpu_budget?: CpuBudget | null;
   verdict: ResultDoc['verdict'];
 }
 
