@@ -1,5 +1,6 @@
 // Small local servers whose behaviour each test controls (port 0 only), for the load generator's tests.
 import net from 'node:net';
+import type { CpuBudget } from '../src/cpu-budget.js';
 
 export type Behaviour = (n: number, sock: net.Socket) => void;
 
@@ -60,4 +61,14 @@ export async function until(cond: () => boolean, timeoutMs = 5000): Promise<void
     if (Date.now() > end) throw new Error('condition not reached in time');
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** A budget as the runner records it: `cpuS` of stack CPU over a 30 s window under a 0.6-CPU quota. */
+export function budget(cpuS: number, genUsPerRequest: number): CpuBudget {
+  return {
+    window_s: 30, host_cpus: 2,
+    stack: { cgroup: '/x', cpus: 0.6, quota_us: 12000, period_us: 20000, weight: 262144, cpu_s: cpuS, used_of_quota: cpuS / 18, nr_periods: 1500, nr_throttled: 1500, throttled_share: 1 },
+    generator: { cgroup: '/g', weight: 1024, cpu_s: 6, cpu_us_per_request: genUsPerRequest, host_share: 0.1, used_of_rest: 0.14, outside_stack: true },
+    others_cpu_s: 1, warnings: [],
+  };
 }

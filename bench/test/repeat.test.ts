@@ -11,7 +11,7 @@ import { combineRepetitions, formatDuration, medianLine, medianRepetition, repet
 import { runBench } from '../src/run.js';
 import type { ResultDoc } from '../src/results/types.js';
 import { validateResult } from '../src/results/validate.js';
-import { httpResponse, startServer, type TestServer } from './helper.js';
+import { budget, httpResponse, startServer, type TestServer } from './helper.js';
 import { repoRoot } from '@eserver-lab/testkit/repo-root';
 
 let dir = '';
@@ -101,7 +101,7 @@ test('median, spread and CV on known figures; one failed repetition fails the pr
   assert.equal(combineRepetitions([fake(1, null), fake(2, null)]).repeat_summary!.strict_ok, null);
   // Each repetition keeps its own CPU budget: the spread's cause is read run by run.
   const [a, b] = [fake(120, 100), fake(100, 90)];
-  a.cpu_budget = { window_s: 30, host_cpus: 2, stack: { cgroup: '/x', cpus: 0.6, quota_us: 12000, period_us: 20000, weight: 262144, cpu_s: 17.9, used_of_quota: 0.99, nr_periods: 1500, nr_throttled: 1500, throttled_share: 1 }, generator: { cgroup: null, weight: null, cpu_s: 6, cpu_us_per_request: 270, host_share: 0.1, used_of_rest: null, outside_stack: true }, others_cpu_s: 0, warnings: [] };
+  a.cpu_budget = budget(17.9, 270);
   b.cpu_budget = null;
   const both = combineRepetitions([a, b]);
   assert.equal(both.repetitions![0]!.cpu_budget?.stack.cpu_s, 17.9);

@@ -12,7 +12,7 @@ import { renderReport } from '../src/report/index.js';
 import { runBench } from '../src/run.js';
 import type { ResultDoc } from '../src/results/types.js';
 import { validateResult } from '../src/results/validate.js';
-import { httpResponse, startServer, type TestServer } from './helper.js';
+import { budget, httpResponse, startServer, type TestServer } from './helper.js';
 import { repoRoot } from '@eserver-lab/testkit/repo-root';
 
 let dir = '';
@@ -87,16 +87,6 @@ test('rows from the profiles that ran, emulated box first, ratio from seed.json'
   assert.match(html, /<h2>Emulated 2013 box/);
   assert.match(html, /<td>TypeScript server \(as shipped\)<\/td><td>35,000<\/td><td>0\.70×<\/td><td>0\.70×<\/td>/);
 });
-
-/** A budget as the runner records it: `cpuS` of stack CPU over a 30 s window under a 0.6-CPU quota. */
-function budget(cpuS: number, genUsPerRequest: number): NonNullable<ResultDoc['cpu_budget']> {
-  return {
-    window_s: 30, host_cpus: 2,
-    stack: { cgroup: '/x', cpus: 0.6, quota_us: 12000, period_us: 20000, weight: 262144, cpu_s: cpuS, used_of_quota: cpuS / 18, nr_periods: 1500, nr_throttled: 1500, throttled_share: 1 },
-    generator: { cgroup: '/g', weight: 1024, cpu_s: 6, cpu_us_per_request: genUsPerRequest, host_share: 0.1, used_of_rest: 0.14, outside_stack: true },
-    others_cpu_s: 1, warnings: [],
-  };
-}
 
 test('a repeated profile shows its median, spread, repetitions and listen queues', async () => {
   const d = structuredClone(base);

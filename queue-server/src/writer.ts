@@ -200,8 +200,6 @@ export class MysqlWriter implements MetricSource {
    * batchMs (then the timer ends the wait), so a filling batch costs one timer, not a wake-up per enqueue.
    */
   private wakeAt = 1;
-  /** The last committed batch was full: the queue is behind, the next batch does not wait to fill. */
-  private lastBatchFull = false;
   private stopping = false;
   private drainOnStop = true;
   private deadline = Infinity;
@@ -469,15 +467,19 @@ export class MysqlWriter implements MetricSource {
 
   private async run(): Promise<void> {
     let backoff = this.opts.minBackoffMs;
+    // The last committed batch was full: the queue is behind, and the next batch does not wait to fill, until
+    // an empty queue says the drain has caught up.
+    let behind = false;
     while (this.shouldRun()) {
       if (this.queue.length === 0) {
+        behind = false;
         this.wakeAt = 1;
         await this.waitForData(Infinity);
         continue;
       }
       // Let a batch fill up for batchMs, unless it is already full (sustained load: no waiting at all) or the
       // last batch was full: then this is the tail of a backlog, whose rows are all there already.
-      if (this.queue.length < this.opts.batchSize && this.opts.batchMs > 0 && !this.stopping && !this.lastBatchFull) {
+      if (this.queue.length < this.opts.batchSize && this.opts.batchMs > 0 && !this.stopping && !behind) {
         const until = Date.now() + this.opts.batchMs;
         this.wakeAt = this.opts.batchSize;
         while (this.queue.length < this.opts.batchSize && Date.now() < until && !this.stopping) {
@@ -491,7 +493,7 @@ export class MysqlWriter implements MetricSource {
         if (!this.claimed) await this.claim();
         const r = await this.withinBatchDeadline(this.applyBatch(batch));
         this.queue.commit(batch.length);
-        this.lastBatchFull = batch.length >= this.opts.batchSize;
+        behind = batch.length >= this.opts.batchSize;
         this.batches++;
         this.drained += r.applied;
         this.skipped += r.skipped;

@@ -134,6 +134,26 @@ describe('MysqlWriter against MariaDB', { skip: skip ?? false, timeout: 90_000 }
     assert.deepEqual(await nums(), Array.from({ length: 251 }, (_, i) => i + 1));
   });
 
+  it('a backlog that ends on a full batch is caught up: the next lone entry waits batchMs again', async () => {
+    await db.emptyTables();
+    const batchMs = 2000;
+    const src = new ArraySource();
+    const w = new MysqlWriter(src, { url: db.url, stream: 'backlog-even', batchSize: 100, batchMs, maxBackoffMs: 500, log: new MemLog() });
+    running.push(w);
+    await w.readCommittedSeq();
+    // Exactly two full batches: the last one is full, yet nothing is behind it.
+    src.push(...seedEntries(1, 200));
+    w.start();
+    await waitFor(() => src.length === 0, 20_000, 'the two full batches');
+    const pushed = performance.now();
+    src.push(...seedEntries(201, 201));
+    await waitFor(() => src.length === 0, batchMs + 10_000, 'the lone entry after the backlog');
+    const waited = performance.now() - pushed;
+    assert.ok(waited >= batchMs - 100, `a lone entry after a caught-up backlog waits for its batch to fill (${Math.round(waited)} ms of ${batchMs})`);
+    await w.stop({ drain: true, timeoutMs: 5000 });
+    assert.deepEqual(await nums(), Array.from({ length: 201 }, (_, i) => i + 1));
+  });
+
   it('poison statements go to dead_letters with the error; the rest of the batch commits', async () => {
     await db.emptyTables();
     const src = new ArraySource();
