@@ -27,7 +27,7 @@ BENCH_ARGS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(CONCURRENCY),--concurr
              $(if $(REPEAT),--repeat $(REPEAT)) $(if $(LISTEN_BACKLOG),--listen-backlog $(LISTEN_BACKLOG)) \
              $(if $(QUEUE_RUNTIMES),--queue-runtime $(QUEUE_RUNTIMES)) $(if $(FSYNC),--fsync $(FSYNC))
 
-.PHONY: all setup deps build test fuzz bench calibrate bench-proto bench-ci bench-baseline bench-gate-power chaos report \
+.PHONY: all setup deps build test fuzz bench calibrate bench-proto bench-ci bench-baseline bench-gate-accept bench-gate-power chaos report \
         lab-up lab-down lab-status lab-logs docker-base docker-engine docker-engine-stop clean
 
 all: build
@@ -67,16 +67,23 @@ calibrate: setup build
 bench-proto: build
 	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/protocol-bench/cli.js $(ARGS)
 
+# The CI gate: this working tree's queue server against our own at the pinned commit (reference.commit in
+# results/baseline.json), or against BASE=<commit or branch>, both measured at once (about 10 minutes).
 bench-ci: setup build
-	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/gate/cli.js run $(ARGS)
+	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/gate/cli.js run $(if $(BASE),--base $(BASE)) $(ARGS)
 
+# A/A: the pinned commit against itself; writes each ratio's tolerance into results/baseline.json (about 25 minutes).
 bench-baseline: setup build
 	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/gate/cli.js baseline $(ARGS)
 
-# How often the gate catches a 10% slowdown, and its false alarms on clean runs: 10 + 10 runs of exactly
-# what bench-ci runs, judged against the committed baseline (long: about 50 minutes).
+# Accept the performance of a commit: the gate's reference moves to REF (default HEAD). Commit the file.
+bench-gate-accept: build
+	@$(NODE) bench/dist/src/gate/cli.js accept $(if $(REF),--ref $(REF))
+
+# How often the gate catches a 10% slowdown (a CPU burn per connection, and one per 8001, in the candidate
+# only) and how often clean runs are flagged: 10 runs of each, each exactly what bench-ci runs (hours).
 bench-gate-power: setup build
-	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/gate/cli.js power $(or $(ARGS),--runs 10 --use-baseline-file)
+	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/gate/cli.js power $(ARGS)
 
 # The stack through faults (bench/src/chaos): kill -9 of the queue server x5 per fsync policy, MySQL
 # restart and SIGSTOP, php-fpm restart, full disk under the journal; about 6 minutes natively.

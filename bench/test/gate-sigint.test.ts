@@ -8,7 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { processesUsing } from './lab-procs.js';
-import { GATE_CLI, watchCli } from './run-cli.js';
+import { execFileSync } from 'node:child_process';
+import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { GATE_CLI, pinnedBaseline, watchCli } from './run-cli.js';
 
 const CPU_ROOT = '/sys/fs/cgroup/cpu';
 const LAB_CLI = new URL('../src/lab/cli.js', import.meta.url).pathname;
@@ -42,7 +44,7 @@ test('Ctrl-C during the gate\'s load leaves no generator cgroup and no stack beh
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gate-sigint-'));
   const runDir = path.join(dir, 'run');
   const w = watchCli(GATE_CLI, ['run', '--parts', 'stack', '-r', '1', '--stack-duration', '30', '--stack-warmup', '2',
-    '--stack-concurrency', '20', '--baseline', path.join(dir, 'none.json'), '--out', dir, '--run-dir', runDir]);
+    '--stack-clients', '20', '--baseline', pinnedBaseline(dir, execFileSync('git', ['-C', repoRoot, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim()), '--out', dir, '--run-dir', runDir]);
   const pid = w.child.pid!;
   try {
     // The group exists while a load runs (the priming first): that is when Ctrl-C must clean it up.
@@ -61,7 +63,7 @@ test('Ctrl-C during the gate\'s load leaves no generator cgroup and no stack beh
         /* a process still in it; the assertion above has said so */
       }
     }
-    for (const sub of ['lab-ts', 'lab-seed2013']) {
+    for (const sub of ['lab-candidate', 'lab-reference', 'lab-seed2013']) {
       const d = path.join(runDir, sub);
       if (processesUsing(d).length > 0) spawnSync(process.execPath, [LAB_CLI, 'down', '--runtime', 'native', '--run-dir', d], { stdio: 'ignore' });
     }

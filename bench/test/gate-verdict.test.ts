@@ -1,126 +1,127 @@
-// The gate's decision logic: medians, spread, tolerances, directions, correctness, and the output formats.
+// The gate's decision, on hand-made figures: candidate ÷ reference medians against 1 within tolerances that
+// an A/A run set, report-only figures that never decide, correctness that always does, and the baseline file.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { median, cv } from '../src/gate/stats.js';
-import { judge, renderVerdict, githubActionBenchmark } from '../src/gate/verdict.js';
-import { buildBaseline, toleranceFor, readBaseline, writeBaseline, noisyMetrics, type Baseline } from '../src/gate/baseline.js';
-import type { MetricRepetitions, CorrectnessCheck } from '../src/gate/metrics.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cv, median } from '../src/gate/stats.js';
+import { judge, renderVerdict, githubActionBenchmark } from '../src/gate/verdict.js';
+import { readBaseline, toleranceFromAa, tolerancesFromAa, writeBaseline, MAX_TOLERANCE, MIN_TOLERANCE, Z, type Baseline } from '../src/gate/baseline.js';
+import type { MetricRepetitions } from '../src/gate/metrics.js';
+import type { CorrectnessCheck } from '../src/gate/part.js';
 
 const s = (id: string, values: number[]): MetricRepetitions => ({ id, values, median: median(values), cv: cv(values) });
 const ok: CorrectnessCheck = { id: 'proto_failed', name: '0 failed', ok: true, detail: '0 failed' };
+const aa = (tolerance: number) => ({ tolerance, values: [1, 1.01, 0.99], median: 1, sd_log: 0.01 });
 
 function baseline(): Baseline {
   return {
-    schema: 'eserver-lab/gate-baseline@1', updatedAt: 'x', command: 'test', machine: {}, settings: {},
-    metrics: {
-      queue_cpu_vs_c_ref: { value: 100, tolerance: 0.06, direction: 'smaller', unit: 'ratio', cv: 0.01, repetitions: 3 },
-      queue_cpu_us_per_enqueue: { value: 100, tolerance: 0.06, direction: 'smaller', unit: 'µs', cv: 0.01, repetitions: 3 },
-      stack_ratio: { value: 0.8, tolerance: 0.1, direction: 'bigger', unit: 'ratio', cv: 0.02, repetitions: 3 },
+    schema: 'eserver-lab/gate-baseline@2',
+    reference: { commit: 'a'.repeat(40), subject: 'x', accepted_at: 'x' },
+    tolerances: {
+      taken_at: 'x', command: 'test', commit: 'a'.repeat(40), machine: { model: 'test' }, settings: {}, judged_repetitions: 5, z: Z,
+      metrics: { stack_queue_cpu: aa(0.05), stack_pages: aa(0.04) },
     },
+    record: { stack_queue_cpu_us: 100 },
   };
 }
 
-test('median and coefficient of variation', () => {
-  assert.equal(median([3, 1, 2]), 2);
-  assert.equal(median([4, 1, 3, 2]), 2.5);
-  assert.ok(Number.isNaN(median([])));
-  assert.equal(cv([5]), 0);
-  assert.ok(Math.abs(cv([9, 10, 11]) - 0.1) < 1e-12);
-});
-
-test('a smaller-is-better metric fails only beyond its tolerance, and improvements pass', () => {
+test('a smaller-is-better ratio fails only when its median is worse than 1 by more than its tolerance', () => {
   const b = baseline();
-  assert.equal(judge([s('queue_cpu_vs_c_ref', [105, 106, 104])], [ok], b).pass, true);
-  const slow = judge([s('queue_cpu_vs_c_ref', [110, 111, 109])], [ok], b);
+  assert.equal(judge([s('stack_queue_cpu', [1.04, 1.06, 1.03, 1.05, 1.02])], [ok], b).pass, true);
+  const slow = judge([s('stack_queue_cpu', [1.07, 1.09, 1.06, 1.12, 1.08])], [ok], b);
   assert.equal(slow.pass, false);
-  assert.deepEqual(slow.regressions, ['queue_cpu_vs_c_ref']);
-  assert.ok(Math.abs(slow.rows[0].change! - 0.1) < 1e-12);
-  assert.equal(judge([s('queue_cpu_vs_c_ref', [50, 50, 50])], [ok], b).pass, true);
+  assert.deepEqual(slow.regressions, ['stack_queue_cpu']);
+  assert.ok(Math.abs(slow.rows[0]!.change! - 0.08) < 1e-12);
+  // Faster than the reference is never a regression.
+  assert.equal(judge([s('stack_queue_cpu', [0.5, 0.5, 0.5])], [ok], b).pass, true);
 });
 
-test('the absolute CPU per enqueue is compared and flagged, but does not decide', () => {
-  const v = judge([s('queue_cpu_us_per_enqueue', [150, 150, 150]), s('queue_cpu_vs_c_ref', [100, 100, 100])], [ok], baseline());
+test('a bigger-is-better ratio fails when it drops beyond its tolerance; the median ignores one outlier', () => {
+  const b = baseline();
+  assert.equal(judge([s('stack_pages', [0.95, 0.94, 0.95])], [ok], b).pass, false);
+  assert.equal(judge([s('stack_pages', [0.5, 0.99, 1.01])], [ok], b).pass, true);
+  assert.equal(judge([s('stack_pages', [1.3, 1.2, 1.25])], [ok], b).pass, true);
+});
+
+test('without an A/A tolerance a ratio is judged with its default one, and the output says so', () => {
+  const b = { ...baseline(), tolerances: null };
+  const v = judge([s('proto_conn_cpu', [1.07])], [ok], b);
+  assert.equal(v.rows[0]!.toleranceFrom, 'default');
   assert.equal(v.pass, true);
-  assert.deepEqual(v.regressions, []);
-  const row = v.rows.find((r) => r.id === 'queue_cpu_us_per_enqueue')!;
+  assert.equal(judge([s('proto_conn_cpu', [1.09])], [ok], b).pass, false);
+  assert.match(renderVerdict(v), /none: default tolerance/);
+});
+
+test('absolute figures are shown beside the ones on record, and never decide however far they moved', () => {
+  const v = judge([s('stack_queue_cpu_us', [300, 310, 305]), s('stack_queue_cpu', [1, 1, 1])], [ok], baseline());
+  assert.equal(v.pass, true);
+  const row = v.rows.find((r) => r.id === 'stack_queue_cpu_us')!;
   assert.equal(row.status, 'report only');
-  assert.equal(row.overTolerance, true);
-  assert.match(renderVerdict(v), /report only: beyond tolerance/);
-  const within = judge([s('queue_cpu_us_per_enqueue', [101])], [ok], baseline()).rows[0];
-  assert.equal(within.overTolerance, false);
-  assert.equal(within.status, 'report only');
+  assert.equal(row.recorded, 100);
+  assert.ok(Math.abs(row.change! - 2.05) < 1e-12);
+  assert.match(renderVerdict(v), /for the record only/);
 });
 
-test('a bigger-is-better metric fails when it drops beyond tolerance; the median ignores one outlier', () => {
-  const b = baseline();
-  assert.equal(judge([s('stack_ratio', [0.7, 0.71, 0.69])], [ok], b).pass, false);
-  assert.equal(judge([s('stack_ratio', [0.2, 0.8, 0.79])], [ok], b).pass, true);
-  assert.equal(judge([s('stack_ratio', [0.95, 0.9, 0.99])], [ok], b).pass, true);
+test('a ratio that could not be measured fails; a failed correctness check fails whatever the ratios say', () => {
+  assert.equal(judge([s('stack_pages', [NaN])], [ok], baseline()).pass, false);
+  const lost: CorrectnessCheck = { id: 'stack_lost_rows', name: '0 lost', ok: false, detail: '3 lost' };
+  const v = judge([s('stack_pages', [1, 1, 1])], [ok, lost], baseline());
+  assert.equal(v.pass, false);
+  assert.deepEqual(v.correctnessFailures, ['stack_lost_rows']);
+  assert.match(renderVerdict(v), /VERDICT: FAIL \(correctness: stack_lost_rows\)/);
 });
 
-test('an unmeasurable metric and a correctness failure both fail the verdict; no baseline only reports', () => {
-  const b = baseline();
-  assert.equal(judge([s('stack_ratio', [NaN])], [ok], b).pass, false);
-  const bad = judge([s('stack_ratio', [0.8])], [{ ...ok, ok: false, detail: '3 failed' }], b);
-  assert.equal(bad.pass, false);
-  assert.deepEqual(bad.correctnessFailures, ['proto_failed']);
-  assert.match(renderVerdict(bad), /VERDICT: FAIL \(correctness: proto_failed\)/);
-  const none = judge([s('drain_vs_raw_insert', [0.5])], [ok], b);
-  assert.equal(none.rows[0].status, 'no baseline');
-  assert.equal(none.pass, true);
+test('the verdict shows the A/A spread each tolerance came from', () => {
+  const out = renderVerdict(judge([s('stack_queue_cpu', [1.01, 1, 0.99])], [ok], baseline()));
+  assert.match(out, /\| 5\.0% \| 1\.000, 1\.0% \(n=3\) \| pass \|/);
+  assert.match(out, /VERDICT: PASS/);
 });
 
-test('tolerance widens with measured noise, keeps a wider previous choice, and is never below the default', () => {
-  assert.equal(toleranceFor(s('queue_cpu_us_per_enqueue', [100, 100, 100])), 0.06);
-  // CV 5% over 3 repetitions: 3 × 1.25 × 0.05 / √3 ≈ 10.8%.
-  assert.equal(toleranceFor(s('queue_cpu_us_per_enqueue', [95, 100, 105])), 0.108);
-  // A 6-repetition baseline judged against 3-repetition runs: the runs' noise sets the tolerance.
-  assert.equal(toleranceFor(s('queue_cpu_us_per_enqueue', [95, 100, 105, 95, 100, 105]), undefined, 3), 0.097);
-  assert.equal(toleranceFor(s('queue_cpu_us_per_enqueue', [95, 100, 105, 95, 100, 105])), 0.068);
-  const noisy = s('queue_cpu_vs_c_ref', [85, 100, 115]);
-  // Never so wide that the metric could not fail any more.
-  assert.equal(toleranceFor(s('stack_ratio', [0.2, 0.3, 0.7])), 0.3);
-  assert.deepEqual(noisyMetrics([noisy, s('stack_ratio', [1, 1.01, 0.99])]).map((x) => x.id), ['queue_cpu_vs_c_ref']);
-  // The same 15% spread over 12 repetitions pins the median down well enough to judge against.
-  assert.deepEqual(noisyMetrics([s('queue_cpu_vs_c_ref', [85, 100, 115, 85, 100, 115, 85, 100, 115, 85, 100, 115])]), []);
-  // A metric that does not decide does not block a baseline, however it spreads.
-  assert.deepEqual(noisyMetrics([s('queue_cpu_us_per_enqueue', [50, 100, 150])]), []);
-  // A repetition that measured nothing does not count towards r.
-  assert.equal(noisyMetrics([s('stack_ratio', [NaN, NaN, NaN, 0.9, 1.1])]).length, 1);
-  const prev = baseline().metrics.queue_cpu_us_per_enqueue;
-  assert.equal(toleranceFor(s('queue_cpu_us_per_enqueue', [100, 100, 100]), { ...prev, tolerance: 0.09 }), 0.09);
+test('an A/A tolerance: z standard errors of a median of the judged repetitions, plus the A/A median\'s own distance from 1', () => {
+  // ln-ratios of ±2%: sd of ln(values) = 0.02 (to the 4th digit).
+  const values = [Math.exp(-0.02), 1, Math.exp(0.02), Math.exp(-0.02), 1, Math.exp(0.02)];
+  const t = toleranceFromAa(values, 5);
+  const sd = Math.sqrt((4 * 0.02 ** 2) / 5);
+  assert.ok(Math.abs(t.sd_log - sd) < 1e-4);
+  assert.ok(Math.abs(t.tolerance - (Math.exp((Z * 1.2533 * sd) / Math.sqrt(5)) - 1)) < 1e-3, String(t.tolerance));
+  // More judged repetitions, a tighter tolerance.
+  assert.ok(toleranceFromAa(values, 9).tolerance < t.tolerance);
+  // An A/A median off 1 widens it by that much.
+  const shifted = toleranceFromAa(values.map((v) => v * 1.03), 5);
+  assert.ok(Math.abs(shifted.tolerance - (Math.exp(Math.log(1.03) + (Z * 1.2533 * sd) / Math.sqrt(5)) - 1)) < 1e-3);
+  // Bounded both ways.
+  assert.equal(toleranceFromAa([1, 1, 1], 5).tolerance, MIN_TOLERANCE);
+  assert.equal(toleranceFromAa([0.5, 1.5, 1, 2], 5).tolerance, MAX_TOLERANCE);
 });
 
-test('buildBaseline keeps metrics that this run did not measure; the file round-trips and is validated', () => {
-  const prev = baseline();
-  const b = buildBaseline([s('queue_cpu_us_per_enqueue', [90, 91, 92])], prev, { command: 'make bench-baseline', machine: {}, settings: {} });
-  assert.equal(b.metrics.queue_cpu_us_per_enqueue.value, 91);
-  assert.equal(b.metrics.queue_cpu_us_per_enqueue.tolerance, 0.06, 'computed afresh, not inherited');
-  const kept = buildBaseline([s('queue_cpu_us_per_enqueue', [90, 91, 92])], { ...prev, metrics: { ...prev.metrics, queue_cpu_us_per_enqueue: { ...prev.metrics.queue_cpu_us_per_enqueue, tolerance: 0.12 } } }, { command: 'x', machine: {}, settings: {} }, true);
-  assert.equal(kept.metrics.queue_cpu_us_per_enqueue.tolerance, 0.12);
-  assert.equal(b.metrics.queue_cpu_us_per_enqueue.direction, 'smaller');
-  assert.deepEqual(b.metrics.stack_ratio, prev.metrics.stack_ratio);
-  const dir = mkdtempSync(join(tmpdir(), 'gate-'));
+test('tolerances are written for deciding ratios only', () => {
+  const t = tolerancesFromAa([s('stack_queue_cpu', [1, 1.01, 0.99]), s('stack_queue_cpu_us', [100, 101, 99])], {
+    taken_at: 'x', command: 'x', commit: 'a'.repeat(40), machine: {}, settings: {}, judged_repetitions: 5,
+  });
+  assert.deepEqual(Object.keys(t.metrics), ['stack_queue_cpu']);
+});
+
+test('the baseline file round-trips, and a file that is not one is refused with the fix', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gate-baseline-'));
   try {
-    const f = join(dir, 'baseline.json');
-    writeBaseline(f, b);
-    assert.deepEqual(readBaseline(f), b);
-    assert.equal(readBaseline(join(dir, 'missing.json')), null);
-    writeFileSync(f, JSON.stringify({ ...b, metrics: { x: { value: 1, tolerance: 0.1, direction: 'up' } } }));
-    assert.throws(() => readBaseline(f), /direction/);
+    const f = join(dir, 'b.json');
+    writeBaseline(f, baseline());
+    assert.deepEqual(readBaseline(f), baseline());
+    writeFileSync(f, JSON.stringify({ schema: 'eserver-lab/gate-baseline@1', metrics: {} }));
+    assert.throws(() => readBaseline(f), /make bench-gate-accept/);
+    writeFileSync(f, JSON.stringify({ ...baseline(), reference: { commit: 'HEAD' } }));
+    assert.throws(() => readBaseline(f), /full commit hash/);
+    assert.throws(() => readBaseline(join(dir, 'none.json')), /missing.*make bench-gate-accept/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
-test('github-action-benchmark output splits metrics by direction', () => {
-  const v = judge([s('queue_cpu_us_per_enqueue', [100]), s('stack_ratio', [0.8])], [ok], baseline());
+test('github-action-benchmark files: one per direction', () => {
+  const v = judge([s('stack_queue_cpu', [1.02]), s('stack_pages', [0.99]), s('stack_queue_cpu_us', [200])], [ok], baseline());
   const g = githubActionBenchmark(v);
-  // Report-only metrics are published too: a trend chart is where their drift is worth watching.
-  assert.deepEqual(g.smaller.map((e) => [e.unit, e.value]), [['µs', 100]]);
-  assert.deepEqual(g.bigger.map((e) => [e.unit, e.value]), [['ratio', 0.8]]);
-  assert.ok(g.bigger.every((e) => typeof e.name === 'string' && e.name.length > 0));
+  assert.deepEqual(g.smaller.map((e) => e.unit), ['ratio', 'µs']);
+  assert.deepEqual(g.bigger.map((e) => e.value), [0.99]);
 });

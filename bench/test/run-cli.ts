@@ -1,6 +1,10 @@
 // Runs one of the bench's CLIs in a child node process, as a user would, and collects what it printed.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BASELINE_SCHEMA, type Baseline } from '../src/gate/baseline.js';
+import { METRICS } from '../src/gate/metrics.js';
 
 export const GATE_CLI = fileURLToPath(new URL('../src/gate/cli.js', import.meta.url));
 
@@ -47,4 +51,22 @@ export function watchCli(script: string, args: string[], cwd?: string): WatchedC
     }),
   );
   return { child, output: () => out, closed, ended: () => ended };
+}
+
+/**
+ * A gate baseline file in `dir` that pins `commit` as the reference, with `tolerance` for every deciding
+ * ratio (null: none measured, each metric's default).
+ */
+export function pinnedBaseline(dir: string, commit: string, tolerance: number | null = null): string {
+  const f = join(dir, 'baseline.json');
+  const tolerances: Baseline['tolerances'] =
+    tolerance === null
+      ? null
+      : {
+          taken_at: 'test', command: 'test', commit, machine: { model: 'test' }, settings: {}, judged_repetitions: 1, z: 2.5,
+          metrics: Object.fromEntries(METRICS.filter((m) => m.decides).map((m) => [m.id, { tolerance, values: [1, 1], median: 1, sd_log: 0 }])),
+        };
+  const b: Baseline = { schema: BASELINE_SCHEMA, reference: { commit, subject: 'test pin', accepted_at: 'test' }, tolerances, record: {} };
+  writeFileSync(f, JSON.stringify(b));
+  return f;
 }

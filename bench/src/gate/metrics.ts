@@ -1,5 +1,7 @@
-// The metrics the gate measures. Every metric that decides is a ratio against something measured in
-// the same run, so that a slower or faster machine moves both sides alike.
+// The metrics of a gate run. Those that decide are candidate ÷ reference ratios, each from one repetition
+// in which both were loaded at the same time: a faster or slower machine moves both sides alike. The
+// absolute figures and the ratios to the 2013-style server are kept for the record, never for a decision.
+import type { GatePart } from './settings.js';
 
 export type Direction = 'bigger' | 'smaller';
 
@@ -8,40 +10,34 @@ export interface MetricDef {
   name: string;
   unit: string;
   direction: Direction;
-  /** Tolerance used when a baseline is first written, before measured noise widens it. */
-  defaultTolerance: number;
   part: GatePart;
-  /**
-   * Whether a change beyond tolerance fails the gate. A metric that does not decide is still measured,
-   * compared with its baseline and published, but only flagged in the table.
-   */
+  /** Whether it decides the verdict (a candidate ÷ reference ratio), or is only reported. */
   decides: boolean;
+  /** The tolerance used until an A/A run (`make bench-baseline`) has measured one. */
+  defaultTolerance: number;
 }
 
-export type GatePart = 'stack' | 'proto' | 'drain';
-
-// Tolerances and which metrics decide were tuned from `make bench-gate-power`; the figures behind each
-// choice are in bench/README.md ("Measured power"). In short: an absolute µs figure moves with the machine,
-// so only ratios to a reference measured in the same window decide.
 export const METRICS: readonly MetricDef[] = [
-  { id: 'stack_ratio', name: 'stack ratio: client.php ÷ baseline.php pages/min (emulated box)', unit: 'ratio', direction: 'bigger', defaultTolerance: 0.2, part: 'stack', decides: true },
-  // The seed's own path on the emulated box, against the 2013-style server in the same run: a slower
-  // connection path shows here, where the persistent-connection req/s ratio cannot see it.
-  { id: 'seed_ppm_vs_2013', name: 'client.php pages/min, our server ÷ the 2013-style server (emulated box)', unit: 'ratio', direction: 'bigger', defaultTolerance: 0.1, part: 'stack', decides: true },
-  { id: 'seed_queue_cpu_us_per_enqueue', name: 'queue server CPU per enqueue in the stack, ours (journal + drain; emulated box)', unit: 'µs', direction: 'smaller', defaultTolerance: 0.1, part: 'stack', decides: false },
-  { id: 'seed_queue_cpu_vs_2013', name: 'queue server CPU per enqueue in the stack, ours (journal + drain) ÷ the 2013-style server (emulated box)', unit: 'ratio', direction: 'smaller', defaultTolerance: 0.1, part: 'stack', decides: true },
-  { id: 'queue_cpu_us_per_enqueue', name: 'queue server CPU per enqueue (new connection per request)', unit: 'µs', direction: 'smaller', defaultTolerance: 0.06, part: 'proto', decides: false },
-  { id: 'queue_cpu_vs_c_ref', name: 'queue server CPU per enqueue ÷ C reference (new connection per request)', unit: 'ratio', direction: 'smaller', defaultTolerance: 0.3, part: 'proto', decides: true },
-  { id: 'proto_rps_vs_c_ref', name: 'protocol req/s ÷ C reference (persistent connections)', unit: 'ratio', direction: 'bigger', defaultTolerance: 0.1, part: 'proto', decides: true },
-  { id: 'drain_vs_raw_insert', name: 'drain rows/s ÷ raw mysql2 multi-row INSERT rows/s', unit: 'ratio', direction: 'bigger', defaultTolerance: 0.15, part: 'drain', decides: true },
-  // The shipped configuration (journal `always` + drain) against the pure queue, same load, same repetition:
-  // a slower journal or drain moves it, a slower machine or protocol path mostly cancels. Tolerance: see
-  // bench/README.md ("shipped ÷ pure").
-  { id: 'shipped_cpu_vs_pure', name: 'shipped (journal always + drain) ÷ pure queue CPU per enqueue (12 clients, new connection per request)', unit: 'ratio', direction: 'smaller', defaultTolerance: 0.25, part: 'drain', decides: true },
+  { id: 'stack_queue_cpu', name: 'queue-server CPU per acknowledged enqueue in the stack (journal and drain included), candidate ÷ reference', unit: 'ratio', direction: 'smaller', part: 'stack', decides: true, defaultTolerance: 0.08 },
+  { id: 'stack_pages', name: 'client.php pages/min on the emulated box, candidate ÷ reference', unit: 'ratio', direction: 'bigger', part: 'stack', decides: true, defaultTolerance: 0.08 },
+  { id: 'proto_conn_cpu', name: 'queue-server CPU per enqueue, a new connection per request, candidate ÷ reference', unit: 'ratio', direction: 'smaller', part: 'proto', decides: true, defaultTolerance: 0.08 },
+  { id: 'proto_persistent_rps', name: 'req/s per server CPU-second over persistent connections, candidate ÷ reference', unit: 'ratio', direction: 'bigger', part: 'proto', decides: true, defaultTolerance: 0.08 },
+  { id: 'drain_rows', name: 'drain rows/s per CPU-second (queue server + MariaDB), candidate ÷ reference', unit: 'ratio', direction: 'bigger', part: 'drain', decides: true, defaultTolerance: 0.1 },
+  { id: 'stack_queue_cpu_us', name: 'queue-server CPU per acknowledged enqueue in the stack, candidate', unit: 'µs', direction: 'smaller', part: 'stack', decides: false, defaultTolerance: 0 },
+  { id: 'stack_pages_per_min', name: 'client.php pages/min on the emulated box, candidate', unit: 'pages/min', direction: 'bigger', part: 'stack', decides: false, defaultTolerance: 0 },
+  { id: 'seed_pages_vs_2013', name: 'client.php pages/min, candidate ÷ the 2013-style server', unit: 'ratio', direction: 'bigger', part: 'stack', decides: false, defaultTolerance: 0 },
+  { id: 'seed_queue_cpu_vs_2013', name: 'queue-server CPU per enqueue in the stack, candidate ÷ the 2013-style server', unit: 'ratio', direction: 'smaller', part: 'stack', decides: false, defaultTolerance: 0 },
+  { id: 'proto_conn_cpu_us', name: 'queue-server CPU per enqueue, a new connection per request, candidate', unit: 'µs', direction: 'smaller', part: 'proto', decides: false, defaultTolerance: 0 },
+  { id: 'proto_persistent_req_s', name: 'req/s over persistent connections, candidate', unit: 'req/s', direction: 'bigger', part: 'proto', decides: false, defaultTolerance: 0 },
+  { id: 'proto_persistent_req_s_ratio', name: 'req/s over persistent connections, candidate ÷ reference (the share of the machine each load got is in it)', unit: 'ratio', direction: 'bigger', part: 'proto', decides: false, defaultTolerance: 0 },
+  { id: 'drain_rows_per_s', name: 'drain rows/s into MariaDB, candidate', unit: 'rows/s', direction: 'bigger', part: 'drain', decides: false, defaultTolerance: 0 },
+  { id: 'drain_rows_per_s_ratio', name: 'drain rows/s into MariaDB, candidate ÷ reference (the share of the machine each drain got is in it)', unit: 'ratio', direction: 'bigger', part: 'drain', decides: false, defaultTolerance: 0 },
 ];
 
-export function metricDef(id: string): MetricDef | undefined {
-  return METRICS.find((m) => m.id === id);
+export function metricDef(id: string): MetricDef {
+  const d = METRICS.find((m) => m.id === id);
+  if (!d) throw new Error(`unknown gate metric "${id}"`);
+  return d;
 }
 
 /** One metric's repetitions, as measured in a gate run. */
@@ -50,12 +46,4 @@ export interface MetricRepetitions {
   values: number[];
   median: number;
   cv: number;
-}
-
-/** An absolute check: it passes or fails, with no tolerance and no baseline. */
-export interface CorrectnessCheck {
-  id: string;
-  name: string;
-  ok: boolean;
-  detail: string;
 }

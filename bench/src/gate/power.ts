@@ -1,91 +1,91 @@
-// Measures the gate's power: R runs with a known CPU slowdown injected into the queue server (the
-// test-only hook) and R clean runs, interleaved, each judged against the same baseline.
-import { collect, type GateSettings } from './collect.js';
-import { buildBaseline, type Baseline } from './baseline.js';
+// The gate's power: N clean runs, and N runs of each injected slowdown (the test-only CPU burn, in the
+// candidate only), interleaved, each judged exactly as `make bench-ci` judges, against the committed
+// tolerances. The burn is sized from the first clean run: a share of the candidate's queue-server CPU per
+// enqueue in the stack (or, without the stack part, in the protocol cell).
+import { candidateBuild, type BurnAt } from './builds.js';
+import type { Baseline } from './baseline.js';
+import { collect } from './collect.js';
+import type { GateSettings, ServerBuild } from './settings.js';
 import { judge } from './verdict.js';
 
+export type PowerKind = 'clean' | BurnAt;
+
 export interface PowerRun {
-  kind: 'clean' | 'slowed';
+  kind: PowerKind;
   index: number;
   flagged: boolean;
-  regressions: string[];
-  correctnessFailures: string[];
-  /** Report-only metrics that moved beyond tolerance: would have been false alarms had they decided. */
-  reportOnlyBeyond: string[];
+  failed: string[];
   medians: Record<string, number>;
 }
 
 export interface PowerReport {
   startedAt: string;
-  settings: GateSettings;
-  burnUs: number;
+  finishedAt: string;
   slowdown: number;
-  baseline: Baseline;
+  burnUs: number;
+  /** The CPU per enqueue the burn was sized from, µs, and which metric gave it. */
+  sizedFrom: { metric: string; us: number };
   runs: PowerRun[];
-  caught: number;
-  falseAlarms: number;
+  summary: Array<{ kind: PowerKind; runs: number; flagged: number }>;
   markdown: string;
 }
 
-export async function runPower(
-  settings: GateSettings,
-  o: { runs: number; slowdown: number; burnUs?: number; burnAt?: 'enqueue' | 'connection'; baseline: Baseline | null },
-  log: (l: string) => void,
-): Promise<PowerReport> {
+export interface PowerOptions {
+  runs: number;
+  slowdown: number;
+  at: BurnAt[];
+  baseline: Baseline;
+  reference: ServerBuild;
+  /** One line per gate run, for the progress of a long measurement. */
+  log: (l: string) => void;
+}
+
+export async function runPower(settings: GateSettings, o: PowerOptions): Promise<PowerReport> {
   const startedAt = new Date().toISOString();
-  let baseline = o.baseline;
-  if (!baseline) {
-    // Twice the repetitions, so that the baseline's own error is small next to a run's.
-    log('power: measuring a fresh baseline (clean, twice the repetitions, not written to disk)');
-    const m = await collect({ ...settings, repetitions: settings.repetitions * 2 }, log);
-    baseline = buildBaseline(m.samples, null, { command: 'power (in memory)', machine: {}, settings: {} }, false, settings.repetitions);
-  }
-  const burnAt = o.burnAt ?? 'enqueue';
-  // A per-connection burn slows the seed path (one connection per enqueue inside the stack), so it is
-  // sized from the queue server's CPU per enqueue measured there; a per-8001 burn from the bare server's.
-  const cpu = burnAt === 'connection' ? baseline.metrics.seed_queue_cpu_us_per_enqueue?.value : baseline.metrics.queue_cpu_us_per_enqueue?.value;
-  // The burn adds a fixed number of µs, so a 10% slowdown of the CPU per enqueue is 10% of it.
-  const burnUs = o.burnUs ?? (cpu ? Math.max(1, Math.round(cpu * o.slowdown)) : NaN);
-  if (!Number.isFinite(burnUs)) throw new Error(`power: give --burn-us, or include the ${burnAt === 'connection' ? 'stack' : 'proto'} part so that it can be derived from the CPU per enqueue`);
-  // With --burn-us the size is whatever it is relative to the baseline, not --slowdown.
-  const slowdown = cpu ? burnUs / cpu : o.slowdown;
-  log(`power: slowdown = --test-burn-cpu-us ${burnUs} --test-burn-at ${burnAt} (${cpu ? (slowdown * 100).toFixed(1) : '?'}% of ${cpu?.toFixed(1)} µs CPU per enqueue)`);
-  const slowed: GateSettings = { ...settings, queueArgs: [...settings.queueArgs, '--test-burn-cpu-us', String(burnUs), '--test-burn-at', burnAt] };
-  process.env.ESERVER_ENABLE_TEST_HOOKS = '1';
   const runs: PowerRun[] = [];
-  for (let i = 0; i < o.runs; i++) {
-    // Interleaved, so slow drift in the machine's load hits both kinds alike.
-    for (const kind of i % 2 === 0 ? (['clean', 'slowed'] as const) : (['slowed', 'clean'] as const)) {
-      const m = await collect(kind === 'clean' ? settings : slowed, () => {});
-      const v = judge(m.samples, m.checks, baseline);
-      const run: PowerRun = {
-        kind,
-        index: i + 1,
-        flagged: !v.pass,
-        regressions: v.regressions,
-        correctnessFailures: v.correctnessFailures,
-        reportOnlyBeyond: v.rows.filter((x) => x.status === 'report only' && x.overTolerance).map((x) => x.id),
-        medians: Object.fromEntries(m.samples.map((s) => [s.id, s.median])),
-      };
+  const quiet = () => {};
+  let burnUs = NaN;
+  let sizedFrom = { metric: '', us: NaN };
+  const one = async (kind: PowerKind, index: number): Promise<PowerRun> => {
+    const cand = kind === 'clean' ? candidateBuild() : candidateBuild({ us: burnUs, at: kind });
+    const m = await collect(settings, [cand, o.reference], quiet);
+    const v = judge(m.samples, m.checks, o.baseline);
+    const run: PowerRun = {
+      kind, index, flagged: !v.pass, failed: [...v.regressions, ...v.correctnessFailures],
+      medians: Object.fromEntries(m.samples.map((s) => [s.id, s.median])),
+    };
+    o.log(`power: ${kind} run ${index}/${o.runs}: ${run.flagged ? `FLAGGED (${run.failed.join(', ')})` : 'pass'}; ${Object.entries(run.medians).filter(([id]) => !id.endsWith('_us') && !id.includes('per_') && !id.includes('req_s')).map(([k, x]) => `${k}=${x.toFixed(3)}`).join(' ')}`);
+    return run;
+  };
+  const kinds: PowerKind[] = ['clean', ...o.at];
+  for (let i = 1; i <= o.runs; i++) {
+    // Interleaved and rotated, so that a slow drift of the machine reaches every kind alike.
+    // The first run is a clean one: the burn is sized from it.
+    const order = kinds.map((_, k) => kinds[(k + i - 1) % kinds.length]!);
+    for (const kind of order) {
+      const run = await one(kind, i);
       runs.push(run);
-      log(`power: ${kind} run ${i + 1}/${o.runs}: ${run.flagged ? `FLAGGED (${[...run.regressions, ...run.correctnessFailures].join(', ')})` : 'pass'}; ${Object.entries(run.medians).map(([k, v2]) => `${k}=${v2.toFixed(3)}`).join(' ')}`);
+      if (Number.isNaN(burnUs)) {
+        const metric = run.medians.stack_queue_cpu_us !== undefined ? 'stack_queue_cpu_us' : 'proto_conn_cpu_us';
+        const us = run.medians[metric];
+        if (us === undefined || !(us > 0)) throw new Error('power: the first clean run measured no CPU per enqueue to size the burn from (include the stack or proto part)');
+        sizedFrom = { metric, us };
+        burnUs = Math.max(1, Math.round(us * o.slowdown));
+        o.log(`power: the slowdown is ${burnUs} µs (${(o.slowdown * 100).toFixed(0)}% of the candidate's ${us.toFixed(1)} µs CPU per enqueue, ${metric}) per ${o.at.join(' or per ')}`);
+      }
     }
   }
-  const caught = runs.filter((r) => r.kind === 'slowed' && r.flagged).length;
-  const falseAlarms = runs.filter((r) => r.kind === 'clean' && r.flagged).length;
-  const ids = Object.keys(baseline.metrics).filter((id) => runs.some((r) => id in r.medians));
+  const summary = kinds.map((kind) => ({ kind, runs: runs.filter((r) => r.kind === kind).length, flagged: runs.filter((r) => r.kind === kind && r.flagged).length }));
   const L: string[] = [];
-  L.push(`Gate power, ${startedAt}: parts ${settings.parts.join(',')}, ${settings.repetitions} repetitions per run, slowdown --test-burn-cpu-us ${burnUs} --test-burn-at ${burnAt}.`);
+  const deciding = Object.keys(runs[0]?.medians ?? {}).filter((id) => o.baseline.tolerances?.metrics[id] !== undefined || ['stack_queue_cpu', 'stack_pages', 'proto_conn_cpu', 'proto_persistent_rps', 'drain_rows'].includes(id));
+  L.push(`Gate power, ${startedAt} to ${new Date().toISOString()}: parts ${settings.parts.join(',')}, ${settings.repetitions} repetitions per run; slowdown ${burnUs} µs = ${(o.slowdown * 100).toFixed(0)}% of ${sizedFrom.us.toFixed(1)} µs (${sizedFrom.metric}, first clean run).`);
   L.push('');
-  L.push(`| runs | flagged | target |`);
+  L.push('| runs | flagged | target |');
   L.push('|---|---|---|');
-  L.push(`| ${o.runs} with the ${(slowdown * 100).toFixed(slowdown < 0.1 ? 1 : 0)}% slowdown | ${caught} of ${o.runs} caught | ≥ 9 of 10 |`);
-  L.push(`| ${o.runs} clean | ${falseAlarms} of ${o.runs} false alarms | ≤ 1 of 10 |`);
+  for (const s of summary) L.push(`| ${s.runs} ${s.kind === 'clean' ? 'clean' : `with the burn per ${s.kind === 'enqueue' ? '8001' : 'connection'}`} | ${s.flagged} of ${s.runs} ${s.kind === 'clean' ? 'false alarms' : 'caught'} | ${s.kind === 'clean' ? '≤ 1 of 10' : '≥ 9 of 10'} |`);
   L.push('');
-  L.push(`| run | ${ids.map((id) => `${id} (baseline ${baseline!.metrics[id].value.toFixed(3)}, tol ${(baseline!.metrics[id].tolerance * 100).toFixed(1)}%)`).join(' | ')} | verdict |`);
-  L.push(`|---|${ids.map(() => '---').join('|')}|---|`);
-  for (const r of runs) {
-    L.push(`| ${r.kind} ${r.index} | ${ids.map((id) => (r.medians[id] !== undefined ? r.medians[id].toFixed(3) : 'n/a')).join(' | ')} | ${r.flagged ? `FAIL: ${[...r.regressions, ...r.correctnessFailures].join(', ')}` : 'pass'}${r.reportOnlyBeyond.length ? ` (report only, beyond tolerance: ${r.reportOnlyBeyond.join(', ')})` : ''} |`);
-  }
-  return { startedAt, settings, burnUs, slowdown, baseline, runs, caught, falseAlarms, markdown: L.join('\n') + '\n' };
+  L.push(`| run | ${deciding.map((id) => `${id} (tol ${((o.baseline.tolerances?.metrics[id]?.tolerance ?? NaN) * 100).toFixed(1)}%)`).join(' | ')} | verdict |`);
+  L.push(`|---|${deciding.map(() => '---').join('|')}|---|`);
+  for (const r of runs) L.push(`| ${r.kind} ${r.index} | ${deciding.map((id) => r.medians[id]?.toFixed(3) ?? 'n/a').join(' | ')} | ${r.flagged ? `FAIL: ${r.failed.join(', ')}` : 'pass'} |`);
+  return { startedAt, finishedAt: new Date().toISOString(), slowdown: o.slowdown, burnUs, sizedFrom, runs, summary, markdown: L.join('\n') + '\n' };
 }

@@ -1,121 +1,114 @@
-// The gate's stack part, on the emulated 2013 box (the calibrated CPU quota, the generator outside it):
-// the seed's own path, client.php through nginx and php-fpm into the queue server, measured for our
-// server and for the 2013-style server in the same run. Their ratios cancel the machine's speed and
-// mood; the quota makes each figure CPU-bound and steady, which the whole machine's figures were not.
-import type { LabRuntime, StackInfo, UpOptions } from '../lab/types.js';
+// The gate's stack part: two identical stacks on the emulated box, one running the candidate's queue server
+// and one the reference's, each under its own copy of the same CPU budget, take client.php at the same
+// time, with the load generator in a cgroup outside both. Whatever the machine's neighbours do to a
+// CPU-second during a repetition, they do to both stacks, so the two ratios (queue-server CPU per
+// acknowledged enqueue, pages/min) cancel it. At the end, ours against the 2013-style stack, for the record.
 import { queueLength } from '../lab/seed2013.js';
 import { settledLength } from '../ack-check.js';
+import { lossCheck, readCounts } from '../loss-check.js';
 import { fetchQueueMetrics } from '../metrics/queue-metrics.js';
-import { timeWaitNow, type TimeWaitCount } from '../metrics/time-wait.js';
-import { snapshot as budgetSnapshot, usedOfQuota, type BudgetSnapshot } from '../cpu-budget.js';
+import { snapshot as budgetSnapshot, usedOfQuota } from '../cpu-budget.js';
 import { snapshot, tree } from '../metrics/proc.js';
 import { onSignalCleanup } from '../protocol-bench/children.js';
-import { cv, median } from './stats.js';
-import { stackSteps, type Impl, type Page, type StackCell } from './stack-cells.js';
-import type { GateMeasurements, GateSettings } from './collect.js';
-import type { MetricRepetitions } from './metrics.js';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import type { LabRuntime, StackInfo, UpOptions } from '../lab/types.js';
 import { freePorts } from '@eserver-lab/testkit/free-port';
 import { clockTicksPerSecond } from '@eserver-lab/testkit/proc-stat';
+import { gateBudget, type GateBudget } from './budget.js';
+import type { GateSettings, ServerBuild } from './settings.js';
+import type { CorrectnessCheck, PartResult } from './part.js';
+import { median } from './stats.js';
 
+/** A stack under test: ours at one build, or the 2013-style control. */
+export type SideId = ServerBuild['role'] | 'seed2013';
 
-/** The measured window of a client.php cell: from the end of its warm-up to the last enqueue drained. */
-interface CellWindow {
-  /** When the window began, seconds after the load started (at least the client.php warm-up). */
-  startS: number;
-  /** Enqueues acknowledged in the window. */
-  acked: number;
-  /** Queue-server CPU (its process tree) in the window, seconds. */
-  cpuS: number;
-}
-
-/** What is read when a cell's warm-up ends: the window's opening figures. */
-interface WindowStart {
+/** Queue-server CPU and acknowledged enqueues at one instant. */
+interface Mark {
   at: number;
   cpuS: number;
-  acked: number | null;
-  budget: BudgetSnapshot;
+  acked: number;
 }
 
-interface StackRun {
+export interface StackCell {
   rep: number;
-  impl: Impl;
-  page: Page;
+  side: SideId;
   pagesPerMin: number;
   failed: number;
   notOk: number;
-  /** Enqueues the queue server acknowledged during the whole cell, warm-up and php-fpm's backlog included. */
-  acked: number | null;
-  /** Pages that said ok during the warm-up. */
-  warmupOk: number;
-  /** Queue-server CPU (its whole process tree) per enqueue acknowledged in the window, µs; drain and journal included. */
-  queueCpuUsPerEnqueue: number | null;
-  window: CellWindow | null;
-  /** TIME_WAIT sockets before the cell: all of them (a shared machine's too), and on this stack's ports. */
-  timeWait: TimeWaitCount;
-  /** The stack's CPU over the load ÷ its quota (1 = it got its whole budget); null without a cgroup. */
+  /** Queue-server CPU (its process tree: drain and journal included) per enqueue acknowledged in the window, µs. */
+  queueCpuUs: number | null;
+  /** The same over the window's first half ÷ over the rest: about 1 when the warm-up reached the steady state. */
+  halves: number | null;
+  window: { startS: number; acked: number; cpuS: number } | null;
   usedOfQuota: number | null;
   lossOk: boolean;
   lossDetail: string;
 }
 
-const sample = (id: string, values: number[]): MetricRepetitions => ({ id, values, median: median(values), cv: cv(values) });
-
-/** utime + stime of a service's process tree (a supervisor, if any, and the server under it), seconds. */
-function serviceCpuS(stack: StackInfo, ticksPerS: number): number {
-  const pid = stack.services.find((s) => s.name === 'queue-server')?.pid;
+const queuePid = (s: StackInfo): number => {
+  const pid = s.services.find((x) => x.name === 'queue-server')?.pid;
   if (!pid) throw new Error('the stack reports no queue-server pid');
-  return tree(pid, snapshot()).reduce((a, p) => a + p.ticks, 0) / ticksPerS;
-}
+  return pid;
+};
 
 /** What the queue server has acknowledged so far: our server's enqueue counter, the 2013-style server's length. */
-async function ackedSoFar(stack: StackInfo, impl: Impl): Promise<number> {
-  if (impl === 'seed2013') return queueLength(stack.queue.host, stack.queue.port);
+async function ackedSoFar(stack: StackInfo, side: SideId): Promise<number> {
+  if (side === 'seed2013') return queueLength(stack.queue.host, stack.queue.port);
   const m = await fetchQueueMetrics(stack.queue.host, stack.queue.metricsPort);
   if (m?.enqueued == null) throw new Error(`the queue server's metrics (${stack.queue.host}:${stack.queue.metricsPort}) give no eserver_enqueued_total`);
   return m.enqueued;
 }
 
-async function up(runtime: LabRuntime, o: GateSettings, impl: Impl, budget: { cpus: number; periodUs?: number }, log: (l: string) => void): Promise<StackInfo> {
-  // Free ports rather than the lab's defaults: a developer's own `make lab-up` may hold those.
-  // Distinct by construction: five separate bind(0)s can hand out the same port twice (seen right after a
-  // previous stack part, with tens of thousands of sockets in TIME_WAIT).
-  const [http, fpm, queue, metrics, mysql] = await freePorts(5);
-  const ports = { http: http!, fpm: fpm!, queue: queue!, metrics: metrics!, mysql: mysql! };
-  const opts: UpOptions = {
-    queueImpl: impl,
-    queueArgs: impl === 'ts' ? o.queueArgs : [],
-    cpus: budget.cpus,
-    ...(budget.periodUs !== undefined ? { cpuPeriodUs: budget.periodUs } : {}),
-    log,
-    runDir: `${o.runDir}/lab-${impl}`,
-    ports,
-  };
-  return runtime.up(opts);
+async function mark(stack: StackInfo, side: SideId, ticksPerS: number): Promise<Mark> {
+  const cpuS = tree(queuePid(stack), snapshot()).reduce((a, p) => a + p.ticks, 0) / ticksPerS;
+  return { at: performance.now(), cpuS, acked: await ackedSoFar(stack, side) };
 }
 
-export async function stackPart(o: GateSettings, log: (l: string) => void, m: GateMeasurements): Promise<void> {
-  // The lab runtime, the load generator and the budget belong to other parts of the bench; loaded when used.
+const perEnqueueUs = (a: Mark, b: Mark): number | null => (b.acked > a.acked ? ((b.cpuS - a.cpuS) * 1e6) / (b.acked - a.acked) : null);
+
+interface Sides {
+  runtime: LabRuntime;
+  stacks: Map<SideId, StackInfo>;
+  budget: GateBudget;
+}
+
+async function upSide(s: Sides, o: GateSettings, side: SideId, build: ServerBuild | null, log: (l: string) => void): Promise<void> {
+  // Free ports rather than the lab's defaults, which a developer's own `make lab-up` may hold. Distinct by
+  // construction: separate bind(0)s can hand out the same port twice.
+  const [http, fpm, queue, metrics, mysql] = await freePorts(5);
+  const opts: UpOptions = {
+    queueImpl: side === 'seed2013' ? 'seed2013' : 'ts',
+    ...(build ? { queueEntry: build.entry, queueArgs: [...build.args] } : {}),
+    cpus: s.budget.cpus,
+    cpuPeriodUs: s.budget.periodUs,
+    log,
+    runDir: `${o.runDir}/lab-${side}`,
+    ports: { http: http!, fpm: fpm!, queue: queue!, metrics: metrics!, mysql: mysql! },
+  };
+  s.stacks.set(side, await s.runtime.up(opts));
+}
+
+async function downSide(s: Sides, side: SideId): Promise<void> {
+  const st = s.stacks.get(side);
+  s.stacks.delete(side);
+  if (st) await s.runtime.down(st.runDir);
+}
+
+export async function stackPart(o: GateSettings, builds: readonly ServerBuild[], log: (l: string) => void): Promise<PartResult> {
+  // The lab runtime and the load generator are large; loaded when this part runs.
   const { getRuntime } = await import('../lab/index.js');
   const { runHttpLoad } = await import('../load/generator.js');
   const { progressLine } = await import('../progress.js');
-  const { readCounts, lossCheck } = await import('../loss-check.js');
-  const { stackBudget } = await import('../run.js');
   const { enterGeneratorCgroup, leaveGeneratorCgroup, GeneratorCgroupUnavailable } = await import('../lab/generator-cgroup.js');
   const ticksPerS = clockTicksPerSecond();
-  const budget = stackBudget({});
-  log(`stack: ${budget.use.note}`);
-  const runtime = await getRuntime('native', log);
-  const stacks: Partial<Record<Impl, StackInfo>> = {};
+  const budget = gateBudget(o);
+  log(`stack: ${budget.note}`);
+  const s: Sides = { runtime: await getRuntime('native', log), stacks: new Map(), budget };
   const unregister = onSignalCleanup(async () => {
-    for (const s of Object.values(stacks)) await runtime.down(s.runDir);
+    for (const side of [...s.stacks.keys()]) await downSide(s, side);
   });
-  const runs: StackRun[] = [];
-  const primed: Array<{ impl: Impl; seconds: number; pagesPerMin: number }> = [];
-  /**
-   * Runs `loads` at once with the runner (the generator, all their worker threads) in one cgroup beside the
-   * stacks', as webbench ran on another machine.
-   */
+  const cells: StackCell[] = [];
+
+  /** Runs the loads at once, with this process (the generator and its worker threads) outside every stack's budget. */
   const outsideBudget = async <T,>(loads: Array<() => Promise<T>>): Promise<T[]> => {
     let gen = null;
     try {
@@ -129,138 +122,146 @@ export async function stackPart(o: GateSettings, log: (l: string) => void, m: Ga
       if (gen) await leaveGeneratorCgroup(gen);
     }
   };
-  /** One load; only the first of a step draws progress (two bars on one line would garble it). */
+  /** One client.php load; only the first of a step draws progress (two bars on one line would garble it). */
   const drive = async (label: string, url: string, durationS: number, warmupS: number, showProgress: boolean) => {
     const progress = showProgress ? progressLine(`[gate] ${label}`) : null;
     try {
-      return await runHttpLoad({ url, clients: o.stackConcurrency, durationS, warmupS, successSignal: 'ok', ...(progress ? { onProgress: progress.update } : {}) });
+      return await runHttpLoad({ url, clients: o.stack.clients, durationS, warmupS, successSignal: 'ok', ...(progress ? { onProgress: progress.update } : {}) });
     } finally {
       progress?.done();
     }
   };
-  const runCell = async ({ rep, impl, page }: StackCell, label: string, showProgress: boolean): Promise<StackRun> => {
-    const stack = stacks[impl]!;
-    const run: StackRun = {
-      rep, impl, page, pagesPerMin: 0, failed: 0, notOk: 0, acked: null, warmupOk: 0, queueCpuUsPerEnqueue: null, window: null,
-      timeWait: await timeWaitNow(stack.services.flatMap((x) => x.ports)), usedOfQuota: null, lossOk: true, lossDetail: '',
-    };
-    const client = page === 'client';
-    const counts = client && impl === 'ts' ? await readCounts(stack.mysql, stack.queue) : null;
-    const length0 = client && impl === 'seed2013' ? await queueLength(stack.queue.host, stack.queue.port) : null;
-    const warmupS = client ? o.stackClientWarmupS : o.stackWarmupS;
+  /** Every stack in `sides` loaded once, unmeasured: a fresh queue server settles later than one that idled. */
+  const prime = async (sides: SideId[]) => {
+    const res = await outsideBudget(sides.map((side, i) => () => drive(`priming ${sides.join(' + ')}`, s.stacks.get(side)!.pages.client, o.stack.warmupS, 0, i === 0)));
+    sides.forEach((side, i) => log(`stack: ${side} primed with ${o.stack.warmupS} s of client.php (${res[i]!.webbench.pagesPerMin} pages/min, not measured)`));
+  };
+
+  const runCell = async (rep: number, side: SideId, label: string, showProgress: boolean): Promise<StackCell> => {
+    const stack = s.stacks.get(side)!;
+    const cell: StackCell = { rep, side, pagesPerMin: 0, failed: 0, notOk: 0, queueCpuUs: null, halves: null, window: null, usedOfQuota: null, lossOk: true, lossDetail: '' };
+    const counts = side === 'seed2013' ? null : await readCounts(stack.mysql, stack.queue);
+    const length0 = side === 'seed2013' ? await queueLength(stack.queue.host, stack.queue.port) : null;
     const t0 = performance.now();
-    // The window opens when the warm-up ends (the generator starts its clients a little after this
-    // call, so it opens at most that little before the generator's own measuring phase).
-    let opened: Promise<WindowStart> | null = null;
-    const timer = setTimeout(() => {
-      opened = (async () => {
-        const budget = budgetSnapshot(stack.limits, () => null);
-        const cpuS = serviceCpuS(stack, ticksPerS);
-        return { at: budget.at, cpuS, acked: client ? await ackedSoFar(stack, impl) : null, budget };
-      })();
-      // Awaited once the load is over; until then a failed read must not count as unhandled.
-      opened.catch(() => {});
-    }, warmupS * 1000);
+    // The window opens when the warm-up ends, and is cut in two halves to show that it measured the steady
+    // state (a cold-start cost would make the first half dearer). Marks are awaited once the load is over.
+    const marks: Array<Promise<{ m: Mark; b: ReturnType<typeof budgetSnapshot> }>> = [];
+    const timers = [o.stack.warmupS, o.stack.warmupS + o.stack.durationS / 2].map((atS, i) =>
+      setTimeout(() => {
+        const p = (async () => ({ m: await mark(stack, side, ticksPerS), b: budgetSnapshot(stack.limits, () => null) }))();
+        p.catch(() => {});
+        marks[i] = p;
+      }, atS * 1000),
+    );
     let res;
-    let closed: BudgetSnapshot;
+    let closed;
     try {
-      res = await drive(label, stack.pages[page], o.stackDurationS, warmupS, showProgress);
+      res = await drive(label, stack.pages.client, o.stack.durationS, o.stack.warmupS, showProgress);
       closed = budgetSnapshot(stack.limits, () => null);
     } finally {
-      clearTimeout(timer);
+      timers.forEach(clearTimeout);
     }
-    const start = await (opened as Promise<WindowStart> | null);
-    if (!start) throw new Error(`stack cell rep ${rep} ${impl} ${page}: the load ended before its ${warmupS} s warm-up did`);
-    run.usedOfQuota = usedOfQuota(start.budget, closed, stack.limits.cpus ?? null);
-    run.pagesPerMin = res.webbench.pagesPerMin;
-    run.failed = res.counters.failed;
-    run.warmupOk = res.warmup.strictOk;
+    if (marks.length < 2) throw new Error(`stack cell rep ${rep} ${side}: the load ended before its measured window did`);
+    const [open, mid] = await Promise.all(marks);
+    cell.usedOfQuota = usedOfQuota(open!.b, closed, stack.limits.cpus ?? null);
+    cell.pagesPerMin = res.webbench.pagesPerMin;
+    cell.failed = res.counters.failed;
     // A page that answered but did not say "ok" (a 502, or the queue's error) is a failure too.
-    run.notOk = Math.max(0, res.counters.succeeded - res.counters.cutAtEnd - res.counters.strictOk);
-    let ackedAtEnd: number | null = null;
+    cell.notOk = Math.max(0, res.counters.succeeded - res.counters.cutAtEnd - res.counters.strictOk);
+    const strictOk = res.counters.strictOk + res.warmup.strictOk;
     if (counts) {
-      // Waits until the drain has committed everything: the TS server's CPU then includes its drain.
-      const l = await lossCheck({ mysql: stack.mysql, queue: stack.queue, before: counts, strictOk: res.counters.strictOk + res.warmup.strictOk, timeoutS: 60 });
-      run.acked = l.acked - counts.acked;
-      ackedAtEnd = l.acked;
+      // Waits until the drain has committed everything: the window's CPU then includes the drain's.
+      const l = await lossCheck({ mysql: stack.mysql, queue: stack.queue, before: counts, strictOk, timeoutS: 60 });
       if (!l.ok) {
-        run.lossOk = false;
-        run.lossDetail = `${l.acked} acked, ${l.rows} rows, ${l.distinct} distinct${l.note ? ` (${l.note})` : ''}`;
+        cell.lossOk = false;
+        cell.lossDetail = `${l.acked} acked, ${l.rows} rows, ${l.distinct} distinct${l.note ? ` (${l.note})` : ''}`;
       }
-    } else if (length0 !== null) {
+    } else {
       const after = await settledLength(stack.queue.host, stack.queue.port, 60);
-      run.acked = after.length - length0;
-      ackedAtEnd = after.length;
-      if (run.acked < res.counters.strictOk + res.warmup.strictOk) {
-        run.lossOk = false;
-        run.lossDetail = `2013-style server holds ${run.acked} new entries, ${res.counters.strictOk + res.warmup.strictOk} pages said ok`;
+      if (after.length - length0! < strictOk) {
+        cell.lossOk = false;
+        cell.lossDetail = `2013-style server holds ${after.length - length0!} new entries, ${strictOk} pages said ok`;
       }
     }
-    if (ackedAtEnd !== null && start.acked !== null) {
-      run.window = { startS: Math.round(start.at - t0) / 1000, acked: ackedAtEnd - start.acked, cpuS: serviceCpuS(stack, ticksPerS) - start.cpuS };
-      if (run.window.acked > 0) run.queueCpuUsPerEnqueue = (run.window.cpuS * 1e6) / run.window.acked;
-    }
-    return run;
+    const end = await mark(stack, side, ticksPerS);
+    cell.window = { startS: Math.round(open!.m.at - t0) / 1000, acked: end.acked - open!.m.acked, cpuS: Math.round((end.cpuS - open!.m.cpuS) * 1000) / 1000 };
+    cell.queueCpuUs = perEnqueueUs(open!.m, end);
+    const h1 = perEnqueueUs(open!.m, mid!.m);
+    const h2 = perEnqueueUs(mid!.m, end);
+    cell.halves = h1 !== null && h2 !== null ? h1 / h2 : null;
+    return cell;
   };
-  try {
-    stacks.ts = await up(runtime, o, 'ts', budget, log);
-    stacks.seed2013 = await up(runtime, o, 'seed2013', budget, log);
-    // A fresh queue server settles later than one that idled (our server: ~10 s of load against ~7), so
-    // each stack is loaded once before the first repetition, unmeasured, both at once as in the cells.
-    const impls = ['ts', 'seed2013'] as const;
-    const priming = await outsideBudget(impls.map((impl, i) => () => drive(`priming ${impls.join('+')}`, stacks[impl]!.pages.client, o.stackClientWarmupS, 0, i === 0)));
-    for (const [i, impl] of impls.entries()) {
-      primed.push({ impl, seconds: o.stackClientWarmupS, pagesPerMin: priming[i]!.webbench.pagesPerMin });
-      log(`stack: ${impl} primed with ${o.stackClientWarmupS} s of client.php (${priming[i]!.webbench.pagesPerMin} pages/min, not measured)`);
+
+  const step = async (rep: number, sides: SideId[], total: number) => {
+    const label = `rep ${rep}/${total} ${sides.join(' + ')}`;
+    const done = await outsideBudget(sides.map((side, i) => () => runCell(rep, side, label, i === 0)));
+    for (const c of done) {
+      cells.push(c);
+      log(
+        `stack ${label}: ${c.side} ${c.pagesPerMin} pages/min, queue server ${c.queueCpuUs?.toFixed(1) ?? '?'} µs CPU per enqueue ` +
+          `(halves ${c.halves?.toFixed(2) ?? '?'}), stack at ${c.usedOfQuota === null ? '?' : Math.round(c.usedOfQuota * 100)}% of its quota`,
+      );
     }
-    for (const step of stackSteps(o.repetitions)) {
-      const label = `rep ${step[0]!.rep} ${step.map((c) => `${c.impl} ${c.page}`).join(' + ')}`;
-      const done = await outsideBudget(step.map((cell, i) => () => runCell(cell, label, i === 0)));
-      for (const run of done) {
-        runs.push(run);
-        log(
-          `stack rep ${run.rep}/${o.repetitions}: ${run.impl} ${run.page}.php ${run.pagesPerMin} pages/min` +
-            (run.queueCpuUsPerEnqueue !== null ? `, queue server ${run.queueCpuUsPerEnqueue.toFixed(1)} µs CPU/enqueue after ${o.stackClientWarmupS} s warm-up` : '') +
-            `; stack at ${run.usedOfQuota === null ? '?' : Math.round(run.usedOfQuota * 100)}% of its quota; TIME_WAIT before: ${run.timeWait.onPorts} on its ports, ${run.timeWait.total} in all` +
-            (step.length > 1 ? ` (together with ${step.filter((c) => c.impl !== run.impl).map((c) => `${c.impl} ${c.page}`).join(', ')})` : ''),
-        );
-      }
+  };
+
+  const [cand, ref] = [builds.find((b) => b.role === 'candidate')!, builds.find((b) => b.role === 'reference')!];
+  try {
+    await upSide(s, o, 'candidate', cand, log);
+    await upSide(s, o, 'reference', ref, log);
+    await prime(['candidate', 'reference']);
+    // The loads start in the other order every repetition, so that neither side always starts first.
+    for (let r = 1; r <= o.repetitions; r++) await step(r, r % 2 === 1 ? ['candidate', 'reference'] : ['reference', 'candidate'], o.repetitions);
+    if (o.stack.repetitions2013 > 0) {
+      await downSide(s, 'reference');
+      await upSide(s, o, 'seed2013', null, log);
+      await prime(['seed2013']);
+      for (let r = 1; r <= o.stack.repetitions2013; r++) await step(r, ['candidate', 'seed2013'], o.stack.repetitions2013);
     }
   } finally {
     unregister();
-    for (const s of Object.values(stacks)) await runtime.down(s.runDir);
+    for (const side of [...s.stacks.keys()]) await downSide(s, side);
   }
+  return summarize(o, cells, budget);
+}
 
-  const pick = (rep: number, impl: Impl, page: Page) => runs.find((x) => x.rep === rep && x.impl === impl && x.page === page)!;
-  const stackRatio: number[] = [];
-  const ppmVs2013: number[] = [];
-  const cpuVs2013: number[] = [];
+/** Per repetition, the candidate ÷ the reference (and ÷ the 2013-style stack, for the record). */
+export function summarize(o: Pick<GateSettings, 'repetitions' | 'stack'>, cells: StackCell[], budget: Pick<GateBudget, 'note'>): PartResult {
+  const at = (rep: number, side: SideId, against: SideId) => {
+    const pick = (x: SideId) => cells.find((c) => c.rep === rep && c.side === x && cells.some((d) => d.rep === rep && d.side === (x === 'candidate' ? against : 'candidate')));
+    return { c: pick('candidate'), r: pick(against) };
+  };
+  const values: Record<string, number[]> = { stack_queue_cpu: [], stack_pages: [], stack_queue_cpu_us: [], stack_pages_per_min: [], seed_pages_vs_2013: [], seed_queue_cpu_vs_2013: [] };
+  const ratio = (a: number | null | undefined, b: number | null | undefined) => (a != null && b != null && b > 0 ? a / b : NaN);
   for (let r = 1; r <= o.repetitions; r++) {
-    const ts = pick(r, 'ts', 'client');
-    const old = pick(r, 'seed2013', 'client');
-    stackRatio.push(ts.pagesPerMin / pick(r, 'ts', 'baseline').pagesPerMin);
-    ppmVs2013.push(ts.pagesPerMin / old.pagesPerMin);
-    if (ts.queueCpuUsPerEnqueue !== null && old.queueCpuUsPerEnqueue !== null) cpuVs2013.push(ts.queueCpuUsPerEnqueue / old.queueCpuUsPerEnqueue);
+    const { c, r: ref } = at(r, 'candidate', 'reference');
+    if (!c || !ref) continue;
+    values.stack_queue_cpu!.push(ratio(c.queueCpuUs, ref.queueCpuUs));
+    values.stack_pages!.push(ratio(c.pagesPerMin, ref.pagesPerMin));
+    values.stack_queue_cpu_us!.push(c.queueCpuUs ?? NaN);
+    values.stack_pages_per_min!.push(c.pagesPerMin);
   }
-  m.samples.push(sample('stack_ratio', stackRatio), sample('seed_ppm_vs_2013', ppmVs2013));
-  if (cpuVs2013.length > 0) m.samples.push(sample('seed_queue_cpu_vs_2013', cpuVs2013));
-  const tsCpu = runs.filter((x) => x.impl === 'ts' && x.page === 'client' && x.queueCpuUsPerEnqueue !== null).map((x) => x.queueCpuUsPerEnqueue!);
-  if (tsCpu.length > 0) m.samples.push(sample('seed_queue_cpu_us_per_enqueue', tsCpu));
-  const failed = runs.reduce((a, x) => a + x.failed, 0);
-  const notOk = runs.reduce((a, x) => a + x.notOk, 0);
-  const lost = runs.filter((x) => !x.lossOk);
-  m.checks.push({ id: 'stack_failed', name: 'stack: 0 failed requests (webbench) and every page said "ok"', ok: failed === 0 && notOk === 0, detail: `${failed} failed, ${notOk} not ok` });
-  m.checks.push({
-    id: 'stack_lost_rows',
-    name: 'stack: 0 lost rows (every acked enqueue is one row; the 2013-style server holds every ok)',
-    ok: lost.length === 0,
-    detail: lost.length === 0 ? 'acked = rows = distinct after every TS client.php run; 2013-style acks >= ok pages' : lost.map((x) => `rep ${x.rep} ${x.impl}: ${x.lossDetail}`).join('; '),
-  });
-  const clientPpm = (impl: Impl) => median(runs.filter((x) => x.impl === impl && x.page === 'client').map((x) => x.pagesPerMin));
-  const { readSeed } = await import('../report/compare.js');
-  const seed = readSeed(`${repoRoot}/results/seed.json`);
-  m.info.push(
-    `Seed comparison (${budget.use.note}): client.php ${Math.round(clientPpm('ts'))} pages/min with our server, ${Math.round(clientPpm('seed2013'))} with the 2013-style server (medians, ${o.stackConcurrency} clients × ${o.stackDurationS} s), against the 2013 figure of ${seed.pages_per_min} pages/min at ${seed.concurrency} clients × ${seed.duration_s} s. Printed for the record; CI load is smaller than the seed's.`,
-  );
-  m.raw.stack = { budget: budget.use, primed, runs, stack: { runtime: stacks.ts?.runtime, limits: stacks.ts?.limits, versions: stacks.ts?.versions } };
+  for (let r = 1; r <= o.stack.repetitions2013; r++) {
+    const { c, r: old } = at(r, 'candidate', 'seed2013');
+    if (!c || !old) continue;
+    values.seed_pages_vs_2013!.push(ratio(c.pagesPerMin, old.pagesPerMin));
+    values.seed_queue_cpu_vs_2013!.push(ratio(c.queueCpuUs, old.queueCpuUs));
+  }
+  const failed = cells.reduce((a, x) => a + x.failed, 0);
+  const notOk = cells.reduce((a, x) => a + x.notOk, 0);
+  const lost = cells.filter((x) => !x.lossOk);
+  const checks: CorrectnessCheck[] = [
+    { id: 'stack_failed', name: 'stack: 0 failed requests (webbench) and every page said "ok", on every stack', ok: failed === 0 && notOk === 0, detail: `${failed} failed, ${notOk} not ok` },
+    {
+      id: 'stack_lost_rows',
+      name: 'stack: 0 lost or duplicated rows on both stacks (the 2013-style server holds every ok)',
+      ok: lost.length === 0,
+      detail: lost.length === 0 ? 'acked = rows = distinct after every client.php cell of the candidate and of the reference' : lost.map((x) => `rep ${x.rep} ${x.side}: ${x.lossDetail}`).join('; '),
+    },
+  ];
+  const halves = (side: SideId) => median(cells.filter((c) => c.side === side && c.halves !== null).map((c) => c.halves!));
+  const info = [
+    `Stack part: ${budget.note}; ${o.stack.clients} clients per stack, ${o.stack.warmupS} s warm-up + ${o.stack.durationS} s per window. ` +
+      `Steady state: CPU per enqueue of each window's first half ÷ its second half, median ${halves('candidate').toFixed(2)} (candidate), ${halves('reference').toFixed(2)} (reference).`,
+  ];
+  return { values, checks, raw: { budget, cells }, info };
 }

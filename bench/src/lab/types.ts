@@ -97,6 +97,11 @@ export interface UpOptions {
   /** Extra environment / flags for the queue server (e.g. fsync policy, test-only hooks). */
   queueArgs?: string[];
   /**
+   * The queue server's CLI script, when not this checkout's queue-server/dist/src/cli.js: the CI gate runs a
+   * reference build of another commit (and a test-only entry) this way. Native runtime only.
+   */
+  queueEntry?: string;
+  /**
    * An empty host directory for the queue journal instead of the run's own (make chaos mounts a small
    * filesystem there to fill the disk under the journal). Docker bind-mounts it at the journal's path.
    */

@@ -6,6 +6,8 @@ import mysql from 'mysql2/promise';
 import type { BenchDb } from './mariadb.js';
 import { preload } from './preload.js';
 import { startQueueServer, scrapeMetric } from './servers.js';
+import { sampleProc } from './procstat.js';
+import { clockTicksPerSecond } from '@eserver-lab/testkit/proc-stat';
 
 export interface RawInsertResult {
   rows: number;
@@ -57,21 +59,37 @@ export interface DrainResult {
   rowsInTable: number;
   distinctNums: number;
   lostRows: number;
-  serverCpuUsPerRow?: number;
+  /** CPU over the timed drain, s: the queue server's and MariaDB's (ticks of /proc, every thread). */
+  cpuS: { server: number; db: number };
+  /** Rows drained per CPU-second of the two together: what the drain costs, whatever share of the machine it got. */
+  rowsPerCpuS: number;
 }
 
 /**
  * Fills the queue while MariaDB is paused (SIGSTOP: the writer's first batch simply waits, no error and no
  * backoff), then resumes it and times the drain from the server's own eserver_drained_total counter.
  */
-export async function drainRate(db: BenchDb, runDir: string, rows: number, extraArgs: string[] = []): Promise<DrainResult> {
+export interface DrainOptions {
+  /** The queue server's CLI script (default this checkout's). */
+  entry?: string;
+  /** Tells drains measured side by side apart (their journal directories). */
+  name?: string;
+  /**
+   * Called once the queue is full and before MariaDB is resumed: drains measured side by side wait for each
+   * other here, so that their MariaDBs resume, and their drains run, at the same time.
+   */
+  beforeResume?: () => Promise<void>;
+}
+
+export async function drainRate(db: BenchDb, runDir: string, rows: number, extraArgs: string[] = [], o: DrainOptions = {}): Promise<DrainResult> {
   await db.emptyTables();
-  const journal = join(runDir, `drain-journal-${process.pid}`);
+  const journal = join(runDir, `drain-journal-${process.pid}${o.name ? `-${o.name}` : ''}`);
   rmSync(journal, { recursive: true, force: true });
   mkdirSync(journal, { recursive: true });
   const server = await startQueueServer({
     args: ['--mysql-url', db.url, '--journal-dir', journal, '--fsync', 'off', '--capacity', String(Math.max(1_000_000, rows)), ...extraArgs],
     label: 'eserver-queue drain',
+    ...(o.entry ? { entry: o.entry } : {}),
   });
   let paused = false;
   try {
@@ -82,11 +100,14 @@ export async function drainRate(db: BenchDb, runDir: string, rows: number, extra
     paused = true;
     const pre = await preload(server.host, server.port, rows);
     const base = (await scrapeMetric(server.host, metricsPort, 'eserver_drained_total')) ?? 0;
+    await o.beforeResume?.();
     process.kill(db.pid, 'SIGCONT');
     paused = false;
     let t0 = 0;
     let d0 = 0;
     let last = base;
+    const ticks = () => ({ server: sampleProc(server.pid).cpuTicks, db: sampleProc(db.pid).cpuTicks });
+    let cpu0 = ticks();
     const deadline = Date.now() + 120_000;
     for (;;) {
       const d = (await scrapeMetric(server.host, metricsPort, 'eserver_drained_total')) ?? 0;
@@ -95,6 +116,7 @@ export async function drainRate(db: BenchDb, runDir: string, rows: number, extra
         // The first batch to land was already in flight before the pause; time from here.
         t0 = now;
         d0 = d;
+        cpu0 = ticks();
       }
       last = d;
       if (d >= pre.acked) break;
@@ -102,6 +124,9 @@ export async function drainRate(db: BenchDb, runDir: string, rows: number, extra
       await new Promise((r) => setTimeout(r, 10));
     }
     const drainSeconds = (performance.now() - t0) / 1000;
+    const cpu1 = ticks();
+    const hz = clockTicksPerSecond();
+    const cpuS = { server: (cpu1.server - cpu0.server) / hz, db: (cpu1.db - cpu0.db) / hz };
     const c = await mysql.createConnection({ socketPath: db.socket, user: 'root', database: 'eserver' });
     const [res] = await c.query('select count(*) as n, count(distinct num) as d from bench_events');
     await c.end();
@@ -116,6 +141,8 @@ export async function drainRate(db: BenchDb, runDir: string, rows: number, extra
       rowsInTable: Number(n),
       distinctNums: Number(d),
       lostRows: pre.acked - Number(d),
+      cpuS,
+      rowsPerCpuS: cpuS.server + cpuS.db > 0 ? (last - d0) / (cpuS.server + cpuS.db) : NaN,
     };
   } finally {
     if (paused) process.kill(db.pid, 'SIGCONT');

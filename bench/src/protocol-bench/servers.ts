@@ -198,6 +198,8 @@ export interface QueueServerOptions {
   label?: string;
   /** node or bun; default QUEUE_RUNTIME (node when unset). */
   runtime?: QueueRuntimeName;
+  /** The CLI script to run instead of this checkout's (the CI gate's reference build of another commit). */
+  entry?: string;
 }
 
 /**
@@ -205,9 +207,10 @@ export interface QueueServerOptions {
  * "listening" log event. Picking a free port ourselves would race with the load's own ephemeral ports.
  */
 export async function startQueueServer(opts: QueueServerOptions = {}): Promise<RunningServer> {
-  if (!existsSync(QUEUE_CLI)) throw new Error(`${QUEUE_CLI} is missing: build with \`npx tsc -b queue-server\``);
+  const entry = opts.entry ?? QUEUE_CLI;
+  if (!existsSync(entry)) throw new Error(`${entry} is missing: build with \`npx tsc -b queue-server\``);
   const host = opts.host ?? '127.0.0.1';
-  const args = [QUEUE_CLI, '--host', host, '--port', '0', '--metrics-port', '0', ...(opts.args ?? [])];
+  const args = [entry, '--host', host, '--port', '0', '--metrics-port', '0', ...(opts.args ?? [])];
   const runtime = queueRuntime(opts.runtime);
   const child = track(
     spawn(runtime.bin, args, {

@@ -296,6 +296,9 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
   if (opts.queueRuntime && opts.queueRuntime !== 'node') {
     throw new Error(`the Docker images run the queue server on Node only, not on ${opts.queueRuntime}: run it with --runtime native (RUNTIME=native)`);
   }
+  if (opts.queueEntry) {
+    throw new Error('the Docker images run the queue server built into them; another build of it (queueEntry) runs with --runtime native (RUNTIME=native)');
+  }
   if (!(await dockerEngineAnswers())) {
     throw new Error(`no Docker engine answers on ${dockerHost()}: start one with 'make docker-engine' (or use --runtime native)`);
   }

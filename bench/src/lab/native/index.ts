@@ -200,8 +200,9 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
   };
 
   const bins = findBinaries(opts.queueRuntime);
-  if (!existsSync(sources.queueCli)) {
-    throw new Error(`the queue server is not built (${sources.queueCli} missing): run 'make build'`);
+  const queueEntry = opts.queueEntry ? resolve(opts.queueEntry) : sources.queueCli;
+  if (!existsSync(queueEntry)) {
+    throw new Error(`the queue server is not built (${queueEntry} missing): ${opts.queueEntry ? 'build that tree' : "run 'make build'"}`);
   }
   assertDistinctPorts(ports);
   const layout = runLayout(runDir);
@@ -382,7 +383,7 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
     } else {
       const q = await start(
         'queue-server',
-        [bins.queueRuntime, sources.queueCli, ...queueServerArgs({ ports, journalDir, backlog: listen.backlog, extra: opts.queueArgs })],
+        [bins.queueRuntime, queueEntry, ...queueServerArgs({ ports, journalDir, backlog: listen.backlog, extra: opts.queueArgs })],
         [ports.queue, ports.metrics],
         qLog,
       );
