@@ -31,6 +31,11 @@ export interface HttpLoadOptions {
    * worker that loads slowly on a busy machine.
    */
   workerLoadDelayMs?: readonly number[];
+  /**
+   * Called once every worker has loaded its clients; resolves to the instant (epoch ms) the load starts.
+   * Loads run side by side (each in a process of its own) agree on one instant this way. Default: now.
+   */
+  startAt?: () => Promise<number>;
 }
 
 export interface Progress {
@@ -71,6 +76,8 @@ export interface HttpLoadResult {
   series: SecondPoint[];
   /** CPU of this whole process (all threads) over the measured window. */
   cpu: { userMs: number; systemMs: number; usPerRequest: number | null };
+  /** When the clients started (epoch ms): loads run side by side share it. */
+  startedAt: number;
 }
 
 const isLoopback = (host: string) => /^127\./.test(host) || host === 'localhost';
@@ -183,14 +190,16 @@ export async function runHttpLoad(o: HttpLoadOptions): Promise<HttpLoadResult> {
     }));
   }
   const finished = Promise.all(runs);
+  let startedAt = 0;
   try {
     // Every phase boundary is an absolute instant all workers share, fixed only once all have loaded:
     // on a busy machine loading one takes over a second, so a fixed allowance left some with a
     // shortened window or none. A worker that fails meanwhile settles `finished` and ends the wait.
     await Promise.race([Promise.all(ready), finished]);
-    const startAt = Date.now() + START_MARGIN_MS;
+    const startAt = (o.startAt ? await Promise.race([o.startAt(), finished.then(() => Date.now())]) : Date.now()) + START_MARGIN_MS;
     const measureAt = startAt + o.warmupS * 1000;
     const start: StartMsg = { type: 'start', startAt, measureAt, endAt: measureAt + o.durationS * 1000 };
+    startedAt = startAt;
     startClocks(start);
     for (const worker of workers) worker.postMessage(start);
     await finished;
@@ -243,6 +252,7 @@ export async function runHttpLoad(o: HttpLoadOptions): Promise<HttpLoadResult> {
     histogram: encode(total),
     series,
     cpu: { userMs, systemMs, usPerRequest: reqs > 0 ? ((userMs + systemMs) * 1000) / reqs : null },
+    startedAt,
   };
   total.destroy();
   return result;
