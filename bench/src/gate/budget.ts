@@ -14,8 +14,8 @@ export interface GateBudget {
   note: string;
 }
 
-export function gateBudget(o: Pick<GateSettings, 'cpus' | 'defaultCpus'>): GateBudget {
-  const m = machineInfo();
+export function gateBudget(o: Pick<GateSettings, 'cpus' | 'defaultCpus'>, host = machineInfo()): GateBudget {
+  const m = host;
   const b = chooseBudget({ repoRoot, cpuModel: m.cpu_model, hostCpus: m.cores, found: readCalibration(repoRoot, m.cpu_model), explicitCpus: o.cpus });
   if (o.cpus !== undefined) return { cpus: b.cpus, periodUs: b.periodUs, source: 'explicit', note: `each stack ${b.cpus} CPU (--cpus)` };
   if (b.use.cpus !== null) return { cpus: b.cpus, periodUs: b.periodUs, source: 'calibration', note: `each stack on the emulated 2013 box: ${b.use.note}` };
