@@ -11,7 +11,7 @@ import { reexecWithNofile } from './nofile.js';
 import { logStep } from './progress.js';
 import { readBatch } from './results/writer.js';
 import { runBench, seedFile, stackBudget } from './run.js';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { repoRoot } from '@eserver-lab/common/repo-root';
 
 const num = (name: string) => (v: string) => {
   const n = Number(v);

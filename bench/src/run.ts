@@ -51,8 +51,8 @@ import { mismatch, observeQueueServer } from './queue-observed.js';
 import type { ResultDoc } from './results/types.js';
 import { writeResult } from './results/writer.js';
 import { findWebbench, runWebbench } from './webbench.js';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
-import { freePorts } from '@eserver-lab/testkit/free-port';
+import { repoRoot } from '@eserver-lab/common/repo-root';
+import { freePorts } from '@eserver-lab/common/free-port';
 
 
 export interface RunOptions {

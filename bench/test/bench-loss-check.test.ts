@@ -9,7 +9,7 @@ import { nativeRuntime } from '../src/lab/index.js';
 import type { StackInfo } from '../src/lab/types.js';
 import { runHttpLoad } from '../src/load/generator.js';
 import { connectMysql, lossCheck, readCounts } from '../src/loss-check.js';
-import { freePorts } from '@eserver-lab/testkit/free-port';
+import { freePorts } from '@eserver-lab/common/free-port';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-loss-'));
 const runDir = path.join(dir, 'lab');

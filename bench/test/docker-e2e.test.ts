@@ -20,7 +20,7 @@ import { cannotStartEngine, dockerEngineAnswers, removeParentCgroup, setUpParent
 import { docker, dockerHost } from '../src/lab/docker/exec.js';
 import { cgroupsOf, limitsOfPid } from '../src/lab/docker/limits.js';
 import { parseMemory } from '../src/lab/cgroup.js';
-import { freePorts } from '@eserver-lab/testkit/free-port';
+import { freePorts } from '@eserver-lab/common/free-port';
 import { DATABASE, SERVICES } from '../src/lab/stack-spec.js';
 import type { LabPorts, StackInfo } from '../src/lab/types.js';
 

@@ -9,7 +9,7 @@ import { renderTemplate, tokensIn, RenderError } from '../src/lab/render.js';
 import { assertPortFree, findPortOwner, PortInUseError } from '../src/lab/ports.js';
 import { parseMemory } from '../src/lab/cgroup.js';
 import { repoRoot, sources } from '../src/lab/paths.js';
-import { freePort } from '@eserver-lab/testkit/free-port';
+import { freePort } from '@eserver-lab/common/free-port';
 
 test('renderTemplate replaces every token and refuses a token without a value', () => {
   const out = renderTemplate('listen 127.0.0.1:@@HTTP_PORT@@; root @@DOC_ROOT@@; again @@HTTP_PORT@@', {

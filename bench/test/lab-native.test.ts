@@ -14,8 +14,8 @@ import { DATABASE, mysqlUrl } from '../src/lab/stack-spec.js';
 import { queueLength } from '../src/lab/seed2013.js';
 import type { StackInfo } from '../src/lab/types.js';
 import { processesUsing } from './lab-procs.js';
-import { freePorts } from '@eserver-lab/testkit/free-port';
-import { isRunning } from '@eserver-lab/testkit/proc-stat';
+import { freePorts } from '@eserver-lab/common/free-port';
+import { isRunning } from '@eserver-lab/common/proc-stat';
 
 const ports = async () => {
   const [http, fpm, queue, metrics, mysql] = await freePorts(5);

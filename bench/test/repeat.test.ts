@@ -12,7 +12,7 @@ import { runBench } from '../src/run.js';
 import type { ResultDoc } from '../src/results/types.js';
 import { validateResult } from '../src/results/validate.js';
 import { budget, httpResponse, startServer, type TestServer } from './helper.js';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { repoRoot } from '@eserver-lab/common/repo-root';
 
 let dir = '';
 let srv: TestServer;

@@ -11,7 +11,7 @@ import { validateResult } from '../src/results/validate.js';
 import type { ResultDoc } from '../src/results/types.js';
 import { readBatch } from '../src/results/writer.js';
 import { httpResponse, startServer, type TestServer } from './helper.js';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { repoRoot } from '@eserver-lab/common/repo-root';
 
 let dir = '';
 let srv: TestServer;

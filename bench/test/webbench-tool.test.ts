@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { runBench } from '../src/run.js';
 import { validateResult } from '../src/results/validate.js';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { repoRoot } from '@eserver-lab/common/repo-root';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-wb-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));

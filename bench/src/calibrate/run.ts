@@ -12,7 +12,7 @@ import type { ResultDoc } from '../results/types.js';
 import { runBench } from '../run.js';
 import { bisectQuota, type BisectPoint } from './bisect.js';
 import { seedPagesPerMin, calibrationPath, cpuModelSlug, type CalibrationFile, type CalibrationPoint } from './file.js';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { repoRoot } from '@eserver-lab/common/repo-root';
 
 export interface CalibrateOptions {
   runtime?: 'native' | 'docker';

@@ -6,7 +6,7 @@ import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LabRuntime, ServiceName } from '../lab/types.js';
-import { isRunning } from '@eserver-lab/testkit/proc-stat';
+import { isRunning } from '@eserver-lab/common/proc-stat';
 
 export type FaultKind = 'kill-queue' | 'restart-mysql' | 'stop-mysql' | 'restart-fpm' | 'full-disk';
 

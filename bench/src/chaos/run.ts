@@ -17,7 +17,7 @@ import { mountJournalFs, unmountJournalFs } from './journal-fs.js';
 import type { Scenario } from './scenarios.js';
 import { chaosTable, type ScenarioOutcome } from './table.js';
 import { fetchPoint, ServerWatch } from './watch.js';
-import { freePorts } from '@eserver-lab/testkit/free-port';
+import { freePorts } from '@eserver-lab/common/free-port';
 
 const DEFAULT_DURATION_S = 30;
 

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { defaultRunDir } from '../protocol-bench/servers.js';
 import { stopChildrenOnSignal } from '../protocol-bench/children.js';
 import { COST_CONFIGS, measureCost, renderCost, type CostConfig } from './cost.js';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { repoRoot } from '@eserver-lab/common/repo-root';
 
 stopChildrenOnSignal();
 

@@ -12,7 +12,7 @@ import { judge, renderVerdict, githubActionBenchmark, type Verdict } from './ver
 import type { GatePart } from './metrics.js';
 import { runPower } from './power.js';
 import { stopChildrenOnSignal } from '../protocol-bench/children.js';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { repoRoot } from '@eserver-lab/common/repo-root';
 
 stopChildrenOnSignal();
 

@@ -14,9 +14,9 @@ import { cv, median } from './stats.js';
 import { stackSteps, type Impl, type Page, type StackCell } from './stack-cells.js';
 import type { GateMeasurements, GateSettings } from './collect.js';
 import type { MetricRepetitions } from './metrics.js';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
-import { freePorts } from '@eserver-lab/testkit/free-port';
-import { clockTicksPerSecond } from '@eserver-lab/testkit/proc-stat';
+import { repoRoot } from '@eserver-lab/common/repo-root';
+import { freePorts } from '@eserver-lab/common/free-port';
+import { clockTicksPerSecond } from '@eserver-lab/common/proc-stat';
 
 
 /** The measured window of a client.php cell: from the end of its warm-up to the last enqueue drained. */

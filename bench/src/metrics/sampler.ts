@@ -2,7 +2,7 @@
 // load generator itself, the stack's cgroup totals, and the queue's depth and drain rate.
 import { readCgroup } from './cgroup.js';
 import { snapshot, tree, type ProcStat } from './proc.js';
-import { clockTicksPerSecond } from '@eserver-lab/testkit/proc-stat';
+import { clockTicksPerSecond } from '@eserver-lab/common/proc-stat';
 import { fetchQueueMetrics } from './queue-metrics.js';
 
 export interface ServiceSample {

@@ -11,7 +11,7 @@ import { renderMarkdown } from './report.js';
 import { stopChildrenOnSignal } from './children.js';
 import { TABLE_CONFIGS, type TableConfig } from './runtimes.js';
 import { QUEUE_RUNTIMES, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { repoRoot } from '@eserver-lab/common/repo-root';
 
 stopChildrenOnSignal();
 

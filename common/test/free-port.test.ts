@@ -22,6 +22,6 @@ test('freePorts gives n distinct ports', async () => {
 });
 
 test('repoRoot is the workspace root', () => {
-  assert.ok(existsSync(join(repoRoot, 'testkit', 'package.json')));
+  assert.ok(existsSync(join(repoRoot, 'common', 'package.json')));
   assert.ok(existsSync(join(repoRoot, 'mysql', 'schema.sql')));
 });

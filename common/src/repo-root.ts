@@ -1,4 +1,4 @@
-// The repository root, found from this file's place (testkit/dist/src/ or testkit/src/): the nearest
+// The repository root, found from this file's place (common/dist/src/ or common/src/): the nearest
 // folder above whose package.json is the eserver-lab workspace root.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
