@@ -1,6 +1,6 @@
 #!/bin/bash
 # Prepares MariaDB for the flags it is given (the container's command, rendered by the lab from its stack
-# spec: bench/src/lab/stack-spec.ts, mariadbdArgs), then becomes mariadbd with them. On a fresh datadir it
+# spec: common/src/stack-spec.ts, mariadbdArgs), then becomes mariadbd with them. On a fresh datadir it
 # runs the init step in bootstrap mode (no network, no second start): the system tables, schema.sql and the
 # lab's account (lab-user.sql, from the LAB_MYSQL_* tokens). The error log goes to stderr (`docker logs`).
 set -euo pipefail

@@ -9,7 +9,7 @@
 #   docker-engine.sh host             print the DOCKER_HOST value (whether or not it runs)
 #   docker-engine.sh cgroup CPUS MEM [PERIOD_US QUOTA_US SHARES]
 #                                     create/limit the parent cgroup shared by the four services (the lab
-#                                     passes its budget, bench/src/lab/stack-spec.ts, and the quota and
+#                                     passes its budget, common/src/stack-spec.ts, and the quota and
 #                                     period computed by bench/src/lab/cgroup.ts at every `up`)
 #   docker-engine.sh cgroup-remove    remove that parent cgroup (after the containers are gone)
 #

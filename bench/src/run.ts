@@ -86,7 +86,7 @@ export interface RunOptions {
   noGeneratorCgroup?: boolean;
   /** Repetitions of every profile (default: the profile's own, 3 for the seed, else 1). */
   repeat?: number;
-  /** Listen backlog of the stack's services (default 65535; 128 reproduces the shallow-queue regime). */
+  /** Listen backlog of the stack's services (default DEFAULT_LISTEN_BACKLOG of the stack spec; 128 reproduces the shallow-queue regime). */
   listenBacklog?: number;
   /** Runtimes of our queue server (default: QUEUE_RUNTIME, else node); enqueuing profiles run on each. */
   queueRuntimes?: QueueRuntimeName[];

@@ -1,6 +1,6 @@
 // Static checks of the Docker Compose mode (no engine needed): docker-compose.yml, .env.example, the
 // Dockerfiles and the entrypoints, each read as data (YAML, KEY=VALUE lines, Dockerfile instructions, what an
-// entrypoint runs) and checked against the stack spec (bench/src/lab/stack-spec.ts, docker/compose-env.ts):
+// entrypoint runs) and checked against the stack spec (common/src/stack-spec.ts, docker/compose-env.ts):
 // no port, account, command line or health check is written there a second time.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,9 +18,9 @@ import {
   serviceVariable,
 } from '../src/lab/docker/compose-env.js';
 import { repoRoot, sources } from '../src/lab/paths.js';
-import { tokensIn } from '../src/lab/render.js';
-import { SERVICES } from '../src/lab/stack-spec.js';
-import type { ServiceName } from '../src/lab/types.js';
+import { tokensIn } from '@eserver-lab/common/render';
+import { SERVICES, type ServiceName } from '@eserver-lab/common/stack-spec';
+
 
 const read = (p: string) => readFileSync(join(repoRoot, p), 'utf8');
 const rel = (abs: string) => relative(repoRoot, abs);

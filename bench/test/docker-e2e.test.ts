@@ -21,8 +21,8 @@ import { docker, dockerHost } from '../src/lab/docker/exec.js';
 import { cgroupsOf, limitsOfPid } from '../src/lab/docker/limits.js';
 import { parseMemory } from '../src/lab/cgroup.js';
 import { freePorts } from '@eserver-lab/common/free-port';
-import { DATABASE, SERVICES } from '../src/lab/stack-spec.js';
-import type { LabPorts, StackInfo } from '../src/lab/types.js';
+import { DATABASE, SERVICES, type LabPorts } from '@eserver-lab/common/stack-spec';
+import type { StackInfo } from '../src/lab/types.js';
 
 // A budget of its own rather than the default (the whole machine): what is checked is that the limits asked
 // for are the ones the four containers share, and one CPU fits below a parent that is itself capped.

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { renderTemplate, tokensIn, RenderError } from '../src/lab/render.js';
+import { renderTemplate, tokensIn, RenderError } from '@eserver-lab/common/render';
 import { assertPortFree, findPortOwner, PortInUseError } from '../src/lab/ports.js';
 import { parseMemory } from '../src/lab/cgroup.js';
 import { repoRoot, sources } from '../src/lab/paths.js';

@@ -1,6 +1,7 @@
-// A throwaway MariaDB for tests and benchmarks: its own directory (datadir, tmpdir, socket, logs), a free TCP
-// port, Debian's mariadbd with the repo's mysql/my.cnf and mysql/schema.sql, and a user with rights on the
-// eserver database. Stopped by pid; destroy() removes the directory.
+// A throwaway MariaDB for tests and benchmarks: its own directory (laid out as a lab run directory's MariaDB
+// part), a free TCP port, Debian's mariadbd with the repo's mysql/my.cnf and mysql/schema.sql, and the lab's
+// account. The account, the database and mariadbd's flags are the stack spec's, as in the lab.
+// Stopped by pid; destroy() removes the directory.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,9 @@ import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
 import { freePort } from './free-port.js';
 import { mariadbBinaries } from './mariadb-binaries.js';
+import { renderTemplate } from './render.js';
 import { repoRoot } from './repo-root.js';
+import { DATABASE, LOOPBACK, accountTokens, mariadbdArgs, mysqlUrl, runLayout } from './stack-spec.js';
 
 export { mariadbUnavailable } from './mariadb-binaries.js';
 
@@ -24,7 +27,7 @@ export interface MariaDb {
   user: string;
   password: string;
   database: string;
-  /** mysql://user:pass@127.0.0.1:port/eserver, for the queue server's --mysql-url. */
+  /** mysql://user:pass@127.0.0.1:port/database (the stack spec's mysqlUrl), for the queue server's --mysql-url. */
   url: string;
   /** The running mariadbd's pid (throws while it is stopped). */
   readonly pid: number;
@@ -56,10 +59,6 @@ export interface MariaDbOptions {
   onSpawn?: (child: ChildProcess) => void;
 }
 
-const USER = 'eserver';
-const PASSWORD = 'eserver';
-const DATABASE = 'eserver';
-
 async function install(installDb: string, datadir: string, tmp: string): Promise<void> {
   try {
     // Not my.cnf: with its 256 MB redo log, install-db would write it out in full.
@@ -77,13 +76,14 @@ export async function startMariaDb(opts: MariaDbOptions = {}): Promise<MariaDb> 
   const parent = opts.parent ?? tmpdir();
   mkdirSync(parent, { recursive: true });
   const dir = mkdtempSync(join(parent, 'eserver-mdb-'));
-  const datadir = join(dir, 'data');
-  const socket = join(dir, 'mysqld.sock');
+  const layout = runLayout(dir);
+  const datadir = layout.datadir;
+  const socket = layout.mysqlSocket;
   const logFile = join(dir, 'error.log');
   // A private tmpdir: a starting mariadbd deletes every #sql* file in its tmpdir, so servers sharing /tmp
   // delete each other's live temporary tables (install-db's among them, which then fails).
-  const tmp = join(dir, 'tmp');
-  mkdirSync(tmp);
+  const tmp = layout.mysqlTmp;
+  mkdirSync(tmp, { recursive: true });
   const myCnf = join(repoRoot, 'mysql', 'my.cnf');
   let port = 0;
   let child: ChildProcess | null = null;
@@ -93,16 +93,7 @@ export async function startMariaDb(opts: MariaDbOptions = {}): Promise<MariaDb> 
     const c = spawn(
       bins.mariadbd,
       [
-        // --defaults-file must come first.
-        existsSync(myCnf) ? `--defaults-file=${myCnf}` : '--no-defaults',
-        `--datadir=${datadir}`,
-        `--socket=${socket}`,
-        `--tmpdir=${tmp}`,
-        `--port=${port}`,
-        '--bind-address=127.0.0.1',
-        `--pid-file=${join(dir, 'mysqld.pid')}`,
-        `--log-error=${logFile}`,
-        '--user=root',
+        ...mariadbdArgs({ defaultsFile: existsSync(myCnf) ? myCnf : null, osUser: 'root', layout, port, errorLog: logFile }),
         '--skip-name-resolve',
         // Tests don't need a big pool; keeps startup and RSS small on a shared box.
         ...(opts.fullSize ? [] : ['--innodb-buffer-pool-size=64M', '--innodb-log-file-size=64M']),
@@ -152,13 +143,9 @@ export async function startMariaDb(opts: MariaDbOptions = {}): Promise<MariaDb> 
     await install(bins.installDb, datadir, tmp);
     port = await freePort();
     await start();
-    await exec(
-      readFileSync(join(repoRoot, 'mysql', 'schema.sql'), 'utf8') +
-        `\nCREATE USER IF NOT EXISTS '${USER}'@'127.0.0.1' IDENTIFIED BY '${PASSWORD}';` +
-        `\nCREATE USER IF NOT EXISTS '${USER}'@'localhost' IDENTIFIED BY '${PASSWORD}';` +
-        `\nGRANT ALL ON ${DATABASE}.* TO '${USER}'@'127.0.0.1';` +
-        `\nGRANT ALL ON ${DATABASE}.* TO '${USER}'@'localhost';\n`,
-    );
+    // The lab's init step: the schema, then the account (mysql/lab-user.sql with the spec's values).
+    const accountSql = join(repoRoot, 'mysql', 'lab-user.sql');
+    await exec(readFileSync(join(repoRoot, 'mysql', 'schema.sql'), 'utf8') + '\n' + renderTemplate(readFileSync(accountSql, 'utf8'), accountTokens(), accountSql));
   } catch (e) {
     await signal('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
@@ -166,22 +153,20 @@ export async function startMariaDb(opts: MariaDbOptions = {}): Promise<MariaDb> 
   }
 
   return {
-    host: '127.0.0.1',
+    host: LOOPBACK,
     port,
     socket,
     dir,
-    user: USER,
-    password: PASSWORD,
-    database: DATABASE,
-    url: `mysql://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`,
+    ...DATABASE,
+    url: mysqlUrl(port),
     get pid(): number {
       const c = child as ChildProcess | null;
       if (c?.pid === undefined) throw new Error('mariadbd is not running');
       return c.pid;
     },
-    connect: () => mysql.createConnection({ host: '127.0.0.1', port, user: USER, password: PASSWORD, database: DATABASE }),
+    connect: () => mysql.createConnection({ host: LOOPBACK, port, ...DATABASE }),
     exec,
-    emptyTables: () => exec(`USE ${DATABASE}; TRUNCATE bench_events; TRUNCATE queue_offsets; TRUNCATE dead_letters;`),
+    emptyTables: () => exec(`USE ${DATABASE.database}; TRUNCATE bench_events; TRUNCATE queue_offsets; TRUNCATE dead_letters;`),
     stop: () => signal('SIGTERM'),
     kill: () => signal('SIGKILL'),
     start,

@@ -8,7 +8,7 @@ import { getRuntime, type RuntimeChoice } from './index.js';
 import { tailLines } from './native/health.js';
 import { nativeRuntime, readState, type NativeUpOptions } from './native/index.js';
 import { defaultRunDir } from './paths.js';
-import { DEFAULT_MEMORY, DEFAULT_PORTS, PORTS, defaultCpus } from './stack-spec.js';
+import { DEFAULT_LISTEN_BACKLOG, DEFAULT_MEMORY, DEFAULT_PORTS, PORTS, defaultCpus } from '@eserver-lab/common/stack-spec';
 import { QUEUE_IMPLS, type QueueImpl } from './seed2013.js';
 import { QUEUE_RUNTIMES, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 import { LISTEN_SYSCTLS, parseListenBacklog, readListenSysctls } from './sysctl.js';
@@ -76,7 +76,7 @@ program
   .addOption(new Option('--queue-impl <impl>', 'queue server: ts (ours) or seed2013 (the 2013-style Python stand-in, no drain)').choices([...QUEUE_IMPLS]).default('ts'))
   .addOption(new Option('--queue-runtime <name>', 'what runs our queue server (native runtime only; default: QUEUE_RUNTIME, else node)').choices([...QUEUE_RUNTIMES]))
   .option('--memory <size>', 'memory budget of the cgroup, e.g. 1g', DEFAULT_MEMORY)
-  .option('--listen-backlog <n>', 'listen backlog of nginx, php-fpm and the queue server (default 65535; 128 = the 2013 kernel default, the shallow-queue regime)', backlogArg)
+  .option('--listen-backlog <n>', `listen backlog of nginx, php-fpm and the queue server (default ${DEFAULT_LISTEN_BACKLOG}; 128 = the 2013 kernel default, the shallow-queue regime)`, backlogArg)
   .option(`${PORTS.http.flag} <n>`, 'nginx port', int, DEFAULT_PORTS.http)
   .option(`${PORTS.fpm.flag} <n>`, 'php-fpm port', int, DEFAULT_PORTS.fpm)
   .option(`${PORTS.queue.flag} <n>`, 'queue server port', int, DEFAULT_PORTS.queue)

@@ -5,9 +5,7 @@
 // and otherwise prints the exact command to run.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-
-/** The deep queue the lab asks for by default: the largest backlog nginx, php-fpm and the queue server take. */
-export const DEEP_LISTEN_BACKLOG = 65535;
+import { DEFAULT_LISTEN_BACKLOG } from '@eserver-lab/common/stack-spec';
 /** The 2013 kernel default of somaxconn, for `--listen-backlog 128` (the shallow-queue regime on purpose). */
 export const KERNEL_2013_BACKLOG = 128;
 
@@ -40,7 +38,7 @@ export interface SysctlStep {
 }
 
 /** Which sysctls need raising to reach `min`. A value already higher is kept: the lab never lowers one. */
-export function planListenSysctls(current: Record<ListenSysctl, number | null>, min = DEEP_LISTEN_BACKLOG): SysctlStep[] {
+export function planListenSysctls(current: Record<ListenSysctl, number | null>, min = DEFAULT_LISTEN_BACKLOG): SysctlStep[] {
   return LISTEN_SYSCTLS.map((key) => {
     const cur = current[key];
     return { key, current: cur, raiseTo: cur !== null && cur >= min ? null : min };
@@ -69,7 +67,7 @@ export interface ListenQueueOutcome {
  * (/proc/sys; a temp directory in tests). It just tries: root with a writable /proc/sys succeeds, anyone
  * else gets the exact `sysctl -w` command back. Values already higher stay as they are.
  */
-export function ensureListenSysctls(min = DEEP_LISTEN_BACKLOG, root = PROC_SYS): ListenQueueOutcome {
+export function ensureListenSysctls(min = DEFAULT_LISTEN_BACKLOG, root = PROC_SYS): ListenQueueOutcome {
   const before = readListenSysctls(root);
   const raised: string[] = [];
   let error: string | null = null;
@@ -94,8 +92,8 @@ export function effectiveBacklog(requested: number, somaxconn: number | null): n
 /** Parses --listen-backlog: an integer 1-65535 (every one of the three services takes that range). */
 export function parseListenBacklog(v: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > DEEP_LISTEN_BACKLOG) {
-    throw new Error(`--listen-backlog must be an integer 1-${DEEP_LISTEN_BACKLOG} (e.g. ${KERNEL_2013_BACKLOG}, the 2013 kernel default), got ${JSON.stringify(v)}`);
+  if (!Number.isInteger(n) || n < 1 || n > DEFAULT_LISTEN_BACKLOG) {
+    throw new Error(`--listen-backlog must be an integer 1-${DEFAULT_LISTEN_BACKLOG} (e.g. ${KERNEL_2013_BACKLOG}, the 2013 kernel default), got ${JSON.stringify(v)}`);
   }
   return n;
 }
@@ -117,7 +115,7 @@ export interface ListenQueueConfig {
  * services get, so that `--listen-backlog 128` studies the services' queues and not a kernel leftover.
  */
 export function prepareListenQueues(backlog: number, log: (l: string) => void, root = PROC_SYS): ListenQueueConfig {
-  const out = ensureListenSysctls(DEEP_LISTEN_BACKLOG, root);
+  const out = ensureListenSysctls(DEFAULT_LISTEN_BACKLOG, root);
   if (out.raised.length > 0) log(`lab: raised ${out.raised.join(', ')} (deep listen queues; never lowered)`);
   if (out.command) {
     log(

@@ -2,8 +2,9 @@
 // (the bench runner, the CI gate, tests). Both runtimes return the same shape, so a bench run
 // never needs to know which one it got.
 
+import type { LabPorts, ServiceName } from '@eserver-lab/common/stack-spec';
+
 export type RuntimeName = 'native' | 'docker';
-export type ServiceName = 'mysql' | 'queue-server' | 'php-fpm' | 'nginx';
 
 export interface MysqlEndpoint {
   host: string;
@@ -71,15 +72,6 @@ export interface StackInfo {
   config: Record<string, unknown>;
 }
 
-/** The ports a stack listens on (both runtimes use the host network). */
-export interface LabPorts {
-  http: number;
-  fpm: number;
-  queue: number;
-  metrics: number;
-  mysql: number;
-}
-
 export interface UpOptions {
   /** Ports to use instead of the defaults (e.g. free ones, for a stack beside another). */
   ports?: Partial<LabPorts>;
@@ -92,7 +84,7 @@ export interface UpOptions {
   /** The runtime of our queue server, for this stack alone (default: QUEUE_RUNTIME, else node). Docker: node only. */
   queueRuntime?: 'node' | 'bun';
   memory?: string; // e.g. "2g"
-  /** Listen backlog of nginx, php-fpm and the queue server (default 65535; 128 = the 2013 kernel's). */
+  /** Listen backlog of nginx, php-fpm and the queue server (default DEFAULT_LISTEN_BACKLOG of the stack spec; 128 = the 2013 kernel's). */
   listenBacklog?: number;
   /** Extra environment / flags for the queue server (e.g. fsync policy, test-only hooks). */
   queueArgs?: string[];

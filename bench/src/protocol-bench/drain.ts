@@ -102,7 +102,7 @@ export async function drainRate(db: BenchDb, runDir: string, rows: number, extra
       await new Promise((r) => setTimeout(r, 10));
     }
     const drainSeconds = (performance.now() - t0) / 1000;
-    const c = await mysql.createConnection({ socketPath: db.socket, user: 'root', database: 'eserver' });
+    const c = await mysql.createConnection({ socketPath: db.socket, user: 'root', database: db.database });
     const [res] = await c.query('select count(*) as n, count(distinct num) as d from bench_events');
     await c.end();
     const { n, d } = (res as Array<{ n: number; d: number }>)[0];

@@ -3,9 +3,10 @@
 // health check (LAB_HEALTH, run by the image's lab-health) and the config tokens (LAB_<TOKEN>, which the
 // entrypoints' render-tokens puts into the config files). .env.example is these variables for the default
 // stack (`eserver-lab env`); bench/test/docker-config.test.ts checks both files against this module.
-import * as spec from '../stack-spec.js';
-import { DEEP_LISTEN_BACKLOG } from '../sysctl.js';
-import type { LabPorts, ServiceName } from '../types.js';
+import * as spec from '@eserver-lab/common/stack-spec';
+import { DEFAULT_LISTEN_BACKLOG, type LabPorts, type ServiceName } from '@eserver-lab/common/stack-spec';
+
+
 
 /** The run directory inside every container; the images keep nothing else there. */
 export const CONTAINER_RUN_DIR = '/run/eserver-lab';
@@ -25,7 +26,7 @@ export interface ComposeStack {
 
 export const DEFAULT_COMPOSE_STACK: ComposeStack = {
   ports: spec.DEFAULT_PORTS,
-  backlog: DEEP_LISTEN_BACKLOG,
+  backlog: DEFAULT_LISTEN_BACKLOG,
   queueArgs: [],
   cgroupParent: DEFAULT_CGROUP_PARENT,
   baseImage: BASE_IMAGE_TAG,
@@ -85,7 +86,7 @@ export function composeVariables(s: ComposeStack): Record<string, string> {
 export function envExample(): string {
   const vars = composeVariables(DEFAULT_COMPOSE_STACK);
   const lines = [
-    '# Generated from bench/src/lab/stack-spec.ts by `node bench/dist/src/lab/cli.js env > .env.example`: do not edit.',
+    '# Generated from common/src/stack-spec.ts by `node bench/dist/src/lab/cli.js env > .env.example`: do not edit.',
     '# Copy it to .env for a by-hand `docker-compose up` (the lab runtime passes these variables itself).',
     `# The lab's account is ${spec.DATABASE.user}; every service listens on 127.0.0.1 only (network_mode: host).`,
     ...Object.entries(vars).map(([k, v]) => `${k}=${v}`),

@@ -8,9 +8,9 @@ import { join, resolve } from 'node:path';
 import { repoRoot, sources } from '../paths.js';
 import { webTierConfig } from '../conf-values.js';
 import { assertPortFree } from '../ports.js';
-import { DATABASE, DEFAULT_MEMORY, DEFAULT_PORTS, LOOPBACK, PORTS, SERVICES, assertDistinctPorts, defaultCpus, servicePorts } from '../stack-spec.js';
-import { DEEP_LISTEN_BACKLOG, prepareListenQueues } from '../sysctl.js';
-import type { LabPorts, LabRuntime, ServiceInfo, ServiceName, StackInfo, UpOptions } from '../types.js';
+import { DATABASE, DEFAULT_MEMORY, DEFAULT_PORTS, LOOPBACK, PORTS, SERVICES, assertDistinctPorts, defaultCpus, servicePorts, DEFAULT_LISTEN_BACKLOG, type LabPorts, type ServiceName } from '@eserver-lab/common/stack-spec';
+import { prepareListenQueues } from '../sysctl.js';
+import type { LabRuntime, ServiceInfo, StackInfo, UpOptions } from '../types.js';
 import { BASE_IMAGE_TAG, DEFAULT_CGROUP_PARENT, DEFAULT_COMPOSE_STACK, composeVariables, containerLayout } from './compose-env.js';
 import { dockerEngineAnswers, removeParentCgroup, setUpParentCgroup } from './engine.js';
 import { baseScript, compose, docker, dockerHost, pickCompose, runCmd } from './exec.js';
@@ -55,7 +55,7 @@ const journalOverrideFile = (runDir: string) => join(runDir, 'compose.journal.ym
 function composeEnv(s: Pick<DockerState, 'ports' | 'cgroupParent' | 'baseImage' | 'queueArgs' | 'listenBacklog' | 'journalDir' | 'runDir'>): Record<string, string> {
   return {
     ...(s.journalDir ? { LAB_COMPOSE_OVERRIDE: journalOverrideFile(s.runDir) } : {}),
-    ...composeVariables({ ports: s.ports, backlog: s.listenBacklog ?? DEEP_LISTEN_BACKLOG, queueArgs: s.queueArgs, cgroupParent: s.cgroupParent, baseImage: s.baseImage }),
+    ...composeVariables({ ports: s.ports, backlog: s.listenBacklog ?? DEFAULT_LISTEN_BACKLOG, queueArgs: s.queueArgs, cgroupParent: s.cgroupParent, baseImage: s.baseImage }),
   };
 }
 
@@ -243,7 +243,7 @@ async function stackInfo(state: DockerState, requireAll: boolean): Promise<Stack
       ...webTierConfig(sources.nginxConf, sources.fpmConf),
       mysql: { conf: 'mysql/my.cnf' },
       queueArgs: state.queueArgs,
-      listen: { backlog: state.listenBacklog ?? DEEP_LISTEN_BACKLOG },
+      listen: { backlog: state.listenBacklog ?? DEFAULT_LISTEN_BACKLOG },
       budget: state.budget,
       images: Object.fromEntries(SERVICES.map((s) => [s, `eserver-lab/${s}:latest`])),
     },
@@ -326,7 +326,7 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
     budget: { cpus, memory },
     queueArgs,
     // network_mode: host: the sysctls are the host's, set (or printed) as natively.
-    listenBacklog: prepareListenQueues(opts.listenBacklog ?? DEEP_LISTEN_BACKLOG, log).backlog,
+    listenBacklog: prepareListenQueues(opts.listenBacklog ?? DEFAULT_LISTEN_BACKLOG, log).backlog,
     ...(opts.journalDir ? { journalDir: resolve(opts.journalDir) } : {}),
     startedAt: new Date().toISOString(),
   };

@@ -20,7 +20,7 @@ import {
 } from '../cgroup.js';
 import { assertPortFree } from '../ports.js';
 import { queueLength, seed2013Argv, seed2013Script } from '../seed2013.js';
-import { renderFile, type TokenValues } from '../render.js';
+import { renderFile, type TokenValues } from '@eserver-lab/common/render';
 import {
   DATABASE,
   DEFAULT_MEMORY,
@@ -36,10 +36,9 @@ import {
   phpFpmArgs,
   queueServerArgs,
   runLayout,
-  stackTokens,
-} from '../stack-spec.js';
-import { DEEP_LISTEN_BACKLOG, prepareListenQueues } from '../sysctl.js';
-import type { AppliedLimits, LabRuntime, ServiceInfo, ServiceName, StackInfo, UpOptions } from '../types.js';
+  stackTokens, DEFAULT_LISTEN_BACKLOG, type ServiceName, type LabPorts } from '@eserver-lab/common/stack-spec';
+import { prepareListenQueues } from '../sysctl.js';
+import type { AppliedLimits, LabRuntime, ServiceInfo, StackInfo, UpOptions } from '../types.js';
 import { findBinaries, requireBinary } from './binaries.js';
 import { freshDatadir } from './datadir.js';
 import { AbortedError, checkHealth, mysqlPing, tailLines, waitHealthy } from './health.js';
@@ -56,7 +55,7 @@ import {
   stopSupervisor,
   type ProcRecord,
 } from './procs.js';
-import { liveServices, readState, stateFile, writeState, type LabPorts, type LabState, type ServiceRecord } from './state.js';
+import { liveServices, readState, stateFile, writeState, type LabState, type ServiceRecord } from './state.js';
 
 const run = promisify(execFile);
 
@@ -212,7 +211,7 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
   await prepareRunDir(runDir, log);
   for (const k of Object.keys(ports) as (keyof LabPorts)[]) await assertPortFree(ports[k], PORTS[k].service, PORTS[k].flag);
 
-  const listen = prepareListenQueues(opts.listenBacklog ?? DEEP_LISTEN_BACKLOG, log);
+  const listen = prepareListenQueues(opts.listenBacklog ?? DEFAULT_LISTEN_BACKLOG, log);
   const user = userInfo();
   const isRoot = user.uid === 0;
   const sock = layout.mysqlSocket;
@@ -480,4 +479,4 @@ export const nativeRuntime: LabRuntime & { up(opts?: NativeUpOptions): Promise<S
 
 /** For tests and the CLI: the raw state (pids, cgroup) behind a run directory. */
 export { readState } from './state.js';
-export type { LabPorts, LabState, ProcRecord };
+export type { LabState, ProcRecord };

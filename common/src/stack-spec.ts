@@ -1,18 +1,35 @@
 // The one description of the lab stack: its services, default ports, budget, database account, and each
-// service's command line and health check. Both runtimes read it (native/ starts the processes with these
-// command lines; docker/ hands the same command lines to the images' entrypoints through Compose), and
-// .env.example is generated from it (`eserver-lab env`). The calibrated CPU quota of the emulated 2013 box
-// is not here: it lives in results/calibration/, per CPU model.
+// service's command line and health check. Both lab runtimes read it (bench's native runtime starts the
+// processes with these command lines; its docker runtime hands the same command lines to the images'
+// entrypoints through Compose), the throwaway MariaDB of the tests takes its account and mariadbd flags from
+// it, and the committed .env is generated from it (`eserver-lab env`). It lives in the low-level package so
+// that every workspace (the queue server's defaults included) can import it without a cycle. The calibrated
+// CPU quota of the emulated 2013 box is not here: it lives in results/calibration/, per CPU model.
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULTS as QUEUE_SERVER_DEFAULTS } from '@eserver-lab/queue-server/config';
-import type { LabPorts, ServiceName } from './types.js';
+
+export type ServiceName = 'mysql' | 'queue-server' | 'php-fpm' | 'nginx';
+
+/** The ports a stack listens on (both runtimes use the host network). */
+export interface LabPorts {
+  http: number;
+  fpm: number;
+  queue: number;
+  metrics: number;
+  mysql: number;
+}
 
 /** Start order (each service is health-checked before the next starts); `down` stops them in reverse. */
 export const SERVICES: readonly ServiceName[] = ['mysql', 'queue-server', 'php-fpm', 'nginx'];
 
-/** The queue port is the queue server's own default (the original protocol's 8888), not a second copy of it. */
-export const DEFAULT_PORTS: Readonly<LabPorts> = { http: 8080, fpm: 9000, queue: QUEUE_SERVER_DEFAULTS.port, metrics: 9888, mysql: 3307 };
+/** The queue port is the original protocol's 8888 (the 2013 server's start script). */
+export const DEFAULT_PORTS: Readonly<LabPorts> = { http: 8080, fpm: 9000, queue: 8888, metrics: 9888, mysql: 3307 };
+
+/**
+ * The listen backlog of nginx, php-fpm and the queue server: the deepest they take (the kernel caps it at
+ * net.core.somaxconn, which the lab raises). 128, the 2013 kernel's default, is the shallow-queue regime.
+ */
+export const DEFAULT_LISTEN_BACKLOG = 65535;
 
 /** Every service listens on the loopback address only. */
 export const LOOPBACK = '127.0.0.1';
@@ -55,6 +72,11 @@ export function defaultCpus(): number {
  */
 export const DATABASE = { user: 'eserver', password: 'eserver', database: 'eserver' } as const;
 
+/** The tokens of mysql/lab-user.sql (the account): the lab's init step and the throwaway MariaDB render it with these. */
+export function accountTokens(): Record<'MYSQL_USER' | 'MYSQL_PASSWORD' | 'MYSQL_DATABASE', string> {
+  return { MYSQL_USER: DATABASE.user, MYSQL_PASSWORD: DATABASE.password, MYSQL_DATABASE: DATABASE.database };
+}
+
 export function mysqlUrl(port: number): string {
   const u = encodeURIComponent(DATABASE.user);
   const p = encodeURIComponent(DATABASE.password);
@@ -96,9 +118,7 @@ export function stackTokens(v: { layout: RunLayout; ports: LabPorts; backlog: nu
     MYSQL_SOCKET: v.layout.mysqlSocket,
     MYSQL_DATADIR: v.layout.datadir,
     LISTEN_BACKLOG: v.backlog,
-    MYSQL_USER: DATABASE.user,
-    MYSQL_PASSWORD: DATABASE.password,
-    MYSQL_DATABASE: DATABASE.database,
+    ...accountTokens(),
   };
 }
 
