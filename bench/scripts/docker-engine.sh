@@ -10,7 +10,7 @@
 #   docker-engine.sh cgroup CPUS MEM [PERIOD_US QUOTA_US SHARES]
 #                                     create/limit the parent cgroup shared by the four services (the lab
 #                                     passes its budget, common/src/stack-spec.ts, and the quota and
-#                                     period computed by bench/src/lab/cgroup.ts at every `up`)
+#                                     period computed by bench/src/host/cgroup.ts at every `up`)
 #   docker-engine.sh cgroup-remove    remove that parent cgroup (after the containers are gone)
 #
 # Paths: data-root and socket live in <repo>/run/docker. The exec-root (containerd's sockets and the
@@ -66,7 +66,7 @@ parse_mem() { # 2g / 2048m / bytes -> bytes
 cgroup_setup() {
   local cpus="${1:?cgroup: give the CPUs, e.g. cgroup 2 2g}" mem; mem="$(parse_mem "${2:?cgroup: give the memory, e.g. cgroup 2 2g}")"
   local pid; pid="$(dockerd_pid)"; alive "$pid" || pid=$$
-  # Period, quota and weight come from the lab (bench/src/lab/cgroup.ts: quotaFor, STACK_CPU_SHARES);
+  # Period, quota and weight come from the lab (bench/src/host/cgroup.ts: quotaFor, STACK_CPU_SHARES);
   # by hand the same defaults: a 20 ms period, the default weight.
   local period="${3:-20000}" quota="${4:-}" shares="${5:-1024}"
   [ -n "$quota" ] || quota="$(awk -v c="$cpus" -v p="$period" 'BEGIN { printf "%d", c * p }')"

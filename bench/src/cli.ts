@@ -3,14 +3,14 @@
 // writes results + report; `report` re-renders the report from existing result JSON.
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseListenBacklog } from './lab/sysctl.js';
+import { parseListenBacklog } from './host/sysctl.js';
 import { pickScenarios, SCENARIOS } from './chaos/scenarios.js';
-import { parsePage } from './profiles.js';
-import { FSYNC_POLICIES, parseFsyncPolicies, parseQueueRuntimes, SHIPPED_FSYNC } from './queue-matrix.js';
-import { reexecWithNofile } from './nofile.js';
-import { logStep } from './progress.js';
+import { parsePage } from './plan/profiles.js';
+import { FSYNC_POLICIES, parseFsyncPolicies, parseQueueRuntimes, SHIPPED_FSYNC } from './plan/queue-matrix.js';
+import { reexecWithNofile } from './host/nofile.js';
+import { logStep } from './run/progress.js';
 import { readBatch } from './results/writer.js';
-import { runBench, seedFile, stackBudget } from './run.js';
+import { runBench, seedFile, stackBudget } from './run/bench.js';
 import { repoRoot } from '@eserver-lab/common/repo-root';
 import { DEFAULT_LISTEN_BACKLOG } from '@eserver-lab/common/stack-spec';
 

@@ -14,7 +14,7 @@ import {
   sharesFor,
   sharesToWeight,
   CgroupUnavailable,
-} from '../src/lab/cgroup.js';
+} from '../src/host/cgroup.js';
 
 test('quotaFor: a fraction of a CPU at the 20 ms period, the period lengthened only below the 1 ms minimum quota', () => {
   assert.equal(DEFAULT_CPU_PERIOD_US, 20000);

@@ -19,7 +19,7 @@ import { DEFAULT_COMPOSE_STACK, containerArgs, containerEnv } from '../src/lab/d
 import { cannotStartEngine, dockerEngineAnswers, removeParentCgroup, setUpParentCgroup, startEngine, stopEngine } from '../src/lab/docker/engine.js';
 import { docker, dockerHost } from '../src/lab/docker/exec.js';
 import { cgroupsOf, limitsOfPid } from '../src/lab/docker/limits.js';
-import { parseMemory } from '../src/lab/cgroup.js';
+import { parseMemory } from '../src/host/cgroup.js';
 import { freePorts } from '@eserver-lab/common/free-port';
 import { DATABASE, SERVICES, type LabPorts } from '@eserver-lab/common/stack-spec';
 import type { StackInfo } from '../src/lab/types.js';

@@ -1,7 +1,7 @@
 // The gate's decision logic: medians, spread, tolerances, directions, correctness, and the output formats.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { median, cv } from '../src/gate/stats.js';
+import { median, cv } from '@eserver-lab/common/stats';
 import { judge, renderVerdict, githubActionBenchmark } from '../src/gate/verdict.js';
 import { buildBaseline, toleranceFor, readBaseline, writeBaseline, noisyMetrics, type Baseline } from '../src/gate/baseline.js';
 import type { MetricRepetitions, CorrectnessCheck } from '../src/gate/metrics.js';

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CgroupUnavailable, createCgroup, readLimits, removeCgroup } from '../src/lab/cgroup.js';
+import { CgroupUnavailable, createCgroup, readLimits, removeCgroup } from '../src/host/cgroup.js';
 import { GeneratorCgroupUnavailable, enterGeneratorCgroup, generatorPids, generatorUsageNs, leaveGeneratorCgroup } from '../src/lab/generator-cgroup.js';
-import { evaluateBudget, usedOfQuota, type BudgetSnapshot } from '../src/cpu-budget.js';
+import { evaluateBudget, usedOfQuota, type BudgetSnapshot } from '../src/metrics/cpu-budget.js';
 import type { AppliedLimits } from '../src/lab/types.js';
 
 const procs = (dir: string) => readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);

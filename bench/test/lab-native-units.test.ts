@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderTemplate, tokensIn, RenderError } from '@eserver-lab/common/render';
 import { assertPortFree, findPortOwner, PortInUseError } from '../src/lab/ports.js';
-import { parseMemory } from '../src/lab/cgroup.js';
+import { parseMemory } from '../src/host/cgroup.js';
 import { repoRoot, sources } from '../src/lab/paths.js';
 import { freePort } from '@eserver-lab/common/free-port';
 
@@ -82,7 +82,7 @@ test('a missing program names the Debian package that provides it', async () => 
 });
 
 test('createCgroup writes the limits that readLimits reads back, and removeCgroup removes the group', async () => {
-  const { createCgroup, readLimits, removeCgroup, cgroupExists, CgroupUnavailable } = await import('../src/lab/cgroup.js');
+  const { createCgroup, readLimits, removeCgroup, cgroupExists, CgroupUnavailable } = await import('../src/host/cgroup.js');
   let rec;
   try {
     rec = await createCgroup(`eserver-lab-unit-${process.pid}`, 1.5, 512 * 1024 ** 2);

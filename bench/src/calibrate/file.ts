@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { CalibrationUse } from '../lab/types.js';
-import { readSeed } from '../report/compare.js';
+import { readSeed } from '../results/seed.js';
 
 /** The seed's figure (webbench on the 2013 box, client.php, 10,000 clients, 30 s), from results/seed.json. */
 export function seedPagesPerMin(repoRoot: string): number {

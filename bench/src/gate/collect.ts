@@ -6,7 +6,7 @@ import { startBenchDb } from '../protocol-bench/mariadb.js';
 import { rawInsertRate, drainRate } from '../protocol-bench/drain.js';
 import { stackPart } from './stack-part.js';
 import { measureCost, SHIPPED, type CostConfig } from '../enqueue-cost/cost.js';
-import { median, cv } from './stats.js';
+import { median, cv } from '@eserver-lab/common/stats';
 import type { CorrectnessCheck, GatePart, MetricRepetitions } from './metrics.js';
 
 export interface GateSettings {

@@ -4,13 +4,13 @@
 // mood; the quota makes each figure CPU-bound and steady, which the whole machine's figures were not.
 import type { LabRuntime, StackInfo, UpOptions } from '../lab/types.js';
 import { queueLength } from '../lab/seed2013.js';
-import { settledLength } from '../ack-check.js';
+import { settledLength } from '../check/ack-check.js';
 import { fetchQueueMetrics } from '../metrics/queue-metrics.js';
 import { timeWaitNow, type TimeWaitCount } from '../metrics/time-wait.js';
-import { snapshot as budgetSnapshot, usedOfQuota, type BudgetSnapshot } from '../cpu-budget.js';
+import { snapshot as budgetSnapshot, usedOfQuota, type BudgetSnapshot } from '../metrics/cpu-budget.js';
 import { snapshot, tree } from '../metrics/proc.js';
 import { onSignalCleanup } from '../protocol-bench/children.js';
-import { cv, median } from './stats.js';
+import { cv, median } from '@eserver-lab/common/stats';
 import { stackSteps, type Impl, type Page, type StackCell } from './stack-cells.js';
 import type { GateMeasurements, GateSettings } from './collect.js';
 import type { MetricRepetitions } from './metrics.js';
@@ -98,9 +98,9 @@ export async function stackPart(o: GateSettings, log: (l: string) => void, m: Ga
   // The lab runtime, the load generator and the budget belong to other parts of the bench; loaded when used.
   const { getRuntime } = await import('../lab/index.js');
   const { runHttpLoad } = await import('../load/generator.js');
-  const { progressLine } = await import('../progress.js');
-  const { readCounts, lossCheck } = await import('../loss-check.js');
-  const { stackBudget } = await import('../run.js');
+  const { progressLine } = await import('../run/progress.js');
+  const { readCounts, lossCheck } = await import('../check/loss-check.js');
+  const { stackBudget } = await import('../run/bench.js');
   const { enterGeneratorCgroup, leaveGeneratorCgroup, GeneratorCgroupUnavailable } = await import('../lab/generator-cgroup.js');
   const ticksPerS = clockTicksPerSecond();
   const budget = stackBudget({});
@@ -257,7 +257,7 @@ export async function stackPart(o: GateSettings, log: (l: string) => void, m: Ga
     detail: lost.length === 0 ? 'acked = rows = distinct after every TS client.php run; 2013-style acks >= ok pages' : lost.map((x) => `rep ${x.rep} ${x.impl}: ${x.lossDetail}`).join('; '),
   });
   const clientPpm = (impl: Impl) => median(runs.filter((x) => x.impl === impl && x.page === 'client').map((x) => x.pagesPerMin));
-  const { readSeed } = await import('../report/compare.js');
+  const { readSeed } = await import('../results/seed.js');
   const seed = readSeed(`${repoRoot}/results/seed.json`);
   m.info.push(
     `Seed comparison (${budget.use.note}): client.php ${Math.round(clientPpm('ts'))} pages/min with our server, ${Math.round(clientPpm('seed2013'))} with the 2013-style server (medians, ${o.stackConcurrency} clients × ${o.stackDurationS} s), against the 2013 figure of ${seed.pages_per_min} pages/min at ${seed.concurrency} clients × ${seed.duration_s} s. Printed for the record; CI load is smaller than the seed's.`,

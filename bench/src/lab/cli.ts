@@ -3,7 +3,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_CPU_PERIOD_US } from './cgroup.js';
+import { DEFAULT_CPU_PERIOD_US } from '../host/cgroup.js';
 import { getRuntime, type RuntimeChoice } from './index.js';
 import { tailLines } from './native/health.js';
 import { nativeRuntime, readState, type NativeUpOptions } from './native/index.js';
@@ -11,7 +11,7 @@ import { defaultRunDir } from './paths.js';
 import { DEFAULT_LISTEN_BACKLOG, DEFAULT_MEMORY, DEFAULT_PORTS, PORTS, defaultCpus } from '@eserver-lab/common/stack-spec';
 import { QUEUE_IMPLS, type QueueImpl } from './seed2013.js';
 import { QUEUE_RUNTIMES, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
-import { LISTEN_SYSCTLS, parseListenBacklog, readListenSysctls } from './sysctl.js';
+import { LISTEN_SYSCTLS, parseListenBacklog, readListenSysctls } from '../host/sysctl.js';
 import type { StackInfo } from './types.js';
 
 const int = (v: string) => {

@@ -8,7 +8,7 @@
 import { existsSync, rmdirSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { GENERATOR_CPU_SHARES, cgroupVersion, hostDir, ownCgroups, sharesToWeight, v1Mounts } from './cgroup.js';
+import { GENERATOR_CPU_SHARES, cgroupVersion, hostDir, ownCgroups, sharesToWeight, v1Mounts } from '../host/cgroup.js';
 
 const ROOT = '/sys/fs/cgroup';
 

@@ -1,6 +1,6 @@
 // The Docker engine: does one answer, and starting/stopping the lab's own (bench/scripts/docker-engine.sh).
 import { existsSync } from 'node:fs';
-import { quotaFor, sharesFor } from '../cgroup.js';
+import { quotaFor, sharesFor } from '../../host/cgroup.js';
 import { docker, engineScript, runCmd } from './exec.js';
 
 /** True when `docker info` answers on the lab's DOCKER_HOST within a few seconds. */

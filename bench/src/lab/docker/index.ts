@@ -9,7 +9,7 @@ import { repoRoot, sources } from '../paths.js';
 import { webTierConfig } from '../conf-values.js';
 import { assertPortFree } from '../ports.js';
 import { DATABASE, DEFAULT_MEMORY, DEFAULT_PORTS, LOOPBACK, PORTS, SERVICES, assertDistinctPorts, defaultCpus, servicePorts, DEFAULT_LISTEN_BACKLOG, type LabPorts, type ServiceName } from '@eserver-lab/common/stack-spec';
-import { prepareListenQueues } from '../sysctl.js';
+import { prepareListenQueues } from '../../host/sysctl.js';
 import type { LabRuntime, ServiceInfo, StackInfo, UpOptions } from '../types.js';
 import { BASE_IMAGE_TAG, DEFAULT_CGROUP_PARENT, DEFAULT_COMPOSE_STACK, composeVariables, containerLayout } from './compose-env.js';
 import { dockerEngineAnswers, removeParentCgroup, setUpParentCgroup } from './engine.js';

@@ -17,7 +17,7 @@ import {
   readLimits,
   removeCgroup,
   type CgroupRecord,
-} from '../cgroup.js';
+} from '../../host/cgroup.js';
 import { assertPortFree } from '../ports.js';
 import { queueLength, seed2013Argv, seed2013Script } from '../seed2013.js';
 import { renderFile, type TokenValues } from '@eserver-lab/common/render';
@@ -37,7 +37,7 @@ import {
   queueServerArgs,
   runLayout,
   stackTokens, DEFAULT_LISTEN_BACKLOG, type ServiceName, type LabPorts } from '@eserver-lab/common/stack-spec';
-import { prepareListenQueues } from '../sysctl.js';
+import { prepareListenQueues } from '../../host/sysctl.js';
 import type { AppliedLimits, LabRuntime, ServiceInfo, StackInfo, UpOptions } from '../types.js';
 import { findBinaries, requireBinary } from './binaries.js';
 import { freshDatadir } from './datadir.js';

@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CgroupRecord } from '../cgroup.js';
+import type { CgroupRecord } from '../../host/cgroup.js';
 import type { AppliedLimits, StackInfo } from '../types.js';
 import { isAlive, readSupervisedStatus, type ProcRecord } from './procs.js';
 import type { LabPorts, ServiceName } from '@eserver-lab/common/stack-spec';

@@ -1,5 +1,5 @@
 // Named load profiles. A profile says what to drive and how hard; flags and BENCH_* env override it.
-import type { QueueImpl } from './lab/seed2013.js';
+import type { QueueImpl } from '../lab/seed2013.js';
 
 export type PageName = 'client' | 'baseline' | 'persistent';
 export type ProfileKind = 'webbench' | 'keepalive';
@@ -108,4 +108,11 @@ export function resolveProfile(name: string, flags: Overrides, env: Overrides = 
     p.enqueues = pg !== 'baseline';
   }
   return p;
+}
+
+/** --repeat wins; else the profile's own default (the seed: 3); else 1. */
+export function repetitionsFor(p: Profile, flag?: number): number {
+  const n = flag ?? p.repeat ?? 1;
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--repeat must be an integer >= 1, got ${n}`);
+  return n;
 }

@@ -2,9 +2,9 @@
 // each service was configured with, and the overflow / drop / SYN-retransmit counts over its window.
 // Those counters are the first thing to read when p99 is in seconds: a dropped SYN costs a client 1 s,
 // 3 s, 7 s... of idle backoff, and the figure then swings with the backoff instead of with the stack.
-import { effectiveBacklog, readListenSysctls, type ListenSysctl } from './lab/sysctl.js';
-import { listenerDrops } from './metrics/listener-drops.js';
-import { counterDelta, readListenCounters, type ListenCounters } from './metrics/netstat.js';
+import { effectiveBacklog, readListenSysctls, type ListenSysctl } from '../host/sysctl.js';
+import { listenerDrops } from './listener-drops.js';
+import { counterDelta, readListenCounters, type ListenCounters } from './netstat.js';
 
 export interface ListenQueuesRecord {
   sysctl: Record<ListenSysctl, number | null>;

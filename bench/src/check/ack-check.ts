@@ -2,7 +2,7 @@
 // original): entries stay in memory, so "nothing lost" can only be checked up to the queue. Its length
 // (8003) counts what it acknowledged with 8001 and still holds; nothing dequeues during a bench run, so
 // every page that answered `ok` must be in it. Rows in MySQL are not checked: there are none to check.
-import { queueLength } from './lab/seed2013.js';
+import { queueLength } from '../lab/seed2013.js';
 
 export interface AckCheck {
   method: string;

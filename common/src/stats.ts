@@ -1,4 +1,4 @@
-// Summary statistics of repeated measurements.
+// Summary statistics of repeated measurements: the one place for median and spread, for every workspace.
 
 export function median(xs: number[]): number {
   const v = xs.filter(Number.isFinite).sort((a, b) => a - b);

@@ -1,16 +1,8 @@
 // --repeat: one profile run N times (each on a fresh stack), reported as its median and spread. A single
 // 30 s run on a shared 2-core VM moves by several percent; the median of three moves much less, and the
 // spread (min, max, CV) says how far one run can be trusted.
-import { cv, median } from './gate/stats.js';
-import type { Profile } from './profiles.js';
-import type { RepeatSummary, Repetition, ResultDoc, Spread } from './results/types.js';
-
-/** --repeat wins; else the profile's own default (the seed: 3); else 1. */
-export function repetitionsFor(p: Profile, flag?: number): number {
-  const n = flag ?? p.repeat ?? 1;
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--repeat must be an integer >= 1, got ${n}`);
-  return n;
-}
+import { cv, median } from '@eserver-lab/common/stats';
+import type { RepeatSummary, Repetition, ResultDoc, Spread } from './types.js';
 
 export function spreadOf(values: number[]): Spread {
   return {

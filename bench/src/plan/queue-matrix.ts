@@ -5,8 +5,7 @@
 import { OPTION_SPECS, DEFAULTS } from '@eserver-lab/queue-server/config';
 import type { FsyncPolicy } from '@eserver-lab/queue-server';
 import { QUEUE_RUNTIMES, queueRuntimeName, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
-import type { Profile } from './profiles.js';
-import { repetitionsFor } from './repeat.js';
+import { repetitionsFor, type Profile } from './profiles.js';
 
 /** The policies the queue server accepts, from its own option table. */
 export const FSYNC_POLICIES: readonly FsyncPolicy[] = (OPTION_SPECS.find((s) => s.key === 'fsync')?.choices ?? []) as readonly FsyncPolicy[];

@@ -2,7 +2,7 @@
 // (the stack's and the generator's, siblings) and /proc/stat at the start and end of the measured window.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { AppliedLimits } from './lab/types.js';
+import type { AppliedLimits } from '../lab/types.js';
 
 export interface BudgetSnapshot {
   /** Monotonic time, ms. */

@@ -1,8 +1,8 @@
 // Drives the same stack with a user's own `webbench` binary (found on PATH; the project ships no
 // webbench code and never fetches it) and parses its two summary lines into our result format.
 import { spawn, spawnSync } from 'node:child_process';
-import { parseWebbenchOutput } from './load/summary.js';
-import { createCpuGroup } from './metrics/cpu-cgroup.js';
+import { parseWebbenchOutput } from './summary.js';
+import { createCpuGroup } from '../metrics/cpu-cgroup.js';
 
 async function waitEmpty(g: { isEmpty(): boolean }): Promise<void> {
   for (let i = 0; i < 50 && !g.isEmpty(); i++) await new Promise((r) => setTimeout(r, 100));

@@ -4,8 +4,8 @@
 // php-fpm keeps working through its backlog (and enqueuing) after the load stops. The deltas are
 // recorded beside the totals for reading.
 import mysql from 'mysql2/promise';
-import type { MysqlEndpoint } from './lab/types.js';
-import { fetchQueueMetrics, type QueueMetrics } from './metrics/queue-metrics.js';
+import type { MysqlEndpoint } from '../lab/types.js';
+import { fetchQueueMetrics, type QueueMetrics } from '../metrics/queue-metrics.js';
 
 export interface Counts {
   acked: number;

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { cpus as hostCpus } from 'node:os';
 import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AppliedLimits } from './types.js';
+import type { AppliedLimits } from '../lab/types.js';
 
 const ROOT = '/sys/fs/cgroup';
 

@@ -7,33 +7,33 @@
 // warning, not a failure: "0 failed" is a benchmark target, not a correctness property.
 import fs from 'node:fs';
 import path from 'node:path';
-import { ackLine, judgeAcks, settledLength, type AckCheck } from './ack-check.js';
-import { chooseBudget, readCalibration, type Budget } from './calibrate/file.js';
-import { budgetLine, evaluateBudget, snapshot, type BudgetSnapshot, type CpuBudget } from './cpu-budget.js';
+import { ackLine, judgeAcks, settledLength, type AckCheck } from '../check/ack-check.js';
+import { chooseBudget, readCalibration, type Budget } from '../calibrate/file.js';
+import { budgetLine, evaluateBudget, snapshot, type BudgetSnapshot, type CpuBudget } from '../metrics/cpu-budget.js';
 import {
   GeneratorCgroupUnavailable,
   enterGeneratorCgroup,
   generatorUsageNs,
   leaveGeneratorCgroup,
   type GeneratorCgroup,
-} from './lab/generator-cgroup.js';
-import { GENERATOR_CPU_SHARES } from './lab/cgroup.js';
-import { queueLength } from './lab/seed2013.js';
-import type { LabRuntime, StackInfo, UpOptions } from './lab/types.js';
-import { runHttpLoad, type HttpLoadResult } from './load/generator.js';
-import { runKeepalive } from './load/keepalive.js';
-import { summaryLines } from './load/report-lines.js';
-import { webbenchFigures, webbenchLines } from './load/summary.js';
-import { listenLine, watchListenQueues } from './listen-queues.js';
-import { lossCheck, lossLine, readCounts, type Counts } from './loss-check.js';
-import { cpuBusyBefore, gitCommit, machineInfo } from './machine.js';
-import { memoryPathFromNote } from './metrics/cgroup.js';
-import { Sampler, type Sample } from './metrics/sampler.js';
-import { DEFAULT_PROFILES, resolveProfile, type Overrides, type Profile } from './profiles.js';
-import { nofileLimits } from './nofile.js';
+} from '../lab/generator-cgroup.js';
+import { GENERATOR_CPU_SHARES } from '../host/cgroup.js';
+import { queueLength } from '../lab/seed2013.js';
+import type { LabRuntime, StackInfo, UpOptions } from '../lab/types.js';
+import { runHttpLoad, type HttpLoadResult } from '../load/generator.js';
+import { runKeepalive } from '../load/keepalive.js';
+import { summaryLines } from '../load/report-lines.js';
+import { webbenchFigures, webbenchLines } from '../load/summary.js';
+import { listenLine, watchListenQueues } from '../metrics/listen-queues.js';
+import { lossCheck, lossLine, readCounts, type Counts } from '../check/loss-check.js';
+import { cpuBusyBefore, gitCommit, machineInfo } from '../host/machine.js';
+import { memoryPathFromNote } from '../metrics/cgroup.js';
+import { Sampler, type Sample } from '../metrics/sampler.js';
+import { DEFAULT_PROFILES, repetitionsFor, resolveProfile, type Overrides, type Profile } from '../plan/profiles.js';
+import { nofileLimits } from '../host/nofile.js';
 import { logStep, progressLine } from './progress.js';
-import { teardownOnSignal } from './teardown-on-signal.js';
-import { combineRepetitions, formatDuration, medianLine, repetitionsFor, RunClock } from './repeat.js';
+import { teardownOnSignal } from '../stack/teardown-on-signal.js';
+import { combineRepetitions, formatDuration, medianLine, RunClock } from '../results/repeat.js';
 import type { FsyncPolicy } from '@eserver-lab/queue-server';
 import { queueRuntime, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 import {
@@ -46,11 +46,11 @@ import {
   SHIPPED_FSYNC,
   type PlannedRun,
   type QueueSetup,
-} from './queue-matrix.js';
-import { mismatch, observeQueueServer } from './queue-observed.js';
-import type { ResultDoc } from './results/types.js';
-import { writeResult } from './results/writer.js';
-import { findWebbench, runWebbench } from './webbench.js';
+} from '../plan/queue-matrix.js';
+import { mismatch, observeQueueServer } from '../results/queue-observed.js';
+import type { ResultDoc } from '../results/types.js';
+import { writeResult } from '../results/writer.js';
+import { findWebbench, runWebbench } from '../load/webbench.js';
 import { repoRoot } from '@eserver-lab/common/repo-root';
 import { freePorts } from '@eserver-lab/common/free-port';
 
@@ -103,7 +103,7 @@ export interface RunOutcome {
 
 async function loadRuntime(name: RunOptions['runtime']): Promise<LabRuntime> {
   // Imported on first use: a run against --url starts no stack and needs no lab runtime.
-  const { getRuntime } = await import('./lab/index.js');
+  const { getRuntime } = await import('../lab/index.js');
   return getRuntime(name, logStep);
 }
 
@@ -518,7 +518,7 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
   let report: RunOutcome['report'] = null;
   if (!o.noReport && docs.length > 0) {
     // Loaded only now: vega is large, and the generator's own process is measured during the run.
-    const { renderReport } = await import('./report/index.js');
+    const { renderReport } = await import('../report/index.js');
     report = await renderReport(docs, o.outDir, seedFile(o.outDir));
     logStep(`report: ${report.md} and ${report.html}`);
   }

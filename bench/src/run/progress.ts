@@ -3,7 +3,7 @@
 // terminal (CI logs, files), a plain line when a phase starts and every PLAIN_EVERY_S seconds in it, so a
 // long run shows that it is alive without flooding the log.
 import { Presets, SingleBar } from 'cli-progress';
-import type { Progress } from './load/generator.js';
+import type { Progress } from '../load/generator.js';
 
 export const PLAIN_EVERY_S = 10;
 

@@ -6,8 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { FsyncPolicy } from '@eserver-lab/queue-server';
 import { QUEUE_RUNTIMES, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
-import { FSYNC_POLICIES, type QueueSetup } from './queue-matrix.js';
-import type { StackInfo } from './lab/types.js';
+import { FSYNC_POLICIES, type QueueSetup } from '../plan/queue-matrix.js';
+import type { StackInfo } from '../lab/types.js';
 
 export interface QueueServerRecord {
   /** ours ('ts') or the 2013-style stand-in. */
