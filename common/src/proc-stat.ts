@@ -77,3 +77,23 @@ export function cpuMs(pid: number): number {
   if (s === null) throw new Error(`no process ${pid}`);
   return (s.cpuTicks * 1000) / clockTicksPerSecond();
 }
+
+export interface HostCpuTimes {
+  /** Every CPU's time so far, in clock ticks (1/CLK_TCK s). */
+  total: number;
+  /** idle + iowait of it. */
+  idle: number;
+}
+
+/** The host's CPU times from /proc/stat's first line (all CPUs), in clock ticks; null where there is none. */
+export function hostCpuTimes(text?: string): HostCpuTimes | null {
+  let line: string | undefined;
+  try {
+    line = (text ?? readFileSync('/proc/stat', 'utf8')).split('\n')[0];
+  } catch {
+    return null;
+  }
+  if (!line?.startsWith('cpu ')) return null;
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  return { total: f.reduce((a, b) => a + b, 0), idle: (f[3] ?? 0) + (f[4] ?? 0) };
+}

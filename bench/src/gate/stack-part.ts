@@ -101,7 +101,7 @@ export async function stackPart(o: GateSettings, log: (l: string) => void, m: Ga
   const { progressLine } = await import('../run/progress.js');
   const { readCounts, lossCheck } = await import('../check/loss-check.js');
   const { stackBudget } = await import('../run/bench.js');
-  const { enterGeneratorCgroup, leaveGeneratorCgroup, GeneratorCgroupUnavailable } = await import('../lab/generator-cgroup.js');
+  const { enterGeneratorCgroup, leaveGeneratorCgroup, GeneratorCgroupUnavailable } = await import('../load/generator-cgroup.js');
   const ticksPerS = clockTicksPerSecond();
   const budget = stackBudget({});
   log(`stack: ${budget.use.note}`);

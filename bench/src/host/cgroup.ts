@@ -1,24 +1,18 @@
-// The lab's resource budget: one cgroup that holds every stack process, limited like the 2013 box
-// (2 CPUs, 2 GB). cgroup v2 where the unified hierarchy is mounted at /sys/fs/cgroup, v1 (separate cpu and
-// memory hierarchies) otherwise. The group is created below the runner's own cgroup, because that is the
-// part of the tree a process may be delegated, and processes are started inside it (not moved in later),
+// The one cgroup module: discover the hierarchy, create a group, limit it, read its usage, move a pid in and
+// out, remove it. Every group of the lab goes through here: the stack's budget (native), the Docker stack's
+// parent, the load generator's group and the webbench tool's. cgroup v2 where the unified hierarchy is mounted
+// at the root, v1 otherwise, with cpu, cpuacct and memory possibly mounted as separate hierarchies (this kind
+// of VM mounts cpu and cpuacct apart: a pid must then be written into both to be limited and counted).
+//
+// Groups are created below the cgroup a process already runs in, because that is the part of the tree a
+// process may be delegated, and processes are started inside them (not moved in later) where memory counts,
 // because memory charged before a move stays charged to the old group.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { cpus as hostCpus } from 'node:os';
-import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { AppliedLimits } from '../lab/types.js';
+import { mkdir, readFile, readdir, rmdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 
-const ROOT = '/sys/fs/cgroup';
-
-/** What `down` needs to find and remove the group again, stored in the run directory. */
-export interface CgroupRecord {
-  version: 'v1' | 'v2';
-  /** v2: one directory. v1: one directory per controller (cpu, memory, and cpuacct when mounted apart). */
-  dirs: string[];
-}
-
-export class CgroupUnavailable extends Error {}
+export const CGROUP_ROOT = '/sys/fs/cgroup';
 
 /**
  * The CFS period of the stack's quota. The kernel's default of 100 ms lets a group burn its quota in a
@@ -33,6 +27,8 @@ export const DEFAULT_CPU_PERIOD_US = 20_000;
 /** The kernel refuses a quota or a period below 1 ms (cgroup v1 and v2 alike). */
 const MIN_QUOTA_US = 1_000;
 const MAX_PERIOD_US = 1_000_000;
+/** The kernel's default weight (v1 cpu.shares), the one every process at the parent's level has. */
+export const DEFAULT_CPU_SHARES = 1024;
 /**
  * The stack's weight against everything else in the parent (v1 cpu.shares, max 262144). Every process
  * that runs at the parent's level (10,000 forked webbench clients, other users' jobs) weighs 1024; a
@@ -47,9 +43,15 @@ export const STACK_CPU_SHARES = 262_144;
  * 1.5 beside our generator"); at this weight the two agree. A weight near the minimum starves webbench's
  * own timer instead (measured: 24 s windows for a 30 s run).
  */
-export const GENERATOR_CPU_SHARES = 1024;
+export const GENERATOR_CPU_SHARES = DEFAULT_CPU_SHARES;
 /** v2's equivalent range is 1..10000 (cpu.weight); the default is 100, which the kernel treats as 1024 shares. */
 const V2_MAX_WEIGHT = 10_000;
+/** v1 writes "no memory limit" as a huge page-aligned number. */
+const V1_UNLIMITED = 2 ** 62;
+
+export class CgroupUnavailable extends Error {}
+
+// ---------------------------------------------------------------------------------------------- budgets
 
 /**
  * The weight for a group with `cpus` of the host's CPUs. Below the whole machine the group must reach its
@@ -58,7 +60,7 @@ const V2_MAX_WEIGHT = 10_000;
  * the kernel's default.
  */
 export function sharesFor(cpus: number, host = hostCpus().length): number {
-  return cpus < host ? STACK_CPU_SHARES : 1024;
+  return cpus < host ? STACK_CPU_SHARES : DEFAULT_CPU_SHARES;
 }
 
 export interface CpuQuota {
@@ -81,13 +83,6 @@ export function quotaFor(cpus: number, periodUs = DEFAULT_CPU_PERIOD_US): CpuQuo
   return { quotaUs: quota, periodUs: period };
 }
 
-export interface CgroupOptions {
-  /** CFS period, µs (default DEFAULT_CPU_PERIOD_US). */
-  periodUs?: number;
-  /** v1 cpu.shares (v2: scaled onto cpu.weight). Default sharesFor(cpus). */
-  shares?: number;
-}
-
 /** v1 shares (2..262144, default 1024) onto v2 weight (1..10000, default 100), as the kernel relates them. */
 export function sharesToWeight(shares: number): number {
   return Math.max(1, Math.min(V2_MAX_WEIGHT, Math.round((shares * 100) / 1024)));
@@ -101,107 +96,235 @@ export function parseMemory(spec: string): number {
   return Math.round(Number(m[1]) * mult);
 }
 
+// -------------------------------------------------------------------------------------------- discovery
+
 export interface V1Mount {
   mountpoint: string;
   root: string;
 }
 
-/** v1 hierarchies by controller, from mountinfo (cpu may be mounted alone or as cpu,cpuacct). */
-export async function v1Mounts(): Promise<Map<string, V1Mount>> {
+/** Where the cgroup filesystem is, and how it is laid out. Tests point `root` and `procRoot` at scratch trees. */
+export interface CgroupHost {
+  version: 'v1' | 'v2';
+  root: string;
+  procRoot: string;
+  /** v1: each controller's hierarchy (cpu may be mounted alone or as cpu,cpuacct). Empty on v2. */
+  mounts: Map<string, V1Mount>;
+}
+
+/** v1 hierarchies by controller, from mountinfo (the real tree) or from the root's folder names (a scratch tree). */
+function v1Mounts(root: string, procRoot: string): Map<string, V1Mount> {
   const out = new Map<string, V1Mount>();
-  const text = await readFile('/proc/self/mountinfo', 'utf8');
-  for (const line of text.split('\n')) {
-    const [pre, post] = line.split(' - ');
-    if (!pre || !post) continue;
-    const [fstype, , superOpts] = post.split(' ');
-    if (fstype !== 'cgroup' || !superOpts) continue;
-    const f = pre.split(' ');
-    for (const opt of superOpts.split(',')) out.set(opt, { mountpoint: f[4]!, root: f[3]! });
+  if (root === CGROUP_ROOT && procRoot === '/proc') {
+    for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+      const [pre, post] = line.split(' - ');
+      if (!pre || !post) continue;
+      const [fstype, , superOpts] = post.split(' ');
+      if (fstype !== 'cgroup' || !superOpts) continue;
+      const f = pre.split(' ');
+      for (const opt of superOpts.split(',')) out.set(opt, { mountpoint: f[4]!, root: f[3]! });
+    }
+    return out;
   }
+  // A scratch tree (tests): one folder per hierarchy, named after its controllers.
+  let names: string[] = [];
+  try {
+    names = readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch {
+    /* no such tree */
+  }
+  for (const n of names) for (const c of n.split(',')) if (!out.has(c)) out.set(c, { mountpoint: join(root, n), root: '/' });
   return out;
 }
 
-/** The runner's own cgroup path per v1 controller, or under key '' for v2. */
-export async function ownCgroups(): Promise<Map<string, string>> {
+export function discoverCgroups(o: { root?: string; procRoot?: string } = {}): CgroupHost {
+  const root = o.root ?? CGROUP_ROOT;
+  const procRoot = o.procRoot ?? '/proc';
+  const version = existsSync(join(root, 'cgroup.controllers')) ? 'v2' : 'v1';
+  return { version, root, procRoot, mounts: version === 'v1' ? v1Mounts(root, procRoot) : new Map() };
+}
+
+/**
+ * The one reader of /proc/<pid>/cgroup: the cgroup path of a process per v1 controller, and under the key ''
+ * its v2 (unified) path. Named hierarchies appear as `name=systemd`.
+ */
+export function cgroupsOf(pid: number | 'self' = 'self', procRoot = '/proc'): Map<string, string> {
   const out = new Map<string, string>();
-  for (const line of (await readFile('/proc/self/cgroup', 'utf8')).split('\n')) {
+  for (const line of readFileSync(join(procRoot, String(pid), 'cgroup'), 'utf8').split('\n')) {
     const m = /^\d+:([^:]*):(.*)$/.exec(line);
-    if (!m) continue;
-    for (const c of m[1]!.split(',')) out.set(c, m[2]!);
+    if (m) for (const c of m[1]!.split(',')) out.set(c, m[2]!);
   }
   return out;
 }
 
-/** Joins a cgroup path (as /proc/self/cgroup shows it) onto its mount, minus the mount's own root. */
+/** Joins a cgroup path (as /proc/<pid>/cgroup shows it) onto its mount, minus the mount's own root. */
 export function hostDir(mount: V1Mount, path: string): string {
   const rel = mount.root !== '/' && path.startsWith(mount.root) ? path.slice(mount.root.length) : path;
   return join(mount.mountpoint, rel);
 }
 
-export function cgroupVersion(): 'v1' | 'v2' {
-  return existsSync(join(ROOT, 'cgroup.controllers')) ? 'v2' : 'v1';
+/** The directory of `pid`'s cgroup in a controller's hierarchy (v2: the unified one); null when not mounted. */
+export function ownDir(host: CgroupHost, ctrl: string, pid: number | 'self' = 'self'): string | null {
+  const own = cgroupsOf(pid, host.procRoot);
+  if (host.version === 'v2') return join(host.root, own.get('') ?? '/');
+  const mount = host.mounts.get(ctrl);
+  return mount ? hostDir(mount, own.get(ctrl) ?? '/') : null;
 }
 
-/**
- * Creates the group and writes the limits. Throws CgroupUnavailable (with the reason) when that is not
- * possible, so the caller can say so loudly and run unlimited.
- */
-export async function createCgroup(name: string, cpus: number, memoryBytes: number, opts: CgroupOptions = {}): Promise<CgroupRecord> {
-  const version = cgroupVersion();
-  const own = await ownCgroups();
-  const dirs: string[] = [];
-  const { quotaUs, periodUs } = quotaFor(cpus, opts.periodUs);
-  const shares = opts.shares ?? sharesFor(cpus);
+// --------------------------------------------------------------------------------------------- a group
+
+export type Controller = 'cpu' | 'cpuacct' | 'memory';
+
+/** A group as the lab records it (in a run directory's state, for `down`): its directories per controller. */
+export interface CgroupRecord {
+  version: 'v1' | 'v2';
+  /** Every directory of the group, cpu first (v2: one). Removal goes through these. */
+  dirs: string[];
+  /** The directory that holds each controller's files (v2: the one directory); absent when not created. */
+  cpu?: string;
+  cpuacct?: string;
+  memory?: string;
+}
+
+/** The directories of the group: the v1 cpu controller's, cpuacct's (its own or cpu's when co-mounted), memory's. */
+export function dirsOf(rec: CgroupRecord): { cpu: string | null; cpuacct: string | null; memory: string | null } {
+  if (rec.version === 'v2') return { cpu: rec.dirs[0] ?? null, cpuacct: rec.dirs[0] ?? null, memory: rec.dirs[0] ?? null };
+  // Records of an older layout carry only `dirs`: cpu, memory, then cpuacct when mounted apart.
+  return {
+    cpu: rec.cpu ?? rec.dirs[0] ?? null,
+    cpuacct: rec.cpuacct ?? rec.dirs.find((d) => d.includes('/cpuacct/')) ?? rec.dirs[0] ?? null,
+    memory: rec.memory ?? rec.dirs.find((d) => d.includes('/memory/')) ?? null,
+  };
+}
+
+export interface CreateOptions {
+  /** Which controllers the group needs; cpuacct is added on v1 when it is mounted apart from cpu. */
+  controllers: Array<'cpu' | 'memory'> | ['cpuacct'];
+  /** Create it below this process's cgroup instead of our own (Docker's parent: below dockerd's). */
+  below?: number;
+  /** Use an existing group of that name instead of failing (Docker's parent is re-limited at every `up`). */
+  existOk?: boolean;
+  host?: CgroupHost;
+}
+
+/** Creates the group's directories. Throws CgroupUnavailable, with the reason, when that cannot be done. */
+export async function createCgroup(name: string, o: CreateOptions): Promise<CgroupRecord> {
+  const host = o.host ?? discoverCgroups();
+  const pid = o.below ?? 'self';
+  const made: string[] = [];
+  const mk = async (dir: string) => {
+    try {
+      await mkdir(dir);
+      made.push(dir);
+    } catch (err) {
+      if (!(o.existOk && (err as NodeJS.ErrnoException).code === 'EEXIST')) throw err;
+    }
+    return dir;
+  };
   try {
-    if (version === 'v2') {
-      const dir = join(ROOT, own.get('') ?? '/', name);
-      const parent = join(dir, '..');
-      const enabled = (await readFile(join(parent, 'cgroup.subtree_control'), 'utf8')).split(/\s+/);
-      for (const c of ['cpu', 'memory']) {
+    if (host.version === 'v2') {
+      const parent = ownDir(host, '', pid)!;
+      const want = (o.controllers as string[]).filter((c) => c !== 'cpuacct');
+      if (want.length > 0) {
+        const enabled = (await readFile(join(parent, 'cgroup.subtree_control'), 'utf8')).split(/\s+/);
         // A controller must be enabled in the parent before a child can use it.
-        if (!enabled.includes(c)) await writeFile(join(parent, 'cgroup.subtree_control'), `+${c}`);
+        for (const c of want) if (!enabled.includes(c)) await writeFile(join(parent, 'cgroup.subtree_control'), `+${c}`);
       }
-      await mkdir(dir);
-      dirs.push(dir);
-      await writeFile(join(dir, 'cpu.max'), `${quotaUs} ${periodUs}`);
-      await writeFile(join(dir, 'cpu.weight'), String(sharesToWeight(shares)));
-      await writeFile(join(dir, 'memory.max'), String(memoryBytes));
-      return { version, dirs };
+      const dir = await mk(join(parent, name));
+      return { version: 'v2', dirs: [dir], cpu: dir, cpuacct: dir, memory: dir };
     }
-    const mounts = await v1Mounts();
-    // cpuacct gives the group's exact CPU time (to check that the quota was reached); on this kind of
-    // host it is its own hierarchy, elsewhere it is co-mounted with cpu and the cpu directory serves.
-    const ctrls = ['cpu', 'memory'];
-    const acct = mounts.get('cpuacct');
-    if (acct && acct.mountpoint !== mounts.get('cpu')?.mountpoint) ctrls.push('cpuacct');
-    for (const ctrl of ctrls) {
-      const mount = mounts.get(ctrl);
-      if (!mount) throw new Error(`the v1 "${ctrl}" controller is not mounted`);
-      const dir = join(hostDir(mount, own.get(ctrl) ?? '/'), name);
-      await mkdir(dir);
-      dirs.push(dir);
+    const rec: CgroupRecord = { version: 'v1', dirs: [] };
+    const ctrls = [...(o.controllers as Controller[])];
+    const acct = host.mounts.get('cpuacct');
+    // cpuacct gives the group's exact CPU time; where it is co-mounted with cpu, the cpu directory serves.
+    if (ctrls.includes('cpu') && acct && acct.mountpoint !== host.mounts.get('cpu')?.mountpoint) ctrls.push('cpuacct');
+    for (const c of ctrls) {
+      const parent = ownDir(host, c, pid);
+      if (parent === null) throw new Error(`the v1 "${c}" controller is not mounted`);
+      const dir = await mk(join(parent, name));
+      rec.dirs.push(dir);
+      rec[c] = dir;
     }
-    // Period first: the kernel checks the quota against the period in force.
-    await writeFile(join(dirs[0]!, 'cpu.cfs_period_us'), String(periodUs));
-    await writeFile(join(dirs[0]!, 'cpu.cfs_quota_us'), String(quotaUs));
-    await writeFile(join(dirs[0]!, 'cpu.shares'), String(shares));
-    await writeFile(join(dirs[1]!, 'memory.limit_in_bytes'), String(memoryBytes));
-    return { version, dirs };
+    if (!rec.cpuacct && rec.cpu && host.mounts.get('cpuacct')?.mountpoint === host.mounts.get('cpu')?.mountpoint) rec.cpuacct = rec.cpu;
+    return rec;
   } catch (err) {
-    await removeDirs(dirs);
+    await removeDirs(made);
     const why = err instanceof Error ? err.message : String(err);
-    throw new CgroupUnavailable(`cannot create a ${version} cgroup "${name}": ${why}`);
+    throw new CgroupUnavailable(`cannot create a ${host.version} cgroup "${name}": ${why}`);
   }
 }
 
-/** Reads the limits back from the cgroup files: what the kernel enforces, not what we asked for. */
-export async function readLimits(rec: CgroupRecord): Promise<AppliedLimits> {
-  const read = async (f: string) => (await readFile(f, 'utf8')).trim();
+/** Writes the CPU quota, period and weight (quota null: no quota, only the weight). */
+export async function limitCpu(rec: CgroupRecord, l: { quota: CpuQuota | null; shares: number }): Promise<void> {
+  const dir = dirsOf(rec).cpu;
+  if (!dir) throw new Error('the group has no cpu directory');
   if (rec.version === 'v2') {
-    const dir = rec.dirs[0]!;
-    const [quota, period] = (await read(join(dir, 'cpu.max'))).split(' ');
-    const mem = await read(join(dir, 'memory.max'));
-    const weight = await read(join(dir, 'cpu.weight')).catch(() => null);
+    if (l.quota) await writeFile(join(dir, 'cpu.max'), `${l.quota.quotaUs} ${l.quota.periodUs}`);
+    await writeFile(join(dir, 'cpu.weight'), String(sharesToWeight(l.shares)));
+    return;
+  }
+  if (l.quota) {
+    // Quota off first: a shorter period under the old quota may be refused (quota > period x CPUs); then
+    // period before quota, since the kernel checks the quota against the period in force.
+    await writeFile(join(dir, 'cpu.cfs_quota_us'), '-1');
+    await writeFile(join(dir, 'cpu.cfs_period_us'), String(l.quota.periodUs));
+    await writeFile(join(dir, 'cpu.cfs_quota_us'), String(l.quota.quotaUs));
+  }
+  await writeFile(join(dir, 'cpu.shares'), String(l.shares));
+}
+
+export async function limitMemory(rec: CgroupRecord, bytes: number): Promise<void> {
+  const dir = dirsOf(rec).memory;
+  if (!dir) throw new Error('the group has no memory directory');
+  await writeFile(join(dir, rec.version === 'v2' ? 'memory.max' : 'memory.limit_in_bytes'), String(bytes));
+}
+
+/**
+ * v1 cpuset: a new group starts with no CPUs and no memory nodes, so a process cannot enter it (runc creates
+ * the Docker parent there too): give it its parent's.
+ */
+export async function inheritCpuset(name: string, o: { below?: number; host?: CgroupHost } = {}): Promise<void> {
+  const host = o.host ?? discoverCgroups();
+  if (host.version !== 'v1') return;
+  const parent = ownDir(host, 'cpuset', o.below ?? 'self');
+  if (!parent || !existsSync(parent)) return;
+  const dir = join(parent, name);
+  await mkdir(dir, { recursive: true });
+  for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+    const mine = (await readFile(join(dir, f), 'utf8').catch(() => '')).trim();
+    if (mine === '') await writeFile(join(dir, f), await readFile(join(parent, f), 'utf8'));
+  }
+}
+
+// -------------------------------------------------------------------------------------------- reading
+
+/** The limits the kernel holds for a group, read back from its files (not what was asked for). */
+export interface CgroupLimits {
+  /** The directory that carries the CPU limit (v1: in the cpu hierarchy), or null when nothing is limited. */
+  cgroup: string | null;
+  cgroupVersion: 'v1' | 'v2' | null;
+  /** CPUs read back from the cgroup files (quota / period), null when unlimited. */
+  cpus: number | null;
+  /** Memory limit in bytes, null when unlimited. */
+  memoryBytes: number | null;
+  /** The CFS quota and period read back (v1 cpu.cfs_quota_us / cpu.cfs_period_us, v2 cpu.max), µs. */
+  cpuQuotaUs?: number | null;
+  cpuPeriodUs?: number | null;
+  /** The group's weight against its siblings: v1 cpu.shares, v2 cpu.weight. */
+  cpuWeight?: number | null;
+  /** Where the group's CPU time (cpuacct.usage / cpu.stat) and memory usage are read. */
+  usageDirs?: { cpuacct: string | null; memory: string | null };
+}
+
+const readTrim = async (f: string) => (await readFile(f, 'utf8')).trim();
+
+export async function readLimits(rec: CgroupRecord): Promise<CgroupLimits> {
+  const d = dirsOf(rec);
+  if (rec.version === 'v2') {
+    const dir = d.cpu!;
+    const [quota, period] = (await readTrim(join(dir, 'cpu.max'))).split(' ');
+    const mem = await readTrim(join(dir, 'memory.max'));
+    const weight = await readTrim(join(dir, 'cpu.weight')).catch(() => null);
     return {
       cgroup: dir,
       cgroupVersion: 'v2',
@@ -210,24 +333,74 @@ export async function readLimits(rec: CgroupRecord): Promise<AppliedLimits> {
       cpuQuotaUs: quota === 'max' ? null : Number(quota),
       cpuPeriodUs: Number(period),
       cpuWeight: weight === null ? null : Number(weight),
+      usageDirs: { cpuacct: dir, memory: dir },
     };
   }
-  const [cpuDir, memDir, acctDir] = rec.dirs as [string, string, string | undefined];
-  const quota = Number(await read(join(cpuDir, 'cpu.cfs_quota_us')));
-  const period = Number(await read(join(cpuDir, 'cpu.cfs_period_us')));
-  const shares = Number(await read(join(cpuDir, 'cpu.shares')));
-  const mem = Number(await read(join(memDir, 'memory.limit_in_bytes')));
+  const quota = Number(await readTrim(join(d.cpu!, 'cpu.cfs_quota_us')));
+  const period = Number(await readTrim(join(d.cpu!, 'cpu.cfs_period_us')));
+  const shares = Number(await readTrim(join(d.cpu!, 'cpu.shares')));
+  const mem = d.memory ? Number(await readTrim(join(d.memory, 'memory.limit_in_bytes'))) : V1_UNLIMITED;
   return {
-    cgroup: cpuDir,
+    cgroup: d.cpu,
     cgroupVersion: 'v1',
     cpus: quota > 0 ? quota / period : null,
-    // v1 reports "unlimited" as a huge page-aligned number.
-    memoryBytes: mem >= 2 ** 62 ? null : mem,
+    memoryBytes: mem >= V1_UNLIMITED ? null : mem,
     cpuQuotaUs: quota > 0 ? quota : null,
     cpuPeriodUs: period,
     cpuWeight: shares,
-    note: `v1: cpu at ${cpuDir}, memory at ${memDir}${acctDir ? `, cpuacct at ${acctDir}` : ''}`,
+    usageDirs: { cpuacct: d.cpuacct, memory: d.memory },
   };
+}
+
+function readNumSync(file: string): number | null {
+  try {
+    const v = Number(readFileSync(file, 'utf8').trim());
+    return Number.isFinite(v) ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+/** CPU time used so far by everything in the group, ns: v1 cpuacct.usage, v2 cpu.stat usage_usec. */
+export function cpuUsageNs(cpuacctDir: string | null, version: 'v1' | 'v2'): number | null {
+  if (!cpuacctDir) return null;
+  if (version === 'v1') return readNumSync(join(cpuacctDir, 'cpuacct.usage'));
+  try {
+    const m = /^usage_usec (\d+)$/m.exec(readFileSync(join(cpuacctDir, 'cpu.stat'), 'utf8'));
+    return m ? Number(m[1]) * 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Memory charged to the group now, bytes. */
+export function memoryUsageBytes(memoryDir: string | null, version: 'v1' | 'v2'): number | null {
+  if (!memoryDir) return null;
+  return readNumSync(join(memoryDir, version === 'v2' ? 'memory.current' : 'memory.usage_in_bytes'));
+}
+
+export interface Throttling {
+  nrPeriods: number | null;
+  nrThrottled: number | null;
+  throttledNs: number | null;
+}
+
+/** The CFS periods and throttled periods of the group so far (v1 and v2 cpu.stat). */
+export function cpuThrottling(cpuDir: string | null): Throttling {
+  let stat: string | null = null;
+  try {
+    stat = cpuDir ? readFileSync(join(cpuDir, 'cpu.stat'), 'utf8') : null;
+  } catch {
+    stat = null;
+  }
+  if (!stat) return { nrPeriods: null, nrThrottled: null, throttledNs: null };
+  const num = (k: string) => {
+    const m = new RegExp(`^${k} (\\d+)$`, 'm').exec(stat!);
+    return m ? Number(m[1]) : null;
+  };
+  const v1 = num('throttled_time');
+  const v2 = num('throttled_usec');
+  return { nrPeriods: num('nr_periods'), nrThrottled: num('nr_throttled'), throttledNs: v1 ?? (v2 === null ? null : v2 * 1000) };
 }
 
 /** Pids in the group (union over the v1 hierarchies). */
@@ -243,29 +416,227 @@ export async function cgroupPids(rec: CgroupRecord): Promise<number[]> {
   return [...pids];
 }
 
-/** The shell prefix that puts the shell itself into the group before it execs the service. */
+export function cgroupExists(rec: CgroupRecord): boolean {
+  return rec.dirs.some((d) => existsSync(d));
+}
+
+// ------------------------------------------------------------------------------------------ moving pids
+
+/** Moves `pid` (all its threads) into every directory of the group. */
+export async function movePid(rec: CgroupRecord, pid: number): Promise<void> {
+  for (const d of rec.dirs) await writeFile(join(d, 'cgroup.procs'), String(pid));
+}
+
+/** Moves `pid` into the given directories (where it came from); synchronously, for an 'exit' hook. */
+export function movePidToSync(dirs: readonly string[], pid: number): void {
+  for (const d of dirs) {
+    try {
+      writeFileSync(join(d, 'cgroup.procs'), String(pid));
+    } catch {
+      /* already back, or the group is gone */
+    }
+  }
+}
+
+/** The shell prefix that puts the shell itself into the group before it execs the program. */
 export function enterScript(rec: CgroupRecord | null): string {
   if (!rec) return '';
   return rec.dirs.map((d) => `echo $$ > '${join(d, 'cgroup.procs')}' && `).join('');
 }
 
-async function removeDirs(dirs: string[]): Promise<string[]> {
+// ------------------------------------------------------------------------------------------- removing
+
+async function removeDirs(dirs: string[], waitMs = 0): Promise<string[]> {
   const left: string[] = [];
-  for (const d of dirs) {
-    try {
-      await rmdir(d);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') left.push(d);
+  for (const d of [...dirs].reverse()) {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      try {
+        await rmdir(d);
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') break;
+        // Processes still exiting (webbench's forked clients) keep a group busy for a moment.
+        if (Date.now() >= deadline) {
+          left.push(d);
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
     }
   }
   return left;
 }
 
-/** Removes the group; it must be empty. Returns the directories that could not be removed. */
-export function removeCgroup(rec: CgroupRecord): Promise<string[]> {
-  return removeDirs(rec.dirs);
+/** Removes the group; it must be empty (`waitMs`: how long to wait for exiting processes). Returns what is left. */
+export function removeCgroup(rec: CgroupRecord, waitMs = 0): Promise<string[]> {
+  return removeDirs(rec.dirs, waitMs);
 }
 
-export function cgroupExists(rec: CgroupRecord): boolean {
-  return rec.dirs.some((d) => existsSync(d));
+/** Synchronously and without waiting: an 'exit' hook's way out. */
+export function removeCgroupSync(rec: CgroupRecord): void {
+  for (const d of [...rec.dirs].reverse()) {
+    try {
+      rmdirSync(d);
+    } catch {
+      /* still busy or gone */
+    }
+  }
+}
+
+/**
+ * Removes a group of that name below `pid`'s cgroup in every hierarchy, its sub-groups first: runc creates a
+ * cgroup_parent in every hierarchy (pids, blkio, freezer, name=systemd...), not only in those the lab limits.
+ * Returns the directories still in use.
+ */
+export async function removeCgroupEverywhere(name: string, o: { below?: number; host?: CgroupHost } = {}): Promise<string[]> {
+  const host = o.host ?? discoverCgroups();
+  const own = cgroupsOf(o.below ?? 'self', host.procRoot);
+  const tops = new Set<string>();
+  if (host.version === 'v2') tops.add(join(host.root, own.get('') ?? '/', name));
+  for (const [ctrl, mount] of host.mounts) {
+    const path = own.get(ctrl) ?? own.get(`name=${ctrl}`);
+    if (path !== undefined) tops.add(join(hostDir(mount, path), name));
+  }
+  const left: string[] = [];
+  for (const top of tops) {
+    if (!existsSync(top)) continue;
+    const all = await subdirs(top);
+    left.push(...(await removeDirs([top, ...all])));
+  }
+  return left;
+}
+
+/** Every directory below `dir`, parents before children. */
+async function subdirs(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    if (!e.isDirectory()) continue;
+    const d = join(dir, e.name);
+    out.push(d, ...(await subdirs(d)));
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------------------- a process's effective limits
+
+function ancestors(path: string): string[] {
+  const out: string[] = [];
+  for (let p = path; ; p = dirname(p)) {
+    out.push(p);
+    if (p === '/' || p === '.') return out;
+  }
+}
+
+export interface EffectiveLimits extends CgroupLimits {
+  /** The nearest ancestors that carry the CPU and the memory limit (with cgroup_parent: the shared parent). */
+  cpuCgroup: string | null;
+  memoryCgroup: string | null;
+}
+
+async function readNum(file: string): Promise<number | null> {
+  try {
+    const v = (await readFile(file, 'utf8')).trim();
+    return v === 'max' ? null : Number(v);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The CPU and memory limits that apply to a process: its cgroup and every ancestor up to the hierarchy's
+ * root, keeping the tightest limit, with the quota, period and weight of the group that carries it.
+ */
+export async function limitsOfPid(pid: number, host: CgroupHost = discoverCgroups()): Promise<EffectiveLimits> {
+  const groups = cgroupsOf(pid, host.procRoot);
+  const v1 = groups.has('cpu') && groups.has('memory');
+  let cpus: number | null = null;
+  let mem: number | null = null;
+  let cpuCg: string | null = null;
+  let memCg: string | null = null;
+  let quotaUs: number | null = null;
+  let periodUs: number | null = null;
+  let weight: number | null = null;
+  const dirIn = (ctrl: string, p: string) => {
+    const m = host.mounts.get(ctrl);
+    return m ? hostDir(m, p) : join(host.root, ctrl, p);
+  };
+  if (v1) {
+    for (const p of ancestors(groups.get('cpu')!)) {
+      const dir = dirIn('cpu', p);
+      const q = await readNum(join(dir, 'cpu.cfs_quota_us'));
+      const per = await readNum(join(dir, 'cpu.cfs_period_us'));
+      if (q !== null && q > 0 && per && (cpus === null || q / per < cpus)) {
+        [cpus, cpuCg, quotaUs, periodUs] = [q / per, dir, q, per];
+        weight = await readNum(join(dir, 'cpu.shares'));
+      }
+    }
+    for (const p of ancestors(groups.get('memory')!)) {
+      const dir = dirIn('memory', p);
+      const m = await readNum(join(dir, 'memory.limit_in_bytes'));
+      if (m !== null && m < V1_UNLIMITED && (mem === null || m < mem)) [mem, memCg] = [m, dir];
+    }
+  } else if (groups.has('')) {
+    for (const p of ancestors(groups.get('')!)) {
+      const dir = join(host.root, p);
+      const [q, per] = (await readFile(join(dir, 'cpu.max'), 'utf8').catch(() => 'max')).trim().split(/\s+/);
+      if (q && q !== 'max' && per && (cpus === null || Number(q) / Number(per) < cpus)) {
+        [cpus, cpuCg, quotaUs, periodUs] = [Number(q) / Number(per), dir, Number(q), Number(per)];
+        weight = await readNum(join(dir, 'cpu.weight'));
+      }
+      const m = await readNum(join(dir, 'memory.max'));
+      if (m !== null && (mem === null || m < mem)) [mem, memCg] = [m, dir];
+    }
+  }
+  // The cpuacct twin of the CPU-limiting group (runc creates the parent in every hierarchy) counts its CPU.
+  let acct: string | null = cpuCg;
+  if (v1 && cpuCg && host.mounts.get('cpuacct') && host.mounts.get('cpuacct')!.mountpoint !== host.mounts.get('cpu')?.mountpoint) {
+    const twin = join(host.mounts.get('cpuacct')!.mountpoint, cpuCg.slice(host.mounts.get('cpu')!.mountpoint.length));
+    acct = existsSync(twin) ? twin : null;
+  }
+  return {
+    cgroup: cpuCg ?? memCg,
+    cgroupVersion: v1 ? 'v1' : groups.has('') ? 'v2' : null,
+    cpus,
+    memoryBytes: mem,
+    cpuQuotaUs: quotaUs,
+    cpuPeriodUs: periodUs,
+    cpuWeight: weight,
+    usageDirs: { cpuacct: acct, memory: memCg },
+    cpuCgroup: cpuCg,
+    memoryCgroup: memCg,
+  };
+}
+
+// ------------------------------------------------------------------------------------- a stack's budget
+
+export interface BudgetLimits {
+  cpus: number;
+  memoryBytes: number;
+  /** CFS period, µs (default DEFAULT_CPU_PERIOD_US; lengthened by quotaFor when the quota would be too small). */
+  periodUs?: number;
+  /** v1 cpu.shares (v2: scaled onto cpu.weight). Default sharesFor(cpus). */
+  shares?: number;
+}
+
+/** Writes a stack's budget on its group: quota, period and weight, then memory. */
+export async function limitBudget(rec: CgroupRecord, b: BudgetLimits): Promise<void> {
+  await limitCpu(rec, { quota: quotaFor(b.cpus, b.periodUs), shares: b.shares ?? sharesFor(b.cpus) });
+  await limitMemory(rec, b.memoryBytes);
+}
+
+/**
+ * A group for a whole stack, limited to its budget (the native stack's own; with `below` and `existOk`,
+ * the Docker stack's parent below dockerd's cgroup). Throws CgroupUnavailable with the reason.
+ */
+export async function createBudgetCgroup(name: string, b: BudgetLimits, o: Omit<CreateOptions, 'controllers'> = {}): Promise<CgroupRecord> {
+  const rec = await createCgroup(name, { ...o, controllers: ['cpu', 'memory'] });
+  try {
+    await limitBudget(rec, b);
+    return rec;
+  } catch (err) {
+    if (!o.existOk) await removeCgroup(rec);
+    const why = err instanceof Error ? err.message : String(err);
+    throw new CgroupUnavailable(`cannot limit the ${rec.version} cgroup "${name}": ${why}`);
+  }
 }

@@ -2,6 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
+import { hostCpuTimes } from '@eserver-lab/common/proc-stat';
 
 function readSysctl(p: string): string | null {
   try {
@@ -37,24 +38,14 @@ export function gitCommit(cwd: string): string | null {
   }
 }
 
-function cpuTimes(): { idle: number; total: number } | null {
-  try {
-    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    // idle + iowait count as idle
-    return { idle: (f[3] ?? 0) + (f[4] ?? 0), total: f.reduce((a, b) => a + b, 0) };
-  } catch {
-    return null;
-  }
-}
-
 /**
  * How busy the machine's CPUs were just before a profile (0-100 %), before any load of ours: other
  * work on a shared 2-core VM lowers every figure. (The load average lags by minutes.)
  */
 export async function cpuBusyBefore(ms = 500): Promise<number | null> {
-  const a = cpuTimes();
+  const a = hostCpuTimes();
   await new Promise((r) => setTimeout(r, ms));
-  const b = cpuTimes();
+  const b = hostCpuTimes();
   if (!a || !b || b.total <= a.total) return null;
   return Math.round((1 - (b.idle - a.idle) / (b.total - a.total)) * 1000) / 10;
 }

@@ -3,6 +3,7 @@
 // never needs to know which one it got.
 
 import type { LabPorts, ServiceName } from '@eserver-lab/common/stack-spec';
+import type { CgroupLimits } from '../host/cgroup.js';
 
 export type RuntimeName = 'native' | 'docker';
 
@@ -26,19 +27,8 @@ export interface ServiceInfo {
   logFile?: string;
 }
 
-export interface AppliedLimits {
-  /** Absolute cgroup path (host view), or null when nothing could be limited. */
-  cgroup: string | null;
-  cgroupVersion: 'v1' | 'v2' | null;
-  /** CPUs read back from the cgroup files (quota / period), null when unlimited. */
-  cpus: number | null;
-  /** Memory limit in bytes read back from the cgroup files, null when unlimited. */
-  memoryBytes: number | null;
-  /** The CFS quota and period read back (v1 cpu.cfs_quota_us / cpu.cfs_period_us, v2 cpu.max), µs. */
-  cpuQuotaUs?: number | null;
-  cpuPeriodUs?: number | null;
-  /** The group's weight against its siblings: v1 cpu.shares, v2 cpu.weight. */
-  cpuWeight?: number | null;
+/** The stack's budget as the kernel holds it (read back from the cgroup files), and where it came from. */
+export interface AppliedLimits extends CgroupLimits {
   /** Where the CPU budget came from: a calibration file, or the whole machine (see calibrate/). */
   calibration?: CalibrationUse | null;
   /** Human explanation when limits are missing or approximate. */

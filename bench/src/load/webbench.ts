@@ -2,10 +2,22 @@
 // webbench code and never fetches it) and parses its two summary lines into our result format.
 import { spawn, spawnSync } from 'node:child_process';
 import { parseWebbenchOutput } from './summary.js';
-import { createCpuGroup } from '../metrics/cpu-cgroup.js';
+import { cgroupPids, cpuUsageNs, createCgroup, dirsOf, enterScript, removeCgroup, type CgroupRecord } from '../host/cgroup.js';
 
-async function waitEmpty(g: { isEmpty(): boolean }): Promise<void> {
-  for (let i = 0; i < 50 && !g.isEmpty(); i++) await new Promise((r) => setTimeout(r, 100));
+/**
+ * A cpuacct group (v2: a plain group, cpu.stat counts) for the tool and every client it forks: their time
+ * is lost to /proc sampling once they exit. Null when no group can be made here.
+ */
+async function cpuGroup(name: string): Promise<CgroupRecord | null> {
+  try {
+    return await createCgroup(name, { controllers: ['cpuacct'] });
+  } catch {
+    return null;
+  }
+}
+
+async function waitEmpty(g: CgroupRecord): Promise<void> {
+  for (let i = 0; i < 50 && (await cgroupPids(g)).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
 }
 
 export function findWebbench(): string | null {
@@ -29,8 +41,9 @@ export interface WebbenchRun {
 
 export async function runWebbench(bin: string, url: string, clients: number, durationS: number): Promise<WebbenchRun> {
   const args = ['-c', String(clients), '-t', String(Math.round(durationS)), url];
-  const group = createCpuGroup(`eserver-bench-webbench-${process.pid}`);
-  const run = group ? group.wrap(bin, args) : { cmd: bin, args };
+  const group = await cpuGroup(`eserver-bench-webbench-${process.pid}`);
+  // The shell enters the group, then execs the tool: its clients are born inside.
+  const run = group ? { cmd: 'sh', args: ['-c', `${enterScript(group)}exec "$@"`, 'webbench', bin, ...args] } : { cmd: bin, args };
   const child = spawn(run.cmd, run.args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
@@ -44,9 +57,9 @@ export async function runWebbench(bin: string, url: string, clients: number, dur
     });
     // webbench's parent can exit before its last clients: wait until the group is empty.
     if (group) await waitEmpty(group);
-    cpuNs = group ? group.usageNs() : null;
+    cpuNs = group ? cpuUsageNs(dirsOf(group).cpuacct, group.version) : null;
   } finally {
-    await group?.remove();
+    if (group) await removeCgroup(group, 5_000);
   }
   const parsed = parseWebbenchOutput(out);
   if (!parsed) throw new Error(`webbench exited with ${code} and printed no summary:\n${out.slice(-2000)}`);

@@ -1,7 +1,7 @@
 // Did the stack get its CPU budget, and what did the load generator cost? Read from the two cgroups
 // (the stack's and the generator's, siblings) and /proc/stat at the start and end of the measured window.
-import fs from 'node:fs';
-import path from 'node:path';
+import { clockTicksPerSecond, hostCpuTimes } from '@eserver-lab/common/proc-stat';
+import { cpuThrottling, cpuUsageNs } from '../host/cgroup.js';
 import type { AppliedLimits } from '../lab/types.js';
 
 export interface BudgetSnapshot {
@@ -51,59 +51,18 @@ export interface CpuBudget {
   warnings: string[];
 }
 
-const readText = (f: string): string | null => {
-  try {
-    return fs.readFileSync(f, 'utf8');
-  } catch {
-    return null;
-  }
-};
-
+/** Busy CPU time of the host (all CPUs) so far, ns, from /proc/stat in its real clock ticks. */
 function hostBusyNs(): number | null {
-  const line = readText('/proc/stat')?.split('\n')[0];
-  if (!line) return null;
-  const f = line.trim().split(/\s+/).slice(1).map(Number);
-  const busy = f.reduce((a, b) => a + b, 0) - (f[3] ?? 0) - (f[4] ?? 0);
-  // USER_HZ is 100 on every Linux we run on: one tick = 10 ms.
-  return busy * 10_000_000;
-}
-
-/** Where the stack's exact CPU time is: v1 cpuacct (named in the limits' note, or co-mounted), v2 cpu.stat. */
-export function stackUsageFile(l: AppliedLimits): { file: string; v2: boolean } | null {
-  if (!l.cgroup) return null;
-  if (l.cgroupVersion === 'v2') return { file: path.join(l.cgroup, 'cpu.stat'), v2: true };
-  const m = l.note ? /cpuacct at (\/\S+)/.exec(l.note) : null;
-  return { file: path.join(m ? m[1]! : l.cgroup, 'cpuacct.usage'), v2: false };
+  const t = hostCpuTimes();
+  return t === null ? null : ((t.total - t.idle) * 1e9) / clockTicksPerSecond();
 }
 
 export function snapshot(limits: AppliedLimits | null, generatorUsage: () => number | null): BudgetSnapshot {
-  let stackNs: number | null = null;
-  let nrPeriods: number | null = null;
-  let nrThrottled: number | null = null;
-  let throttledNs: number | null = null;
-  const u = limits ? stackUsageFile(limits) : null;
-  if (u) {
-    const t = readText(u.file);
-    if (t !== null) {
-      if (u.v2) {
-        const m = /usage_usec (\d+)/.exec(t);
-        stackNs = m ? Number(m[1]) * 1000 : null;
-      } else stackNs = Number(t.trim());
-    }
-  }
-  const stat = limits?.cgroup ? readText(path.join(limits.cgroup, 'cpu.stat')) : null;
-  if (stat) {
-    const num = (k: string) => {
-      const m = new RegExp(`^${k} (\\d+)$`, 'm').exec(stat);
-      return m ? Number(m[1]) : null;
-    };
-    nrPeriods = num('nr_periods');
-    nrThrottled = num('nr_throttled');
-    const v1 = num('throttled_time');
-    const v2 = num('throttled_usec');
-    throttledNs = v1 ?? (v2 === null ? null : v2 * 1000);
-  }
-  return { at: performance.now(), stackNs, nrPeriods, nrThrottled, throttledNs, generatorNs: generatorUsage(), hostBusyNs: hostBusyNs() };
+  const dirs = limits?.usageDirs;
+  const version = limits?.cgroupVersion ?? null;
+  const stackNs = dirs && version ? cpuUsageNs(dirs.cpuacct, version) : null;
+  const t = cpuThrottling(limits?.cgroup ?? null);
+  return { at: performance.now(), stackNs, ...t, generatorNs: generatorUsage(), hostBusyNs: hostBusyNs() };
 }
 
 const diff = (a: number | null, b: number | null) => (a === null || b === null ? null : b - a);

@@ -16,7 +16,7 @@ import {
   generatorUsageNs,
   leaveGeneratorCgroup,
   type GeneratorCgroup,
-} from '../lab/generator-cgroup.js';
+} from '../load/generator-cgroup.js';
 import { GENERATOR_CPU_SHARES } from '../host/cgroup.js';
 import { queueLength } from '../lab/seed2013.js';
 import type { LabRuntime, StackInfo, UpOptions } from '../lab/types.js';
@@ -27,7 +27,6 @@ import { webbenchFigures, webbenchLines } from '../load/summary.js';
 import { listenLine, watchListenQueues } from '../metrics/listen-queues.js';
 import { lossCheck, lossLine, readCounts, type Counts } from '../check/loss-check.js';
 import { cpuBusyBefore, gitCommit, machineInfo } from '../host/machine.js';
-import { memoryPathFromNote } from '../metrics/cgroup.js';
 import { Sampler, type Sample } from '../metrics/sampler.js';
 import { DEFAULT_PROFILES, repetitionsFor, resolveProfile, type Overrides, type Profile } from '../plan/profiles.js';
 import { nofileLimits } from '../host/nofile.js';
@@ -295,9 +294,7 @@ async function runProfile(o: RunOptions, p: Profile, setup: QueueSetup | null, s
   const busyBefore = await cpuBusyBefore();
   const sampler = new Sampler({
     services,
-    cgroup: stack?.limits.cgroup && stack.limits.cgroupVersion
-      ? { path: stack.limits.cgroup, version: stack.limits.cgroupVersion, memoryPath: memoryPathFromNote(stack.limits.note) }
-      : null,
+    cgroup: stack?.limits.usageDirs && stack.limits.cgroupVersion ? { version: stack.limits.cgroupVersion, ...stack.limits.usageDirs } : null,
     queue: stack ? { host: stack.queue.host, metricsPort: stack.queue.metricsPort } : null,
   });
   const listenWatch = await watchListenQueues(stack ? stack.config : null, stack ? stack.services : null);

@@ -14,7 +14,7 @@ import type { LabRuntime, ServiceInfo, StackInfo, UpOptions } from '../types.js'
 import { BASE_IMAGE_TAG, DEFAULT_CGROUP_PARENT, DEFAULT_COMPOSE_STACK, composeVariables, containerLayout } from './compose-env.js';
 import { dockerEngineAnswers, removeParentCgroup, setUpParentCgroup } from './engine.js';
 import { baseScript, compose, docker, dockerHost, pickCompose, runCmd } from './exec.js';
-import { limitsOfPid } from './limits.js';
+import { limitsOfPid, parseMemory } from '../../host/cgroup.js';
 
 export { dockerEngineAnswers };
 
@@ -199,8 +199,6 @@ async function stackInfo(state: DockerState, requireAll: boolean): Promise<Stack
     const all = await Promise.all(pids.map((p) => limitsOfPid(p)));
     const first = all[0]!;
     const shared = all.every((l) => l.cpuCgroup === first.cpuCgroup && l.memoryCgroup === first.memoryCgroup);
-    // runc creates the parent in every hierarchy: its cpuacct twin gives the stack's exact CPU time.
-    const acct = first.cpuCgroup?.replace(/^\/sys\/fs\/cgroup\/cpu\//, '/sys/fs/cgroup/cpuacct/') ?? null;
     limits = {
       cgroup: first.cgroup,
       cgroupVersion: first.cgroupVersion,
@@ -209,10 +207,11 @@ async function stackInfo(state: DockerState, requireAll: boolean): Promise<Stack
       cpuQuotaUs: first.cpuQuotaUs ?? null,
       cpuPeriodUs: first.cpuPeriodUs ?? null,
       cpuWeight: first.cpuWeight ?? null,
+      usageDirs: first.usageDirs,
       note:
         `shared by the ${pids.length} containers through cgroup_parent=${state.cgroupParent}` +
         ` (cpu: ${first.cpuCgroup ?? 'unlimited'}, memory: ${first.memoryCgroup ?? 'unlimited'}` +
-        `${acct && acct !== first.cpuCgroup && existsSync(acct) ? `, cpuacct at ${acct}` : ''})` +
+        `${first.usageDirs?.cpuacct && first.usageDirs.cpuacct !== first.cpuCgroup ? `, cpuacct at ${first.usageDirs.cpuacct}` : ''})` +
         (shared ? '' : '; WARNING: the containers do not all sit in the same limited parent'),
     };
   }
@@ -340,7 +339,7 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
   await buildImages(state.baseImage, state.project, log);
   check();
   // The budget's parent cgroup must exist, limited, before the first container is created in it.
-  log((await setUpParentCgroup(cpus, memory, state.cgroupParent, opts.cpuPeriodUs)).trim());
+  log(await setUpParentCgroup({ cpus, memoryBytes: parseMemory(memory), periodUs: opts.cpuPeriodUs }, state.cgroupParent));
   await mkdir(runDir, { recursive: true });
   if (state.journalDir) {
     await writeFile(

@@ -12,7 +12,7 @@ import {
   CgroupUnavailable,
   cgroupExists,
   cgroupPids,
-  createCgroup,
+  createBudgetCgroup,
   parseMemory,
   readLimits,
   removeCgroup,
@@ -143,8 +143,9 @@ async function prepareRunDir(runDir: string, log: (l: string) => void): Promise<
 async function setUpCgroup(cpus: number, memory: string, periodUs: number | undefined, log: (l: string) => void) {
   const memoryBytes = parseMemory(memory);
   try {
-    const rec = await createCgroup(`eserver-lab-${process.pid}-${Date.now().toString(36)}`, cpus, memoryBytes, { periodUs });
-    return { rec, limits: await readLimits(rec) };
+    const rec = await createBudgetCgroup(`eserver-lab-${process.pid}-${Date.now().toString(36)}`, { cpus, memoryBytes, periodUs });
+    const limits: AppliedLimits = await readLimits(rec);
+    return { rec, limits };
   } catch (err) {
     if (!(err instanceof CgroupUnavailable)) throw err;
     const note = `UNLIMITED: ${err.message}. The stack runs without the ${cpus}-CPU/${memory} budget.`;
