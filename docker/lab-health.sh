@@ -6,7 +6,7 @@
 #   mysql PORT USER PASSWORD DATABASE  the account opens the database on 127.0.0.1:PORT
 # No curl in the images: HTTP and TCP go through bash's /dev/tcp.
 set -eu
-read -r -a h <<< "${LAB_HEALTH:?no LAB_HEALTH: the lab passes it (see .env.example)}"
+read -r -a h <<< "${LAB_HEALTH:?no LAB_HEALTH: the lab passes it (see .env)}"
 case "${h[0]}" in
   http)
     exec 3<>"/dev/tcp/127.0.0.1/${h[1]}"

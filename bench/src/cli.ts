@@ -10,7 +10,8 @@ import { FSYNC_POLICIES, parseFsyncPolicies, parseQueueRuntimes, SHIPPED_FSYNC }
 import { reexecWithNofile } from './host/nofile.js';
 import { logStep } from './run/progress.js';
 import { readBatch } from './results/writer.js';
-import { runBench, seedFile, stackBudget } from './run/bench.js';
+import { runBench, seedFile } from './run/bench.js';
+import { stackBudget } from './lab/budget.js';
 import { repoRoot } from '@eserver-lab/common/repo-root';
 import { DEFAULT_LISTEN_BACKLOG } from '@eserver-lab/common/stack-spec';
 

@@ -31,6 +31,13 @@ export const DEFAULT_PORTS: Readonly<LabPorts> = { http: 8080, fpm: 9000, queue:
  */
 export const DEFAULT_LISTEN_BACKLOG = 65535;
 
+/**
+ * Docker: the Compose project's name (COMPOSE_PROJECT_NAME) and the parent cgroup that the four containers
+ * share (CGROUP_PARENT, relative: runc puts it below dockerd's own cgroup).
+ */
+export const DEFAULT_COMPOSE_PROJECT = 'eserver-lab';
+export const DEFAULT_CGROUP_PARENT = 'eserver-lab';
+
 /** Every service listens on the loopback address only. */
 export const LOOPBACK = '127.0.0.1';
 

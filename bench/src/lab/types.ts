@@ -62,17 +62,26 @@ export interface StackInfo {
   config: Record<string, unknown>;
 }
 
+/** What a caller may ask of a stack; lab/resolve.ts turns it (with the environment) into the values it runs with. */
 export interface UpOptions {
-  /** Ports to use instead of the defaults (e.g. free ones, for a stack beside another). */
+  /** Ports to use instead of the defaults (or of HTTP_PORT... in the environment), e.g. for a stack beside another. */
   ports?: Partial<LabPorts>;
+  /** Free ports (bind 0) for every port not given in `ports`, instead of the defaults. */
+  freePorts?: boolean;
   runDir?: string;
+  /** The CPU budget. Unset: this CPU model's calibration (results/calibration/), else the whole machine. */
   cpus?: number;
-  /** CFS period of the CPU quota, µs (default 20 ms: see cgroup.ts). */
+  /** CFS period of the CPU quota, µs (default: the calibration's, else 20 ms: see host/cgroup.ts). */
   cpuPeriodUs?: number;
   /** Which queue server the stack runs (default 'ts', ours). */
   queueImpl?: 'ts' | 'seed2013';
   /** The runtime of our queue server, for this stack alone (default: QUEUE_RUNTIME, else node). Docker: node only. */
   queueRuntime?: 'node' | 'bun';
+  /**
+   * The queue server's CLI script to run (absolute; default the repo's queue-server/dist/src/cli.js): a
+   * reference build of another commit, or a test-only entry. Native runtime only.
+   */
+  queueEntry?: string;
   memory?: string; // e.g. "2g"
   /** Listen backlog of nginx, php-fpm and the queue server (default DEFAULT_LISTEN_BACKLOG of the stack spec; 128 = the 2013 kernel's). */
   listenBacklog?: number;
@@ -83,6 +92,10 @@ export interface UpOptions {
    * filesystem there to fill the disk under the journal). Docker bind-mounts it at the journal's path.
    */
   journalDir?: string;
+  /** Docker: the Compose project name (default: COMPOSE_PROJECT_NAME, else the spec's). */
+  project?: string;
+  /** Docker: the parent cgroup's name, relative to dockerd's own (default: CGROUP_PARENT, else the spec's). */
+  cgroupParent?: string;
   log?: (line: string) => void;
 }
 

@@ -1,5 +1,5 @@
-// Orchestrates `make bench`: for each profile: stack up -> warm-up + measure with the sampler ->
-// loss check -> result file -> stack down (always: finally and on SIGINT/SIGTERM); then the report.
+// Orchestrates `make bench`: for each planned run: a stack session (up; down always, on SIGINT/SIGTERM too)
+// around each repetition's measurement (run/profile.ts), the repetitions combined into a result file; then the report.
 //
 // Exit status (decided here, documented in the README): non-zero when a loss check fails (an acked
 // enqueue missing or duplicated in MySQL), or when a profile had no strict success at all (the
@@ -7,31 +7,13 @@
 // warning, not a failure: "0 failed" is a benchmark target, not a correctness property.
 import fs from 'node:fs';
 import path from 'node:path';
-import { ackLine, judgeAcks, settledLength, type AckCheck } from '../check/ack-check.js';
-import { chooseBudget, readCalibration, type Budget } from '../calibrate/file.js';
-import { budgetLine, evaluateBudget, snapshot, type BudgetSnapshot, type CpuBudget } from '../metrics/cpu-budget.js';
-import {
-  GeneratorCgroupUnavailable,
-  enterGeneratorCgroup,
-  generatorUsageNs,
-  leaveGeneratorCgroup,
-  type GeneratorCgroup,
-} from '../load/generator-cgroup.js';
-import { GENERATOR_CPU_SHARES } from '../host/cgroup.js';
-import { queueLength } from '../lab/seed2013.js';
+import { stackBudget } from '../lab/budget.js';
 import type { LabRuntime, StackInfo, UpOptions } from '../lab/types.js';
-import { runHttpLoad, type HttpLoadResult } from '../load/generator.js';
-import { runKeepalive } from '../load/keepalive.js';
-import { summaryLines } from '../load/report-lines.js';
-import { webbenchFigures, webbenchLines } from '../load/summary.js';
-import { listenLine, watchListenQueues } from '../metrics/listen-queues.js';
-import { lossCheck, lossLine, readCounts, type Counts } from '../check/loss-check.js';
-import { cpuBusyBefore, gitCommit, machineInfo } from '../host/machine.js';
-import { Sampler, type Sample } from '../metrics/sampler.js';
-import { DEFAULT_PROFILES, repetitionsFor, resolveProfile, type Overrides, type Profile } from '../plan/profiles.js';
+import { gitCommit } from '../host/machine.js';
+import { DEFAULT_PROFILES, repetitionsFor, resolveProfile, type Overrides } from '../plan/profiles.js';
 import { nofileLimits } from '../host/nofile.js';
-import { logStep, progressLine } from './progress.js';
-import { teardownOnSignal } from '../stack/teardown-on-signal.js';
+import { logStep } from './progress.js';
+import { withStack } from '../stack/session.js';
 import { combineRepetitions, formatDuration, medianLine, RunClock } from '../results/repeat.js';
 import type { FsyncPolicy } from '@eserver-lab/queue-server';
 import { queueRuntime, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
@@ -46,26 +28,17 @@ import {
   type PlannedRun,
   type QueueSetup,
 } from '../plan/queue-matrix.js';
-import { mismatch, observeQueueServer } from '../results/queue-observed.js';
 import type { ResultDoc } from '../results/types.js';
 import { writeResult } from '../results/writer.js';
-import { findWebbench, runWebbench } from '../load/webbench.js';
 import { repoRoot } from '@eserver-lab/common/repo-root';
-import { freePorts } from '@eserver-lab/common/free-port';
+import { runProfile, type ProfileRunOptions } from './profile.js';
 
 
-export interface RunOptions {
+export interface RunOptions extends ProfileRunOptions {
   profiles: string[];
   overrides: Overrides;
   runtime: 'auto' | 'native' | 'docker';
-  tool: 'node' | 'webbench';
-  /** Drive an existing server instead of starting a stack (no loss check, no service metrics). */
-  url?: string;
   outDir: string;
-  workers?: number;
-  sourceAddresses?: number;
-  timeoutMs?: number;
-  drainTimeoutS?: number;
   /** Skip writing results/latest.{md,html}. */
   noReport?: boolean;
   /** The stack's run directory (default: the runtime's own). */
@@ -81,8 +54,6 @@ export interface RunOptions {
   cpus?: number;
   /** CFS period of the quota, µs (default: the calibration's, else 20 ms). */
   cpuPeriodUs?: number;
-  /** Leave the load generator in the runner's own cgroup instead of a sibling of the stack's. */
-  noGeneratorCgroup?: boolean;
   /** Repetitions of every profile (default: the profile's own, 3 for the seed, else 1). */
   repeat?: number;
   /** Listen backlog of the stack's services (default DEFAULT_LISTEN_BACKLOG of the stack spec; 128 reproduces the shallow-queue regime). */
@@ -104,297 +75,6 @@ async function loadRuntime(name: RunOptions['runtime']): Promise<LabRuntime> {
   // Imported on first use: a run against --url starts no stack and needs no lab runtime.
   const { getRuntime } = await import('../lab/index.js');
   return getRuntime(name, logStep);
-}
-
-function pageUrl(stack: StackInfo, p: Profile): string {
-  const page = stack.pages[p.page];
-  // The runtimes may give a full URL or a path below httpBase.
-  return /^https?:\/\//.test(page) ? page : stack.httpBase.replace(/\/$/, '') + page;
-}
-
-function pkgVersion(): string {
-  try {
-    return (JSON.parse(fs.readFileSync(path.join(repoRoot, 'bench/package.json'), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-}
-
-/** CPU of the load generator's process tree integrated from the samples (works for spawned tools too). */
-function sampledLoadgenCpuMs(samples: Sample[]): number | null {
-  if (samples.length < 2) return null;
-  let ms = 0;
-  for (let i = 1; i < samples.length; i++) {
-    const s = samples[i].services.loadgen;
-    if (s) ms += (s.cpu_pct / 100) * (samples[i].t - samples[i - 1].t) * 1000;
-  }
-  return ms;
-}
-
-interface Driven {
-  tool: ResultDoc['tool'];
-  summary: ResultDoc['summary'];
-  loadgen: ResultDoc['loadgen'];
-  load: ResultDoc['series']['load'];
-  histogram: string | null;
-  workers: number | null;
-  sources: string[] | null;
-}
-
-async function drive(o: RunOptions, p: Profile, url: string): Promise<Driven> {
-  const label = `[${p.name}]`;
-  if (p.kind === 'keepalive') {
-    const r = await runKeepalive(url, p.concurrency, p.durationS, p.warmupS);
-    const failed = r.errors + r.timeouts;
-    const f = webbenchFigures(r.requests, failed, r.bytes, p.durationS);
-    const lines = [...webbenchLines(f, r.requests, failed), `Keep-alive (autocannon): ${r.ok2xx} 2xx, ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts.`];
-    return {
-      tool: { name: 'autocannon', version: null, command: null },
-      summary: {
-        pages_per_min: f.pagesPerMin, bytes_per_sec: f.bytesPerSec, succeeded: r.requests, failed,
-        strict_ok: r.ok2xx, strict_pages_per_min: Math.trunc(r.ok2xx / (p.durationS / 60)), cut_at_end: null,
-        status: null, errors: { errors: r.errors, timeout: r.timeouts },
-        latency_ms: r.latency, lines,
-        note: 'keep-alive: strict_ok counts 2xx only (autocannon does not check the body)',
-      },
-      loadgen: {
-        clients: p.concurrency, workers: 1, cpu_user_ms: r.cpu.userMs, cpu_system_ms: r.cpu.systemMs,
-        cpu_us_per_request: r.requests > 0 ? ((r.cpu.userMs + r.cpu.systemMs) * 1000) / r.requests : null,
-      },
-      load: r.series.map((s) => ({ t: s.t, requests: s.requests, succeeded: s.requests, failed: 0, strict_ok: null, bytes: 0, errors: 0, p50_ms: null, p99_ms: null })),
-      histogram: null, workers: 1, sources: null,
-    };
-  }
-  if (o.tool === 'webbench') {
-    const bin = findWebbench();
-    if (!bin) throw new Error('--tool webbench: no `webbench` on PATH (the project does not ship or fetch it; build it yourself)');
-    if (p.warmupS > 0) await runWebbench(bin, url, p.concurrency, Math.max(1, p.warmupS));
-    const r = await runWebbench(bin, url, p.concurrency, p.durationS);
-    return {
-      tool: { name: 'webbench', version: '1.5', command: r.command },
-      summary: {
-        pages_per_min: r.pagesPerMin, bytes_per_sec: r.bytesPerSec, succeeded: r.succeeded, failed: r.failed,
-        strict_ok: null, strict_pages_per_min: null, cut_at_end: null, status: null, errors: null,
-        latency_ms: { p50: null, p90: null, p99: null, p999: null, max: null, mean: null },
-        lines: webbenchLines(r, r.succeeded, r.failed),
-        note: 'webbench reports no status codes, success signal or latency: strict figures are null',
-      },
-      loadgen: {
-        clients: p.concurrency, workers: null, cpu_user_ms: null, cpu_system_ms: null,
-        cpu_us_per_request: r.cpuNs !== null && r.succeeded + r.failed > 0 ? Math.round(r.cpuNs / 1000 / (r.succeeded + r.failed) * 10) / 10 : null,
-        ...(r.cpuNs !== null ? { note: `webbench and its forked clients measured in a cpuacct cgroup: ${Math.round(r.cpuNs / 1e6)} ms CPU` } : {}),
-      },
-      load: [], histogram: null, workers: null, sources: null,
-    };
-  }
-  const progress = progressLine(label);
-  let r: HttpLoadResult;
-  try {
-    r = await runHttpLoad({
-      url, clients: p.concurrency, durationS: p.durationS, warmupS: p.warmupS, workers: o.workers,
-      sourceAddresses: o.sourceAddresses, timeoutMs: o.timeoutMs, successSignal: p.successSignal,
-      onProgress: progress.update,
-    });
-  } finally {
-    progress.done();
-  }
-  const c = r.counters;
-  return {
-    tool: { name: 'eserver-bench', version: pkgVersion(), command: null },
-    summary: {
-      pages_per_min: r.webbench.pagesPerMin, bytes_per_sec: r.webbench.bytesPerSec, succeeded: c.succeeded,
-      failed: c.failed, strict_ok: c.strictOk, strict_pages_per_min: Math.trunc(c.strictOk / (p.durationS / 60)),
-      cut_at_end: c.cutAtEnd, status: c.status, errors: { ...c.errors },
-      latency_ms: { p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, p999: r.latency.p999, max: r.latency.max, mean: r.latency.mean },
-      lines: summaryLines(r),
-    },
-    loadgen: {
-      clients: r.clients, workers: r.workers, cpu_user_ms: Math.round(r.cpu.userMs), cpu_system_ms: Math.round(r.cpu.systemMs),
-      cpu_us_per_request: r.cpu.usPerRequest === null ? null : Math.round(r.cpu.usPerRequest * 10) / 10,
-    },
-    load: r.series, histogram: r.histogram, workers: r.workers, sources: r.sourceAddresses,
-  };
-}
-
-/** The stack's pids (its cpu cgroup), to check that the generator is not among them. */
-function stackCgroupPids(stack: StackInfo): number[] {
-  if (!stack.limits.cgroup) return [];
-  try {
-    return fs.readFileSync(path.join(stack.limits.cgroup, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-/**
- * Runs `drive` with the runner (the generator: its worker threads, or the webbench it spawns) in a cgroup
- * of its own beside the stack's, and measures both groups over the measured window (after the warm-up).
- */
-async function driveOutsideBudget(o: RunOptions, p: Profile, stack: StackInfo | null, run: () => Promise<Driven>): Promise<{ d: Driven; budget: CpuBudget | null; warnings: string[] }> {
-  const warnings: string[] = [];
-  let gen: GeneratorCgroup | null = null;
-  if (stack && !o.noGeneratorCgroup) {
-    try {
-      gen = await enterGeneratorCgroup(`eserver-gen-${process.pid}-${Date.now().toString(36)}`);
-    } catch (err) {
-      if (!(err instanceof GeneratorCgroupUnavailable)) throw err;
-      warnings.push(`${err.message}: the load generator runs in the runner's own cgroup`);
-      logStep(`warning: ${err.message}`);
-    }
-  }
-  const take = async (): Promise<BudgetSnapshot> => {
-    const genNs = gen ? await generatorUsageNs(gen) : null;
-    return snapshot(stack?.limits ?? null, () => genNs);
-  };
-  const outsideStack = stack && stack.limits.cgroup ? !stackCgroupPids(stack).includes(process.pid) : null;
-  // The window: from the end of the warm-up to the end of the measured seconds (or of the drive).
-  let start: BudgetSnapshot | null = null;
-  let end: BudgetSnapshot | null = null;
-  const timers = [
-    setTimeout(() => void take().then((s) => (start = s)), p.warmupS * 1000),
-    setTimeout(() => void take().then((s) => (end = s)), (p.warmupS + p.durationS) * 1000),
-  ];
-  let d: Driven;
-  try {
-    start ??= p.warmupS === 0 ? await take() : null;
-    d = await run();
-    end ??= await take();
-    start ??= end;
-  } finally {
-    timers.forEach(clearTimeout);
-    if (gen) {
-      const left = await leaveGeneratorCgroup(gen);
-      if (left.length > 0) warnings.push(`the load generator's cgroup could not be removed: ${left.join(', ')}`);
-    }
-  }
-  let budget: CpuBudget | null = null;
-  if (stack && start && end) {
-    budget = evaluateBudget({
-      start, end, limits: stack.limits, hostCpus: machineInfo().cores,
-      requests: d.summary.succeeded + d.summary.failed,
-      generator: { cgroup: gen?.dirs[0] ?? null, weight: gen ? GENERATOR_CPU_SHARES : null, outsideStack },
-    });
-  }
-  return { d, budget, warnings };
-}
-
-async function runProfile(o: RunOptions, p: Profile, setup: QueueSetup | null, stack: StackInfo | null, batchId: string, commit: string | null): Promise<ResultDoc> {
-  const url = stack ? pageUrl(stack, p) : o.url!;
-  const startedAt = new Date().toISOString();
-  logStep(`${p.name}: ${p.concurrency} clients, ${p.warmupS} s warm-up + ${p.durationS} s on ${url}${setup ? ` (queue server on ${setupLabel(setup)})` : ''}`);
-  // Read back before the load, while the process the stack started is surely the one running.
-  const queueServer = stack ? observeQueueServer(stack, setup) : null;
-  const noDrain = stack !== null && p.queueImpl === 'seed2013';
-  let before: Counts | null = null;
-  let lengthBefore: number | null = null;
-  if (stack && noDrain) lengthBefore = await queueLength(stack.queue.host, stack.queue.port);
-  else if (stack) before = await readCounts(stack.mysql, stack.queue);
-  const services: Record<string, number | null> = {};
-  for (const s of stack?.services ?? []) services[s.name] = s.pid;
-  const busyBefore = await cpuBusyBefore();
-  const sampler = new Sampler({
-    services,
-    cgroup: stack?.limits.usageDirs && stack.limits.cgroupVersion ? { version: stack.limits.cgroupVersion, ...stack.limits.usageDirs } : null,
-    queue: stack ? { host: stack.queue.host, metricsPort: stack.queue.metricsPort } : null,
-  });
-  const listenWatch = await watchListenQueues(stack ? stack.config : null, stack ? stack.services : null);
-  sampler.start();
-  let driven: Awaited<ReturnType<typeof driveOutsideBudget>>;
-  try {
-    driven = await driveOutsideBudget(o, p, stack, () => drive(o, p, url));
-  } finally {
-    await sampler.stop();
-  }
-  const listen = await listenWatch();
-  const { d, budget } = driven;
-  const samples = sampler.samples;
-  for (const line of d.summary.lines) console.log(line);
-  console.log(listenLine(listen));
-  if (budget) console.log(budgetLine(budget));
-  const cal = stack?.limits.calibration;
-  if (cal && cal.cpus === null) console.log(`Budget: ${cal.note}`);
-
-  // The generator's own CPU for a tool we spawn comes from the sampled process tree.
-  if (d.loadgen.cpu_us_per_request === null) {
-    const ms = sampledLoadgenCpuMs(samples);
-    const reqs = d.summary.succeeded + d.summary.failed;
-    if (ms !== null && reqs > 0) {
-      d.loadgen.cpu_us_per_request = Math.round(((ms * 1000) / reqs) * 10) / 10;
-      d.loadgen.note = 'integrated from 1 s /proc samples of the tool process tree (warm-up included)';
-    }
-  }
-
-  let loss: ResultDoc['loss_check'] = null;
-  let acks: AckCheck | null = null;
-  if (stack && lengthBefore !== null) {
-    logStep(`${p.name}: no drain (2013-style server): waiting for php-fpm's backlog, then reading the queue length`);
-    const after = await settledLength(stack.queue.host, stack.queue.port, o.drainTimeoutS ?? 120);
-    acks = judgeAcks(lengthBefore, after.length, p.enqueues ? d.summary.strict_ok : null, after.waitS);
-    console.log(ackLine(acks));
-  }
-  if (stack && before) {
-    logStep(`${p.name}: waiting for the queue to drain, then counting rows`);
-    loss = await lossCheck({
-      mysql: stack.mysql, queue: stack.queue, before, strictOk: p.enqueues ? d.summary.strict_ok : null,
-      timeoutS: o.drainTimeoutS ?? 120, log: logStep,
-    });
-    console.log(lossLine(loss));
-  }
-
-  const reasons: string[] = [];
-  const warnings: string[] = [];
-  const wrongSetup = queueServer ? mismatch(queueServer) : null;
-  if (wrongSetup) reasons.push(wrongSetup);
-  if (queueServer?.requested && !(queueServer.read_back.runtime && queueServer.read_back.fsync)) {
-    warnings.push(`the queue server's ${queueServer.read_back.runtime ? 'fsync policy' : 'runtime'} could not be read back from the stack: recorded as asked`);
-  }
-  if (loss && !loss.ok) reasons.push(`loss check failed: ${loss.acked} acked, ${loss.rows} rows, ${loss.distinct} distinct${loss.note ? ` (${loss.note})` : ''}`);
-  if (acks && !acks.ok) reasons.push(`ack check failed: ${acks.note}`);
-  warnings.push(...driven.warnings, ...(budget?.warnings ?? []));
-  if (cal && cal.cpus === null) warnings.push(cal.note);
-  for (const w of [...driven.warnings, ...(budget?.warnings ?? [])]) logStep(`warning: ${w}`);
-  if (d.summary.strict_ok === 0 && d.summary.succeeded + d.summary.failed > 0) reasons.push('no strict success at all: the stack answered no HTTP 200 with the success signal');
-  if (d.summary.failed > 0) warnings.push(`${d.summary.failed} failed requests`);
-
-  const machine = { ...machineInfo(), busy_before_pct: busyBefore };
-  return {
-    schema_version: 1,
-    batch_id: batchId,
-    profile: p.name,
-    runtime: stack ? stack.runtime : 'external',
-    tool: d.tool,
-    queue_server: queueServer,
-    started_at: startedAt,
-    finished_at: new Date().toISOString(),
-    commit,
-    url,
-    machine,
-    limits: stack ? stack.limits : null,
-    versions: { ...(stack?.versions ?? {}), node: process.versions.node, 'eserver-bench': pkgVersion() },
-    config: {
-      concurrency: p.concurrency, duration_s: p.durationS, warmup_s: p.warmupS, page: p.page,
-      success_signal: p.successSignal, workers: d.workers, source_addresses: d.sources, stack: stack ? stack.config : null,
-      services: stack ? stack.services.map((s) => ({ name: s.name, pid: s.pid })) : null,
-    },
-    summary: d.summary,
-    loadgen: d.loadgen,
-    loss_check: loss,
-    ack_check: acks,
-    cpu_budget: budget,
-    series: { load: d.load, samples },
-    histogram: d.histogram,
-    listen_queues: listen,
-    verdict: { ok: reasons.length === 0, reasons: [...reasons, ...warnings.map((w) => `warning: ${w}`)] },
-  };
-}
-
-/** The stack's CPU budget: --cpus, else this CPU model's calibration, else the whole machine. */
-export function stackBudget(o: Pick<RunOptions, 'cpus' | 'cpuPeriodUs'>): Budget {
-  const m = machineInfo();
-  return chooseBudget({
-    repoRoot, cpuModel: m.cpu_model, hostCpus: m.cores, found: readCalibration(repoRoot, m.cpu_model),
-    explicitCpus: o.cpus, explicitPeriodUs: o.cpuPeriodUs,
-  });
 }
 
 export function seedFile(outDir: string): string {
@@ -430,9 +110,6 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
   const files: string[] = [];
 
   let runtime: LabRuntime | null = null;
-  let stack: StackInfo | null = null;
-  let stackKey: string | null = null;
-  const keyOf = (p: Profile, s: QueueSetup | null) => (s ? `${p.queueImpl ?? 'ts'} ${s.runtime} ${s.fsync}` : p.queueImpl ?? 'ts');
   if (!o.url) {
     // Before any stack: a combination that cannot run must not cost the profiles planned before it.
     const used = plan.map((r) => r.setup).filter((s): s is QueueSetup => s !== null);
@@ -442,75 +119,71 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
     for (const name of new Set(used.map((s) => s.runtime))) queueRuntime(name);
     if (setups.length > 1) logStep(`queue server: ${setups.map(setupLabel).join(' | ')}: each enqueuing profile runs on every one`);
   }
-  let downing: Promise<void> | null = null;
-  const down = () => {
-    const rt = runtime;
-    const st = stack;
-    if (!rt || !st) return downing ?? Promise.resolve();
-    stack = null;
-    downing = (async () => {
-      logStep(`stopping the ${st.runtime} stack`);
-      await rt.down(st.runDir);
-    })();
-    return downing;
+  /** What a run's stack is asked for; the runtime's resolver decides every value left open (budget, ports...). */
+  const stackOptions = ({ profile: p, setup }: PlannedRun): UpOptions => {
+    const impl = p.queueImpl ?? 'ts';
+    return {
+      queueImpl: impl,
+      ...(setup && impl === 'ts' ? { queueRuntime: setup.runtime, queueArgs: setupArgs(setup) } : {}),
+      ...(o.listenBacklog !== undefined ? { listenBacklog: o.listenBacklog } : {}),
+      ...(o.cpus !== undefined ? { cpus: o.cpus } : {}),
+      ...(o.cpuPeriodUs !== undefined ? { cpuPeriodUs: o.cpuPeriodUs } : {}),
+      ...(o.runDir ? { runDir: o.runDir } : {}),
+      freePorts: o.freePorts === true,
+    };
   };
-  const up = async (p: Profile, setup: QueueSetup | null) => {
-    runtime ??= await loadRuntime(o.runtime);
-    logStep(`starting the ${runtime.name} stack${p.queueImpl === 'seed2013' ? ' with the 2013-style queue server' : setup ? ` with the queue server on ${setupLabel(setup)}` : ''}`);
-    const opts: UpOptions = { log: logStep, queueImpl: p.queueImpl ?? 'ts' };
-    if (setup && (p.queueImpl ?? 'ts') === 'ts') {
-      opts.queueRuntime = setup.runtime;
-      opts.queueArgs = setupArgs(setup);
-    }
-    if (o.listenBacklog !== undefined) opts.listenBacklog = o.listenBacklog;
-    if (budget) {
-      opts.cpus = budget.cpus;
-      if (budget.periodUs !== undefined) opts.cpuPeriodUs = budget.periodUs;
-    }
-    if (o.runDir) opts.runDir = o.runDir;
-    if (o.freePorts) {
-      const [http, fpm, queue, metrics, mysqlPort] = await freePorts(5);
-      opts.ports = { http, fpm, queue, metrics, mysql: mysqlPort };
-    }
-    const st = await runtime.up(opts);
-    // What was applied, as the kernel holds it (an explicit --cpus has no calibration file to quote).
-    if (budget) st.limits = { ...st.limits, calibration: { ...budget.use, quota_us: budget.use.quota_us ?? st.limits.cpuQuotaUs ?? null, period_us: budget.use.period_us ?? st.limits.cpuPeriodUs ?? null } };
-    stack = st;
-    stackKey = keyOf(p, setup);
-    logStep(`stack up at ${st.httpBase} (run dir ${st.runDir})`);
-    return st;
+  /** A session around `fn` on a fresh stack: up, teardown on Ctrl-C, down. */
+  const onStack = <T,>(run: PlannedRun, fn: (st: StackInfo) => Promise<T>): Promise<T> => {
+    const { profile: p, setup } = run;
+    logStep(`starting the ${runtime!.name} stack${p.queueImpl === 'seed2013' ? ' with the 2013-style queue server' : setup ? ` with the queue server on ${setupLabel(setup)}` : ''}`);
+    return withStack(stackOptions(run), (st) => {
+      logStep(`stack up at ${st.httpBase} (run dir ${st.runDir})`);
+      return fn(st);
+    }, { runtime: runtime!, log: logStep });
   };
-  // Ctrl-C during a 30 s run must still tear the stack down: nothing may be left running.
-  const untrap = teardownOnSignal('', down, logStep);
+  const keyOf = ({ profile: p, setup: s }: PlannedRun) => (s ? `${p.queueImpl ?? 'ts'} ${s.runtime} ${s.fsync}` : p.queueImpl ?? 'ts');
   const clock = new RunClock(plan.flatMap(({ profile: p, repeat: n }) => Array<number>(n).fill(p.warmupS + p.durationS)));
-  try {
-    for (const { profile: p, repeat: n, setup } of plan) {
-      const reps: ResultDoc[] = [];
-      for (let i = 1; i <= n; i++) {
-        const t0 = Date.now();
-        logStep(`${p.name}${setup && !o.url ? ` (${setupLabel(setup)})` : ''}: ${n > 1 ? `repetition ${i} of ${n}, ` : ''}about ${formatDuration(clock.remainingS())} left in this run`);
-        // A fresh stack per repetition (unless --reuse-stack): at 10k clients php-fpm works through its
-        // backlog of the previous run's requests for many seconds after the load stops, which would
-        // slow the next one down and blur its loss check.
-        let st: StackInfo | null = null;
-        if (!o.url) {
-          // A profile that needs another queue server (or runtime, or policy) gets its own stack even with --reuse-stack.
-          if (o.reuseStack && stack && stackKey !== keyOf(p, setup)) await down();
-          st = o.reuseStack && stack ? stack : await up(p, setup);
-        }
-        reps.push(await runProfile(o, p, st ? setup : null, st, batchId, commit));
-        if (!o.reuseStack) await down();
-        clock.finished((Date.now() - t0) / 1000);
+  /** Repetition i of a run, on `stack` (null: the --url server). */
+  const repetition = async (run: PlannedRun, i: number, stack: StackInfo | null): Promise<ResultDoc> => {
+    const { profile: p, repeat: n, setup } = run;
+    const t0 = Date.now();
+    logStep(`${p.name}${setup && !o.url ? ` (${setupLabel(setup)})` : ''}: ${n > 1 ? `repetition ${i} of ${n}, ` : ''}about ${formatDuration(clock.remainingS())} left in this run`);
+    const doc = await runProfile(o, p, stack ? setup : null, stack, batchId, commit);
+    clock.finished((Date.now() - t0) / 1000);
+    return doc;
+  };
+  const finish = ({ profile: p, setup }: PlannedRun, reps: ResultDoc[]) => {
+    const doc = combineRepetitions(reps);
+    if (doc.repeat_summary) console.log(medianLine(setup && !o.url ? `${p.name}, ${setupLabel(setup)}` : p.name, doc.repeat_summary));
+    docs.push(doc);
+    files.push(writeResult(o.outDir, doc));
+    logStep(`wrote ${files[files.length - 1]}`);
+  };
+  // A fresh stack per repetition (unless --reuse-stack): at 10k clients php-fpm works through its backlog
+  // of the previous run's requests for many seconds after the load stops, which would slow the next one
+  // down and blur its loss check. With --reuse-stack, consecutive runs that need the same queue server
+  // (implementation, runtime, policy) share one stack; a run that needs another gets its own.
+  for (let g = 0; g < plan.length; ) {
+    let end = g + 1;
+    while (o.reuseStack && !o.url && end < plan.length && keyOf(plan[end]!) === keyOf(plan[g]!)) end++;
+    const group = plan.slice(g, end);
+    g = end;
+    const runAll = async (stack: StackInfo | null) => {
+      for (const run of group) {
+        const reps: ResultDoc[] = [];
+        for (let i = 1; i <= run.repeat; i++) reps.push(await repetition(run, i, stack));
+        finish(run, reps);
       }
-      const doc = combineRepetitions(reps);
-      if (doc.repeat_summary) console.log(medianLine(setup && !o.url ? `${p.name}, ${setupLabel(setup)}` : p.name, doc.repeat_summary));
-      docs.push(doc);
-      files.push(writeResult(o.outDir, doc));
-      logStep(`wrote ${files[files.length - 1]}`);
+    };
+    if (o.url) await runAll(null);
+    else if (o.reuseStack) await onStack(group[0]!, runAll);
+    else {
+      for (const run of group) {
+        const reps: ResultDoc[] = [];
+        for (let i = 1; i <= run.repeat; i++) reps.push(await onStack(run, (st) => repetition(run, i, st)));
+        finish(run, reps);
+      }
     }
-  } finally {
-    await down();
-    untrap();
   }
   let report: RunOutcome['report'] = null;
   if (!o.noReport && docs.length > 0) {

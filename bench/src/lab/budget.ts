@@ -1,17 +1,11 @@
-// The calibration file of a CPU model (results/calibration/<slug>.json) and the choice of the stack's
-// CPU budget from it: the calibrated quota when the model matches, the whole machine (said loudly)
-// when none does.
+// The stack's CPU budget: an explicit --cpus, else the calibration file of this CPU model
+// (results/calibration/<slug>.json, written by make calibrate), else the whole machine (said loudly).
 import fs from 'node:fs';
 import path from 'node:path';
-import type { CalibrationUse } from '../lab/types.js';
-import { readSeed } from '../results/seed.js';
+import type { CalibrationUse } from './types.js';
+import { repoRoot } from '@eserver-lab/common/repo-root';
+import { machineInfo } from '../host/machine.js';
 
-/** The seed's figure (webbench on the 2013 box, client.php, 10,000 clients, 30 s), from results/seed.json. */
-export function seedPagesPerMin(repoRoot: string): number {
-  const v = readSeed(path.join(repoRoot, 'results', 'seed.json')).pages_per_min;
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`results/seed.json has no pages_per_min (got ${String(v)})`);
-  return v;
-}
 export const CALIBRATION_DIR = 'results/calibration';
 
 export interface CalibrationPoint {
@@ -125,4 +119,13 @@ export function chooseBudget(o: {
       note: `WHOLE MACHINE (${o.hostCpus} CPUs), not the emulated 2013 box: ${why}. Run 'make calibrate' (or 'make bench CALIBRATE=1')`,
     },
   };
+}
+
+/** The stack's CPU budget on this machine: --cpus, else this CPU model's calibration, else the whole machine. */
+export function stackBudget(o: { cpus?: number; cpuPeriodUs?: number }): Budget {
+  const m = machineInfo();
+  return chooseBudget({
+    repoRoot, cpuModel: m.cpu_model, hostCpus: m.cores, found: readCalibration(repoRoot, m.cpu_model),
+    explicitCpus: o.cpus, explicitPeriodUs: o.cpuPeriodUs,
+  });
 }
