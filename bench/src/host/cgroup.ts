@@ -120,8 +120,11 @@ function v1Mounts(root: string, procRoot: string): Map<string, V1Mount> {
       const [pre, post] = line.split(' - ');
       if (!pre || !post) continue;
       const [fstype, , superOpts] = post.split(' ');
-      if (fstype !== 'cgroup' || !superOpts) continue;
       const f = pre.split(' ');
+      // A hybrid host also mounts the unified (v2) tree, e.g. at /sys/fs/cgroup/unified: under key '', as
+      // /proc/<pid>/cgroup names it (runc creates a cgroup_parent there too).
+      if (fstype === 'cgroup2') out.set('', { mountpoint: f[4]!, root: f[3]! });
+      if (fstype !== 'cgroup' || !superOpts) continue;
       for (const opt of superOpts.split(',')) out.set(opt, { mountpoint: f[4]!, root: f[3]! });
     }
     return out;
