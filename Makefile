@@ -32,7 +32,7 @@ BENCH_ARGS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(CONCURRENCY),--concurr
 
 all: build
 
-node_modules/.package-lock.json: package.json testkit/package.json queue-server/package.json php-client/package.json bench/package.json
+node_modules/.package-lock.json: package.json common/package.json queue-server/package.json php-client/package.json bench/package.json
 	@if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
 
 deps: node_modules/.package-lock.json
@@ -45,7 +45,7 @@ setup: deps
 # tsc sets no executable bit, and npm links workspace bins only when their file existed at install time.
 BINS = queue-server/dist/src/cli.js:eserver-queue bench/dist/src/cli.js:eserver-bench bench/dist/src/lab/cli.js:eserver-lab
 build: deps
-	@npx tsc -b testkit queue-server php-client bench
+	@npx tsc -b common queue-server php-client bench
 	@for b in $(BINS); do f=$${b%%:*}; n=$${b##*:}; chmod +x $$f && ln -sfn ../../$$f node_modules/.bin/$$n; done
 
 test: setup build

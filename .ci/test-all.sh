@@ -3,7 +3,7 @@
 # last thing printed (CI reads it). The queue server's tests run on both runtimes inside that one call:
 # queue-server/test/runtime-bun.test.ts runs each of its test files again under `bun test` with
 # QUEUE_RUNTIME=bun. QUEUE_RUNTIME=bun here also makes the node pass spawn its servers on Bun.
-# With file arguments it runs only those, the same way (testkit/test/test-runner.test.ts does).
+# With file arguments it runs only those, the same way (common/test/test-runner.test.ts does).
 #
 # A test that fails half way can leave a timer or a socket behind; without its file's
 # process never ends and neither does the run (a CI run hung for 90 minutes that way). --test-timeout
@@ -14,7 +14,7 @@ ulimit -n 20000 2>/dev/null || true
 if [ "$#" -gt 0 ]; then
   files=("$@")
 else
-  mapfile -t files < <(find testkit/dist/test queue-server/dist/test php-client/dist/test bench/dist/test -name '*.test.js' 2>/dev/null | sort)
+  mapfile -t files < <(find common/dist/test queue-server/dist/test php-client/dist/test bench/dist/test -name '*.test.js' 2>/dev/null | sort)
 fi
 if [ "${#files[@]}" -eq 0 ]; then echo "no test files found: run 'make build' first" >&2; exit 1; fi
 exec node --test --test-force-exit --test-timeout=600000 --test-reporter=spec "${files[@]}"

@@ -1,12 +1,12 @@
 #!/bin/bash
 # The images' health check (HEALTHCHECK CMD lab-health): the stack spec's check for the service, which the
-# lab passes as LAB_HEALTH (bench/src/lab/stack-spec.ts: healthCheck, healthArgs), one of
+# lab passes as LAB_HEALTH (common/src/stack-spec.ts: healthCheck, healthArgs), one of
 #   http PORT PATH                     GET 127.0.0.1:PORT PATH answers with a 200 status line
 #   tcp PORT                           127.0.0.1:PORT accepts a connection
 #   mysql PORT USER PASSWORD DATABASE  the account opens the database on 127.0.0.1:PORT
 # No curl in the images: HTTP and TCP go through bash's /dev/tcp.
 set -eu
-read -r -a h <<< "${LAB_HEALTH:?no LAB_HEALTH: the lab passes it (see .env.example)}"
+read -r -a h <<< "${LAB_HEALTH:?no LAB_HEALTH: the lab passes it (see .env)}"
 case "${h[0]}" in
   http)
     exec 3<>"/dev/tcp/127.0.0.1/${h[1]}"

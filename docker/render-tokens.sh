@@ -1,5 +1,5 @@
 #!/bin/bash
-# The Docker twin of bench/src/lab/render.ts: copies a config file from the repo, replacing each @@NAME@@
+# The Docker twin of common/src/render.ts: copies a config file from the repo, replacing each @@NAME@@
 # token with the environment variable LAB_NAME. A token with no value is an error, as in render.ts, so a
 # typo never reaches a server. Usage: render-tokens.sh <src> <dst>
 set -euo pipefail

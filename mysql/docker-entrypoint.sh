@@ -1,10 +1,10 @@
 #!/bin/bash
 # Prepares MariaDB for the flags it is given (the container's command, rendered by the lab from its stack
-# spec: bench/src/lab/stack-spec.ts, mariadbdArgs), then becomes mariadbd with them. On a fresh datadir it
+# spec: common/src/stack-spec.ts, mariadbdArgs), then becomes mariadbd with them. On a fresh datadir it
 # runs the init step in bootstrap mode (no network, no second start): the system tables, schema.sql and the
 # lab's account (lab-user.sql, from the LAB_MYSQL_* tokens). The error log goes to stderr (`docker logs`).
 set -euo pipefail
-[ "$#" -gt 0 ] || { echo "mysql: no mariadbd flags given: the lab passes them (MYSQL_ARGS in .env.example)" >&2; exit 2; }
+[ "$#" -gt 0 ] || { echo "mysql: no mariadbd flags given: the lab passes them (MYSQL_ARGS in .env)" >&2; exit 2; }
 CNF="$(flag-value --defaults-file "$@")"
 DATA="$(flag-value --datadir "$@")"
 SOCK="$(flag-value --socket "$@")"

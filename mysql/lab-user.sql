@@ -1,6 +1,6 @@
 -- The lab's one database account, for the queue server, the loss check and every lab client, in both
 -- runtimes: MariaDB's init step runs this file after schema.sql, with the values of DATABASE in
--- bench/src/lab/stack-spec.ts put in for the tokens (bench/src/lab/tokens.md).
+-- common/src/stack-spec.ts put in for the tokens (bench/src/lab/tokens.md).
 -- Over TCP (127.0.0.1; skip-name-resolve is on) and over the unix socket (localhost).
 CREATE USER IF NOT EXISTS '@@MYSQL_USER@@'@'localhost' IDENTIFIED BY '@@MYSQL_PASSWORD@@';
 CREATE USER IF NOT EXISTS '@@MYSQL_USER@@'@'127.0.0.1' IDENTIFIED BY '@@MYSQL_PASSWORD@@';

@@ -3,15 +3,17 @@
 // writes results + report; `report` re-renders the report from existing result JSON.
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseListenBacklog } from './lab/sysctl.js';
+import { parseListenBacklog } from './host/sysctl.js';
 import { pickScenarios, SCENARIOS } from './chaos/scenarios.js';
-import { parsePage } from './profiles.js';
-import { FSYNC_POLICIES, parseFsyncPolicies, parseQueueRuntimes, SHIPPED_FSYNC } from './queue-matrix.js';
-import { reexecWithNofile } from './nofile.js';
-import { logStep } from './progress.js';
+import { parsePage } from './plan/profiles.js';
+import { FSYNC_POLICIES, parseFsyncPolicies, parseQueueRuntimes, SHIPPED_FSYNC } from './plan/queue-matrix.js';
+import { reexecWithNofile } from './host/nofile.js';
+import { logStep } from './run/progress.js';
 import { readBatch } from './results/writer.js';
-import { runBench, seedFile, stackBudget } from './run.js';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { runBench, seedFile } from './run/bench.js';
+import { stackBudget } from './lab/budget.js';
+import { repoRoot } from '@eserver-lab/common/repo-root';
+import { DEFAULT_LISTEN_BACKLOG } from '@eserver-lab/common/stack-spec';
 
 const num = (name: string) => (v: string) => {
   const n = Number(v);
@@ -69,7 +71,7 @@ program
   .option('--calibrate', 'when no calibration matches this CPU model, run make calibrate first (about 15-25 min)')
   .option('--no-generator-cgroup', "leave the load generator in the runner's own cgroup (default: a sibling of the stack's)")
   .option('--repeat <n>', 'run every profile n times, each on a fresh stack, and report the median and spread (env BENCH_REPEAT; default: 3 for seed, 1 for the others)', count, process.env.BENCH_REPEAT ? count(process.env.BENCH_REPEAT) : undefined)
-  .option('--listen-backlog <n>', 'listen backlog of nginx, php-fpm and the queue server (env BENCH_LISTEN_BACKLOG; default 65535; 128 = the 2013 kernel default, the shallow-queue regime)', backlog, process.env.BENCH_LISTEN_BACKLOG ? backlog(process.env.BENCH_LISTEN_BACKLOG) : undefined)
+  .option('--listen-backlog <n>', `listen backlog of nginx, php-fpm and the queue server (env BENCH_LISTEN_BACKLOG; default ${DEFAULT_LISTEN_BACKLOG}; 128 = the 2013 kernel default, the shallow-queue regime)`, backlog, process.env.BENCH_LISTEN_BACKLOG ? backlog(process.env.BENCH_LISTEN_BACKLOG) : undefined)
   .option('--queue-runtime <list>', 'runtimes of our queue server, comma-separated: node,bun; every enqueuing profile on our server (seed, persistent, smoke, keepalive) runs once per runtime and fsync policy, each on a fresh stack, --repeat times (env BENCH_QUEUE_RUNTIMES; default: QUEUE_RUNTIME, else node)', listOf(parseQueueRuntimes), process.env.BENCH_QUEUE_RUNTIMES ? listOf(parseQueueRuntimes)(process.env.BENCH_QUEUE_RUNTIMES) : undefined)
   .option('--fsync <list>', `journal fsync policies of our queue server, comma-separated: ${FSYNC_POLICIES.join(',')} (env BENCH_FSYNC; default: ${SHIPPED_FSYNC}, the lab's shipped policy)`, listOf(parseFsyncPolicies), process.env.BENCH_FSYNC ? listOf(parseFsyncPolicies)(process.env.BENCH_FSYNC) : undefined)
   .action(async (opts) => {

@@ -1,7 +1,7 @@
 // The ack check of a queue server with no drain: the queue's growth must cover every page that said ok.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ackLine, judgeAcks } from '../src/ack-check.js';
+import { ackLine, judgeAcks } from '../src/check/ack-check.js';
 
 test('judgeAcks: growth >= strict ok passes; fewer entries than ok pages fails and says why', () => {
   const ok = judgeAcks(10, 110, 95, 1.5);

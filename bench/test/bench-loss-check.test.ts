@@ -8,8 +8,8 @@ import { after, before, test } from 'node:test';
 import { nativeRuntime } from '../src/lab/index.js';
 import type { StackInfo } from '../src/lab/types.js';
 import { runHttpLoad } from '../src/load/generator.js';
-import { connectMysql, lossCheck, readCounts } from '../src/loss-check.js';
-import { freePorts } from '@eserver-lab/testkit/free-port';
+import { connectMysql, lossCheck, readCounts } from '../src/check/loss-check.js';
+import { freePorts } from '@eserver-lab/common/free-port';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-loss-'));
 const runDir = path.join(dir, 'lab');

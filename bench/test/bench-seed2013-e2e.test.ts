@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { ResultDoc } from '../src/results/types.js';
 import { validateResult } from '../src/results/validate.js';
 import { processesUsing } from './lab-procs.js';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { repoRoot } from '@eserver-lab/common/repo-root';
 
 const CLI = path.join(repoRoot, 'bench/dist/src/cli.js');
 

@@ -9,8 +9,8 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { ResultDoc } from '../src/results/types.js';
 import { validateResult } from '../src/results/validate.js';
-import { isRunning } from '@eserver-lab/testkit/proc-stat';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { isRunning } from '@eserver-lab/common/proc-stat';
+import { repoRoot } from '@eserver-lab/common/repo-root';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-e2e-'));

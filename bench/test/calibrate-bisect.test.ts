@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bisectQuota, type BisectOptions } from '../src/calibrate/bisect.js';
-import { chooseBudget, cpuModelSlug, type CalibrationFile } from '../src/calibrate/file.js';
+import { chooseBudget, cpuModelSlug, type CalibrationFile } from '../src/lab/budget.js';
 
 const TARGET = 43_226;
 /** A stack whose pages/min grow linearly with its CPU budget (the shape measured here: ~131k per CPU). */

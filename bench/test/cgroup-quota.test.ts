@@ -7,14 +7,14 @@ import { join } from 'node:path';
 import {
   DEFAULT_CPU_PERIOD_US,
   STACK_CPU_SHARES,
-  createCgroup,
+  createBudgetCgroup,
   quotaFor,
   readLimits,
   removeCgroup,
   sharesFor,
   sharesToWeight,
   CgroupUnavailable,
-} from '../src/lab/cgroup.js';
+} from '../src/host/cgroup.js';
 
 test('quotaFor: a fraction of a CPU at the 20 ms period, the period lengthened only below the 1 ms minimum quota', () => {
   assert.equal(DEFAULT_CPU_PERIOD_US, 20000);
@@ -43,10 +43,10 @@ test('sharesFor: the highest weight below the whole machine, the default at it',
   assert.equal(sharesFor(4, 2), 1024);
 });
 
-test('createCgroup writes quota, period and weight; readLimits reads them back from the files', async (t) => {
+test('createBudgetCgroup writes quota, period and weight; readLimits reads them back from the files', async (t) => {
   let rec;
   try {
-    rec = await createCgroup(`eserver-lab-test-quota-${process.pid}`, 0.33, 2 * 1024 ** 3);
+    rec = await createBudgetCgroup(`eserver-lab-test-quota-${process.pid}`, { cpus: 0.33, memoryBytes: 2 * 1024 ** 3 });
   } catch (err) {
     if (err instanceof CgroupUnavailable) return t.skip(`no writable cgroup here: ${err.message}`);
     throw err;
@@ -76,10 +76,10 @@ test('createCgroup writes quota, period and weight; readLimits reads them back f
   }
 });
 
-test('createCgroup with a period too short for the quota lengthens it, and the kernel agrees', async (t) => {
+test('createBudgetCgroup with a period too short for the quota lengthens it, and the kernel agrees', async (t) => {
   let rec;
   try {
-    rec = await createCgroup(`eserver-lab-test-quota2-${process.pid}`, 0.1, 1024 ** 3, { periodUs: 5000 });
+    rec = await createBudgetCgroup(`eserver-lab-test-quota2-${process.pid}`, { cpus: 0.1, memoryBytes: 1024 ** 3, periodUs: 5000 });
   } catch (err) {
     if (err instanceof CgroupUnavailable) return t.skip(`no writable cgroup here: ${err.message}`);
     throw err;

@@ -1,6 +1,6 @@
-// Static checks of the Docker Compose mode (no engine needed): docker-compose.yml, .env.example, the
+// Static checks of the Docker Compose mode (no engine needed): docker-compose.yml, the committed .env, the
 // Dockerfiles and the entrypoints, each read as data (YAML, KEY=VALUE lines, Dockerfile instructions, what an
-// entrypoint runs) and checked against the stack spec (bench/src/lab/stack-spec.ts, docker/compose-env.ts):
+// entrypoint runs) and checked against the stack spec (common/src/stack-spec.ts, docker/compose-env.ts):
 // no port, account, command line or health check is written there a second time.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,9 +18,9 @@ import {
   serviceVariable,
 } from '../src/lab/docker/compose-env.js';
 import { repoRoot, sources } from '../src/lab/paths.js';
-import { tokensIn } from '../src/lab/render.js';
-import { SERVICES } from '../src/lab/stack-spec.js';
-import type { ServiceName } from '../src/lab/types.js';
+import { tokensIn } from '@eserver-lab/common/render';
+import { SERVICES, type ServiceName } from '@eserver-lab/common/stack-spec';
+
 
 const read = (p: string) => readFileSync(join(repoRoot, p), 'utf8');
 const rel = (abs: string) => relative(repoRoot, abs);
@@ -177,12 +177,21 @@ describe('docker compose config', () => {
     const cfg = parseYaml(out) as { services: Record<string, ComposeService> };
     assert.deepEqual(Object.keys(cfg.services).sort(), [...SERVICES].sort());
     assert.equal(cfg.services.nginx!.environment!.LAB_HTTP_PORT, '18080', 'ports come from the environment / .env');
-    // Nothing has a default in the file: without the variables, compose refuses and says what to do.
+    // Nothing has a default in the file: without the variables (a copy of the file with no .env beside it),
+    // compose refuses and says what to do.
     const bare = Object.fromEntries(Object.entries(process.env).filter(([k]) => !(k in defaults)));
-    assert.throws(
-      () => execFileSync(cli[0]!, [...cli.slice(1), '-f', join(repoRoot, 'docker-compose.yml'), 'config', '-q'], { env: bare, stdio: 'pipe', cwd: tmpdir() }),
-      (e: Error & { stderr?: Buffer }) => /copy \.env\.example to \.env/.test(String(e.stderr)),
-    );
+    const alone = mkdtempSync(join(tmpdir(), 'esl-compose-bare-'));
+    try {
+      writeFileSync(join(alone, 'docker-compose.yml'), composeText);
+      assert.throws(
+        () => execFileSync(cli[0]!, [...cli.slice(1), '-f', join(alone, 'docker-compose.yml'), 'config', '-q'], { env: bare, stdio: 'pipe', cwd: alone }),
+        (e: Error & { stderr?: Buffer }) => /set in the committed \.env \(regenerate it with node bench\/dist\/src\/lab\/cli\.js env > \.env\)/.test(String(e.stderr)),
+      );
+    } finally {
+      rmSync(alone, { recursive: true, force: true });
+    }
+    // In the repo root, as in a fresh clone, the committed .env supplies them: no extra step.
+    execFileSync(cli[0]!, [...cli.slice(1), 'config', '-q'], { env: bare, stdio: 'pipe', cwd: repoRoot });
     // A broken file must fail: the check is real.
     const dir = mkdtempSync(join(tmpdir(), 'esl-compose-'));
     try {
@@ -228,8 +237,8 @@ describe('the stack spec, and nothing else, in the Docker files', () => {
     assert.deepEqual([...new Set(seen.map((v) => v.name))].sort(), Object.keys(defaults).sort());
   });
 
-  test('.env.example is the spec\'s variables for the default stack (regenerate: node bench/dist/src/lab/cli.js env > .env.example)', () => {
-    const text = read('.env.example');
+  test('the committed .env is the spec\'s variables for the default stack (regenerate: node bench/dist/src/lab/cli.js env > .env)', () => {
+    const text = read('.env');
     assert.deepEqual(parseEnvFile(text), defaults);
     assert.equal(text, envExample());
   });
@@ -255,7 +264,7 @@ describe('the stack spec, and nothing else, in the Docker files', () => {
       if (svc !== 'queue-server') assert.ok(ran.some((r) => r[0] === 'render-tokens'), `${svc}: renders its config`);
     }
     // Without a command line, an entrypoint stops with the fix instead of starting on defaults.
-    assert.throws(() => runEntrypoint('queue-server', []), /QUEUE_SERVER_ARGS in \.env\.example/);
+    assert.throws(() => runEntrypoint('queue-server', []), /QUEUE_SERVER_ARGS in \.env\)/);
   });
 
   test('lab-health runs the spec\'s check: http and tcp against real listeners, unknown kinds refused', async () => {

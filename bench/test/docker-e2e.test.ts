@@ -18,11 +18,11 @@ import { buildImages, dockerRuntime, ensureBaseImage } from '../src/lab/docker/i
 import { DEFAULT_COMPOSE_STACK, containerArgs, containerEnv } from '../src/lab/docker/compose-env.js';
 import { cannotStartEngine, dockerEngineAnswers, removeParentCgroup, setUpParentCgroup, startEngine, stopEngine } from '../src/lab/docker/engine.js';
 import { docker, dockerHost } from '../src/lab/docker/exec.js';
-import { cgroupsOf, limitsOfPid } from '../src/lab/docker/limits.js';
-import { parseMemory } from '../src/lab/cgroup.js';
-import { freePorts } from '@eserver-lab/testkit/free-port';
-import { DATABASE, SERVICES } from '../src/lab/stack-spec.js';
-import type { LabPorts, StackInfo } from '../src/lab/types.js';
+import { cgroupsOf, limitsOfPid } from '../src/host/cgroup.js';
+import { parseMemory } from '../src/host/cgroup.js';
+import { freePorts } from '@eserver-lab/common/free-port';
+import { DATABASE, SERVICES, type LabPorts } from '@eserver-lab/common/stack-spec';
+import type { StackInfo } from '../src/lab/types.js';
 
 // A budget of its own rather than the default (the whole machine): what is checked is that the limits asked
 // for are the ones the four containers share, and one CPU fits below a parent that is itself capped.
@@ -112,7 +112,7 @@ else describe('docker compose stack, end to end', { timeout: 300_000 }, () => {
           this.hostConfig.Init = true;
         }
       }
-      log((await setUpParentCgroup(CPUS, MEMORY, cg)).trim());
+      log(await setUpParentCgroup({ cpus: CPUS, memoryBytes: MEMORY_BYTES }, cg));
       const [http, fpm, queue, metrics, mysql] = await freePorts(5);
       ports = { http: http!, fpm: fpm!, queue: queue!, metrics: metrics!, mysql: mysql! };
       // What compose would pass: the command lines, health checks and tokens the stack spec renders.
@@ -166,7 +166,7 @@ else describe('docker compose stack, end to end', { timeout: 300_000 }, () => {
         // From inside the container: it sits below the parent, in every controller.
         const inside = await c.exec(['cat', '/proc/self/cgroup']);
         assert.equal(inside.exitCode, 0);
-        const mem = /^\d+:memory:(.*)$/m.exec(inside.output)?.[1] ?? (await cgroupsOf(pid)).get('memory');
+        const mem = /^\d+:memory:(.*)$/m.exec(inside.output)?.[1] ?? cgroupsOf(pid).get('memory');
         assert.ok(mem?.includes(`/${cg}/${c.getId()}`), `${svc}: memory cgroup ${mem}`);
       }
       assert.equal(parents.size, 1, 'one parent for all four');

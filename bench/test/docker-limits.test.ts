@@ -1,56 +1,57 @@
-// The Docker stack's budget, without an engine: what the engine script writes on the Compose stack's
-// parent cgroup (the same quota, 20 ms period and weight as the native stack's group), into a scratch
-// cgroup tree, and what limitsOfPid reads back for a container below that parent.
+// The Docker stack's budget, without an engine: what the lab writes on the Compose stack's parent cgroup (the
+// same quota, 20 ms period and weight as the native stack's group), into a scratch v1 tree laid out as this
+// kind of VM has it (cpu and cpuacct mounted apart), and what limitsOfPid reads back for a container below it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parentCgroupArgs } from '../src/lab/docker/engine.js';
-import { engineScript } from '../src/lab/docker/exec.js';
-import { limitsOfPid } from '../src/lab/docker/limits.js';
+import { STACK_CPU_SHARES, createBudgetCgroup, discoverCgroups, limitsOfPid, removeCgroupEverywhere } from '../src/host/cgroup.js';
 
-test('parentCgroupArgs: the quota and period of cgroup.ts quotaFor, and the stack weight', () => {
-  assert.deepEqual(parentCgroupArgs(0.33, '2g', undefined, 2), ['cgroup', '0.33', '2g', '20000', '6600', '262144']);
-  // The whole 2-CPU machine: no quota to guarantee, the kernel's default weight.
-  assert.deepEqual(parentCgroupArgs(2, '2g', undefined, 2), ['cgroup', '2', '2g', '20000', '40000', '1024']);
-  assert.deepEqual(parentCgroupArgs(0.1, '1g', 5000, 2), ['cgroup', '0.1', '1g', '10000', '1000', '262144']);
-});
-
-test('docker-engine.sh cgroup writes quota, period, shares and memory on the parent (v1 scratch tree)', async () => {
+test('the parent is created below the given cgroup and limited; limitsOfPid finds it for a container below; removal takes every hierarchy', async () => {
   const root = mkdtempSync(join(tmpdir(), 'cg-scratch-'));
   try {
-    for (const c of ['cpu', 'memory']) mkdirSync(join(root, c));
-    const self = readFileSync('/proc/self/cgroup', 'utf8');
-    const ownOf = (c: string) => self.split('\n').map((l) => /^\d+:([^:]*):(.*)$/.exec(l)).find((m) => m && m[1]!.split(',').includes(c))?.[2] ?? '/';
-    const out = execFileSync('bash', [engineScript, ...parentCgroupArgs(0.33, '2g', undefined, 2)], {
-      env: { ...process.env, CGROUP_ROOT: root, CGROUP_PARENT: 'eserver-lab-test' },
-      encoding: 'utf8',
-    });
-    const cpuDir = join(root, 'cpu', ownOf('cpu'), 'eserver-lab-test');
-    const memDir = join(root, 'memory', ownOf('memory'), 'eserver-lab-test');
+    const proc = join(root, 'proc');
+    const cg = join(root, 'fs');
+    for (const c of ['cpu', 'cpuacct', 'memory', 'pids']) mkdirSync(join(cg, c, 'docker-host'), { recursive: true });
+    // "dockerd" (pid 77) runs in /docker-host in every hierarchy.
+    mkdirSync(join(proc, '77'), { recursive: true });
+    writeFileSync(join(proc, '77', 'cgroup'), '5:pids:/docker-host\n4:memory:/docker-host\n3:cpuacct:/docker-host\n2:cpu:/docker-host\n');
+    const host = discoverCgroups({ root: cg, procRoot: proc });
+    assert.equal(host.version, 'v1');
+    const rec = await createBudgetCgroup('eserver-lab-test', { cpus: 0.33, memoryBytes: 2 * 1024 ** 3 }, { below: 77, existOk: true, host });
+    const cpuDir = join(cg, 'cpu', 'docker-host', 'eserver-lab-test');
     const read = (f: string) => readFileSync(f, 'utf8').trim();
     assert.equal(read(join(cpuDir, 'cpu.cfs_period_us')), '20000');
     assert.equal(read(join(cpuDir, 'cpu.cfs_quota_us')), '6600');
-    assert.equal(read(join(cpuDir, 'cpu.shares')), '262144');
-    assert.equal(read(join(memDir, 'memory.limit_in_bytes')), String(2 * 1024 ** 3));
-    assert.match(out, /cpu.cfs_quota_us=6600 cpu.cfs_period_us=20000 cpu.shares=262144/);
+    assert.equal(read(join(cpuDir, 'cpu.shares')), String(STACK_CPU_SHARES));
+    assert.equal(read(join(cg, 'memory', 'docker-host', 'eserver-lab-test', 'memory.limit_in_bytes')), String(2 * 1024 ** 3));
+    assert.equal(rec.cpuacct, join(cg, 'cpuacct', 'docker-host', 'eserver-lab-test'));
+    // Re-limited at the next `up`: the existing group is reused.
+    await createBudgetCgroup('eserver-lab-test', { cpus: 0.5, memoryBytes: 1024 ** 3 }, { below: 77, existOk: true, host });
+    assert.equal(read(join(cpuDir, 'cpu.cfs_quota_us')), '10000');
 
-    // A container below the parent: limitsOfPid finds the parent's quota, period and weight.
-    const proc = join(root, 'proc');
+    // A container below the parent: the parent's quota, period and weight, and its cpuacct twin for usage.
     mkdirSync(join(proc, '4242'), { recursive: true });
-    const cpuRel = join(ownOf('cpu'), 'eserver-lab-test', 'c0ffee');
-    const memRel = join(ownOf('memory'), 'eserver-lab-test', 'c0ffee');
-    writeFileSync(join(proc, '4242', 'cgroup'), `4:memory:${memRel}\n1:cpu:${cpuRel}\n`);
-    mkdirSync(join(root, 'cpu', cpuRel), { recursive: true });
-    writeFileSync(join(root, 'cpu', cpuRel, 'cpu.cfs_quota_us'), '-1');
-    writeFileSync(join(root, 'cpu', cpuRel, 'cpu.cfs_period_us'), '100000');
-    const l = await limitsOfPid(4242, root, proc);
-    assert.equal(l.cpus, 0.33);
-    assert.deepEqual([l.cpuQuotaUs, l.cpuPeriodUs, l.cpuWeight], [6600, 20000, 262144]);
+    writeFileSync(join(proc, '4242', 'cgroup'), '4:memory:/docker-host/eserver-lab-test/c0ffee\n2:cpu:/docker-host/eserver-lab-test/c0ffee\n');
+    mkdirSync(join(cpuDir, 'c0ffee'));
+    writeFileSync(join(cpuDir, 'c0ffee', 'cpu.cfs_quota_us'), '-1');
+    writeFileSync(join(cpuDir, 'c0ffee', 'cpu.cfs_period_us'), '100000');
+    const l = await limitsOfPid(4242, host);
+    assert.equal(l.cpus, 0.5);
+    assert.deepEqual([l.cpuQuotaUs, l.cpuPeriodUs, l.cpuWeight], [10000, 20000, STACK_CPU_SHARES]);
     assert.equal(l.cpuCgroup, cpuDir);
-    assert.equal(l.memoryBytes, 2 * 1024 ** 3);
+    assert.equal(l.memoryBytes, 1024 ** 3);
+    assert.equal(l.usageDirs?.cpuacct, rec.cpuacct);
+
+    // runc made the parent in the pids hierarchy too; the container's group must go first.
+    mkdirSync(join(cg, 'pids', 'docker-host', 'eserver-lab-test', 'c0ffee'), { recursive: true });
+    // Scratch directories hold files the kernel's would not: empty them so rmdir can act as on cgroupfs.
+    for (const d of [join(cpuDir, 'c0ffee'), cpuDir, join(cg, 'memory', 'docker-host', 'eserver-lab-test')]) {
+      for (const f of ['cpu.cfs_quota_us', 'cpu.cfs_period_us', 'cpu.shares', 'memory.limit_in_bytes']) rmSync(join(d, f), { force: true });
+    }
+    assert.deepEqual(await removeCgroupEverywhere('eserver-lab-test', { below: 77, host }), []);
+    for (const c of ['cpu', 'cpuacct', 'memory', 'pids']) assert.deepEqual(readdirSync(join(cg, c, 'docker-host')), [], `${c}: removed`);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -1,7 +1,7 @@
 // The gate's budget: both stacks get the same one, whatever this CPU model's calibration says or lacks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { machineInfo } from '../src/machine.js';
+import { machineInfo } from '../src/host/machine.js';
 import { gateBudget } from '../src/gate/budget.js';
 
 const host = (model: string) => ({ ...machineInfo(), cpu_model: model, cores: 2 });

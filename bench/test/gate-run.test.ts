@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { repoRoot } from '@eserver-lab/common/repo-root';
 import { referenceDir } from '../src/gate/reference.js';
 import type { StackCell } from '../src/gate/stack-part.js';
 import { GATE_CLI, pinnedBaseline, runCli } from './run-cli.js';

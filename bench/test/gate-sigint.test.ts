@@ -9,7 +9,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { processesUsing } from './lab-procs.js';
 import { execFileSync } from 'node:child_process';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { repoRoot } from '@eserver-lab/common/repo-root';
 import { GATE_CLI, pinnedBaseline, watchCli } from './run-cli.js';
 
 const CPU_ROOT = '/sys/fs/cgroup/cpu';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cv, median } from '../src/gate/stats.js';
+import { cv, median } from '@eserver-lab/common/stats';
 import { judge, renderVerdict, githubActionBenchmark } from '../src/gate/verdict.js';
 import { readBaseline, toleranceFromAa, tolerancesFromAa, writeBaseline, MAX_TOLERANCE, MIN_TOLERANCE, Z, type Baseline } from '../src/gate/baseline.js';
 import type { MetricRepetitions } from '../src/gate/metrics.js';

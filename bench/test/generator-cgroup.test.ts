@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CgroupUnavailable, createCgroup, readLimits, removeCgroup } from '../src/lab/cgroup.js';
-import { GeneratorCgroupUnavailable, enterGeneratorCgroup, generatorPids, generatorUsageNs, leaveGeneratorCgroup } from '../src/lab/generator-cgroup.js';
-import { evaluateBudget, usedOfQuota, type BudgetSnapshot } from '../src/cpu-budget.js';
+import { CgroupUnavailable, createBudgetCgroup, readLimits, removeCgroup } from '../src/host/cgroup.js';
+import { GeneratorCgroupUnavailable, enterGeneratorCgroup, generatorPids, generatorUsageNs, leaveGeneratorCgroup } from '../src/load/generator-cgroup.js';
+import { evaluateBudget, usedOfQuota, type BudgetSnapshot } from '../src/metrics/cpu-budget.js';
 import type { AppliedLimits } from '../src/lab/types.js';
 
 const procs = (dir: string) => readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
@@ -17,7 +17,7 @@ const cpuCgroupOf = (pid: number) => /^\d+:cpu:(.*)$/m.exec(readFileSync(`/proc/
 test('the generator runs in a sibling of the stack group, never inside it; a child it spawns follows it', async (t) => {
   let stack;
   try {
-    stack = await createCgroup(`eserver-lab-test-gen-stack-${process.pid}`, 0.3, 1024 ** 3);
+    stack = await createBudgetCgroup(`eserver-lab-test-gen-stack-${process.pid}`, { cpus: 0.3, memoryBytes: 1024 ** 3 });
   } catch (err) {
     if (err instanceof CgroupUnavailable) return t.skip(`no writable cgroup here: ${err.message}`);
     throw err;
@@ -123,17 +123,18 @@ test('evaluateBudget: a stack under its quota with an idle generator is warned a
   assert.match(inside.warnings.join(), /inside the stack's cgroup/);
 });
 
-test('readLimits of a stack group names its cpuacct directory, where the budget reads its exact CPU', async (t) => {
+test('readLimits of a stack group names its cpuacct directory, where the budget reads its exact CPU (mounted apart from cpu here)', async (t) => {
   let rec;
   try {
-    rec = await createCgroup(`eserver-lab-test-acct-${process.pid}`, 0.5, 1024 ** 3);
+    rec = await createBudgetCgroup(`eserver-lab-test-acct-${process.pid}`, { cpus: 0.5, memoryBytes: 1024 ** 3 });
   } catch (err) {
     if (err instanceof CgroupUnavailable) return t.skip(err.message);
     throw err;
   }
   try {
     const l = await readLimits(rec);
-    if (rec.version === 'v1' && rec.dirs.length === 3) assert.match(l.note!, /cpuacct at \/sys\/fs\/cgroup\/cpuacct\//);
+    if (rec.version === 'v1' && rec.dirs.length === 3) assert.match(l.usageDirs!.cpuacct!, /^\/sys\/fs\/cgroup\/cpuacct\//);
+    else assert.equal(l.usageDirs!.cpuacct, rec.dirs[0]);
   } finally {
     await removeCgroup(rec);
   }

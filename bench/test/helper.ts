@@ -1,6 +1,6 @@
 // Small local servers whose behaviour each test controls (port 0 only), for the load generator's tests.
 import net from 'node:net';
-import type { CpuBudget } from '../src/cpu-budget.js';
+import type { CpuBudget } from '../src/metrics/cpu-budget.js';
 
 export type Behaviour = (n: number, sock: net.Socket) => void;
 

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { repoRoot } from '../src/lab/paths.js';
 import { readState, type LabState } from '../src/lab/native/index.js';
 import { processesUsing } from './lab-procs.js';
-import { freePorts } from '@eserver-lab/testkit/free-port';
+import { freePorts } from '@eserver-lab/common/free-port';
 import { findBun } from '@eserver-lab/queue-server/runtime';
 
 const cli = join(repoRoot, 'bench', 'dist', 'src', 'lab', 'cli.js');

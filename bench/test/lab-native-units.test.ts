@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { renderTemplate, tokensIn, RenderError } from '../src/lab/render.js';
+import { renderTemplate, tokensIn, RenderError } from '@eserver-lab/common/render';
 import { assertPortFree, findPortOwner, PortInUseError } from '../src/lab/ports.js';
-import { parseMemory } from '../src/lab/cgroup.js';
+import { parseMemory } from '../src/host/cgroup.js';
 import { repoRoot, sources } from '../src/lab/paths.js';
-import { freePort } from '@eserver-lab/testkit/free-port';
+import { freePort } from '@eserver-lab/common/free-port';
 
 test('renderTemplate replaces every token and refuses a token without a value', () => {
   const out = renderTemplate('listen 127.0.0.1:@@HTTP_PORT@@; root @@DOC_ROOT@@; again @@HTTP_PORT@@', {
@@ -81,11 +81,11 @@ test('a missing program names the Debian package that provides it', async () => 
   assert.match(findBinaries().phpFpm, /\/php-fpm[\d.]*$/);
 });
 
-test('createCgroup writes the limits that readLimits reads back, and removeCgroup removes the group', async () => {
-  const { createCgroup, readLimits, removeCgroup, cgroupExists, CgroupUnavailable } = await import('../src/lab/cgroup.js');
+test('createBudgetCgroup writes the limits that readLimits reads back, and removeCgroup removes the group', async () => {
+  const { createBudgetCgroup, readLimits, removeCgroup, cgroupExists, CgroupUnavailable } = await import('../src/host/cgroup.js');
   let rec;
   try {
-    rec = await createCgroup(`eserver-lab-unit-${process.pid}`, 1.5, 512 * 1024 ** 2);
+    rec = await createBudgetCgroup(`eserver-lab-unit-${process.pid}`, { cpus: 1.5, memoryBytes: 512 * 1024 ** 2 });
   } catch (e) {
     // Where no cgroup is writable the runner goes on unlimited; the error must say why.
     assert.ok(e instanceof CgroupUnavailable);
@@ -102,7 +102,7 @@ test('createCgroup writes the limits that readLimits reads back, and removeCgrou
   }
   assert.equal(cgroupExists(rec), false);
   // A group that cannot be made is reported, not half-created.
-  await assert.rejects(createCgroup('no-such-parent/child', 1, 1024 ** 3), (e: unknown) => {
+  await assert.rejects(createBudgetCgroup('no-such-parent/child', { cpus: 1, memoryBytes: 1024 ** 3 }), (e: unknown) => {
     assert.ok(e instanceof CgroupUnavailable);
     assert.match((e as Error).message, /cannot create a v[12] cgroup "no-such-parent\/child": .*ENOENT/);
     return true;

@@ -10,12 +10,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createConnection } from 'mysql2/promise';
 import { nativeRuntime, readState, type LabState } from '../src/lab/native/index.js';
 import { PortInUseError } from '../src/lab/ports.js';
-import { DATABASE, mysqlUrl } from '../src/lab/stack-spec.js';
+import { DATABASE, mysqlUrl } from '@eserver-lab/common/stack-spec';
 import { queueLength } from '../src/lab/seed2013.js';
 import type { StackInfo } from '../src/lab/types.js';
 import { processesUsing } from './lab-procs.js';
-import { freePorts } from '@eserver-lab/testkit/free-port';
-import { isRunning } from '@eserver-lab/testkit/proc-stat';
+import { freePorts } from '@eserver-lab/common/free-port';
+import { isRunning } from '@eserver-lab/common/proc-stat';
 
 const ports = async () => {
   const [http, fpm, queue, metrics, mysql] = await freePorts(5);

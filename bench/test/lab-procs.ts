@@ -1,5 +1,5 @@
 import { readFileSync, readdirSync } from 'node:fs';
-import { isRunning } from '@eserver-lab/testkit/proc-stat';
+import { isRunning } from '@eserver-lab/common/proc-stat';
 
 /** Pids whose command line names the run directory (every lab service's does), zombies excluded. */
 export function processesUsing(runDir: string): number[] {

@@ -10,7 +10,7 @@ import { nativeRuntime, readState, type LabState } from '../src/lab/native/index
 import { queueLength } from '../src/lab/seed2013.js';
 import type { StackInfo } from '../src/lab/types.js';
 import { processesUsing } from './lab-procs.js';
-import { freePorts } from '@eserver-lab/testkit/free-port';
+import { freePorts } from '@eserver-lab/common/free-port';
 
 const cgroupProcs = (dir: string) => readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
 

@@ -15,9 +15,8 @@ import {
   mariadbdArgs,
   mysqlUrl,
   runLayout,
-  servicePorts,
-} from '../src/lab/stack-spec.js';
-import type { LabPorts } from '../src/lab/types.js';
+  servicePorts, type LabPorts } from '@eserver-lab/common/stack-spec';
+
 
 test('every port belongs to exactly one service, and every service is checked on one of its own ports', () => {
   const all = SERVICES.flatMap((s) => servicePorts(s, DEFAULT_PORTS)).sort();

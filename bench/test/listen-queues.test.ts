@@ -8,20 +8,13 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { renderTemplate } from '../src/lab/render.js';
+import { renderTemplate } from '@eserver-lab/common/render';
 import { sources } from '../src/lab/paths.js';
-import {
-  DEEP_LISTEN_BACKLOG,
-  effectiveBacklog,
-  ensureListenSysctls,
-  parseListenBacklog,
-  planListenSysctls,
-  readListenSysctls,
-  sysctlCommand,
-} from '../src/lab/sysctl.js';
-import { listenLine, watchListenQueues } from '../src/listen-queues.js';
+import { effectiveBacklog, ensureListenSysctls, parseListenBacklog, planListenSysctls, readListenSysctls, sysctlCommand } from '../src/host/sysctl.js';
+import { listenLine, watchListenQueues } from '../src/metrics/listen-queues.js';
 import { listenerDrops, parseSsListeners } from '../src/metrics/listener-drops.js';
 import { counterDelta, listenCounters, parseNetstat, readListenCounters } from '../src/metrics/netstat.js';
+import { DEFAULT_LISTEN_BACKLOG } from '@eserver-lab/common/stack-spec';
 
 function fakeProcSys(values: Record<string, string | null>): string {
   const root = mkdtempSync(join(tmpdir(), 'esl-procsys-'));
@@ -37,7 +30,7 @@ const read = (root: string, key: string) => readFileSync(join(root, ...key.split
 test('sysctls below 65535 are raised, and the result is read back', () => {
   const root = fakeProcSys({ 'net.core.somaxconn': '4096\n', 'net.ipv4.tcp_max_syn_backlog': '2048\n' });
   try {
-    const out = ensureListenSysctls(DEEP_LISTEN_BACKLOG, root);
+    const out = ensureListenSysctls(DEFAULT_LISTEN_BACKLOG, root);
     assert.equal(read(root, 'net.core.somaxconn'), '65535');
     assert.equal(read(root, 'net.ipv4.tcp_max_syn_backlog'), '65535');
     assert.deepEqual(out.in_force, { 'net.core.somaxconn': 65535, 'net.ipv4.tcp_max_syn_backlog': 65535 });
@@ -52,7 +45,7 @@ test('sysctls below 65535 are raised, and the result is read back', () => {
 test('a value already higher is never lowered', () => {
   const root = fakeProcSys({ 'net.core.somaxconn': '200000\n', 'net.ipv4.tcp_max_syn_backlog': '1024\n' });
   try {
-    const out = ensureListenSysctls(DEEP_LISTEN_BACKLOG, root);
+    const out = ensureListenSysctls(DEFAULT_LISTEN_BACKLOG, root);
     assert.equal(read(root, 'net.core.somaxconn'), '200000');
     assert.equal(read(root, 'net.ipv4.tcp_max_syn_backlog'), '65535');
     assert.deepEqual(out.raised, ['net.ipv4.tcp_max_syn_backlog: 1024 -> 65535']);
@@ -70,7 +63,7 @@ test('when a sysctl cannot be written, the exact command is returned and nothing
   const root = fakeProcSys({ 'net.core.somaxconn': '4096\n', 'net.ipv4.tcp_max_syn_backlog': null });
   mkdirSync(join(root, 'net', 'ipv4', 'tcp_max_syn_backlog'));
   try {
-    const out = ensureListenSysctls(DEEP_LISTEN_BACKLOG, root);
+    const out = ensureListenSysctls(DEFAULT_LISTEN_BACKLOG, root);
     assert.equal(out.in_force['net.core.somaxconn'], 65535, 'the writable one is still raised');
     assert.equal(out.in_force['net.ipv4.tcp_max_syn_backlog'], null);
     assert.equal(out.command, 'sysctl -w net.ipv4.tcp_max_syn_backlog=65535');

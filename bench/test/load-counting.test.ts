@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { runHttpLoad } from '../src/load/generator.js';
 import { httpResponse, startServer, until, type TestServer } from './helper.js';
-import { freePort } from '@eserver-lab/testkit/free-port';
+import { freePort } from '@eserver-lab/common/free-port';
 
 const servers: TestServer[] = [];
 after(async () => {

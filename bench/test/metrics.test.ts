@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { memoryPathFromNote, readCgroup } from '../src/metrics/cgroup.js';
+import { cpuThrottling, cpuUsageNs, memoryUsageBytes } from '../src/host/cgroup.js';
 import { snapshot, tree } from '../src/metrics/proc.js';
 import { Sampler } from '../src/metrics/sampler.js';
 import { until } from './helper.js';
@@ -41,16 +41,22 @@ test('a service is its process tree, and the load generator excludes the service
 test('cgroup v1 and v2 totals are read from their files', () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cg-'));
   try {
+    // v1 with cpuacct and memory as separate hierarchies, the memory group nested elsewhere than the cpu one.
     fs.mkdirSync(path.join(root, 'cpuacct/lab'), { recursive: true });
     fs.mkdirSync(path.join(root, 'memory/outer/lab'), { recursive: true });
     fs.writeFileSync(path.join(root, 'cpuacct/lab/cpuacct.usage'), '5000000000\n');
     fs.writeFileSync(path.join(root, 'memory/outer/lab/memory.usage_in_bytes'), '1048576\n');
-    const note = `v1: cpu at ${root}/cpu/lab, memory at ${root}/memory/outer/lab`;
-    assert.deepEqual(readCgroup(`${root}/cpu/lab`, 'v1', root, memoryPathFromNote(note)), { cpuNs: 5e9, memoryBytes: 1048576 });
+    assert.equal(cpuUsageNs(path.join(root, 'cpuacct/lab'), 'v1'), 5e9);
+    assert.equal(memoryUsageBytes(path.join(root, 'memory/outer/lab'), 'v1'), 1048576);
     fs.mkdirSync(path.join(root, 'v2/lab'), { recursive: true });
-    fs.writeFileSync(path.join(root, 'v2/lab/cpu.stat'), 'usage_usec 250\nuser_usec 200\n');
+    fs.writeFileSync(path.join(root, 'v2/lab/cpu.stat'), 'usage_usec 250\nuser_usec 200\nnr_periods 10\nnr_throttled 4\nthrottled_usec 7\n');
     fs.writeFileSync(path.join(root, 'v2/lab/memory.current'), '4096\n');
-    assert.deepEqual(readCgroup(path.join(root, 'v2/lab'), 'v2', path.join(root, 'v2')), { cpuNs: 250000, memoryBytes: 4096 });
+    assert.equal(cpuUsageNs(path.join(root, 'v2/lab'), 'v2'), 250000);
+    assert.equal(memoryUsageBytes(path.join(root, 'v2/lab'), 'v2'), 4096);
+    assert.deepEqual(cpuThrottling(path.join(root, 'v2/lab')), { nrPeriods: 10, nrThrottled: 4, throttledNs: 7000 });
+    // A group that is gone reads as unknown, never as zero.
+    assert.equal(cpuUsageNs(path.join(root, 'gone'), 'v1'), null);
+    assert.equal(memoryUsageBytes(null, 'v2'), null);
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import type { Progress } from '../src/load/generator.js';
-import { PLAIN_EVERY_S, progressLine } from '../src/progress.js';
+import { PLAIN_EVERY_S, progressLine } from '../src/run/progress.js';
 
 function sink(isTTY: boolean): { stream: PassThrough & { isTTY?: boolean; columns?: number }; text: () => string } {
   const stream: PassThrough & { isTTY?: boolean; columns?: number } = new PassThrough();

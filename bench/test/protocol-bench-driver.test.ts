@@ -6,7 +6,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { runProtocolLoad } from '../src/protocol-bench/driver.js';
 import { EXPECTED_OK, frame } from '../src/protocol-bench/frames.js';
 import { parseStatusRssBytes, sampleProc } from '../src/protocol-bench/procstat.js';
-import { clockTicksPerSecond } from '@eserver-lab/testkit/proc-stat';
+import { clockTicksPerSecond } from '@eserver-lab/common/proc-stat';
 
 interface Tally {
   connections: number;

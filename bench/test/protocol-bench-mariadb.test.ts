@@ -1,4 +1,4 @@
-// The drain benchmark's MariaDB is testkit's throwaway server (the one the queue server's tests use): it
+// The drain benchmark's MariaDB is common's throwaway server (the one the queue server's tests use): it
 // lives under the run directory, the queue server's URL reaches it, emptyTables() empties the tables
 // between cells, and destroy leaves neither process nor directory.
 import { test } from 'node:test';
@@ -7,8 +7,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import mysql from 'mysql2/promise';
-import { isRunning } from '@eserver-lab/testkit/proc-stat';
-import { mariadbUnavailable } from '@eserver-lab/testkit/mariadb';
+import { isRunning } from '@eserver-lab/common/proc-stat';
+import { mariadbUnavailable } from '@eserver-lab/common/mariadb';
 import { startBenchDb } from '../src/protocol-bench/mariadb.js';
 
 test('startBenchDb: a MariaDB under the run directory, reachable by its URL, emptied by emptyTables()', { skip: mariadbUnavailable() ?? false, timeout: 180_000 }, async () => {

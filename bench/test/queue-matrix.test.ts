@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULTS } from '@eserver-lab/queue-server/config';
-import { resolveProfile } from '../src/profiles.js';
+import { resolveProfile } from '../src/plan/profiles.js';
 import {
   assertRuntimeFits,
   defaultQueueRuntimes,
@@ -15,8 +15,8 @@ import {
   queueSetups,
   setupArgs,
   SHIPPED_FSYNC,
-} from '../src/queue-matrix.js';
-import { fsyncOfLog, mismatch, runtimeOfExe, type QueueServerRecord } from '../src/queue-observed.js';
+} from '../src/plan/queue-matrix.js';
+import { fsyncOfLog, mismatch, runtimeOfExe, type QueueServerRecord } from '../src/results/queue-observed.js';
 
 const prof = (n: string) => resolveProfile(n, {}, {});
 

@@ -6,13 +6,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { resolveProfile } from '../src/profiles.js';
-import { combineRepetitions, formatDuration, medianLine, medianRepetition, repetitionsFor, RunClock, spreadOf } from '../src/repeat.js';
-import { runBench } from '../src/run.js';
+import { resolveProfile } from '../src/plan/profiles.js';
+import { combineRepetitions, formatDuration, medianLine, medianRepetition, RunClock, spreadOf } from '../src/results/repeat.js';
+import { repetitionsFor } from '../src/plan/profiles.js';
+import { runBench } from '../src/run/bench.js';
 import type { ResultDoc } from '../src/results/types.js';
 import { validateResult } from '../src/results/validate.js';
 import { budget, httpResponse, startServer, type TestServer } from './helper.js';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { repoRoot } from '@eserver-lab/common/repo-root';
 
 let dir = '';
 let srv: TestServer;

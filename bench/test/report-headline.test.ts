@@ -6,14 +6,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { readSeed } from '../src/report/compare.js';
+import { readSeed } from '../src/results/seed.js';
 import { boxOf, headline } from '../src/report/headline.js';
 import { renderReport } from '../src/report/index.js';
-import { runBench } from '../src/run.js';
+import { runBench } from '../src/run/bench.js';
 import type { ResultDoc } from '../src/results/types.js';
 import { validateResult } from '../src/results/validate.js';
 import { budget, httpResponse, startServer, type TestServer } from './helper.js';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { repoRoot } from '@eserver-lab/common/repo-root';
 
 let dir = '';
 let srv: TestServer;

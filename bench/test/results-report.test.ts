@@ -6,12 +6,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { renderReport } from '../src/report/index.js';
-import { runBench } from '../src/run.js';
+import { runBench } from '../src/run/bench.js';
 import { validateResult } from '../src/results/validate.js';
 import type { ResultDoc } from '../src/results/types.js';
 import { readBatch } from '../src/results/writer.js';
 import { httpResponse, startServer, type TestServer } from './helper.js';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { repoRoot } from '@eserver-lab/common/repo-root';
 
 let dir = '';
 let srv: TestServer;

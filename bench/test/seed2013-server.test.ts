@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { queueLength, seed2013Argv, seed2013Script } from '../src/lab/seed2013.js';
 import { EXPECTED_OK, frame } from '../src/protocol-bench/frames.js';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
-import { freePorts } from '@eserver-lab/testkit/free-port';
+import { repoRoot } from '@eserver-lab/common/repo-root';
+import { freePorts } from '@eserver-lab/common/free-port';
 
 const SQL = 'insert into bench_events (num) values (%d)';
 const enqueue = (sql = SQL) => frame(8001, JSON.stringify({ sql }));

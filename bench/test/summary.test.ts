@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseWebbenchOutput, webbenchFigures, webbenchLines } from '../src/load/summary.js';
-import { envOverrides, resolveProfile } from '../src/profiles.js';
+import { envOverrides, resolveProfile } from '../src/plan/profiles.js';
 import { toQueueMetrics } from '../src/metrics/queue-metrics.js';
 
 test("the seed's own figures come out of webbench's formulas", () => {

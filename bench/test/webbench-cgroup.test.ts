@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { runBench } from '../src/run.js';
+import { runBench } from '../src/run/bench.js';
 import { validateResult } from '../src/results/validate.js';
 import { processesUsing } from './lab-procs.js';
 

@@ -6,9 +6,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { runBench } from '../src/run.js';
+import { runBench } from '../src/run/bench.js';
 import { validateResult } from '../src/results/validate.js';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { repoRoot } from '@eserver-lab/common/repo-root';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-wb-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -3,7 +3,7 @@
 // statement per HTTP request. 200 "ok" when the queue acknowledged with 8001 success, 503 "err CODE"
 // otherwise. The body stays a few bytes, like the seed's page, so bytes/sec compares with 2013.
 // ESERVER_QUEUE_HOST/PORT come from the php-fpm pool (php-fpm.conf env[], rendered from the lab's stack spec,
-// bench/src/lab/stack-spec.ts): the page has no default of its own, so it can never talk to another queue.
+// common/src/stack-spec.ts): the page has no default of its own, so it can never talk to another queue.
 require_once __DIR__ . '/eserver_client.php';
 
 function eserver_enqueue_page(bool $persistent): void

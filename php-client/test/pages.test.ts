@@ -7,8 +7,8 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from '@eserver-lab/testkit/free-port';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { freePort } from '@eserver-lab/common/free-port';
+import { repoRoot } from '@eserver-lab/common/repo-root';
 
 const run = promisify(execFile);
 const pub = join(repoRoot, 'php-client', 'public');

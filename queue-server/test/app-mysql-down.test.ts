@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
-import { mariadbUnavailable, startMariaDb, type MariaDb } from '@eserver-lab/testkit/mariadb';
+import { mariadbUnavailable, startMariaDb, type MariaDb } from '@eserver-lab/common/mariadb';
 import { CLI, runCli, scrape } from './helpers/cli.js';
 import { Client, enqueueFrame, until } from './helpers/net.js';
 

@@ -9,7 +9,7 @@ import { ConfigError, resolveConfig } from '../src/config.js';
 import { FrameCollector, encodeFrame } from '../src/codec.js';
 import { Client, enqueueFrame, sleep } from './helpers/net.js';
 import { runCli, runCliToExit, scrape } from './helpers/cli.js';
-import { cpuMs } from '@eserver-lab/testkit/proc-stat';
+import { cpuMs } from '@eserver-lab/common/proc-stat';
 
 test('config precedence: defaults < file < env < flags', () => {
   const file = { queue: { port: 1111, capacity: 10, idleTimeoutMs: 5, allowTables: ['a', 'b'] } };

@@ -8,8 +8,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
-import { mariadbUnavailable, startMariaDb, type MariaDb } from '@eserver-lab/testkit/mariadb';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { mariadbUnavailable, startMariaDb, type MariaDb } from '@eserver-lab/common/mariadb';
+import { repoRoot } from '@eserver-lab/common/repo-root';
 import { RUNTIME } from './helpers/cli.js';
 
 const CLI = path.join(repoRoot, 'queue-server', 'dist', 'src', 'cli.js');

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import fc from 'fast-check';
 import { SqlGuard } from '../src/sql-guard.js';
 import { parseInsert, scanString, UNTERMINATED } from '../src/sql-parse.js';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { repoRoot } from '@eserver-lab/common/repo-root';
 import { enqueueFrame, errCode, roundTrip, startServer } from './helpers/net.js';
 
 const CORPUS = path.join(repoRoot, 'queue-server', 'test', 'fixtures', 'injection-corpus.txt');

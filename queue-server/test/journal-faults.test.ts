@@ -9,7 +9,7 @@ import { runCli, scrape } from './helpers/cli.js';
 import { Client, enqueueFrame, errCode, sleep } from './helpers/net.js';
 import { exhaustInodes, mountTmpfs } from './helpers/tmpfs.js';
 import { encodeFrame } from '../src/codec.js';
-import { mariadbUnavailable, startMariaDb } from '@eserver-lab/testkit/mariadb';
+import { mariadbUnavailable, startMariaDb } from '@eserver-lab/common/mariadb';
 import type { RowDataPacket } from 'mysql2/promise';
 
 const BASE = ['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--no-guard'];

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MetricSample, MetricSource } from '../src/contracts.js';
 import { MetricsServer } from '../src/metrics.js';
-import { bySample, parseScrape, sampleKey } from '@eserver-lab/testkit/scrape';
+import { bySample, parseScrape, sampleKey } from '@eserver-lab/common/scrape';
 import { MemLog } from './helpers/mem-log.js';
 import { enqueueFrame, errCode, roundTrip, startServer } from './helpers/net.js';
 

@@ -10,7 +10,7 @@ import { MysqlWriter, type MysqlWriterOptions } from '../src/writer.js';
 import { startApp } from '../src/app.js';
 import { resolveConfig } from '../src/config.js';
 import { silentLogger } from '../src/log.js';
-import { mariadbUnavailable, startMariaDb, type MariaDb } from '@eserver-lab/testkit/mariadb';
+import { mariadbUnavailable, startMariaDb, type MariaDb } from '@eserver-lab/common/mariadb';
 import { ArraySource, seedEntries, waitFor } from './helpers/array-source.js';
 import { MemLog } from './helpers/mem-log.js';
 import { enqueueFrame, roundTrip } from './helpers/net.js';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
 import { MysqlWriter, type DrainFault, type MysqlWriterOptions } from '../src/writer.js';
-import { mariadbUnavailable, startMariaDb, type MariaDb } from '@eserver-lab/testkit/mariadb';
+import { mariadbUnavailable, startMariaDb, type MariaDb } from '@eserver-lab/common/mariadb';
 import { ArraySource, seedEntries, waitFor } from './helpers/array-source.js';
 import { MemLog } from './helpers/mem-log.js';
 

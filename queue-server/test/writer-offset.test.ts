@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import type { RowDataPacket } from 'mysql2/promise';
 import { MysqlWriter } from '../src/writer.js';
 import { silentLogger } from '../src/log.js';
-import { mariadbUnavailable, startMariaDb, type MariaDb } from '@eserver-lab/testkit/mariadb';
+import { mariadbUnavailable, startMariaDb, type MariaDb } from '@eserver-lab/common/mariadb';
 import { ArraySource, seedEntries, waitFor } from './helpers/array-source.js';
 
 const skip = mariadbUnavailable();

@@ -2,7 +2,7 @@
 // bracketed by two measured points, then interpolation between them (pages/min is close to linear in the
 // quota), kept off the bracket's ends so that noise cannot stall it. Pure apart from the measure callback,
 // so that it can be tested on stand-in functions (monotone, noisy, unreachable targets).
-import { median } from '../gate/stats.js';
+import { median } from '@eserver-lab/common/stats';
 
 export interface BisectPoint {
   cpus: number;

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // `make calibrate` (ARGS="..."): the emulated 2013 box's CPU quota for this CPU model.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_CPU_PERIOD_US } from '../lab/cgroup.js';
-import { reexecWithNofile } from '../nofile.js';
+import { DEFAULT_CPU_PERIOD_US } from '../host/cgroup.js';
+import { reexecWithNofile } from '../host/nofile.js';
 import { runCalibration } from './run.js';
 
 const pos = (name: string) => (v: string) => {

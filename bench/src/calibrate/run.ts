@@ -5,14 +5,20 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULT_CPU_PERIOD_US, quotaFor } from '../lab/cgroup.js';
-import { gitCommit, machineInfo } from '../machine.js';
-import { logStep } from '../progress.js';
+import { DEFAULT_CPU_PERIOD_US, quotaFor } from '../host/cgroup.js';
+import { gitCommit, machineInfo } from '../host/machine.js';
+import { logStep } from '../run/progress.js';
 import type { ResultDoc } from '../results/types.js';
-import { runBench } from '../run.js';
+import { resolveProfile } from '../plan/profiles.js';
+import { combineRepetitions } from '../results/repeat.js';
+import { writeResult } from '../results/writer.js';
+import { runProfile } from '../run/profile.js';
+import { withStack } from '../stack/session.js';
+import type { UpOptions } from '../lab/types.js';
 import { bisectQuota, type BisectPoint } from './bisect.js';
-import { seedPagesPerMin, calibrationPath, cpuModelSlug, type CalibrationFile, type CalibrationPoint } from './file.js';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { calibrationPath, cpuModelSlug, type CalibrationFile, type CalibrationPoint } from '../lab/budget.js';
+import { seedPagesPerMin } from '../results/seed.js';
+import { repoRoot } from '@eserver-lab/common/repo-root';
 
 export interface CalibrateOptions {
   runtime?: 'native' | 'docker';
@@ -66,19 +72,24 @@ export async function runCalibration(opts: CalibrateOptions = {}): Promise<Calib
   const measure = async (cpus: number, step: number): Promise<number[]> => {
     const q = quotaFor(cpus, periodUs);
     logStep(`calibrate: point ${step + 1}: ${cpus} CPU (${q.quotaUs} µs per ${q.periodUs} µs), ${o.runs} runs`);
-    const out = await runBench({
-      profiles: Array.from({ length: o.runs }, () => 'seed2013'),
-      overrides: { concurrency: o.concurrency, durationS: o.durationS, warmupS: o.warmupS },
-      runtime: o.runtime ?? 'native', tool: 'node', outDir: runsDir, noReport: true,
-      cpus, cpuPeriodUs: periodUs,
-      // Free ports and its own run directory: a lab stack of someone else's may hold the defaults.
-      freePorts: true, runDir: path.join(runsDir, 'lab'),
-    });
-    if (!out.ok) throw new Error(`a calibration run failed: ${out.docs.map((d) => d.verdict.reasons.join('; ')).join(' | ')}`);
-    versions = { ...out.docs[0]!.versions };
-    details.set(cpus, out.docs.map(detailOf));
+    const profile = resolveProfile('seed2013', { concurrency: o.concurrency, durationS: o.durationS, warmupS: o.warmupS });
+    const batchId = new Date().toISOString();
+    const docs: ResultDoc[] = [];
+    for (let i = 0; i < o.runs; i++) {
+      // A fresh stack per run, on free ports and in its own run directory: a lab stack of someone else's
+      // may hold the defaults.
+      const stack: UpOptions = { queueImpl: 'seed2013', cpus, cpuPeriodUs: periodUs, freePorts: true, runDir: path.join(runsDir, 'lab') };
+      const doc = combineRepetitions([
+        await withStack(stack, (st) => runProfile({ tool: 'node' }, profile, null, st, batchId, commit), { runtime: o.runtime ?? 'native', log: logStep }),
+      ]);
+      writeResult(runsDir, doc);
+      docs.push(doc);
+    }
+    if (!docs.every((d) => d.verdict.ok)) throw new Error(`a calibration run failed: ${docs.map((d) => d.verdict.reasons.join('; ')).join(' | ')}`);
+    versions = { ...docs[0]!.versions };
+    details.set(cpus, docs.map(detailOf));
     pointsDone++;
-    return out.docs.map((d) => d.summary.pages_per_min);
+    return docs.map((d) => d.summary.pages_per_min);
   };
   const result = await bisectQuota({
     lo: o.lo, hi: o.hi, target, tolerance: o.tolerance, aim: o.aim, maxSteps: o.maxSteps,

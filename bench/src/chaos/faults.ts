@@ -5,8 +5,9 @@
 import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { LabRuntime, ServiceName } from '../lab/types.js';
-import { isRunning } from '@eserver-lab/testkit/proc-stat';
+import type { LabRuntime } from '../lab/types.js';
+import { isRunning } from '@eserver-lab/common/proc-stat';
+import type { ServiceName } from '@eserver-lab/common/stack-spec';
 
 export type FaultKind = 'kill-queue' | 'restart-mysql' | 'stop-mysql' | 'restart-fpm' | 'full-disk';
 

@@ -8,16 +8,15 @@ import { httpGet } from '../http.js';
 import { getRuntime } from '../lab/index.js';
 import type { LabRuntime, StackInfo, UpOptions } from '../lab/types.js';
 import { runHttpLoad, type HttpLoadResult } from '../load/generator.js';
-import { connectMysql } from '../loss-check.js';
-import { logStep, progressLine } from '../progress.js';
-import { teardownOnSignal } from '../teardown-on-signal.js';
+import { connectMysql } from '../check/loss-check.js';
+import { logStep, progressLine } from '../run/progress.js';
+import { withStack } from '../stack/session.js';
 import { judge } from './checks.js';
 import { inject, type FaultContext } from './faults.js';
 import { mountJournalFs, unmountJournalFs } from './journal-fs.js';
 import type { Scenario } from './scenarios.js';
 import { chaosTable, type ScenarioOutcome } from './table.js';
 import { fetchPoint, ServerWatch } from './watch.js';
-import { freePorts } from '@eserver-lab/testkit/free-port';
 
 const DEFAULT_DURATION_S = 30;
 
@@ -123,40 +122,52 @@ async function drainAndRead(stack: StackInfo, watch: ServerWatch, timeoutS: numb
   }
 }
 
-/** What a Ctrl-C must clean up: the scenario's stack and its journal filesystem. */
-const live: { runtime: LabRuntime | null; runDir: string | null; journalDir: string | null } = { runtime: null, runDir: null, journalDir: null };
-
-async function cleanUpLive(): Promise<void> {
-  if (live.runtime && live.runDir) await live.runtime.down(live.runDir).catch((e: Error) => logStep(`chaos: down: ${e.message}`));
-  if (live.journalDir) await unmountJournalFs(live.journalDir).catch((e: Error) => logStep(`chaos: umount: ${e.message}`));
-  live.runDir = null;
-  live.journalDir = null;
-}
-
 async function runScenario(o: ChaosOptions, runtime: LabRuntime, sc: Scenario, index: number): Promise<ScenarioOutcome> {
   const tag = `[${index + 1}/${o.scenarios.length} ${sc.name}]`;
   const journalDir = sc.journalFsMiB ? join(o.workDir, `journal-fs-${process.pid}-${sc.name}`) : undefined;
-  let stack: StackInfo | null = null;
   let mounted = false;
   const watchRef: { w: ServerWatch | null } = { w: null };
   try {
     if (journalDir) {
       await mountJournalFs(journalDir, sc.journalFsMiB!);
       mounted = true;
-      live.journalDir = journalDir;
     }
-    const up: UpOptions = { log: logStep, queueArgs: ['--fsync', sc.fsync] };
+    const up: UpOptions = { queueArgs: ['--fsync', sc.fsync], freePorts: o.freePorts === true };
     if (o.runDir) up.runDir = o.runDir;
     if (journalDir) up.journalDir = journalDir;
-    if (o.freePorts) {
-      const [http, fpm, queue, metrics, mysql] = await freePorts(5);
-      up.ports = { http: http!, fpm: fpm!, queue: queue!, metrics: metrics!, mysql: mysql! };
-    }
     logStep(`chaos ${tag}: ${sc.label}, fsync ${sc.fsync}: starting a fresh ${runtime.name} stack`);
-    live.runtime = runtime;
-    live.runDir = o.runDir ?? null;
-    stack = await runtime.up(up);
-    live.runDir = stack.runDir;
+    // The session takes the stack down, then unmounts the journal filesystem: after the work, on an error,
+    // and on Ctrl-C or TERM mid-scenario alike.
+    const cleanup = async () => {
+      watchRef.w?.stop();
+      if (mounted && journalDir) await unmountJournalFs(journalDir);
+      mounted = false;
+    };
+    return await withStack(up, (stack) => scenarioOnStack(o, runtime, sc, tag, stack, journalDir, watchRef), { runtime, log: logStep, label: 'chaos: ', cleanup });
+  } catch (err) {
+    const msg = (err as Error).message.split('\n')[0]!;
+    logStep(`chaos ${tag}: ERROR: ${(err as Error).message}`);
+    return {
+      scenario: sc, strictOk: 0, serverAcks: 0, rows: 0, recoverS: [], error: msg,
+      verdict: { ok: false, duplicates: 0, gaps: { count: 0, ranges: [] }, ackedGaps: 0, reasons: [msg] },
+    };
+  } finally {
+    watchRef.w?.stop();
+    if (mounted && journalDir) await unmountJournalFs(journalDir).catch((e: Error) => logStep(`chaos ${tag}: umount ${journalDir}: ${e.message}`));
+  }
+}
+
+/** The scenario's load and faults on its fresh stack, then the exactly-once verdict. */
+async function scenarioOnStack(
+  o: ChaosOptions,
+  runtime: LabRuntime,
+  sc: Scenario,
+  tag: string,
+  stack: StackInfo,
+  journalDir: string | undefined,
+  watchRef: { w: ServerWatch | null },
+): Promise<ScenarioOutcome> {
+  {
     const watch = new ServerWatch(stack.queue.host, stack.queue.metricsPort);
     watchRef.w = watch;
     watch.start();
@@ -208,19 +219,6 @@ async function runScenario(o: ChaosOptions, runtime: LabRuntime, sc: Scenario, i
         (verdict.ok ? '' : `: ${verdict.reasons.join('; ')}`),
     );
     return { scenario: sc, strictOk: c.strictOk, serverAcks: seen.enqueued, rows: figures.rows, verdict, recoverS };
-  } catch (err) {
-    const msg = (err as Error).message.split('\n')[0]!;
-    logStep(`chaos ${tag}: ERROR: ${(err as Error).message}`);
-    return {
-      scenario: sc, strictOk: 0, serverAcks: 0, rows: 0, recoverS: [], error: msg,
-      verdict: { ok: false, duplicates: 0, gaps: { count: 0, ranges: [] }, ackedGaps: 0, reasons: [msg] },
-    };
-  } finally {
-    watchRef.w?.stop();
-    if (stack) await runtime.down(stack.runDir).catch((e: Error) => logStep(`chaos ${tag}: down: ${e.message}`));
-    if (mounted && journalDir) await unmountJournalFs(journalDir).catch((e: Error) => logStep(`chaos ${tag}: umount ${journalDir}: ${e.message}`));
-    live.runDir = null;
-    live.journalDir = null;
   }
 }
 
@@ -228,14 +226,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
   const runtime = await getRuntime(o.runtime, logStep);
   mkdirSync(o.workDir, { recursive: true });
   const outcomes: ScenarioOutcome[] = [];
-  // Ctrl-C or a TERM mid-scenario still takes the stack down and unmounts the journal filesystem.
-  const untrap = teardownOnSignal('chaos: ', cleanUpLive, logStep);
   logStep(`chaos: ${o.scenarios.length} scenarios on the ${runtime.name} runtime, client.php at ${o.concurrency} clients, ${o.durationS !== null ? `${o.durationS} s` : `${DEFAULT_DURATION_S} s (the 5-kill scenarios 45 s)`} of load each`);
-  try {
-    for (const [i, sc] of o.scenarios.entries()) outcomes.push(await runScenario(o, runtime, sc, i));
-  } finally {
-    untrap();
-  }
+  for (const [i, sc] of o.scenarios.entries()) outcomes.push(await runScenario(o, runtime, sc, i));
   const table = chaosTable(outcomes);
   const ok = outcomes.every((x) => x.verdict.ok && !x.error);
   if (o.outDir) {

@@ -3,7 +3,7 @@
 // over its processes. A new process is recognised by its connection counter going down (it only grows
 // within one process, and every client.php request is a new connection), or by the harness saying that it
 // killed the previous one (a poll started after the kill sees a new process).
-import { parseScrape, sumByName } from '@eserver-lab/testkit/scrape';
+import { parseScrape, sumByName } from '@eserver-lab/common/scrape';
 import { httpGet } from '../http.js';
 
 export interface MetricsPoint {

@@ -6,11 +6,9 @@ import { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { defaultRunDir } from '../protocol-bench/servers.js';
-import { stopChildrenOnSignal } from '../protocol-bench/children.js';
 import { COST_CONFIGS, measureCost, renderCost, type CostConfig } from './cost.js';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { repoRoot } from '@eserver-lab/common/repo-root';
 
-stopChildrenOnSignal();
 
 const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
 const configs = (v: string): CostConfig[] =>

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { measureCell } from '../protocol-bench/measure.js';
 import { startQueueServer, scrapeMetric, type RunningServer } from '../protocol-bench/servers.js';
 import { startBenchDb, type BenchDb } from '../protocol-bench/mariadb.js';
-import { median, cv } from '../gate/stats.js';
+import { median, cv } from '@eserver-lab/common/stats';
 
 export type CostConfig = 'pure' | 'drain' | 'interval+drain' | 'always+drain';
 export const COST_CONFIGS: readonly CostConfig[] = ['pure', 'drain', 'interval+drain', 'always+drain'];

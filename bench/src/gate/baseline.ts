@@ -4,7 +4,7 @@
 // tolerances is `make bench-baseline`. Nothing here is ever written as a side effect of a gate run.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { metricDef, type MetricRepetitions } from './metrics.js';
-import { median } from './stats.js';
+import { median } from '@eserver-lab/common/stats';
 
 export const BASELINE_SCHEMA = 'eserver-lab/gate-baseline@2';
 

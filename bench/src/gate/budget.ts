@@ -1,9 +1,9 @@
 // The CPU budget of each of the gate's stacks. Both stacks get the same one, so their ratio does not depend
 // on the quota being exact: the calibrated 2013 box when this CPU model has a calibration, else a fixed
 // quota well below the machine, so that both stacks are CPU-bound with room left for the load generator.
-import { chooseBudget, readCalibration } from '../calibrate/file.js';
-import { machineInfo } from '../machine.js';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { chooseBudget, readCalibration } from '../lab/budget.js';
+import { machineInfo } from '../host/machine.js';
+import { repoRoot } from '@eserver-lab/common/repo-root';
 import type { GateSettings } from './settings.js';
 
 export interface GateBudget {

@@ -11,8 +11,7 @@ import { Command, Option } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
-import { stopChildrenOnSignal } from '../protocol-bench/children.js';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { repoRoot } from '@eserver-lab/common/repo-root';
 import { BASELINE_SCHEMA, readBaseline, tolerancesFromAa, writeBaseline, type Baseline } from './baseline.js';
 import { candidateBuild, referenceBuild, type BurnAt } from './builds.js';
 import { collect, type GateMeasurements } from './collect.js';
@@ -21,7 +20,6 @@ import { resolveCommit, withReference } from './reference.js';
 import { DEFAULT_SETTINGS, GATE_PARTS, type GatePart, type GateSettings } from './settings.js';
 import { githubActionBenchmark, judge, renderVerdict, type Verdict } from './verdict.js';
 
-stopChildrenOnSignal();
 
 const log = (l: string): void => {
   process.stderr.write(`[gate] ${l}\n`);

@@ -6,7 +6,7 @@ import type { CorrectnessCheck, PartResult } from './part.js';
 import { protoPart } from './proto-part.js';
 import type { GatePart, GateSettings, ServerBuild } from './settings.js';
 import { stackPart } from './stack-part.js';
-import { cv, median } from './stats.js';
+import { cv, median } from '@eserver-lab/common/stats';
 
 export interface GateMeasurements {
   samples: MetricRepetitions[];

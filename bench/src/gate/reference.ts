@@ -5,7 +5,7 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { onSignalCleanup } from '../protocol-bench/children.js';
+import { teardownOnSignal } from '../host/on-signal.js';
 
 /** A pin that cannot be built. The gate exits 2 with this message: it never falls back to passing. */
 export class RefusedReference extends Error {
@@ -202,7 +202,7 @@ export async function withReference<T>(o: BuildOptions, fn: (r: BuiltReference) 
   const remove = (): void => removeReference(o.repo, dir);
   // Registered before the checkout starts: a Ctrl-C during the build must not leave half a worktree.
   process.once('exit', remove);
-  const unregister = onSignalCleanup(async () => remove());
+  const unregister = teardownOnSignal(async () => remove(), { log: o.log });
   try {
     const ref = await build(o, commit, subject);
     o.log(`reference: ${ref.commit.slice(0, 12)} (${ref.subject}), ${ref.reused ? 'built earlier in this run directory' : `built in ${ref.seconds} s, node_modules ${ref.modules}`}`);

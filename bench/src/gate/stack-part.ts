@@ -4,19 +4,18 @@
 // CPU-second during a repetition, they do to both stacks, so the two ratios (queue-server CPU per
 // acknowledged enqueue, pages/min) cancel it. At the end, ours against the 2013-style stack, for the record.
 import { queueLength } from '../lab/seed2013.js';
-import { settledLength } from '../ack-check.js';
-import { lossCheck, readCounts } from '../loss-check.js';
+import { settledLength } from '../check/ack-check.js';
+import { lossCheck, readCounts } from '../check/loss-check.js';
 import { fetchQueueMetrics } from '../metrics/queue-metrics.js';
-import { snapshot as budgetSnapshot, usedOfQuota } from '../cpu-budget.js';
+import { snapshot as budgetSnapshot, usedOfQuota } from '../metrics/cpu-budget.js';
 import { snapshot, tree } from '../metrics/proc.js';
-import { onSignalCleanup } from '../protocol-bench/children.js';
-import type { LabRuntime, StackInfo, UpOptions } from '../lab/types.js';
-import { freePorts } from '@eserver-lab/testkit/free-port';
-import { clockTicksPerSecond } from '@eserver-lab/testkit/proc-stat';
+import { withStacks } from '../stack/session.js';
+import type { StackInfo, UpOptions } from '../lab/types.js';
+import { clockTicksPerSecond } from '@eserver-lab/common/proc-stat';
+import { median } from '@eserver-lab/common/stats';
 import { gateBudget, type GateBudget } from './budget.js';
 import type { GateSettings, ServerBuild } from './settings.js';
 import type { CorrectnessCheck, PartResult } from './part.js';
-import { median } from './stats.js';
 
 /** A stack under test: ours at one build, or the 2013-style control. */
 export type SideId = ServerBuild['role'] | 'seed2013';
@@ -65,47 +64,26 @@ async function mark(stack: StackInfo, side: SideId, ticksPerS: number): Promise<
 
 const perEnqueueUs = (a: Mark, b: Mark): number | null => (b.acked > a.acked ? ((b.cpuS - a.cpuS) * 1e6) / (b.acked - a.acked) : null);
 
-interface Sides {
-  runtime: LabRuntime;
-  stacks: Map<SideId, StackInfo>;
-  budget: GateBudget;
-}
-
-async function upSide(s: Sides, o: GateSettings, side: SideId, build: ServerBuild | null, log: (l: string) => void): Promise<void> {
-  // Free ports rather than the lab's defaults, which a developer's own `make lab-up` may hold. Distinct by
-  // construction: separate bind(0)s can hand out the same port twice.
-  const [http, fpm, queue, metrics, mysql] = await freePorts(5);
-  const opts: UpOptions = {
+/** How a side's stack is started: free ports (a developer's own `make lab-up` may hold the defaults), the budget. */
+function spec(o: GateSettings, budget: GateBudget, side: SideId, build: ServerBuild | null): UpOptions {
+  return {
     queueImpl: side === 'seed2013' ? 'seed2013' : 'ts',
     ...(build ? { queueEntry: build.entry, queueArgs: [...build.args] } : {}),
-    cpus: s.budget.cpus,
-    cpuPeriodUs: s.budget.periodUs,
-    log,
+    cpus: budget.cpus,
+    ...(budget.periodUs !== undefined ? { cpuPeriodUs: budget.periodUs } : {}),
     runDir: `${o.runDir}/lab-${side}`,
-    ports: { http: http!, fpm: fpm!, queue: queue!, metrics: metrics!, mysql: mysql! },
+    freePorts: true,
   };
-  s.stacks.set(side, await s.runtime.up(opts));
-}
-
-async function downSide(s: Sides, side: SideId): Promise<void> {
-  const st = s.stacks.get(side);
-  s.stacks.delete(side);
-  if (st) await s.runtime.down(st.runDir);
 }
 
 export async function stackPart(o: GateSettings, builds: readonly ServerBuild[], log: (l: string) => void): Promise<PartResult> {
-  // The lab runtime and the load generator are large; loaded when this part runs.
-  const { getRuntime } = await import('../lab/index.js');
+  // The load generator is large; loaded when this part runs.
   const { runHttpLoad } = await import('../load/generator.js');
-  const { progressLine } = await import('../progress.js');
-  const { enterGeneratorCgroup, leaveGeneratorCgroup, GeneratorCgroupUnavailable } = await import('../lab/generator-cgroup.js');
+  const { progressLine } = await import('../run/progress.js');
+  const { enterGeneratorCgroup, leaveGeneratorCgroup, GeneratorCgroupUnavailable } = await import('../load/generator-cgroup.js');
   const ticksPerS = clockTicksPerSecond();
   const budget = gateBudget(o);
   log(`stack: ${budget.note}`);
-  const s: Sides = { runtime: await getRuntime('native', log), stacks: new Map(), budget };
-  const unregister = onSignalCleanup(async () => {
-    for (const side of [...s.stacks.keys()]) await downSide(s, side);
-  });
   const cells: StackCell[] = [];
 
   /** Runs the loads at once, with this process (the generator and its worker threads) outside every stack's budget. */
@@ -131,14 +109,37 @@ export async function stackPart(o: GateSettings, builds: readonly ServerBuild[],
       progress?.done();
     }
   };
-  /** Every stack in `sides` loaded once, unmeasured: a fresh queue server settles later than one that idled. */
-  const prime = async (sides: SideId[]) => {
-    const res = await outsideBudget(sides.map((side, i) => () => drive(`priming ${sides.join(' + ')}`, s.stacks.get(side)!.pages.client, o.stack.warmupS, 0, i === 0)));
-    sides.forEach((side, i) => log(`stack: ${side} primed with ${o.stack.warmupS} s of client.php (${res[i]!.webbench.pagesPerMin} pages/min, not measured)`));
-  };
 
-  const runCell = async (rep: number, side: SideId, label: string, showProgress: boolean): Promise<StackCell> => {
-    const stack = s.stacks.get(side)!;
+  /**
+   * The sides' stacks up together, each loaded once unmeasured (a fresh queue server settles later than one
+   * that idled), then `repetitions` steps in which every side takes client.php at once; all torn down after.
+   */
+  const session = (sides: Array<[SideId, ServerBuild | null]>, repetitions: number) =>
+    withStacks(
+      sides.map(([side, build]) => spec(o, budget, side, build)),
+      async (stacks) => {
+        const bySide = new Map(sides.map(([side], i) => [side, stacks[i]!]));
+        const ids = sides.map(([side]) => side);
+        const primed = await outsideBudget(ids.map((side, i) => () => drive(`priming ${ids.join(' + ')}`, bySide.get(side)!.pages.client, o.stack.warmupS, 0, i === 0)));
+        ids.forEach((side, i) => log(`stack: ${side} primed with ${o.stack.warmupS} s of client.php (${primed[i]!.webbench.pagesPerMin} pages/min, not measured)`));
+        for (let r = 1; r <= repetitions; r++) {
+          // The loads start in the other order every repetition, so that neither side always starts first.
+          const order = r % 2 === 1 ? ids : [...ids].reverse();
+          const label = `rep ${r}/${repetitions} ${order.join(' + ')}`;
+          const done = await outsideBudget(order.map((side, i) => () => runCell(r, side, bySide.get(side)!, label, i === 0)));
+          for (const c of done) {
+            cells.push(c);
+            log(
+              `stack ${label}: ${c.side} ${c.pagesPerMin} pages/min, queue server ${c.queueCpuUs?.toFixed(1) ?? '?'} µs CPU per enqueue ` +
+                `(halves ${c.halves?.toFixed(2) ?? '?'}), stack at ${c.usedOfQuota === null ? '?' : Math.round(c.usedOfQuota * 100)}% of its quota`,
+            );
+          }
+        }
+      },
+      { runtime: 'native', log, label: 'gate: ' },
+    );
+
+  const runCell = async (rep: number, side: SideId, stack: StackInfo, label: string, showProgress: boolean): Promise<StackCell> => {
     const cell: StackCell = { rep, side, pagesPerMin: 0, failed: 0, notOk: 0, queueCpuUs: null, halves: null, window: null, usedOfQuota: null, lossOk: true, lossDetail: '' };
     const counts = side === 'seed2013' ? null : await readCounts(stack.mysql, stack.queue);
     const length0 = side === 'seed2013' ? await queueLength(stack.queue.host, stack.queue.port) : null;
@@ -192,35 +193,11 @@ export async function stackPart(o: GateSettings, builds: readonly ServerBuild[],
     return cell;
   };
 
-  const step = async (rep: number, sides: SideId[], total: number) => {
-    const label = `rep ${rep}/${total} ${sides.join(' + ')}`;
-    const done = await outsideBudget(sides.map((side, i) => () => runCell(rep, side, label, i === 0)));
-    for (const c of done) {
-      cells.push(c);
-      log(
-        `stack ${label}: ${c.side} ${c.pagesPerMin} pages/min, queue server ${c.queueCpuUs?.toFixed(1) ?? '?'} µs CPU per enqueue ` +
-          `(halves ${c.halves?.toFixed(2) ?? '?'}), stack at ${c.usedOfQuota === null ? '?' : Math.round(c.usedOfQuota * 100)}% of its quota`,
-      );
-    }
-  };
 
-  const [cand, ref] = [builds.find((b) => b.role === 'candidate')!, builds.find((b) => b.role === 'reference')!];
-  try {
-    await upSide(s, o, 'candidate', cand, log);
-    await upSide(s, o, 'reference', ref, log);
-    await prime(['candidate', 'reference']);
-    // The loads start in the other order every repetition, so that neither side always starts first.
-    for (let r = 1; r <= o.repetitions; r++) await step(r, r % 2 === 1 ? ['candidate', 'reference'] : ['reference', 'candidate'], o.repetitions);
-    if (o.stack.repetitions2013 > 0) {
-      await downSide(s, 'reference');
-      await upSide(s, o, 'seed2013', null, log);
-      await prime(['seed2013']);
-      for (let r = 1; r <= o.stack.repetitions2013; r++) await step(r, ['candidate', 'seed2013'], o.stack.repetitions2013);
-    }
-  } finally {
-    unregister();
-    for (const side of [...s.stacks.keys()]) await downSide(s, side);
-  }
+  const cand = builds.find((b) => b.role === 'candidate')!;
+  const ref = builds.find((b) => b.role === 'reference')!;
+  await session([['candidate', cand], ['reference', ref]], o.repetitions);
+  if (o.stack.repetitions2013 > 0) await session([['candidate', cand], ['seed2013', null]], o.stack.repetitions2013);
   return summarize(o, cells, budget);
 }
 

@@ -3,15 +3,15 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_CPU_PERIOD_US } from './cgroup.js';
+import { DEFAULT_CPU_PERIOD_US } from '../host/cgroup.js';
 import { getRuntime, type RuntimeChoice } from './index.js';
 import { tailLines } from './native/health.js';
 import { nativeRuntime, readState, type NativeUpOptions } from './native/index.js';
 import { defaultRunDir } from './paths.js';
-import { DEFAULT_MEMORY, DEFAULT_PORTS, PORTS, defaultCpus } from './stack-spec.js';
+import { DEFAULT_LISTEN_BACKLOG, DEFAULT_MEMORY, DEFAULT_PORTS, PORTS, defaultCpus } from '@eserver-lab/common/stack-spec';
 import { QUEUE_IMPLS, type QueueImpl } from './seed2013.js';
 import { QUEUE_RUNTIMES, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
-import { LISTEN_SYSCTLS, parseListenBacklog, readListenSysctls } from './sysctl.js';
+import { LISTEN_SYSCTLS, parseListenBacklog, readListenSysctls } from '../host/sysctl.js';
 import type { StackInfo } from './types.js';
 
 const int = (v: string) => {
@@ -76,12 +76,12 @@ program
   .addOption(new Option('--queue-impl <impl>', 'queue server: ts (ours) or seed2013 (the 2013-style Python stand-in, no drain)').choices([...QUEUE_IMPLS]).default('ts'))
   .addOption(new Option('--queue-runtime <name>', 'what runs our queue server (native runtime only; default: QUEUE_RUNTIME, else node)').choices([...QUEUE_RUNTIMES]))
   .option('--memory <size>', 'memory budget of the cgroup, e.g. 1g', DEFAULT_MEMORY)
-  .option('--listen-backlog <n>', 'listen backlog of nginx, php-fpm and the queue server (default 65535; 128 = the 2013 kernel default, the shallow-queue regime)', backlogArg)
-  .option(`${PORTS.http.flag} <n>`, 'nginx port', int, DEFAULT_PORTS.http)
-  .option(`${PORTS.fpm.flag} <n>`, 'php-fpm port', int, DEFAULT_PORTS.fpm)
-  .option(`${PORTS.queue.flag} <n>`, 'queue server port', int, DEFAULT_PORTS.queue)
-  .option(`${PORTS.metrics.flag} <n>`, 'queue server metrics port', int, DEFAULT_PORTS.metrics)
-  .option(`${PORTS.mysql.flag} <n>`, 'MariaDB port', int, DEFAULT_PORTS.mysql)
+  .option('--listen-backlog <n>', `listen backlog of nginx, php-fpm and the queue server (default ${DEFAULT_LISTEN_BACKLOG}; 128 = the 2013 kernel default, the shallow-queue regime)`, backlogArg)
+  .option(`${PORTS.http.flag} <n>`, `nginx port (default: ${PORTS.http.variable} in the environment, else ${DEFAULT_PORTS.http})`, int)
+  .option(`${PORTS.fpm.flag} <n>`, `php-fpm port (default: ${PORTS.fpm.variable} in the environment, else ${DEFAULT_PORTS.fpm})`, int)
+  .option(`${PORTS.queue.flag} <n>`, `queue server port (default: ${PORTS.queue.variable} in the environment, else ${DEFAULT_PORTS.queue})`, int)
+  .option(`${PORTS.metrics.flag} <n>`, `queue server metrics port (default: ${PORTS.metrics.variable} in the environment, else ${DEFAULT_PORTS.metrics})`, int)
+  .option(`${PORTS.mysql.flag} <n>`, `MariaDB port (default: ${PORTS.mysql.variable} in the environment, else ${DEFAULT_PORTS.mysql})`, int)
   .option('--json', 'print the stack description as JSON')
   .allowExcessArguments(false)
   .argument('[queueArgs...]', 'extra queue server flags, after --')
@@ -187,7 +187,7 @@ program
 
 program
   .command('env')
-  .description('the variables docker-compose.yml reads, for the default stack (this is .env.example)')
+  .description('the variables docker-compose.yml reads, for the default stack (this is .env)')
   .action(async () => {
     const { envExample } = await import('./docker/compose-env.js');
     process.stdout.write(envExample());

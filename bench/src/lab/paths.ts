@@ -1,6 +1,6 @@
 // Where the repo's config sources are, for both runtimes.
 import { join } from 'node:path';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { repoRoot } from '@eserver-lab/common/repo-root';
 
 export { repoRoot };
 

@@ -2,8 +2,10 @@
 // (the bench runner, the CI gate, tests). Both runtimes return the same shape, so a bench run
 // never needs to know which one it got.
 
+import type { LabPorts, ServiceName } from '@eserver-lab/common/stack-spec';
+import type { CgroupLimits } from '../host/cgroup.js';
+
 export type RuntimeName = 'native' | 'docker';
-export type ServiceName = 'mysql' | 'queue-server' | 'php-fpm' | 'nginx';
 
 export interface MysqlEndpoint {
   host: string;
@@ -25,19 +27,8 @@ export interface ServiceInfo {
   logFile?: string;
 }
 
-export interface AppliedLimits {
-  /** Absolute cgroup path (host view), or null when nothing could be limited. */
-  cgroup: string | null;
-  cgroupVersion: 'v1' | 'v2' | null;
-  /** CPUs read back from the cgroup files (quota / period), null when unlimited. */
-  cpus: number | null;
-  /** Memory limit in bytes read back from the cgroup files, null when unlimited. */
-  memoryBytes: number | null;
-  /** The CFS quota and period read back (v1 cpu.cfs_quota_us / cpu.cfs_period_us, v2 cpu.max), µs. */
-  cpuQuotaUs?: number | null;
-  cpuPeriodUs?: number | null;
-  /** The group's weight against its siblings: v1 cpu.shares, v2 cpu.weight. */
-  cpuWeight?: number | null;
+/** The stack's budget as the kernel holds it (read back from the cgroup files), and where it came from. */
+export interface AppliedLimits extends CgroupLimits {
   /** Where the CPU budget came from: a calibration file, or the whole machine (see calibrate/). */
   calibration?: CalibrationUse | null;
   /** Human explanation when limits are missing or approximate. */
@@ -71,41 +62,40 @@ export interface StackInfo {
   config: Record<string, unknown>;
 }
 
-/** The ports a stack listens on (both runtimes use the host network). */
-export interface LabPorts {
-  http: number;
-  fpm: number;
-  queue: number;
-  metrics: number;
-  mysql: number;
-}
-
+/** What a caller may ask of a stack; lab/resolve.ts turns it (with the environment) into the values it runs with. */
 export interface UpOptions {
-  /** Ports to use instead of the defaults (e.g. free ones, for a stack beside another). */
+  /** Ports to use instead of the defaults (or of HTTP_PORT... in the environment), e.g. for a stack beside another. */
   ports?: Partial<LabPorts>;
+  /** Free ports (bind 0) for every port not given in `ports`, instead of the defaults. */
+  freePorts?: boolean;
   runDir?: string;
+  /** The CPU budget. Unset: this CPU model's calibration (results/calibration/), else the whole machine. */
   cpus?: number;
-  /** CFS period of the CPU quota, µs (default 20 ms: see cgroup.ts). */
+  /** CFS period of the CPU quota, µs (default: the calibration's, else 20 ms: see host/cgroup.ts). */
   cpuPeriodUs?: number;
   /** Which queue server the stack runs (default 'ts', ours). */
   queueImpl?: 'ts' | 'seed2013';
   /** The runtime of our queue server, for this stack alone (default: QUEUE_RUNTIME, else node). Docker: node only. */
   queueRuntime?: 'node' | 'bun';
+  /**
+   * The queue server's CLI script to run (absolute; default the repo's queue-server/dist/src/cli.js): a
+   * reference build of another commit, or a test-only entry. Native runtime only.
+   */
+  queueEntry?: string;
   memory?: string; // e.g. "2g"
-  /** Listen backlog of nginx, php-fpm and the queue server (default 65535; 128 = the 2013 kernel's). */
+  /** Listen backlog of nginx, php-fpm and the queue server (default DEFAULT_LISTEN_BACKLOG of the stack spec; 128 = the 2013 kernel's). */
   listenBacklog?: number;
   /** Extra environment / flags for the queue server (e.g. fsync policy, test-only hooks). */
   queueArgs?: string[];
-  /**
-   * The queue server's CLI script, when not this checkout's queue-server/dist/src/cli.js: the CI gate runs a
-   * reference build of another commit (and a test-only entry) this way. Native runtime only.
-   */
-  queueEntry?: string;
   /**
    * An empty host directory for the queue journal instead of the run's own (make chaos mounts a small
    * filesystem there to fill the disk under the journal). Docker bind-mounts it at the journal's path.
    */
   journalDir?: string;
+  /** Docker: the Compose project name (default: COMPOSE_PROJECT_NAME, else the spec's). */
+  project?: string;
+  /** Docker: the parent cgroup's name, relative to dockerd's own (default: CGROUP_PARENT, else the spec's). */
+  cgroupParent?: string;
   log?: (line: string) => void;
 }
 

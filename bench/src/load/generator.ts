@@ -5,7 +5,7 @@ import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { addCounters, emptyCounters, type Counters } from './counters.js';
 import { summarize, type LatencySummaryMs } from './histogram.js';
-import { decodeInto, encode, newHistogram, type Histogram } from '@eserver-lab/testkit/latency-histogram';
+import { decodeInto, encode, newHistogram, type Histogram } from '@eserver-lab/common/latency-histogram';
 import type { StartMsg, WorkerConfig, WorkerMsg } from './protocol.js';
 import { buildRequest, parseTarget } from './request.js';
 import { webbenchFigures, type WebbenchFigures } from './summary.js';

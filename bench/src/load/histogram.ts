@@ -1,6 +1,6 @@
 // Percentiles of a merged latency histogram (microseconds in, milliseconds out). The histogram itself,
-// its settings and its wire encoding are testkit's, shared with the protocol benchmark's driver.
-import type { Histogram } from '@eserver-lab/testkit/latency-histogram';
+// its settings and its wire encoding are common's, shared with the protocol benchmark's driver.
+import type { Histogram } from '@eserver-lab/common/latency-histogram';
 
 export interface LatencySummaryMs {
   p50: number;

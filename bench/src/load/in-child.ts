@@ -2,7 +2,7 @@
 // two loads of 10,000 clients each (two stacks side by side) need one process each. Loads started
 // together agree on one starting instant once every one of them has loaded its clients.
 import { fork, type ChildProcess } from 'node:child_process';
-import { track } from '../protocol-bench/children.js';
+import { track } from '../host/on-signal.js';
 import type { HttpLoadOptions, HttpLoadResult, Progress } from './generator.js';
 
 /** What runs in the child: everything but the callbacks, which stay here. */

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { emptyCounters, errorKind, type Counters } from './counters.js';
-import { encode, newHistogram } from '@eserver-lab/testkit/latency-histogram';
+import { encode, newHistogram } from '@eserver-lab/common/latency-histogram';
 import type { StartMsg, WorkerConfig, WorkerMsg } from './protocol.js';
 
 const cfg = workerData as WorkerConfig;

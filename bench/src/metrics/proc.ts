@@ -1,7 +1,7 @@
 // Process CPU and memory from /proc: a service is its main pid plus every descendant (nginx and
 // php-fpm masters fork their workers; a container's init forks the service).
 import fs from 'node:fs';
-import { pageSizeBytes, readProcStat } from '@eserver-lab/testkit/proc-stat';
+import { pageSizeBytes, readProcStat } from '@eserver-lab/common/proc-stat';
 
 export interface ProcStat {
   pid: number;

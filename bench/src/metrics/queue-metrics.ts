@@ -1,5 +1,5 @@
 // The queue server's Prometheus text endpoint, reduced to the few figures a run needs.
-import { parseScrape, sumByName } from '@eserver-lab/testkit/scrape';
+import { parseScrape, sumByName } from '@eserver-lab/common/scrape';
 import { httpGet } from '../http.js';
 
 export interface QueueMetrics {

@@ -1,8 +1,8 @@
 // Samples every second, while a profile runs: CPU% and RSS per service (its process tree), the
 // load generator itself, the stack's cgroup totals, and the queue's depth and drain rate.
-import { readCgroup } from './cgroup.js';
+import { cpuUsageNs, memoryUsageBytes } from '../host/cgroup.js';
 import { snapshot, tree, type ProcStat } from './proc.js';
-import { clockTicksPerSecond } from '@eserver-lab/testkit/proc-stat';
+import { clockTicksPerSecond } from '@eserver-lab/common/proc-stat';
 import { fetchQueueMetrics } from './queue-metrics.js';
 
 export interface ServiceSample {
@@ -24,7 +24,8 @@ export interface Sample {
 export interface SamplerTargets {
   /** Service name -> main pid (host view). The load generator is added as "loadgen". */
   services: Record<string, number | null>;
-  cgroup?: { path: string; version: 'v1' | 'v2'; memoryPath?: string } | null;
+  /** The stack's group: where its CPU time and memory usage are read. */
+  cgroup?: { version: 'v1' | 'v2'; cpuacct: string | null; memory: string | null } | null;
   queue?: { host: string; metricsPort: number } | null;
   intervalMs?: number;
 }
@@ -83,7 +84,7 @@ export class Sampler {
     const all = snapshot();
     for (const [name, procs] of this.trees(all)) this.lastTicks.set(name, sumTicks(procs));
     const cg = this.targets.cgroup;
-    if (cg) this.lastCg = readCgroup(cg.path, cg.version, undefined, cg.memoryPath).cpuNs;
+    if (cg) this.lastCg = cpuUsageNs(cg.cpuacct, cg.version);
   }
 
   private async tick(): Promise<void> {
@@ -114,10 +115,10 @@ export class Sampler {
       let cgroup: Sample['cgroup'] = null;
       const cg = this.targets.cgroup;
       if (cg) {
-        const r = readCgroup(cg.path, cg.version, undefined, cg.memoryPath);
-        const cpuPct = r.cpuNs !== null && this.lastCg !== null ? round1(((r.cpuNs - this.lastCg) / 1e9 / dtS) * 100) : null;
-        this.lastCg = r.cpuNs;
-        cgroup = { cpu_pct: cpuPct, memory_bytes: r.memoryBytes };
+        const cpuNs = cpuUsageNs(cg.cpuacct, cg.version);
+        const cpuPct = cpuNs !== null && this.lastCg !== null ? round1(((cpuNs - this.lastCg) / 1e9 / dtS) * 100) : null;
+        this.lastCg = cpuNs;
+        cgroup = { cpu_pct: cpuPct, memory_bytes: memoryUsageBytes(cg.memory, cg.version) };
       }
       let queue: Sample['queue'] = null;
       const q = this.targets.queue;

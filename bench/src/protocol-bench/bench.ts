@@ -6,7 +6,7 @@ import type { ProtoMode } from './load-worker.js';
 import { startBenchDb } from './mariadb.js';
 import { rawInsertRate, drainRate } from './drain.js';
 import { fsyncCells } from './fsync.js';
-import { clockTicksPerSecond } from '@eserver-lab/testkit/proc-stat';
+import { clockTicksPerSecond } from '@eserver-lab/common/proc-stat';
 import { startQueueServer, startRefServer, startSeed2013Server, type RunningServer } from './servers.js';
 import { runtimeHolds, runtimeTable, type TableConfig } from './runtimes.js';
 import type { ProtoReport } from './report.js';

@@ -8,12 +8,10 @@ import { runProtoBench, type ProtoPart, type ServerKind } from './bench.js';
 import type { ProtoMode } from './load-worker.js';
 import { defaultRunDir } from './servers.js';
 import { renderMarkdown } from './report.js';
-import { stopChildrenOnSignal } from './children.js';
 import { TABLE_CONFIGS, type TableConfig } from './runtimes.js';
 import { QUEUE_RUNTIMES, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { repoRoot } from '@eserver-lab/common/repo-root';
 
-stopChildrenOnSignal();
 
 const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
 const ints = (v: string): number[] => list(v).map((s) => {

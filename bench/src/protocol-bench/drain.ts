@@ -7,7 +7,7 @@ import type { BenchDb } from './mariadb.js';
 import { preload } from './preload.js';
 import { startQueueServer, scrapeMetric } from './servers.js';
 import { sampleProc } from './procstat.js';
-import { clockTicksPerSecond } from '@eserver-lab/testkit/proc-stat';
+import { clockTicksPerSecond } from '@eserver-lab/common/proc-stat';
 
 export interface RawInsertResult {
   rows: number;
@@ -127,7 +127,7 @@ export async function drainRate(db: BenchDb, runDir: string, rows: number, extra
     const cpu1 = ticks();
     const hz = clockTicksPerSecond();
     const cpuS = { server: (cpu1.server - cpu0.server) / hz, db: (cpu1.db - cpu0.db) / hz };
-    const c = await mysql.createConnection({ socketPath: db.socket, user: 'root', database: 'eserver' });
+    const c = await mysql.createConnection({ socketPath: db.socket, user: 'root', database: db.database });
     const [res] = await c.query('select count(*) as n, count(distinct num) as d from bench_events');
     await c.end();
     const { n, d } = (res as Array<{ n: number; d: number }>)[0];

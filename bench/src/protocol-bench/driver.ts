@@ -2,7 +2,7 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { ProtoMode, WorkerConfig, WorkerResult } from './load-worker.js';
-import { decodeInto, newHistogram } from '@eserver-lab/testkit/latency-histogram';
+import { decodeInto, newHistogram } from '@eserver-lab/common/latency-histogram';
 import { WORKER_READY } from './load-worker.js';
 import { enqueueRequest, EXPECTED_OK } from './frames.js';
 

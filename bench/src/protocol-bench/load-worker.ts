@@ -2,7 +2,7 @@
 // request in flight, like a php-fpm child or a webbench client) and reports counts and a latency histogram.
 import { parentPort, workerData } from 'node:worker_threads';
 import { connect, type Socket } from 'node:net';
-import { encode, newHistogram } from '@eserver-lab/testkit/latency-histogram';
+import { encode, newHistogram } from '@eserver-lab/common/latency-histogram';
 
 export type ProtoMode = 'conn-per-req' | 'persistent';
 

@@ -1,8 +1,8 @@
-// The drain benchmark's MariaDB: testkit's throwaway server under the run directory, with my.cnf's full
+// The drain benchmark's MariaDB: common's throwaway server under the run directory, with my.cnf's full
 // InnoDB sizes (the drain is measured on the tuned server the stack uses), killed with the benchmark's
 // other children on Ctrl-C.
-import { startMariaDb, type MariaDb } from '@eserver-lab/testkit/mariadb';
-import { track } from './children.js';
+import { startMariaDb, type MariaDb } from '@eserver-lab/common/mariadb';
+import { track } from '../host/on-signal.js';
 
 export type BenchDb = MariaDb;
 

@@ -2,7 +2,7 @@
 import { runProtocolLoad, type ProtocolLoadResult } from './driver.js';
 import type { ProtoMode } from './load-worker.js';
 import { sampleProc, RssWatcher } from './procstat.js';
-import { clockTicksPerSecond } from '@eserver-lab/testkit/proc-stat';
+import { clockTicksPerSecond } from '@eserver-lab/common/proc-stat';
 import type { RunningServer } from './servers.js';
 
 export interface ProtoCell extends ProtocolLoadResult {

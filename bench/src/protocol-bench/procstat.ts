@@ -1,7 +1,7 @@
 // CPU time and memory of a server process, read from /proc. CPU is utime+stime in clock ticks, so a
 // measurement window must be long enough for the 1/CLK_TCK resolution (10 ms at 100 Hz) to be negligible.
 import { readFileSync } from 'node:fs';
-import { readProcStat } from '@eserver-lab/testkit/proc-stat';
+import { readProcStat } from '@eserver-lab/common/proc-stat';
 
 export interface ProcSample {
   /** utime + stime, in clock ticks. */

@@ -3,7 +3,7 @@ import type { ProtoCell } from './measure.js';
 import type { QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 import type { RuntimeHold, RuntimeTable, TableRow } from './runtimes.js';
 import { CONFIG_LABELS, minJournalKindOf, minKindOf } from './runtimes.js';
-import { median } from '../gate/stats.js';
+import { median } from '@eserver-lab/common/stats';
 import type { DrainResult, RawInsertResult } from './drain.js';
 import type { FsyncCell } from './fsync.js';
 

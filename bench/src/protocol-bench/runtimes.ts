@@ -7,7 +7,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
-import { median } from '../gate/stats.js';
+import { median } from '@eserver-lab/common/stats';
 import { holdConnections, type HoldResult } from './hold.js';
 import { startBenchDb, type BenchDb } from './mariadb.js';
 import { measureCell, type ProtoCell } from './measure.js';

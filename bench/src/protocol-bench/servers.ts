@@ -3,13 +3,13 @@
 // stopped by its pid; nothing here finds processes by name.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { queueRuntime, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
-import { parseScrape, sumByName } from '@eserver-lab/testkit/scrape';
+import { parseScrape, sumByName } from '@eserver-lab/common/scrape';
 import { httpGet } from '../http.js';
-import { track } from './children.js';
+import { track } from '../host/on-signal.js';
 import { connect } from 'node:net';
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { repoRoot } from '@eserver-lab/common/repo-root';
 
 export const REF_SOURCE = join(repoRoot, 'bench', 'ref', 'eserver-ref.c');
 export const QUEUE_CLI = join(repoRoot, 'queue-server', 'dist', 'src', 'cli.js');

@@ -1,27 +1,8 @@
 // The comparison with the seed's documented run (results/seed.json): every figure the report sets
 // beside 43226 pages/min is read from that file, never written into code.
-import fs from 'node:fs';
 import type { ResultDoc } from '../results/types.js';
+import type { Seed } from '../results/seed.js';
 import { docName } from './doc-name.js';
-
-export interface Seed {
-  pages_per_min: number;
-  bytes_per_sec: number;
-  succeeded: number;
-  failed: number;
-  concurrency: number;
-  duration_s: number;
-  tool: string;
-  machine: { cpu: string; cores: number; memory_bytes: number };
-  stack: {
-    nginx: { workers: number; rss_mb_per_worker: number };
-    php_fpm: { children: number; rss_mb_per_child: number };
-  };
-}
-
-export function readSeed(file: string): Seed {
-  return JSON.parse(fs.readFileSync(file, 'utf8')) as Seed;
-}
 
 const MB = 1048576;
 

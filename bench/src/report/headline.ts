@@ -3,13 +3,13 @@
 // 2013-style server of the same run, grouped by the box they ran on (the emulated 2013 box first, then a
 // CPU budget that is not calibrated, then the whole machine). Rows come from whichever of those profiles
 // ran; the box comes from the result's limits, never from the profile's name.
-import { listenLine } from '../listen-queues.js';
-import { isShipped } from '../queue-matrix.js';
+import { listenLine } from '../metrics/listen-queues.js';
+import { isShipped } from '../plan/queue-matrix.js';
 import { docName } from './doc-name.js';
-import { medianLine } from '../repeat.js';
-import type { CpuBudget } from '../cpu-budget.js';
+import { medianLine } from '../results/repeat.js';
+import type { CpuBudget } from '../metrics/cpu-budget.js';
 import type { ResultDoc } from '../results/types.js';
-import type { Seed } from './compare.js';
+import type { Seed } from '../results/seed.js';
 
 /** Which profile fills which row, in the table's order. */
 export const HEADLINE_ROWS: ReadonlyArray<{ profile: string; label: string }> = [

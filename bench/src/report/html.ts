@@ -2,7 +2,8 @@
 import type { ResultDoc } from '../results/types.js';
 import { docName } from './doc-name.js';
 import type { Chart } from './charts.js';
-import { comparison, persistentGain, queueCostRatio, type Seed } from './compare.js';
+import { comparison, persistentGain, queueCostRatio } from './compare.js';
+import type { Seed } from '../results/seed.js';
 import { HEADLINE_HEADERS, headline, headlineCells, LISTEN_HEADERS, listenRows, profileLines, REPETITION_HEADERS, REPETITION_NOTE, repetitionRows } from './headline.js';
 import { busyNote, targets } from './markdown.js';
 

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ResultDoc } from '../results/types.js';
 import { buildCharts, type Chart } from './charts.js';
-import { readSeed } from './compare.js';
+import { readSeed } from '../results/seed.js';
 import { headline } from './headline.js';
 import { renderHtml } from './html.js';
 import { renderMarkdown } from './markdown.js';

@@ -1,12 +1,12 @@
 // The result document's TypeScript shape; result.schema.json is the contract it must satisfy.
 import type { SecondPoint } from '../load/generator.js';
-import type { AckCheck } from '../ack-check.js';
-import type { CpuBudget } from '../cpu-budget.js';
-import type { LossCheck } from '../loss-check.js';
+import type { AckCheck } from '../check/ack-check.js';
+import type { CpuBudget } from '../metrics/cpu-budget.js';
+import type { LossCheck } from '../check/loss-check.js';
 import type { Sample } from '../metrics/sampler.js';
 import type { AppliedLimits } from '../lab/types.js';
-import type { ListenQueuesRecord } from '../listen-queues.js';
-import type { QueueServerRecord } from '../queue-observed.js';
+import type { ListenQueuesRecord } from '../metrics/listen-queues.js';
+import type { QueueServerRecord } from './queue-observed.js';
 
 export interface ResultDoc {
   schema_version: 1;

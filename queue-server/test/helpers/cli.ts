@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { queueRuntime } from '../../src/runtime.js';
-import { bySample, parseScrape } from '@eserver-lab/testkit/scrape';
+import { bySample, parseScrape } from '@eserver-lab/common/scrape';
 
 export const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 

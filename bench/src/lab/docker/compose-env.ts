@@ -1,11 +1,12 @@
 // What docker-compose.yml gets from the stack spec: the variables it interpolates. Each service's container
 // receives its command line (Compose's `command:`, which the image's entrypoint passes to the program), its
 // health check (LAB_HEALTH, run by the image's lab-health) and the config tokens (LAB_<TOKEN>, which the
-// entrypoints' render-tokens puts into the config files). .env.example is these variables for the default
-// stack (`eserver-lab env`); bench/test/docker-config.test.ts checks both files against this module.
-import * as spec from '../stack-spec.js';
-import { DEEP_LISTEN_BACKLOG } from '../sysctl.js';
-import type { LabPorts, ServiceName } from '../types.js';
+// entrypoints' render-tokens puts into the config files). The committed .env is these variables for the
+// default stack (`eserver-lab env`), so that docker-compose works in a fresh clone; bench/test/docker-config.test.ts checks both files against this module.
+import * as spec from '@eserver-lab/common/stack-spec';
+import { DEFAULT_LISTEN_BACKLOG, type LabPorts, type ServiceName } from '@eserver-lab/common/stack-spec';
+
+
 
 /** The run directory inside every container; the images keep nothing else there. */
 export const CONTAINER_RUN_DIR = '/run/eserver-lab';
@@ -13,7 +14,6 @@ export const containerLayout = spec.runLayout(CONTAINER_RUN_DIR);
 /** The OS user that the mysql image's mariadbd runs as (Debian's package creates it). */
 const MYSQL_OS_USER = 'mysql';
 export const BASE_IMAGE_TAG = 'eserver-lab/bookworm-base:latest';
-export const DEFAULT_CGROUP_PARENT = 'eserver-lab';
 
 export interface ComposeStack {
   ports: LabPorts;
@@ -25,9 +25,9 @@ export interface ComposeStack {
 
 export const DEFAULT_COMPOSE_STACK: ComposeStack = {
   ports: spec.DEFAULT_PORTS,
-  backlog: DEEP_LISTEN_BACKLOG,
+  backlog: DEFAULT_LISTEN_BACKLOG,
   queueArgs: [],
-  cgroupParent: DEFAULT_CGROUP_PARENT,
+  cgroupParent: spec.DEFAULT_CGROUP_PARENT,
   baseImage: BASE_IMAGE_TAG,
 };
 
@@ -81,12 +81,12 @@ export function composeVariables(s: ComposeStack): Record<string, string> {
   return out;
 }
 
-/** .env.example: the default stack's variables, with the note that says where they come from. */
+/** The committed .env: the default stack's variables, with the note that says where they come from. */
 export function envExample(): string {
   const vars = composeVariables(DEFAULT_COMPOSE_STACK);
   const lines = [
-    '# Generated from bench/src/lab/stack-spec.ts by `node bench/dist/src/lab/cli.js env > .env.example`: do not edit.',
-    '# Copy it to .env for a by-hand `docker-compose up` (the lab runtime passes these variables itself).',
+    '# Generated from common/src/stack-spec.ts by `node bench/dist/src/lab/cli.js env > .env`: do not edit.',
+    '# docker-compose reads it for a by-hand `docker-compose up` in the repo root (the lab runtime passes these variables itself).',
     `# The lab's account is ${spec.DATABASE.user}; every service listens on 127.0.0.1 only (network_mode: host).`,
     ...Object.entries(vars).map(([k, v]) => `${k}=${v}`),
   ];

@@ -8,13 +8,14 @@ import { join, resolve } from 'node:path';
 import { repoRoot, sources } from '../paths.js';
 import { webTierConfig } from '../conf-values.js';
 import { assertPortFree } from '../ports.js';
-import { DATABASE, DEFAULT_MEMORY, DEFAULT_PORTS, LOOPBACK, PORTS, SERVICES, assertDistinctPorts, defaultCpus, servicePorts } from '../stack-spec.js';
-import { DEEP_LISTEN_BACKLOG, prepareListenQueues } from '../sysctl.js';
-import type { LabPorts, LabRuntime, ServiceInfo, ServiceName, StackInfo, UpOptions } from '../types.js';
-import { BASE_IMAGE_TAG, DEFAULT_CGROUP_PARENT, DEFAULT_COMPOSE_STACK, composeVariables, containerLayout } from './compose-env.js';
+import { DATABASE, LOOPBACK, PORTS, SERVICES, servicePorts, DEFAULT_LISTEN_BACKLOG, type LabPorts, type ServiceName } from '@eserver-lab/common/stack-spec';
+import { prepareListenQueues } from '../../host/sysctl.js';
+import type { CalibrationUse, LabRuntime, ServiceInfo, StackInfo, UpOptions } from '../types.js';
+import { BASE_IMAGE_TAG, DEFAULT_COMPOSE_STACK, composeVariables, containerLayout } from './compose-env.js';
 import { dockerEngineAnswers, removeParentCgroup, setUpParentCgroup } from './engine.js';
 import { baseScript, compose, docker, dockerHost, pickCompose, runCmd } from './exec.js';
-import { limitsOfPid } from './limits.js';
+import { limitsOfPid } from '../../host/cgroup.js';
+import { resolveStack } from '../resolve.js';
 
 export { dockerEngineAnswers };
 
@@ -22,10 +23,6 @@ export const defaultDockerRunDir = join(repoRoot, 'run', 'lab-docker');
 
 /** Docker-only options on top of the shared UpOptions contract. */
 export interface DockerUpOptions extends UpOptions {
-  /** Compose project name (default eserver-lab, or COMPOSE_PROJECT_NAME). */
-  project?: string;
-  /** Name of the parent cgroup, relative to dockerd's own (default eserver-lab). */
-  cgroupParent?: string;
   /** Time for the whole stack to report healthy, ms. */
   healthTimeoutMs?: number;
   /** Aborting it (Ctrl-C) stops the start-up between steps and takes down what was started. */
@@ -40,6 +37,8 @@ interface DockerState {
   cgroupParent: string;
   baseImage: string;
   budget: { cpus: number; memory: string };
+  /** Where the CPU figure came from (absent in a state file written before it existed). */
+  use?: CalibrationUse;
   queueArgs: string[];
   /** The services' listen backlog (LISTEN_BACKLOG); absent in a state file written before it existed. */
   listenBacklog?: number;
@@ -51,22 +50,12 @@ interface DockerState {
 const stateFile = (runDir: string) => join(runDir, 'docker-state.json');
 const journalOverrideFile = (runDir: string) => join(runDir, 'compose.journal.yml');
 
-/** Compose's interpolation variables (see .env.example) for one stack. */
+/** Compose's interpolation variables (see .env) for one stack. */
 function composeEnv(s: Pick<DockerState, 'ports' | 'cgroupParent' | 'baseImage' | 'queueArgs' | 'listenBacklog' | 'journalDir' | 'runDir'>): Record<string, string> {
   return {
     ...(s.journalDir ? { LAB_COMPOSE_OVERRIDE: journalOverrideFile(s.runDir) } : {}),
-    ...composeVariables({ ports: s.ports, backlog: s.listenBacklog ?? DEEP_LISTEN_BACKLOG, queueArgs: s.queueArgs, cgroupParent: s.cgroupParent, baseImage: s.baseImage }),
+    ...composeVariables({ ports: s.ports, backlog: s.listenBacklog ?? DEFAULT_LISTEN_BACKLOG, queueArgs: s.queueArgs, cgroupParent: s.cgroupParent, baseImage: s.baseImage }),
   };
-}
-
-/** Ports set in the environment under their Compose names (HTTP_PORT...), as for a by-hand compose up. */
-function portsFromEnv(): Partial<LabPorts> {
-  const out: Partial<LabPorts> = {};
-  for (const k of Object.keys(PORTS) as (keyof LabPorts)[]) {
-    const v = process.env[PORTS[k].variable];
-    if (v) out[k] = Number(v);
-  }
-  return out;
 }
 
 async function imageExists(ref: string): Promise<boolean> {
@@ -199,8 +188,6 @@ async function stackInfo(state: DockerState, requireAll: boolean): Promise<Stack
     const all = await Promise.all(pids.map((p) => limitsOfPid(p)));
     const first = all[0]!;
     const shared = all.every((l) => l.cpuCgroup === first.cpuCgroup && l.memoryCgroup === first.memoryCgroup);
-    // runc creates the parent in every hierarchy: its cpuacct twin gives the stack's exact CPU time.
-    const acct = first.cpuCgroup?.replace(/^\/sys\/fs\/cgroup\/cpu\//, '/sys/fs/cgroup/cpuacct/') ?? null;
     limits = {
       cgroup: first.cgroup,
       cgroupVersion: first.cgroupVersion,
@@ -209,10 +196,12 @@ async function stackInfo(state: DockerState, requireAll: boolean): Promise<Stack
       cpuQuotaUs: first.cpuQuotaUs ?? null,
       cpuPeriodUs: first.cpuPeriodUs ?? null,
       cpuWeight: first.cpuWeight ?? null,
+      usageDirs: first.usageDirs,
+      calibration: state.use ?? null,
       note:
         `shared by the ${pids.length} containers through cgroup_parent=${state.cgroupParent}` +
         ` (cpu: ${first.cpuCgroup ?? 'unlimited'}, memory: ${first.memoryCgroup ?? 'unlimited'}` +
-        `${acct && acct !== first.cpuCgroup && existsSync(acct) ? `, cpuacct at ${acct}` : ''})` +
+        `${first.usageDirs?.cpuacct && first.usageDirs.cpuacct !== first.cpuCgroup ? `, cpuacct at ${first.usageDirs.cpuacct}` : ''})` +
         (shared ? '' : '; WARNING: the containers do not all sit in the same limited parent'),
     };
   }
@@ -243,7 +232,7 @@ async function stackInfo(state: DockerState, requireAll: boolean): Promise<Stack
       ...webTierConfig(sources.nginxConf, sources.fpmConf),
       mysql: { conf: 'mysql/my.cnf' },
       queueArgs: state.queueArgs,
-      listen: { backlog: state.listenBacklog ?? DEEP_LISTEN_BACKLOG },
+      listen: { backlog: state.listenBacklog ?? DEFAULT_LISTEN_BACKLOG },
       budget: state.budget,
       images: Object.fromEntries(SERVICES.map((s) => [s, `eserver-lab/${s}:latest`])),
     },
@@ -296,8 +285,8 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
   if (opts.queueRuntime && opts.queueRuntime !== 'node') {
     throw new Error(`the Docker images run the queue server on Node only, not on ${opts.queueRuntime}: run it with --runtime native (RUNTIME=native)`);
   }
-  if (opts.queueEntry) {
-    throw new Error('the Docker images run the queue server built into them; another build of it (queueEntry) runs with --runtime native (RUNTIME=native)');
+  if (opts.queueEntry && resolve(opts.queueEntry) !== sources.queueCli) {
+    throw new Error(`the queue-server image runs the repo's own build; another entry (${opts.queueEntry}) needs --runtime native (RUNTIME=native)`);
   }
   if (!(await dockerEngineAnswers())) {
     throw new Error(`no Docker engine answers on ${dockerHost()}: start one with 'make docker-engine' (or use --runtime native)`);
@@ -305,32 +294,30 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
   if (!existsSync(sources.queueCli)) {
     throw new Error(`the queue server is not built (${sources.queueCli} missing): run 'make build'`);
   }
-  const runDir = resolve(opts.runDir ?? defaultDockerRunDir);
+  const r = await resolveStack('docker', opts, defaultDockerRunDir);
+  if (r.queueRuntime !== 'node') {
+    throw new Error(`the Docker images run the queue server on Node only, not on ${r.queueRuntime} (QUEUE_RUNTIME): run it with --runtime native (RUNTIME=native)`);
+  }
+  const { runDir, ports } = r;
   const old = await readState(runDir);
   if (old) {
     log(`lab: a docker stack (project ${old.project}) was left in ${runDir}; taking it down first`);
     await down(runDir);
   }
-  // Callers (the lab CLI) pass every port key, undefined when no flag was given: only defined ones count.
-  const given = Object.fromEntries(Object.entries(opts.ports ?? {}).filter(([, v]) => v !== undefined && v !== null));
-  const ports: LabPorts = { ...DEFAULT_PORTS, ...portsFromEnv(), ...given };
-  assertDistinctPorts(ports);
   for (const k of Object.keys(ports) as (keyof LabPorts)[]) await assertPortFree(ports[k], PORTS[k].service, `${PORTS[k].flag} (${PORTS[k].variable})`);
-  const queueArgs = opts.queueArgs ?? [];
-  const cpus = opts.cpus ?? defaultCpus();
-  const memory = opts.memory ?? DEFAULT_MEMORY;
   const state: DockerState = {
     runtime: 'docker',
     runDir,
-    project: opts.project ?? process.env.COMPOSE_PROJECT_NAME ?? 'eserver-lab',
+    project: r.project,
     ports,
-    cgroupParent: opts.cgroupParent ?? process.env.CGROUP_PARENT ?? DEFAULT_CGROUP_PARENT,
+    cgroupParent: r.cgroupParent,
     baseImage: await ensureBaseImage(log),
-    budget: { cpus, memory },
-    queueArgs,
+    budget: { cpus: r.budget.cpus, memory: r.budget.memory },
+    use: r.budget.use,
+    queueArgs: r.queueArgs,
     // network_mode: host: the sysctls are the host's, set (or printed) as natively.
-    listenBacklog: prepareListenQueues(opts.listenBacklog ?? DEEP_LISTEN_BACKLOG, log).backlog,
-    ...(opts.journalDir ? { journalDir: resolve(opts.journalDir) } : {}),
+    listenBacklog: prepareListenQueues(r.listenBacklog, log).backlog,
+    ...(r.journalDir ? { journalDir: r.journalDir } : {}),
     startedAt: new Date().toISOString(),
   };
   // Refuses, before anything is built or started, a command line that cannot pass through compose.
@@ -343,7 +330,7 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
   await buildImages(state.baseImage, state.project, log);
   check();
   // The budget's parent cgroup must exist, limited, before the first container is created in it.
-  log((await setUpParentCgroup(cpus, memory, state.cgroupParent, opts.cpuPeriodUs)).trim());
+  log(await setUpParentCgroup(r.budget, state.cgroupParent));
   await mkdir(runDir, { recursive: true });
   if (state.journalDir) {
     await writeFile(

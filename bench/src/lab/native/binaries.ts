@@ -1,10 +1,10 @@
 // Finds the stack's programs, and names the Debian package when one is missing. The search and the
-// MariaDB programs are testkit's, shared with the throwaway MariaDB of the tests and benchmarks.
+// MariaDB programs are common's, shared with the throwaway MariaDB of the tests and benchmarks.
 import { queueRuntime, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
-import { requireBinary } from '@eserver-lab/testkit/find-binary';
-import { mariadbBinaries } from '@eserver-lab/testkit/mariadb-binaries';
+import { requireBinary } from '@eserver-lab/common/find-binary';
+import { mariadbBinaries } from '@eserver-lab/common/mariadb-binaries';
 
-export { MissingBinaryError, requireBinary } from '@eserver-lab/testkit/find-binary';
+export { MissingBinaryError, requireBinary } from '@eserver-lab/common/find-binary';
 
 export interface Binaries {
   nginx: string;

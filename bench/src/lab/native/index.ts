@@ -12,35 +12,30 @@ import {
   CgroupUnavailable,
   cgroupExists,
   cgroupPids,
-  createCgroup,
-  parseMemory,
+  createBudgetCgroup,
   readLimits,
   removeCgroup,
   type CgroupRecord,
-} from '../cgroup.js';
+} from '../../host/cgroup.js';
 import { assertPortFree } from '../ports.js';
 import { queueLength, seed2013Argv, seed2013Script } from '../seed2013.js';
-import { renderFile, type TokenValues } from '../render.js';
+import { renderFile, type TokenValues } from '@eserver-lab/common/render';
 import {
   DATABASE,
-  DEFAULT_MEMORY,
-  DEFAULT_PORTS,
   LOOPBACK,
   PORTS,
   SERVICES,
-  assertDistinctPorts,
-  defaultCpus,
   healthCheck,
   mariadbdArgs,
   nginxArgs,
   phpFpmArgs,
   queueServerArgs,
   runLayout,
-  stackTokens,
-} from '../stack-spec.js';
-import { DEEP_LISTEN_BACKLOG, prepareListenQueues } from '../sysctl.js';
-import type { AppliedLimits, LabRuntime, ServiceInfo, ServiceName, StackInfo, UpOptions } from '../types.js';
+  stackTokens, type ServiceName, type LabPorts } from '@eserver-lab/common/stack-spec';
+import { prepareListenQueues } from '../../host/sysctl.js';
+import type { AppliedLimits, LabRuntime, ServiceInfo, StackInfo, UpOptions } from '../types.js';
 import { findBinaries, requireBinary } from './binaries.js';
+import { resolveStack, type ResolvedBudget } from '../resolve.js';
 import { freshDatadir } from './datadir.js';
 import { AbortedError, checkHealth, mysqlPing, tailLines, waitHealthy } from './health.js';
 import { defaultRunDir, repoRoot, sources } from '../paths.js';
@@ -56,7 +51,7 @@ import {
   stopSupervisor,
   type ProcRecord,
 } from './procs.js';
-import { liveServices, readState, stateFile, writeState, type LabPorts, type LabState, type ServiceRecord } from './state.js';
+import { liveServices, readState, stateFile, writeState, type LabState, type ServiceRecord } from './state.js';
 
 const run = promisify(execFile);
 
@@ -141,18 +136,19 @@ async function prepareRunDir(runDir: string, log: (l: string) => void): Promise<
   await writeFile(join(runDir, MARKER), 'created by eserver-lab; wiped by the next lab up\n');
 }
 
-async function setUpCgroup(cpus: number, memory: string, periodUs: number | undefined, log: (l: string) => void) {
-  const memoryBytes = parseMemory(memory);
+async function setUpCgroup(budget: ResolvedBudget, log: (l: string) => void) {
   try {
-    const rec = await createCgroup(`eserver-lab-${process.pid}-${Date.now().toString(36)}`, cpus, memoryBytes, { periodUs });
-    return { rec, limits: await readLimits(rec) };
+    const rec = await createBudgetCgroup(`eserver-lab-${process.pid}-${Date.now().toString(36)}`, budget);
+    // What was applied, as the kernel holds it, and where the figure came from.
+    const limits: AppliedLimits = { ...(await readLimits(rec)), calibration: budget.use };
+    return { rec, limits };
   } catch (err) {
     if (!(err instanceof CgroupUnavailable)) throw err;
-    const note = `UNLIMITED: ${err.message}. The stack runs without the ${cpus}-CPU/${memory} budget.`;
+    const note = `UNLIMITED: ${err.message}. The stack runs without the ${budget.cpus}-CPU/${budget.memory} budget.`;
     log('!'.repeat(100));
     log(`lab: WARNING ${note}`);
     log('!'.repeat(100));
-    const limits: AppliedLimits = { cgroup: null, cgroupVersion: null, cpus: null, memoryBytes: null, note };
+    const limits: AppliedLimits = { cgroup: null, cgroupVersion: null, cpus: null, memoryBytes: null, calibration: budget.use, note };
     return { rec: null as CgroupRecord | null, limits };
   }
 }
@@ -189,31 +185,31 @@ function buildInfo(state: LabState, health: Map<ServiceName, boolean>): StackInf
 async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
   const t0 = Date.now();
   const log = opts.log ?? ((l: string) => console.error(l));
-  const runDir = resolve(opts.runDir ?? defaultRunDir);
-  const ports: LabPorts = { ...DEFAULT_PORTS, ...opts.ports };
-  const cpus = opts.cpus ?? defaultCpus();
-  const memory = opts.memory ?? DEFAULT_MEMORY;
+  const r = await resolveStack('native', opts, defaultRunDir);
+  const { runDir, ports } = r;
   const healthMs = opts.healthTimeoutMs ?? 30_000;
   const signal = opts.signal;
   const check = () => {
     if (signal?.aborted) throw new AbortedError('interrupted');
   };
 
-  const bins = findBinaries(opts.queueRuntime);
-  const queueEntry = opts.queueEntry ? resolve(opts.queueEntry) : sources.queueCli;
-  if (!existsSync(queueEntry)) {
-    throw new Error(`the queue server is not built (${queueEntry} missing): ${opts.queueEntry ? 'build that tree' : "run 'make build'"}`);
+  const bins = findBinaries(r.queueRuntime);
+  if (r.queueImpl === 'ts' && !existsSync(r.queueEntry)) {
+    throw new Error(
+      r.queueEntry === sources.queueCli
+        ? `the queue server is not built (${r.queueEntry} missing): run 'make build'`
+        : `the queue server entry ${r.queueEntry} does not exist: give the path of a built cli.js`,
+    );
   }
-  assertDistinctPorts(ports);
   const layout = runLayout(runDir);
-  const journalDir = opts.journalDir ? resolve(opts.journalDir) : layout.journalDir;
-  if (opts.journalDir && (!existsSync(journalDir) || readdirSync(journalDir).some((e) => e !== 'lost+found'))) {
+  const journalDir = r.journalDir ?? layout.journalDir;
+  if (r.journalDir && (!existsSync(journalDir) || readdirSync(journalDir).some((e) => e !== 'lost+found'))) {
     throw new Error(`--journal-dir ${journalDir} must be an existing empty directory (a journal left there would be replayed into a fresh MySQL)`);
   }
   await prepareRunDir(runDir, log);
   for (const k of Object.keys(ports) as (keyof LabPorts)[]) await assertPortFree(ports[k], PORTS[k].service, PORTS[k].flag);
 
-  const listen = prepareListenQueues(opts.listenBacklog ?? DEEP_LISTEN_BACKLOG, log);
+  const listen = prepareListenQueues(r.listenBacklog, log);
   const user = userInfo();
   const isRoot = user.uid === 0;
   const sock = layout.mysqlSocket;
@@ -231,8 +227,8 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
   if (haveMyCnf) await renderFile(sources.myCnf, conf.my, tokens);
   else log(`lab: warning: ${sources.myCnf} is missing; MariaDB runs with its built-in defaults`);
 
-  const { rec: cgroup, limits } = await setUpCgroup(cpus, memory, opts.cpuPeriodUs, log);
-  const queueImpl = opts.queueImpl ?? 'ts';
+  const { rec: cgroup, limits } = await setUpCgroup(r.budget, log);
+  const queueImpl = r.queueImpl;
   const versionsP = Promise.all([
     versionOf(bins.nginx, ['-v'], /nginx\/(\S+)/),
     versionOf(bins.phpFpm, ['-v'], /PHP (\S+)/),
@@ -252,11 +248,12 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
       ports,
       ...webTierConfig(conf.nginx, conf.fpm),
       mysql: { conf: haveMyCnf ? conf.my : null },
-      queueArgs: opts.queueArgs ?? [],
+      queueArgs: r.queueArgs,
       queueImpl,
       queueRuntime: queueImpl === 'ts' ? bins.queueRuntime : null,
+      ...(r.queueEntry !== sources.queueCli ? { queueEntry: r.queueEntry } : {}),
       listen,
-      budget: { cpus, memory, periodUs: limits.cpuPeriodUs ?? null },
+      budget: { cpus: r.budget.cpus, memory: r.budget.memory, periodUs: limits.cpuPeriodUs ?? null },
     },
     startedAt: new Date().toISOString(),
   };
@@ -374,7 +371,7 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
       const python = requireBinary('python3 (for the 2013-style queue server)', ['python3'], 'python3');
       const q = await start(
         'queue-server',
-        seed2013Argv(python, seed2013Script(repoRoot), LOOPBACK, ports.queue, opts.queueArgs ?? []),
+        seed2013Argv(python, seed2013Script(repoRoot), LOOPBACK, ports.queue, r.queueArgs),
         [ports.queue],
         qLog,
       );
@@ -383,7 +380,7 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
     } else {
       const q = await start(
         'queue-server',
-        [bins.queueRuntime, queueEntry, ...queueServerArgs({ ports, journalDir, backlog: listen.backlog, extra: opts.queueArgs })],
+        [bins.queueRuntime, r.queueEntry, ...queueServerArgs({ ports, journalDir, backlog: listen.backlog, extra: r.queueArgs })],
         [ports.queue, ports.metrics],
         qLog,
       );
@@ -481,4 +478,4 @@ export const nativeRuntime: LabRuntime & { up(opts?: NativeUpOptions): Promise<S
 
 /** For tests and the CLI: the raw state (pids, cgroup) behind a run directory. */
 export { readState } from './state.js';
-export type { LabPorts, LabState, ProcRecord };
+export type { LabState, ProcRecord };

@@ -6,9 +6,9 @@ import { once } from 'node:events';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { enterScript, type CgroupRecord } from '../cgroup.js';
+import { enterScript, type CgroupRecord } from '../../host/cgroup.js';
 import type { SupervisedStatus, SupervisorConfig } from './supervisor.js';
-import { readProcStat } from '@eserver-lab/testkit/proc-stat';
+import { readProcStat } from '@eserver-lab/common/proc-stat';
 
 export interface ProcRecord {
   pid: number;

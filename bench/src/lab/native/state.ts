@@ -3,11 +3,10 @@
 import { existsSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CgroupRecord } from '../cgroup.js';
-import type { AppliedLimits, LabPorts, ServiceName, StackInfo } from '../types.js';
+import type { CgroupRecord } from '../../host/cgroup.js';
+import type { AppliedLimits, StackInfo } from '../types.js';
 import { isAlive, readSupervisedStatus, type ProcRecord } from './procs.js';
-
-export type { LabPorts } from '../types.js';
+import type { LabPorts, ServiceName } from '@eserver-lab/common/stack-spec';
 
 export interface ServiceRecord extends ProcRecord {
   name: ServiceName;

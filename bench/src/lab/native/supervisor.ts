@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, closeSync, openSync, renameSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startTimeOf } from './procs.js';
+import { readProcStat } from '@eserver-lab/common/proc-stat';
 
 export interface SupervisorConfig {
   name: string;
@@ -52,7 +52,7 @@ function main(cfg: SupervisorConfig): void {
   const log = (line: string) => appendFileSync(cfg.logFile, `${new Date().toISOString()} supervisor[${process.pid}] ${cfg.name}: ${line}\n`);
 
   const publish = (pid: number) => {
-    const status: SupervisedStatus = { name: cfg.name, pid, startTime: startTimeOf(pid) ?? '', restarts, lastExit };
+    const status: SupervisedStatus = { name: cfg.name, pid, startTime: readProcStat(pid)?.startTime ?? '', restarts, lastExit };
     const tmp = `${cfg.statusFile}.tmp`;
     writeFileSync(tmp, JSON.stringify(status));
     renameSync(tmp, cfg.statusFile);

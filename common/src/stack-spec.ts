@@ -1,0 +1,208 @@
+// The one description of the lab stack: its services, default ports, budget, database account, and each
+// service's command line and health check. Both lab runtimes read it (bench's native runtime starts the
+// processes with these command lines; its docker runtime hands the same command lines to the images'
+// entrypoints through Compose), the throwaway MariaDB of the tests takes its account and mariadbd flags from
+// it, and the committed .env is generated from it (`eserver-lab env`). It lives in the low-level package so
+// that every workspace (the queue server's defaults included) can import it without a cycle. The calibrated
+// CPU quota of the emulated 2013 box is not here: it lives in results/calibration/, per CPU model.
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+
+export type ServiceName = 'mysql' | 'queue-server' | 'php-fpm' | 'nginx';
+
+/** The ports a stack listens on (both runtimes use the host network). */
+export interface LabPorts {
+  http: number;
+  fpm: number;
+  queue: number;
+  metrics: number;
+  mysql: number;
+}
+
+/** Start order (each service is health-checked before the next starts); `down` stops them in reverse. */
+export const SERVICES: readonly ServiceName[] = ['mysql', 'queue-server', 'php-fpm', 'nginx'];
+
+/** The queue port is the original protocol's 8888 (the 2013 server's start script). */
+export const DEFAULT_PORTS: Readonly<LabPorts> = { http: 8080, fpm: 9000, queue: 8888, metrics: 9888, mysql: 3307 };
+
+/**
+ * The listen backlog of nginx, php-fpm and the queue server: the deepest they take (the kernel caps it at
+ * net.core.somaxconn, which the lab raises). 128, the 2013 kernel's default, is the shallow-queue regime.
+ */
+export const DEFAULT_LISTEN_BACKLOG = 65535;
+
+/**
+ * Docker: the Compose project's name (COMPOSE_PROJECT_NAME) and the parent cgroup that the four containers
+ * share (CGROUP_PARENT, relative: runc puts it below dockerd's own cgroup).
+ */
+export const DEFAULT_COMPOSE_PROJECT = 'eserver-lab';
+export const DEFAULT_CGROUP_PARENT = 'eserver-lab';
+
+/** Every service listens on the loopback address only. */
+export const LOOPBACK = '127.0.0.1';
+
+/** Who listens on each port, and how a user picks another: the lab CLI's flag, the config token and Compose variable. */
+export const PORTS: Readonly<Record<keyof LabPorts, { service: ServiceName; flag: string; variable: string }>> = {
+  http: { service: 'nginx', flag: '--http-port', variable: 'HTTP_PORT' },
+  fpm: { service: 'php-fpm', flag: '--fpm-port', variable: 'FPM_PORT' },
+  queue: { service: 'queue-server', flag: '--queue-port', variable: 'QUEUE_PORT' },
+  metrics: { service: 'queue-server', flag: '--metrics-port', variable: 'METRICS_PORT' },
+  mysql: { service: 'mysql', flag: '--mysql-port', variable: 'MYSQL_PORT' },
+};
+
+/** The ports a service listens on, in a stack with ports `p`. */
+export function servicePorts(svc: ServiceName, p: LabPorts): number[] {
+  return (Object.keys(PORTS) as (keyof LabPorts)[]).filter((k) => PORTS[k].service === svc).map((k) => p[k]);
+}
+
+/** Fails, naming both, when two services were given the same port. */
+export function assertDistinctPorts(p: LabPorts): void {
+  const seen = new Map<number, string>();
+  for (const [k, v] of Object.entries(p)) {
+    if (seen.has(v)) throw new Error(`port ${v} is given to both ${seen.get(v)} and ${k}; each service needs its own`);
+    seen.set(v, k);
+  }
+}
+
+/**
+ * The stack's memory and CPU budget, shared by the four services (one cgroup). The CPU default is the whole
+ * machine; `make bench` applies the calibrated quota of results/calibration/ instead when one matches.
+ */
+export const DEFAULT_MEMORY = '2g';
+export function defaultCpus(): number {
+  return cpus().length;
+}
+
+/**
+ * The one account that the queue server, the loss check and every lab client use, in both runtimes.
+ * MariaDB's init step creates it (mysql/lab-user.sql, from the values here); root only runs that step.
+ */
+export const DATABASE = { user: 'eserver', password: 'eserver', database: 'eserver' } as const;
+
+/** The tokens of mysql/lab-user.sql (the account): the lab's init step and the throwaway MariaDB render it with these. */
+export function accountTokens(): Record<'MYSQL_USER' | 'MYSQL_PASSWORD' | 'MYSQL_DATABASE', string> {
+  return { MYSQL_USER: DATABASE.user, MYSQL_PASSWORD: DATABASE.password, MYSQL_DATABASE: DATABASE.database };
+}
+
+export function mysqlUrl(port: number): string {
+  const u = encodeURIComponent(DATABASE.user);
+  const p = encodeURIComponent(DATABASE.password);
+  return `mysql://${u}:${p}@${LOOPBACK}:${port}/${DATABASE.database}`;
+}
+
+/** Where a stack keeps its files below its run directory (the host's natively, /run/eserver-lab in a container). */
+export function runLayout(runDir: string) {
+  return {
+    runDir,
+    conf: {
+      nginx: join(runDir, 'conf', 'nginx.conf'),
+      fpm: join(runDir, 'conf', 'php-fpm.conf'),
+      my: join(runDir, 'conf', 'my.cnf'),
+      labUser: join(runDir, 'conf', 'lab-user.sql'),
+    },
+    mysqlDir: join(runDir, 'mysql'),
+    datadir: join(runDir, 'mysql', 'data'),
+    mysqlSocket: join(runDir, 'mysql', 'mysql.sock'),
+    mysqlPidFile: join(runDir, 'mysql', 'mariadbd.pid'),
+    // A starting mariadbd deletes every #sql* file in its tmpdir: stacks sharing /tmp delete each other's
+    // temporary tables (and mariadb-install-db, which builds the grant tables through them, fails).
+    mysqlTmp: join(runDir, 'mysql', 'tmp'),
+    nginxPrefix: join(runDir, 'nginx'),
+    journalDir: join(runDir, 'queue', 'journal'),
+    logs: join(runDir, 'logs'),
+  };
+}
+export type RunLayout = ReturnType<typeof runLayout>;
+
+/**
+ * The values of the config files' @@TOKENS@@ (bench/src/lab/tokens.md) that follow from the stack: ports,
+ * paths, the account. The runtime adds the ones that depend on where it runs (DOC_ROOT, USER, GROUP).
+ */
+export function stackTokens(v: { layout: RunLayout; ports: LabPorts; backlog: number }): Record<string, string | number> {
+  return {
+    RUN_DIR: v.layout.runDir,
+    ...Object.fromEntries((Object.keys(PORTS) as (keyof LabPorts)[]).map((k) => [PORTS[k].variable, v.ports[k]])),
+    MYSQL_SOCKET: v.layout.mysqlSocket,
+    MYSQL_DATADIR: v.layout.datadir,
+    LISTEN_BACKLOG: v.backlog,
+    ...accountTokens(),
+  };
+}
+
+/** The queue server's flags (after `node cli.js`). `extra` are the caller's own (fsync policy, test hooks). */
+export function queueServerArgs(v: { ports: LabPorts; journalDir: string; backlog: number; extra?: readonly string[] }): string[] {
+  return [
+    '--host', LOOPBACK,
+    '--port', String(v.ports.queue),
+    '--metrics-port', String(v.ports.metrics),
+    '--mysql-url', mysqlUrl(v.ports.mysql),
+    '--journal-dir', v.journalDir,
+    '--backlog', String(v.backlog),
+    ...(v.extra ?? []),
+  ];
+}
+
+/**
+ * mariadbd's flags. The per-run values (paths, port) are flags, so my.cnf needs no token; without the repo's
+ * my.cnf (defaultsFile null) /etc/mysql is ignored entirely. --defaults-file must come first.
+ */
+export function mariadbdArgs(v: { defaultsFile: string | null; osUser: string; layout: RunLayout; port: number; errorLog?: string }): string[] {
+  return [
+    v.defaultsFile ? `--defaults-file=${v.defaultsFile}` : '--no-defaults',
+    `--user=${v.osUser}`,
+    `--datadir=${v.layout.datadir}`,
+    `--socket=${v.layout.mysqlSocket}`,
+    `--pid-file=${v.layout.mysqlPidFile}`,
+    `--tmpdir=${v.layout.mysqlTmp}`,
+    ...(v.errorLog ? [`--log-error=${v.errorLog}`] : []),
+    `--port=${v.port}`,
+    `--bind-address=${LOOPBACK}`,
+  ];
+}
+
+/** php-fpm's flags: in the foreground, on the rendered pool file (-R: allowed to run as root). */
+export function phpFpmArgs(conf: string, asRoot: boolean): string[] {
+  return ['-F', ...(asRoot ? ['-R'] : []), '-y', conf];
+}
+
+/** nginx's flags: the rendered config, its prefix (temp dirs) and the error log of its start-up. */
+export function nginxArgs(layout: RunLayout, errorLog: string): string[] {
+  return ['-p', layout.nginxPrefix, '-c', layout.conf.nginx, '-e', errorLog];
+}
+
+/**
+ * What "healthy" means for each service. Each runtime implements the three kinds: native/health.ts in Node,
+ * the images' lab-health script in bash (from healthArgs).
+ *  - http: GET 127.0.0.1:port + path answers 200 (nginx's goes through php-fpm: the whole HTTP path);
+ *  - tcp: the port accepts a connection;
+ *  - mysql: the lab account opens the lab database (so the schema is loaded and the account exists).
+ */
+export type HealthCheck =
+  | { kind: 'http'; port: number; path: string }
+  | { kind: 'tcp'; port: number }
+  | { kind: 'mysql'; port: number; user: string; password: string; database: string };
+
+export function healthCheck(svc: ServiceName, p: LabPorts): HealthCheck {
+  switch (svc) {
+    case 'mysql':
+      return { kind: 'mysql', port: p.mysql, ...DATABASE };
+    case 'queue-server':
+      return { kind: 'http', port: p.metrics, path: '/healthz' };
+    case 'php-fpm':
+      return { kind: 'tcp', port: p.fpm };
+    case 'nginx':
+      return { kind: 'http', port: p.http, path: '/baseline.php' };
+  }
+}
+
+/** A health check as the images' lab-health script takes it: the kind, then its values. */
+export function healthArgs(h: HealthCheck): string[] {
+  switch (h.kind) {
+    case 'http':
+      return ['http', String(h.port), h.path];
+    case 'tcp':
+      return ['tcp', String(h.port)];
+    case 'mysql':
+      return ['mysql', String(h.port), h.user, h.password, h.database];
+  }
+}
