@@ -1,6 +1,7 @@
 // The 2013-style queue server (bench/seed2013/eserver2013.py), spawned with python3 and spoken to over
-// real sockets: its replies byte for byte, the cases where it answers nothing and closes, and the
-// original's defects it must not have (shared replies, frames cut across reads, exit on a client error).
+// real sockets: its replies byte for byte, the cases where it answers nothing and closes, the
+// original's defects it must not have (shared replies, frames cut across reads, exit on a client error),
+// and the original's per-request work it must keep (its prints, and its system calls, counted by strace).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -12,6 +13,8 @@ import { queueLength, seed2013Argv, seed2013Script } from '../src/lab/seed2013.j
 import { EXPECTED_OK, frame } from '../src/protocol-bench/frames.js';
 import { repoRoot } from '@eserver-lab/testkit/repo-root';
 import { freePorts } from '@eserver-lab/testkit/free-port';
+import { findBinary } from '@eserver-lab/testkit/find-binary';
+import { waitFor } from '@eserver-lab/testkit/wait';
 
 const SQL = 'insert into bench_events (num) values (%d)';
 const enqueue = (sql = SQL) => frame(8001, JSON.stringify({ sql }));
@@ -193,10 +196,79 @@ test('queue full: the capacity-th + 1 enqueue gets no reply; the allow-list refu
   } finally {
     assert.equal(await small.stop(), 0);
   }
+  // As the original's enqueue handler: two prints per 8001 that reached it (the refused one never did;
+  // the one that found the queue full did, before the ring check), the statement and the ring's rear.
+  // 8003 prints nothing.
   const printed = readFileSync(small.out, 'utf8').trim().split('\n');
-  // Four requests reached the app (the refused one never did); each has its line.
-  assert.equal(printed.length, 4, printed.join('\n'));
-  assert.match(printed[0]!, /^127\.0\.0\.2:\d+ cmd=8001 \{"sql":"insert into bench_events \(num\) values \(%d\)"\}$/);
-  assert.match(printed[3]!, /cmd=8003 \{\}$/);
+  assert.deepEqual(printed, [
+    'insert into bench_events (num) values (1)', 'rear = 0',
+    'insert into bench_events (num) values (2)', 'rear = 1',
+    'insert into bench_events (num) values (3)', 'rear = 0',
+  ]);
   small.remove();
+});
+
+/** One 8001 on its own connection, closed by us after the reply; resolves once the server has closed too. */
+function enqueueAndClose(port: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port });
+    let data = Buffer.alloc(0);
+    s.on('error', reject);
+    s.on('data', (c: Buffer) => {
+      data = Buffer.concat([data, c]);
+      if (data.length >= 22) s.end();
+    });
+    s.on('close', () => resolve(data));
+    s.once('connect', () => s.write(enqueue()));
+  });
+}
+
+/** Calls per system call name from the table of `strace -c`. */
+function straceCounts(table: string): Map<string, number> {
+  const calls = new Map<string, number>();
+  for (const line of table.split('\n')) {
+    const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)\s*$/.exec(line);
+    if (m && m[2] !== 'total') calls.set(m[2]!, Number(m[1]));
+  }
+  return calls;
+}
+
+test('per enqueue on its own connection it makes the system calls of the original: recv(4) and recv(body), the EPOLLOUT round trip, one send, shutdown', async (t) => {
+  const strace = findBinary(['strace']);
+  if (!strace) return t.skip('strace is not installed (apt-get install strace): cannot count system calls');
+  const dir = mkdtempSync(join(tmpdir(), 'eserver2013-strace-'));
+  const table = join(dir, 'strace.txt');
+  const [port] = await freePorts(1);
+  const argv = seed2013Argv('python3', seed2013Script(repoRoot), '127.0.0.1', port!);
+  const tracer = spawn(strace, ['-f', '-c', '-o', table, ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise<number | null>((r) => tracer.once('exit', (c) => r(c)));
+  let server = 0;
+  try {
+    let err = '';
+    tracer.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+    await waitFor(() => err.includes('listening on') || tracer.exitCode !== null, { what: 'the traced server to listen', timeoutMs: 20_000 });
+    assert.equal(tracer.exitCode, null, err);
+    server = Number(readFileSync(`/proc/${tracer.pid}/task/${tracer.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
+    const n = 50;
+    for (let i = 0; i < n; i++) assert.deepEqual(await enqueueAndClose(port!), EXPECTED_OK);
+    // SIGTERM to the server (strace's child), not to strace: strace writes its table when its child exits.
+    process.kill(server, 'SIGTERM');
+    assert.equal(await exited, 0);
+    const calls = straceCounts(readFileSync(table, 'utf8'));
+    const per = (name: string) => Math.round((calls.get(name) ?? 0) / n);
+    assert.deepEqual(
+      { recvfrom: per('recvfrom'), sendto: per('sendto'), epoll_ctl: per('epoll_ctl'), shutdown: per('shutdown'), accept4: per('accept4') },
+      // recv(4) of the header, recv of the body, and the empty recv(4) of the client's close; ADD, MOD to
+      // EPOLLOUT, MOD back to EPOLLIN, DEL; an accept until EAGAIN.
+      { recvfrom: 3, sendto: 1, epoll_ctl: 4, shutdown: 1, accept4: 2 },
+      readFileSync(table, 'utf8'),
+    );
+  } finally {
+    // A killed strace would leave its child running: the server first, by its pid.
+    if (tracer.exitCode === null) {
+      if (server > 0) process.kill(server, 'SIGKILL');
+      tracer.kill('SIGKILL');
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
