@@ -20,11 +20,19 @@ describe('native lab stack with the 2013-style queue server', { timeout: 120_000
   let state: LabState;
 
   before(async () => {
+    // A caller's PYTHONUNBUFFERED must not reach the server: its prints would cost a write each.
+    const callerUnbuffered = process.env.PYTHONUNBUFFERED;
+    process.env.PYTHONUNBUFFERED = '1';
     const [http, fpm, queue, metrics, mysql] = await freePorts(5);
-    info = await nativeRuntime.up({
-      runDir, ports: { http: http!, fpm: fpm!, queue: queue!, metrics: metrics!, mysql: mysql! },
-      cpus: 0.4, memory: '2g', queueImpl: 'seed2013', log: () => {},
-    });
+    try {
+      info = await nativeRuntime.up({
+        runDir, ports: { http: http!, fpm: fpm!, queue: queue!, metrics: metrics!, mysql: mysql! },
+        cpus: 0.4, memory: '2g', queueImpl: 'seed2013', log: () => {},
+      });
+    } finally {
+      if (callerUnbuffered === undefined) delete process.env.PYTHONUNBUFFERED;
+      else process.env.PYTHONUNBUFFERED = callerUnbuffered;
+    }
     state = (await readState(runDir))!;
   });
 
@@ -36,6 +44,8 @@ describe('native lab stack with the 2013-style queue server', { timeout: 120_000
   test('client.php answers 200 ok through the Python server, which holds the entry (no drain)', async () => {
     const q = info.services.find((s) => s.name === 'queue-server')!;
     assert.match(readFileSync(`/proc/${q.pid}/cmdline`, 'utf8'), /python3.*eserver2013\.py/);
+    const environ = readFileSync(`/proc/${q.pid}/environ`, 'utf8').split('\0');
+    assert.deepEqual(environ.filter((v) => v.startsWith('PYTHON')), [], 'no PYTHON* variable from the caller');
     assert.equal((state.config as { queueImpl: string }).queueImpl, 'seed2013');
     const before = await queueLength(info.queue.host, info.queue.port);
     const res = await fetch(info.pages.client);

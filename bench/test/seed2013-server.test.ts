@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, openSync, closeSync } from 'node:fs'
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { queueLength, seed2013Argv, seed2013Script } from '../src/lab/seed2013.js';
+import { queueLength, seed2013Argv, seed2013Env, seed2013Script } from '../src/lab/seed2013.js';
 import { EXPECTED_OK, frame } from '../src/protocol-bench/frames.js';
 import { repoRoot } from '@eserver-lab/testkit/repo-root';
 import { freePorts } from '@eserver-lab/testkit/free-port';
@@ -27,13 +27,13 @@ interface Server {
   remove(): void;
 }
 
-async function startServer(extra: string[] = []): Promise<Server> {
+async function startServer(extra: string[] = [], env: NodeJS.ProcessEnv = seed2013Env(process.env)): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), 'eserver2013-'));
   const out = join(dir, 'requests.log');
   const fd = openSync(out, 'a');
   const [port] = await freePorts(1);
   const argv = seed2013Argv('python3', seed2013Script(repoRoot), '127.0.0.1', port!, extra);
-  const proc = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, 'pipe'] });
+  const proc = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, 'pipe'], env });
   closeSync(fd);
   let err = '';
   proc.stderr!.setEncoding('utf8');
@@ -208,6 +208,23 @@ test('queue full: the capacity-th + 1 enqueue gets no reply; the allow-list refu
   small.remove();
 });
 
+test('its stdout is block-buffered, as a print to a file was in 2013, even when the caller has PYTHONUNBUFFERED=1', async () => {
+  const env = seed2013Env({ ...process.env, PYTHONUNBUFFERED: '1', PYTHONPATH: '/nowhere' });
+  assert.equal(env.PYTHONUNBUFFERED, undefined);
+  assert.equal(env.PYTHONPATH, undefined);
+  assert.equal(env.PATH, process.env.PATH, 'the rest of the environment is kept');
+  const s = await startServer([], env);
+  try {
+    assert.deepEqual((await exchange(s.port, [enqueue()], 22)).data, EXPECTED_OK);
+    // The reply was sent after both prints: unbuffered, they would be in the file by now.
+    assert.equal(readFileSync(s.out, 'utf8'), '');
+  } finally {
+    assert.equal(await s.stop(), 0);
+  }
+  assert.equal(readFileSync(s.out, 'utf8'), 'insert into bench_events (num) values (1)\nrear = 0\n', 'flushed at exit');
+  s.remove();
+});
+
 /** One 8001 on its own connection, closed by us after the reply; resolves once the server has closed too. */
 function enqueueAndClose(port: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -236,39 +253,35 @@ function straceCounts(table: string): Map<string, number> {
 test('per enqueue on its own connection it makes the system calls of the original: recv(4) and recv(body), the EPOLLOUT round trip, one send, shutdown', async (t) => {
   const strace = findBinary(['strace']);
   if (!strace) return t.skip('strace is not installed (apt-get install strace): cannot count system calls');
+  const s = await startServer();
   const dir = mkdtempSync(join(tmpdir(), 'eserver2013-strace-'));
   const table = join(dir, 'strace.txt');
-  const [port] = await freePorts(1);
-  const argv = seed2013Argv('python3', seed2013Script(repoRoot), '127.0.0.1', port!);
-  const tracer = spawn(strace, ['-f', '-c', '-o', table, ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const exited = new Promise<number | null>((r) => tracer.once('exit', (c) => r(c)));
-  let server = 0;
+  // Attached once it listens, so that only requests are counted (not the interpreter's start-up).
+  const tracer = spawn(strace, ['-c', '-f', '-o', table, '-p', String(s.proc.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise<void>((r) => tracer.once('exit', () => r()));
   try {
     let err = '';
     tracer.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-    await waitFor(() => err.includes('listening on') || tracer.exitCode !== null, { what: 'the traced server to listen', timeoutMs: 20_000 });
+    await waitFor(() => /attached/.test(err) || tracer.exitCode !== null, { what: 'strace to attach to the server' });
     assert.equal(tracer.exitCode, null, err);
-    server = Number(readFileSync(`/proc/${tracer.pid}/task/${tracer.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
     const n = 50;
-    for (let i = 0; i < n; i++) assert.deepEqual(await enqueueAndClose(port!), EXPECTED_OK);
-    // SIGTERM to the server (strace's child), not to strace: strace writes its table when its child exits.
-    process.kill(server, 'SIGTERM');
-    assert.equal(await exited, 0);
+    for (let i = 0; i < n; i++) assert.deepEqual(await enqueueAndClose(s.port), EXPECTED_OK);
+    // SIGINT detaches strace, which then writes its table and ends.
+    tracer.kill('SIGINT');
+    await exited;
     const calls = straceCounts(readFileSync(table, 'utf8'));
     const per = (name: string) => Math.round((calls.get(name) ?? 0) / n);
     assert.deepEqual(
-      { recvfrom: per('recvfrom'), sendto: per('sendto'), epoll_ctl: per('epoll_ctl'), shutdown: per('shutdown'), accept4: per('accept4') },
+      { recvfrom: per('recvfrom'), sendto: per('sendto'), epoll_ctl: per('epoll_ctl'), shutdown: per('shutdown'), accept4: per('accept4'), write: per('write') },
       // recv(4) of the header, recv of the body, and the empty recv(4) of the client's close; ADD, MOD to
-      // EPOLLOUT, MOD back to EPOLLIN, DEL; an accept until EAGAIN.
-      { recvfrom: 3, sendto: 1, epoll_ctl: 4, shutdown: 1, accept4: 2 },
+      // EPOLLOUT, MOD back to EPOLLIN, DEL; an accept until EAGAIN; the prints go to stdout's buffer.
+      { recvfrom: 3, sendto: 1, epoll_ctl: 4, shutdown: 1, accept4: 2, write: 0 },
       readFileSync(table, 'utf8'),
     );
   } finally {
-    // A killed strace would leave its child running: the server first, by its pid.
-    if (tracer.exitCode === null) {
-      if (server > 0) process.kill(server, 'SIGKILL');
-      tracer.kill('SIGKILL');
-    }
+    if (tracer.exitCode === null) tracer.kill('SIGKILL');
+    assert.equal(await s.stop(), 0);
+    s.remove();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -52,3 +52,12 @@ export function queueLength(host: string, port: number, timeoutMs = 2000): Promi
     s.once('end', () => fail('closed without a reply'));
   });
 }
+
+/**
+ * The environment of the 2013-style server: the caller's, without its PYTHON* variables. They change what
+ * a request costs (PYTHONUNBUFFERED=1 makes each print two writes to the file, about a quarter of the
+ * server's CPU per enqueue), so the control must not depend on the shell it was started from.
+ */
+export function seed2013Env(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('PYTHON')));
+}

@@ -10,6 +10,7 @@ import { connect } from 'node:net';
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { repoRoot } from '@eserver-lab/testkit/repo-root';
+import { seed2013Env } from '../lab/seed2013.js';
 
 export const REF_SOURCE = join(repoRoot, 'bench', 'ref', 'eserver-ref.c');
 export const QUEUE_CLI = join(repoRoot, 'queue-server', 'dist', 'src', 'cli.js');
@@ -170,7 +171,7 @@ export async function startSeed2013Server(runDir: string, host = '127.0.0.1'): P
   // The load driver spreads its connections over 127.0.0.1-16: all of them are let through the allow-list.
   const allow = Array.from({ length: 16 }, (_, i) => ['--allow', `127.0.0.${i + 1}`]).flat();
   const child = track(
-    spawn('python3', [join(repoRoot, 'bench', 'seed2013', 'eserver2013.py'), '--host', host, '--port', '0', ...allow], { stdio: ['ignore', out, 'pipe'] }),
+    spawn('python3', [join(repoRoot, 'bench', 'seed2013', 'eserver2013.py'), '--host', host, '--port', '0', ...allow], { stdio: ['ignore', out, 'pipe'], env: seed2013Env(process.env) }),
   );
   closeSync(out);
   const tail = keepTail(child);

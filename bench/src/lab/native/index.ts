@@ -19,7 +19,7 @@ import {
   type CgroupRecord,
 } from '../cgroup.js';
 import { assertPortFree } from '../ports.js';
-import { queueLength, seed2013Argv, seed2013Script } from '../seed2013.js';
+import { queueLength, seed2013Argv, seed2013Env, seed2013Script } from '../seed2013.js';
 import { renderFile, type TokenValues } from '../render.js';
 import {
   DATABASE,
@@ -376,6 +376,7 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
         seed2013Argv(python, seed2013Script(repoRoot), LOOPBACK, ports.queue, opts.queueArgs ?? []),
         [ports.queue],
         qLog,
+        seed2013Env(process.env),
       );
       await waitHealthy('queue-server', q.proc, q.logs, async () => (await queueLength(LOOPBACK, ports.queue, 1000)) >= 0, healthMs, signal);
       log(`lab: 2013-style queue server (seed2013, no drain) up on ${LOOPBACK}:${ports.queue} (pid ${q.proc.pid}) (${took()})`);
