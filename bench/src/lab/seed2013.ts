@@ -1,6 +1,7 @@
 // The 2013-style queue server (bench/seed2013/eserver2013.py) as a lab service: how to start it, and the
 // one question it can answer about itself (8003, the queue's length). It has no metrics endpoint and no
 // MySQL drain, like the original, so the lab checks it and counts its acknowledgements through the wire.
+import { mkdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 
@@ -23,6 +24,64 @@ export function seed2013Script(repoRoot: string): string {
  */
 export function seed2013Argv(python: string, script: string, host: string, port: number, extra: string[] = []): string[] {
   return [python, script, '--host', host, '--port', String(port), ...extra];
+}
+
+/**
+ * A command line of the user's that runs instead of the stand-in: the 2013 original from a copy of it,
+ * say (this project ships none). Run by /bin/sh with {host}, {port} and {dir} (an empty directory of its
+ * own) filled in; it must exec the server, whose pid the lab puts in the stack's cgroup and stops.
+ */
+export const CONTROL_CMD_ENV = 'ESERVER_CONTROL_CMD';
+
+const CONTROL_EXAMPLE =
+  `${CONTROL_CMD_ENV}='cp -r /tmp/EasyPy/. {dir} && cd {dir} && sed -i "/^\\[queue\\]/,/^\\[/s/^port = .*/port = {port}/" EasyPy/Conf/Config.ini && PYTHONPATH=.:EasyPy/Lib:EasyPy/Common exec python3 circularQueue.py'`;
+
+export function controlCommand(env: NodeJS.ProcessEnv): string | null {
+  return env[CONTROL_CMD_ENV]?.trim() || null;
+}
+
+export interface Seed2013Launch {
+  argv: string[];
+  env: NodeJS.ProcessEnv;
+  /** The control command it runs, or null for the stand-in. */
+  control: string | null;
+}
+
+/**
+ * How to start the 2013-style server on host:port: the stand-in, or the control command of `env` when
+ * there is one (then `dir` is created for it, and `extra` must be empty: flags are the stand-in's).
+ */
+export function seed2013Launch(o: {
+  env: NodeJS.ProcessEnv;
+  python: () => string;
+  repoRoot: string;
+  host: string;
+  port: number;
+  dir: string;
+  extra?: string[];
+}): Seed2013Launch {
+  const env = seed2013Env(o.env);
+  const control = controlCommand(o.env);
+  if (control === null) return { argv: seed2013Argv(o.python(), seed2013Script(o.repoRoot), o.host, o.port, o.extra), env, control };
+  if (!control.includes('{port}')) {
+    throw new Error(`${CONTROL_CMD_ENV} has no {port}: the lab chooses the queue port and the server must listen on it. For example:\n  ${CONTROL_EXAMPLE}`);
+  }
+  if (o.extra?.length) throw new Error(`queue server flags (${o.extra.join(' ')}) are the stand-in's; with ${CONTROL_CMD_ENV} put them in the command`);
+  mkdirSync(o.dir, { recursive: true });
+  const filled = control.replaceAll('{host}', o.host).replaceAll('{port}', String(o.port)).replaceAll('{dir}', o.dir);
+  return { argv: ['/bin/sh', '-c', filled], env, control };
+}
+
+/** Why a started control command's pid is not its server's (the shell did not exec it), or null. */
+export function controlNotExecd(pid: number): string | null {
+  let exe: string;
+  try {
+    exe = readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return null; // gone or unreadable: the health check says what happened
+  }
+  if (exe !== realpathSync('/bin/sh')) return null;
+  return `${CONTROL_CMD_ENV} left its server under a shell (pid ${pid} is ${exe}): end the command with exec, so that the lab can put the server's pid in the stack's cgroup and stop it. For example:\n  ${CONTROL_EXAMPLE}`;
 }
 
 /** Sends one 8003 and returns the length it reports. Rejects on no reply, a wrong cmd or a timeout. */
