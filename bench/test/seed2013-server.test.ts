@@ -9,7 +9,8 @@ import { mkdtempSync, readFileSync, rmSync, openSync, closeSync } from 'node:fs'
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { queueLength, seed2013Argv, seed2013Env, seed2013Script } from '../src/lab/seed2013.js';
+import { CONTROL_CMD_ENV, queueLength, seed2013Argv, seed2013Env, seed2013Script } from '../src/lab/seed2013.js';
+import { startControlServer } from '../src/protocol-bench/servers.js';
 import { EXPECTED_OK, frame } from '../src/protocol-bench/frames.js';
 import { repoRoot } from '@eserver-lab/testkit/repo-root';
 import { freePorts } from '@eserver-lab/testkit/free-port';
@@ -283,5 +284,29 @@ test('per enqueue on its own connection it makes the system calls of the origina
     assert.equal(await s.stop(), 0);
     s.remove();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('bench-proto\'s control server runs ESERVER_CONTROL_CMD on a free port, exec-ed, and says how to set it when unset', async () => {
+  const caller = process.env[CONTROL_CMD_ENV];
+  const runDir = mkdtempSync(join(tmpdir(), 'eserver2013-control-'));
+  try {
+    delete process.env[CONTROL_CMD_ENV];
+    await assert.rejects(startControlServer(runDir), new RegExp(`${CONTROL_CMD_ENV}, which is not set`));
+    // A fake original: the stand-in, started from its own directory through a shell that execs it.
+    process.env[CONTROL_CMD_ENV] = `cd {dir} && exec python3 ${seed2013Script(repoRoot)} --host {host} --port {port}`;
+    const s = await startControlServer(runDir);
+    try {
+      assert.equal(s.kind, 'control');
+      const argv = readFileSync(`/proc/${s.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      assert.deepEqual(argv.slice(-5), [seed2013Script(repoRoot), '--host', '127.0.0.1', '--port', String(s.port)], 'the pid is the server\'s');
+      assert.deepEqual((await exchange(s.port, [enqueue()], 22)).data, EXPECTED_OK);
+    } finally {
+      await s.stop();
+    }
+  } finally {
+    if (caller === undefined) delete process.env[CONTROL_CMD_ENV];
+    else process.env[CONTROL_CMD_ENV] = caller;
+    rmSync(runDir, { recursive: true, force: true });
   }
 });
