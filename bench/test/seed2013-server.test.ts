@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, openSync, closeSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CONTROL_CMD_ENV, queueLength, seed2013Argv, seed2013Env, seed2013Script } from '../src/lab/seed2013.js';
@@ -308,5 +308,28 @@ test('bench-proto\'s control server runs ESERVER_CONTROL_CMD on a free port, exe
     if (caller === undefined) delete process.env[CONTROL_CMD_ENV];
     else process.env[CONTROL_CMD_ENV] = caller;
     rmSync(runDir, { recursive: true, force: true });
+  }
+});
+
+test('queueLength asks again when its 8003 gets another connection\'s reply (the 2013 original shares one reply slot)', async () => {
+  let asked = 0;
+  let alwaysWrong = false;
+  const fake = createServer((c) => {
+    c.once('data', () => {
+      asked++;
+      // The first answer is a concurrent enqueue's reply; the next one is the length.
+      c.end(asked === 1 || alwaysWrong ? EXPECTED_OK : reply(8003, '42'));
+    });
+  });
+  await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+  const port = (fake.address() as { port: number }).port;
+  try {
+    assert.equal(await queueLength('127.0.0.1', port), 42);
+    assert.equal(asked, 2);
+    // A server that never answers 8003 with 8003 is reported once the time is up.
+    alwaysWrong = true;
+    await assert.rejects(queueLength('127.0.0.1', port, 300), /reply cmd 8001, expected 8003 \(\d+ tries in 300 ms\)/);
+  } finally {
+    await new Promise((r) => fake.close(r));
   }
 });

@@ -84,16 +84,43 @@ export function controlNotExecd(pid: number): string | null {
   return `${CONTROL_CMD_ENV} left its server under a shell (pid ${pid} is ${exe}): end the command with exec, so that the lab can put the server's pid in the stack's cgroup and stop it. For example:\n  ${CONTROL_EXAMPLE}`;
 }
 
-/** Sends one 8003 and returns the length it reports. Rejects on no reply, a wrong cmd or a timeout. */
-export function queueLength(host: string, port: number, timeoutMs = 2000): Promise<number> {
+/**
+ * The queue's length, by 8003. The 2013 original has one reply slot for all connections, so under load
+ * an 8003 can get a concurrent enqueue's reply: then it asks again, until `timeoutMs` has passed.
+ * Rejects on no reply, a wrong cmd that persists, or a timeout.
+ */
+export async function queueLength(host: string, port: number, timeoutMs = 2000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let wrong: { cmd: number; tries: number } | null = null;
+  const wrongCmd = (w: { cmd: number; tries: number }) =>
+    new Error(`8003 to ${host}:${port}: reply cmd ${w.cmd}, expected 8003 (${w.tries} ${w.tries === 1 ? 'try' : 'tries'} in ${timeoutMs} ms)`);
+  for (let tries = 1; ; tries++) {
+    let r: Awaited<ReturnType<typeof askLength>>;
+    try {
+      r = await askLength(host, port, Math.max(1, deadline - Date.now()));
+    } catch (e) {
+      // Out of time on a retry: what went wrong is the reply meant for someone else.
+      if (wrong && e instanceof NoReplyInTime) throw wrongCmd(wrong);
+      throw e;
+    }
+    if (typeof r === 'number') return r;
+    wrong = { cmd: r.wrongCmd, tries };
+    if (Date.now() >= deadline) throw wrongCmd(wrong);
+  }
+}
+
+class NoReplyInTime extends Error {}
+
+/** One 8003 on a connection of its own: the length, or the cmd of a reply meant for someone else. */
+function askLength(host: string, port: number, timeoutMs: number): Promise<number | { wrongCmd: number }> {
   return new Promise((resolve, reject) => {
     const s = connect({ host, port });
     let buf = Buffer.alloc(0);
-    const fail = (why: string) => {
+    const fail = (why: string, E: new (message: string) => Error = Error) => {
       s.destroy();
-      reject(new Error(`8003 to ${host}:${port}: ${why}`));
+      reject(new E(`8003 to ${host}:${port}: ${why}`));
     };
-    s.setTimeout(timeoutMs, () => fail('no reply in time'));
+    s.setTimeout(timeoutMs, () => fail('no reply in time', NoReplyInTime));
     s.once('error', (e) => fail(e.message));
     s.once('connect', () => s.write(Buffer.from([0x1f, 0x43, 0x00, 0x02, 0x7b, 0x7d]))); // 8003 {}
     s.on('data', (d: Buffer) => {
@@ -101,7 +128,11 @@ export function queueLength(host: string, port: number, timeoutMs = 2000): Promi
       if (buf.length < 4) return;
       const cmd = buf.readUInt16BE(0);
       const len = buf.readUInt16BE(2);
-      if (cmd !== 8003) return fail(`reply cmd ${cmd}, expected 8003`);
+      if (cmd !== 8003) {
+        s.destroy();
+        resolve({ wrongCmd: cmd });
+        return;
+      }
       if (buf.length < 4 + len) return;
       s.destroy();
       const n = Number(JSON.parse(buf.subarray(4, 4 + len).toString('utf8')));
