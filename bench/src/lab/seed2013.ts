@@ -145,8 +145,8 @@ function askLength(host: string, port: number, timeoutMs: number): Promise<numbe
 
 /**
  * The environment of the 2013-style server: the caller's, without its PYTHON* variables. They change what
- * a request costs (PYTHONUNBUFFERED=1 makes each print two writes to the file, about a quarter of the
- * server's CPU per enqueue), so the control must not depend on the shell it was started from.
+ * a request costs (PYTHONUNBUFFERED=1 makes each print two writes to the file), so the control must not
+ * depend on the shell it was started from.
  */
 export function seed2013Env(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('PYTHON')));
