@@ -1,6 +1,7 @@
-// The 2013-style queue server (bench/seed2013/eserver2013.py) as a lab service: how to start it, and the
-// one question it can answer about itself (8003, the queue's length). It has no metrics endpoint and no
-// MySQL drain, like the original, so the lab checks it and counts its acknowledgements through the wire.
+// The 2013-style queue server (bench/seed2013/eserver2013.py) as a lab service: how to start it (or, with
+// ESERVER_CONTROL_CMD, a user's copy of the 2013 original in its place), and the one question it can answer
+// about itself (8003, the queue's length). It has no metrics endpoint and no MySQL drain, like the
+// original, so the lab checks it and counts its acknowledgements through the wire.
 import { mkdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
