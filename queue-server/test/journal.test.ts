@@ -70,6 +70,11 @@ function until(cond: () => boolean, ms: number, what: string): Promise<void> {
   });
 }
 
+/** The journal's active segment file, for closing its fd behind the journal's back (a write then fails). */
+function activeSegment(j: Journal): { fd: number } {
+  return (j as unknown as { segs: { fd: number } }).segs;
+}
+
 function metric(j: Journal, name: string): number {
   const m = j.metrics().find((s) => s.name === name);
   assert.ok(m, name);
@@ -204,7 +209,7 @@ describe('journal', () => {
   it('a refused write fails every waiting callback once, with the error, and nothing is acknowledged', async () => {
     const dir = tmpDir();
     const j = await open(dir, 'always');
-    fs.closeSync((j as unknown as { fd: number }).fd); // the next write fails with EBADF
+    fs.closeSync(activeSegment(j).fd); // the next write fails with EBADF
     const calls: Array<{ seq: number; err: Error | null }> = [];
     const done = (seq: number, err: Error | null): void => {
       calls.push({ seq, err });
@@ -226,7 +231,7 @@ describe('journal', () => {
     assert.ok(calls[5].err instanceof Error);
     await new Promise((r) => setTimeout(r, 20));
     assert.equal(calls.length, 6, 'each callback exactly once');
-    (j as unknown as { fd: number }).fd = -1;
+    activeSegment(j).fd = -1;
     await j.close();
   });
 
@@ -378,13 +383,13 @@ describe('journal', () => {
     const dir = tmpDir();
     const j = await open(dir, 'always');
     // Close the fd behind the journal's back: the next write fails with EBADF.
-    const fdField = (j as unknown as { fd: number }).fd;
+    const fdField = activeSegment(j).fd;
     fs.closeSync(fdField);
     j.append(entry(1));
     await assert.rejects(j.flush());
     assert.equal(metric(j, 'eserver_journal_up'), 0);
     assert.throws(() => j.append(entry(2)));
-    (j as unknown as { fd: number }).fd = -1;
+    activeSegment(j).fd = -1;
     await j.close();
   });
 });
