@@ -7,8 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, resolveConfig } from '../src/config.js';
 import { FrameCollector, encodeFrame } from '../src/codec.js';
-import { Client, enqueueFrame, sleep } from './helpers/net.js';
+import { Client, enqueueFrame } from './helpers/net.js';
 import { runCli, runCliToExit, scrape } from './helpers/cli.js';
+import { waitFor } from '@eserver-lab/testkit/wait';
 
 test('config precedence: defaults < file < env < flags', () => {
   const file = { queue: { port: 1111, capacity: 10, idleTimeoutMs: 5, allowTables: ['a', 'b'] } };
@@ -95,6 +96,7 @@ test('CLI refuses to start: bad config, a test-hook flag (even with the hooks en
 test('SIGTERM under load: exit 0, and every acknowledged enqueue is accounted for', { timeout: 60_000 }, async () => {
   const cli = await runCli(['--port', '0', '--metrics-port', '0']);
   let acked = 0;
+  let oneShotAcked = 0;
   let stop = false;
   const frame = enqueueFrame('insert into bench_events (num) values (%d)');
   // Persistent clients pipelining requests, and connection-per-request clients, until the server closes them.
@@ -123,7 +125,10 @@ test('SIGTERM under load: exit 0, and every acknowledged enqueue is accounted fo
         s.on('data', (d: Buffer) => {
           col.push(d);
           if (col.frames.length > 0) {
-            if (col.frames[0].cmd === 8001) acked++;
+            if (col.frames[0].cmd === 8001) {
+              acked++;
+              oneShotAcked++;
+            }
             s.destroy();
             resolve(true);
           }
@@ -134,13 +139,12 @@ test('SIGTERM under load: exit 0, and every acknowledged enqueue is accounted fo
     }
   };
   const load = [...Array.from({ length: 20 }, (_, i) => persistent(i)), ...Array.from({ length: 20 }, (_, i) => oneShot(i))];
-  await sleep(700);
-  const before = acked;
+  // SIGTERM once both kinds of clients are being served.
+  await waitFor(() => acked > 100 && oneShotAcked > 0 && acked > oneShotAcked, { timeoutMs: 30_000, what: 'acks on persistent and one-shot connections' });
   const code = await cli.stop('SIGTERM');
   stop = true;
   await Promise.all(load);
   assert.equal(code, 0, cli.stderr());
-  assert.ok(before > 100, `load was running (${before} acks before SIGTERM)`);
   const stopped = cli.logs().find((l) => l.event === 'stopped');
   assert.ok(stopped, 'final log line');
   assert.equal(stopped.enqueued_total, acked, 'server count of acked enqueues equals the acks clients received');
