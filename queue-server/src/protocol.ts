@@ -35,7 +35,7 @@ export class Protocol {
   private readonly onDurable: (slot: PendingReply, err: QueueError | null) => void;
 
   constructor(
-    readonly queue: Queue,
+    private readonly queue: Queue,
     private readonly rejections: Rejections,
     private readonly log: Logger,
   ) {

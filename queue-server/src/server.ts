@@ -61,7 +61,7 @@ export class QueueServer implements MetricSource, ConnOwner {
   readonly limits: ConnectionLimits;
   readonly maxBody: number;
   readonly backlog: number;
-  readonly protocol: Protocol;
+  private readonly protocol: Protocol;
   private readonly allow: AllowList;
   private readonly log: Logger;
   private readonly shutdownGraceMs: number;
