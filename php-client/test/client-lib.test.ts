@@ -1,10 +1,11 @@
 // The PHP client library (lib/eserver_client.php) run by the real php CLI against the real queue server.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Queue, QueueServer } from '@eserver-lab/queue-server';
+import { waitFor } from '@eserver-lab/common/wait';
 
 const LIB = fileURLToPath(new URL('../../lib/eserver_client.php', import.meta.url));
 
@@ -16,12 +17,36 @@ interface PhpResult {
   body: unknown;
 }
 
-/** Runs PHP code with the library loaded; the code must `echo json_encode(...)`. */
-function php(code: string): Promise<unknown> {
-  const script = `require ${JSON.stringify(LIB)};\n${code}`;
+const PAUSE = 'PAUSED';
+
+/**
+ * Runs PHP code with the library loaded; the code must end with `echo json_encode(...)`. The code may call
+ * test_pause(): PHP then waits, with its connections as they are, until `whilePaused` resolves.
+ */
+function php(code: string, whilePaused?: () => Promise<void>): Promise<unknown> {
+  const script = `require ${JSON.stringify(LIB)};\nfunction test_pause() { echo "${PAUSE}\\n"; fflush(STDOUT); fgets(STDIN); }\n${code}`;
   return new Promise((resolve, reject) => {
-    execFile('php', ['-d', 'display_errors=stderr', '-r', script], { timeout: 30_000 }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`php failed: ${err.message}\n${stderr}`));
+    const child = spawn('php', ['-d', 'display_errors=stderr', '-r', script], { stdio: ['pipe', 'pipe', 'pipe'], timeout: 30_000 });
+    let stdout = '';
+    let stderr = '';
+    let paused = false;
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (paused || !stdout.startsWith(`${PAUSE}\n`)) return;
+      paused = true;
+      stdout = stdout.slice(PAUSE.length + 1);
+      (whilePaused ?? (async () => {}))().then(
+        () => child.stdin.end('\n'),
+        (err: unknown) => {
+          child.kill('SIGKILL');
+          reject(err);
+        },
+      );
+    });
+    child.once('error', reject);
+    child.once('close', (code) => {
+      if (code !== 0) return reject(new Error(`php exited with ${code}:\n${stderr}`));
       try {
         resolve(JSON.parse(stdout));
       } catch {
@@ -106,11 +131,19 @@ test('php: connect failure, read timeout and a closed connection are distinct co
 
 test('php: persistent mode reuses one connection and reconnects once after the server dropped it', async () => {
   await withServer({ idleTimeoutMs: 200 }, async (port, q, s) => {
-    const r = (await php(`$o = ['port' => ${port}, 'persistent' => true]; $out = [];
+    // PHP waits while the server closes the kept connection as idle.
+    const idleClosed = (): Promise<unknown> =>
+      waitFor(() => s.rejectedCounts().idle_timeout === 1 && s.connectionCount === 0, { timeoutMs: 10_000, what: 'the server to close the idle connection' });
+    const r = (await php(
+      `$o = ['port' => ${port}, 'persistent' => true]; $out = [];
       for ($i = 0; $i < 5; $i++) $out[] = eserver_insert_queue('x %d', $o);
-      usleep(800000); // longer than the server's idle timeout: it closes the kept connection
+      test_pause();
       for ($i = 0; $i < 3; $i++) $out[] = eserver_insert_queue('x %d', $o);
-      echo json_encode($out);`)) as PhpResult[];
+      echo json_encode($out);`,
+      async () => {
+        await idleClosed();
+      },
+    )) as PhpResult[];
     assert.equal(r.length, 8);
     r.forEach((x, i) => assert.equal(x.ok, true, `request ${i}: ${JSON.stringify(x)}`));
     assert.equal(q.length, 8);

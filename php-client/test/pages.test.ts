@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '@eserver-lab/common/free-port';
 import { repoRoot } from '@eserver-lab/common/repo-root';
+import { waitFor } from '@eserver-lab/common/wait';
 
 const run = promisify(execFile);
 const pub = join(repoRoot, 'php-client', 'public');
@@ -39,15 +39,8 @@ describe('lab PHP pages', { timeout: 30_000 }, () => {
     server = spawn(process.execPath, [queueCli, '--host', '127.0.0.1', '--port', `${port}`, '--metrics-port', `${metricsPort}`], {
       stdio: 'ignore',
     });
-    for (let i = 0; i < 200; i++) {
-      try {
-        if ((await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).ok) return;
-      } catch {
-        /* not yet */
-      }
-      await sleep(25);
-    }
-    throw new Error('queue server did not answer /healthz');
+    const healthy = async (): Promise<boolean> => (await fetch(`http://127.0.0.1:${metricsPort}/healthz`).catch(() => null))?.ok === true;
+    await waitFor(healthy, { timeoutMs: 10_000, intervalMs: 25, what: 'the queue server to answer /healthz' });
   });
 
   after(() => {

@@ -27,13 +27,6 @@ export interface RunningApp {
 }
 
 export async function startApp(cfg: Config, log: Logger): Promise<RunningApp> {
-  if (cfg.testBurnCpuUs > 0) {
-    log.warn('TEST_HOOK_ENABLED', {
-      msg: `!!! test-only hook on: every ${cfg.testBurnAt === 'connection' ? 'accepted connection' : '8001'} burns ${cfg.testBurnCpuUs} us of CPU. Never run this in production. !!!`,
-      testBurnCpuUs: cfg.testBurnCpuUs,
-      testBurnAt: cfg.testBurnAt,
-    });
-  }
   const guard = cfg.guard ? new SqlGuard({ allowTables: cfg.allowTables }) : undefined;
   const queue = new Queue({ capacity: cfg.capacity, maxBytes: cfg.maxQueueBytes, guard, dequeueEnabled: cfg.mysqlUrl === null });
 
@@ -106,8 +99,6 @@ export async function startApp(cfg: Config, log: Logger): Promise<RunningApp> {
       maxBody: cfg.maxBody,
       backlog: cfg.backlog,
       shutdownGraceMs: cfg.shutdownGraceMs,
-      testBurnCpuUs: cfg.testBurnCpuUs,
-      testBurnAt: cfg.testBurnAt,
       limits: {
         maxConnections: cfg.maxConnections,
         idleTimeoutMs: cfg.idleTimeoutMs,

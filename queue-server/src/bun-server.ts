@@ -1,11 +1,11 @@
 // The queue server on Bun's own sockets (`Bun.listen`) instead of Bun's `node:net` compatibility layer,
-// which builds a stream Duplex per connection. Everything above the socket is QueueServer's: the parser,
-// the commands, the in-order replies, the limits, the sweep and the graceful close. A Bun socket is
+// which builds a stream Duplex per connection. Everything above the socket is shared with the node:net
+// server: the parser, the protocol (protocol.ts), the in-order replies, the limits, the sweep and the
+// graceful close (server.ts); only listening and the socket differ. A Bun socket is
 // wrapped in the few members of net.Socket that QueueServer uses (on, write with its flush callback, end,
 // destroy, destroyed, writableLength, remoteAddress, pause/resume). On node, or with QUEUE_BUN_SOCKETS=node-net, createQueueServer gives the
 // plain QueueServer. bench-proto's runtime table measures both paths on Bun (queue-server/README.md).
 import type net from 'node:net';
-import { sweepInterval } from './limits.js';
 import { QueueServer, type QueueServerOptions } from './server.js';
 
 /** The members of Bun's TCP socket used here (Bun's own types are not a dependency of this package). */
@@ -198,12 +198,7 @@ export class BunQueueServer extends QueueServer {
     } catch (err) {
       return Promise.reject(err);
     }
-    this.listening = true;
-    const every = sweepInterval(this.limits);
-    if (every > 0) {
-      this.sweepTimer = setInterval(() => this.sweep(), every);
-      this.sweepTimer.unref();
-    }
+    this.listeningStarted();
     this.bound = { address: host, family: host.includes(':') ? 'IPv6' : 'IPv4', port: this.listener.port };
     return Promise.resolve(this.bound);
   }
@@ -217,11 +212,11 @@ export class BunQueueServer extends QueueServer {
     this.accept(shim as unknown as net.Socket);
   }
 
-  override close(): Promise<void> {
-    // Stop accepting (open connections stay, QueueServer.close ends them in order), then the shared close.
+  protected override closeListener(done: () => void): void {
+    // Stops accepting; open connections stay, and QueueServer.close ends them in order.
     this.listener?.stop(false);
     this.listener = null;
-    return super.close();
+    done();
   }
 }
 

@@ -38,8 +38,6 @@ export interface Config {
   journalSegmentBytes: number;
   guard: boolean;
   allowTables: string[];
-  testBurnCpuUs: number;
-  testBurnAt: 'enqueue' | 'connection';
 }
 
 type Kind = 'int' | 'string' | 'list' | 'bool' | 'enum';
@@ -87,8 +85,6 @@ export const DEFAULTS: Config = {
   journalSegmentBytes: 64 * 1024 * 1024,
   guard: true,
   allowTables: ['bench_events'],
-  testBurnCpuUs: 0,
-  testBurnAt: 'enqueue',
 };
 
 export const OPTION_SPECS: readonly OptionSpec[] = [
@@ -128,8 +124,6 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'journalSegmentBytes', flag: 'journal-segment-bytes', kind: 'int', min: 4096, arg: 'bytes', help: 'start a new journal segment past this size (committed segments are deleted whole)' },
   { key: 'guard', flag: 'guard', kind: 'bool', help: 'SQL guard: only INSERT INTO <allowed table> (...) VALUES (<literals>) (--no-guard disables)' },
   { key: 'allowTables', flag: 'allow-tables', kind: 'list', arg: 'list', help: 'tables the SQL guard allows, comma separated' },
-  { key: 'testBurnCpuUs', flag: 'test-burn-cpu-us', kind: 'int', min: 0, max: 1_000_000, arg: 'us', help: 'TEST ONLY: burn this much CPU per 8001 (or per accepted connection, see --test-burn-at); needs ESERVER_ENABLE_TEST_HOOKS=1' },
-  { key: 'testBurnAt', flag: 'test-burn-at', kind: 'enum', choices: ['enqueue', 'connection'], arg: 'where', help: 'TEST ONLY: where --test-burn-cpu-us burns: per 8001 (enqueue) or per accepted connection' },
 ];
 
 export class ConfigError extends Error {
@@ -207,7 +201,7 @@ export function resolveConfig(src: ConfigSources): Config {
     }
   }
   const cfg = out as unknown as Config;
-  check(cfg, env);
+  check(cfg);
   return cfg;
 }
 
@@ -251,7 +245,7 @@ function convert(spec: OptionSpec, v: unknown, where: string): unknown {
 
 const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_$]*$/;
 
-function check(c: Config, env: NodeJS.ProcessEnv): void {
+function check(c: Config): void {
   if (c.maxBufferedBytes < c.maxBody + 4) {
     throw new ConfigError(`maxBufferedBytes (${c.maxBufferedBytes}) must be at least maxBody + 4 (${c.maxBody + 4}) to hold one frame`);
   }
@@ -271,9 +265,6 @@ function check(c: Config, env: NodeJS.ProcessEnv): void {
   }
   for (const t of c.allowTables) if (!TABLE_NAME.test(t)) throw new ConfigError(`allowTables: "${t}" is not a plain table name`);
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(c.stream)) throw new ConfigError('stream must be 1-64 characters of [A-Za-z0-9_.-]');
-  if (c.testBurnCpuUs > 0 && env.ESERVER_ENABLE_TEST_HOOKS !== '1') {
-    throw new ConfigError('--test-burn-cpu-us is a test-only hook: refusing to start without ESERVER_ENABLE_TEST_HOOKS=1');
-  }
 }
 
 /** A URL with its password hidden, for logs and errors. */

@@ -1,15 +1,19 @@
-// The TCP side: accepts connections, feeds each one's bytes to its own FrameParser, runs the command
-// against the Queue and writes that connection's replies, in request order. Nothing is shared between
-// connections except the queue itself (the original shared one reply slot between all of them).
+// The TCP side: accepts connections, reads each one's bytes into its own FrameParser, pauses reading while
+// a peer leaves its replies unread, sheds idle and slow peers, and closes gracefully. What a frame means is
+// the Protocol's (protocol.ts). Nothing is shared between connections except the queue itself (the original
+// shared one reply slot between all of them).
 import net from 'node:net';
 import type { Logger, MetricSample, MetricSource } from './contracts.js';
-import { CMD, ENQUEUE_OK, FrameParser, HEADER_BYTES, type FrameParserOptions, MAX_BODY_UINT16, encodeFrame, pyJsonString, pyJsonStringLength, type FrameSink } from './codec.js';
-import { ERROR_CODES, QueueError, REFUSAL_REASONS, cachedErrorFrame, type ErrorCode, type RefusalReason } from './errors.js';
+import { HEADER_BYTES, type FrameParserOptions } from './codec.js';
+import type { RefusalReason } from './errors.js';
 import { AllowList } from './allowlist.js';
-import { ConnList, type Linked } from './conn-list.js';
+import { ConnList } from './conn-list.js';
+import { Conn, type ConnOwner } from './connection.js';
 import { DEFAULT_LIMITS, sweepInterval, validateLimits, type ConnectionLimits } from './limits.js';
 import { silentLogger } from './log.js';
+import { Protocol } from './protocol.js';
 import type { Queue } from './queue.js';
+import { Rejections } from './rejections.js';
 
 export interface QueueServerOptions {
   queue: Queue;
@@ -21,80 +25,8 @@ export interface QueueServerOptions {
   backlog?: number;
   /** Time given to connections at shutdown to finish the frames they are sending. Default 5000 ms. */
   shutdownGraceMs?: number;
-  /** Test-only: microseconds of CPU burnt per 8001, to prove a benchmark gate catches a regression. */
-  testBurnCpuUs?: number;
-  /** Test-only: burn per 8001 (default) or per accepted connection (a slower connection path). */
-  testBurnAt?: 'enqueue' | 'connection';
   log?: Logger;
 }
-
-/** A reply in a connection's ordered queue; buf is null until the journal settles its entry. */
-interface PendingReply {
-  buf: Buffer | null;
-  conn?: Conn;
-}
-
-// The journal settles each 8001 through this one function (the slot is its context): no closure per request.
-function onDurable(slot: PendingReply, err: QueueError | null): void {
-  const c = slot.conn as Conn;
-  slot.buf = err === null ? ENQUEUE_OK : c.srv.errorFrameFor(err);
-  c.srv.flushPendingGuarded(c);
-}
-
-/** One open connection. It is the FrameSink of its own parser, so no closure is made per connection. */
-class Conn implements FrameSink, Linked<Conn> {
-  readonly parser: FrameParser;
-  prev: Conn | null = null;
-  next: Conn | null = null;
-  linked = false;
-  lastActive: number;
-  /** When the incomplete frame in the parser started arriving; 0 when between frames. */
-  frameStart = 0;
-  frames = 0;
-  /** Replies of this chunk, written together with one socket.write. */
-  out: Buffer | null = null;
-  outMore: Buffer[] | null = null;
-  /** Replies waiting on the journal, in request order; null when nothing is outstanding. */
-  pending: PendingReply[] | null = null;
-  /** Close once every outstanding reply is written (peer half-closed, or shutdown). */
-  endWhenIdle = false;
-  /** At shutdown: the frame this connection was in the middle of may still be served. */
-  graceFrame = false;
-  closed = false;
-  /** Reply bytes made while consuming the current chunk, and how many it may make before reading stops. */
-  produced = 0;
-  room = 0;
-  /** Bytes received but not consumed yet: reading is paused until the peer has read our replies. */
-  held: Buffer | null = null;
-  stalledSince = 0;
-
-  constructor(
-    readonly srv: QueueServer,
-    readonly socket: net.Socket,
-    parserOptions: FrameParserOptions,
-    now: number,
-  ) {
-    this.parser = new FrameParser(parserOptions);
-    this.lastActive = now;
-  }
-
-  onFrame(cmd: number, body: Buffer): void {
-    this.frames++;
-    this.srv.handle(this, cmd, body);
-    if (this.produced >= this.room) this.parser.stop();
-  }
-
-  onOversize(cmd: number, len: number): void {
-    this.frames++;
-    this.srv.replyError(this, 'BODY_TOO_LARGE', `body of ${len} bytes for cmd ${cmd} exceeds the limit of ${this.parser.maxBody}`);
-    if (this.produced >= this.room) this.parser.stop();
-  }
-}
-
-// An 8002 reply escapes each UTF-16 unit of the statement to at most 6 bytes, adds 2 quotes, and the `%d`
-// becomes at most 16 digits. A template up to this long always fits a frame, so the enqueue path only
-// measures the escaped length of longer ones.
-const ALWAYS_FITS_UNITS = Math.floor((MAX_BODY_UINT16 - 2 - 16) / 6);
 
 const EMPTY = Buffer.alloc(0);
 
@@ -104,54 +36,51 @@ type TaggedSocket = net.Socket & { [CONN]: Conn };
 // Socket handlers are shared functions (`this` is the socket), so accepting a connection allocates no closures.
 function onData(this: TaggedSocket, chunk: Buffer): void {
   const c = this[CONN];
+  const srv = c.owner as QueueServer;
   try {
-    c.srv.onChunk(c, chunk);
+    srv.onChunk(c, chunk);
   } catch (err) {
-    c.srv.connectionFailed(c, err);
+    srv.failed(c, err);
   }
 }
 function onEnd(this: TaggedSocket): void {
   const c = this[CONN];
   c.endWhenIdle = true;
-  c.srv.maybeEnd(c);
+  c.maybeEnd();
 }
 function onError(this: TaggedSocket): void {
   // ECONNRESET and friends: the peer is gone. 'close' follows and does the bookkeeping.
 }
 function onClose(this: TaggedSocket): void {
-  this[CONN].srv.forget(this[CONN]);
+  const c = this[CONN];
+  (c.owner as QueueServer).forget(c);
 }
 
-export class QueueServer implements MetricSource {
+export class QueueServer implements MetricSource, ConnOwner {
   readonly queue: Queue;
   readonly limits: ConnectionLimits;
   readonly maxBody: number;
   readonly backlog: number;
-  readonly testBurnCpuUs: number;
-  readonly testBurnAt: 'enqueue' | 'connection';
-  private readonly burnPerEnqueueUs: number;
-  private readonly burnPerConnectionUs: number;
+  private readonly protocol: Protocol;
   private readonly allow: AllowList;
   private readonly log: Logger;
-  private readonly journaled: boolean;
   private readonly shutdownGraceMs: number;
   private readonly net: net.Server;
   private readonly conns = new ConnList<Conn>();
   /** One options object for every connection's parser (validated once, not allocated per connection). */
   private readonly parserOptions: FrameParserOptions;
-  protected sweepTimer: NodeJS.Timeout | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
   private now = Date.now();
-  protected listening = false;
+  private listening = false;
   private stopping: Promise<void> | null = null;
   private shuttingDown = false;
-  private readonly lengthCache = new Map<number, Buffer>();
 
   // counters
+  private readonly rejections = new Rejections();
   private connectionsTotal = 0;
   private bytesIn = 0;
   private bytesOut = 0;
   private readPaused = 0;
-  private readonly rejected = new Map<string, number>();
 
   constructor(opts: QueueServerOptions) {
     this.queue = opts.queue;
@@ -161,14 +90,9 @@ export class QueueServer implements MetricSource {
     this.parserOptions = { maxBody: this.maxBody };
     this.backlog = opts.backlog ?? 1024;
     this.shutdownGraceMs = opts.shutdownGraceMs ?? 5000;
-    this.testBurnCpuUs = opts.testBurnCpuUs ?? 0;
-    this.testBurnAt = opts.testBurnAt ?? 'enqueue';
-    this.burnPerEnqueueUs = this.testBurnAt === 'enqueue' ? this.testBurnCpuUs : 0;
-    this.burnPerConnectionUs = this.testBurnAt === 'connection' ? this.testBurnCpuUs : 0;
     this.allow = new AllowList(opts.allow);
     this.log = opts.log ?? silentLogger;
-    this.journaled = this.queue.hasJournal;
-    for (const r of [...ERROR_CODES, ...REFUSAL_REASONS]) this.rejected.set(r, 0);
+    this.protocol = new Protocol(this.queue, this.rejections, this.log);
     this.net = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.accept(s));
   }
 
@@ -180,15 +104,20 @@ export class QueueServer implements MetricSource {
       this.net.listen({ port, host, backlog: this.backlog }, () => {
         this.net.off('error', fail);
         this.net.on('error', (err) => this.log.error('server_error', { err }));
-        this.listening = true;
-        const every = sweepInterval(this.limits);
-        if (every > 0) {
-          this.sweepTimer = setInterval(() => this.sweep(), every);
-          this.sweepTimer.unref();
-        }
+        this.listeningStarted();
         resolve(this.net.address() as net.AddressInfo);
       });
     });
+  }
+
+  /** Once the listener is bound (whatever the socket layer): the sweep starts. */
+  protected listeningStarted(): void {
+    this.listening = true;
+    const every = sweepInterval(this.limits);
+    if (every > 0) {
+      this.sweepTimer = setInterval(() => this.sweep(), every);
+      this.sweepTimer.unref();
+    }
   }
 
   get isListening(): boolean {
@@ -217,7 +146,6 @@ export class QueueServer implements MetricSource {
       return;
     }
     this.connectionsTotal++;
-    if (this.burnPerConnectionUs !== 0) burnCpu(this.burnPerConnectionUs);
     const c = new Conn(this, socket, this.parserOptions, this.now);
     (socket as TaggedSocket)[CONN] = c;
     this.conns.add(c);
@@ -228,14 +156,10 @@ export class QueueServer implements MetricSource {
   }
 
   private refuse(socket: net.Socket, reason: RefusalReason): void {
-    this.count(reason);
+    this.rejections.count(reason);
     // No handlers are attached; an error on a socket being destroyed must not become uncaught.
     socket.on('error', onError);
     socket.destroy();
-  }
-
-  private count(reason: string): void {
-    this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);
   }
 
   /** @internal */
@@ -262,7 +186,7 @@ export class QueueServer implements MetricSource {
       c.produced = 0;
       c.room = this.limits.maxBufferedBytes - c.socket.writableLength;
       off += c.parser.push(off === 0 ? buf : buf.subarray(off), c);
-      if (c.out !== null) this.flushOut(c);
+      if (c.out !== null) c.flushOut();
       if (c.closed) return;
       if (off >= buf.length) break;
       // Stopped early. When the kernel took everything already, carry on at once.
@@ -284,7 +208,7 @@ export class QueueServer implements MetricSource {
       c.frameStart = 0;
       if (this.shuttingDown) {
         c.endWhenIdle = true;
-        this.maybeEnd(c);
+        c.maybeEnd();
       }
     }
   }
@@ -293,7 +217,7 @@ export class QueueServer implements MetricSource {
     try {
       this.resumeReading(c);
     } catch (err) {
-      this.connectionFailed(c, err);
+      this.failed(c, err);
     }
   }
 
@@ -307,185 +231,35 @@ export class QueueServer implements MetricSource {
     if (c.held === null && !c.closed) c.socket.resume();
   }
 
-  /** @internal Runs one request frame. */
-  handle(c: Conn, cmd: number, body: Buffer): void {
+  /** @internal Runs one request frame; once shutting down, only the frame a connection was in the middle of. */
+  request(c: Conn, cmd: number, body: Buffer): void {
     if (this.shuttingDown) {
-      if (!c.graceFrame) {
-        this.replyError(c, 'SHUTTING_DOWN', 'server is shutting down');
-        return;
-      }
+      if (!c.graceFrame) return this.protocol.replyError(c, 'SHUTTING_DOWN', 'server is shutting down');
       c.graceFrame = false;
     }
-    if (cmd === CMD.ENQUEUE) {
-      this.enqueue(c, body);
-    } else if (cmd === CMD.LENGTH) {
-      if (body.length > 0 && !isJson(body)) return this.replyError(c, 'BAD_JSON', 'body is not valid JSON');
-      this.reply(c, this.lengthFrame(this.queue.length));
-    } else if (cmd === CMD.DEQUEUE) {
-      if (body.length > 0 && !isJson(body)) return this.replyError(c, 'BAD_JSON', 'body is not valid JSON');
-      this.dequeue(c);
-    } else {
-      this.replyError(c, 'UNKNOWN_CMD', `unknown cmd ${cmd}`);
-    }
-  }
-
-  private enqueue(c: Conn, body: Buffer): void {
-    let msg: unknown;
-    try {
-      msg = JSON.parse(body.toString('utf8'));
-    } catch {
-      return this.replyError(c, 'BAD_JSON', 'body is not valid JSON');
-    }
-    const sql = typeof msg === 'object' && msg !== null ? (msg as { sql?: unknown }).sql : undefined;
-    if (typeof sql !== 'string') {
-      return this.replyError(c, 'MISSING_SQL', sql === undefined ? 'body must be {"sql": "..."}' : '"sql" must be a string');
-    }
-    if (this.burnPerEnqueueUs !== 0) burnCpu(this.burnPerEnqueueUs);
-    if (sql.length > ALWAYS_FITS_UNITS && this.queue.dequeueEnabled) {
-      // An entry whose 8002 reply cannot be framed could never leave the queue by 8002: refuse it now.
-      const bytes = pyJsonStringLength(sql) - 2 + String(this.queue.nextSeq).length;
-      if (bytes > MAX_BODY_UINT16) {
-        return this.replyError(
-          c,
-          'ENTRY_TOO_LARGE',
-          `the statement would make an 8002 reply of ${bytes} bytes once JSON-escaped (non-ASCII and control ` +
-            `characters take 6 bytes each as \\uXXXX), more than a frame holds (${MAX_BODY_UINT16}); shorten it`,
-        );
-      }
-    }
-    if (!this.journaled) {
-      try {
-        this.queue.enqueue(sql);
-      } catch (err) {
-        return this.replyQueueError(c, err);
-      }
-      this.reply(c, ENQUEUE_OK);
-      return;
-    }
-    // Durable path: this reply's place is held so later (faster) replies on the connection wait behind it.
-    const slot: PendingReply = { buf: null, conn: c };
-    try {
-      this.queue.enqueueThen(sql, onDurable, slot);
-    } catch (err) {
-      return this.replyQueueError(c, err);
-    }
-    this.flushOut(c);
-    c.produced += ENQUEUE_OK.length;
-    (c.pending ??= []).push(slot);
-  }
-
-  private dequeue(c: Conn): void {
-    // The reply is built before the entry is removed: an entry whose reply cannot be sent is not popped.
-    const head = this.queue.dequeueEnabled ? this.queue.peekBatch(1)[0] : undefined;
-    let frame: Buffer | null = null;
-    if (head !== undefined) {
-      const json = pyJsonString(head.sql); // pure ASCII: length in characters = length in bytes
-      if (json.length > MAX_BODY_UINT16) {
-        return this.replyError(
-          c,
-          'ENTRY_TOO_LARGE',
-          `the oldest entry (seq ${head.seq}) makes an 8002 reply of ${json.length} bytes once JSON-escaped, more ` +
-            `than a frame holds (${MAX_BODY_UINT16}); it stays in the queue: drain it into MySQL (--mysql-url) to get past it`,
-        );
-      }
-      frame = encodeFrame(CMD.DEQUEUE, json);
-    }
-    let e;
-    try {
-      e = this.queue.dequeue();
-    } catch (err) {
-      return this.replyQueueError(c, err);
-    }
-    if (e === undefined) return this.replyError(c, 'QUEUE_EMPTY', 'queue is empty');
-    if (e !== head || frame === null) throw new Error(`dequeue returned seq ${e.seq}, not the peeked head`);
-    this.reply(c, frame);
-  }
-
-  private lengthFrame(n: number): Buffer {
-    // Small depths repeat a lot under 8003 polling; larger ones are encoded fresh.
-    if (n < 1024) {
-      let f = this.lengthCache.get(n);
-      if (f === undefined) this.lengthCache.set(n, (f = encodeFrame(CMD.LENGTH, String(n))));
-      return f;
-    }
-    return encodeFrame(CMD.LENGTH, String(n));
-  }
-
-  private replyQueueError(c: Conn, err: unknown): void {
-    this.reply(c, this.errorFrameFor(err));
+    this.protocol.handle(c, cmd, body);
   }
 
   /** @internal */
-  errorFrameFor(err: unknown): Buffer {
-    if (err instanceof QueueError) {
-      this.count(err.code);
-      return cachedErrorFrame(err.code, err.message);
-    }
-    this.log.error('request_failed', { err });
-    this.count('JOURNAL_FAILED');
-    return cachedErrorFrame('JOURNAL_FAILED', 'internal error');
+  oversize(c: Conn, cmd: number, len: number): void {
+    this.protocol.oversize(c, cmd, len, this.maxBody);
   }
 
   /** @internal */
-  replyError(c: Conn, code: ErrorCode, msg: string): void {
-    this.count(code);
-    this.reply(c, cachedErrorFrame(code, msg));
-  }
-
-  private reply(c: Conn, buf: Buffer): void {
-    c.produced += buf.length;
-    if (c.pending !== null) {
-      c.pending.push({ buf });
-    } else if (c.out === null) {
-      c.out = buf;
-    } else {
-      (c.outMore ??= []).push(buf);
-    }
-  }
-
-  private flushOut(c: Conn): void {
-    const first = c.out;
-    if (first === null) return;
-    c.out = null;
-    let buf = first;
-    if (c.outMore !== null) {
-      buf = Buffer.concat([first, ...c.outMore]);
-      c.outMore = null;
-    }
-    this.write(c, buf);
-  }
-
-  private flushPending(c: Conn): void {
-    const p = c.pending;
-    if (p === null) return;
-    let n = 0;
-    while (n < p.length && p[n].buf !== null) n++;
-    if (n === 0) return;
-    const bufs = p.splice(0, n).map((s) => s.buf as Buffer);
-    if (p.length === 0) c.pending = null;
-    this.write(c, bufs.length === 1 ? bufs[0] : Buffer.concat(bufs));
-    this.maybeEnd(c);
-  }
-
-  /** @internal */
-  flushPendingGuarded(c: Conn): void {
-    try {
-      this.flushPending(c);
-    } catch (err) {
-      this.connectionFailed(c, err);
-    }
+  sent(bytes: number): void {
+    this.bytesOut += bytes;
   }
 
   /**
    * @internal A bug met while serving one connection ends that connection, not the process: the replies
    * already produced are sent, then it is closed; logged and counted as internal_error.
    */
-  connectionFailed(c: Conn, err: unknown): void {
+  failed(c: Conn, err: unknown): void {
     this.log.error('connection_failed', { err, remote: c.socket.remoteAddress });
-    this.count('internal_error');
+    this.rejections.count('internal_error');
     if (c.closed) return;
     try {
-      this.flushOut(c);
+      c.flushOut();
     } catch {
       // the replies that cannot be written are lost with the connection
     }
@@ -493,22 +267,8 @@ export class QueueServer implements MetricSource {
     c.socket.end(() => c.socket.destroy());
   }
 
-  private write(c: Conn, buf: Buffer): void {
-    if (c.closed || c.socket.destroyed) return;
-    this.bytesOut += buf.length;
-    c.socket.write(buf);
-  }
-
-  /** @internal Ends the connection once nothing is owed to the peer. */
-  maybeEnd(c: Conn): void {
-    if (c.endWhenIdle && c.pending === null && c.held === null && !c.closed) {
-      c.closed = true;
-      c.socket.end();
-    }
-  }
-
   private shed(c: Conn, reason: RefusalReason): void {
-    this.count(reason);
+    this.rejections.count(reason);
     c.closed = true;
     c.socket.destroy();
   }
@@ -519,7 +279,7 @@ export class QueueServer implements MetricSource {
     this.conns.delete(c);
   }
 
-  protected sweep(): void {
+  private sweep(): void {
     const now = (this.now = Date.now());
     const idle = this.limits.idleTimeoutMs;
     const slow = this.limits.slowSenderMs;
@@ -542,13 +302,13 @@ export class QueueServer implements MetricSource {
     if (this.stopping) return this.stopping;
     this.shuttingDown = true;
     this.stopping = new Promise<void>((resolve) => {
-      const closed = new Promise<void>((r) => (this.listening ? this.net.close(() => r()) : r()));
+      const closed = new Promise<void>((r) => (this.listening ? this.closeListener(r) : r()));
       for (const c of this.conns) {
         if (c.parser.inFrame) {
           c.graceFrame = true;
         } else {
           c.endWhenIdle = true;
-          this.maybeEnd(c);
+          c.maybeEnd();
         }
       }
       const deadline = Date.now() + this.shutdownGraceMs;
@@ -565,39 +325,24 @@ export class QueueServer implements MetricSource {
     return this.stopping;
   }
 
+  /** Stops accepting; done() once the listener is closed (open connections are not touched). */
+  protected closeListener(done: () => void): void {
+    this.net.close(() => done());
+  }
+
   metrics(): MetricSample[] {
-    const out: MetricSample[] = [
+    return [
       { name: 'eserver_connections_open', help: 'Open client connections', type: 'gauge', value: this.conns.size },
       { name: 'eserver_connections_total', help: 'Accepted client connections', type: 'counter', value: this.connectionsTotal },
       { name: 'eserver_bytes_in_total', help: 'Bytes received from clients', type: 'counter', value: this.bytesIn },
       { name: 'eserver_bytes_out_total', help: 'Bytes sent to clients', type: 'counter', value: this.bytesOut },
       { name: 'eserver_read_paused_total', help: 'Times reading from a connection paused until the peer read its replies', type: 'counter', value: this.readPaused },
-      { name: 'eserver_test_burn_cpu_us', help: 'Test-only CPU burnt per 8001 or per accepted connection (0 in production)', type: 'gauge', value: this.testBurnCpuUs },
+      ...this.rejections.metrics(),
     ];
-    for (const [reason, value] of this.rejected) {
-      out.push({ name: 'eserver_rejected_total', help: 'Requests answered with an error, and connections refused or shed, by reason', type: 'counter', value, labels: { reason } });
-    }
-    return out;
   }
 
   /** Rejections so far by reason (error codes and connection refusals). */
   rejectedCounts(): Record<string, number> {
-    return Object.fromEntries(this.rejected);
-  }
-}
-
-function isJson(body: Buffer): boolean {
-  try {
-    JSON.parse(body.toString('utf8'));
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function burnCpu(us: number): void {
-  const end = process.hrtime.bigint() + BigInt(us) * 1000n;
-  while (process.hrtime.bigint() < end) {
-    // spin: the test hook's whole point is to cost CPU
+    return this.rejections.toRecord();
   }
 }

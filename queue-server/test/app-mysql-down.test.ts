@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
 import { mariadbUnavailable, startMariaDb, type MariaDb } from '@eserver-lab/common/mariadb';
 import { CLI, runCli, scrape } from './helpers/cli.js';
-import { Client, enqueueFrame, until } from './helpers/net.js';
+import { Client, enqueueFrame } from './helpers/net.js';
+import { waitFor } from '@eserver-lab/common/wait';
 
 const skip = mariadbUnavailable();
 const SQL = 'insert into bench_events (num) values (%d)';
@@ -42,12 +43,8 @@ describe('start-up while MySQL is down', { skip: skip ?? false, timeout: 300_000
     const drained = async (n: number): Promise<void> => {
       const c = await db.connect();
       try {
-        for (const t0 = Date.now(); ; ) {
-          const [r] = await c.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM bench_events');
-          if (Number(r[0].n) >= n) return;
-          if (Date.now() - t0 > 60_000) throw new Error(`only ${r[0].n} of ${n} rows`);
-          await new Promise((res) => setTimeout(res, 50));
-        }
+        const rows = async (): Promise<number> => Number((await c.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM bench_events'))[0][0].n);
+        await waitFor(async () => (await rows()) >= n, { timeoutMs: 60_000, intervalMs: 50, what: `${n} rows in bench_events` });
       } finally {
         await c.end();
       }
@@ -95,7 +92,7 @@ describe('start-up while MySQL is down', { skip: skip ?? false, timeout: 300_000
         let err = '';
         proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
         try {
-          await until(() => err.includes('"event":"waiting_for_mysql"'), 15_000, 'a waiting_for_mysql log line');
+          await waitFor(() => err.includes('"event":"waiting_for_mysql"'), { timeoutMs: 15_000, what: 'a waiting_for_mysql log line' });
           const line = JSON.parse(err.split('\n').find((l) => l.includes('"event":"waiting_for_mysql"'))!) as { msg: string; level: string };
           assert.equal(line.level, 'warn');
           assert.match(line.msg, /not listening/i);
@@ -129,16 +126,19 @@ describe('start-up while MySQL is down', { skip: skip ?? false, timeout: 300_000
       const [f] = await c.waitFrames(1);
       c.close();
       assert.equal(f.cmd, 8001);
-      let h = await health();
-      for (const t0 = Date.now(); h.status === 200 && Date.now() - t0 < 30_000; h = await health()) await new Promise((r) => setTimeout(r, 50));
-      assert.equal(h.status, 503, h.body);
+      const h = await waitFor(
+        async () => {
+          const r = await health();
+          return r.status === 503 ? r : null;
+        },
+        { timeoutMs: 30_000, intervalMs: 50, what: '/healthz to answer 503' },
+      );
       assert.match(h.body, /drain stopped \(configuration, errno 1146\)/);
       const m = await scrape(a.metricsPort);
       assert.equal(m.get('eserver_queue_depth'), 1, 'the entry is kept, not dead-lettered');
       // Fixing MySQL resumes the drain and the health check without a restart.
       await db.exec('CREATE TABLE eserver.blocked_events (num INT) ENGINE=InnoDB');
-      for (const t0 = Date.now(); h.status !== 200 && Date.now() - t0 < 30_000; h = await health()) await new Promise((r) => setTimeout(r, 50));
-      assert.equal(h.status, 200, h.body);
+      await waitFor(async () => (await health()).status === 200, { timeoutMs: 30_000, intervalMs: 50, what: '/healthz to answer 200 again' });
     } finally {
       await a.stop();
     }

@@ -11,6 +11,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { mariadbUnavailable, startMariaDb, type MariaDb } from '@eserver-lab/common/mariadb';
 import { repoRoot } from '@eserver-lab/common/repo-root';
 import { RUNTIME } from './helpers/cli.js';
+import { waitFor } from '@eserver-lab/common/wait';
 
 const CLI = path.join(repoRoot, 'queue-server', 'dist', 'src', 'cli.js');
 const skip = mariadbUnavailable() ?? (fs.existsSync(CLI) ? null : `queue server CLI not built (${CLI})`);
@@ -133,8 +134,7 @@ describe('crash: kill -9 of the queue server mid-load (fsync always)', { skip: s
     let stop = false;
     const clients = Array.from({ length: 32 }, (_, i) => loadClient(s1.port, i, acked, () => stop));
     // Let load run, then kill -9 while clients are mid-request.
-    const t0 = Date.now();
-    while (acked.size < 3000 && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => acked.size >= 3000, { timeoutMs: 30_000, intervalMs: 20, what: '3000 acknowledged entries before the kill' });
     s1.child.kill('SIGKILL');
     await s1.exited;
     stop = true;
@@ -144,13 +144,13 @@ describe('crash: kill -9 of the queue server mid-load (fsync always)', { skip: s
     const s2 = await startServer(db, journalDir);
     try {
       // Wait until the replayed backlog is drained.
-      const until = Date.now() + 40_000;
-      for (;;) {
-        const m = await metricsText(s2.metricsPort);
-        if (metricValue(m, 'eserver_queue_depth') === 0 && metricValue(m, 'eserver_mysql_up') === 1) break;
-        if (Date.now() > until) throw new Error(`not drained: ${m}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await waitFor(
+        async () => {
+          const m = await metricsText(s2.metricsPort);
+          return metricValue(m, 'eserver_queue_depth') === 0 && metricValue(m, 'eserver_mysql_up') === 1;
+        },
+        { timeoutMs: 40_000, intervalMs: 50, what: 'the replayed backlog drained (queue depth 0, MySQL up)' },
+      );
       const replay = /"event":"journal_replayed"[^\n]*"entries":(\d+)/.exec(s2.stderr());
       console.log(`# acked before kill -9: ${acked.size}; replayed from the journal at restart: ${replay?.[1] ?? '?'}`);
       const c = await db.connect();
@@ -172,16 +172,14 @@ describe('crash: kill -9 of the queue server mid-load (fsync always)', { skip: s
         const cl = loadClient(s2.port, 999, more, () => stop2 || more.size >= 5);
         await cl;
         stop2 = true;
-        const until2 = Date.now() + 20_000;
-        for (;;) {
-          const [r2] = await c.query<RowDataPacket[]>("SELECT MIN(num) AS lo, COUNT(*) AS n FROM crash_events WHERE tag LIKE 'c999-%'");
-          if (Number(r2[0].n) === 5) {
-            assert.ok(Number(r2[0].lo) > nums.length, 'seq continued after the recovered ones');
-            break;
-          }
-          if (Date.now() > until2) throw new Error('new entries not drained');
-          await new Promise((r) => setTimeout(r, 50));
-        }
+        const fresh = await waitFor(
+          async () => {
+            const [r2] = await c.query<RowDataPacket[]>("SELECT MIN(num) AS lo, COUNT(*) AS n FROM crash_events WHERE tag LIKE 'c999-%'");
+            return Number(r2[0].n) === 5 ? { lowest: Number(r2[0].lo) } : null;
+          },
+          { timeoutMs: 20_000, intervalMs: 50, what: 'the 5 new entries drained' },
+        );
+        assert.ok(fresh.lowest > nums.length, 'seq continued after the recovered ones');
       } finally {
         await c.end();
       }

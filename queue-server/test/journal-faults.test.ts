@@ -6,8 +6,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runCli, scrape } from './helpers/cli.js';
-import { Client, enqueueFrame, errCode, sleep } from './helpers/net.js';
+import { Client, enqueueFrame, errCode } from './helpers/net.js';
 import { exhaustInodes, mountTmpfs } from './helpers/tmpfs.js';
+import { waitFor } from '@eserver-lab/common/wait';
 import { encodeFrame } from '../src/codec.js';
 import { mariadbUnavailable, startMariaDb } from '@eserver-lab/common/mariadb';
 import type { RowDataPacket } from 'mysql2/promise';
@@ -106,9 +107,7 @@ test('disk full, then space freed: the journal writes again without a restart, a
       assert.equal((await health(cli.metricsPort)).status, 503);
       fs.rmSync(filler);
       // No restart: within a few recovery attempts the journal writes a fresh segment and health is back.
-      let h = await health(cli.metricsPort);
-      for (const t0 = Date.now(); h.status !== 200 && Date.now() - t0 < 15_000; h = await health(cli.metricsPort)) await sleep(50);
-      assert.equal(h.status, 200, h.body);
+      await waitFor(async () => (await health(cli.metricsPort)).status === 200, { timeoutMs: 15_000, intervalMs: 50, what: '/healthz to answer 200 again' });
       assert.ok(cli.logs().some((l) => l.event === 'journal_recovered'), 'the recovery is logged');
       const after = await send(3);
       assert.ok(after.every((f) => f.cmd === 8001), 'entries are acknowledged again after the space came back');
@@ -153,15 +152,15 @@ test('a failing segment rotation (no inode left) refuses entries but does not en
         }
       }
       assert.ok(acked > 0 && refused > 0, `acked ${acked}, refused ${refused}`);
-      await sleep(50);
-      assert.equal(cli.proc.exitCode, null, 'the process is still up');
-      assert.equal(cli.proc.signalCode, null);
       const h = await health(cli.metricsPort);
       assert.equal(h.status, 503);
       assert.match(h.body, /ENOSPC|no space/i);
       const m = await scrape(cli.metricsPort);
       assert.equal(m.get('eserver_queue_depth'), acked);
       assert.equal(m.get('eserver_journal_up'), 0);
+      // It answered both after the refusals; and it has not gone since.
+      assert.equal(cli.proc.exitCode, null, 'the process is still up');
+      assert.equal(cli.proc.signalCode, null);
       c.close();
       fs.cpSync(jdir, copy, { recursive: true });
       const seqs = await replaySeqs(copy);
@@ -195,10 +194,7 @@ test('disk full with a drain into MySQL: an entry refused with JOURNAL_FAILED ne
       const conn = await db.connect();
       try {
         const rows = async (): Promise<number> => Number((await conn.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM pad_events'))[0][0].n);
-        for (const t0 = Date.now(); (await rows()) < acked; ) {
-          if (Date.now() - t0 > 30_000) throw new Error('acknowledged entries not drained');
-          await sleep(20);
-        }
+        await waitFor(async () => (await rows()) >= acked, { timeoutMs: 30_000, intervalMs: 20, what: 'the acknowledged entries in MySQL' });
         // Drained what was acknowledged; nothing refused may follow (the writer has nothing else to take).
         const m = await scrape(cli.metricsPort);
         assert.equal(m.get('eserver_queue_depth'), 0);

@@ -6,21 +6,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { openJournal, parseSegment, encodeRecord, type FsyncPolicy, type Journal } from '../src/journal.js';
 import { crc32, crc32Table } from '../src/crc32.js';
-import type { Logger } from '../src/contracts.js';
 import type { Entry } from '../src/entry.js';
-
-class MemLog implements Logger {
-  events: Array<{ event: string; fields?: Record<string, unknown>; level: string }> = [];
-  info(event: string, fields?: Record<string, unknown>): void {
-    this.events.push({ event, fields, level: 'info' });
-  }
-  warn(event: string, fields?: Record<string, unknown>): void {
-    this.events.push({ event, fields, level: 'warn' });
-  }
-  error(event: string, fields?: Record<string, unknown>): void {
-    this.events.push({ event, fields, level: 'error' });
-  }
-}
+import { waitFor } from '@eserver-lab/common/wait';
+import { MemLog } from './helpers/mem-log.js';
 
 const dirs: string[] = [];
 function tmpDir(): string {
@@ -58,16 +46,9 @@ function lastSeqInFile(dir: string): number {
   return parseSegment(fs.readFileSync(path.join(dir, segments(dir).at(-1)!))).entries.at(-1)?.seq ?? 0;
 }
 
-function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (cond()) resolve();
-      else if (Date.now() - t0 > ms) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(tick, 2);
-    };
-    tick();
-  });
+/** The journal's active segment file, for closing its fd behind the journal's back (a write then fails). */
+function activeSegment(j: Journal): { fd: number } {
+  return (j as unknown as { segs: { fd: number } }).segs;
 }
 
 function metric(j: Journal, name: string): number {
@@ -104,9 +85,7 @@ describe('journal', () => {
       if (policy === 'always') assert.ok(metric(j, 'eserver_journal_fsyncs_total') >= 1);
       if (policy === 'off') assert.equal(metric(j, 'eserver_journal_fsyncs_total'), 0);
       if (policy === 'interval') {
-        const t0 = Date.now();
-        while (metric(j, 'eserver_journal_fsyncs_total') === 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 5));
-        assert.ok(metric(j, 'eserver_journal_fsyncs_total') >= 1, 'the interval timer fsyncs');
+        await waitFor(() => metric(j, 'eserver_journal_fsyncs_total') >= 1, { timeoutMs: 5000, intervalMs: 5, what: 'the interval timer to fsync' });
       }
       // No close(): the process may die without one; what flush() acknowledged must be in the file. A copy
       // of the directory is what a crash leaves (the live journal's lock keeps the original to itself).
@@ -178,9 +157,16 @@ describe('journal', () => {
         }
         await new Promise((r) => setImmediate(r));
       }
-      await until(() => calls.length >= seq, 10_000, 'every callback');
-      await new Promise((r) => setTimeout(r, 20));
+      await waitFor(() => calls.length >= seq, { timeoutMs: 10_000, what: 'every callback' });
+      // Nothing pending: the callback still comes, and still not from inside afterFlush().
+      let late = 0;
+      j.afterFlush(() => late++, null);
+      assert.equal(late, 0);
+      await waitFor(() => late === 1, { timeoutMs: 5000, what: 'the callback with nothing pending' });
+      // Closed, the journal has nothing left to call back: a callback run twice would show by now.
+      await j.close();
       assert.equal(calls.length, seq, 'each callback exactly once');
+      assert.equal(late, 1, 'the late callback once');
       assert.deepEqual(
         calls.map((c) => c.seq),
         Array.from({ length: seq }, (_, i) => i + 1),
@@ -192,19 +178,13 @@ describe('journal', () => {
         assert.ok(c.inFile >= c.seq, `callback of ${c.seq} ran when the file held up to ${c.inFile}`);
       }
       assert.ok(metric(j, 'eserver_journal_writes_total') < seq, 'entries shared group writes');
-      // Nothing pending: the callback still comes, and still not from inside afterFlush().
-      let late = 0;
-      j.afterFlush(() => late++, null);
-      assert.equal(late, 0);
-      await until(() => late === 1, 5000, 'the callback with nothing pending');
-      await j.close();
     });
   }
 
   it('a refused write fails every waiting callback once, with the error, and nothing is acknowledged', async () => {
     const dir = tmpDir();
     const j = await open(dir, 'always');
-    fs.closeSync((j as unknown as { fd: number }).fd); // the next write fails with EBADF
+    fs.closeSync(activeSegment(j).fd); // the next write fails with EBADF
     const calls: Array<{ seq: number; err: Error | null }> = [];
     const done = (seq: number, err: Error | null): void => {
       calls.push({ seq, err });
@@ -213,7 +193,7 @@ describe('journal', () => {
       j.append(entry(s));
       j.afterFlush(done, s);
     }
-    await until(() => calls.length >= 5, 5000, 'the callbacks of the refused group');
+    await waitFor(() => calls.length >= 5, { timeoutMs: 5000, what: 'the callbacks of the refused group' });
     assert.deepEqual(
       calls.map((c) => c.seq),
       [1, 2, 3, 4, 5],
@@ -222,11 +202,27 @@ describe('journal', () => {
     // After the refusal: appends throw, and a late afterFlush gets the error too (once).
     assert.throws(() => j.append(entry(6)));
     j.afterFlush(done, 6);
-    await until(() => calls.length >= 6, 5000, 'the late callback');
+    await waitFor(() => calls.length >= 6, { timeoutMs: 5000, what: 'the late callback' });
     assert.ok(calls[5].err instanceof Error);
-    await new Promise((r) => setTimeout(r, 20));
+    activeSegment(j).fd = -1;
+    // Closed, the journal has nothing left to call back: a callback run twice would show by now.
+    await j.close();
     assert.equal(calls.length, 6, 'each callback exactly once');
-    (j as unknown as { fd: number }).fd = -1;
+  });
+
+  it('always + commit delay: a lone client (groups of one) never waits for the delay', async () => {
+    const j = await open(tmpDir(), 'always', 0, { commitDelayMs: 1000 });
+    // Groups of one only, each flushed before the next append. The delay is 1 s and the deadline 10 s, so
+    // flushes that waited would miss it (the second and third waited in an earlier version).
+    let flushed = 0;
+    void (async () => {
+      for (let s = 1; s <= 30; s++) {
+        j.append(entry(s));
+        await j.flush();
+        flushed++;
+      }
+    })();
+    await waitFor(() => flushed === 30, { timeoutMs: 10_000, what: '30 lone flushes, none waiting for the commit delay' });
     await j.close();
   });
 
@@ -238,13 +234,10 @@ describe('journal', () => {
       assert.equal(err, null);
       settled.push(seq);
     };
-    // A lone client (groups of one) never waits: its flushes settle although the delay is 2 s.
-    const t0 = Date.now();
     for (let s = 1; s <= 3; s++) {
       j.append(entry(s));
       await j.flush();
     }
-    const loneMs = Date.now() - t0;
     // Two entries in one group: the next group may wait.
     j.append(entry(4));
     j.append(entry(5));
@@ -252,16 +245,16 @@ describe('journal', () => {
     const writes = metric(j, 'eserver_journal_writes_total');
     j.append(entry(6));
     j.afterFlush(done, 6);
-    await new Promise((r) => setTimeout(r, 50));
+    // The group's write is under way once the event loop has turned (afterFlush scheduled it first): without
+    // the delay it has taken entry 6 alone, and entry 7 needs a write of its own.
+    await new Promise((r) => setImmediate(r));
     assert.deepEqual(settled, [], 'the group waits for the delay');
     j.append(entry(7));
     j.afterFlush(done, 7);
-    await until(() => settled.length === 2, 10_000, 'the delayed group');
+    await waitFor(() => settled.length === 2, { timeoutMs: 10_000, what: 'the delayed group' });
     assert.deepEqual(settled, [6, 7]);
     assert.equal(metric(j, 'eserver_journal_writes_total'), writes + 1, 'entries 6 and 7 in one write');
     assert.equal(lastSeqInFile(dir), 7);
-    // Had they waited, the 2nd and 3rd would have taken 2 s each.
-    assert.ok(loneMs < 3900, `lone flushes took ${loneMs} ms`);
     await j.close();
   });
 
@@ -341,8 +334,7 @@ describe('journal', () => {
     const before = segments(dir).length;
     assert.ok(before >= 5, `rotated into ${before} segments`);
     j.committed(300);
-    const t0 = Date.now();
-    while (metric(j, 'eserver_journal_segments_deleted_total') === 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 5));
+    await waitFor(() => metric(j, 'eserver_journal_segments_deleted_total') > 0, { timeoutMs: 5000, intervalMs: 5, what: 'a committed segment to be deleted' });
     const after = segments(dir).length;
     assert.ok(after < before, `segments ${before} -> ${after}`);
     await j.close();
@@ -378,13 +370,13 @@ describe('journal', () => {
     const dir = tmpDir();
     const j = await open(dir, 'always');
     // Close the fd behind the journal's back: the next write fails with EBADF.
-    const fdField = (j as unknown as { fd: number }).fd;
+    const fdField = activeSegment(j).fd;
     fs.closeSync(fdField);
     j.append(entry(1));
     await assert.rejects(j.flush());
     assert.equal(metric(j, 'eserver_journal_up'), 0);
     assert.throws(() => j.append(entry(2)));
-    (j as unknown as { fd: number }).fd = -1;
+    activeSegment(j).fd = -1;
     await j.close();
   });
 });

@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeFrame } from '../src/codec.js';
-import { Client, startServer, until } from './helpers/net.js';
+import { Client, startServer } from './helpers/net.js';
+import { waitFor } from '@eserver-lab/common/wait';
 
 const BURST = 16_384; // 64 KB of empty 8002 frames: one socket read
 
@@ -43,7 +44,7 @@ test('a peer that reads late: reading pauses at the cap, nothing popped is dropp
     const c = await Client.connect(s.port);
     c.socket.pause();
     c.write(Buffer.concat(Array.from({ length: BURST }, () => encodeFrame(8002, ''))));
-    await until(() => s.server.metrics().some((m) => m.name === 'eserver_read_paused_total' && m.value > 0), 20_000, 'reading paused');
+    await waitFor(() => s.server.metrics().some((m) => m.name === 'eserver_read_paused_total' && m.value > 0), { timeoutMs: 20_000, what: 'reading paused' });
     const popped = 20_000 - s.queue.length;
     assert.ok(popped < BURST, `only what the buffers hold was popped (${popped})`);
     c.socket.resume();
@@ -63,7 +64,7 @@ test('shutdown while reading is paused: the held frames are answered (SHUTTING_D
   const c = await Client.connect(s.port);
   c.socket.pause();
   c.write(Buffer.concat(Array.from({ length: BURST }, () => encodeFrame(8002, ''))));
-  await until(() => s.server.metrics().some((m) => m.name === 'eserver_read_paused_total' && m.value > 0), 20_000, 'reading paused');
+  await waitFor(() => s.server.metrics().some((m) => m.name === 'eserver_read_paused_total' && m.value > 0), { timeoutMs: 20_000, what: 'reading paused' });
   const closing = s.close();
   c.socket.resume();
   await c.waitClosed(30_000);

@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { encodeFrame, pyJsonString } from '../src/codec.js';
 import { Queue } from '../src/queue.js';
 import { SqlGuard } from '../src/sql-guard.js';
-import { Client, bodyJson, enqueueFrame, errCode, startServer, until } from './helpers/net.js';
+import { Client, bodyJson, enqueueFrame, errCode, startServer } from './helpers/net.js';
 import type { Logger } from '../src/contracts.js';
+import { waitFor } from '@eserver-lab/common/wait';
 
 const MAX = 0xffff;
 const DEL = '\u007f'; // 1 byte of UTF-8 in the request, 6 bytes (\u007f) in a Python-style JSON reply
@@ -162,7 +163,7 @@ test('an exception while handling one connection closes that connection (logged,
     queue.broken = false;
     assert.equal(victim.frames.length, 1, 'the reply produced before the failure was still sent');
     assert.equal(victim.frames[0].cmd, 8001);
-    await until(() => server.rejectedCounts().internal_error === 1, 5000, 'internal_error counted');
+    await waitFor(() => server.rejectedCounts().internal_error === 1, { timeoutMs: 5000, what: 'internal_error counted' });
     assert.equal(logged[0]?.event, 'connection_failed');
     assert.match(String(logged[0]?.fields?.err), /simulated bug/);
     bystander.write(encodeFrame(8003, ''));

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeFrame } from '../src/codec.js';
 import type { DurableCallback, JournalSink } from '../src/contracts.js';
-import { Client, enqueueFrame, errCode, roundTrip, startServer, until, type TestServer } from './helpers/net.js';
+import { Client, enqueueFrame, errCode, roundTrip, startServer, type TestServer } from './helpers/net.js';
+import { waitFor } from '@eserver-lab/common/wait';
 
 const REF_8001_OK = Buffer.from('1f4100127b226d7367223a202273756363657373227d', 'hex');
 const SQL = 'insert into bench_events (num) values (%d)';
@@ -62,7 +63,7 @@ test('a request split at every byte boundary over TCP, and many frames coalesced
     const send = async (piece: Buffer) => {
       c.write(piece);
       sent += piece.length;
-      await until(() => counter(s, 'eserver_bytes_in_total') === sent, 5000, `the server to read ${sent} bytes`);
+      await waitFor(() => counter(s, 'eserver_bytes_in_total') === sent, { timeoutMs: 5000, what: `the server to read ${sent} bytes` });
     };
     for (let cut = 1; cut < req.length; cut++) {
       await send(req.subarray(0, cut));
@@ -170,7 +171,7 @@ test('replies stay in request order while enqueues wait for the journal; JOURNAL
     c.write(burst);
     // The server runs a chunk's frames as it reads them: once it has read every byte, each of the five has
     // produced its reply, so anything sent early has been counted as written by now.
-    await until(() => j.flushes === 2 && counter(s, 'eserver_bytes_in_total') === burst.length, 5000, 'the server to read the burst');
+    await waitFor(() => j.flushes === 2 && counter(s, 'eserver_bytes_in_total') === burst.length, { timeoutMs: 5000, what: 'the server to read the burst' });
     assert.equal(counter(s, 'eserver_bytes_out_total'), 0, 'nothing is written before the journal flush');
     assert.equal(c.frames.length, 0, 'nothing is acknowledged before the journal flush');
     j.open();
@@ -184,7 +185,7 @@ test('replies stay in request order while enqueues wait for the journal; JOURNAL
     assert.equal((await c.waitFrames(6))[5].body.toString(), '2');
     j.fail = true;
     c.write(enqueueFrame(SQL));
-    await until(() => j.flushes === 3, 5000, 'third flush');
+    await waitFor(() => j.flushes === 3, { timeoutMs: 5000, what: 'third flush' });
     j.open();
     assert.equal(errCode((await c.waitFrames(7))[6]), 'JOURNAL_FAILED');
     c.close();
@@ -199,7 +200,7 @@ test('half-close after sending still gets every reply (journal path)', async () 
   try {
     const c = await Client.connect(s.port);
     c.socket.end(Buffer.concat([enqueueFrame(SQL), enqueueFrame(SQL)]));
-    await until(() => j.flushes === 2, 5000, 'flushes');
+    await waitFor(() => j.flushes === 2, { timeoutMs: 5000, what: 'flushes' });
     j.open();
     await c.waitClosed();
     assert.deepEqual(c.frames.map((f) => f.cmd), [8001, 8001]);
@@ -215,7 +216,7 @@ test('graceful close: the frame in flight is served, later frames get SHUTTING_D
   const req = enqueueFrame(SQL);
   c.write(req.subarray(0, 5));
   // The close must find the first five bytes read, so that the frame counts as in flight.
-  await until(() => s.server.connectionCount === 2 && counter(s, 'eserver_bytes_in_total') === 5, 5000, 'the partial frame to be read');
+  await waitFor(() => s.server.connectionCount === 2 && counter(s, 'eserver_bytes_in_total') === 5, { timeoutMs: 5000, what: 'the partial frame to be read' });
   const closing = s.close();
   await idle.waitClosed();
   c.write(Buffer.concat([req.subarray(5), encodeFrame(8003, '{}')]));

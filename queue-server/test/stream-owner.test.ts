@@ -11,9 +11,10 @@ import { startApp } from '../src/app.js';
 import { resolveConfig } from '../src/config.js';
 import { silentLogger } from '../src/log.js';
 import { mariadbUnavailable, startMariaDb, type MariaDb } from '@eserver-lab/common/mariadb';
-import { ArraySource, seedEntries, waitFor } from './helpers/array-source.js';
+import { ArraySource, seedEntries } from './helpers/array-source.js';
 import { MemLog } from './helpers/mem-log.js';
 import { enqueueFrame, roundTrip } from './helpers/net.js';
+import { waitFor } from '@eserver-lab/common/wait';
 
 const skip = mariadbUnavailable();
 if (skip !== null) console.log(`# skipping stream-owner tests: ${skip}`);
@@ -51,7 +52,7 @@ describe('stream ownership and journal binding', { skip: skip ?? false, timeout:
     assert.equal(await w1.readCommittedSeq(), 0);
     w1.start();
     a.push(...seedEntries(1, 1000));
-    await waitFor(() => a.length === 0, 20_000, 'first writer to drain');
+    await waitFor(() => a.length === 0, { timeoutMs: 20_000, what: 'first writer to drain' });
 
     // The second server numbers its own entries from the offset it read, as app.ts does.
     const b = new ArraySource();
@@ -63,9 +64,9 @@ describe('stream ownership and journal binding', { skip: skip ?? false, timeout:
       w2.start();
       // Its seqs overlap the first server's next ones: a race the first one wins.
       a.push(...seedEntries(1001, 1500));
-      await waitFor(() => a.length === 0, 20_000, 'first writer to drain more');
+      await waitFor(() => a.length === 0, { timeoutMs: 20_000, what: 'first writer to drain more' });
       b.push(...seedEntries(from, from + 499).map((e) => ({ seq: e.seq, sql: `insert into bench_events (num) values (${100_000 + e.seq})` })));
-      await waitFor(() => b.length === 0 || log2.events.some((e) => e.level === 'error'), 20_000, 'second writer to act');
+      await waitFor(() => b.length === 0 || log2.events.some((e) => e.level === 'error'), { timeoutMs: 20_000, what: 'second writer to act' });
     } catch (err) {
       refused = err as Error;
     }
@@ -100,14 +101,14 @@ describe('stream ownership and journal binding', { skip: skip ?? false, timeout:
     await w1.readCommittedSeq();
     w1.start();
     a.push(...seedEntries(1, 100));
-    await waitFor(() => a.length === 0, 20_000, 'drain');
+    await waitFor(() => a.length === 0, { timeoutMs: 20_000, what: 'drain' });
     await w1.stop({ drain: true, timeoutMs: 5000 });
     const b = new ArraySource();
     const w2 = writer(b, 'handover');
     assert.equal(await w2.readCommittedSeq(), 100);
     w2.start();
     b.push(...seedEntries(101, 200));
-    await waitFor(() => b.length === 0, 20_000, 'second drain');
+    await waitFor(() => b.length === 0, { timeoutMs: 20_000, what: 'second drain' });
     // A crash: the MySQL connections close without a word (what kill -9 does).
     for (const r of await query("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'eserver' AND ID <> CONNECTION_ID()")) {
       await db.exec(`KILL ${Number(r.ID)};`);
@@ -118,9 +119,9 @@ describe('stream ownership and journal binding', { skip: skip ?? false, timeout:
     assert.equal(await w3.readCommittedSeq(), 200);
     w3.start();
     c.push(...seedEntries(201, 300));
-    await waitFor(() => c.length === 0, 20_000, 'third drain');
+    await waitFor(() => c.length === 0, { timeoutMs: 20_000, what: 'third drain' });
     b.push(...seedEntries(201, 210).map((e) => ({ seq: e.seq, sql: `insert into bench_events (num) values (${900_000 + e.seq})` })));
-    await waitFor(() => (w2 as unknown as { fault?: unknown }).fault != null, 20_000, 'the old writer to notice it lost the stream');
+    await waitFor(() => (w2 as unknown as { fault?: unknown }).fault != null, { timeoutMs: 20_000, what: 'the old writer to notice it lost the stream' });
     assert.equal((w2 as unknown as { fault: { kind: string } | null }).fault?.kind, 'fenced');
     assert.equal(b.length, 10, 'the fenced writer keeps its entries');
     await w2.stop({ drain: false, timeoutMs: 0 });
@@ -137,15 +138,15 @@ describe('stream ownership and journal binding', { skip: skip ?? false, timeout:
     await w1.readCommittedSeq();
     w1.start();
     a.push(...seedEntries(1, 100));
-    await waitFor(() => a.length === 0, 20_000, 'drain');
+    await waitFor(() => a.length === 0, { timeoutMs: 20_000, what: 'drain' });
     await db.stop();
     await db.start();
-    await waitFor(() => log.count('stream_lock_taken_again') === 1, 20_000, 'the lock to be taken again');
+    await waitFor(() => log.count('stream_lock_taken_again') === 1, { timeoutMs: 20_000, what: 'the lock to be taken again' });
     const w2 = writer(new ArraySource(), 'restart');
     await assert.rejects(w2.readCommittedSeq(), /another running server/);
     await w2.stop({ drain: false, timeoutMs: 0 });
     a.push(...seedEntries(101, 200));
-    await waitFor(() => a.length === 0, 20_000, 'drain after the restart');
+    await waitFor(() => a.length === 0, { timeoutMs: 20_000, what: 'drain after the restart' });
     await w1.stop({ drain: true, timeoutMs: 5000 });
     const [n] = await query('SELECT COUNT(*) AS n FROM bench_events');
     assert.equal(Number(n.n), 200);
@@ -158,7 +159,7 @@ describe('stream ownership and journal binding', { skip: skip ?? false, timeout:
     const flags = { port: '0', metricsPort: '0', host: '127.0.0.1', journalDir: dir, fsync: 'always', mysqlUrl: db.url, stream: 'bound' };
     const a = await startApp(resolveConfig({ flags }), silentLogger);
     for (let i = 0; i < 20; i++) assert.equal((await roundTrip(a.address.port, enqueueFrame('insert into bench_events (num) values (%d)')))[0].cmd, 8001);
-    await waitFor(() => a.queue.length === 0, 20_000, 'drain');
+    await waitFor(() => a.queue.length === 0, { timeoutMs: 20_000, what: 'drain' });
     await a.stop();
 
     await assert.rejects(startApp(resolveConfig({ flags: { ...flags, stream: 'other' } }), silentLogger), (err: Error) => {
@@ -183,7 +184,7 @@ describe('stream ownership and journal binding', { skip: skip ?? false, timeout:
     const b = await startApp(resolveConfig({ flags }), silentLogger);
     try {
       assert.equal((await roundTrip(b.address.port, enqueueFrame('insert into bench_events (num) values (%d)')))[0].cmd, 8001);
-      await waitFor(() => b.queue.length === 0, 20_000, 'drain');
+      await waitFor(() => b.queue.length === 0, { timeoutMs: 20_000, what: 'drain' });
     } finally {
       await b.stop();
     }
@@ -234,7 +235,7 @@ describe('stream ownership and journal binding', { skip: skip ?? false, timeout:
     const w = new MysqlWriter(src, { url: db.url, stream: 'late', batchSize: 500, batchMs: 2, maxBackoffMs: 200, log });
     w.start();
     src.push(...seedEntries(1, 10));
-    await waitFor(() => src.length === 0 || w.fault !== null, 20_000, 'the writer to act');
+    await waitFor(() => src.length === 0 || w.fault !== null, { timeoutMs: 20_000, what: 'the writer to act' });
     const c = await db.connect();
     try {
       const [rows] = await c.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM bench_events');

@@ -7,8 +7,9 @@ import mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
 import { MysqlWriter, type DrainFault, type MysqlWriterOptions } from '../src/writer.js';
 import { mariadbUnavailable, startMariaDb, type MariaDb } from '@eserver-lab/common/mariadb';
-import { ArraySource, seedEntries, waitFor } from './helpers/array-source.js';
+import { ArraySource, seedEntries } from './helpers/array-source.js';
 import { MemLog } from './helpers/mem-log.js';
+import { waitFor } from '@eserver-lab/common/wait';
 
 const skip = mariadbUnavailable();
 if (skip !== null) console.log(`# skipping writer-faults tests: ${skip}`);
@@ -50,13 +51,8 @@ describe('MysqlWriter faults against MariaDB', { skip: skip ?? false, timeout: 1
 
   /** Until a statement starting with `prefix` is running (e.g. waiting for a row lock). */
   async function waitForQuery(prefix: string): Promise<void> {
-    const until = Date.now() + 20_000;
-    for (;;) {
-      const rows = await query(`SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE COMMAND = 'Query' AND INFO LIKE '${prefix.replace(/[()]/g, '_')}%'`);
-      if (Number(rows[0].n) > 0) return;
-      if (Date.now() > until) throw new Error(`no running statement like ${prefix}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    const like = `SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE COMMAND = 'Query' AND INFO LIKE '${prefix.replace(/[()]/g, '_')}%'`;
+    await waitFor(async () => Number((await query(like))[0].n) > 0, { timeoutMs: 20_000, intervalMs: 20, what: `a running statement like ${prefix}` });
   }
 
   function writer(src: ArraySource, stream: string, log: MemLog, extra: Partial<MysqlWriterOptions> & Record<string, unknown> = {}): MysqlWriter {
@@ -76,7 +72,7 @@ describe('MysqlWriter faults against MariaDB', { skip: skip ?? false, timeout: 1
     const w = writer(src, 'denied', log, { url: db.url.replace('eserver:eserver@', 'limited:limited@'), configRetryMs: 100 });
     w.start();
     src.push(...seedEntries(1, 300));
-    await waitFor(() => log.events.some((e) => e.level === 'error' || e.event === 'dead_letter'), 20_000, 'the writer to react');
+    await waitFor(() => log.events.some((e) => e.level === 'error' || e.event === 'dead_letter'), { timeoutMs: 20_000, what: 'the writer to react' });
     assert.equal(await count('dead_letters'), 0, 'no good entry was dead-lettered');
     assert.equal(src.length, 300, 'every entry is kept');
     const e = log.events.find((x) => x.level === 'error');
@@ -89,7 +85,7 @@ describe('MysqlWriter faults against MariaDB', { skip: skip ?? false, timeout: 1
     assert.equal(log.count('mysql_down'), 0);
 
     await db.exec("GRANT INSERT ON eserver.bench_events TO 'limited'@'127.0.0.1';");
-    await waitFor(() => src.length === 0, 20_000, 'the drain to resume without a restart');
+    await waitFor(() => src.length === 0, { timeoutMs: 20_000, what: 'the drain to resume without a restart' });
     await w.stop({ drain: true, timeoutMs: 5000 });
     assert.equal(await count('bench_events'), 300);
     assert.equal(await count('dead_letters'), 0);
@@ -105,11 +101,11 @@ describe('MysqlWriter faults against MariaDB', { skip: skip ?? false, timeout: 1
     const w = writer(src, 'missing', log, { configRetryMs: 100 });
     w.start();
     src.push(...seedEntries(1, 50, 'later_events'));
-    await waitFor(() => log.events.some((e) => e.level === 'error' || e.event === 'dead_letter'), 20_000, 'the writer to react');
+    await waitFor(() => log.events.some((e) => e.level === 'error' || e.event === 'dead_letter'), { timeoutMs: 20_000, what: 'the writer to react' });
     assert.equal(await count('dead_letters'), 0);
     assert.equal(src.length, 50);
     await db.exec('USE eserver; CREATE TABLE later_events (num BIGINT NOT NULL PRIMARY KEY) ENGINE=InnoDB;');
-    await waitFor(() => src.length === 0, 20_000, 'the drain to resume');
+    await waitFor(() => src.length === 0, { timeoutMs: 20_000, what: 'the drain to resume' });
     await w.stop({ drain: true, timeoutMs: 5000 });
     assert.equal(await count('later_events'), 50);
   });
@@ -124,7 +120,7 @@ describe('MysqlWriter faults against MariaDB', { skip: skip ?? false, timeout: 1
     await db.exec('SET GLOBAL read_only = 1;');
     try {
       src.push(...seedEntries(1, 100));
-      await waitFor(() => w.fault !== null || src.length === 0, 20_000, 'the writer to react');
+      await waitFor(() => w.fault !== null || src.length === 0, { timeoutMs: 20_000, what: 'the writer to react' });
       assert.equal(faultOf(w)?.errno, 1290);
       assert.match(faultOf(w)?.fix ?? '', /read_only/);
       assert.equal(src.length, 100);
@@ -132,7 +128,7 @@ describe('MysqlWriter faults against MariaDB', { skip: skip ?? false, timeout: 1
     } finally {
       await db.exec('SET GLOBAL read_only = 0;');
     }
-    await waitFor(() => src.length === 0, 20_000, 'the drain to resume');
+    await waitFor(() => src.length === 0, { timeoutMs: 20_000, what: 'the drain to resume' });
     await w.stop({ drain: true, timeoutMs: 5000 });
     assert.equal(await count('bench_events'), 100);
   });
@@ -152,7 +148,7 @@ describe('MysqlWriter faults against MariaDB', { skip: skip ?? false, timeout: 1
       // One poison entry whose escaped text alone exceeds the packet (every backslash doubles).
       entries[100] = { seq: 101, sql: `insert into bench_events (nope) values ('${'\\\\'.repeat(24000)}')` };
       src.push(...entries);
-      await waitFor(() => src.length === 0, 30_000, 'the drain to get past the poison');
+      await waitFor(() => src.length === 0, { timeoutMs: 30_000, what: 'the drain to get past the poison' });
       await w.stop({ drain: true, timeoutMs: 5000 });
       assert.equal(await count('bench_events'), 159);
       const dead = await query('SELECT seq, LENGTH(statement) AS len, error FROM dead_letters ORDER BY seq');
@@ -175,7 +171,7 @@ describe('MysqlWriter faults against MariaDB', { skip: skip ?? false, timeout: 1
     try {
       w.start();
       src.push(...seedEntries(1, 100));
-      await waitFor(() => src.length === 0, 20_000, 'a first drain with the large packet');
+      await waitFor(() => src.length === 0, { timeoutMs: 20_000, what: 'a first drain with the large packet' });
       await db.exec('SET GLOBAL max_allowed_packet = 16384;');
       // New sessions see the small packet: make the writer's pool open new ones.
       for (const r of await query("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'eserver' AND ID <> CONNECTION_ID()")) {
@@ -183,19 +179,19 @@ describe('MysqlWriter faults against MariaDB', { skip: skip ?? false, timeout: 1
       }
       // ~35 KB once merged: more than the new packet.
       src.push(...seedEntries(101, 5100));
-      await waitFor(() => src.length === 0 || w.fault !== null, 20_000, 'the drain to re-plan or block');
+      await waitFor(() => src.length === 0 || w.fault !== null, { timeoutMs: 20_000, what: 'the drain to re-plan or block' });
       assert.equal(w.fault, null, `blocked: ${JSON.stringify(w.fault)}`);
       assert.equal(await count('bench_events'), 5100);
 
       src.push({ seq: 5101, sql: `insert into bench_events (num) values (5101) /* ${'x'.repeat(30_000)} */` }, ...seedEntries(5102, 5110));
-      await waitFor(() => w.fault !== null, 20_000, 'the oversized entry to block the drain');
+      await waitFor(() => w.fault !== null, { timeoutMs: 20_000, what: 'the oversized entry to block the drain' });
       const f = faultOf(w);
       assert.equal(f?.errno, 1153);
       assert.match(f?.fix ?? '', /max_allowed_packet/);
       assert.equal(src.length, 10, 'kept');
       assert.equal(await count('dead_letters'), 0);
       await db.exec('SET GLOBAL max_allowed_packet = 1048576;');
-      await waitFor(() => src.length === 0, 20_000, 'the drain to resume once the packet is raised');
+      await waitFor(() => src.length === 0, { timeoutMs: 20_000, what: 'the drain to resume once the packet is raised' });
       assert.equal(await count('bench_events'), 5110);
     } finally {
       await w.stop({ drain: false, timeoutMs: 0 });
@@ -215,7 +211,7 @@ describe('MysqlWriter faults against MariaDB', { skip: skip ?? false, timeout: 1
       const entries = seedEntries(1, 100);
       entries[40] = { seq: 41, sql: "insert into bench_events (num) values ('forty-one')" };
       src.push(...entries);
-      await waitFor(() => src.length === 0, 20_000, 'drain');
+      await waitFor(() => src.length === 0, { timeoutMs: 20_000, what: 'drain' });
       await w.stop({ drain: true, timeoutMs: 5000 });
       assert.equal(Number((await query('SELECT COUNT(*) AS n FROM bench_events WHERE num = 0'))[0].n), 0, 'no row 0 from a silently converted value');
       assert.equal(await count('bench_events'), 99);
@@ -241,7 +237,7 @@ describe('MysqlWriter faults against MariaDB', { skip: skip ?? false, timeout: 1
       const entries = seedEntries(1, 10, 'myisam_events');
       entries[4] = { seq: 5, sql: 'insert into myisam_events (num) values (1)' };
       src.push(...entries);
-      await waitFor(() => src.length === 0, 20_000, 'drain');
+      await waitFor(() => src.length === 0, { timeoutMs: 20_000, what: 'drain' });
     } catch (err) {
       refused = err as Error;
     }
@@ -276,7 +272,7 @@ describe('MysqlWriter faults against MariaDB', { skip: skip ?? false, timeout: 1
     } finally {
       await t.end();
     }
-    await waitFor(() => src.length === 0, 20_000, 'drain');
+    await waitFor(() => src.length === 0, { timeoutMs: 20_000, what: 'drain' });
     await w.stop({ drain: true, timeoutMs: 5000 });
     assert.ok(metric(w, 'eserver_drain_retries_total') >= 1, 'the batch was the victim and was retried');
     assert.equal(await count('bench_events'), 100);

@@ -5,9 +5,10 @@ import assert from 'node:assert/strict';
 import type { RowDataPacket } from 'mysql2/promise';
 import { MysqlWriter } from '../src/writer.js';
 import { mariadbUnavailable, startMariaDb, type MariaDb } from '@eserver-lab/common/mariadb';
-import { ArraySource, seedEntries, waitFor } from './helpers/array-source.js';
+import { ArraySource, seedEntries } from './helpers/array-source.js';
 import { MemLog } from './helpers/mem-log.js';
 import type { Logger } from '../src/contracts.js';
+import { waitFor } from '@eserver-lab/common/wait';
 
 const skip = mariadbUnavailable();
 if (skip !== null) console.log(`# skipping writer-mysql tests: ${skip}`);
@@ -97,7 +98,7 @@ describe('MysqlWriter against MariaDB', { skip: skip ?? false, timeout: 90_000 }
     w.start();
     // Arrive in uneven chunks, as from many connections.
     for (let s = 1; s <= N; s += 1234) src.push(...seedEntries(s, Math.min(N, s + 1233)));
-    await waitFor(() => src.length === 0, 60_000, 'drain');
+    await waitFor(() => src.length === 0, { timeoutMs: 60_000, what: 'drain' });
     await w.stop({ drain: true, timeoutMs: 5000 });
     const got = await nums();
     assert.equal(got.length, N);
@@ -121,13 +122,13 @@ describe('MysqlWriter against MariaDB', { skip: skip ?? false, timeout: 90_000 }
     // 250 entries waiting before the drain starts: two full batches, then a tail of 50.
     src.push(...seedEntries(1, 250));
     w.start();
-    await waitFor(() => src.length <= 50, 20_000, 'the two full batches');
+    await waitFor(() => src.length <= 50, { timeoutMs: 20_000, what: 'the two full batches' });
     // The tail belongs to the backlog: waiting batchMs for it to fill would hold rows that are already there.
-    await waitFor(() => src.length === 0, batchMs - 1000, `the tail of the backlog, before batchMs (${batchMs} ms) ends`);
+    await waitFor(() => src.length === 0, { timeoutMs: batchMs - 1000, what: `the tail of the backlog, before batchMs (${batchMs} ms) ends` });
     // Once caught up, a lone entry waits for company again: batchMs still applies at a low rate.
     const pushed = performance.now();
     src.push(...seedEntries(251, 251));
-    await waitFor(() => src.length === 0, batchMs + 10_000, 'the lone entry after the backlog');
+    await waitFor(() => src.length === 0, { timeoutMs: batchMs + 10_000, what: 'the lone entry after the backlog' });
     const waited = performance.now() - pushed;
     assert.ok(waited >= batchMs - 100, `a lone entry after the backlog waits for its batch to fill (${Math.round(waited)} ms of ${batchMs})`);
     await w.stop({ drain: true, timeoutMs: 5000 });
@@ -144,10 +145,10 @@ describe('MysqlWriter against MariaDB', { skip: skip ?? false, timeout: 90_000 }
     // Exactly two full batches: the last one is full, yet nothing is behind it.
     src.push(...seedEntries(1, 200));
     w.start();
-    await waitFor(() => src.length === 0, 20_000, 'the two full batches');
+    await waitFor(() => src.length === 0, { timeoutMs: 20_000, what: 'the two full batches' });
     const pushed = performance.now();
     src.push(...seedEntries(201, 201));
-    await waitFor(() => src.length === 0, batchMs + 10_000, 'the lone entry after the backlog');
+    await waitFor(() => src.length === 0, { timeoutMs: batchMs + 10_000, what: 'the lone entry after the backlog' });
     const waited = performance.now() - pushed;
     assert.ok(waited >= batchMs - 100, `a lone entry after a caught-up backlog waits for its batch to fill (${Math.round(waited)} ms of ${batchMs})`);
     await w.stop({ drain: true, timeoutMs: 5000 });
@@ -165,7 +166,7 @@ describe('MysqlWriter against MariaDB', { skip: skip ?? false, timeout: 90_000 }
     entries[1500] = { seq: 1501, sql: 'insert into bench_events (num) values (7)' }; // duplicate key of seq 7
     entries[1999] = { seq: 2000, sql: "insert into bench_events (num) values ('two thousand')" }; // bad value (strict mode)
     src.push(...entries);
-    await waitFor(() => src.length === 0, 30_000, 'drain');
+    await waitFor(() => src.length === 0, { timeoutMs: 30_000, what: 'drain' });
     await w.stop({ drain: true, timeoutMs: 5000 });
     const got = await nums();
     assert.equal(got.length, 1997);
@@ -198,7 +199,7 @@ describe('MysqlWriter against MariaDB', { skip: skip ?? false, timeout: 90_000 }
     const w1 = writer(a, 'restart', log);
     w1.start();
     a.push(...seedEntries(1, 3000));
-    await waitFor(() => a.length === 0, 30_000, 'first drain');
+    await waitFor(() => a.length === 0, { timeoutMs: 30_000, what: 'first drain' });
     await w1.stop({ drain: true, timeoutMs: 5000 });
 
     // A replay that overlaps what was committed (the journal may still hold it).
@@ -207,7 +208,7 @@ describe('MysqlWriter against MariaDB', { skip: skip ?? false, timeout: 90_000 }
     assert.equal(await w2.readCommittedSeq(), 3000);
     w2.start();
     b.push(...seedEntries(2001, 5000));
-    await waitFor(() => b.length === 0, 30_000, 'second drain');
+    await waitFor(() => b.length === 0, { timeoutMs: 30_000, what: 'second drain' });
     await w2.stop({ drain: true, timeoutMs: 5000 });
     const got = await nums();
     assert.equal(got.length, 5000);
@@ -227,15 +228,15 @@ describe('MysqlWriter against MariaDB', { skip: skip ?? false, timeout: 90_000 }
     const N = 40_000;
     const feed = feedInBatches(src, N, 1000);
     try {
-      await waitFor(() => feed.pushed() >= 5000, 20_000, 'load to start');
+      await waitFor(() => feed.pushed() >= 5000, { timeoutMs: 20_000, what: 'load to start' });
       await db.stop();
       const downAt = Date.now();
-      await waitFor(() => metric(w, 'eserver_mysql_up') === 0, 20_000, 'mysql_up to drop to 0');
+      await waitFor(() => metric(w, 'eserver_mysql_up') === 0, { timeoutMs: 20_000, what: 'mysql_up to drop to 0' });
       // Keep it down for a few seconds while entries keep arriving.
       await new Promise((r) => setTimeout(r, Math.max(0, 3000 - (Date.now() - downAt))));
       assert.ok(src.length > 0, 'entries stay queued while MySQL is down');
       await db.start();
-      await waitFor(() => feed.pushed() === N && src.length === 0, 60_000, 'drain after restart');
+      await waitFor(() => feed.pushed() === N && src.length === 0, { timeoutMs: 60_000, what: 'drain after restart' });
     } finally {
       feed.stop();
     }
@@ -264,14 +265,14 @@ describe('MysqlWriter against MariaDB', { skip: skip ?? false, timeout: 90_000 }
     const N = 20_000;
     const feed = feedInBatches(src, N, 500);
     try {
-      await waitFor(() => feed.pushed() >= 3000, 20_000, 'load to start');
+      await waitFor(() => feed.pushed() >= 3000, { timeoutMs: 20_000, what: 'load to start' });
       db.pause();
       try {
-        await waitFor(() => metric(w, 'eserver_mysql_up') === 0, 20_000, 'the hang to be noticed');
+        await waitFor(() => metric(w, 'eserver_mysql_up') === 0, { timeoutMs: 20_000, what: 'the hang to be noticed' });
       } finally {
         db.resume();
       }
-      await waitFor(() => feed.pushed() === N && src.length === 0, 60_000, 'drain after resume');
+      await waitFor(() => feed.pushed() === N && src.length === 0, { timeoutMs: 60_000, what: 'drain after resume' });
     } finally {
       feed.stop();
     }
@@ -295,11 +296,11 @@ describe('MysqlWriter against MariaDB', { skip: skip ?? false, timeout: 90_000 }
       w.start();
       src.push(...seedEntries(1, 2000));
       // Every statement of the first batch, the drain's own set-up reads included, times out.
-      await waitFor(() => metric(w, 'eserver_drain_retries_total') >= 2, 15_000, 'the hang to be noticed');
+      await waitFor(() => metric(w, 'eserver_drain_retries_total') >= 2, { timeoutMs: 15_000, what: 'the hang to be noticed' });
     } finally {
       db.resume();
     }
-    await waitFor(() => src.length === 0, 30_000, 'drain after resume');
+    await waitFor(() => src.length === 0, { timeoutMs: 30_000, what: 'drain after resume' });
     await w.stop({ drain: true, timeoutMs: 5000 });
     const got = await nums();
     assert.equal(got.length, 2000);

@@ -6,7 +6,8 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { MysqlWriter } from '../src/writer.js';
 import { silentLogger } from '../src/log.js';
 import { mariadbUnavailable, startMariaDb, type MariaDb } from '@eserver-lab/common/mariadb';
-import { ArraySource, seedEntries, waitFor } from './helpers/array-source.js';
+import { ArraySource, seedEntries } from './helpers/array-source.js';
+import { waitFor } from '@eserver-lab/common/wait';
 
 const skip = mariadbUnavailable();
 if (skip !== null) console.log(`# skipping writer-offset tests: ${skip}`);
@@ -42,7 +43,7 @@ describe('MysqlWriter offset check', { skip: skip ?? false, timeout: 90_000 }, (
     // One entry at a time, each waited for: every entry is its own batch.
     for (let s = 1; s <= 40; s++) {
       src.push(...seedEntries(s, s));
-      await waitFor(() => src.length === 0, 10_000, `batch ${s}`);
+      await waitFor(() => src.length === 0, { timeoutMs: 10_000, what: `batch ${s}` });
     }
     const selects = (await comSelect()) - before;
     const n = batches(w);
@@ -61,19 +62,19 @@ describe('MysqlWriter offset check', { skip: skip ?? false, timeout: 90_000 }, (
     await w.readCommittedSeq();
     w.start();
     src.push(...seedEntries(1, 10));
-    await waitFor(() => src.length === 0, 20_000, 'first batch (offset read)');
+    await waitFor(() => src.length === 0, { timeoutMs: 20_000, what: 'first batch (offset read)' });
     // One coalesced INSERT with a duplicate key in it: the multi-statement try fails (its connection is dropped,
     // so MySQL rolls it back), then the statement-by-statement path dead-letters the one entry, commits the others.
     const poisoned = seedEntries(11, 20);
     poisoned[4] = { seq: 15, sql: 'insert into bench_events (num) values (3)' };
     src.push(...poisoned);
-    await waitFor(() => src.length === 0, 20_000, 'poisoned batch');
+    await waitFor(() => src.length === 0, { timeoutMs: 20_000, what: 'poisoned batch' });
     // A client statement carrying a second one (only --no-guard lets it in), alone in its batch: it must go
     // through the connection without multiple statements, where MySQL refuses it whole.
     src.push({ seq: 21, sql: 'insert into bench_events (num) values (21); insert into bench_events (num) values (999)' });
-    await waitFor(() => src.length === 0, 20_000, 'two-statement entry');
+    await waitFor(() => src.length === 0, { timeoutMs: 20_000, what: 'two-statement entry' });
     src.push(...seedEntries(22, 25));
-    await waitFor(() => src.length === 0, 20_000, 'last batch');
+    await waitFor(() => src.length === 0, { timeoutMs: 20_000, what: 'last batch' });
     await w.stop({ drain: true, timeoutMs: 5000 });
     const got = (await query('SELECT num FROM bench_events ORDER BY num')).map((r) => Number(r.num));
     const want = [...Array.from({ length: 20 }, (_, i) => i + 1).filter((n) => n !== 15), 22, 23, 24, 25];
@@ -96,14 +97,14 @@ describe('MysqlWriter offset check', { skip: skip ?? false, timeout: 90_000 }, (
     await w.readCommittedSeq();
     w.start();
     src.push(...seedEntries(1, 1000));
-    await waitFor(() => src.length === 0, 20_000, 'first drain');
+    await waitFor(() => src.length === 0, { timeoutMs: 20_000, what: 'first drain' });
     // Another writer on the same stream commits 1001..1500 behind this one's back.
     await db.exec(
       'USE eserver; INSERT INTO bench_events (num) SELECT seq FROM seq_1001_to_1500; ' +
         "UPDATE queue_offsets SET last_seq = 1500 WHERE stream = 'moved';",
     );
     src.push(...seedEntries(1001, 2000));
-    await waitFor(() => src.length === 0, 20_000, 'second drain');
+    await waitFor(() => src.length === 0, { timeoutMs: 20_000, what: 'second drain' });
     const m = (name: string): number => w.metrics().find((x) => x.name === name)!.value;
     await w.stop({ drain: true, timeoutMs: 5000 });
     const [row] = await query('SELECT COUNT(*) AS n, COUNT(DISTINCT num) AS d, MAX(num) AS mx FROM bench_events');

@@ -1,5 +1,7 @@
 // The two sides of a gate run: the candidate (this working tree's queue server, optionally slowed by the
 // test-only CPU burn) and the reference (a build of the pinned commit).
+import { join } from 'node:path';
+import { repoRoot } from '@eserver-lab/common/repo-root';
 import { QUEUE_CLI } from '../protocol-bench/servers.js';
 import type { BuiltReference } from './reference.js';
 import type { ServerBuild } from './settings.js';
@@ -11,6 +13,9 @@ export interface Burn {
   at: BurnAt;
 }
 
+/** The queue server's test-only entry: cli.js with a known CPU burn, which production code never imports. */
+export const BURN_CLI = join(repoRoot, 'queue-server', 'dist', 'src', 'test-hooks', 'burn-cli.js');
+
 /** This working tree's queue server; with a burn, the test-only slowdown of `us` µs per connection or per 8001. */
 export function candidateBuild(burn?: Burn): ServerBuild {
   if (!burn || burn.us <= 0) return { role: 'candidate', entry: QUEUE_CLI, args: [], commit: null, label: 'candidate (this working tree)' };
@@ -18,7 +23,7 @@ export function candidateBuild(burn?: Burn): ServerBuild {
   process.env.ESERVER_ENABLE_TEST_HOOKS = '1';
   return {
     role: 'candidate',
-    entry: QUEUE_CLI,
+    entry: BURN_CLI,
     args: ['--test-burn-cpu-us', String(burn.us), '--test-burn-at', burn.at],
     commit: null,
     label: `candidate (this working tree, burning ${burn.us} µs per ${burn.at === 'enqueue' ? '8001' : 'connection'})`,

@@ -38,15 +38,3 @@ export function seedEntries(from: number, to: number, table = 'bench_events'): E
   for (let s = from; s <= to; s++) out.push({ seq: s, sql: `insert into ${table} (num) values (${s})` });
   return out;
 }
-
-export function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (cond()) return resolve();
-      if (Date.now() > until) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 10);
-    };
-    tick();
-  });
-}

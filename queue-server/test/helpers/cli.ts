@@ -6,6 +6,8 @@ import { queueRuntime } from '../../src/runtime.js';
 import { bySample, parseScrape } from '@eserver-lab/common/scrape';
 
 export const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+/** The test-only entry: cli.js's flags plus the CPU burn (src/test-hooks/burn-cli.ts). */
+export const BURN_CLI = fileURLToPath(new URL('../../src/test-hooks/burn-cli.js', import.meta.url));
 
 /** The executable that runs the server under test: node, or bun with QUEUE_RUNTIME=bun (see src/runtime.ts). */
 export const RUNTIME = queueRuntime();
@@ -21,11 +23,12 @@ export interface CliProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { ulimit?: number } = {}): Promise<CliProcess> {
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { ulimit?: number; entry?: string } = {}): Promise<CliProcess> {
   const fullEnv = { ...process.env, ESERVER_CONFIG: '', ...env };
+  const entry = opts.entry ?? CLI;
   const proc = opts.ulimit
-    ? spawn('bash', ['-c', `ulimit -n ${opts.ulimit}; exec "$0" "$@"`, RUNTIME.bin, CLI, ...args], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(RUNTIME.bin, [CLI, ...args], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    ? spawn('bash', ['-c', `ulimit -n ${opts.ulimit}; exec "$0" "$@"`, RUNTIME.bin, entry, ...args], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(RUNTIME.bin, [entry, ...args], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   const logs = (): Array<Record<string, unknown>> =>
@@ -66,9 +69,9 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { ulim
 }
 
 /** Runs the CLI expecting it to exit by itself (bad config...). */
-export function runCliToExit(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stderr: string }> {
+export function runCliToExit(args: string[], env: NodeJS.ProcessEnv = {}, entry = CLI): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
-    const proc = spawn(RUNTIME.bin, [CLI, ...args], { env: { ...process.env, ESERVER_CONFIG: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(RUNTIME.bin, [entry, ...args], { env: { ...process.env, ESERVER_CONFIG: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
     proc.stdout.on('data', (d: Buffer) => (err += d.toString()));

@@ -134,16 +134,3 @@ export function errCode(f: Frame): string {
   if (f.cmd !== 9000) throw new Error(`expected an error frame, got cmd ${f.cmd} ${f.body.toString()}`);
   return (bodyJson(f) as { code: string }).code;
 }
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Polls until fn() is true (no timing assertions: only a generous upper bound). */
-export async function until(fn: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
