@@ -55,14 +55,6 @@ export function httpResponse(status: string, body: string): string {
   return `HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }
 
-export async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 /** A budget as the runner records it: `cpuS` of stack CPU over a 30 s window under a 0.6-CPU quota. */
 export function budget(cpuS: number, genUsPerRequest: number): CpuBudget {
   return {
