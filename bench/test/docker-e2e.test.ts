@@ -23,6 +23,7 @@ import { freePorts } from '@eserver-lab/common/free-port';
 import { DATABASE, SERVICES, type LabPorts } from '@eserver-lab/common/stack-spec';
 import { waitFor } from '@eserver-lab/common/wait';
 import type { StackInfo } from '../src/lab/types.js';
+import { stackLimits } from './helper.js';
 
 // A budget of its own rather than the default (the whole machine): what is checked is that the limits asked
 // for are the ones the four containers share, and one CPU fits below a parent that is itself capped.
@@ -112,7 +113,7 @@ else describe('docker compose stack, end to end', { timeout: 300_000 }, () => {
           this.hostConfig.Init = true;
         }
       }
-      log(await setUpParentCgroup({ cpus: CPUS, memoryBytes: MEMORY_BYTES }, cg));
+      log(await setUpParentCgroup(stackLimits(CPUS, MEMORY_BYTES), cg));
       const [http, fpm, queue, metrics, mysql] = await freePorts(5);
       ports = { http: http!, fpm: fpm!, queue: queue!, metrics: metrics!, mysql: mysql! };
       // What compose would pass: the command lines, health checks and tokens the stack spec renders.
