@@ -76,7 +76,7 @@ export function defaultCpus(): number {
 /**
  * The CFS period of the stack's quota. The kernel's default of 100 ms lets a group burn its quota in a
  * burst and then sit throttled for the rest of the period: at 0.33 CPU, ~67 ms latency steps. Shorter
- * periods cost throughput instead: measured here (docs/experiments/2026-11-19-cpu-period.md), the same
+ * periods cost throughput instead: measured here (docs/experiments/2026-11-28-cpu-period.md), the same
  * 0.6-CPU quota gave 42-47k pages/min at 100 ms, 43k at 50 ms, 40-41k at 20 ms, 34-37k at 10 ms and 30-34k
  * at 5 ms (the kernel hands out quota in 5 ms slices per CPU, so a 3 ms quota runs on one CPU at a time and
  * every period throttles and wakes the whole group). 20 ms keeps throttles short (~13 ms at 0.33 CPU,

@@ -21,8 +21,8 @@ const MAX_PERIOD_US = 1_000_000;
  * The load generator's group weight: the kernel's default, below the stack's. The quota already caps the
  * stack, so outweighing the generator cannot starve it; what the higher weight buys is that a stack task
  * woken by a packet runs before the generator's. With equal weights a real webbench's 10,000 runnable
- * clients delayed those wakeups and read 8-13% below our generator (bench/README.md, "A real Webbench
- * 1.5 beside our generator"); at this weight the two agree. A weight near the minimum starves webbench's
+ * clients delayed those wakeups and read 8-13% below our generator
+ * (docs/experiments/2026-11-28-webbench-beside-generator.md); at this weight the two agree. A weight near the minimum starves webbench's
  * own timer instead (measured: 24 s windows for a 30 s run).
  */
 export const GENERATOR_CPU_SHARES = DEFAULT_CPU_SHARES;
