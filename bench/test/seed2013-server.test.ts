@@ -1,18 +1,22 @@
 // The 2013-style queue server (bench/seed2013/eserver2013.py), spawned with python3 and spoken to over
-// real sockets: its replies byte for byte, the cases where it answers nothing and closes, and the
-// original's defects it must not have (shared replies, frames cut across reads, exit on a client error).
+// real sockets: its replies byte for byte, the cases where it answers nothing and closes, the
+// original's defects it must not have (shared replies, frames cut across reads, exit on a client error),
+// and the original's per-request work it must keep (its prints, and its system calls, counted by strace).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, openSync, closeSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { queueLength, seed2013Argv, seed2013Script } from '../src/lab/seed2013.js';
+import { CONTROL_CMD_ENV, queueLength, seed2013Argv, seed2013Env, seed2013Script } from '../src/lab/seed2013.js';
+import { startControlServer } from '../src/protocol-bench/servers.js';
 import { EXPECTED_OK, frame } from '../src/protocol-bench/frames.js';
 import { repoRoot } from '@eserver-lab/common/repo-root';
 import { exchange } from './tcp-exchange.js';
 import { freePorts } from '@eserver-lab/common/free-port';
+import { findBinary } from '@eserver-lab/common/find-binary';
+import { waitFor } from '@eserver-lab/common/wait';
 
 const SQL = 'insert into bench_events (num) values (%d)';
 const enqueue = (sql = SQL) => frame(8001, JSON.stringify({ sql }));
@@ -25,13 +29,13 @@ interface Server {
   remove(): void;
 }
 
-async function startServer(extra: string[] = []): Promise<Server> {
+async function startServer(extra: string[] = [], env: NodeJS.ProcessEnv = seed2013Env(process.env)): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), 'eserver2013-'));
   const out = join(dir, 'requests.log');
   const fd = openSync(out, 'a');
   const [port] = await freePorts(1);
   const argv = seed2013Argv('python3', seed2013Script(repoRoot), '127.0.0.1', port!, extra);
-  const proc = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, 'pipe'] });
+  const proc = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, 'pipe'], env });
   closeSync(fd);
   let err = '';
   proc.stderr!.setEncoding('utf8');
@@ -157,10 +161,139 @@ test('queue full: the capacity-th + 1 enqueue gets no reply; the allow-list refu
   } finally {
     assert.equal(await small.stop(), 0);
   }
+  // As the original's enqueue handler: two prints per 8001 that reached it (the refused one never did;
+  // the one that found the queue full did, before the ring check), the statement and the ring's rear.
+  // 8003 prints nothing.
   const printed = readFileSync(small.out, 'utf8').trim().split('\n');
-  // Four requests reached the app (the refused one never did); each has its line.
-  assert.equal(printed.length, 4, printed.join('\n'));
-  assert.match(printed[0]!, /^127\.0\.0\.2:\d+ cmd=8001 \{"sql":"insert into bench_events \(num\) values \(%d\)"\}$/);
-  assert.match(printed[3]!, /cmd=8003 \{\}$/);
+  assert.deepEqual(printed, [
+    'insert into bench_events (num) values (1)', 'rear = 0',
+    'insert into bench_events (num) values (2)', 'rear = 1',
+    'insert into bench_events (num) values (3)', 'rear = 0',
+  ]);
   small.remove();
+});
+
+test('its stdout is block-buffered, as a print to a file was in 2013, even when the caller has PYTHONUNBUFFERED=1', async () => {
+  const env = seed2013Env({ ...process.env, PYTHONUNBUFFERED: '1', PYTHONPATH: '/nowhere' });
+  assert.equal(env.PYTHONUNBUFFERED, undefined);
+  assert.equal(env.PYTHONPATH, undefined);
+  assert.equal(env.PATH, process.env.PATH, 'the rest of the environment is kept');
+  const s = await startServer([], env);
+  try {
+    assert.deepEqual((await exchange(s.port, [enqueue()], 22)).data, EXPECTED_OK);
+    // The reply was sent after both prints: unbuffered, they would be in the file by now.
+    assert.equal(readFileSync(s.out, 'utf8'), '');
+  } finally {
+    assert.equal(await s.stop(), 0);
+  }
+  assert.equal(readFileSync(s.out, 'utf8'), 'insert into bench_events (num) values (1)\nrear = 0\n', 'flushed at exit');
+  s.remove();
+});
+
+/** One 8001 on its own connection, closed by us after the reply; resolves once the server has closed too. */
+function enqueueAndClose(port: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port });
+    let data = Buffer.alloc(0);
+    s.on('error', reject);
+    s.on('data', (c: Buffer) => {
+      data = Buffer.concat([data, c]);
+      if (data.length >= 22) s.end();
+    });
+    s.on('close', () => resolve(data));
+    s.once('connect', () => s.write(enqueue()));
+  });
+}
+
+/** Calls per system call name from the table of `strace -c`. */
+function straceCounts(table: string): Map<string, number> {
+  const calls = new Map<string, number>();
+  for (const line of table.split('\n')) {
+    const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)\s*$/.exec(line);
+    if (m && m[2] !== 'total') calls.set(m[2]!, Number(m[1]));
+  }
+  return calls;
+}
+
+test('per enqueue on its own connection it makes the system calls of the original: recv(4) and recv(body), the EPOLLOUT round trip, one send, shutdown', async (t) => {
+  const strace = findBinary(['strace']);
+  if (!strace) return t.skip('strace is not installed (apt-get install strace): cannot count system calls');
+  const s = await startServer();
+  const dir = mkdtempSync(join(tmpdir(), 'eserver2013-strace-'));
+  const table = join(dir, 'strace.txt');
+  // Attached once it listens, so that only requests are counted (not the interpreter's start-up).
+  const tracer = spawn(strace, ['-c', '-f', '-o', table, '-p', String(s.proc.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise<void>((r) => tracer.once('exit', () => r()));
+  try {
+    let err = '';
+    tracer.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+    await waitFor(() => /attached/.test(err) || tracer.exitCode !== null, { what: 'strace to attach to the server' });
+    assert.equal(tracer.exitCode, null, err);
+    const n = 50;
+    for (let i = 0; i < n; i++) assert.deepEqual(await enqueueAndClose(s.port), EXPECTED_OK);
+    // SIGINT detaches strace, which then writes its table and ends.
+    tracer.kill('SIGINT');
+    await exited;
+    const calls = straceCounts(readFileSync(table, 'utf8'));
+    const per = (name: string) => Math.round((calls.get(name) ?? 0) / n);
+    assert.deepEqual(
+      { recvfrom: per('recvfrom'), sendto: per('sendto'), epoll_ctl: per('epoll_ctl'), shutdown: per('shutdown'), accept4: per('accept4'), write: per('write') },
+      // recv(4) of the header, recv of the body, and the empty recv(4) of the client's close; ADD, MOD to
+      // EPOLLOUT, MOD back to EPOLLIN, DEL; an accept until EAGAIN; the prints go to stdout's buffer.
+      { recvfrom: 3, sendto: 1, epoll_ctl: 4, shutdown: 1, accept4: 2, write: 0 },
+      readFileSync(table, 'utf8'),
+    );
+  } finally {
+    if (tracer.exitCode === null) tracer.kill('SIGKILL');
+    assert.equal(await s.stop(), 0);
+    s.remove();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('bench-proto\'s control server runs ESERVER_CONTROL_CMD on a free port, exec-ed, and says how to set it when unset', async () => {
+  const caller = process.env[CONTROL_CMD_ENV];
+  const runDir = mkdtempSync(join(tmpdir(), 'eserver2013-control-'));
+  try {
+    delete process.env[CONTROL_CMD_ENV];
+    await assert.rejects(startControlServer(runDir), new RegExp(`${CONTROL_CMD_ENV}, which is not set`));
+    // A fake original: the stand-in, started from its own directory through a shell that execs it.
+    process.env[CONTROL_CMD_ENV] = `cd {dir} && exec python3 ${seed2013Script(repoRoot)} --host {host} --port {port}`;
+    const s = await startControlServer(runDir);
+    try {
+      assert.equal(s.kind, 'control');
+      const argv = readFileSync(`/proc/${s.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      assert.deepEqual(argv.slice(-5), [seed2013Script(repoRoot), '--host', '127.0.0.1', '--port', String(s.port)], 'the pid is the server\'s');
+      assert.deepEqual((await exchange(s.port, [enqueue()], 22)).data, EXPECTED_OK);
+    } finally {
+      await s.stop();
+    }
+  } finally {
+    if (caller === undefined) delete process.env[CONTROL_CMD_ENV];
+    else process.env[CONTROL_CMD_ENV] = caller;
+    rmSync(runDir, { recursive: true, force: true });
+  }
+});
+
+test('queueLength asks again when its 8003 gets another connection\'s reply (the 2013 original shares one reply slot)', async () => {
+  let asked = 0;
+  let alwaysWrong = false;
+  const fake = createServer((c) => {
+    c.once('data', () => {
+      asked++;
+      // The first answer is a concurrent enqueue's reply; the next one is the length.
+      c.end(asked === 1 || alwaysWrong ? EXPECTED_OK : reply(8003, '42'));
+    });
+  });
+  await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+  const port = (fake.address() as { port: number }).port;
+  try {
+    assert.equal(await queueLength('127.0.0.1', port), 42);
+    assert.equal(asked, 2);
+    // A server that never answers 8003 with 8003 is reported once the time is up.
+    alwaysWrong = true;
+    await assert.rejects(queueLength('127.0.0.1', port, 300), /reply cmd 8001, expected 8003 \(\d+ tries in 300 ms\)/);
+  } finally {
+    await new Promise((r) => fake.close(r));
+  }
 });

@@ -7,13 +7,13 @@ import { startBenchDb } from './mariadb.js';
 import { rawInsertRate, drainRate } from './drain.js';
 import { fsyncCells } from './fsync.js';
 import { clockTicksPerSecond } from '@eserver-lab/common/proc-stat';
-import { startQueueServer, startRefServer, startSeed2013Server, type RunningServer } from './servers.js';
+import { startControlServer, startQueueServer, startRefServer, startSeed2013Server, type RunningServer } from './servers.js';
 import { runtimeHolds, runtimeTable, type TableConfig } from './runtimes.js';
 import type { ProtoReport } from './report.js';
 import type { QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 
 export type ProtoPart = 'table' | 'proto' | 'hold' | 'drain' | 'fsync';
-export type ServerKind = 'ts' | 'c-ref' | 'seed2013';
+export type ServerKind = 'ts' | 'c-ref' | 'seed2013' | 'control';
 
 export interface ProtoBenchOptions {
   parts: ProtoPart[];
@@ -21,6 +21,8 @@ export interface ProtoBenchOptions {
   modes: ProtoMode[];
   concurrency: number[];
   durationMs: number;
+  /** Unmeasured load before each proto cell (default 1 s). */
+  warmupMs?: number;
   threads?: number;
   holdConnections: number;
   drainRows: number;
@@ -64,9 +66,13 @@ export async function runProtoBench(o: ProtoBenchOptions): Promise<ProtoReport> 
       for (const mode of o.modes) {
         // The two servers run back to back for each cell, so machine noise hits both alike.
         for (const kind of o.servers) {
-          const start =
-            kind === 'ts' ? () => startQueueServer({ args: tsArgs }) : kind === 'seed2013' ? () => startSeed2013Server(o.runDir) : () => startRefServer(o.runDir);
-          const cell: ProtoCell = await withServer(start, (s) => measureCell(s, { mode, concurrency: c, durationMs: o.durationMs, threads: o.threads }));
+          const starts: Record<ServerKind, () => Promise<RunningServer>> = {
+            ts: () => startQueueServer({ args: tsArgs }),
+            'c-ref': () => startRefServer(o.runDir),
+            seed2013: () => startSeed2013Server(o.runDir),
+            control: () => startControlServer(o.runDir),
+          };
+          const cell: ProtoCell = await withServer(starts[kind], (s) => measureCell(s, { mode, concurrency: c, durationMs: o.durationMs, warmupMs: o.warmupMs, threads: o.threads }));
           o.log(`${cell.server} ${mode} C=${c}: ${Math.round(cell.reqPerSec)} req/s, ${cell.failed} failed, ${cell.cpuUsPerReq.toFixed(1)} µs CPU/req`);
           report.cells.push(cell);
         }

@@ -37,10 +37,11 @@ const program = new Command()
   .option('--table-warmup <s>', 'seconds of unmeasured load before each table cell (a JIT keeps compiling for longer than the default)', Number, 1)
   .option('-r, --repeat <n>', 'repetitions of the table (medians are reported)', Number, 3)
   .option('--quick', 'a short check of everything: 2 s cells, 1 repetition, C=100 only, hold 2000, drain 30000 rows')
-  .option('--servers <list>', 'ts,c-ref,seed2013', oneOf<ServerKind>(['ts', 'c-ref', 'seed2013']), ['ts', 'c-ref'] as ServerKind[])
+  .option('--servers <list>', 'ts,c-ref,seed2013,control (control: the command in ESERVER_CONTROL_CMD); repeat them to alternate', oneOf<ServerKind>(['ts', 'c-ref', 'seed2013', 'control']), ['ts', 'c-ref'] as ServerKind[])
   .option('--modes <list>', 'conn-per-req,persistent', oneOf<ProtoMode>(['conn-per-req', 'persistent']), ['conn-per-req', 'persistent'] as ProtoMode[])
   .option('-c, --concurrency <list>', 'client counts', ints, [100, 1000])
   .option('-d, --duration <s>', 'seconds per measured cell', Number, 10)
+  .option('--warmup <s>', 'seconds of unmeasured load before each proto cell', Number, 1)
   .option('--threads <n>', 'load-driver threads (default: one per CPU)', Number)
   .option('--hold <n>', 'connections held open for the RSS reading', Number, 10_000)
   .option('--drain-rows <n>', 'rows for the drain and raw INSERT measurements', Number, 300_000)
@@ -52,7 +53,7 @@ const program = new Command()
 
 program.parse();
 const o = program.opts<{
-  parts: ProtoPart[]; servers: ServerKind[]; modes: ProtoMode[]; concurrency: number[]; duration: number; threads?: number;
+  parts: ProtoPart[]; servers: ServerKind[]; modes: ProtoMode[]; concurrency: number[]; duration: number; warmup: number; threads?: number;
   hold: number; drainRows: number; fsyncConcurrency: number; fsyncMode: ProtoMode; queueArg: string[]; out: string; runDir: string;
   runtimes: QueueRuntimeName[]; configs: TableConfig[]; tableConcurrency: number; tableDuration: number; tableWarmup: number; repeat: number; quick?: boolean;
 }>();
@@ -79,6 +80,7 @@ const report = await runProtoBench({
   modes: o.modes,
   concurrency: o.concurrency,
   durationMs: o.duration * 1000,
+  warmupMs: o.warmup * 1000,
   threads: o.threads,
   holdConnections: o.hold,
   drainRows: o.drainRows,

@@ -8,6 +8,8 @@ import { connect } from 'node:net';
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { repoRoot } from '@eserver-lab/common/repo-root';
+import { CONTROL_CMD_ENV, controlCommand, controlNotExecd, seed2013Env, seed2013Launch } from '../lab/seed2013.js';
+import { freePorts } from '@eserver-lab/common/free-port';
 
 export const REF_SOURCE = join(repoRoot, 'bench', 'ref', 'eserver-ref.c');
 export const QUEUE_CLI = join(repoRoot, 'queue-server', 'dist', 'src', 'cli.js');
@@ -29,7 +31,7 @@ export const MIN_SERVERS = {
 export type MinServerKind = keyof typeof MIN_SERVERS;
 
 export interface RunningServer {
-  kind: 'ts' | 'c-ref' | 'seed2013' | MinServerKind;
+  kind: 'ts' | 'c-ref' | 'seed2013' | 'control' | MinServerKind;
   /** The JavaScript runtime that runs it (none for the C reference). */
   runtime?: QueueRuntimeName;
   label: string;
@@ -165,10 +167,11 @@ export async function startMinServer(kind: MinServerKind, opts: { host?: string;
 export async function startSeed2013Server(runDir: string, host = '127.0.0.1'): Promise<RunningServer> {
   mkdirSync(runDir, { recursive: true });
   const out = openSync(join(runDir, 'eserver2013-requests.log'), 'w');
+  // The stand-in, even when ESERVER_CONTROL_CMD is set: that one is the `control` server.
   // The load driver spreads its connections over 127.0.0.1-16: all of them are let through the allow-list.
   const allow = Array.from({ length: 16 }, (_, i) => ['--allow', `127.0.0.${i + 1}`]).flat();
   const child = track(
-    spawn('python3', [join(repoRoot, 'bench', 'seed2013', 'eserver2013.py'), '--host', host, '--port', '0', ...allow], { stdio: ['ignore', out, 'pipe'] }),
+    spawn('python3', [join(repoRoot, 'bench', 'seed2013', 'eserver2013.py'), '--host', host, '--port', '0', ...allow], { stdio: ['ignore', out, 'pipe'], env: seed2013Env(process.env) }),
   );
   closeSync(out);
   const tail = keepTail(child);
@@ -186,6 +189,37 @@ export async function startSeed2013Server(runDir: string, host = '127.0.0.1'): P
     child.once('exit', (c) => rej(new Error(`eserver2013 exited ${c}: ${tail()}`)));
   });
   return { kind: 'seed2013', label: '2013-style Python server (bench/seed2013)', pid: child.pid!, host, port, logTail: tail, stop: () => stopChild(child) };
+}
+
+/**
+ * The user's control command (ESERVER_CONTROL_CMD, a copy of the 2013 original, say) on a free port, as
+ * the lab starts it: what the stand-in's CPU per enqueue is checked against (bench/seed2013/README.md).
+ */
+export async function startControlServer(runDir: string, host = '127.0.0.1'): Promise<RunningServer> {
+  if (controlCommand(process.env) === null) throw new Error(`the control server runs ${CONTROL_CMD_ENV}, which is not set: see bench/seed2013/README.md`);
+  mkdirSync(runDir, { recursive: true });
+  const [port] = await freePorts(1);
+  const dir = join(runDir, `control-${process.pid}`);
+  rmSync(dir, { recursive: true, force: true });
+  const how = seed2013Launch({ env: process.env, python: () => 'python3', repoRoot, host, port: port!, dir });
+  const out = openSync(join(runDir, 'control-requests.log'), 'w');
+  const child = track(spawn(how.argv[0]!, how.argv.slice(1), { stdio: ['ignore', out, 'pipe'], env: how.env }));
+  closeSync(out);
+  const tail = keepTail(child);
+  const stop = async (): Promise<number | null> => {
+    const code = await stopChild(child);
+    rmSync(dir, { recursive: true, force: true });
+    return code;
+  };
+  try {
+    await waitForTcp(host, port!, child, tail);
+    const notExecd = controlNotExecd(child.pid!);
+    if (notExecd) throw new Error(notExecd);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { kind: 'control', label: `control (${CONTROL_CMD_ENV})`, pid: child.pid!, host, port: port!, logTail: tail, stop };
 }
 
 export interface QueueServerOptions {

@@ -18,7 +18,7 @@ import {
   type CgroupRecord,
 } from '../../host/cgroup.js';
 import { assertPortFree } from '../ports.js';
-import { queueLength, seed2013Argv, seed2013Script } from '../seed2013.js';
+import { CONTROL_CMD_ENV, controlCommand, controlNotExecd, queueLength, seed2013Launch } from '../seed2013.js';
 import { renderFile, type TokenValues } from '@eserver-lab/common/render';
 import {
   DATABASE,
@@ -252,6 +252,7 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
       queueImpl,
       queueRuntime: queueImpl === 'ts' ? bins.queueRuntime : null,
       ...(r.queueEntry !== sources.queueCli ? { queueEntry: r.queueEntry } : {}),
+      controlCmd: queueImpl === 'seed2013' ? controlCommand(process.env) : null,
       listen,
       budget: { cpus: r.budget.cpus, memory: r.budget.memory, periodUs: limits.cpuPeriodUs ?? null },
     },
@@ -367,16 +368,19 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
 
     const qLog = join(runDir, 'logs', 'queue-server.out');
     if (queueImpl === 'seed2013') {
-      // The 2013-style stand-in: no metrics port, no drain; its stdout (a print per request) is qLog.
-      const python = requireBinary('python3 (for the 2013-style queue server)', ['python3'], 'python3');
-      const q = await start(
-        'queue-server',
-        seed2013Argv(python, seed2013Script(repoRoot), LOOPBACK, ports.queue, r.queueArgs),
-        [ports.queue],
-        qLog,
-      );
+      // The 2013-style stand-in, or the user's control command: no metrics port, no drain; its stdout (the
+      // prints of every request) is qLog.
+      const how = seed2013Launch({
+        env: process.env,
+        python: () => requireBinary('python3 (for the 2013-style queue server)', ['python3'], 'python3'),
+        repoRoot, host: LOOPBACK, port: ports.queue, dir: join(runDir, 'control'), extra: r.queueArgs,
+      });
+      const q = await start('queue-server', how.argv, [ports.queue], qLog, how.env);
       await waitHealthy('queue-server', q.proc, q.logs, async () => (await queueLength(LOOPBACK, ports.queue, 1000)) >= 0, healthMs, signal);
-      log(`lab: 2013-style queue server (seed2013, no drain) up on ${LOOPBACK}:${ports.queue} (pid ${q.proc.pid}) (${took()})`);
+      const notExecd = how.control === null ? null : controlNotExecd(q.proc.pid!);
+      if (notExecd) throw new Error(notExecd);
+      const what = how.control === null ? '2013-style queue server (seed2013, no drain)' : `control command (${CONTROL_CMD_ENV}, seed2013, no drain)`;
+      log(`lab: ${what} up on ${LOOPBACK}:${ports.queue} (pid ${q.proc.pid}) (${took()})`);
     } else {
       const q = await start(
         'queue-server',
