@@ -26,6 +26,7 @@ import { classify, describe, fixFor } from './mysql-errors.js';
 import { StreamBindingError, loadJournalIdentity, saveJournalIdentity, type JournalIdentity } from './journal-identity.js';
 import { StreamBusyError, StreamLease } from './stream-lease.js';
 import { timedQuery } from './mysql-timed.js';
+import { DATABASE } from '@eserver-lab/common/stack-spec';
 
 /** What the writer needs from the queue (the Queue class fits; tests can use a plain array). */
 export interface DrainSource {
@@ -168,7 +169,7 @@ export function poolOptionsFromUrl(url: string): mysql.PoolOptions {
     socketPath,
     user: decodeURIComponent(u.username || 'root'),
     password: decodeURIComponent(u.password),
-    database: decodeURIComponent(u.pathname.replace(/^\//, '')) || 'eserver',
+    database: decodeURIComponent(u.pathname.replace(/^\//, '')) || DATABASE.database,
   };
 }
 
