@@ -9,6 +9,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { findBun } from '@eserver-lab/queue-server/runtime';
+import { waitFor } from '@eserver-lab/common/wait';
 import type { ResultDoc } from '../src/results/types.js';
 import { validateResult } from '../src/results/validate.js';
 
@@ -49,11 +50,8 @@ test('smoke on the native stack with --queue-runtime bun --fsync interval', { ti
   let exited = false;
   void closed.then(() => (exited = true));
   // Watch the stack while it is up: the first complete state's queue server, as the kernel sees it.
-  let seen: Seen | null = null;
-  while (!exited && seen === null) {
-    seen = readQueueServer(runDir);
-    if (seen === null) await new Promise((r) => setTimeout(r, 100));
-  }
+  let seen = null as Seen | null; // set in the callback below, which TS's narrowing does not follow
+  await waitFor(() => exited || (seen = readQueueServer(runDir)) !== null, { timeoutMs: 240_000, intervalMs: 100, what: "the stack's queue server running" });
   const code = await closed;
   assert.equal(code, 0, out);
   assert.ok(seen, `the stack's queue server was never seen running:\n${out}`);

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from '@eserver-lab/common/wait';
 import { processesUsing } from './lab-procs.js';
 import { watchCli } from './run-cli.js';
 
@@ -30,10 +31,11 @@ test('a second Ctrl-C during the teardown does not leave the stack running', { t
   const w = watchCli(CLI, ['run', '--profile', 'smoke', '--runtime', 'native', '--out', dir, '--run-dir', runDir, '--free-ports', '--no-report'], REPO);
   const pid = w.child.pid!;
   try {
-    while (!w.ended() && !stackUp(runDir)) await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => w.ended() || stackUp(runDir), { timeoutMs: 180_000, intervalMs: 50, what: 'the stack to be up' });
     assert.ok(!w.ended(), `the run ended before its stack was up:\n${w.output()}`);
     process.kill(-pid, 'SIGINT');
-    while (!w.ended() && !/tearing down/.test(w.output())) await new Promise((r) => setTimeout(r, 5));
+    // The second Ctrl-C must land during the teardown, so this polls often.
+    await waitFor(() => w.ended() || /tearing down/.test(w.output()), { timeoutMs: 30_000, intervalMs: 5, what: 'the teardown to start' });
     process.kill(-pid, 'SIGINT');
     const end = await w.closed;
     assert.deepEqual(end, { code: 130, signal: null }, w.output());

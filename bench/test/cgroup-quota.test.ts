@@ -4,17 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  DEFAULT_CPU_PERIOD_US,
-  STACK_CPU_SHARES,
-  createBudgetCgroup,
-  quotaFor,
-  readLimits,
-  removeCgroup,
-  sharesFor,
-  sharesToWeight,
-  CgroupUnavailable,
-} from '../src/host/cgroup.js';
+import { createBudgetCgroup, quotaFor, readLimits, removeCgroup, sharesToWeight, CgroupUnavailable } from '../src/host/cgroup.js';
+import { DEFAULT_CPU_PERIOD_US, STACK_CPU_SHARES, stackCpuShares } from '@eserver-lab/common/stack-spec';
+import { stackLimits } from './helper.js';
 
 test('quotaFor: a fraction of a CPU at the 20 ms period, the period lengthened only below the 1 ms minimum quota', () => {
   assert.equal(DEFAULT_CPU_PERIOD_US, 20000);
@@ -36,17 +28,17 @@ test('sharesToWeight maps v1 shares onto v2 weight as the kernel does (1024 = 10
   assert.equal(sharesToWeight(2), 1);
 });
 
-test('sharesFor: the highest weight below the whole machine, the default at it', () => {
-  assert.equal(sharesFor(0.5, 2), STACK_CPU_SHARES);
-  assert.equal(sharesFor(1.99, 2), STACK_CPU_SHARES);
-  assert.equal(sharesFor(2, 2), 1024);
-  assert.equal(sharesFor(4, 2), 1024);
+test('stackCpuShares: the highest weight below the whole machine, the default at it', () => {
+  assert.equal(stackCpuShares(0.5, 2), STACK_CPU_SHARES);
+  assert.equal(stackCpuShares(1.99, 2), STACK_CPU_SHARES);
+  assert.equal(stackCpuShares(2, 2), 1024);
+  assert.equal(stackCpuShares(4, 2), 1024);
 });
 
 test('createBudgetCgroup writes quota, period and weight; readLimits reads them back from the files', async (t) => {
   let rec;
   try {
-    rec = await createBudgetCgroup(`eserver-lab-test-quota-${process.pid}`, { cpus: 0.33, memoryBytes: 2 * 1024 ** 3 });
+    rec = await createBudgetCgroup(`eserver-lab-test-quota-${process.pid}`, stackLimits(0.33, 2 * 1024 ** 3));
   } catch (err) {
     if (err instanceof CgroupUnavailable) return t.skip(`no writable cgroup here: ${err.message}`);
     throw err;
@@ -79,7 +71,7 @@ test('createBudgetCgroup writes quota, period and weight; readLimits reads them 
 test('createBudgetCgroup with a period too short for the quota lengthens it, and the kernel agrees', async (t) => {
   let rec;
   try {
-    rec = await createBudgetCgroup(`eserver-lab-test-quota2-${process.pid}`, { cpus: 0.1, memoryBytes: 1024 ** 3, periodUs: 5000 });
+    rec = await createBudgetCgroup(`eserver-lab-test-quota2-${process.pid}`, stackLimits(0.1, 1024 ** 3, 5000));
   } catch (err) {
     if (err instanceof CgroupUnavailable) return t.skip(`no writable cgroup here: ${err.message}`);
     throw err;

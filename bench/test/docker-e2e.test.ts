@@ -12,7 +12,6 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createConnection } from 'mysql2/promise';
 import { buildImages, dockerRuntime, ensureBaseImage } from '../src/lab/docker/index.js';
 import { DEFAULT_COMPOSE_STACK, containerArgs, containerEnv } from '../src/lab/docker/compose-env.js';
@@ -22,7 +21,9 @@ import { cgroupsOf, limitsOfPid } from '../src/host/cgroup.js';
 import { parseMemory } from '../src/host/cgroup.js';
 import { freePorts } from '@eserver-lab/common/free-port';
 import { DATABASE, SERVICES, type LabPorts } from '@eserver-lab/common/stack-spec';
+import { waitFor } from '@eserver-lab/common/wait';
 import type { StackInfo } from '../src/lab/types.js';
+import { stackLimits } from './helper.js';
 
 // A budget of its own rather than the default (the whole machine): what is checked is that the limits asked
 // for are the ones the four containers share, and one CPU fits below a parent that is itself capped.
@@ -53,14 +54,14 @@ function cgroupDirsNamed(name: string): string[] {
   return out.split('\n').filter(Boolean);
 }
 
+/** The rows of bench_events once there is one (the queue server drains in the background). */
 async function waitForRow(port: number): Promise<number[]> {
   const c = await createConnection({ host: '127.0.0.1', port, ...DATABASE });
   try {
-    let rows: { num: number }[] = [];
-    for (let i = 0; i < 200 && rows.length === 0; i++) {
-      [rows] = (await c.query('SELECT num FROM bench_events')) as unknown as [{ num: number }[]];
-      if (rows.length === 0) await sleep(50);
-    }
+    const rows = await waitFor(async () => {
+      const [r] = (await c.query('SELECT num FROM bench_events')) as unknown as [{ num: number }[]];
+      return r.length > 0 ? r : null;
+    }, { timeoutMs: 10_000, intervalMs: 50, what: 'a row in bench_events' });
     return rows.map((r) => Number(r.num));
   } finally {
     await c.end();
@@ -112,7 +113,7 @@ else describe('docker compose stack, end to end', { timeout: 300_000 }, () => {
           this.hostConfig.Init = true;
         }
       }
-      log(await setUpParentCgroup({ cpus: CPUS, memoryBytes: MEMORY_BYTES }, cg));
+      log(await setUpParentCgroup(stackLimits(CPUS, MEMORY_BYTES), cg));
       const [http, fpm, queue, metrics, mysql] = await freePorts(5);
       ports = { http: http!, fpm: fpm!, queue: queue!, metrics: metrics!, mysql: mysql! };
       // What compose would pass: the command lines, health checks and tokens the stack spec renders.

@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { STACK_CPU_SHARES, createBudgetCgroup, discoverCgroups, limitsOfPid, removeCgroupEverywhere } from '../src/host/cgroup.js';
+import { createBudgetCgroup, discoverCgroups, limitsOfPid, removeCgroupEverywhere } from '../src/host/cgroup.js';
+import { STACK_CPU_SHARES } from '@eserver-lab/common/stack-spec';
+import { stackLimits } from './helper.js';
 
 test('the parent is created below the given cgroup and limited; limitsOfPid finds it for a container below; removal takes every hierarchy', async () => {
   const root = mkdtempSync(join(tmpdir(), 'cg-scratch-'));
@@ -19,7 +21,7 @@ test('the parent is created below the given cgroup and limited; limitsOfPid find
     writeFileSync(join(proc, '77', 'cgroup'), '5:pids:/docker-host\n4:memory:/docker-host\n3:cpuacct:/docker-host\n2:cpu:/docker-host\n');
     const host = discoverCgroups({ root: cg, procRoot: proc });
     assert.equal(host.version, 'v1');
-    const rec = await createBudgetCgroup('eserver-lab-test', { cpus: 0.33, memoryBytes: 2 * 1024 ** 3 }, { below: 77, existOk: true, host });
+    const rec = await createBudgetCgroup('eserver-lab-test', stackLimits(0.33, 2 * 1024 ** 3), { below: 77, existOk: true, host });
     const cpuDir = join(cg, 'cpu', 'docker-host', 'eserver-lab-test');
     const read = (f: string) => readFileSync(f, 'utf8').trim();
     assert.equal(read(join(cpuDir, 'cpu.cfs_period_us')), '20000');
@@ -28,7 +30,7 @@ test('the parent is created below the given cgroup and limited; limitsOfPid find
     assert.equal(read(join(cg, 'memory', 'docker-host', 'eserver-lab-test', 'memory.limit_in_bytes')), String(2 * 1024 ** 3));
     assert.equal(rec.cpuacct, join(cg, 'cpuacct', 'docker-host', 'eserver-lab-test'));
     // Re-limited at the next `up`: the existing group is reused.
-    await createBudgetCgroup('eserver-lab-test', { cpus: 0.5, memoryBytes: 1024 ** 3 }, { below: 77, existOk: true, host });
+    await createBudgetCgroup('eserver-lab-test', stackLimits(0.5, 1024 ** 3), { below: 77, existOk: true, host });
     assert.equal(read(join(cpuDir, 'cpu.cfs_quota_us')), '10000');
 
     // A container below the parent: the parent's quota, period and weight, and its cpuacct twin for usage.

@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { processesUsing } from './lab-procs.js';
 import { execFileSync } from 'node:child_process';
 import { repoRoot } from '@eserver-lab/common/repo-root';
+import { waitFor } from '@eserver-lab/common/wait';
 import { GATE_CLI, pinnedBaseline, watchCli } from './run-cli.js';
 
 const CPU_ROOT = '/sys/fs/cgroup/cpu';
@@ -48,7 +49,7 @@ test('Ctrl-C during the gate\'s load leaves no generator cgroup and no stack beh
   const pid = w.child.pid!;
   try {
     // The group exists while a load runs (the priming first): that is when Ctrl-C must clean it up.
-    while (!w.ended() && generatorGroups(pid).length === 0) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => w.ended() || generatorGroups(pid).length > 0, { timeoutMs: 180_000, intervalMs: 20, what: "the generator's cgroup" });
     assert.ok(!w.ended(), `the gate ended before its load started:\n${w.output()}`);
     process.kill(-pid, 'SIGINT');
     const end = await w.closed;

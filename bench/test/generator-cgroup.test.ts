@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CgroupUnavailable, createBudgetCgroup, readLimits, removeCgroup } from '../src/host/cgroup.js';
+import { stackLimits } from './helper.js';
 import { GeneratorCgroupUnavailable, enterGeneratorCgroup, generatorPids, generatorUsageNs, leaveGeneratorCgroup } from '../src/load/generator-cgroup.js';
 import { evaluateBudget, usedOfQuota, type BudgetSnapshot } from '../src/metrics/cpu-budget.js';
 import type { AppliedLimits } from '../src/lab/types.js';
@@ -17,7 +18,7 @@ const cpuCgroupOf = (pid: number) => /^\d+:cpu:(.*)$/m.exec(readFileSync(`/proc/
 test('the generator runs in a sibling of the stack group, never inside it; a child it spawns follows it', async (t) => {
   let stack;
   try {
-    stack = await createBudgetCgroup(`eserver-lab-test-gen-stack-${process.pid}`, { cpus: 0.3, memoryBytes: 1024 ** 3 });
+    stack = await createBudgetCgroup(`eserver-lab-test-gen-stack-${process.pid}`, stackLimits(0.3, 1024 ** 3));
   } catch (err) {
     if (err instanceof CgroupUnavailable) return t.skip(`no writable cgroup here: ${err.message}`);
     throw err;
@@ -126,7 +127,7 @@ test('evaluateBudget: a stack under its quota with an idle generator is warned a
 test('readLimits of a stack group names its cpuacct directory, where the budget reads its exact CPU (mounted apart from cpu here)', async (t) => {
   let rec;
   try {
-    rec = await createBudgetCgroup(`eserver-lab-test-acct-${process.pid}`, { cpus: 0.5, memoryBytes: 1024 ** 3 });
+    rec = await createBudgetCgroup(`eserver-lab-test-acct-${process.pid}`, stackLimits(0.5, 1024 ** 3));
   } catch (err) {
     if (err instanceof CgroupUnavailable) return t.skip(err.message);
     throw err;

@@ -1,6 +1,8 @@
 // Small local servers whose behaviour each test controls (port 0 only), for the load generator's tests.
 import net from 'node:net';
+import type { BudgetLimits } from '../src/host/cgroup.js';
 import type { CpuBudget } from '../src/metrics/cpu-budget.js';
+import { DEFAULT_CPU_PERIOD_US, stackCpuShares } from '@eserver-lab/common/stack-spec';
 
 export type Behaviour = (n: number, sock: net.Socket) => void;
 
@@ -55,12 +57,9 @@ export function httpResponse(status: string, body: string): string {
   return `HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }
 
-export async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** The limits of a stack's group with `cpus` CPUs, at the spec's period and weight, as the resolver makes them. */
+export function stackLimits(cpus: number, memoryBytes: number, periodUs = DEFAULT_CPU_PERIOD_US): BudgetLimits {
+  return { cpus, memoryBytes, periodUs, shares: stackCpuShares(cpus) };
 }
 
 /** A budget as the runner records it: `cpuS` of stack CPU over a 30 s window under a 0.6-CPU quota. */

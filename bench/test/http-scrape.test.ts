@@ -3,11 +3,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer as createHttpServer } from 'node:http';
 import { connect, createServer, type AddressInfo, type Server } from 'node:net';
-import { httpGet } from '../src/http.js';
+import { httpGet } from '../src/lab/http.js';
 import { httpOk } from '../src/lab/native/health.js';
-import { fetchQueueMetrics } from '../src/metrics/queue-metrics.js';
+import { fetchQueueMetrics, scrapeMetric } from '../src/metrics/queue-metrics.js';
 import { enqueueRequest } from '../src/protocol-bench/frames.js';
-import { scrapeMetric, startQueueServer } from '../src/protocol-bench/servers.js';
+import { startQueueServer } from '../src/protocol-bench/servers.js';
 
 function enqueue(port: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {

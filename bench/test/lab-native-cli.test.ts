@@ -6,11 +6,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { repoRoot } from '../src/lab/paths.js';
 import { readState, type LabState } from '../src/lab/native/index.js';
 import { processesUsing } from './lab-procs.js';
 import { freePorts } from '@eserver-lab/common/free-port';
+import { waitFor } from '@eserver-lab/common/wait';
 import { findBun } from '@eserver-lab/queue-server/runtime';
 
 const cli = join(repoRoot, 'bench', 'dist', 'src', 'lab', 'cli.js');
@@ -31,13 +31,11 @@ async function startUp(runDir: string, extra: string[] = [], env: NodeJS.Process
 }
 
 /** Waits until `up` has recorded a running MariaDB (the first service), i.e. it is mid-start. */
-async function waitForFirstService(runDir: string): Promise<LabState> {
-  for (let i = 0; i < 600; i++) {
+function waitForFirstService(runDir: string): Promise<LabState> {
+  return waitFor(async () => {
     const s = await readState(runDir).catch(() => null);
-    if (s && s.services.length >= 1) return s;
-    await sleep(25);
-  }
-  throw new Error('up never started a service');
+    return s && s.services.length >= 1 ? s : null;
+  }, { timeoutMs: 15_000, intervalMs: 25, what: '`up` to start its first service' });
 }
 
 function assertClean(runDir: string, state: LabState): void {
@@ -95,7 +93,8 @@ test('a caller that calls process.exit() in the middle of up() leaves no process
   assert.equal(code, 7, 'the caller exited mid-start');
   const state = await readState(runDir);
   assert.ok(state && state.services.length >= 1, 'a service had been started');
-  for (let i = 0; i < 50 && processesUsing(runDir).length > 0; i++) await sleep(20);
+  // The orphaned children see the caller's exit a moment later.
+  await waitFor(() => processesUsing(runDir).length === 0, { timeoutMs: 5_000, what: 'no process of the stack left' });
   assertClean(runDir, state);
 });
 

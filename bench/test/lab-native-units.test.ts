@@ -10,6 +10,7 @@ import { assertPortFree, findPortOwner, PortInUseError } from '../src/lab/ports.
 import { parseMemory } from '../src/host/cgroup.js';
 import { repoRoot, sources } from '../src/lab/paths.js';
 import { freePort } from '@eserver-lab/common/free-port';
+import { stackLimits } from './helper.js';
 
 test('renderTemplate replaces every token and refuses a token without a value', () => {
   const out = renderTemplate('listen 127.0.0.1:@@HTTP_PORT@@; root @@DOC_ROOT@@; again @@HTTP_PORT@@', {
@@ -85,7 +86,7 @@ test('createBudgetCgroup writes the limits that readLimits reads back, and remov
   const { createBudgetCgroup, readLimits, removeCgroup, cgroupExists, CgroupUnavailable } = await import('../src/host/cgroup.js');
   let rec;
   try {
-    rec = await createBudgetCgroup(`eserver-lab-unit-${process.pid}`, { cpus: 1.5, memoryBytes: 512 * 1024 ** 2 });
+    rec = await createBudgetCgroup(`eserver-lab-unit-${process.pid}`, stackLimits(1.5, 512 * 1024 ** 2));
   } catch (e) {
     // Where no cgroup is writable the runner goes on unlimited; the error must say why.
     assert.ok(e instanceof CgroupUnavailable);
@@ -102,7 +103,7 @@ test('createBudgetCgroup writes the limits that readLimits reads back, and remov
   }
   assert.equal(cgroupExists(rec), false);
   // A group that cannot be made is reported, not half-created.
-  await assert.rejects(createBudgetCgroup('no-such-parent/child', { cpus: 1, memoryBytes: 1024 ** 3 }), (e: unknown) => {
+  await assert.rejects(createBudgetCgroup('no-such-parent/child', stackLimits(1, 1024 ** 3)), (e: unknown) => {
     assert.ok(e instanceof CgroupUnavailable);
     assert.match((e as Error).message, /cannot create a v[12] cgroup "no-such-parent\/child": .*ENOENT/);
     return true;

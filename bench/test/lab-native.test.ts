@@ -6,7 +6,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createConnection } from 'mysql2/promise';
 import { nativeRuntime, readState, type LabState } from '../src/lab/native/index.js';
 import { PortInUseError } from '../src/lab/ports.js';
@@ -16,20 +15,15 @@ import type { StackInfo } from '../src/lab/types.js';
 import { processesUsing } from './lab-procs.js';
 import { freePorts } from '@eserver-lab/common/free-port';
 import { isRunning } from '@eserver-lab/common/proc-stat';
+import { waitFor } from '@eserver-lab/common/wait';
 
 const ports = async () => {
   const [http, fpm, queue, metrics, mysql] = await freePorts(5);
   return { http: http!, fpm: fpm!, queue: queue!, metrics: metrics!, mysql: mysql! };
 };
 
-/** Polls an async condition (a generous bound, no timing assertion). */
-async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+/** How long a condition of the live stack may take: a generous bound for a loaded machine, no timing assertion. */
+const LIVE = { timeoutMs: 30_000, intervalMs: 50 };
 
 const cgroupProcs = (dir: string) =>
   readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
@@ -70,14 +64,14 @@ describe('native lab stack', { timeout: 180_000 }, () => {
   };
   /** The rows once every acknowledged entry has reached MySQL (the queue server answers and holds none). */
   const settledNums = async (): Promise<number[]> => {
-    await waitFor('the queue server to answer /healthz', queueServerHealthy);
-    await waitFor('the queue to drain into MySQL', async () => (await queueLength(info.queue.host, info.queue.port).catch(() => -1)) === 0);
+    await waitFor(queueServerHealthy, { ...LIVE, what: 'the queue server to answer /healthz' });
+    await waitFor(async () => (await queueLength(info.queue.host, info.queue.port).catch(() => -1)) === 0, { ...LIVE, what: 'the queue to drain into MySQL' });
     return nums();
   };
   /** One more row, numbered right after the ones before: the entry reached MySQL exactly once. */
   const expectOneMoreRow = async (before: number[]) => {
     let now = before;
-    await waitFor('the new row in MySQL', async () => (now = await nums()).length > before.length);
+    await waitFor(async () => (now = await nums()).length > before.length, { ...LIVE, what: 'the new row in MySQL' });
     assert.deepEqual(now, [...before, (before.at(-1) ?? 0) + 1]);
   };
 
@@ -177,13 +171,13 @@ describe('native lab stack', { timeout: 180_000 }, () => {
   });
 
   test('client.php answers 503 "err CODE" when the queue server is gone', async () => {
-    await waitFor('the queue server to answer /healthz', queueServerHealthy);
+    await waitFor(queueServerHealthy, { ...LIVE, what: 'the queue server to answer /healthz' });
     const q = (await current()).services.find((s) => s.name === 'queue-server')!;
     // Its supervisor is held still, so that the server stays gone while we look.
     process.kill(q.supervisor!.pid, 'SIGSTOP');
     try {
       process.kill(q.pid, 'SIGKILL');
-      await waitFor(`pid ${q.pid} to be gone`, async () => !existsSync(`/proc/${q.pid}/cmdline`) || readFileSync(`/proc/${q.pid}/cmdline`).length === 0);
+      await waitFor(async () => !existsSync(`/proc/${q.pid}/cmdline`) || readFileSync(`/proc/${q.pid}/cmdline`).length === 0, { ...LIVE, what: `pid ${q.pid} to be gone` });
       const res = await fetch(info.pages.client);
       assert.equal(res.status, 503);
       assert.match(await res.text(), /^err [A-Z_]+$/);
@@ -193,17 +187,17 @@ describe('native lab stack', { timeout: 180_000 }, () => {
       process.kill(q.supervisor!.pid, 'SIGCONT');
     }
     // Leave the stack as it was found: the supervisor restarts the server.
-    await waitFor('the restarted queue server to answer /healthz', queueServerHealthy);
+    await waitFor(queueServerHealthy, { ...LIVE, what: 'the restarted queue server to answer /healthz' });
   });
 
   test('a queue server killed with -9 is restarted by its supervisor, and client.php works again', async () => {
-    await waitFor('the queue server to answer /healthz', queueServerHealthy);
+    await waitFor(queueServerHealthy, { ...LIVE, what: 'the queue server to answer /healthz' });
     const killed = (await current()).services.find((x) => x.name === 'queue-server')!;
     process.kill(killed.pid, 'SIGKILL');
-    await waitFor('a new queue server pid that answers /healthz', async () => {
+    await waitFor(async () => {
       const now = (await current()).services.find((x) => x.name === 'queue-server')!;
       return now.pid !== killed.pid && (await queueServerHealthy());
-    });
+    }, { ...LIVE, what: 'a new queue server pid that answers /healthz' });
     const before = await settledNums();
     const res = await fetch(info.pages.client);
     assert.equal(res.status, 200, await res.clone().text());

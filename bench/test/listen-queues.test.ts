@@ -15,6 +15,7 @@ import { listenLine, watchListenQueues } from '../src/metrics/listen-queues.js';
 import { listenerDrops, parseSsListeners } from '../src/metrics/listener-drops.js';
 import { counterDelta, listenCounters, parseNetstat, readListenCounters } from '../src/metrics/netstat.js';
 import { DEFAULT_LISTEN_BACKLOG } from '@eserver-lab/common/stack-spec';
+import { waitFor } from '@eserver-lab/common/wait';
 
 function fakeProcSys(values: Record<string, string | null>): string {
   const root = mkdtempSync(join(tmpdir(), 'esl-procsys-'));
@@ -149,13 +150,10 @@ test('a listener that never accepts, with backlog 1, shows up in ListenOverflows
   t.after(() => socks.forEach((s) => s.destroy()));
   for (let i = 0; i < 20; i++) socks.push(net.connect(port, '127.0.0.1').on('error', () => {}));
   // Wait on the condition (the kernel counts when the handshake's last ACK finds the queue full).
-  const deadline = Date.now() + 10_000;
-  let d = counterDelta(before, readListenCounters());
-  while ((d.ListenOverflows ?? 0) === 0 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 50));
-    d = counterDelta(before, readListenCounters());
-  }
-  assert.ok((d.ListenOverflows ?? 0) > 0, `ListenOverflows delta ${JSON.stringify(d)}`);
+  const d = await waitFor(() => {
+    const delta = counterDelta(before, readListenCounters());
+    return (delta.ListenOverflows ?? 0) > 0 ? delta : null;
+  }, { intervalMs: 50, what: 'ListenOverflows to count the listener\'s full queue' });
   assert.ok((d.ListenDrops ?? 0) >= (d.ListenOverflows ?? 0), 'every overflow is also a drop');
   // The listener's own count, which no other load on the machine can add to.
   const own = await listenerDrops([port, 1]);
@@ -189,12 +187,10 @@ test('watchListenQueues records the stack\'s backlog, the sysctls and its own li
   const socks: net.Socket[] = [];
   t.after(() => socks.forEach((s) => s.destroy()));
   for (let i = 0; i < 20; i++) socks.push(net.connect(port, '127.0.0.1').on('error', () => {}));
-  const deadline = Date.now() + 10_000;
-  let r = await watch();
-  while ((r.listener_drops?.['php-fpm'] ?? 0) === 0 && Date.now() < deadline) {
-    await new Promise((res) => setTimeout(res, 50));
-    r = await watch();
-  }
+  const r = await waitFor(async () => {
+    const now = await watch();
+    return (now.listener_drops?.['php-fpm'] ?? 0) > 0 ? now : null;
+  }, { intervalMs: 50, what: "the stuck listener's drops under php-fpm" });
   assert.deepEqual(Object.keys(r.listener_drops ?? {}), ['nginx', 'php-fpm'], 'the HTTP path only, in order');
   assert.ok((r.listener_drops?.['php-fpm'] ?? 0) > 0, JSON.stringify(r.listener_drops));
   assert.equal(r.listener_drops?.['nginx'], 0);

@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { runHttpLoad } from '../src/load/generator.js';
-import { httpResponse, startServer, until, type TestServer } from './helper.js';
+import { httpResponse, startServer, type TestServer } from './helper.js';
+import { waitFor } from '@eserver-lab/common/wait';
 import { freePort } from '@eserver-lab/common/free-port';
 
 const servers: TestServer[] = [];
@@ -39,7 +40,7 @@ test('exact counts: K answered requests are K successes, and the server agrees',
   assert.equal(r.counters.bytes, K * Buffer.byteLength(OK));
   assert.deepEqual(r.counters.status, { 200: K });
   // Every client ends blocked on one held connection the server accepted: K + C in all.
-  await until(() => s.accepted() === K + C);
+  await waitFor(() => s.accepted() === K + C, { what: `${K + C} connections accepted` });
   assert.equal(r.latency.count, K);
   assert.ok(r.latency.p50 > 0 && r.latency.p99 >= r.latency.p50);
   assert.equal(r.series.reduce((a, p) => a + p.succeeded, 0), K);
@@ -138,5 +139,5 @@ test('the window waits for a slow-loading worker: its clients are measured as fu
   assert.equal(r.counters.failed, 0);
   assert.equal(r.warmup.succeeded, 0);
   // Both clients end blocked on one held connection each.
-  await until(() => s.accepted() === 2 * K + 2);
+  await waitFor(() => s.accepted() === 2 * K + 2, { what: `${2 * K + 2} connections accepted` });
 });

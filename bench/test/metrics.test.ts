@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { cpuThrottling, cpuUsageNs, memoryUsageBytes } from '../src/host/cgroup.js';
 import { snapshot, tree } from '../src/metrics/proc.js';
 import { Sampler } from '../src/metrics/sampler.js';
-import { until } from './helper.js';
+import { waitFor } from '@eserver-lab/common/wait';
 
 test('a service is its process tree, and the load generator excludes the services it started', async () => {
   // A "service" child that forks a grandchild which burns CPU, like a master and its worker.
@@ -19,7 +19,9 @@ test('a service is its process tree, and the load generator excludes the service
     let samples;
     try {
       // Until a sample sees both processes of the tree and the busy grandchild's CPU (or the wait fails).
-      await until(() => sampler.samples.length >= 2 && sampler.samples.some((s) => s.services.svc?.procs === 2 && s.services.svc.cpu_pct > 20), 10_000);
+      await waitFor(() => sampler.samples.length >= 2 && sampler.samples.some((s) => s.services.svc?.procs === 2 && s.services.svc.cpu_pct > 20), {
+        what: 'a sample with both processes of svc using CPU',
+      });
     } finally {
       // Stopped whatever happens: its timer would otherwise keep a failed run of this file from exiting.
       samples = await sampler.stop();

@@ -77,7 +77,7 @@ test('conn-per-req by default binds no source address: connect() picks the port,
   // With a source address bound before connect, the kernel searches for a free port among every socket
   // bound to it, TIME_WAIT ones included: after a fast cell had left ~90k of them, the next cell's
   // generator spent both CPUs in that search and its server got 300 req/s instead of 3,400
-  // (bench/README.md, "bench-proto's connections").
+  // (queue-server/README.md, "Benchmark (`make bench-proto`)").
   const t = await tinyServer(0);
   try {
     const r = await runProtocolLoad({ host: '127.0.0.1', port: t.port, mode: 'conn-per-req', concurrency: 8, durationMs: 500, threads: 1 });

@@ -3,38 +3,15 @@
 // kinds must also have written each statement to their file by the time its reply arrives.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startMinServer, MIN_SERVERS, type MinServerKind } from '../src/protocol-bench/servers.js';
+import { exchange } from './tcp-exchange.js';
 import { enqueueRequest, EXPECTED_OK, frame, SEED_SQL } from '../src/protocol-bench/frames.js';
 
-/** Writes each chunk separately (with a pause, so the server sees split frames) and collects the reply. */
-function exchange(port: number, chunks: Buffer[], expectBytes: number): Promise<{ data: Buffer; closed: boolean }> {
-  return new Promise((res, rej) => {
-    const s = connect({ host: '127.0.0.1', port });
-    let data = Buffer.alloc(0);
-    const finish = (closed: boolean): void => {
-      clearTimeout(t);
-      s.destroy();
-      res({ data, closed });
-    };
-    const t = setTimeout(() => finish(false), 5000);
-    s.on('error', rej);
-    s.on('data', (c: Buffer) => {
-      data = Buffer.concat([data, c]);
-      if (expectBytes > 0 && data.length >= expectBytes) finish(false);
-    });
-    s.on('end', () => finish(true));
-    void (async () => {
-      for (const c of chunks) {
-        s.write(c);
-        await new Promise((r) => setTimeout(r, 15));
-      }
-    })();
-  });
-}
+/** One write per chunk with a pause between, so that the server sees split frames. */
+const SPLIT = { gapMs: 15 };
 
 const statements = (from: number, to: number): string => Array.from({ length: to - from + 1 }, (_, i) => `${SEED_SQL.replace('%d', String(from + i))}\n`).join('');
 
@@ -47,11 +24,11 @@ for (const kind of Object.keys(MIN_SERVERS) as MinServerKind[]) {
       assert.equal(srv.runtime, MIN_SERVERS[kind].runtime);
       assert.equal(srv.journalFile !== undefined, MIN_SERVERS[kind].journal);
       const req = enqueueRequest();
-      const split = await exchange(srv.port, [...req].map((b) => Buffer.from([b])), 22);
+      const split = await exchange(srv.port, [...req].map((b) => Buffer.from([b])), 22, SPLIT);
       assert.deepEqual(split.data, EXPECTED_OK);
       if (srv.journalFile) assert.equal(journal(), statements(1, 1), 'the statement is in the journal when its reply arrives');
       const three = Buffer.concat([req, req, req]);
-      const r = await exchange(srv.port, [Buffer.concat([three, req.subarray(0, 3)]), req.subarray(3)], 4 * 22);
+      const r = await exchange(srv.port, [Buffer.concat([three, req.subarray(0, 3)]), req.subarray(3)], 4 * 22, SPLIT);
       assert.deepEqual(r.data, Buffer.concat([EXPECTED_OK, EXPECTED_OK, EXPECTED_OK, EXPECTED_OK]));
       if (srv.journalFile) assert.equal(journal(), statements(1, 5));
       const other = await exchange(srv.port, [frame(8003, '{}')], 0);

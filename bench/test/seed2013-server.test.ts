@@ -6,13 +6,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, openSync, closeSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CONTROL_CMD_ENV, queueLength, seed2013Argv, seed2013Env, seed2013Script } from '../src/lab/seed2013.js';
 import { startControlServer } from '../src/protocol-bench/servers.js';
 import { EXPECTED_OK, frame } from '../src/protocol-bench/frames.js';
 import { repoRoot } from '@eserver-lab/common/repo-root';
+import { exchange } from './tcp-exchange.js';
 import { freePorts } from '@eserver-lab/common/free-port';
 import { findBinary } from '@eserver-lab/common/find-binary';
 import { waitFor } from '@eserver-lab/common/wait';
@@ -56,43 +57,6 @@ async function startServer(extra: string[] = [], env: NodeJS.ProcessEnv = seed20
     },
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
-}
-
-interface Exchange {
-  data: Buffer;
-  /** The server closed the connection (EOF) before we had the bytes we expected. */
-  closed: boolean;
-}
-
-/** Writes the chunks (each after the previous one was flushed, plus `gapMs`), and collects the reply. */
-function exchange(port: number, chunks: Buffer[], expectBytes: number, opts: { gapMs?: number; localAddress?: string } = {}): Promise<Exchange> {
-  return new Promise((resolve, reject) => {
-    const s: Socket = connect({ host: '127.0.0.1', port, localAddress: opts.localAddress });
-    let data = Buffer.alloc(0);
-    const guard = setTimeout(() => {
-      s.destroy();
-      reject(new Error(`no reply and no close within 5 s (got ${data.toString('hex')})`));
-    }, 5000);
-    const finish = (closed: boolean) => {
-      clearTimeout(guard);
-      s.destroy();
-      resolve({ data, closed });
-    };
-    // A server that closes before reading our bytes makes the kernel answer them with a reset: closed too.
-    s.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' ? finish(true) : reject(e)));
-    s.on('data', (c: Buffer) => {
-      data = Buffer.concat([data, c]);
-      if (expectBytes > 0 && data.length >= expectBytes) finish(false);
-    });
-    s.on('end', () => finish(true));
-    s.once('connect', async () => {
-      for (const [i, c] of chunks.entries()) {
-        // The gap makes the kernel deliver the parts in separate reads (what the original got wrong).
-        if (i > 0 && opts.gapMs) await new Promise((r) => setTimeout(r, opts.gapMs));
-        s.write(c);
-      }
-    });
-  });
 }
 
 const reply = (cmd: number, json: string) => frame(cmd, json);
@@ -315,6 +279,9 @@ test('queueLength asks again when its 8003 gets another connection\'s reply (the
   let asked = 0;
   let alwaysWrong = false;
   const fake = createServer((c) => {
+    // queueLength drops its connection once it has the reply, which may reset this side before its end is
+    // flushed: not this test's concern, and unhandled it would fail the test (about every other run).
+    c.on('error', () => {});
     c.once('data', () => {
       asked++;
       // The first answer is a concurrent enqueue's reply; the next one is the length.

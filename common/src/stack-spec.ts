@@ -74,6 +74,34 @@ export function defaultCpus(): number {
 }
 
 /**
+ * The CFS period of the stack's quota. The kernel's default of 100 ms lets a group burn its quota in a
+ * burst and then sit throttled for the rest of the period: at 0.33 CPU, ~67 ms latency steps. Shorter
+ * periods cost throughput instead: measured here (docs/experiments/2026-11-28-cpu-period.md), the same
+ * 0.6-CPU quota gave 42-47k pages/min at 100 ms, 43k at 50 ms, 40-41k at 20 ms, 34-37k at 10 ms and 30-34k
+ * at 5 ms (the kernel hands out quota in 5 ms slices per CPU, so a 3 ms quota runs on one CPU at a time and
+ * every period throttles and wakes the whole group). 20 ms keeps throttles short (~13 ms at 0.33 CPU,
+ * invisible beside seconds of queueing at 10k clients) for about a tenth of the throughput.
+ */
+export const DEFAULT_CPU_PERIOD_US = 20_000;
+/** The kernel's default weight (v1 cpu.shares), the one every process at the parent's level has. */
+export const DEFAULT_CPU_SHARES = 1024;
+/**
+ * The stack's weight against everything else in the parent (v1 cpu.shares, max 262144). Every process
+ * that runs at the parent's level (10,000 forked webbench clients, other users' jobs) weighs 1024; a
+ * group with the default 1024 would get one share among them, so a quota could not be reached.
+ */
+export const STACK_CPU_SHARES = 262_144;
+
+/**
+ * The stack's weight with `cpus` of the host's CPUs. Below the whole machine the group must reach its quota
+ * whatever else runs: the highest weight. At the whole machine there is no quota to guarantee, and a high
+ * weight would only let the stack starve a load generator that runs beside it (the CI gate's): the default.
+ */
+export function stackCpuShares(cpus: number, hostCpus = defaultCpus()): number {
+  return cpus < hostCpus ? STACK_CPU_SHARES : DEFAULT_CPU_SHARES;
+}
+
+/**
  * The one account that the queue server, the loss check and every lab client use, in both runtimes.
  * MariaDB's init step creates it (mysql/lab-user.sql, from the values here); root only runs that step.
  */

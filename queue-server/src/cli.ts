@@ -9,7 +9,7 @@ function buildProgram(): Command {
   const program = new Command('eserver-queue')
     .description(
       'The eserver CircularQueue wire protocol (cmd 8001 enqueue, 8002 dequeue, 8003 length) in TypeScript.\n' +
-        'Precedence: defaults < --config file ({"queue": {"port": 8888, ...}}) < ESERVER_* env vars < flags.',
+        `Precedence: defaults < --config file ({"queue": {"port": ${DEFAULTS.port}, ...}}) < ESERVER_* env vars < flags.`,
     )
     .option('--config <path>', 'JSON config file (env ESERVER_CONFIG)')
     .allowExcessArguments(false);

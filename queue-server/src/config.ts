@@ -8,6 +8,7 @@ import { DEFAULT_MAX_BYTES } from './queue.js';
 import { ENTRY_OVERHEAD } from './entry.js';
 import { FSYNC_POLICIES, type FsyncPolicy } from './journal.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
+import { DEFAULT_PORTS } from '@eserver-lab/common/stack-spec';
 
 export interface Config {
   port: number;
@@ -57,7 +58,8 @@ export interface OptionSpec {
 }
 
 export const DEFAULTS: Config = {
-  port: 8888,
+  // The original's port, as the lab's stack spec states it.
+  port: DEFAULT_PORTS.queue,
   host: '0.0.0.0',
   metricsPort: 8889,
   metricsHost: '127.0.0.1',
@@ -73,8 +75,9 @@ export const DEFAULTS: Config = {
   stream: 'default',
   batchSize: 5000,
   // 50 ms, not 5: at the stack's 3-4k enqueues/s a 5 ms wait made batches of ~30 and the drain cost 1.2× the
-  // pure queue's CPU per enqueue; 50 ms makes batches of ~200 and 1.0-1.1× (queue-server/README.md, "Third
-  // pass"). Rows reach MySQL at most 50 ms later; the ack never waited for MySQL.
+  // pure queue's CPU per enqueue; 50 ms makes batches of ~200 and 1.0-1.1×
+  // (docs/experiments/2026-11-28-journal-and-drain-cost.md, "Third pass"). Rows reach MySQL at most 50 ms
+  // later; the ack never waited for MySQL.
   batchMs: 50,
   maxBackoffMs: 5000,
   drainTimeoutMs: 10_000,

@@ -3,6 +3,7 @@
 // path). Every session is made strict first; every connection has a connect timeout and keep-alive.
 import mysql from 'mysql2/promise';
 import type { Pool } from 'mysql2/promise';
+import { DATABASE } from '@eserver-lab/common/stack-spec';
 
 // A session strict for every engine; the rest of the server's sql_mode is kept, so client SQL means the same.
 const STRICT_SQL_MODE = "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES', 'NO_ENGINE_SUBSTITUTION')";
@@ -19,7 +20,7 @@ export function poolOptionsFromUrl(url: string): mysql.PoolOptions {
     socketPath,
     user: decodeURIComponent(u.username || 'root'),
     password: decodeURIComponent(u.password),
-    database: decodeURIComponent(u.pathname.replace(/^\//, '')) || 'eserver',
+    database: decodeURIComponent(u.pathname.replace(/^\//, '')) || DATABASE.database,
   };
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `make calibrate` (ARGS="..."): the emulated 2013 box's CPU quota for this CPU model.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_CPU_PERIOD_US } from '../host/cgroup.js';
+import { DEFAULT_CPU_PERIOD_US } from '@eserver-lab/common/stack-spec';
 import { reexecWithNofile } from '../host/nofile.js';
 import { runCalibration } from './run.js';
 

@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { httpGet } from '../http.js';
+import { httpGet } from '../lab/http.js';
 import { getRuntime } from '../lab/index.js';
 import type { LabRuntime, StackInfo, UpOptions } from '../lab/types.js';
 import { runHttpLoad, type HttpLoadResult } from '../load/generator.js';

@@ -1,4 +1,4 @@
-// The chaos table: one line per scenario, as printed and as pasted into bench/README.md.
+// The chaos table: one line per scenario, as printed and as pasted into a measurement log (docs/experiments/).
 import type { Verdict } from './checks.js';
 import type { Scenario } from './scenarios.js';
 

@@ -3,8 +3,8 @@
 // over its processes. A new process is recognised by its connection counter going down (it only grows
 // within one process, and every client.php request is a new connection), or by the harness saying that it
 // killed the previous one (a poll started after the kill sees a new process).
-import { parseScrape, sumByName } from '@eserver-lab/common/scrape';
-import { httpGet } from '../http.js';
+import { parseScrape, sumByName, type ScrapedSample } from '@eserver-lab/common/scrape';
+import { scrapeQueueServer } from '../metrics/queue-metrics.js';
 
 export interface MetricsPoint {
   enqueued: number;
@@ -17,7 +17,10 @@ export interface MetricsPoint {
 }
 
 export function parsePoint(text: string): MetricsPoint {
-  const samples = parseScrape(text);
+  return pointOf(parseScrape(text));
+}
+
+function pointOf(samples: readonly ScrapedSample[]): MetricsPoint {
   const m = sumByName(samples);
   const jf = samples.find((s) => s.name === 'eserver_rejected_total' && s.labels.reason === 'JOURNAL_FAILED');
   return {
@@ -66,8 +69,7 @@ export class Incarnations {
 
 export async function fetchPoint(host: string, port: number, timeoutMs = 1000): Promise<MetricsPoint | null> {
   try {
-    const res = await httpGet(`http://${host}:${port}/metrics`, timeoutMs);
-    return res.status === 200 ? parsePoint(res.body) : null;
+    return pointOf(await scrapeQueueServer(host, port, timeoutMs));
   } catch {
     return null;
   }

@@ -6,7 +6,8 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { measureCell } from '../protocol-bench/measure.js';
-import { startQueueServer, scrapeMetric, type RunningServer } from '../protocol-bench/servers.js';
+import { startQueueServer, type RunningServer } from '../protocol-bench/servers.js';
+import { scrapeMetric } from '../metrics/queue-metrics.js';
 import { startBenchDb, type BenchDb } from '../protocol-bench/mariadb.js';
 import { median, cv } from '@eserver-lab/common/stats';
 

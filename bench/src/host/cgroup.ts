@@ -8,39 +8,21 @@
 // process may be delegated, and processes are started inside them (not moved in later) where memory counts,
 // because memory charged before a move stays charged to the old group.
 import { existsSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
-import { cpus as hostCpus } from 'node:os';
 import { mkdir, readFile, readdir, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { DEFAULT_CPU_PERIOD_US, DEFAULT_CPU_SHARES } from '@eserver-lab/common/stack-spec';
 
 export const CGROUP_ROOT = '/sys/fs/cgroup';
 
-/**
- * The CFS period of the stack's quota. The kernel's default of 100 ms lets a group burn its quota in a
- * burst and then sit throttled for the rest of the period: at 0.33 CPU, ~67 ms latency steps. Shorter
- * periods cost throughput instead: measured here (bench/README.md, "The CPU period"), the same 0.6-CPU
- * quota gave 42-47k pages/min at 100 ms, 43k at 50 ms, 40-41k at 20 ms, 34-37k at 10 ms and 30-34k at
- * 5 ms (the kernel hands out quota in 5 ms slices per CPU, so a 3 ms quota runs on one CPU at a time and
- * every period throttles and wakes the whole group). 20 ms keeps throttles short (~13 ms at 0.33 CPU,
- * invisible beside seconds of queueing at 10k clients) for about a tenth of the throughput.
- */
-export const DEFAULT_CPU_PERIOD_US = 20_000;
 /** The kernel refuses a quota or a period below 1 ms (cgroup v1 and v2 alike). */
 const MIN_QUOTA_US = 1_000;
 const MAX_PERIOD_US = 1_000_000;
-/** The kernel's default weight (v1 cpu.shares), the one every process at the parent's level has. */
-export const DEFAULT_CPU_SHARES = 1024;
-/**
- * The stack's weight against everything else in the parent (v1 cpu.shares, max 262144). Every process
- * that runs at the parent's level (10,000 forked webbench clients, other users' jobs) weighs 1024; a
- * group with the default 1024 would get one share among them, so a quota could not be reached.
- */
-export const STACK_CPU_SHARES = 262_144;
 /**
  * The load generator's group weight: the kernel's default, below the stack's. The quota already caps the
  * stack, so outweighing the generator cannot starve it; what the higher weight buys is that a stack task
  * woken by a packet runs before the generator's. With equal weights a real webbench's 10,000 runnable
- * clients delayed those wakeups and read 8-13% below our generator (bench/README.md, "A real Webbench
- * 1.5 beside our generator"); at this weight the two agree. A weight near the minimum starves webbench's
+ * clients delayed those wakeups and read 8-13% below our generator
+ * (docs/experiments/2026-11-28-webbench-beside-generator.md); at this weight the two agree. A weight near the minimum starves webbench's
  * own timer instead (measured: 24 s windows for a 30 s run).
  */
 export const GENERATOR_CPU_SHARES = DEFAULT_CPU_SHARES;
@@ -52,16 +34,6 @@ const V1_UNLIMITED = 2 ** 62;
 export class CgroupUnavailable extends Error {}
 
 // ---------------------------------------------------------------------------------------------- budgets
-
-/**
- * The weight for a group with `cpus` of the host's CPUs. Below the whole machine the group must reach its
- * quota whatever else runs: the highest weight. At the whole machine there is no quota to guarantee, and
- * a high weight would only let the stack starve a load generator that runs beside it (the CI gate's):
- * the kernel's default.
- */
-export function sharesFor(cpus: number, host = hostCpus().length): number {
-  return cpus < host ? STACK_CPU_SHARES : DEFAULT_CPU_SHARES;
-}
 
 export interface CpuQuota {
   quotaUs: number;
@@ -616,15 +588,15 @@ export async function limitsOfPid(pid: number, host: CgroupHost = discoverCgroup
 export interface BudgetLimits {
   cpus: number;
   memoryBytes: number;
-  /** CFS period, µs (default DEFAULT_CPU_PERIOD_US; lengthened by quotaFor when the quota would be too small). */
-  periodUs?: number;
-  /** v1 cpu.shares (v2: scaled onto cpu.weight). Default sharesFor(cpus). */
-  shares?: number;
+  /** CFS period, µs (lengthened by quotaFor when the quota would be too small). */
+  periodUs: number;
+  /** v1 cpu.shares (v2: scaled onto cpu.weight). */
+  shares: number;
 }
 
 /** Writes a stack's budget on its group: quota, period and weight, then memory. */
 export async function limitBudget(rec: CgroupRecord, b: BudgetLimits): Promise<void> {
-  await limitCpu(rec, { quota: quotaFor(b.cpus, b.periodUs), shares: b.shares ?? sharesFor(b.cpus) });
+  await limitCpu(rec, { quota: quotaFor(b.cpus, b.periodUs), shares: b.shares });
   await limitMemory(rec, b.memoryBytes);
 }
 

@@ -3,12 +3,11 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_CPU_PERIOD_US } from '../host/cgroup.js';
 import { getRuntime, type RuntimeChoice } from './index.js';
 import { tailLines } from './native/health.js';
 import { nativeRuntime, readState, type NativeUpOptions } from './native/index.js';
 import { defaultRunDir } from './paths.js';
-import { DEFAULT_LISTEN_BACKLOG, DEFAULT_MEMORY, DEFAULT_PORTS, PORTS, defaultCpus } from '@eserver-lab/common/stack-spec';
+import { DEFAULT_CPU_PERIOD_US, DEFAULT_LISTEN_BACKLOG, DEFAULT_MEMORY, DEFAULT_PORTS, PORTS, defaultCpus } from '@eserver-lab/common/stack-spec';
 import { QUEUE_IMPLS, type QueueImpl } from './seed2013.js';
 import { QUEUE_RUNTIMES, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 import { LISTEN_SYSCTLS, parseListenBacklog, readListenSysctls } from '../host/sysctl.js';

@@ -2,6 +2,7 @@
 // the process that holds it, instead of surfacing as a service that failed its health check.
 import { createServer } from 'node:net';
 import { readdir, readFile, readlink } from 'node:fs/promises';
+import { readTcpSockets, TCP_STATE } from '../host/tcp-sockets.js';
 
 export interface PortOwner {
   pid: number;
@@ -32,25 +33,10 @@ export function portIsFree(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
-/** Socket inodes listening on `port`, from /proc/net/tcp and tcp6 (state 0A = LISTEN). */
+/** Socket inodes listening on `port`. */
 async function listeningInodes(port: number): Promise<Set<string>> {
-  const inodes = new Set<string>();
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 10) continue;
-      const local = f[1]!;
-      const localPort = parseInt(local.slice(local.lastIndexOf(':') + 1), 16);
-      if (localPort === port && f[3] === '0A') inodes.add(f[9]!);
-    }
-  }
-  return inodes;
+  const sockets = await readTcpSockets();
+  return new Set(sockets.filter((s) => s.localPort === port && s.state === TCP_STATE.LISTEN).map((s) => s.inode));
 }
 
 /** The process holding a listening socket on `port`, when /proc lets us see it. */

@@ -9,16 +9,18 @@ import { freePorts } from '@eserver-lab/common/free-port';
 import {
   DATABASE,
   DEFAULT_CGROUP_PARENT,
+  DEFAULT_CPU_PERIOD_US,
   DEFAULT_COMPOSE_PROJECT,
   DEFAULT_LISTEN_BACKLOG,
   DEFAULT_MEMORY,
   DEFAULT_PORTS,
   PORTS,
   assertDistinctPorts,
+  stackCpuShares,
   type LabPorts,
 } from '@eserver-lab/common/stack-spec';
 import { queueRuntimeName, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
-import { parseMemory, quotaFor, sharesFor } from '../host/cgroup.js';
+import { parseMemory, quotaFor } from '../host/cgroup.js';
 import { parseListenBacklog } from '../host/sysctl.js';
 import { stackBudget } from './budget.js';
 import { sources } from './paths.js';
@@ -82,7 +84,7 @@ export async function resolveStack(runtime: RuntimeName, o: UpOptions, defaultRu
   }
   assertDistinctPorts(ports);
   const b = stackBudget({ cpus: o.cpus, cpuPeriodUs: o.cpuPeriodUs });
-  const q = quotaFor(b.cpus, b.periodUs);
+  const q = quotaFor(b.cpus, b.periodUs ?? DEFAULT_CPU_PERIOD_US);
   const memory = o.memory ?? DEFAULT_MEMORY;
   const use: CalibrationUse = { ...b.use, quota_us: b.use.quota_us ?? q.quotaUs, period_us: b.use.period_us ?? q.periodUs };
   const queueImpl = o.queueImpl ?? 'ts';
@@ -90,7 +92,7 @@ export async function resolveStack(runtime: RuntimeName, o: UpOptions, defaultRu
     runtime,
     runDir: resolve(o.runDir ?? defaultRunDir),
     ports,
-    budget: { cpus: b.cpus, quotaUs: q.quotaUs, periodUs: q.periodUs, shares: sharesFor(b.cpus), memory, memoryBytes: parseMemory(memory), use },
+    budget: { cpus: b.cpus, quotaUs: q.quotaUs, periodUs: q.periodUs, shares: stackCpuShares(b.cpus), memory, memoryBytes: parseMemory(memory), use },
     listenBacklog: o.listenBacklog === undefined ? DEFAULT_LISTEN_BACKLOG : parseListenBacklog(String(o.listenBacklog)),
     database: DATABASE,
     cgroupParent: o.cgroupParent ?? (env.CGROUP_PARENT || DEFAULT_CGROUP_PARENT),

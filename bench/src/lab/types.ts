@@ -71,7 +71,7 @@ export interface UpOptions {
   runDir?: string;
   /** The CPU budget. Unset: this CPU model's calibration (results/calibration/), else the whole machine. */
   cpus?: number;
-  /** CFS period of the CPU quota, µs (default: the calibration's, else 20 ms: see host/cgroup.ts). */
+  /** CFS period of the CPU quota, µs (default: the calibration's, else the stack spec's DEFAULT_CPU_PERIOD_US). */
   cpuPeriodUs?: number;
   /** Which queue server the stack runs (default 'ts', ours). */
   queueImpl?: 'ts' | 'seed2013';

@@ -1,6 +1,25 @@
-// The queue server's Prometheus text endpoint, reduced to the few figures a run needs.
-import { parseScrape, sumByName } from '@eserver-lab/common/scrape';
-import { httpGet } from '../http.js';
+// The queue server's Prometheus text endpoint: the one fetch-and-parse of a scrape, and the few figures a run
+// needs.
+import { parseScrape, sumByName, type ScrapedSample } from '@eserver-lab/common/scrape';
+import { httpGet } from '../lab/http.js';
+
+/**
+ * Every sample of one GET /metrics. Throws when nothing answers within `timeoutMs`, on a status other than 200,
+ * and on text that is not the Prometheus format.
+ */
+export async function scrapeQueueServer(host: string, metricsPort: number, timeoutMs = 2000): Promise<ScrapedSample[]> {
+  const res = await httpGet(`http://${host}:${metricsPort}/metrics`, timeoutMs);
+  if (res.status !== 200) throw new Error(`GET /metrics on ${host}:${metricsPort} answered ${res.status}`);
+  return parseScrape(res.body);
+}
+
+/**
+ * One metric, summed over its label sets; null when the server does not expose it. Throws as scrapeQueueServer.
+ * The default wait is generous: the drain benchmark scrapes a server busy committing rows.
+ */
+export async function scrapeMetric(host: string, metricsPort: number, name: string, timeoutMs = 30_000): Promise<number | null> {
+  return sumByName(await scrapeQueueServer(host, metricsPort, timeoutMs)).get(name) ?? null;
+}
 
 export interface QueueMetrics {
   depth: number | null;
@@ -15,7 +34,11 @@ export interface QueueMetrics {
 
 /** The figures of a scrape; a name with labels (rejected_total{reason=...}) is the sum over its samples. */
 export function toQueueMetrics(text: string): QueueMetrics {
-  const m = sumByName(parseScrape(text));
+  return queueMetricsOf(parseScrape(text));
+}
+
+function queueMetricsOf(samples: readonly ScrapedSample[]): QueueMetrics {
+  const m = sumByName(samples);
   const g = (k: string) => m.get(k) ?? null;
   return {
     depth: g('eserver_queue_depth'),
@@ -30,8 +53,7 @@ export function toQueueMetrics(text: string): QueueMetrics {
 
 export async function fetchQueueMetrics(host: string, metricsPort: number, timeoutMs = 2000): Promise<QueueMetrics | null> {
   try {
-    const res = await httpGet(`http://${host}:${metricsPort}/metrics`, timeoutMs);
-    return res.status === 200 ? toQueueMetrics(res.body) : null;
+    return queueMetricsOf(await scrapeQueueServer(host, metricsPort, timeoutMs));
   } catch {
     return null;
   }

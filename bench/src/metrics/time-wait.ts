@@ -1,9 +1,7 @@
 // TCP sockets in TIME_WAIT, from /proc/net/tcp and tcp6: every closed loopback connection leaves one for
 // 60 s, and a table of 100k of them makes connect() and accept() dearer. The gate counts them before each
 // measured cell (all of them, and those on a stack's own ports) so that a level shift can be traced.
-import { readFile } from 'node:fs/promises';
-
-const TIME_WAIT = '06';
+import { parseTcpSockets, readTcpSockets, TCP_STATE, type TcpSocket } from '../host/tcp-sockets.js';
 
 export interface TimeWaitCount {
   total: number;
@@ -11,32 +9,23 @@ export interface TimeWaitCount {
   onPorts: number;
 }
 
-/** Counts TIME_WAIT rows of /proc/net/tcp-format text; `ports` selects the rows with either port in it. */
-export function countTimeWait(text: string, ports: ReadonlySet<number> = new Set()): TimeWaitCount {
+function count(sockets: readonly TcpSocket[], ports: ReadonlySet<number>): TimeWaitCount {
   let total = 0;
   let onPorts = 0;
-  for (const line of text.split('\n')) {
-    // "  sl  local_address rem_address   st ...": "0: 0100007F:1F90 0100007F:C350 06 ..."
-    const f = line.trim().split(/\s+/);
-    if (f.length < 4 || f[3] !== TIME_WAIT) continue;
+  for (const s of sockets) {
+    if (s.state !== TCP_STATE.TIME_WAIT) continue;
     total++;
-    if (ports.size === 0) continue;
-    const local = parseInt(f[1]!.slice(f[1]!.lastIndexOf(':') + 1), 16);
-    const remote = parseInt(f[2]!.slice(f[2]!.lastIndexOf(':') + 1), 16);
-    if (ports.has(local) || ports.has(remote)) onPorts++;
+    if (ports.has(s.localPort) || ports.has(s.remotePort)) onPorts++;
   }
   return { total, onPorts };
 }
 
+/** Counts TIME_WAIT rows of /proc/net/tcp-format text; `ports` selects the rows with either port in it. */
+export function countTimeWait(text: string, ports: ReadonlySet<number> = new Set()): TimeWaitCount {
+  return count(parseTcpSockets(text), ports);
+}
+
 /** This network namespace's TIME_WAIT sockets now (IPv4 and IPv6). */
 export async function timeWaitNow(ports: Iterable<number> = []): Promise<TimeWaitCount> {
-  const set = new Set(ports);
-  const out: TimeWaitCount = { total: 0, onPorts: 0 };
-  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    const text = await readFile(f, 'utf8').catch(() => '');
-    const c = countTimeWait(text, set);
-    out.total += c.total;
-    out.onPorts += c.onPorts;
-  }
-  return out;
+  return count(await readTcpSockets(), new Set(ports));
 }

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import type { BenchDb } from './mariadb.js';
 import { preload } from './preload.js';
-import { startQueueServer, scrapeMetric } from './servers.js';
+import { startQueueServer } from './servers.js';
+import { scrapeMetric } from '../metrics/queue-metrics.js';
 import { sampleProc } from './procstat.js';
 import { clockTicksPerSecond } from '@eserver-lab/common/proc-stat';
 

@@ -3,8 +3,6 @@
 // stopped by its pid; nothing here finds processes by name.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { queueRuntime, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
-import { parseScrape, sumByName } from '@eserver-lab/common/scrape';
-import { httpGet } from '../http.js';
 import { track } from '../host/on-signal.js';
 import { connect } from 'node:net';
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
@@ -301,14 +299,6 @@ export async function startQueueServer(opts: QueueServerOptions = {}): Promise<R
     logTail: tail,
     stop: () => stopChild(child, 15000),
   };
-}
-
-/** Reads one Prometheus metric (sum over its label sets) from the server's /metrics endpoint. */
-export async function scrapeMetric(host: string, metricsPort: number, name: string): Promise<number | null> {
-  // Generous: the drain measurement scrapes a server busy committing rows.
-  const res = await httpGet(`http://${host}:${metricsPort}/metrics`, 30_000);
-  if (res.status !== 200) throw new Error(`GET /metrics on port ${metricsPort} answered ${res.status}`);
-  return sumByName(parseScrape(res.body)).get(name) ?? null;
 }
 
 export function defaultRunDir(): string {

@@ -7,8 +7,7 @@
 // warning, not a failure: "0 failed" is a benchmark target, not a correctness property.
 import fs from 'node:fs';
 import path from 'node:path';
-import { stackBudget } from '../lab/budget.js';
-import type { LabRuntime, StackInfo, UpOptions } from '../lab/types.js';
+import type { CalibrationUse, LabRuntime, StackInfo, UpOptions } from '../lab/types.js';
 import { gitCommit } from '../host/machine.js';
 import { DEFAULT_PROFILES, repetitionsFor, resolveProfile, type Overrides } from '../plan/profiles.js';
 import { nofileLimits } from '../host/nofile.js';
@@ -100,12 +99,6 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
   }
   const batchId = new Date().toISOString();
   const commit = gitCommit(repoRoot);
-  const budget = o.url ? null : stackBudget(o);
-  if (budget && budget.use.cpus === null && o.cpus === undefined) {
-    logStep('!'.repeat(100));
-    logStep(budget.use.note);
-    logStep('!'.repeat(100));
-  } else if (budget) logStep(`CPU budget: ${budget.use.note}`);
   const docs: ResultDoc[] = [];
   const files: string[] = [];
 
@@ -132,12 +125,24 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
       freePorts: o.freePorts === true,
     };
   };
+  /** Where the stack's CPU budget came from, as its resolver decided: said once, and again if it changes. */
+  let budgetSaid: string | null = null;
+  const sayBudget = (use: CalibrationUse | null | undefined) => {
+    if (!use || use.note === budgetSaid) return;
+    budgetSaid = use.note;
+    if (use.cpus === null && o.cpus === undefined) {
+      logStep('!'.repeat(100));
+      logStep(use.note);
+      logStep('!'.repeat(100));
+    } else logStep(`CPU budget: ${use.note}`);
+  };
   /** A session around `fn` on a fresh stack: up, teardown on Ctrl-C, down. */
   const onStack = <T,>(run: PlannedRun, fn: (st: StackInfo) => Promise<T>): Promise<T> => {
     const { profile: p, setup } = run;
     logStep(`starting the ${runtime!.name} stack${p.queueImpl === 'seed2013' ? ' with the 2013-style queue server' : setup ? ` with the queue server on ${setupLabel(setup)}` : ''}`);
     return withStack(stackOptions(run), (st) => {
       logStep(`stack up at ${st.httpBase} (run dir ${st.runDir})`);
+      sayBudget(st.limits.calibration);
       return fn(st);
     }, { runtime: runtime!, log: logStep });
   };

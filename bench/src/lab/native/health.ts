@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createConnection } from 'mysql2/promise';
-import { httpGet } from '../../http.js';
+import { httpGet } from '../http.js';
 import { LOOPBACK, type HealthCheck } from '@eserver-lab/common/stack-spec';
 import { isAlive, type ProcRecord } from './procs.js';
 

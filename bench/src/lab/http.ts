@@ -1,4 +1,4 @@
-// HTTP from the bench to the stack it runs: health checks, /metrics scrapes, the recovery probes of chaos.
+// HTTP from the bench to the servers it runs: health checks, /metrics scrapes, the recovery probes of chaos.
 // undici's request() rather than fetch(): no WHATWG stream layer on the path, and separate limits for the
 // headers and the body. The load generator does not come here: it writes raw sockets on purpose.
 import { request } from 'undici';

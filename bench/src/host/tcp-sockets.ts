@@ -1,0 +1,36 @@
+// This network namespace's TCP sockets as /proc/net/tcp and /proc/net/tcp6 list them (proc_net_tcp(5)): the
+// one reader of those files. Ports are hex after the address's last ':', the state is a hex code.
+import { readFile } from 'node:fs/promises';
+
+/** The `st` codes the lab looks for (include/net/tcp_states.h). */
+export const TCP_STATE = { TIME_WAIT: '06', LISTEN: '0A' } as const;
+
+export interface TcpSocket {
+  localPort: number;
+  remotePort: number;
+  /** Hex state code as written, e.g. '0A' (LISTEN). */
+  state: string;
+  /** The socket's inode: a process holds it as fd -> `socket:[inode]`. */
+  inode: string;
+}
+
+const portOf = (address: string): number => parseInt(address.slice(address.lastIndexOf(':') + 1), 16);
+
+/** The rows of /proc/net/tcp-format text (IPv4 or IPv6); the header and short lines are skipped. */
+export function parseTcpSockets(text: string): TcpSocket[] {
+  const out: TcpSocket[] = [];
+  for (const line of text.split('\n')) {
+    // "   0: 0100007F:1F90 0100007F:C350 06 00000000:00000000 03:00001770 00000000     0        0 0 3"
+    const f = line.trim().split(/\s+/);
+    if (f.length < 10 || !f[0]!.endsWith(':')) continue;
+    out.push({ localPort: portOf(f[1]!), remotePort: portOf(f[2]!), state: f[3]!, inode: f[9]! });
+  }
+  return out;
+}
+
+/** Every TCP socket now, IPv4 and IPv6; a file that cannot be read (no IPv6, not Linux) adds none. */
+export async function readTcpSockets(): Promise<TcpSocket[]> {
+  const texts = await Promise.all(['/proc/net/tcp', '/proc/net/tcp6'].map((f) => readFile(f, 'utf8').catch(() => '')));
+  // A busy machine lists 100k sockets and more: no spread into push().
+  return texts.flatMap(parseTcpSockets);
+}
