@@ -108,14 +108,14 @@ export async function coarseQuota(o: CoarseOptions): Promise<CoarseResult> {
     // A round at one budget (after the first) is a check of the line's answer.
     if (same && Math.abs(m - o.target) <= tol * o.target) {
       o.onRound?.(round, points, null);
-      return { cpus: at, within: true, median: m, points, fit: fitLine(points), reason: `median ${m} at ${at} CPU is within ±${tol * 100}% of ${o.target} (round ${round})` };
+      return { cpus: at, within: true, median: m, points, fit: fitLine(points), reason: `median ${Math.round(m)} at ${at} CPU is within ±${tol * 100}% of ${o.target} (round ${round})` };
     }
     const next = solve(points, o.target, o.hostCpus);
     if (round >= rounds) {
       // Out of rounds: the line through every point is a better answer than the last point alone.
       o.onRound?.(round, points, null);
       const reason =
-        `${round} rounds without a median within ±${tol * 100}% (the last: ${m} at ${at} CPU, ${((m / o.target - 1) * 100).toFixed(1)}%); ` +
+        `${round} rounds without a median within ±${tol * 100}% (the last: ${Math.round(m)} at ${at} CPU, ${((m / o.target - 1) * 100).toFixed(1)}%); ` +
         `${next.why}: taken unchecked`;
       return { cpus: snap(next.cpus), within: false, median: NaN, points, fit: next.fit, reason };
     }
@@ -229,12 +229,13 @@ export async function coarseCalibrationIfNeeded(o: {
 export function measureControlStacks(o: {
   runtime: 'native'; runDir: string; warmupS: number; durationS: number; concurrency: number; commit: string | null; log: (l: string) => void;
 }): CoarseOptions['measure'] {
-  return async (cpus, round) => {
+  return async (cpus) => {
     const profile = resolveProfile('seed2013', { concurrency: o.concurrency, durationS: o.durationS, warmupS: o.warmupS });
     const batchId = new Date().toISOString();
     const commit = o.commit;
     const docs = await withStacks(
-      cpus.map((c, i) => ({ queueImpl: 'seed2013' as const, cpus: c, cpuPeriodUs: DEFAULT_CPU_PERIOD_US, freePorts: true, runDir: path.join(o.runDir, `round${round}-${i}`) })),
+      // One run directory per stack, reused round after round (a stack's run directory holds a database).
+      cpus.map((c, i) => ({ queueImpl: 'seed2013' as const, cpus: c, cpuPeriodUs: DEFAULT_CPU_PERIOD_US, freePorts: true, runDir: path.join(o.runDir, `stack-${i}`) })),
       (stacks) => runTogether({ tool: 'node' }, stacks.map((stack, i) => ({ p: profile, setup: null, stack, heading: `2013-style stack at ${cpus[i]} CPU` })), batchId, commit),
       { runtime: o.runtime, log: o.log },
     );
