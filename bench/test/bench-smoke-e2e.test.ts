@@ -73,7 +73,7 @@ test('make bench PROFILE=smoke on the native stack', { timeout: 240_000 }, async
   assert.equal(controlDoc.control_of?.profile, 'smoke');
   assert.match(controlDoc.control_of?.queue ?? '', /^(node|bun), fsync \w+$/);
   assert.equal(controlDoc.load_started_at, doc.load_started_at);
-  assert.match(out, /^On the 2013 box: about [\d,]+ pages\/min \(ours ÷ 2013-style = \d+\.\d\d, median of 1, CV 0%\)$/m);
+  assert.match(out, /^On the 2013 box: about [\d,]+ pages\/min \(ours ÷ 2013-style = \d+\.\d\d, median of 1, CV 0\.0%\)$/m);
   assert.equal(fs.readFileSync(path.join(dir, 'latest.md'), 'utf8').split('\n')[0], out.match(/^On the 2013 box: .*$/m)![0]);
   assert.ok(fs.readFileSync(path.join(dir, 'latest.html'), 'utf8').includes('<svg'));
   assert.ok(fs.existsSync(path.join(dir, 'latest.md')));

@@ -114,13 +114,13 @@ test('the opening line, exactly, and the lines under it', () => {
   const seed = readSeed(path.join(dir, 'seed.json'));
   const r = median(OURS.map((v, i) => v / CONTROL[i]!));
   const cvPct = docs[0]!.control!.ratio.cv_pct;
-  const expected = `On the 2013 box: about ${(Math.round((43226 * r) / 100) * 100).toLocaleString('en-US')} pages/min (ours ÷ 2013-style = ${r.toFixed(2)}, median of 5, CV ${cvPct}%)`;
+  const expected = `On the 2013 box: about ${(Math.round((43226 * r) / 100) * 100).toLocaleString('en-US')} pages/min (ours ÷ 2013-style = ${r.toFixed(2)}, median of 5, CV ${cvPct.toFixed(1)}%)`;
   const h = headlineSummary(seed, docs);
   assert.equal(h.line, expected);
   assert.equal(projectionLine(docs[0]!.control!), expected);
   assert.match(h.below[0]!, /^Ours here: 30,500 pages\/min \(seed, median of 5; min 28,000, max 33,000, CV [\d.]+%\), each stack on its own 0\.6-CPU quota \(results\/calibration\/x\.json\)$/);
   // The control's absolute figure, against the seed, with its spread beside the projection's.
-  assert.match(h.below[1]!, new RegExp(`^2013-style stack here: 41,000, −5\\.1% from 43226 \\(median of 5; min 37,800, max 44,000, CV ${docs[0]!.control!.control_pages_per_min.cv_pct}%: .*projection CV ${cvPct}%\\)$`));
+  assert.match(h.below[1]!, new RegExp(`^2013-style stack here: 41,000, −5\\.1% from 43226 \\(median of 5; min 37,800, max 44,000, CV ${docs[0]!.control!.control_pages_per_min.cv_pct.toFixed(1)}%: .*projection CV ${cvPct.toFixed(1)}%\\)$`));
   assert.match(h.below[2]!, /^Strict, over every repetition: ours [\d,]+ strict ok .* 0 failed; 2013-style [\d,]+ strict ok .* 0 failed$/);
   assert.equal(h.below[3], 'Loss check: ours OK in 5 of 5 repetitions (acked = rows = distinct): 0 lost, 0 duplicated; 2013-style ack check OK in 5 of 5');
   assert.match(h.below[4]!, /^Both stacks took the load at the same instant in every repetition/);

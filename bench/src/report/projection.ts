@@ -13,7 +13,9 @@ const n0 = (x: number) => Math.round(x).toLocaleString('en-US');
 const about = (x: number) => n0(Math.round(x / 100) * 100);
 /** −3.1% with a real minus sign, +2.0% with a plus. */
 export const signedPct = (x: number) => `${x < 0 ? '−' : '+'}${Math.abs(x * 100).toFixed(1)}%`;
-const spreadText = (s: Spread) => `min ${n0(s.min)}, max ${n0(s.max)}, CV ${s.cv_pct}%`;
+/** A CV as the line prints it: one decimal always (7.0%, not 7%). */
+const cv1 = (pct: number) => `${pct.toFixed(1)}%`;
+const spreadText = (s: Spread) => `min ${n0(s.min)}, max ${n0(s.max)}, CV ${cv1(s.cv_pct)}`;
 
 /** The run whose projection opens the report: the seed on the shipped queue server, else the first with a control. */
 export function headlineDoc(docs: readonly ResultDoc[]): (ResultDoc & { control: ControlRecord }) | null {
@@ -30,7 +32,7 @@ export function projected(c: ControlRecord): { pagesPerMin: number; ratio: numbe
 /** "On the 2013 box: about N pages/min (ours ÷ 2013-style = r, median of 5, CV x%)" */
 export function projectionLine(c: ControlRecord): string {
   const p = projected(c);
-  return `On the 2013 box: about ${about(p.pagesPerMin)} pages/min (ours ÷ 2013-style = ${p.ratio.toFixed(2)}, median of ${p.n}, CV ${p.cvPct}%)`;
+  return `On the 2013 box: about ${about(p.pagesPerMin)} pages/min (ours ÷ 2013-style = ${p.ratio.toFixed(2)}, median of ${p.n}, CV ${cv1(p.cvPct)})`;
 }
 
 /** The opening line when no control ran beside ours: no projection, and why it is only this machine's figure. */
@@ -110,7 +112,7 @@ export function headlineSummary(seed: Seed, docs: readonly ResultDoc[]): Headlin
     `Ours here: ${n0(c.ours_pages_per_min.median)} pages/min (${docName(d, docs)}, median of ${c.pairs.length}; ${spreadText(c.ours_pages_per_min)})` +
       `${budget.cpus !== null ? `, each stack on its own ${budget.cpus}-CPU quota${budget.from ? ` (${budget.from})` : ''}` : ''}`,
     `2013-style stack here: ${n0(cs.median)}, ${signedPct(cs.median / seed.pages_per_min - 1)} from ${seed.pages_per_min} ` +
-      `(median of ${c.pairs.length}; ${spreadText(cs)}: the machine's drift, which ours ÷ 2013-style cancels: projection CV ${c.projected.cv_pct}%)`,
+      `(median of ${c.pairs.length}; ${spreadText(cs)}: the machine's drift, which ours ÷ 2013-style cancels: projection CV ${cv1(c.projected.cv_pct)})`,
     strictLine(d, control),
     lossLine(d, control),
     c.pairing === 'at-once'
@@ -163,8 +165,8 @@ export function pairRows(d: ResultDoc): string[][] {
     n0(p.ours.pages_per_min), n0(p.control.pages_per_min), p.ratio.toFixed(3), n0(p.projected), quota(p.ours), quota(p.control),
   ]);
   rows.push([
-    'median (CV)', '', '', `${n0(c.ours_pages_per_min.median)} (${c.ours_pages_per_min.cv_pct}%)`, `${n0(c.control_pages_per_min.median)} (${c.control_pages_per_min.cv_pct}%)`,
-    `${c.ratio.median.toFixed(3)} (${c.ratio.cv_pct}%)`, `${n0(c.projected.median)} (${c.projected.cv_pct}%)`, '', '',
+    'median (CV)', '', '', `${n0(c.ours_pages_per_min.median)} (${cv1(c.ours_pages_per_min.cv_pct)})`, `${n0(c.control_pages_per_min.median)} (${cv1(c.control_pages_per_min.cv_pct)})`,
+    `${c.ratio.median.toFixed(3)} (${cv1(c.ratio.cv_pct)})`, `${n0(c.projected.median)} (${cv1(c.projected.cv_pct)})`, '', '',
   ]);
   return rows;
 }
