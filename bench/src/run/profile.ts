@@ -188,7 +188,7 @@ function stackCgroupPids(stack: StackInfo): number[] {
   }
 }
 
-/** What the window's budget figures need: the stacks measured, and the loads' requests, once all is driven. */
+/** The measured window's figures: each stack's budget (null for the --url server), and what went wrong measuring them. */
 interface Window {
   budgets: Array<CpuBudget | null>;
   warnings: string[];
