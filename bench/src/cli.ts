@@ -21,6 +21,14 @@ const num = (name: string) => (v: string) => {
   return n;
 };
 
+/** --cpus: a number of CPUs, or 'all' for the whole machine on purpose. */
+const cpusArg = (v: string): number | 'all' => {
+  if (v === 'all') return 'all';
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("a positive number of CPUs (fractions allowed), or 'all' for the whole machine");
+  return n;
+};
+
 const count = (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('an integer >= 1');
@@ -66,11 +74,13 @@ program
   .option('--run-dir <dir>', "the stack's run directory (default: the runtime's)")
   .option('--free-ports', 'start the stack on free ports instead of the defaults')
   .option('--reuse-stack', 'one stack for all profiles (default: a fresh stack per profile)')
-  .option('--cpus <n>', "the stack's CPU budget, fractions allowed (default: this CPU model's calibration, else the whole machine)", num('cpus'))
+  .option('--cpus <n|all>', "each stack's CPU budget, fractions allowed (default: this CPU model's calibration, made coarsely first when there is none; 'all': the whole machine on purpose, no 2013-style stack beside ours, no projection)", cpusArg)
   .option('--cpu-period-us <us>', 'CFS period of the quota, µs (default: the calibration\'s, else 20000)', num('cpu-period-us'))
   .option('--calibrate', 'when no calibration matches this CPU model, run make calibrate first (about 15-25 min)')
+  .option('--no-control', 'no 2013-style stack beside ours (default: in every repetition of every enqueuing profile, for the projection onto the 2013 box)')
+  .addOption(new Option('--pairing <mode>', 'how the 2013-style stack runs beside ours: at-once (both loaded at the same instant) or alternate (one after the other, the order swapped every repetition); default at-once, alternate with --tool webbench').choices(['at-once', 'alternate']))
   .option('--no-generator-cgroup', "leave the load generator in the runner's own cgroup (default: a sibling of the stack's)")
-  .option('--repeat <n>', 'run every profile n times, each on a fresh stack, and report the median and spread (env BENCH_REPEAT; default: 3 for seed, 1 for the others)', count, process.env.BENCH_REPEAT ? count(process.env.BENCH_REPEAT) : undefined)
+  .option('--repeat <n>', 'run every profile n times, each on a fresh stack, and report the median and spread (env BENCH_REPEAT; default: 5 for seed, 1 for the others)', count, process.env.BENCH_REPEAT ? count(process.env.BENCH_REPEAT) : undefined)
   .option('--listen-backlog <n>', `listen backlog of nginx, php-fpm and the queue server (env BENCH_LISTEN_BACKLOG; default ${DEFAULT_LISTEN_BACKLOG}; 128 = the 2013 kernel default, the shallow-queue regime)`, backlog, process.env.BENCH_LISTEN_BACKLOG ? backlog(process.env.BENCH_LISTEN_BACKLOG) : undefined)
   .option('--queue-runtime <list>', 'runtimes of our queue server, comma-separated: node,bun; every enqueuing profile on our server (seed, persistent, smoke, keepalive) runs once per runtime and fsync policy, each on a fresh stack, --repeat times (env BENCH_QUEUE_RUNTIMES; default: QUEUE_RUNTIME, else node)', listOf(parseQueueRuntimes), process.env.BENCH_QUEUE_RUNTIMES ? listOf(parseQueueRuntimes)(process.env.BENCH_QUEUE_RUNTIMES) : undefined)
   .option('--fsync <list>', `journal fsync policies of our queue server, comma-separated: ${FSYNC_POLICIES.join(',')} (env BENCH_FSYNC; default: ${SHIPPED_FSYNC}, the lab's shipped policy)`, listOf(parseFsyncPolicies), process.env.BENCH_FSYNC ? listOf(parseFsyncPolicies)(process.env.BENCH_FSYNC) : undefined)
@@ -86,6 +96,19 @@ program
       const { runCalibration } = await import('./calibrate/run.js');
       const cal = await runCalibration({ runtime: opts.runtime === 'docker' ? 'docker' : 'native' });
       if (!cal.found) logStep(`calibration found no quota (${cal.reason}); the bench runs on the whole machine`);
+    } else if (!opts.url && opts.cpus === undefined && opts.runtime !== 'docker') {
+      // No whole-machine headline by default: a CPU model with no calibration gets a coarse one first.
+      const { coarseCalibrationIfNeeded, coarseCells, measureControlStacks } = await import('./calibrate/coarse.js');
+      const { PROFILES } = await import('./plan/profiles.js');
+      const { machineInfo, gitCommit } = await import('./host/machine.js');
+      const { seedPagesPerMin } = await import('./results/seed.js');
+      const m = machineInfo();
+      const cells = coarseCells(PROFILES.seed!);
+      await coarseCalibrationIfNeeded({
+        repoRoot, cpuModel: m.cpu_model, hostCpus: m.cores, target: seedPagesPerMin(repoRoot), needed: true, log: logStep,
+        settings: { concurrency: cells.concurrency, duration_s: cells.durationS, warmup_s: cells.warmupS },
+        measure: measureControlStacks({ runtime: 'native', runDir: path.join(repoRoot, 'run', 'calibration-coarse'), ...cells, commit: gitCommit(repoRoot), log: logStep }),
+      });
     }
     const out = await runBench({
       profiles: profiles.length > 0 ? profiles : opts.url ? ['smoke'] : [],
@@ -100,6 +123,7 @@ program
       cpus: opts.cpus, cpuPeriodUs: opts.cpuPeriodUs, noGeneratorCgroup: opts.generatorCgroup === false,
       repeat: opts.repeat, listenBacklog: opts.listenBacklog,
       queueRuntimes: opts.queueRuntime, fsyncPolicies: opts.fsync,
+      control: opts.control !== false, pairing: opts.pairing,
     });
     for (const d of out.docs) if (!d.verdict.ok) logStep(`${d.profile}: FAILED: ${d.verdict.reasons.join('; ')}`);
     process.exitCode = out.ok ? 0 : 1;

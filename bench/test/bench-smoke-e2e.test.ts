@@ -1,5 +1,6 @@
 // `make bench PROFILE=smoke` end to end on the native stack (real MariaDB, queue server, php-fpm,
-// nginx): a result file that validates, a report, a zero-loss check, and no process left behind.
+// nginx): a result file that validates, a report, a zero-loss check, and no process left behind; the
+// 2013-style stack (the control) beside ours, both loaded at the same instant, each on its own budget.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -51,11 +52,34 @@ test('make bench PROFILE=smoke on the native stack', { timeout: 240_000 }, async
     assert.equal(doc.cpu_budget?.generator.outside_stack, true, 'the generator was not in the stack cgroup');
     assert.ok(doc.cpu_budget?.generator.cgroup && !fs.existsSync(doc.cpu_budget.generator.cgroup), 'its cgroup was removed');
   }
+  // The control ran beside ours, at the same instant, each stack in a cgroup of its own with the same quota.
+  const c = doc.control!;
+  assert.ok(c, 'ours carries the control record');
+  assert.equal(c.pairing, 'at-once');
+  assert.equal(c.pairs.length, 1);
+  const pair = c.pairs[0]!;
+  assert.ok(pair.ours.load_started_at !== null && pair.ours.load_started_at === pair.control.load_started_at, 'both loads started at one instant');
+  assert.ok(pair.control.pages_per_min > 0 && pair.control.check_ok === true, 'the 2013-style stack answered, and its ack check passed');
+  assert.equal(pair.ratio, pair.ours.pages_per_min / pair.control.pages_per_min);
+  if (doc.limits?.cgroup) {
+    assert.ok(pair.ours.budget.cgroup && pair.control.budget.cgroup && pair.ours.budget.cgroup !== pair.control.budget.cgroup, 'a cgroup each');
+    assert.equal(pair.ours.budget.quota_us, pair.control.budget.quota_us);
+    assert.ok(pair.ours.budget.quota_us! > 0);
+  }
+  const controlFile = fs.readdirSync(dir).find((f) => /-native-seed2013\.json$/.test(f));
+  assert.ok(controlFile, 'the control\'s own result is written beside ours');
+  const controlDoc = JSON.parse(fs.readFileSync(path.join(dir, controlFile), 'utf8')) as ResultDoc;
+  assert.deepEqual(validateResult(controlDoc), { ok: true });
+  assert.equal(controlDoc.control_of?.profile, 'smoke');
+  assert.match(controlDoc.control_of?.queue ?? '', /^(node|bun), fsync \w+$/);
+  assert.equal(controlDoc.load_started_at, doc.load_started_at);
+  assert.match(out, /^On the 2013 box: about [\d,]+ pages\/min \(ours ÷ 2013-style = \d+\.\d\d, median of 1, CV 0\.0%\)$/m);
+  assert.equal(fs.readFileSync(path.join(dir, 'latest.md'), 'utf8').split('\n')[0], out.match(/^On the 2013 box: .*$/m)![0]);
   assert.ok(fs.readFileSync(path.join(dir, 'latest.html'), 'utf8').includes('<svg'));
   assert.ok(fs.existsSync(path.join(dir, 'latest.md')));
 
   // Nothing left behind: every service's main pid is gone.
-  const pids = (doc.config.services ?? []).map((s) => s.pid).filter((p): p is number => p !== null);
-  assert.equal(pids.length, 4);
+  const pids = [...(doc.config.services ?? []), ...(controlDoc.config.services ?? [])].map((s) => s.pid).filter((p): p is number => p !== null);
+  assert.equal(pids.length, 8);
   for (const pid of pids) assert.equal(isRunning(pid), false, `pid ${pid} still running`);
 });

@@ -36,10 +36,10 @@ test('enqueuing profiles on our server run per combination with their own repeat
   const rows = plan.map((r) => [r.profile.name, r.setup ? `${r.setup.runtime}/${r.setup.fsync}` : null, r.repeat]);
   assert.deepEqual(rows, [
     ['seed2013', null, 1],
-    ['seed', 'node/always', 3],
-    ['seed', 'node/interval', 3],
-    ['seed', 'bun/always', 3],
-    ['seed', 'bun/interval', 3],
+    ['seed', 'node/always', 5],
+    ['seed', 'node/interval', 5],
+    ['seed', 'bun/always', 5],
+    ['seed', 'bun/interval', 5],
     // The no-queue page does not depend on the queue server: once, on the first combination's stack.
     ['baseline', 'node/always', 1],
     ['persistent', 'node/always', 1],

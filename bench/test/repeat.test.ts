@@ -65,8 +65,12 @@ test('webbench\'s two lines are printed for every repetition, then one labelled 
   assert.equal(reqs.length, 3);
   const med = printed.filter((l) => l.startsWith('MEDIAN of 3 repetitions (smoke): '));
   assert.equal(med.length, 1, printed.join('\n'));
-  assert.equal(printed.indexOf(med[0]!), printed.length - 1, 'after the repetitions');
+  const lastListen = printed.map((l, i) => (l.startsWith('Listen queues: ') ? i : -1)).reduce((a, b) => Math.max(a, b));
+  assert.ok(printed.indexOf(med[0]!) > lastListen, 'after the repetitions');
   assert.equal(printed.filter((l) => l.startsWith('Listen queues: ')).length, 3);
+  // Then the run's summary, which opens with the headline: no control beside an --url server, no projection.
+  const summary = printed.slice(printed.indexOf(med[0]!) + 1).join('\n');
+  assert.match(summary, /^\nNo projection onto the 2013 box \(no 2013-style stack ran beside ours\): smoke here: [\d,]+ pages\/min on an external server \(--url\)\n/);
 });
 
 test('the schema refuses a repeat summary without its spread', () => {
@@ -110,11 +114,11 @@ test('median, spread and CV on known figures; one failed repetition fails the pr
   assert.deepEqual(validateResult(both), { ok: true });
 });
 
-test('the default repeats the seed 3 times and the others once; --repeat wins', () => {
+test('the default repeats the seed 5 times (the projection\'s median of 5) and the others once; --repeat wins', () => {
   const env = {};
-  assert.equal(repetitionsFor(resolveProfile('seed', {}, env)), 3);
+  assert.equal(repetitionsFor(resolveProfile('seed', {}, env)), 5);
   assert.equal(repetitionsFor(resolveProfile('baseline', {}, env)), 1);
-  assert.equal(repetitionsFor(resolveProfile('seed', {}, env), 5), 5);
+  assert.equal(repetitionsFor(resolveProfile('seed', {}, env), 3), 3);
   assert.throws(() => repetitionsFor(resolveProfile('seed', {}, env), 0), /--repeat must be an integer >= 1/);
 });
 

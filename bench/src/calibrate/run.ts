@@ -135,12 +135,7 @@ export async function runCalibration(opts: CalibrateOptions = {}): Promise<Calib
     date: started.toISOString(),
     elapsed_s: Math.round((Date.now() - t0) / 1000),
     versions: { ...versions, node: process.versions.node, python3: pythonVersion() },
-    host: {
-      cpu_model: m.cpu_model, cores: m.cores, memory_bytes: m.memory_bytes, kernel: m.kernel,
-      loadavg_before: loadBefore, loadavg_after: os.loadavg().map((x) => Math.round(x * 100) / 100),
-      // Listen queues decide how many 502/504 the runs count (webbench counts them as pages): record them.
-      sysctl: m.sysctl,
-    },
+    host: calibrationHost(loadBefore),
   };
   const out = opts.outDir ? path.join(opts.outDir, `${file.slug}.json`) : calibrationPath(repoRoot, m.cpu_model);
   fs.mkdirSync(path.dirname(out), { recursive: true });
@@ -169,7 +164,18 @@ function detailOf(d: ResultDoc): Record<string, unknown> {
   };
 }
 
-function pythonVersion(): string {
+/** The host a calibration ran on, with its load average before and now. */
+export function calibrationHost(loadBefore: number[]): CalibrationFile['host'] {
+  const m = machineInfo();
+  return {
+    cpu_model: m.cpu_model, cores: m.cores, memory_bytes: m.memory_bytes, kernel: m.kernel,
+    loadavg_before: loadBefore, loadavg_after: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    // Listen queues decide how many 502/504 the runs count (webbench counts them as pages): record them.
+    sysctl: m.sysctl,
+  };
+}
+
+export function pythonVersion(): string {
   try {
     return execFileSync('python3', ['--version'], { encoding: 'utf8' }).trim().replace(/^Python /, '');
   } catch {

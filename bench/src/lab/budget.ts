@@ -1,5 +1,6 @@
 // The stack's CPU budget: an explicit --cpus, else the calibration file of this CPU model
-// (results/calibration/<slug>.json, written by make calibrate), else the whole machine (said loudly).
+// (results/calibration/<slug>.json, written by make calibrate, or coarsely by make bench itself), else the
+// whole machine (said loudly); --cpus all asks for the whole machine on purpose.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { CalibrationUse } from './types.js';
@@ -27,6 +28,11 @@ export interface CalibrationFile {
   tolerance: number;
   /** Whether a quota within the tolerance was found; `cpus` is then the calibrated budget. */
   found: boolean;
+  /**
+   * Written by make bench's coarse calibration (a fit on a few short runs, the control within ±15% of the
+   * seed): good enough for the projection, which carries the rest; make calibrate refines it. Absent: false.
+   */
+  coarse?: boolean;
   cpus: number | null;
   quota_us: number | null;
   period_us: number | null;
@@ -86,10 +92,21 @@ export function chooseBudget(o: {
   cpuModel: string;
   hostCpus: number;
   found: { file: string; cal: CalibrationFile } | null;
-  explicitCpus?: number;
+  /** --cpus: a number, or 'all' for the whole machine on purpose. */
+  explicitCpus?: number | 'all';
   explicitPeriodUs?: number;
 }): Budget {
   const rel = (f: string) => path.relative(o.repoRoot, f);
+  if (o.explicitCpus === 'all') {
+    return {
+      cpus: o.hostCpus,
+      periodUs: o.explicitPeriodUs,
+      use: {
+        file: null, cpu_model: o.cpuModel, cpus: null, quota_us: null, period_us: null,
+        note: `WHOLE MACHINE (${o.hostCpus} CPUs) on purpose (--cpus all): not the emulated 2013 box, no calibration applied`,
+      },
+    };
+  }
   if (o.explicitCpus !== undefined) {
     return {
       cpus: o.explicitCpus,
@@ -104,7 +121,9 @@ export function chooseBudget(o: {
       periodUs: c.period_us ?? o.explicitPeriodUs,
       use: {
         file: rel(o.found!.file), cpu_model: o.cpuModel, cpus: c.cpus, quota_us: c.quota_us, period_us: c.period_us,
-        note: `emulated 2013 box: ${c.cpus} CPU (${c.quota_us} µs per ${c.period_us} µs), calibrated on ${c.date.slice(0, 10)} to ${c.median_pages_per_min} pages/min with the 2013-style stack`,
+        note:
+          `emulated 2013 box: ${c.cpus} CPU (${c.quota_us} µs per ${c.period_us} µs), ${c.coarse ? 'coarsely calibrated by make bench' : 'calibrated'} on ${c.date.slice(0, 10)} ` +
+          `to ${c.median_pages_per_min} pages/min with the 2013-style stack${c.coarse ? " ('make calibrate' refines it)" : ''}`,
       },
     };
   }
@@ -122,7 +141,7 @@ export function chooseBudget(o: {
 }
 
 /** The stack's CPU budget on this machine: --cpus, else this CPU model's calibration, else the whole machine. */
-export function stackBudget(o: { cpus?: number; cpuPeriodUs?: number }): Budget {
+export function stackBudget(o: { cpus?: number | 'all'; cpuPeriodUs?: number }): Budget {
   const m = machineInfo();
   return chooseBudget({
     repoRoot, cpuModel: m.cpu_model, hostCpus: m.cores, found: readCalibration(repoRoot, m.cpu_model),

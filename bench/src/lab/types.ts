@@ -69,8 +69,8 @@ export interface UpOptions {
   /** Free ports (bind 0) for every port not given in `ports`, instead of the defaults. */
   freePorts?: boolean;
   runDir?: string;
-  /** The CPU budget. Unset: this CPU model's calibration (results/calibration/), else the whole machine. */
-  cpus?: number;
+  /** The CPU budget. Unset: this CPU model's calibration (results/calibration/), else the whole machine; 'all': the whole machine on purpose. */
+  cpus?: number | 'all';
   /** CFS period of the CPU quota, µs (default: the calibration's, else the stack spec's DEFAULT_CPU_PERIOD_US). */
   cpuPeriodUs?: number;
   /** Which queue server the stack runs (default 'ts', ours). */

@@ -54,14 +54,16 @@ function spawnLoad(options: ChildLoadOptions, onProgress?: (p: Progress) => void
 }
 
 /**
- * Runs the loads at once, each in a process of its own, all starting at the same instant. Progress is
- * reported for the first load only (one line on the terminal).
+ * Runs the loads at once, each in a process of its own, all starting at the same instant (given to
+ * `onStart`, e.g. to time a measured window). Progress is reported for the first load only (one line on
+ * the terminal).
  */
-export async function runLoadsTogether(loads: ChildLoadOptions[], onProgress?: (p: Progress) => void): Promise<ChildLoadResult[]> {
+export async function runLoadsTogether(loads: ChildLoadOptions[], onProgress?: (p: Progress) => void, onStart?: (startAt: number) => void): Promise<ChildLoadResult[]> {
   const running = loads.map((o, i) => spawnLoad(o, i === 0 ? onProgress : undefined));
   try {
     await Promise.all(running.map((r) => r.ready));
     const startAt = Date.now();
+    onStart?.(startAt);
     for (const r of running) if (r.child.connected) r.child.send({ type: 'start', startAt } satisfies ParentMsg);
     return await Promise.all(running.map((r) => r.result));
   } finally {

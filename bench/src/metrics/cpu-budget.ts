@@ -76,6 +76,11 @@ export interface EvaluateInput {
   /** Requests completed in the window (succeeded + failed). */
   requests: number;
   generator: { cgroup: string | null; weight: number | null; outsideStack: boolean | null };
+  /**
+   * Other stacks loaded at the same time (the 2013-style control beside ours): their quotas leave less CPU
+   * to the generator, and their CPU is theirs, not other users'.
+   */
+  siblings?: { cpus: number; cpuNs: number | null };
 }
 
 /** Below this share of its quota the stack did not get (or did not need) its budget. */
@@ -100,7 +105,7 @@ export function evaluateBudget(i: EvaluateInput): CpuBudget {
   const periods = diff(i.start.nrPeriods, i.end.nrPeriods);
   const throttled = diff(i.start.nrThrottled, i.end.nrThrottled);
   const usedQuota = usedOfQuota(i.start, i.end, cpus);
-  const rest = cpus !== null ? Math.max(0, i.hostCpus - cpus) : null;
+  const rest = cpus !== null ? Math.max(0, i.hostCpus - cpus - (i.siblings?.cpus ?? 0)) : null;
   const usedOfRest = genNs !== null && rest ? genNs / 1e9 / (windowS * rest) : null;
   const throttledShare = periods && throttled !== null ? throttled / periods : null;
   const warnings: string[] = [];
@@ -122,7 +127,8 @@ export function evaluateBudget(i: EvaluateInput): CpuBudget {
       );
     }
   }
-  const others = hostNs !== null && stackNs !== null && genNs !== null ? Math.max(0, hostNs - stackNs - genNs) / 1e9 : null;
+  const siblingNs = i.siblings ? i.siblings.cpuNs : 0;
+  const others = hostNs !== null && stackNs !== null && genNs !== null && siblingNs !== null ? Math.max(0, hostNs - stackNs - genNs - siblingNs) / 1e9 : null;
   return {
     window_s: round(windowS, 2)!,
     host_cpus: i.hostCpus,

@@ -24,6 +24,8 @@ export interface Sample {
 export interface SamplerTargets {
   /** Service name -> main pid (host view). The load generator is added as "loadgen". */
   services: Record<string, number | null>;
+  /** Main pids of other stacks started by this process (loaded at the same time): not the load generator. */
+  notGenerator?: number[];
   /** The stack's group: where its CPU time and memory usage are read. */
   cgroup?: { version: 'v1' | 'v2'; cpuacct: string | null; memory: string | null } | null;
   queue?: { host: string; metricsPort: number } | null;
@@ -76,6 +78,7 @@ export class Sampler {
       for (const p of t) taken.add(p.pid);
       out.set(name, t);
     }
+    for (const pid of this.targets.notGenerator ?? []) for (const p of tree(pid, all)) taken.add(p.pid);
     out.set('loadgen', tree(process.pid, all).filter((p) => !taken.has(p.pid)));
     return out;
   }

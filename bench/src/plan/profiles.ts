@@ -26,7 +26,7 @@ const SEED = { concurrency: 10_000, durationS: 30, warmupS: 5 };
 
 export const PROFILES: Record<string, Profile> = {
   seed: {
-    name: 'seed', kind: 'webbench', page: 'client', ...SEED, successSignal: 'ok', enqueues: true, repeat: 3,
+    name: 'seed', kind: 'webbench', page: 'client', ...SEED, successSignal: 'ok', enqueues: true, repeat: 5,
     description: "The seed's run: 10,000 clients, 30 s, a new connection per request, client.php",
   },
   seed2013: {
@@ -108,6 +108,14 @@ export function resolveProfile(name: string, flags: Overrides, env: Overrides = 
     p.enqueues = pg !== 'baseline';
   }
   return p;
+}
+
+/**
+ * The control beside a profile of ours: the 2013-style stack under the same load (clients, warm-up, seconds)
+ * on the seed's page, client.php, whatever page ours is driven on: it stands for the box that measured the seed.
+ */
+export function controlProfile(ours: Profile): Profile {
+  return { ...PROFILES.seed2013!, concurrency: ours.concurrency, durationS: ours.durationS, warmupS: ours.warmupS, repeat: ours.repeat };
 }
 
 /** --repeat wins; else the profile's own default (the seed: 3); else 1. */

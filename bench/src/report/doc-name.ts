@@ -12,12 +12,22 @@ function repeated(d: ResultDoc, docs: readonly ResultDoc[]): boolean {
   return docs.filter((x) => x.profile === d.profile).length > 1;
 }
 
+/** A control's name says which run of ours it stood beside, when there were several. */
+function besideOf(d: ResultDoc, docs: readonly ResultDoc[]): string | null {
+  const c = d.control_of;
+  return c && repeated(d, docs) ? `beside ${c.profile}${c.queue ? `, ${c.queue}` : ''}` : null;
+}
+
 export function docName(d: ResultDoc, docs: readonly ResultDoc[]): string {
+  const b = besideOf(d, docs);
+  if (b) return `${d.profile} (${b})`;
   const s = setupOf(d);
   return s !== null && repeated(d, docs) ? `${d.profile} (${s})` : d.profile;
 }
 
 export function docSlug(d: ResultDoc, docs: readonly ResultDoc[]): string {
+  const b = besideOf(d, docs);
+  if (b) return `${d.profile}-${b.replace(/[^a-z0-9]+/gi, '-').replace(/-+$/, '').toLowerCase()}`;
   const q = d.queue_server;
   return setupOf(d) !== null && repeated(d, docs) ? `${d.profile}-${q!.runtime}-${q!.fsync}` : d.profile;
 }

@@ -72,6 +72,7 @@ const ORDER: Record<BoxKind, number> = { emulated: 0, budget: 1, whole: 2 };
 
 /** "TypeScript server, bun, fsync interval" when the result says which; the shipped pair keeps "(as shipped)". */
 export function rowLabel(def: { profile: string; label: string }, d: ResultDoc): string {
+  if (d.control_of) return `${def.label} (the control beside ${d.control_of.profile}${d.control_of.queue ? `, ${d.control_of.queue}` : ''})`;
   const q = d.queue_server;
   if (def.profile !== 'seed' || !q || q.impl !== 'ts' || q.runtime === null || q.fsync === null) return def.label;
   return `TypeScript server, ${q.runtime}, fsync ${q.fsync}${isShipped(q) ? ' (as shipped)' : ''}`;
@@ -92,7 +93,8 @@ export function headline(seed: Seed, docs: ResultDoc[]): HeadlineGroup[] {
       const rs = d.repeat_summary;
       const ppm = pagesOf(d);
       const requests = d.summary.succeeded + d.summary.failed;
-      const r2013 = ref.get(`${d.batch_id}\n${box.label}`);
+      // A run measured beside its own control is set against that one, repetition by repetition.
+      const r2013 = d.control ? undefined : ref.get(`${d.batch_id}\n${box.label}`);
       const q = d.queue_server?.impl === 'ts' ? d.queue_server : null;
       g.rows.push({
         label: rowLabel(def, d),
@@ -101,7 +103,7 @@ export function headline(seed: Seed, docs: ResultDoc[]): HeadlineGroup[] {
         fsync: q?.fsync ?? null,
         pagesPerMin: ppm,
         ratio: ppm / seed.pages_per_min,
-        ratioTo2013: r2013 === undefined || r2013 === 0 ? null : ppm / r2013,
+        ratioTo2013: d.control ? d.control.ratio.median : r2013 === undefined || r2013 === 0 ? null : ppm / r2013,
         strictOk: rs?.strict_ok ? rs.strict_ok.median : d.summary.strict_ok,
         strictShare: d.summary.strict_ok !== null && requests > 0 ? d.summary.strict_ok / requests : null,
         runs: rs?.n ?? 1,

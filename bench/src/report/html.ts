@@ -6,6 +6,7 @@ import { comparison, persistentGain, queueCostRatio } from './compare.js';
 import type { Seed } from '../results/seed.js';
 import { HEADLINE_HEADERS, headline, headlineCells, LISTEN_HEADERS, listenRows, profileLines, REPETITION_HEADERS, REPETITION_NOTE, repetitionRows } from './headline.js';
 import { busyNote, targets } from './markdown.js';
+import { headlineSummary, PAIR_HEADERS, PAIR_NOTE, pairRows } from './projection.js';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
@@ -16,11 +17,19 @@ export function renderHtml(seed: Seed, docs: ResultDoc[], charts: Chart[]): stri
   const first = docs[0];
   const row = (cells: string[], tag = 'td') => `<tr>${cells.map((c) => `<${tag}>${esc(c)}</${tag}>`).join('')}</tr>`;
   const body: string[] = [];
+  // The report opens with the headline, exactly as the terminal and latest-headline.json give it.
+  const h = headlineSummary(seed, docs);
+  body.push(`<p class="headline"><b>${esc(h.line)}</b></p>`);
+  if (h.below.length > 0) body.push(`<ul>${h.below.map((l) => `<li>${esc(l)}</li>`).join('')}</ul>`);
   body.push(`<h1>eserver-lab benchmark report</h1>`);
   body.push(`<p>Run ${esc(first.batch_id)} on ${esc(first.machine.cpu_model)} (${first.machine.cores} cores), runtime <b>${esc(first.runtime)}</b>, commit <code>${esc(first.commit ?? 'unknown')}</code>${esc(busyNote(docs))}.</p>`);
   for (const g of headline(seed, docs)) {
     body.push(`<h2>${esc(g.box.label)}</h2>`);
     body.push(`<table>${row(HEADLINE_HEADERS(seed), 'th')}${g.rows.map((r) => row(headlineCells(r))).join('')}</table>`);
+  }
+  for (const d of docs.filter((x) => x.control)) {
+    body.push(`<h2>${esc(docName(d, docs))} beside the 2013-style stack, per repetition</h2><p>${esc(PAIR_NOTE)}</p>`);
+    body.push(`<table>${row(PAIR_HEADERS, 'th')}${pairRows(d).map((r) => row(r)).join('')}</table>`);
   }
   body.push(`<h2>Against the seed (${seed.pages_per_min} pages/min)</h2>`);
   body.push(`<table>${row(['', ...cmp.headers], 'th')}${cmp.rows.map((r) => row([r.label, r.seed, ...r.values])).join('')}</table>`);

@@ -1,12 +1,13 @@
 // Renders results/latest.md (+ chart SVG files beside it), results/latest.html (self-contained) and
-// results/latest-headline.json (the opening table, machine-readable) from one or more result documents of
-// the same `make bench` run.
+// results/latest-headline.json (the opening line, the projection with every repetition, and the opening
+// table, machine-readable) from one or more result documents of the same `make bench` run.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ResultDoc } from '../results/types.js';
 import { buildCharts, type Chart } from './charts.js';
 import { readSeed } from '../results/seed.js';
 import { headline } from './headline.js';
+import { headlineDoc, headlineSummary } from './projection.js';
 import { renderHtml } from './html.js';
 import { renderMarkdown } from './markdown.js';
 
@@ -35,6 +36,17 @@ export async function renderReport(docs: ResultDoc[], outDir: string, seedFile =
   fs.writeFileSync(md, renderMarkdown(seed, docs, charts, chartFile));
   fs.writeFileSync(html, renderHtml(seed, docs, charts));
   const json = path.join(outDir, 'latest-headline.json');
-  fs.writeFileSync(json, JSON.stringify({ batch_id: docs[0]!.batch_id, seed_pages_per_min: seed.pages_per_min, groups: headline(seed, docs) }, null, 2) + '\n');
+  const h = headlineSummary(seed, docs);
+  const p = headlineDoc(docs);
+  // The line first: a reader (or `head -3`) sees the headline before any detail.
+  const doc = {
+    line: h.line,
+    below: h.below,
+    projection: p ? { of: h.of, ...p.control } : null,
+    batch_id: docs[0]!.batch_id,
+    seed_pages_per_min: seed.pages_per_min,
+    groups: headline(seed, docs),
+  };
+  fs.writeFileSync(json, JSON.stringify(doc, null, 2) + '\n');
   return { md, html, json, svgs };
 }

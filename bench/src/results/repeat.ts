@@ -39,6 +39,7 @@ function repetitionOf(d: ResultDoc, index: number): Repetition {
     summary: d.summary,
     loadgen: d.loadgen,
     loss_check: d.loss_check,
+    ack_check: d.ack_check ?? null,
     listen_queues: d.listen_queues ?? null,
     cpu_budget: d.cpu_budget ?? null,
     verdict: d.verdict,

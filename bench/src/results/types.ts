@@ -18,6 +18,8 @@ export interface ResultDoc {
   queue_server?: QueueServerRecord | null;
   started_at: string;
   finished_at: string;
+  /** When the load's clients started (after they were loaded); loads run at once share it. Null when the tool does not say; absent in older results. */
+  load_started_at?: string | null;
   commit: string | null;
   url: string;
   machine: { cpu_model: string; cores: number; memory_bytes: number; kernel: string; loadavg_1m?: number; busy_before_pct?: number | null; sysctl: Record<string, string | null> };
@@ -70,6 +72,60 @@ export interface ResultDoc {
   /** With --repeat N > 1: every repetition; the top-level figures are then the median repetition's. */
   repetitions?: Repetition[];
   repeat_summary?: RepeatSummary;
+  /** Ours, on a stack the bench started: the 2013-style stack measured in the same repetitions, and the projection. */
+  control?: ControlRecord;
+  /** The control's own result: the run of ours it was measured beside. */
+  control_of?: { profile: string; queue: string | null };
+}
+
+/** How the control ran beside ours in each repetition. */
+export type PairingMode = 'at-once' | 'alternate';
+
+/** One stack's side of a repetition: its figure, its own budget, when it ran. */
+export interface PairSide {
+  started_at: string;
+  finished_at: string;
+  /** When its load's clients started: the same instant for both sides when loaded at once. */
+  load_started_at: string | null;
+  pages_per_min: number;
+  strict_ok: number | null;
+  failed: number;
+  /** The stack's own cgroup and quota, as the kernel held them. */
+  budget: { cgroup: string | null; cpus: number | null; quota_us: number | null; period_us: number | null; from: string | null };
+  /** The stack's CPU over the window ÷ its quota. */
+  used_of_quota: number | null;
+  /** Ours: the loss check; the control: the ack check. Null when not checked. */
+  check_ok: boolean | null;
+}
+
+export interface ControlPair {
+  index: number;
+  /** Alternated: which stack took the load first in this repetition; null when both took it at once. */
+  first: 'ours' | 'control' | null;
+  ours: PairSide;
+  control: PairSide;
+  /** ours ÷ control pages/min. */
+  ratio: number;
+  /** The seed's pages/min × ratio: this repetition's projection onto the 2013 box. */
+  projected: number;
+}
+
+/**
+ * The projection onto the 2013 box: in every repetition ours and the 2013-style stack (the control) ran on
+ * the same budget, each in a cgroup of its own, and the seed's figure × ours ÷ control says what ours would
+ * have done on the box that measured the seed. The machine's drift moves both stacks and cancels in the ratio.
+ */
+export interface ControlRecord {
+  pairing: PairingMode;
+  /** Why this pairing (the default, --pairing, the tool). */
+  why: string;
+  /** results/seed.json's pages/min. */
+  seed_pages_per_min: number;
+  pairs: ControlPair[];
+  ratio: Spread;
+  projected: Spread;
+  ours_pages_per_min: Spread;
+  control_pages_per_min: Spread;
 }
 
 export interface Repetition {
@@ -80,6 +136,8 @@ export interface Repetition {
   summary: ResultDoc['summary'];
   loadgen: ResultDoc['loadgen'];
   loss_check: LossCheck | null;
+  /** The 2013-style server's check (no drain): absent in older results. */
+  ack_check?: AckCheck | null;
   listen_queues: ListenQueuesRecord | null;
   /** The stack's and the generator's CPU over this repetition's window: what a page cost, run by run. */
   cpu_budget?: CpuBudget | null;

@@ -9,10 +9,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { CalibrationUse, LabRuntime, StackInfo, UpOptions } from '../lab/types.js';
 import { gitCommit } from '../host/machine.js';
-import { DEFAULT_PROFILES, repetitionsFor, resolveProfile, type Overrides } from '../plan/profiles.js';
+import { controlProfile, DEFAULT_PROFILES, repetitionsFor, resolveProfile, type Overrides, type Profile } from '../plan/profiles.js';
 import { nofileLimits } from '../host/nofile.js';
 import { logStep } from './progress.js';
-import { withStack } from '../stack/session.js';
+import { withStack, withStacks } from '../stack/session.js';
 import { combineRepetitions, formatDuration, medianLine, RunClock } from '../results/repeat.js';
 import type { FsyncPolicy } from '@eserver-lab/queue-server';
 import { queueRuntime, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
@@ -27,10 +27,13 @@ import {
   type PlannedRun,
   type QueueSetup,
 } from '../plan/queue-matrix.js';
-import type { ResultDoc } from '../results/types.js';
+import type { PairingMode, ResultDoc } from '../results/types.js';
+import { controlRecord } from '../results/control.js';
+import { readSeed } from '../results/seed.js';
+import { defaultRunDir } from '../lab/paths.js';
 import { writeResult } from '../results/writer.js';
 import { repoRoot } from '@eserver-lab/common/repo-root';
-import { runProfile, type ProfileRunOptions } from './profile.js';
+import { runProfile, runTogether, type ProfileRunOptions } from './profile.js';
 
 
 export interface RunOptions extends ProfileRunOptions {
@@ -47,10 +50,10 @@ export interface RunOptions extends ProfileRunOptions {
   /** One stack for all profiles instead of a fresh one per profile. */
   reuseStack?: boolean;
   /**
-   * The stack's CPU budget. Unset: the calibration of this CPU model (results/calibration/), else the
-   * whole machine, labelled as such.
+   * Each stack's CPU budget. Unset: the calibration of this CPU model (results/calibration/), else the
+   * whole machine, labelled as such; 'all': the whole machine on purpose (no control, no projection).
    */
-  cpus?: number;
+  cpus?: number | 'all';
   /** CFS period of the quota, µs (default: the calibration's, else 20 ms). */
   cpuPeriodUs?: number;
   /** Repetitions of every profile (default: the profile's own, 3 for the seed, else 1). */
@@ -61,6 +64,28 @@ export interface RunOptions extends ProfileRunOptions {
   queueRuntimes?: QueueRuntimeName[];
   /** Journal fsync policies of our queue server (default: the lab's shipped one); enqueuing profiles run under each. */
   fsyncPolicies?: FsyncPolicy[];
+  /** false: no 2013-style stack beside ours (no projection). Default: in every enqueuing profile's repetitions. */
+  control?: boolean;
+  /** How the control runs beside ours: loaded at once (default), or alternated with the order swapped every repetition. */
+  pairing?: PairingMode;
+}
+
+/** Whether a planned run measures the 2013-style stack beside ours in every repetition, and why not when it does not. */
+export function controlPlan(o: Pick<RunOptions, 'url' | 'cpus' | 'control' | 'runtime'>, p: Profile): { on: boolean; why: string } {
+  if (o.url) return { on: false, why: '--url: the server is not a stack of ours' };
+  if (p.queueImpl === 'seed2013') return { on: false, why: 'this profile is the 2013-style stack itself' };
+  if (!p.enqueues || p.kind !== 'webbench') return { on: false, why: `${p.name} is not an enqueuing webbench-style profile` };
+  if (o.cpus === 'all') return { on: false, why: 'CPUS=all: the whole machine on purpose, no 2013 box to project onto' };
+  if (o.control === false) return { on: false, why: '--no-control' };
+  if (o.runtime === 'docker') return { on: false, why: 'the 2013-style server has no container image: RUNTIME=native for the projection' };
+  return { on: true, why: 'the 2013-style stack on the same budget in every repetition' };
+}
+
+/** At once unless asked otherwise; one webbench at a time (it is one process per load, spawned by us). */
+export function pairingOf(o: Pick<RunOptions, 'pairing' | 'tool'>): { mode: PairingMode; why: string } {
+  if (o.pairing) return { mode: o.pairing, why: `--pairing ${o.pairing}` };
+  if (o.tool === 'webbench') return { mode: 'alternate', why: '--tool webbench: the loads alternate, the order swapped every repetition' };
+  return { mode: 'at-once', why: 'default: both stacks take the load at the same instant, each load in a process of its own' };
 }
 
 export interface RunOutcome {
@@ -147,7 +172,15 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
     }, { runtime: runtime!, log: logStep });
   };
   const keyOf = ({ profile: p, setup: s }: PlannedRun) => (s ? `${p.queueImpl ?? 'ts'} ${s.runtime} ${s.fsync}` : p.queueImpl ?? 'ts');
-  const clock = new RunClock(plan.flatMap(({ profile: p, repeat: n }) => Array<number>(n).fill(p.warmupS + p.durationS)));
+  const pairing = pairingOf(o);
+  const paired = (run: PlannedRun) => controlPlan(o, run.profile).on;
+  for (const p of profiles) {
+    const c = controlPlan(o, p);
+    if (!c.on && p.enqueues && p.queueImpl !== 'seed2013') logStep(`${p.name}: no 2013-style stack beside it, no projection (${c.why})`);
+  }
+  if (plan.some(paired)) logStep(`the 2013-style stack (the control) runs in every repetition beside ours: ${pairing.why}`);
+  const loadS = (run: PlannedRun) => (run.profile.warmupS + run.profile.durationS) * (paired(run) && pairing.mode === 'alternate' ? 2 : 1);
+  const clock = new RunClock(plan.flatMap((run) => Array<number>(run.repeat).fill(loadS(run))));
   /** Repetition i of a run, on `stack` (null: the --url server). */
   const repetition = async (run: PlannedRun, i: number, stack: StackInfo | null): Promise<ResultDoc> => {
     const { profile: p, repeat: n, setup } = run;
@@ -157,20 +190,74 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
     clock.finished((Date.now() - t0) / 1000);
     return doc;
   };
-  const finish = ({ profile: p, setup }: PlannedRun, reps: ResultDoc[]) => {
-    const doc = combineRepetitions(reps);
+  const seedPages = () => readSeed(seedFile(o.outDir)).pages_per_min;
+  const finish = ({ profile: p, setup }: PlannedRun, reps: ResultDoc[] | ResultDoc) => {
+    const doc = Array.isArray(reps) ? combineRepetitions(reps) : reps;
     if (doc.repeat_summary) console.log(medianLine(setup && !o.url ? `${p.name}, ${setupLabel(setup)}` : p.name, doc.repeat_summary));
     docs.push(doc);
     files.push(writeResult(o.outDir, doc));
     logStep(`wrote ${files[files.length - 1]}`);
   };
+  /**
+   * A run of ours with the control: in every repetition, ours and the 2013-style stack come up fresh side by
+   * side (each under its own copy of the budget, in its own cgroup), take the load at once or one after the
+   * other, and go down. Ours' result carries the pairs and the projection; the control's is written beside it.
+   */
+  const runPaired = async (run: PlannedRun) => {
+    const { profile: p, repeat: n, setup } = run;
+    const cp = controlProfile(p);
+    const ours: ResultDoc[] = [];
+    const control: ResultDoc[] = [];
+    const first: Array<'ours' | 'control' | null> = [];
+    const name = `${p.name}${setup ? ` (${setupLabel(setup)})` : ''}`;
+    const oursSpec = stackOptions(run);
+    const controlSpec: UpOptions = { ...stackOptions({ profile: cp, setup: null, repeat: 1 }), runDir: `${o.runDir ?? defaultRunDir}-control`, freePorts: true };
+    for (let i = 1; i <= n; i++) {
+      const t0 = Date.now();
+      logStep(`${name} beside the 2013-style stack: ${n > 1 ? `repetition ${i} of ${n}, ` : ''}about ${formatDuration(clock.remainingS())} left in this run`);
+      logStep(`starting the ${runtime!.name} stacks: ours${setup ? ` (queue server on ${setupLabel(setup)})` : ''} and the 2013-style one`);
+      const [a, b] = await withStacks([oursSpec, controlSpec], async ([st, ct]) => {
+        logStep(`stacks up: ours at ${st!.httpBase}, the 2013-style one at ${ct!.httpBase}`);
+        const oursCell = { p, setup, stack: st!, heading: `ours: ${name}` };
+        const controlCell = { p: cp, setup: null, stack: ct!, heading: '2013-style stack (the control)' };
+        if (pairing.mode === 'at-once') return runTogether(o, [oursCell, controlCell], batchId, commit);
+        // Alternated: whoever went first in one repetition goes second in the next.
+        const oursFirst = i % 2 === 1;
+        const one = async (c: typeof oursCell | typeof controlCell) => {
+          console.log(`# ${c.heading}`);
+          return runProfile(o, c.p, c.setup, c.stack, batchId, commit);
+        };
+        if (oursFirst) {
+          const x = await one(oursCell);
+          return [x, await one(controlCell)];
+        }
+        const y = await one(controlCell);
+        return [await one(oursCell), y];
+      }, { runtime: runtime!, log: logStep });
+      ours.push(a!);
+      control.push(b!);
+      first.push(pairing.mode === 'at-once' ? null : i % 2 === 1 ? 'ours' : 'control');
+      clock.finished((Date.now() - t0) / 1000);
+    }
+    const oursDoc = combineRepetitions(ours);
+    const controlDoc = combineRepetitions(control);
+    oursDoc.control = controlRecord({ pairing: pairing.mode, why: pairing.why, seedPagesPerMin: seedPages(), ours, control, first });
+    controlDoc.control_of = { profile: p.name, queue: setup ? setupLabel(setup) : null };
+    finish(run, oursDoc);
+    finish({ profile: cp, setup: null, repeat: n }, controlDoc);
+  };
+
   // A fresh stack per repetition (unless --reuse-stack): at 10k clients php-fpm works through its backlog
   // of the previous run's requests for many seconds after the load stops, which would slow the next one
   // down and blur its loss check. With --reuse-stack, consecutive runs that need the same queue server
   // (implementation, runtime, policy) share one stack; a run that needs another gets its own.
   for (let g = 0; g < plan.length; ) {
+    if (paired(plan[g]!)) {
+      await runPaired(plan[g++]!);
+      continue;
+    }
     let end = g + 1;
-    while (o.reuseStack && !o.url && end < plan.length && keyOf(plan[end]!) === keyOf(plan[g]!)) end++;
+    while (o.reuseStack && !o.url && end < plan.length && !paired(plan[end]!) && keyOf(plan[end]!) === keyOf(plan[g]!)) end++;
     const group = plan.slice(g, end);
     g = end;
     const runAll = async (stack: StackInfo | null) => {
@@ -189,6 +276,12 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
         finish(run, reps);
       }
     }
+  }
+  if (docs.length > 0) {
+    // The terminal's summary opens with the same line as the report.
+    const { headlineSummary } = await import('../report/projection.js');
+    const h = headlineSummary(readSeed(seedFile(o.outDir)), docs);
+    console.log(['', h.line, ...h.below.map((l) => `  ${l}`), ''].join('\n'));
   }
   let report: RunOutcome['report'] = null;
   if (!o.noReport && docs.length > 0) {

@@ -16,6 +16,7 @@ import { GENERATOR_CPU_SHARES } from '../host/cgroup.js';
 import { queueLength } from '../lab/seed2013.js';
 import type { StackInfo } from '../lab/types.js';
 import { runHttpLoad, type HttpLoadResult } from '../load/generator.js';
+import { runLoadsTogether, type ChildLoadOptions } from '../load/in-child.js';
 import { runKeepalive } from '../load/keepalive.js';
 import { summaryLines } from '../load/report-lines.js';
 import { webbenchFigures, webbenchLines } from '../load/summary.js';
@@ -77,9 +78,14 @@ interface Driven {
   histogram: string | null;
   workers: number | null;
   sources: string[] | null;
+  /** When the clients started (epoch ms), when the generator says: loads run at once share it. */
+  startedAt: number | null;
 }
 
-async function drive(o: ProfileRunOptions, p: Profile, url: string): Promise<Driven> {
+/** Called with the instant the measured load starts (its warm-up first), when the load generator tells it. */
+type OnStart = (startAt: number) => void;
+
+async function drive(o: ProfileRunOptions, p: Profile, url: string, onStart: OnStart): Promise<Driven> {
   const label = `[${p.name}]`;
   if (p.kind === 'keepalive') {
     const r = await runKeepalive(url, p.concurrency, p.durationS, p.warmupS);
@@ -100,7 +106,7 @@ async function drive(o: ProfileRunOptions, p: Profile, url: string): Promise<Dri
         cpu_us_per_request: r.requests > 0 ? ((r.cpu.userMs + r.cpu.systemMs) * 1000) / r.requests : null,
       },
       load: r.series.map((s) => ({ t: s.t, requests: s.requests, succeeded: s.requests, failed: 0, strict_ok: null, bytes: 0, errors: 0, p50_ms: null, p99_ms: null })),
-      histogram: null, workers: 1, sources: null,
+      histogram: null, workers: 1, sources: null, startedAt: null,
     };
   }
   if (o.tool === 'webbench') {
@@ -122,7 +128,7 @@ async function drive(o: ProfileRunOptions, p: Profile, url: string): Promise<Dri
         cpu_us_per_request: r.cpuNs !== null && r.succeeded + r.failed > 0 ? Math.round(r.cpuNs / 1000 / (r.succeeded + r.failed) * 10) / 10 : null,
         ...(r.cpuNs !== null ? { note: `webbench and its forked clients measured in a cpuacct cgroup: ${Math.round(r.cpuNs / 1e6)} ms CPU` } : {}),
       },
-      load: [], histogram: null, workers: null, sources: null,
+      load: [], histogram: null, workers: null, sources: null, startedAt: null,
     };
   }
   const progress = progressLine(label);
@@ -132,10 +138,28 @@ async function drive(o: ProfileRunOptions, p: Profile, url: string): Promise<Dri
       url, clients: p.concurrency, durationS: p.durationS, warmupS: p.warmupS, workers: o.workers,
       sourceAddresses: o.sourceAddresses, timeoutMs: o.timeoutMs, successSignal: p.successSignal,
       onProgress: progress.update,
+      startAt: async () => {
+        const t = Date.now();
+        onStart(t);
+        return t;
+      },
     });
   } finally {
     progress.done();
   }
+  return fromHttpLoad(r, p);
+}
+
+/** The load options of a profile for our generator, in this process or in a child of its own. */
+function loadOptions(o: ProfileRunOptions, p: Profile, url: string): ChildLoadOptions {
+  return {
+    url, clients: p.concurrency, durationS: p.durationS, warmupS: p.warmupS, workers: o.workers,
+    sourceAddresses: o.sourceAddresses, timeoutMs: o.timeoutMs, successSignal: p.successSignal,
+  };
+}
+
+/** Our generator's result as the document's figures. */
+function fromHttpLoad(r: HttpLoadResult, p: Profile): Driven {
   const c = r.counters;
   return {
     tool: { name: 'eserver-bench', version: pkgVersion(), command: null },
@@ -150,7 +174,7 @@ async function drive(o: ProfileRunOptions, p: Profile, url: string): Promise<Dri
       clients: r.clients, workers: r.workers, cpu_user_ms: Math.round(r.cpu.userMs), cpu_system_ms: Math.round(r.cpu.systemMs),
       cpu_us_per_request: r.cpu.usPerRequest === null ? null : Math.round(r.cpu.usPerRequest * 10) / 10,
     },
-    load: r.series, histogram: r.histogram, workers: r.workers, sources: r.sourceAddresses,
+    load: r.series, histogram: r.histogram, workers: r.workers, sources: r.sourceAddresses, startedAt: r.startedAt,
   };
 }
 
@@ -164,14 +188,24 @@ function stackCgroupPids(stack: StackInfo): number[] {
   }
 }
 
+/** The measured window's figures: each stack's budget (null for the --url server), and what went wrong measuring them. */
+interface Window {
+  budgets: Array<CpuBudget | null>;
+  warnings: string[];
+}
+
 /**
- * Runs `drive` with the runner (the generator: its worker threads, or the webbench it spawns) in a cgroup
- * of its own beside the stack's, and measures both groups over the measured window (after the warm-up).
+ * Runs `run` (the load generator: this process's worker threads, the child processes it forks, or the webbench
+ * it spawns) in a cgroup of its own beside the stacks', and measures every stack's group and the generator's
+ * over the measured window: from the end of the warm-up to the end of the measured seconds. The window is
+ * timed from the instant the load starts (after the clients are loaded), when the generator tells it.
  */
-async function driveOutsideBudget(o: ProfileRunOptions, p: Profile, stack: StackInfo | null, run: () => Promise<Driven>): Promise<{ d: Driven; budget: CpuBudget | null; warnings: string[] }> {
+async function driveOutsideBudget(
+  o: ProfileRunOptions, p: Profile, stacks: Array<StackInfo | null>, run: (onStart: OnStart) => Promise<Driven[]>,
+): Promise<{ ds: Driven[] } & Window> {
   const warnings: string[] = [];
   let gen: GeneratorCgroup | null = null;
-  if (stack && !o.noGeneratorCgroup) {
+  if (stacks.some((s) => s !== null) && !o.noGeneratorCgroup) {
     try {
       gen = await enterGeneratorCgroup(`eserver-gen-${process.pid}-${Date.now().toString(36)}`);
     } catch (err) {
@@ -180,22 +214,30 @@ async function driveOutsideBudget(o: ProfileRunOptions, p: Profile, stack: Stack
       logStep(`warning: ${err.message}`);
     }
   }
-  const take = async (): Promise<BudgetSnapshot> => {
+  const take = async (): Promise<BudgetSnapshot[]> => {
     const genNs = gen ? await generatorUsageNs(gen) : null;
-    return snapshot(stack?.limits ?? null, () => genNs);
+    return stacks.map((s) => snapshot(s?.limits ?? null, () => genNs));
   };
-  const outsideStack = stack && stack.limits.cgroup ? !stackCgroupPids(stack).includes(process.pid) : null;
-  // The window: from the end of the warm-up to the end of the measured seconds (or of the drive).
-  let start: BudgetSnapshot | null = null;
-  let end: BudgetSnapshot | null = null;
-  const timers = [
-    setTimeout(() => void take().then((s) => (start = s)), p.warmupS * 1000),
-    setTimeout(() => void take().then((s) => (end = s)), (p.warmupS + p.durationS) * 1000),
-  ];
-  let d: Driven;
+  const outside = stacks.map((s) => (s && s.limits.cgroup ? !stackCgroupPids(s).includes(process.pid) : null));
+  let start: BudgetSnapshot[] | null = null;
+  let end: BudgetSnapshot[] | null = null;
+  let timers: NodeJS.Timeout[] = [];
+  /** The window's two marks, `delayMs` after now (the load's start, or the call when the generator does not say). */
+  const arm = (delayMs: number) => {
+    timers.forEach(clearTimeout);
+    timers = [
+      setTimeout(() => void take().then((s) => (start = s)), delayMs + p.warmupS * 1000),
+      setTimeout(() => void take().then((s) => (end = s)), delayMs + (p.warmupS + p.durationS) * 1000),
+    ];
+  };
+  arm(0);
+  let ds: Driven[];
   try {
     start ??= p.warmupS === 0 ? await take() : null;
-    d = await run();
+    ds = await run((startAt) => {
+      if (p.warmupS === 0) void take().then((s) => (start = s));
+      arm(Math.max(0, startAt - Date.now()));
+    });
     end ??= await take();
     start ??= end;
   } finally {
@@ -205,19 +247,50 @@ async function driveOutsideBudget(o: ProfileRunOptions, p: Profile, stack: Stack
       if (left.length > 0) warnings.push(`the load generator's cgroup could not be removed: ${left.join(', ')}`);
     }
   }
-  let budget: CpuBudget | null = null;
-  if (stack && start && end) {
-    budget = evaluateBudget({
-      start, end, limits: stack.limits, hostCpus: machineInfo().cores,
-      requests: d.summary.succeeded + d.summary.failed,
-      generator: { cgroup: gen?.dirs[0] ?? null, weight: gen ? GENERATOR_CPU_SHARES : null, outsideStack },
+  // The generator's CPU was spent on every load at once: per request, it is over all of them.
+  const requests = ds.reduce((a, d) => a + d.summary.succeeded + d.summary.failed, 0);
+  const usedNs = stacks.map((_s, i) => (start && end && start[i]!.stackNs !== null && end[i]!.stackNs !== null ? end[i]!.stackNs! - start[i]!.stackNs! : null));
+  const budgets = stacks.map((stack, i) => {
+    if (!stack || !start || !end) return null;
+    const others = stacks.map((s, k) => ({ s, k })).filter(({ s, k }) => s !== null && k !== i);
+    const siblings = {
+      cpus: others.reduce((a, { s }) => a + (s!.limits.cpus ?? 0), 0),
+      cpuNs: others.reduce<number | null>((a, { k }) => (a === null || usedNs[k] === null ? null : a + usedNs[k]!), 0),
+    };
+    return evaluateBudget({
+      start: start[i]!, end: end[i]!, limits: stack.limits, hostCpus: machineInfo().cores, requests,
+      generator: { cgroup: gen?.dirs[0] ?? null, weight: gen ? GENERATOR_CPU_SHARES : null, outsideStack: outside[i]! },
+      ...(others.length > 0 ? { siblings } : {}),
     });
-  }
-  return { d, budget, warnings };
+  });
+  return { ds, budgets, warnings };
 }
 
-export async function runProfile(o: ProfileRunOptions, p: Profile, setup: QueueSetup | null, stack: StackInfo | null, batchId: string, commit: string | null): Promise<ResultDoc> {
-  const url = stack ? pageUrl(stack, p) : o.url!;
+/** One profile on one stack (or an --url server), as a cell of a measurement that may load several at once. */
+export interface CellSpec {
+  p: Profile;
+  setup: QueueSetup | null;
+  /** null: the --url server. */
+  stack: StackInfo | null;
+  /** Printed above the cell's lines when several stacks are loaded at once. */
+  heading?: string;
+}
+
+/** A cell's state before the load: what was read from its stack, and what watches it during the load. */
+interface OpenCell extends CellSpec {
+  url: string;
+  startedAt: string;
+  queueServer: ReturnType<typeof observeQueueServer> | null;
+  before: Counts | null;
+  lengthBefore: number | null;
+  busyBefore: number | null;
+  sampler: Sampler;
+  listenWatch: Awaited<ReturnType<typeof watchListenQueues>>;
+}
+
+async function openCell(c: CellSpec, all: readonly CellSpec[], external?: string): Promise<OpenCell> {
+  const { p, setup, stack } = c;
+  const url = stack ? pageUrl(stack, p) : external!;
   const startedAt = new Date().toISOString();
   logStep(`${p.name}: ${p.concurrency} clients, ${p.warmupS} s warm-up + ${p.durationS} s on ${url}${setup ? ` (queue server on ${setupLabel(setup)})` : ''}`);
   // Read back before the load, while the process the stack started is surely the one running.
@@ -229,28 +302,30 @@ export async function runProfile(o: ProfileRunOptions, p: Profile, setup: QueueS
   else if (stack) before = await readCounts(stack.mysql, stack.queue);
   const services: Record<string, number | null> = {};
   for (const s of stack?.services ?? []) services[s.name] = s.pid;
+  // The other stacks loaded at once are this process's children too: they are not the load generator.
+  const notGenerator = all.flatMap((x) => (x.stack && x.stack !== stack ? x.stack.services.map((s) => s.pid) : [])).filter((x): x is number => x !== null);
   const busyBefore = await cpuBusyBefore();
   const sampler = new Sampler({
     services,
+    notGenerator,
     cgroup: stack?.limits.usageDirs && stack.limits.cgroupVersion ? { version: stack.limits.cgroupVersion, ...stack.limits.usageDirs } : null,
     queue: stack ? { host: stack.queue.host, metricsPort: stack.queue.metricsPort } : null,
   });
   const listenWatch = await watchListenQueues(stack ? stack.config : null, stack ? stack.services : null);
-  sampler.start();
-  let driven: Awaited<ReturnType<typeof driveOutsideBudget>>;
-  try {
-    driven = await driveOutsideBudget(o, p, stack, () => drive(o, p, url));
-  } finally {
-    await sampler.stop();
-  }
-  const listen = await listenWatch();
-  const { d, budget } = driven;
-  const samples = sampler.samples;
-  for (const line of d.summary.lines) console.log(line);
-  console.log(listenLine(listen));
-  if (budget) console.log(budgetLine(budget));
+  return { ...c, url, startedAt, queueServer, before, lengthBefore, busyBefore, sampler, listenWatch };
+}
+
+/** After the load: the summary lines, the loss or ack check, and the result document with its verdict. */
+async function closeCell(
+  o: ProfileRunOptions, c: OpenCell, d: Driven, budget: CpuBudget | null, driveWarnings: string[], batchId: string, commit: string | null,
+): Promise<{ doc: ResultDoc; lines: string[] }> {
+  const { p, setup, stack, queueServer, url } = c;
+  const listen = await c.listenWatch();
+  const samples = c.sampler.samples;
+  const lines = [...d.summary.lines, listenLine(listen)];
+  if (budget) lines.push(budgetLine(budget));
   const cal = stack?.limits.calibration;
-  if (cal && cal.cpus === null) console.log(`Budget: ${cal.note}`);
+  if (cal && cal.cpus === null) lines.push(`Budget: ${cal.note}`);
 
   // The generator's own CPU for a tool we spawn comes from the sampled process tree.
   if (d.loadgen.cpu_us_per_request === null) {
@@ -264,19 +339,19 @@ export async function runProfile(o: ProfileRunOptions, p: Profile, setup: QueueS
 
   let loss: ResultDoc['loss_check'] = null;
   let acks: AckCheck | null = null;
-  if (stack && lengthBefore !== null) {
+  if (stack && c.lengthBefore !== null) {
     logStep(`${p.name}: no drain (2013-style server): waiting for php-fpm's backlog, then reading the queue length`);
     const after = await settledLength(stack.queue.host, stack.queue.port, o.drainTimeoutS ?? 120);
-    acks = judgeAcks(lengthBefore, after.length, p.enqueues ? d.summary.strict_ok : null, after.waitS);
-    console.log(ackLine(acks));
+    acks = judgeAcks(c.lengthBefore, after.length, p.enqueues ? d.summary.strict_ok : null, after.waitS);
+    lines.push(ackLine(acks));
   }
-  if (stack && before) {
+  if (stack && c.before) {
     logStep(`${p.name}: waiting for the queue to drain, then counting rows`);
     loss = await lossCheck({
-      mysql: stack.mysql, queue: stack.queue, before, strictOk: p.enqueues ? d.summary.strict_ok : null,
+      mysql: stack.mysql, queue: stack.queue, before: c.before, strictOk: p.enqueues ? d.summary.strict_ok : null,
       timeoutS: o.drainTimeoutS ?? 120, log: logStep,
     });
-    console.log(lossLine(loss));
+    lines.push(lossLine(loss));
   }
 
   const reasons: string[] = [];
@@ -288,22 +363,23 @@ export async function runProfile(o: ProfileRunOptions, p: Profile, setup: QueueS
   }
   if (loss && !loss.ok) reasons.push(`loss check failed: ${loss.acked} acked, ${loss.rows} rows, ${loss.distinct} distinct${loss.note ? ` (${loss.note})` : ''}`);
   if (acks && !acks.ok) reasons.push(`ack check failed: ${acks.note}`);
-  warnings.push(...driven.warnings, ...(budget?.warnings ?? []));
+  warnings.push(...driveWarnings, ...(budget?.warnings ?? []));
   if (cal && cal.cpus === null) warnings.push(cal.note);
-  for (const w of [...driven.warnings, ...(budget?.warnings ?? [])]) logStep(`warning: ${w}`);
+  for (const w of [...driveWarnings, ...(budget?.warnings ?? [])]) logStep(`warning: ${w}`);
   if (d.summary.strict_ok === 0 && d.summary.succeeded + d.summary.failed > 0) reasons.push('no strict success at all: the stack answered no HTTP 200 with the success signal');
   if (d.summary.failed > 0) warnings.push(`${d.summary.failed} failed requests`);
 
-  const machine = { ...machineInfo(), busy_before_pct: busyBefore };
-  return {
+  const machine = { ...machineInfo(), busy_before_pct: c.busyBefore };
+  const doc: ResultDoc = {
     schema_version: 1,
     batch_id: batchId,
     profile: p.name,
     runtime: stack ? stack.runtime : 'external',
     tool: d.tool,
     queue_server: queueServer,
-    started_at: startedAt,
+    started_at: c.startedAt,
     finished_at: new Date().toISOString(),
+    load_started_at: d.startedAt === null ? null : new Date(d.startedAt).toISOString(),
     commit,
     url,
     machine,
@@ -324,5 +400,53 @@ export async function runProfile(o: ProfileRunOptions, p: Profile, setup: QueueS
     listen_queues: listen,
     verdict: { ok: reasons.length === 0, reasons: [...reasons, ...warnings.map((w) => `warning: ${w}`)] },
   };
+  return { doc, lines };
 }
 
+/** The cells' loads, with the samplers running; the samplers stop even when a load fails. */
+async function measure(o: ProfileRunOptions, cells: OpenCell[], run: (onStart: OnStart) => Promise<Driven[]>): Promise<{ ds: Driven[] } & Window> {
+  for (const c of cells) c.sampler.start();
+  try {
+    return await driveOutsideBudget(o, cells[0]!.p, cells.map((c) => c.stack), run);
+  } finally {
+    for (const c of cells) await c.sampler.stop();
+  }
+}
+
+export async function runProfile(o: ProfileRunOptions, p: Profile, setup: QueueSetup | null, stack: StackInfo | null, batchId: string, commit: string | null): Promise<ResultDoc> {
+  const spec = { p, setup, stack };
+  const cell = await openCell(spec, [spec], o.url);
+  const m = await measure(o, [cell], async (onStart) => [await drive(o, p, cell.url, onStart)]);
+  const { doc, lines } = await closeCell(o, cell, m.ds[0]!, m.budgets[0]!, m.warnings, batchId, commit);
+  for (const l of lines) console.log(l);
+  return doc;
+}
+
+/**
+ * Several stacks loaded at the same instant, each by a load generator process of its own (a process cannot
+ * hold two 10,000-client loads here), all in one generator cgroup outside every stack; one result per
+ * cell, in order. The checks after the load (drain, php-fpm's backlog) run side by side too.
+ */
+export async function runTogether(o: ProfileRunOptions, specs: CellSpec[], batchId: string, commit: string | null): Promise<ResultDoc[]> {
+  if (specs.some((s) => s.stack === null)) throw new Error('runTogether loads stacks the bench started (no --url)');
+  if (specs.some((s) => s.p.kind !== 'webbench')) throw new Error('runTogether drives webbench-style profiles only');
+  const cells: OpenCell[] = [];
+  for (const s of specs) cells.push(await openCell(s, specs));
+  const progress = progressLine(`[${cells.map((c) => c.p.name + (c.p.queueImpl === 'seed2013' ? ' (2013-style)' : '')).join(' + ')}]`);
+  let m: Awaited<ReturnType<typeof measure>>;
+  try {
+    m = await measure(o, cells, async (onStart) => {
+      const rs = await runLoadsTogether(cells.map((c) => loadOptions(o, c.p, c.url)), progress.update, onStart);
+      return rs.map((r, i) => fromHttpLoad(r, cells[i]!.p));
+    });
+  } finally {
+    progress.done();
+  }
+  const closed = await Promise.all(cells.map((c, i) => closeCell(o, c, m.ds[i]!, m.budgets[i]!, m.warnings, batchId, commit)));
+  // Each stack's lines as one block, in the cells' order, whichever check finished first.
+  closed.forEach(({ lines }, i) => {
+    console.log(`# ${specs[i]!.heading ?? cells[i]!.p.name}`);
+    for (const l of lines) console.log(l);
+  });
+  return closed.map((c) => c.doc);
+}
