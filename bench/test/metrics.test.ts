@@ -18,9 +18,12 @@ test('a service is its process tree, and the load generator excludes the service
     sampler.start();
     let samples;
     try {
-      // Until a sample sees both processes of the tree and the busy grandchild's CPU (or the wait fails).
-      await waitFor(() => sampler.samples.length >= 2 && sampler.samples.some((s) => s.services.svc?.procs === 2 && s.services.svc.cpu_pct > 20), {
+      // Until a sample sees both processes of the tree and the busy grandchild's CPU (or the wait fails). The
+      // service's own shell only waits: any CPU at all is the grandchild's, even when a loaded machine gives
+      // the busy loop a small share of a core.
+      await waitFor(() => sampler.samples.length >= 2 && sampler.samples.some((s) => s.services.svc?.procs === 2 && s.services.svc.cpu_pct > 2), {
         what: 'a sample with both processes of svc using CPU',
+        timeoutMs: 30_000,
       });
     } finally {
       // Stopped whatever happens: its timer would otherwise keep a failed run of this file from exiting.
@@ -31,7 +34,7 @@ test('a service is its process tree, and the load generator excludes the service
     assert.equal(last.services.svc.procs, 2);
     assert.ok(last.services.svc.rss_bytes > 0);
     assert.ok(last.services.svc.child_rss_avg_bytes! > 0);
-    assert.ok(samples.some((s) => s.services.svc.cpu_pct > 20), 'the busy grandchild shows up in the service CPU');
+    assert.ok(samples.some((s) => s.services.svc.cpu_pct > 2), 'the busy grandchild shows up in the service CPU');
     assert.equal(last.services.loadgen.procs, 1, 'the service tree is not counted as load generator');
   } finally {
     // Children first, by the pids the process tree gives, then the service itself.

@@ -97,6 +97,8 @@ export interface UpOptions {
   /** Docker: the parent cgroup's name, relative to dockerd's own (default: CGROUP_PARENT, else the spec's). */
   cgroupParent?: string;
   log?: (line: string) => void;
+  /** Aborting it (Ctrl-C) stops the start-up and takes down what was started; `up` then rejects. */
+  signal?: AbortSignal;
 }
 
 export interface LabRuntime {

@@ -24,10 +24,15 @@ export interface SessionOptions {
 export async function withStacks<T>(specs: readonly UpOptions[], fn: (stacks: StackInfo[], runtime: LabRuntime) => Promise<T>, o: SessionOptions): Promise<T> {
   const runtime = typeof o.runtime === 'string' ? await getRuntime(o.runtime, o.log) : o.runtime;
   const stacks: StackInfo[] = [];
+  // A Ctrl-C while a stack is still starting aborts that start: the runtime takes down what it had started.
+  const starts = new AbortController();
+  let starting: Promise<unknown> | null = null;
   let downing: Promise<void> | null = null;
   /** Every stack down (each tried even when another fails), then the cleanup; rejects with the first failure. */
   const teardown = (): Promise<void> => {
     downing ??= (async () => {
+      starts.abort();
+      await starting?.catch(() => {});
       const failures: Error[] = [];
       // Reverse order: the last one up is the first one down, as a runtime stops its services.
       for (const s of [...stacks].reverse()) {
@@ -43,7 +48,12 @@ export async function withStacks<T>(specs: readonly UpOptions[], fn: (stacks: St
   const untrap = teardownOnSignal(teardown, { label: o.label ?? '', log: o.log });
   let result: T;
   try {
-    for (const spec of specs) stacks.push(await runtime.up({ log: o.log, ...spec }));
+    for (const spec of specs) {
+      if (starts.signal.aborted) throw new Error('interrupted');
+      starting = runtime.up({ log: o.log, ...spec, signal: starts.signal });
+      stacks.push((await starting) as StackInfo);
+      starting = null;
+    }
     result = await fn(stacks, runtime);
   } catch (err) {
     // The work's own error is the one to see; a teardown failure is logged by teardown.

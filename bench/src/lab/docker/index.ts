@@ -25,8 +25,6 @@ export const defaultDockerRunDir = join(repoRoot, 'run', 'lab-docker');
 export interface DockerUpOptions extends UpOptions {
   /** Time for the whole stack to report healthy, ms. */
   healthTimeoutMs?: number;
-  /** Aborting it (Ctrl-C) stops the start-up between steps and takes down what was started. */
-  signal?: AbortSignal;
 }
 
 interface DockerState {

@@ -62,8 +62,6 @@ const GRACE_MS: Record<ServiceName, number> = { nginx: 5000, 'php-fpm': 5000, 'q
 
 /** Native-only options on top of the shared UpOptions contract. */
 export interface NativeUpOptions extends UpOptions {
-  /** Aborting it (Ctrl-C) stops the start-up and tears down what was started. */
-  signal?: AbortSignal;
   /** Health-check time per service, ms. */
   healthTimeoutMs?: number;
 }
