@@ -54,7 +54,9 @@ export function resolveCommit(repo: string, rev: string): { commit: string; subj
       `the gate's reference "${rev}" is not a commit of this clone${shallow ? " (this clone is shallow: 'git fetch --unshallow' brings the history)" : ''}. ${HOW_TO_MOVE}`,
     );
   }
-  return { commit, subject: tryGit(repo, ['log', '-1', '--format=%s', commit]) ?? '' };
+  // The subject names the commit in the output; this repository's subjects run long.
+  const subject = tryGit(repo, ['log', '-1', '--format=%s', commit]) ?? '';
+  return { commit, subject: subject.length > 72 ? `${subject.slice(0, 71)}…` : subject };
 }
 
 interface Workspace {
