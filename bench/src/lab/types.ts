@@ -75,7 +75,7 @@ export interface UpOptions {
   cpuPeriodUs?: number;
   /** Which queue server the stack runs (default 'ts', ours). */
   queueImpl?: 'ts' | 'seed2013';
-  /** The runtime of our queue server, for this stack alone (default: QUEUE_RUNTIME, else node). Docker: node only. */
+  /** The runtime of our queue server, for this stack alone (default: QUEUE_RUNTIME, else bun). */
   queueRuntime?: 'node' | 'bun';
   /**
    * The queue server's CLI script to run (absolute; default the repo's queue-server/dist/src/cli.js): a

@@ -233,6 +233,8 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
     versionOf(bins.nginx, ['-v'], /nginx\/(\S+)/),
     versionOf(bins.phpFpm, ['-v'], /PHP (\S+)/),
     versionOf(bins.mariadbd, ['--version'], /Ver (\S+)/),
+    // The queue server's own runtime (node's is this process's, recorded below).
+    r.queueImpl === 'ts' && r.queueRuntime === 'bun' ? versionOf(bins.queueRuntime, ['--version'], /^(\S+)/) : Promise.resolve(null),
   ]);
   const state: LabState = {
     runtime: 'native',
@@ -402,8 +404,8 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
     await waitHealthy('nginx', ng.proc, ng.logs, () => checkHealth(healthCheck('nginx', ports)), healthMs, signal);
     log(`lab: nginx up on ${LOOPBACK}:${ports.http} (pid ${ng.proc.pid}) (${took()})`);
 
-    const [nginxV, phpV, mariaV] = await versionsP;
-    state.versions = { ...state.versions, nginx: nginxV, php: phpV, mariadb: mariaV };
+    const [nginxV, phpV, mariaV, bunV] = await versionsP;
+    state.versions = { ...state.versions, nginx: nginxV, php: phpV, mariadb: mariaV, ...(bunV !== null ? { bun: bunV } : {}) };
     state.complete = true;
     state.upMs = Date.now() - t0;
     const info = buildInfo(state, new Map(state.services.map((s) => [s.name, true])));
