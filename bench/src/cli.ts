@@ -14,6 +14,7 @@ import { runBench, seedFile } from './run/bench.js';
 import { stackBudget } from './lab/budget.js';
 import { repoRoot } from '@eserver-lab/common/repo-root';
 import { DEFAULT_LISTEN_BACKLOG } from '@eserver-lab/common/stack-spec';
+import { QUEUE_RUNTIMES, queueRuntimeName } from '@eserver-lab/queue-server/runtime';
 
 const num = (name: string) => (v: string) => {
   const n = Number(v);
@@ -120,6 +121,7 @@ program
   .option('--out <dir>', 'where the chaos result JSON goes', path.join(repoRoot, 'results'))
   .option('--run-dir <dir>', "the stack's run directory (default: the runtime's)")
   .option('--free-ports', 'start the stacks on free ports instead of the defaults')
+  .addOption(new Option('--queue-runtime <name>', 'what runs our queue server (default: QUEUE_RUNTIME, else bun)').choices([...QUEUE_RUNTIMES]))
   .action(async (opts) => {
     const reexec = await reexecWithNofile(20000);
     if (reexec !== null) {
@@ -130,7 +132,8 @@ program
     const { runChaos } = await import('./chaos/run.js');
     const out = await runChaos({
       scenarios: pickScenarios(list(opts.only), list(opts.skip)),
-      runtime: opts.runtime, concurrency: opts.concurrency, durationS: opts.duration ?? null,
+      runtime: opts.runtime, queueRuntime: opts.queueRuntime ?? queueRuntimeName(process.env.QUEUE_RUNTIME),
+      concurrency: opts.concurrency, durationS: opts.duration ?? null,
       faultGapMs: opts.faultGap * 1000, holdMs: opts.hold * 1000,
       recoverTimeoutS: opts.recoverTimeout, drainTimeoutS: opts.drainTimeout,
       workDir: path.join(repoRoot, 'run', 'chaos'), outDir: path.resolve(opts.out),
