@@ -23,7 +23,7 @@ import { docker, dockerHost } from '../src/lab/docker/exec.js';
 import { cgroupsOf, limitsOfPid } from '../src/host/cgroup.js';
 import { parseMemory } from '../src/host/cgroup.js';
 import { freePorts } from '@eserver-lab/common/free-port';
-import { DATABASE, SERVICES, type LabPorts } from '@eserver-lab/common/stack-spec';
+import { DATABASE, SERVICES, SERVICE_MEMORY, type LabPorts } from '@eserver-lab/common/stack-spec';
 import { parseScrape } from '@eserver-lab/common/scrape';
 import type { StackInfo } from '../src/lab/types.js';
 import type { GenericContainer } from 'testcontainers';
@@ -273,6 +273,8 @@ else describe('docker compose stack, end to end', { timeout: 300_000 }, () => {
       assert.equal(web.phpFpm['pm.max_children'], '12');
       assert.equal(info.limits.cpus, CPUS);
       assert.equal(info.limits.memoryBytes, MEMORY_BYTES);
+      // Each container's own mem_limit below the shared parent, from the stack spec.
+      assert.deepEqual(info.limits.serviceMemoryBytes, Object.fromEntries(SERVICES.map((s) => [s, parseMemory(SERVICE_MEMORY[s])])));
       assert.doesNotMatch(info.limits.note ?? '', /WARNING/);
       assert.match(info.versions.nginx ?? '', /^1\.22\./);
       assert.match(info.versions.mariadb ?? '', /10\.11\./);

@@ -29,6 +29,8 @@ export interface ServiceInfo {
 
 /** The stack's budget as the kernel holds it (read back from the cgroup files), and where it came from. */
 export interface AppliedLimits extends CgroupLimits {
+  /** Each service's own memory limit below the stack's (the stack spec's SERVICE_MEMORY), bytes; absent when not applied. */
+  serviceMemoryBytes?: Record<string, number> | null;
   /** Where the CPU budget came from: a calibration file, or the whole machine (see calibrate/). */
   calibration?: CalibrationUse | null;
   /** Human explanation when limits are missing or approximate. */

@@ -72,7 +72,8 @@ function joinArgs(args: readonly string[], what: string): string {
 
 /**
  * The variables docker-compose.yml interpolates, for one stack: each token under its own name (HTTP_PORT,
- * MYSQL_USER...), each service's command line (<SERVICE>_ARGS) and health check (<SERVICE>_HEALTH), and the
+ * MYSQL_USER...), each service's command line (<SERVICE>_ARGS), health check (<SERVICE>_HEALTH) and own
+ * memory limit (<SERVICE>_MEMORY, below the shared parent's budget), and the
  * queue server's runtime (QUEUE_RUNTIME, the same name the native lab reads).
  */
 export function composeVariables(s: ComposeStack): Record<string, string> {
@@ -82,6 +83,7 @@ export function composeVariables(s: ComposeStack): Record<string, string> {
   for (const svc of spec.SERVICES) {
     out[`${serviceVariable(svc)}_ARGS`] = joinArgs(args[svc], `${svc}'s command line`);
     out[`${serviceVariable(svc)}_HEALTH`] = containerEnv(s, svc).LAB_HEALTH!;
+    out[`${serviceVariable(svc)}_MEMORY`] = spec.SERVICE_MEMORY[svc];
   }
   out.QUEUE_RUNTIME = s.queueRuntime;
   out.CGROUP_PARENT = s.cgroupParent;

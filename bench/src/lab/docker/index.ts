@@ -197,14 +197,27 @@ async function stackInfo(state: DockerState, requireAll: boolean): Promise<Stack
   const pids = services.map((s) => s.pid).filter((p): p is number => p !== null);
   let limits: StackInfo['limits'] = { cgroup: null, cgroupVersion: null, cpus: null, memoryBytes: null, note: 'no container runs' };
   if (pids.length > 0) {
-    const all = await Promise.all(pids.map((p) => limitsOfPid(p)));
+    // Each container has its own memory limit (mem_limit) below the shared parent: the stack's budget is the
+    // parent's, the service's own is the one below it.
+    const atParent = (m: { cgroup: string }) => m.cgroup.endsWith(`/${state.cgroupParent}`);
+    const all = (await Promise.all(pids.map((p) => limitsOfPid(p)))).map((l) => {
+      const parent = l.memoryLimits.find(atParent);
+      return parent ? { ...l, memoryBytes: parent.bytes, memoryCgroup: parent.cgroup, usageDirs: { cpuacct: l.usageDirs?.cpuacct ?? null, memory: parent.cgroup } } : l;
+    });
     const first = all[0]!;
     const shared = all.every((l) => l.cpuCgroup === first.cpuCgroup && l.memoryCgroup === first.memoryCgroup);
+    const serviceMemoryBytes: Record<string, number> = {};
+    for (const s of services) {
+      if (s.pid === null) continue;
+      const own = all[pids.indexOf(s.pid)]?.memoryLimits.find((m) => !atParent(m) && m.cgroup.includes(`/${state.cgroupParent}/`));
+      if (own) serviceMemoryBytes[s.name] = own.bytes;
+    }
     limits = {
       cgroup: first.cgroup,
       cgroupVersion: first.cgroupVersion,
       cpus: first.cpus,
       memoryBytes: first.memoryBytes,
+      serviceMemoryBytes,
       cpuQuotaUs: first.cpuQuotaUs ?? null,
       cpuPeriodUs: first.cpuPeriodUs ?? null,
       cpuWeight: first.cpuWeight ?? null,
