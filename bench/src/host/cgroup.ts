@@ -312,16 +312,6 @@ export async function createServiceMemoryGroups<K extends string>(rec: CgroupRec
   return out;
 }
 
-/** The peak memory a group was charged (v1 memory.max_usage_in_bytes, v2 memory.peak), or null when unreadable. */
-export function memoryPeakBytes(memoryDir: string, version: 'v1' | 'v2'): number | null {
-  try {
-    const v = Number(readFileSync(join(memoryDir, version === 'v2' ? 'memory.peak' : 'memory.max_usage_in_bytes'), 'utf8').trim());
-    return Number.isFinite(v) ? v : null;
-  } catch {
-    return null;
-  }
-}
-
 /**
  * v1 cpuset: a new group starts with no CPUs and no memory nodes, so a process cannot enter it (runc creates
  * the Docker parent there too): give it its parent's.
