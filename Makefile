@@ -1,7 +1,8 @@
 # eserver-lab: `make bench` runs the benchmark, `make test` runs every test.
 # Each target installs what it needs (npm packages; Debian packages through `make setup`).
-# QUEUE_RUNTIME=node|bun (environment or `make ... QUEUE_RUNTIME=bun`) picks the runtime of the queue server
-# for the lab, bench-proto and the tests (default node; see queue-server/src/runtime.ts).
+# QUEUE_RUNTIME=bun|node (environment or `make ... QUEUE_RUNTIME=node`) picks the runtime of the queue server
+# for the lab (native and Docker), bench, chaos, the gate, bench-proto and the tests (default bun; see
+# queue-server/src/runtime.ts).
 SHELL := /bin/bash
 NODE ?= node
 RUNTIME ?= auto

@@ -1,6 +1,7 @@
 // The report as one self-contained HTML file: same tables, charts inlined as SVG.
 import type { ResultDoc } from '../results/types.js';
 import { docName } from './doc-name.js';
+import { queueRuntimesOf } from './queue-runtime.js';
 import type { Chart } from './charts.js';
 import { comparison, persistentGain, queueCostRatio } from './compare.js';
 import type { Seed } from '../results/seed.js';
@@ -15,6 +16,7 @@ export function renderHtml(seed: Seed, docs: ResultDoc[], charts: Chart[]): stri
   const q = queueCostRatio(docs);
   const pg = persistentGain(docs);
   const first = docs[0];
+  const ours = queueRuntimesOf(docs);
   const row = (cells: string[], tag = 'td') => `<tr>${cells.map((c) => `<${tag}>${esc(c)}</${tag}>`).join('')}</tr>`;
   const body: string[] = [];
   // The report opens with the headline, exactly as the terminal and latest-headline.json give it.
@@ -22,7 +24,7 @@ export function renderHtml(seed: Seed, docs: ResultDoc[], charts: Chart[]): stri
   body.push(`<p class="headline"><b>${esc(h.line)}</b></p>`);
   if (h.below.length > 0) body.push(`<ul>${h.below.map((l) => `<li>${esc(l)}</li>`).join('')}</ul>`);
   body.push(`<h1>eserver-lab benchmark report</h1>`);
-  body.push(`<p>Run ${esc(first.batch_id)} on ${esc(first.machine.cpu_model)} (${first.machine.cores} cores), runtime <b>${esc(first.runtime)}</b>, commit <code>${esc(first.commit ?? 'unknown')}</code>${esc(busyNote(docs))}.</p>`);
+  body.push(`<p>Run ${esc(first.batch_id)} on ${esc(first.machine.cpu_model)} (${first.machine.cores} cores), runtime <b>${esc(first.runtime)}</b>${ours.length > 0 ? `, our queue server on ${ours.map((r) => `<b>${esc(r)}</b>`).join(' and ')}` : ''}, commit <code>${esc(first.commit ?? 'unknown')}</code>${esc(busyNote(docs))}.</p>`);
   for (const g of headline(seed, docs)) {
     body.push(`<h2>${esc(g.box.label)}</h2>`);
     body.push(`<table>${row(HEADLINE_HEADERS(seed), 'th')}${g.rows.map((r) => row(headlineCells(r))).join('')}</table>`);

@@ -1,6 +1,7 @@
 // The report as Markdown: the tables, the summary lines and links to the chart SVG files.
 import type { ResultDoc } from '../results/types.js';
 import { docName } from './doc-name.js';
+import { queueRuntimesOf } from './queue-runtime.js';
 import type { Chart } from './charts.js';
 import { comparison, persistentGain, queueCostRatio } from './compare.js';
 import type { Seed } from '../results/seed.js';
@@ -52,6 +53,7 @@ export function renderMarkdown(seed: Seed, docs: ResultDoc[], charts: Chart[], c
   const q = queueCostRatio(docs);
   const pg = persistentGain(docs);
   const first = docs[0];
+  const ours = queueRuntimesOf(docs);
   const parts: string[] = [];
   // The report opens with the headline, exactly as the terminal and latest-headline.json give it.
   const h = headlineSummary(seed, docs);
@@ -60,7 +62,7 @@ export function renderMarkdown(seed: Seed, docs: ResultDoc[], charts: Chart[], c
   parts.push(`# eserver-lab benchmark report`);
   parts.push(
     `Run ${first.batch_id} on ${first.machine.cpu_model} (${first.machine.cores} cores, ${(first.machine.memory_bytes / 2 ** 30).toFixed(1)} GiB), ` +
-      `runtime **${first.runtime}**, commit \`${first.commit ?? 'unknown'}\`` +
+      `runtime **${first.runtime}**${ours.length > 0 ? `, our queue server on ${ours.map((r) => `**${r}**`).join(' and ')}` : ''}, commit \`${first.commit ?? 'unknown'}\`` +
       `${busyNote(docs)}. ` +
       `Limits: ${first.limits?.cgroup ? `${first.limits.cpus ?? 'unlimited'} CPUs, ${first.limits.memoryBytes ? `${(first.limits.memoryBytes / 2 ** 20).toFixed(0)} MB` : 'unlimited memory'} (${first.limits.cgroup})` : first.limits?.note ?? 'none'}.`,
   );
