@@ -1,13 +1,14 @@
 // µs of CPU per completed page over a run's measured window (after the warm-up, for the measured seconds):
 // the stack's whole cgroup (its CPU budget, read at the window's two marks: the figure of the repetitions
 // table), each service's process tree (the sampler's per-second cpu_pct integrated over the same window),
-// and "other", what the cgroup spent outside the four trees. Then, for ours beside the 2013-style control,
+// and "other", what the cgroup spent outside the sampled trees. Then, for ours beside the 2013-style control,
 // the median of each side over the repetitions and ours ÷ control. Pure: computed from what a result records.
 //
-// The window ends with the measured seconds, not when the drain has committed the last acknowledged entry
-// (bench/scripts/stack-cpu-split.mjs, which this replaces, ran until then). Inside the window the drain and
-// MariaDB's commits run all along, so their CPU per page is in the figures; what is left out is the tail
-// after the load, at most one drain batch (250 ms of entries) and its commit, against 30 s of load.
+// The window ends with the measured seconds, not when the drain has committed the last acknowledged entry,
+// as the side script this replaced (bench/scripts/stack-cpu-split.mjs) did. That is good enough: the drain
+// takes a batch every 250 ms, so while it keeps up the window drains about as many entries as it enqueues
+// (the warm-up's last batch comes in as the window's last one goes out), and the tail after the load is one
+// batch and its commit against 30 s of load. A drain that falls behind shows in the loss check's wait.
 import { SERVICES } from '@eserver-lab/common/stack-spec';
 import { median } from '@eserver-lab/common/stats';
 import type { CpuBudget } from '../metrics/cpu-budget.js';
