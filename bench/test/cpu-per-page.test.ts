@@ -228,6 +228,16 @@ test('the schema takes a result carrying the figures and refuses a malformed one
   const [o, c] = pairedRun();
   assert.deepEqual(validateResult(o), { ok: true });
   assert.deepEqual(validateResult(c), { ok: true });
+  // Not measured (an --url server) and not recorded (an older result) are both valid.
+  const unmeasured = structuredClone(o!);
+  unmeasured.control!.pairs.forEach((p) => (p.ours.cpu_us_per_page = null));
+  unmeasured.control!.cpu_per_page = null;
+  assert.deepEqual(validateResult(unmeasured), { ok: true });
+  const older = structuredClone(o!);
+  older.control!.pairs.forEach((p) => delete p.ours.cpu_us_per_page);
+  delete older.control!.cpu_per_page;
+  delete older.series.samples_started_at;
+  assert.deepEqual(validateResult(older), { ok: true });
   const badRow = structuredClone(o!);
   (badRow.control!.cpu_per_page!.rows[0] as unknown as { ours: string }).ours = 'fast';
   assert.equal(validateResult(badRow).ok, false);
