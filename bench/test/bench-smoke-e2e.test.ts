@@ -72,6 +72,15 @@ test('make bench PROFILE=smoke on the native stack', { timeout: 240_000 }, async
     assert.equal(pair.ours.budget.quota_us, pair.control.budget.quota_us);
     assert.ok(pair.ours.budget.quota_us! > 0);
   }
+  // Where each stack's CPU per page went: every service sampled over the measured window, on both sides.
+  for (const side of [pair.ours, pair.control]) {
+    const cpu = side.cpu_us_per_page;
+    assert.ok(cpu && cpu.window_s > 0, `CPU per page over the window: ${JSON.stringify(cpu)}`);
+    for (const s of ['nginx', 'php-fpm', 'queue-server', 'mysql']) assert.ok(cpu.services[s] !== null, `${s} sampled in the window`);
+    if (doc.limits?.cgroup) assert.ok(cpu.cgroup !== null && cpu.cgroup > 0, 'the cgroup\'s CPU per page');
+  }
+  assert.equal(c.cpu_per_page?.n, 1);
+  assert.match(fs.readFileSync(path.join(dir, 'latest.md'), 'utf8'), /\n## smoke beside the 2013-style stack: CPU per page, per service\n/);
   const controlFile = fs.readdirSync(dir).find((f) => /-native-seed2013\.json$/.test(f));
   assert.ok(controlFile, 'the control\'s own result is written beside ours');
   const controlDoc = JSON.parse(fs.readFileSync(path.join(dir, controlFile), 'utf8')) as ResultDoc;

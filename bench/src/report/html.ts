@@ -8,6 +8,7 @@ import type { Seed } from '../results/seed.js';
 import { HEADLINE_HEADERS, headline, headlineCells, LISTEN_HEADERS, listenRows, profileLines, REPETITION_HEADERS, REPETITION_NOTE, repetitionRows } from './headline.js';
 import { busyNote, targets } from './markdown.js';
 import { headlineSummary, PAIR_HEADERS, PAIR_NOTE, pairRows } from './projection.js';
+import { CPU_SPLIT_HEADERS, CPU_SPLIT_TITLE, cpuSplitNote, cpuSplitRows } from './cpu-split.js';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
@@ -32,6 +33,11 @@ export function renderHtml(seed: Seed, docs: ResultDoc[], charts: Chart[]): stri
   for (const d of docs.filter((x) => x.control)) {
     body.push(`<h2>${esc(docName(d, docs))} beside the 2013-style stack, per repetition</h2><p>${esc(PAIR_NOTE)}</p>`);
     body.push(`<table>${row(PAIR_HEADERS, 'th')}${pairRows(d).map((r) => row(r)).join('')}</table>`);
+    const split = cpuSplitRows(d.control!);
+    if (split.length > 0) {
+      body.push(`<h2>${esc(docName(d, docs))} beside the 2013-style stack: ${esc(CPU_SPLIT_TITLE)}</h2><p>${esc(cpuSplitNote(d.control!))}</p>`);
+      body.push(`<table>${row(CPU_SPLIT_HEADERS, 'th')}${split.map((r) => row(r)).join('')}</table>`);
+    }
   }
   body.push(`<h2>Against the seed (${seed.pages_per_min} pages/min)</h2>`);
   body.push(`<table>${row(['', ...cmp.headers], 'th')}${cmp.rows.map((r) => row([r.label, r.seed, ...r.values])).join('')}</table>`);

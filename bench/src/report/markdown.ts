@@ -6,6 +6,7 @@ import type { Chart } from './charts.js';
 import { comparison, persistentGain, queueCostRatio } from './compare.js';
 import type { Seed } from '../results/seed.js';
 import { headlineSummary, PAIR_HEADERS, PAIR_NOTE, pairRows, targetsLine } from './projection.js';
+import { CPU_SPLIT_HEADERS, CPU_SPLIT_TITLE, cpuSplitNote, cpuSplitRows } from './cpu-split.js';
 import { HEADLINE_HEADERS, headline, headlineCells, LISTEN_HEADERS, listenRows, profileLines, REPETITION_HEADERS, REPETITION_NOTE, repetitionRows } from './headline.js';
 
 export function table(headers: string[], rows: string[][]): string {
@@ -72,6 +73,8 @@ export function renderMarkdown(seed: Seed, docs: ResultDoc[], charts: Chart[], c
   }
   for (const d of docs.filter((x) => x.control)) {
     parts.push(`## ${docName(d, docs)} beside the 2013-style stack, per repetition\n${PAIR_NOTE}\n\n${table(PAIR_HEADERS, pairRows(d))}`);
+    const split = cpuSplitRows(d.control!);
+    if (split.length > 0) parts.push(`## ${docName(d, docs)} beside the 2013-style stack: ${CPU_SPLIT_TITLE}\n${cpuSplitNote(d.control!)}\n\n${table(CPU_SPLIT_HEADERS, split)}`);
   }
   parts.push(`## Against the seed (${seed.pages_per_min} pages/min, ${seed.machine.cpu})`);
   parts.push(table(['', ...cmp.headers], cmp.rows.map((r) => [r.label, r.seed, ...r.values])));
