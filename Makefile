@@ -73,7 +73,7 @@ bench-proto: build
 bench-ci: setup build
 	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/gate/cli.js run $(if $(BASE),--base $(BASE)) $(ARGS)
 
-# A/A: the pinned commit against itself; writes each ratio's tolerance into results/baseline.json (about 25 minutes).
+# A/A: the pinned commit against itself; writes each ratio's tolerance into results/baseline.json (about 15 minutes).
 bench-baseline: setup build
 	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/gate/cli.js baseline $(ARGS)
 
