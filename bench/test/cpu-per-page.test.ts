@@ -196,6 +196,25 @@ test('per repetition, each side; the median of each side over the repetitions an
   assert.equal(cpuSplit(pairs), null);
 });
 
+test('"other" below 0 on one side (the cgroup and the trees are read at different instants): no ratio, and the result still validates', () => {
+  // Seen in a real make bench: ours' "other" read -1 µs per page, the control's +0.4; their ratio, -2.5, failed
+  // the schema and the run ended with exit 2 and no result written.
+  const [o] = pairedRun();
+  const pairs = structuredClone(o!.control!.pairs);
+  pairs.forEach((p) => {
+    p.ours.cpu_us_per_page!.other = -1;
+    p.control.cpu_us_per_page!.other = 0.4;
+  });
+  const split = cpuSplit(pairs)!;
+  const other = split.rows.find((r) => r.part === 'other')!;
+  assert.equal(other.ours, -1, 'the figure itself is kept: it shows the skew');
+  assert.equal(other.ratio, null);
+  const doc = structuredClone(o!);
+  doc.control!.pairs = pairs;
+  doc.control!.cpu_per_page = split;
+  assert.deepEqual(validateResult(doc), { ok: true });
+});
+
 test('the report prints the table near the projection, in markdown and html, with its reading line', () => {
   const docs = pairedRun();
   const seed = readSeed(path.join(repoRoot, 'results/seed.json'));

@@ -115,7 +115,9 @@ export function cpuSplit(pairs: readonly ControlPair[]): CpuSplit | null {
     rows: SPLIT_PARTS.map((part) => {
       const ours = med(both.map((b) => partOf(b.ours, part)));
       const control = med(both.map((b) => partOf(b.control, part)));
-      const ratio = ours !== null && control !== null && control > 0 ? Math.round((ours / control) * 1000) / 1000 : null;
+      // "other" is the cgroup minus the trees, read at different instants: it can dip below 0 by a µs or two, and
+      // a ratio of such a figure means nothing (and would fail the schema's ratio >= 0).
+      const ratio = ours !== null && control !== null && ours >= 0 && control > 0 ? Math.round((ours / control) * 1000) / 1000 : null;
       return { part, ours: round1(ours), control: round1(control), ratio };
     }),
   };
