@@ -23,7 +23,7 @@ import { cgroupsOf, limitsOfPid } from '../src/host/cgroup.js';
 import { parseMemory } from '../src/host/cgroup.js';
 import { freePorts } from '@eserver-lab/common/free-port';
 import { DATABASE, SERVICES, SERVICE_MEMORY, type LabPorts } from '@eserver-lab/common/stack-spec';
-import { parseScrape } from '@eserver-lab/common/scrape';
+import { scrapeQueueServer } from '../src/metrics/queue-metrics.js';
 import { waitFor } from '@eserver-lab/common/wait';
 import type { StackInfo } from '../src/lab/types.js';
 import type { GenericContainer } from 'testcontainers';
@@ -60,8 +60,7 @@ function cgroupDirsNamed(name: string): string[] {
 
 /** The queue server's eserver_runtime_info labels from its /metrics. */
 async function runtimeInfo(metricsPort: number): Promise<Record<string, string> | undefined> {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  return parseScrape(text).find((s) => s.name === 'eserver_runtime_info')?.labels;
+  return (await scrapeQueueServer('127.0.0.1', metricsPort)).find((s) => s.name === 'eserver_runtime_info')?.labels;
 }
 
 /** The rows of bench_events once there is one (the queue server drains in the background). */
