@@ -2,11 +2,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { cpuThrottling, cpuUsageNs, memoryUsageBytes } from '../src/host/cgroup.js';
-import { snapshot, tree } from '../src/metrics/proc.js';
+import { snapshot, tree, type ProcStat } from '../src/metrics/proc.js';
+import { clockTicksPerSecond } from '@eserver-lab/common/proc-stat';
 import { Sampler } from '../src/metrics/sampler.js';
 import { waitFor } from '@eserver-lab/common/wait';
 
@@ -65,4 +68,67 @@ test('cgroup v1 and v2 totals are read from their files', () => {
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('a sample that fails to read /proc does not shorten the next one: its CPU share spans the whole gap', async () => {
+  // A hand-driven clock and process table: one service whose process used 2 s of CPU over 2 s, with the read
+  // in between failing (as it does with EMFILE while 10k sockets are open). The share must be 100%, not the
+  // 200% a window counted from the failed read's instant gives.
+  const hz = clockTicksPerSecond();
+  let clock = 0;
+  let ticks = 0;
+  let failing = false;
+  const read = (): Map<number, ProcStat> => {
+    if (failing) throw Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
+    return new Map([[4242, { pid: 4242, ppid: 1, ticks, rssBytes: 4096 }]]);
+  };
+  const sampler = new Sampler({ services: { svc: 4242 }, intervalMs: 3_600_000, source: { snapshot: read, now: () => clock } });
+  sampler.start();
+  try {
+    clock = 1000;
+    ticks = hz;
+    failing = true;
+    await assert.rejects(sampler.sample(), /EMFILE/);
+    clock = 2000;
+    ticks = 2 * hz;
+    failing = false;
+    await sampler.sample();
+  } finally {
+    await sampler.stop();
+  }
+  assert.equal(sampler.samples.length, 1, 'the failed read left no sample');
+  assert.equal(sampler.samples[0]!.services.svc!.cpu_pct, 100);
+});
+
+test('a failed /metrics scrape does not shorten the next drain rate: it spans back to the last good scrape', async () => {
+  // 100 rows drained per second of a hand-driven clock; the middle scrape answers 500. The third sample's rate
+  // is (300 - 100) rows over 2 s, not over the 1 s since the failed scrape.
+  let clock = 0;
+  let drained = 0;
+  let fail = false;
+  const server = http.createServer((_req, res) => {
+    if (fail) return void res.writeHead(500).end();
+    res.writeHead(200, { 'content-type': 'text/plain' }).end(`eserver_drained_total ${drained}\neserver_queue_depth 0\n`);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const sampler = new Sampler({
+    services: {},
+    queue: { host: '127.0.0.1', metricsPort: port },
+    intervalMs: 3_600_000,
+    source: { snapshot: () => new Map(), now: () => clock },
+  });
+  sampler.start();
+  try {
+    for (const [t, rows, failing] of [[1000, 100, false], [2000, 200, true], [3000, 300, false]] as const) {
+      clock = t;
+      drained = rows;
+      fail = failing;
+      await sampler.sample();
+    }
+  } finally {
+    await sampler.stop();
+    server.close();
+  }
+  assert.deepEqual(sampler.samples.map((s) => s.queue?.drain_per_s ?? null), [null, null, 100]);
 });

@@ -30,7 +30,17 @@ export interface SamplerTargets {
   cgroup?: { version: 'v1' | 'v2'; cpuacct: string | null; memory: string | null } | null;
   queue?: { host: string; metricsPort: number } | null;
   intervalMs?: number;
+  /** Where the process table and the clock come from: /proc and performance.now() unless a test gives its own. */
+  source?: SampleSource;
 }
+
+export interface SampleSource {
+  snapshot(): Map<number, ProcStat>;
+  /** Milliseconds, monotonic. */
+  now(): number;
+}
+
+const PROC: SampleSource = { snapshot, now: () => performance.now() };
 
 export class Sampler {
   readonly samples: Sample[] = [];
@@ -39,10 +49,15 @@ export class Sampler {
   private lastTicks = new Map<string, number>();
   private lastAt = 0;
   private lastCg: number | null = null;
-  private lastDrained: number | null = null;
+  /** The last good scrape's drained count and when it was taken: a failed scrape in between must not shorten the window. */
+  private lastDrained: { rows: number; at: number } | null = null;
   private busy = false;
 
-  constructor(private readonly targets: SamplerTargets) {}
+  private readonly source: SampleSource;
+
+  constructor(private readonly targets: SamplerTargets) {
+    this.source = targets.source ?? PROC;
+  }
 
   /** When the samples' t = 0 is (epoch ms), so that a window timed from the load's start can be cut from them. */
   get startedAt(): number {
@@ -51,10 +66,10 @@ export class Sampler {
 
   start(): void {
     this.t0 = Date.now();
-    this.lastAt = performance.now();
+    this.lastAt = this.source.now();
     this.prime();
     // A failed sample (e.g. EMFILE while 10k sockets are open) is skipped, never fatal to the run.
-    this.timer = setInterval(() => void this.tick().catch(() => { this.busy = false; }), this.targets.intervalMs ?? 1000);
+    this.timer = setInterval(() => void this.sample().catch(() => {}), this.targets.intervalMs ?? 1000);
   }
 
   async stop(): Promise<Sample[]> {
@@ -89,21 +104,25 @@ export class Sampler {
   }
 
   private prime(): void {
-    const all = snapshot();
+    const all = this.source.snapshot();
     for (const [name, procs] of this.trees(all)) this.lastTicks.set(name, sumTicks(procs));
     const cg = this.targets.cgroup;
     if (cg) this.lastCg = cpuUsageNs(cg.cpuacct, cg.version);
   }
 
-  private async tick(): Promise<void> {
+  /**
+   * Takes one sample now (the timer calls it every interval). A read that fails throws and leaves the previous
+   * figures in place, so the next sample's window runs from the last good one, not from the failed attempt.
+   */
+  async sample(): Promise<void> {
     if (this.busy) return; // a slow /metrics answer must not pile up samples
     this.busy = true;
     try {
-      const now = performance.now();
+      const all = this.source.snapshot();
+      const now = this.source.now();
       const dtS = (now - this.lastAt) / 1000;
       this.lastAt = now;
       const hz = clockTicksPerSecond();
-      const all = snapshot();
       const services: Record<string, ServiceSample> = {};
       for (const [name, procs] of this.trees(all)) {
         const ticks = sumTicks(procs);
@@ -134,8 +153,9 @@ export class Sampler {
         const m = await fetchQueueMetrics(q.host, q.metricsPort, 800);
         if (m) {
           const drained = m.drained ?? m.dequeued;
-          const rate = drained !== null && this.lastDrained !== null ? round1((drained - this.lastDrained) / dtS) : null;
-          this.lastDrained = drained;
+          const last = this.lastDrained;
+          const rate = drained !== null && last !== null && now > last.at ? round1((drained - last.rows) / ((now - last.at) / 1000)) : null;
+          this.lastDrained = drained === null ? null : { rows: drained, at: now };
           queue = { depth: m.depth, enqueued: m.enqueued, drained, drain_per_s: rate };
         }
       }
