@@ -28,7 +28,8 @@ BENCH_ARGS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(CONCURRENCY),--concurr
              $(if $(QUEUE_RUNTIMES),--queue-runtime $(QUEUE_RUNTIMES)) $(if $(FSYNC),--fsync $(FSYNC))
 
 .PHONY: all setup deps build test fuzz bench calibrate bench-proto bench-ci bench-baseline bench-gate-accept bench-gate-power chaos report \
-        lab-up lab-down lab-status lab-logs docker-base docker-engine docker-engine-stop clean
+        lab-up lab-down lab-status lab-logs docker-base docker-engine docker-engine-stop \
+        docker-engine-remote docker-engine-remote-stop clean
 
 all: build
 
@@ -115,6 +116,14 @@ docker-engine:
 
 docker-engine-stop:
 	@bash bench/scripts/docker-engine.sh stop
+
+# A second Docker host on this machine (a dockerd in a network namespace of its own, reached over TCP on a
+# veth pair in 198.18.0.0/15): point the lab at it with make bench RUNTIME=docker DOCKER_HOST=<what it prints>.
+docker-engine-remote: build
+	@bash bench/scripts/docker-engine-remote.sh start
+
+docker-engine-remote-stop:
+	@bash bench/scripts/docker-engine-remote.sh stop
 
 clean:
 	rm -rf */dist */tsconfig.tsbuildinfo
