@@ -140,11 +140,23 @@ export function chooseBudget(o: {
   };
 }
 
-/** The stack's CPU budget on this machine: --cpus, else this CPU model's calibration, else the whole machine. */
-export function stackBudget(o: { cpus?: number | 'all'; cpuPeriodUs?: number }): Budget {
-  const m = machineInfo();
-  return chooseBudget({
+/** The machine a stack runs on, when it is not this one (a remote Docker engine's host). */
+export interface BudgetHost {
+  cpu_model: string;
+  cores: number;
+  /** Says which machine, at the head of the budget's note (e.g. "stack host srv1"). */
+  label: string;
+}
+
+/**
+ * The stack's CPU budget on this machine, or on `host`: --cpus, else that CPU model's calibration, else
+ * the whole of that machine.
+ */
+export function stackBudget(o: { cpus?: number | 'all'; cpuPeriodUs?: number; host?: BudgetHost }): Budget {
+  const m = o.host ?? machineInfo();
+  const b = chooseBudget({
     repoRoot, cpuModel: m.cpu_model, hostCpus: m.cores, found: readCalibration(repoRoot, m.cpu_model),
     explicitCpus: o.cpus, explicitPeriodUs: o.cpuPeriodUs,
   });
+  return o.host ? { ...b, use: { ...b.use, note: `${o.host.label}: ${b.use.note}` } } : b;
 }

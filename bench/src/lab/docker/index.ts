@@ -8,12 +8,13 @@ import { join, resolve } from 'node:path';
 import { repoRoot, sources } from '../paths.js';
 import { webTierConfig } from '../conf-values.js';
 import { assertPortFree } from '../ports.js';
-import { DATABASE, LOOPBACK, PORTS, SERVICES, servicePorts, DEFAULT_LISTEN_BACKLOG, type LabPorts, type ServiceName } from '@eserver-lab/common/stack-spec';
+import { DATABASE, LOCAL_ADDRESSES, PORTS, SERVICES, servicePorts, DEFAULT_LISTEN_BACKLOG, type LabPorts, type ServiceName, type StackAddresses } from '@eserver-lab/common/stack-spec';
 import { prepareListenQueues } from '../../host/sysctl.js';
-import type { CalibrationUse, LabRuntime, ServiceInfo, StackInfo, UpOptions } from '../types.js';
+import type { CalibrationUse, LabRuntime, ServiceInfo, StackHost, StackInfo, UpOptions } from '../types.js';
 import { BASE_IMAGE_TAG, DEFAULT_COMPOSE_STACK, composeVariables, containerLayout } from './compose-env.js';
 import { dockerEngineAnswers, removeParentCgroup, setUpParentCgroup } from './engine.js';
-import { baseScript, compose, docker, dockerHost, pickCompose, runCmd } from './exec.js';
+import { baseScript, compose, docker, dockerHost, engine, pickCompose, runCmd } from './exec.js';
+import { addressesToward, remoteHostFacts, removeRemoteCgroup, setUpRemoteHost, type RemoteCgroup } from './remote-host.js';
 import { limitsOfPid } from '../../host/cgroup.js';
 import { resolveStack } from '../resolve.js';
 
@@ -43,16 +44,21 @@ interface DockerState {
   /** Host directory bind-mounted as the queue's journal (UpOptions.journalDir), through an override file. */
   journalDir?: string;
   startedAt: string;
+  /** A stack on a remote engine's host: where it is reached, that host, its parent cgroup there. */
+  remote?: { addresses: StackAddresses; host: StackHost; cgroup: RemoteCgroup | null };
 }
 
 const stateFile = (runDir: string) => join(runDir, 'docker-state.json');
 const journalOverrideFile = (runDir: string) => join(runDir, 'compose.journal.yml');
 
 /** Compose's interpolation variables (see .env) for one stack. */
-function composeEnv(s: Pick<DockerState, 'ports' | 'cgroupParent' | 'baseImage' | 'queueArgs' | 'listenBacklog' | 'journalDir' | 'runDir'>): Record<string, string> {
+function composeEnv(s: Pick<DockerState, 'ports' | 'cgroupParent' | 'baseImage' | 'queueArgs' | 'listenBacklog' | 'journalDir' | 'runDir' | 'remote'>): Record<string, string> {
   return {
     ...(s.journalDir ? { LAB_COMPOSE_OVERRIDE: journalOverrideFile(s.runDir) } : {}),
-    ...composeVariables({ ports: s.ports, backlog: s.listenBacklog ?? DEFAULT_LISTEN_BACKLOG, queueArgs: s.queueArgs, cgroupParent: s.cgroupParent, baseImage: s.baseImage }),
+    ...composeVariables({
+      ports: s.ports, backlog: s.listenBacklog ?? DEFAULT_LISTEN_BACKLOG, queueArgs: s.queueArgs, cgroupParent: s.cgroupParent, baseImage: s.baseImage,
+      addresses: s.remote?.addresses ?? LOCAL_ADDRESSES,
+    }),
   };
 }
 
@@ -171,18 +177,36 @@ async function stackInfo(state: DockerState, requireAll: boolean): Promise<Stack
     }
     ids[svc] = id;
     const i = await inspect(id);
+    // A remote engine's pids and log paths are its host's: nothing of this host's /proc or files names them.
     services.push({
       name: svc,
-      pid: i.running ? mainPid(i.initPid) : null,
+      pid: i.running && !state.remote ? mainPid(i.initPid) : null,
       ports: servicePorts(svc, state.ports),
       healthy: i.running && i.health === 'healthy',
-      logFile: i.logPath,
+      ...(state.remote ? {} : { logFile: i.logPath }),
     });
   }
   if (Object.keys(ids).length === 0) return null;
   const pids = services.map((s) => s.pid).filter((p): p is number => p !== null);
   let limits: StackInfo['limits'] = { cgroup: null, cgroupVersion: null, cpus: null, memoryBytes: null, note: 'no container runs' };
-  if (pids.length > 0) {
+  const rc = state.remote?.cgroup;
+  if (state.remote && rc) {
+    // No directory of this host: the figures are what the remote kernel held after the setup, and the
+    // stack's CPU and memory are read through the engine (StackInfo.remote).
+    limits = {
+      cgroup: null,
+      cgroupVersion: null,
+      cpus: rc.quota_us === null ? null : rc.quota_us / rc.period_us,
+      memoryBytes: rc.memory_bytes,
+      cpuQuotaUs: rc.quota_us,
+      cpuPeriodUs: rc.period_us,
+      cpuWeight: rc.weight,
+      calibration: state.use ?? null,
+      note:
+        `on ${state.remote.host.name}: shared by the containers through cgroup_parent=${state.cgroupParent} ` +
+        `(${rc.version}, cpu: ${rc.cpu}, memory: ${rc.memory ?? 'unlimited'} on that host), set up and read through ${state.remote.host.engine}`,
+    };
+  } else if (pids.length > 0) {
     const all = await Promise.all(pids.map((p) => limitsOfPid(p)));
     const first = all[0]!;
     const shared = all.every((l) => l.cpuCgroup === first.cpuCgroup && l.memoryCgroup === first.memoryCgroup);
@@ -205,17 +229,20 @@ async function stackInfo(state: DockerState, requireAll: boolean): Promise<Stack
   }
   const complete = SERVICES.every((s) => ids[s]);
   const p = state.ports;
+  // Where the generator, the loss check and the metrics reach the stack (a remote one's queue port stays on
+  // its loopback: only PHP uses it).
+  const at = (state.remote?.addresses ?? LOCAL_ADDRESSES).listen;
   return {
     runtime: 'docker',
     runDir: state.runDir,
-    httpBase: `http://${LOOPBACK}:${p.http}`,
+    httpBase: `http://${at}:${p.http}`,
     pages: {
-      client: `http://${LOOPBACK}:${p.http}/client.php`,
-      baseline: `http://${LOOPBACK}:${p.http}/baseline.php`,
-      persistent: `http://${LOOPBACK}:${p.http}/client_persistent.php`,
+      client: `http://${at}:${p.http}/client.php`,
+      baseline: `http://${at}:${p.http}/baseline.php`,
+      persistent: `http://${at}:${p.http}/client_persistent.php`,
     },
-    queue: { host: LOOPBACK, port: p.queue, metricsPort: p.metrics },
-    mysql: { host: LOOPBACK, port: p.mysql, ...DATABASE },
+    queue: { host: at, port: p.queue, metricsPort: p.metrics },
+    mysql: { host: at, port: p.mysql, ...DATABASE },
     services,
     limits,
     versions: complete ? await versionsOf(ids) : {},
@@ -233,7 +260,9 @@ async function stackInfo(state: DockerState, requireAll: boolean): Promise<Stack
       listen: { backlog: state.listenBacklog ?? DEFAULT_LISTEN_BACKLOG },
       budget: state.budget,
       images: Object.fromEntries(SERVICES.map((s) => [s, `eserver-lab/${s}:latest`])),
+      ...(state.remote ? { remote: { addresses: state.remote.addresses, cgroup: state.remote.cgroup } } : {}),
     },
+    ...(state.remote && complete ? { remote: { host: state.remote.host, containers: ids } } : {}),
   };
 }
 
@@ -292,7 +321,17 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
   if (!existsSync(sources.queueCli)) {
     throw new Error(`the queue server is not built (${sources.queueCli} missing): run 'make build'`);
   }
-  const r = await resolveStack('docker', opts, defaultDockerRunDir);
+  // A remote engine: its host's facts (its calibration and cores decide the budget) and addresses, read through it.
+  const eng = engine();
+  let remote: { addresses: StackAddresses; host: StackHost } | null = null;
+  if (eng.remoteHost) {
+    if (opts.journalDir) throw new Error(`a journal directory of this host (${opts.journalDir}) cannot be mounted into a stack on ${eng.remoteHost}: drop it, or use a local engine`);
+    const host = await remoteHostFacts(await ensureBaseImage(log), eng.via);
+    remote = { addresses: await addressesToward(eng.remoteHost), host };
+    log(`lab: remote engine ${eng.via}: host ${host.name}, ${host.cpu_model}, ${host.cores} CPUs, ${(host.memory_bytes / 2 ** 30).toFixed(1)} GiB, ` +
+      `cgroup ${host.cgroup.version} (${host.cgroup.driver}); the stack listens on ${remote.addresses.listen}, reached from ${remote.addresses.client}`);
+  }
+  const r = await resolveStack('docker', opts, defaultDockerRunDir, process.env, remote ? { cpu_model: remote.host.cpu_model, cores: remote.host.cores, label: `stack host ${remote.host.name}` } : undefined);
   if (r.queueRuntime !== 'node') {
     throw new Error(`the Docker images run the queue server on Node only, not on ${r.queueRuntime} (QUEUE_RUNTIME): run it with --runtime native (RUNTIME=native)`);
   }
@@ -302,7 +341,8 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
     log(`lab: a docker stack (project ${old.project}) was left in ${runDir}; taking it down first`);
     await down(runDir);
   }
-  for (const k of Object.keys(ports) as (keyof LabPorts)[]) await assertPortFree(ports[k], PORTS[k].service, `${PORTS[k].flag} (${PORTS[k].variable})`);
+  // A remote stack's ports are that host's: compose and the health checks say when one is taken there.
+  if (!remote) for (const k of Object.keys(ports) as (keyof LabPorts)[]) await assertPortFree(ports[k], PORTS[k].service, `${PORTS[k].flag} (${PORTS[k].variable})`);
   const state: DockerState = {
     runtime: 'docker',
     runDir,
@@ -313,10 +353,12 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
     budget: { cpus: r.budget.cpus, memory: r.budget.memory },
     use: r.budget.use,
     queueArgs: r.queueArgs,
-    // network_mode: host: the sysctls are the host's, set (or printed) as natively.
-    listenBacklog: prepareListenQueues(r.listenBacklog, log).backlog,
+    // network_mode: host: the sysctls are the host's, set (or printed) as natively; a remote host's are set
+    // through its engine with the parent cgroup, below.
+    listenBacklog: remote ? r.listenBacklog : prepareListenQueues(r.listenBacklog, log).backlog,
     ...(r.journalDir ? { journalDir: r.journalDir } : {}),
     startedAt: new Date().toISOString(),
+    ...(remote ? { remote: { ...remote, cgroup: null } } : {}),
   };
   // Refuses, before anything is built or started, a command line that cannot pass through compose.
   composeEnv(state);
@@ -328,8 +370,17 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
   await buildImages(state.baseImage, state.project, log);
   check();
   // The budget's parent cgroup must exist, limited, before the first container is created in it.
-  log(await setUpParentCgroup(r.budget, state.cgroupParent));
   await mkdir(runDir, { recursive: true });
+  if (state.remote) {
+    const cg = await setUpRemoteHost(state.baseImage, state.remote.host, state.cgroupParent, r.budget, DEFAULT_LISTEN_BACKLOG);
+    state.remote.cgroup = cg;
+    // Written at once: down removes the parent on that host even when what follows fails.
+    await writeFile(stateFile(runDir), JSON.stringify(state, null, 2));
+    log(
+      `lab: parent cgroup ${cg.version} ${cg.cpu} on ${state.remote.host.name}: ${cg.quota_us ?? 'no'} µs quota per ${cg.period_us} µs, weight ${cg.weight}, ` +
+        `memory ${cg.memory_bytes ?? 'unlimited'} bytes; somaxconn ${cg.somaxconn}, tcp_max_syn_backlog ${cg.tcp_max_syn_backlog} there`,
+    );
+  } else log(await setUpParentCgroup(r.budget, state.cgroupParent));
   if (state.journalDir) {
     await writeFile(
       journalOverrideFile(runDir),
@@ -365,7 +416,9 @@ async function down(runDir?: string): Promise<void> {
   if (!state) return;
   // Each service's stop_grace_period (20 s) covers the queue server's drain on SIGTERM.
   await compose(state.project, ['down', '--remove-orphans', '-t', '20'], composeEnv(state), 180_000);
-  await removeParentCgroup(state.cgroupParent).catch(() => {});
+  if (state.remote) {
+    if (state.remote.cgroup) await removeRemoteCgroup(state.baseImage, state.remote.cgroup);
+  } else await removeParentCgroup(state.cgroupParent).catch(() => {});
   await rm(stateFile(dir), { force: true });
 }
 
@@ -378,6 +431,7 @@ export const dockerRuntime: LabRuntime & { up(opts?: DockerUpOptions): Promise<S
 export async function dockerServicePid(runDir: string | undefined, svc: ServiceName): Promise<number | null> {
   const state = await readState(resolve(runDir ?? defaultDockerRunDir));
   if (!state) return null;
+  if (state.remote) throw new Error(`the stack runs on ${state.remote.host.name}: its processes cannot be signalled from here (make chaos needs a local engine)`);
   const id = await containerId(state.project, composeEnv(state), svc);
   if (!id) return null;
   const i = await inspect(id);
