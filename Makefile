@@ -1,7 +1,8 @@
 # eserver-lab: `make bench` runs the benchmark, `make test` runs every test.
 # Each target installs what it needs (npm packages; Debian packages through `make setup`).
-# QUEUE_RUNTIME=node|bun (environment or `make ... QUEUE_RUNTIME=bun`) picks the runtime of the queue server
-# for the lab, bench-proto and the tests (default node; see queue-server/src/runtime.ts).
+# QUEUE_RUNTIME=bun|node (environment or `make ... QUEUE_RUNTIME=node`) picks the runtime of the queue server
+# for the lab (native and Docker), bench, chaos, the gate, bench-proto and the tests (default bun; see
+# queue-server/src/runtime.ts).
 SHELL := /bin/bash
 NODE ?= node
 RUNTIME ?= auto
@@ -73,7 +74,7 @@ bench-proto: build
 bench-ci: setup build
 	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/gate/cli.js run $(if $(BASE),--base $(BASE)) $(ARGS)
 
-# A/A: the pinned commit against itself; writes each ratio's tolerance into results/baseline.json (about 25 minutes).
+# A/A: the pinned commit against itself; writes each ratio's tolerance into results/baseline.json (about 15 minutes).
 bench-baseline: setup build
 	@ulimit -n 20000 2>/dev/null || true; $(NODE) bench/dist/src/gate/cli.js baseline $(ARGS)
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every workspace's compiled tests in one `node --test` call, so that node's own summary is the
 # last thing printed (CI reads it). The queue server's tests run on both runtimes inside that one call:
-# queue-server/test/runtime-bun.test.ts runs each of its test files again under `bun test` with
-# QUEUE_RUNTIME=bun. QUEUE_RUNTIME=bun here also makes the node pass spawn its servers on Bun.
+# under node's runner the servers they spawn run on node, and queue-server/test/runtime-bun.test.ts runs
+# each of its test files again under `bun test` with QUEUE_RUNTIME=bun. The other workspaces' tests run the
+# queue server on the shipped default, Bun. QUEUE_RUNTIME=node (or bun) here makes every pass spawn that one.
 # With file arguments it runs only those, the same way (common/test/test-runner.test.ts does).
 #
 # A test that fails half way can leave a timer or a socket behind; without its file's

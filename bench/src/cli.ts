@@ -14,6 +14,7 @@ import { runBench, seedFile } from './run/bench.js';
 import { stackBudget } from './lab/budget.js';
 import { repoRoot } from '@eserver-lab/common/repo-root';
 import { DEFAULT_LISTEN_BACKLOG } from '@eserver-lab/common/stack-spec';
+import { QUEUE_RUNTIMES, queueRuntimeName } from '@eserver-lab/queue-server/runtime';
 
 const num = (name: string) => (v: string) => {
   const n = Number(v);
@@ -82,7 +83,7 @@ program
   .option('--no-generator-cgroup', "leave the load generator in the runner's own cgroup (default: a sibling of the stack's)")
   .option('--repeat <n>', 'run every profile n times, each on a fresh stack, and report the median and spread (env BENCH_REPEAT; default: 5 for seed, 1 for the others)', count, process.env.BENCH_REPEAT ? count(process.env.BENCH_REPEAT) : undefined)
   .option('--listen-backlog <n>', `listen backlog of nginx, php-fpm and the queue server (env BENCH_LISTEN_BACKLOG; default ${DEFAULT_LISTEN_BACKLOG}; 128 = the 2013 kernel default, the shallow-queue regime)`, backlog, process.env.BENCH_LISTEN_BACKLOG ? backlog(process.env.BENCH_LISTEN_BACKLOG) : undefined)
-  .option('--queue-runtime <list>', 'runtimes of our queue server, comma-separated: node,bun; every enqueuing profile on our server (seed, persistent, smoke, keepalive) runs once per runtime and fsync policy, each on a fresh stack, --repeat times (env BENCH_QUEUE_RUNTIMES; default: QUEUE_RUNTIME, else node)', listOf(parseQueueRuntimes), process.env.BENCH_QUEUE_RUNTIMES ? listOf(parseQueueRuntimes)(process.env.BENCH_QUEUE_RUNTIMES) : undefined)
+  .option('--queue-runtime <list>', 'runtimes of our queue server, comma-separated: node,bun; every enqueuing profile on our server (seed, persistent, smoke, keepalive) runs once per runtime and fsync policy, each on a fresh stack, --repeat times (env BENCH_QUEUE_RUNTIMES; default: QUEUE_RUNTIME, else bun)', listOf(parseQueueRuntimes), process.env.BENCH_QUEUE_RUNTIMES ? listOf(parseQueueRuntimes)(process.env.BENCH_QUEUE_RUNTIMES) : undefined)
   .option('--fsync <list>', `journal fsync policies of our queue server, comma-separated: ${FSYNC_POLICIES.join(',')} (env BENCH_FSYNC; default: ${SHIPPED_FSYNC}, the lab's shipped policy)`, listOf(parseFsyncPolicies), process.env.BENCH_FSYNC ? listOf(parseFsyncPolicies)(process.env.BENCH_FSYNC) : undefined)
   .action(async (opts) => {
     const reexec = await reexecWithNofile(20000);
@@ -144,6 +145,7 @@ program
   .option('--out <dir>', 'where the chaos result JSON goes', path.join(repoRoot, 'results'))
   .option('--run-dir <dir>', "the stack's run directory (default: the runtime's)")
   .option('--free-ports', 'start the stacks on free ports instead of the defaults')
+  .addOption(new Option('--queue-runtime <name>', 'what runs our queue server (default: QUEUE_RUNTIME, else bun)').choices([...QUEUE_RUNTIMES]))
   .action(async (opts) => {
     const reexec = await reexecWithNofile(20000);
     if (reexec !== null) {
@@ -154,7 +156,8 @@ program
     const { runChaos } = await import('./chaos/run.js');
     const out = await runChaos({
       scenarios: pickScenarios(list(opts.only), list(opts.skip)),
-      runtime: opts.runtime, concurrency: opts.concurrency, durationS: opts.duration ?? null,
+      runtime: opts.runtime, queueRuntime: opts.queueRuntime ?? queueRuntimeName(process.env.QUEUE_RUNTIME),
+      concurrency: opts.concurrency, durationS: opts.duration ?? null,
       faultGapMs: opts.faultGap * 1000, holdMs: opts.hold * 1000,
       recoverTimeoutS: opts.recoverTimeout, drainTimeoutS: opts.drainTimeout,
       workDir: path.join(repoRoot, 'run', 'chaos'), outDir: path.resolve(opts.out),

@@ -1,6 +1,7 @@
 // `make bench PROFILE=smoke` end to end on the native stack (real MariaDB, queue server, php-fpm,
-// nginx): a result file that validates, a report, a zero-loss check, and no process left behind; the
-// 2013-style stack (the control) beside ours, both loaded at the same instant, each on its own budget.
+// nginx): a result file that validates, a report, a zero-loss check, the queue server on its default
+// runtime (Bun) as the result and the report say, and no process left behind; the 2013-style stack (the
+// control) beside ours, both loaded at the same instant, each on its own budget.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -21,8 +22,10 @@ test('make bench PROFILE=smoke on the native stack', { timeout: 240_000 }, async
   fs.copyFileSync(path.join(repoRoot, 'results/seed.json'), path.join(dir, 'seed.json'));
   // Its own run directory and free ports: other stacks may be running on this machine.
   const args = [CLI, 'run', '--profile', 'smoke', '--runtime', 'native', '--out', dir, '--run-dir', path.join(dir, 'lab'), '--free-ports'];
+  // QUEUE_RUNTIME unset: what a user who runs `make bench` gets.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'QUEUE_RUNTIME'));
   const child = spawn(process.execPath, args, {
-    cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env,
   });
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
@@ -38,6 +41,9 @@ test('make bench PROFILE=smoke on the native stack', { timeout: 240_000 }, async
   const doc = JSON.parse(fs.readFileSync(path.join(dir, files[0]), 'utf8')) as ResultDoc;
   assert.deepEqual(validateResult(doc), { ok: true });
   assert.equal(doc.runtime, 'native');
+  assert.equal(doc.queue_server?.runtime, 'bun', 'the queue server runs on Bun by default');
+  assert.deepEqual([doc.queue_server?.requested?.runtime, doc.queue_server?.read_back.runtime], ['bun', true], 'read back from the running stack');
+  assert.match(doc.versions.bun ?? '', /^\d+\.\d+\.\d+/);
   assert.ok(doc.summary.strict_ok !== null && doc.summary.strict_ok > 0, 'client.php answered 200 ok');
   assert.ok(doc.loss_check && doc.loss_check.ok);
   assert.ok(doc.loss_check.acked >= doc.summary.strict_ok!, 'every strict success was acked');
@@ -66,6 +72,15 @@ test('make bench PROFILE=smoke on the native stack', { timeout: 240_000 }, async
     assert.equal(pair.ours.budget.quota_us, pair.control.budget.quota_us);
     assert.ok(pair.ours.budget.quota_us! > 0);
   }
+  // Where each stack's CPU per page went: every service sampled over the measured window, on both sides.
+  for (const side of [pair.ours, pair.control]) {
+    const cpu = side.cpu_us_per_page;
+    assert.ok(cpu && cpu.window_s > 0, `CPU per page over the window: ${JSON.stringify(cpu)}`);
+    for (const s of ['nginx', 'php-fpm', 'queue-server', 'mysql']) assert.ok(cpu.services[s] !== null, `${s} sampled in the window`);
+    if (doc.limits?.cgroup) assert.ok(cpu.cgroup !== null && cpu.cgroup > 0, 'the cgroup\'s CPU per page');
+  }
+  assert.equal(c.cpu_per_page?.n, 1);
+  assert.match(fs.readFileSync(path.join(dir, 'latest.md'), 'utf8'), /\n## smoke beside the 2013-style stack: CPU per page, per service\n/);
   const controlFile = fs.readdirSync(dir).find((f) => /-native-seed2013\.json$/.test(f));
   assert.ok(controlFile, 'the control\'s own result is written beside ours');
   const controlDoc = JSON.parse(fs.readFileSync(path.join(dir, controlFile), 'utf8')) as ResultDoc;
@@ -76,7 +91,7 @@ test('make bench PROFILE=smoke on the native stack', { timeout: 240_000 }, async
   assert.match(out, /^On the 2013 box: about [\d,]+ pages\/min \(ours ÷ 2013-style = \d+\.\d\d, median of 1, CV 0\.0%\)$/m);
   assert.equal(fs.readFileSync(path.join(dir, 'latest.md'), 'utf8').split('\n')[0], out.match(/^On the 2013 box: .*$/m)![0]);
   assert.ok(fs.readFileSync(path.join(dir, 'latest.html'), 'utf8').includes('<svg'));
-  assert.ok(fs.existsSync(path.join(dir, 'latest.md')));
+  assert.match(fs.readFileSync(path.join(dir, 'latest.md'), 'utf8'), new RegExp(`our queue server on \\*\\*bun ${doc.versions.bun!.replace(/\./g, '\\.')}\\*\\*`));
 
   // Nothing left behind: every service's main pid is gone.
   const pids = [...(doc.config.services ?? []), ...(controlDoc.config.services ?? [])].map((s) => s.pid).filter((p): p is number => p !== null);

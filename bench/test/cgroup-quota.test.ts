@@ -2,10 +2,25 @@
 // its quota among many competing processes, read back from the cgroup files (real cgroups, as root).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createBudgetCgroup, quotaFor, readLimits, removeCgroup, sharesToWeight, CgroupUnavailable } from '../src/host/cgroup.js';
+import { waitFor } from '@eserver-lab/common/wait';
 import { DEFAULT_CPU_PERIOD_US, STACK_CPU_SHARES, stackCpuShares } from '@eserver-lab/common/stack-spec';
+import {
+  cgroupPids,
+  cgroupsOf,
+  createBudgetCgroup,
+  createServiceMemoryGroups,
+  dirsOf,
+  enterScript,
+  limitsOfPid,
+  quotaFor,
+  readLimits,
+  removeCgroup,
+  sharesToWeight,
+  CgroupUnavailable,
+} from '../src/host/cgroup.js';
 import { stackLimits } from './helper.js';
 
 test('quotaFor: a fraction of a CPU at the 20 ms period, the period lengthened only below the 1 ms minimum quota', () => {
@@ -81,5 +96,42 @@ test('createBudgetCgroup with a period too short for the quota lengthens it, and
     assert.deepEqual([lim.cpuQuotaUs, lim.cpuPeriodUs, lim.cpus], [1000, 10000, 0.1]);
   } finally {
     await removeCgroup(rec);
+  }
+});
+
+test('service memory groups: each service limited below the stack, the CPU still the stack\'s, removed with it', async (t) => {
+  let rec;
+  try {
+    rec = await createBudgetCgroup(`eserver-lab-test-svcmem-${process.pid}`, stackLimits(1, 1024 ** 3));
+  } catch (err) {
+    if (err instanceof CgroupUnavailable) return t.skip(`no writable cgroup here: ${err.message}`);
+    throw err;
+  }
+  const MiB = 1024 ** 2;
+  const stack = dirsOf(rec);
+  let child: ReturnType<typeof spawn> | null = null;
+  try {
+    const groups = await createServiceMemoryGroups(rec, { small: 64 * MiB, large: 128 * MiB });
+    // A process enters its service's group the way the lab starts one: the shell moves itself, then execs.
+    child = spawn('/bin/sh', ['-c', `${enterScript(groups.small)}exec sleep 60`], { stdio: 'ignore' });
+    const pid = child.pid!;
+    await waitFor(() => cgroupsOf(pid).get(rec.version === 'v2' ? '' : 'memory')?.endsWith('/small') === true, { timeoutMs: 5000, what: 'the process in its service group' });
+    const l = await limitsOfPid(pid);
+    assert.equal(l.memoryBytes, 64 * MiB, 'the service\'s own limit is the one that binds');
+    assert.equal(l.cpus, 1, 'the CPU limit is still the stack\'s');
+    assert.equal(l.cpuCgroup, stack.cpu);
+    assert.equal((await readLimits(rec)).memoryBytes, 1024 ** 3, 'the stack\'s budget is unchanged');
+    assert.ok(rec.version === 'v2' || cgroupsOf(pid).get('cpu')!.length > 0);
+    assert.ok((await cgroupPids(rec)).includes(pid), 'the stack\'s pids include its services\'');
+    const charged = join(dirsOf(groups.small).memory!, rec.version === 'v2' ? 'memory.current' : 'memory.usage_in_bytes');
+    assert.ok(Number(readFileSync(charged, 'utf8')) > 0, 'the service group is charged');
+    const large = dirsOf(groups.large).memory!;
+    assert.equal(Number(readFileSync(join(large, rec.version === 'v2' ? 'memory.max' : 'memory.limit_in_bytes'), 'utf8')), 128 * MiB);
+  } finally {
+    child?.kill('SIGKILL');
+    if (child) await new Promise((r) => child!.once('exit', r));
+    await waitFor(async () => (await cgroupPids(rec)).length === 0, { timeoutMs: 5000, what: 'the group empty' });
+    assert.deepEqual(await removeCgroup(rec, 2000), []);
+    for (const d of rec.dirs) assert.equal(existsSync(d), false, `${d} removed`);
   }
 });

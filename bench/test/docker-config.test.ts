@@ -20,6 +20,7 @@ import {
 import { repoRoot, sources } from '../src/lab/paths.js';
 import { tokensIn } from '@eserver-lab/common/render';
 import { SERVICES, type ServiceName } from '@eserver-lab/common/stack-spec';
+import { BUN_PACKAGE, DEFAULT_QUEUE_RUNTIME, QUEUE_RUNTIMES } from '@eserver-lab/queue-server/runtime';
 
 
 const read = (p: string) => readFileSync(join(repoRoot, p), 'utf8');
@@ -39,8 +40,8 @@ const ENTRYPOINTS: Record<ServiceName, string> = {
   'php-fpm': 'php-client/docker-entrypoint.sh',
   nginx: 'nginx/docker-entrypoint.sh',
 };
-/** The program each entrypoint becomes. */
-const PROGRAMS: Record<ServiceName, string> = { mysql: 'mariadbd', 'queue-server': 'node', 'php-fpm': 'php-fpm', nginx: 'nginx' };
+/** The program each entrypoint becomes (the queue server's: the default stack's runtime, Bun). */
+const PROGRAMS: Record<ServiceName, string> = { mysql: 'mariadbd', 'queue-server': 'bun', 'php-fpm': 'php-fpm', nginx: 'nginx' };
 /** The config sources (as the native runner knows them) that each service's image must carry. */
 const CONFIGS: Record<ServiceName, string[]> = {
   mysql: [rel(sources.myCnf), rel(sources.schema), rel(sources.labUserSql)],
@@ -131,13 +132,13 @@ function composeCli(): string[] | null {
  * stand-ins for every program it calls (each records its argv); flag-value is the real one. Returns the
  * recorded calls, in order. Nothing outside a temporary directory is touched.
  */
-function runEntrypoint(svc: ServiceName, args: string[]): string[][] {
+function runEntrypoint(svc: ServiceName, args: string[], extraEnv: Record<string, string> = {}): string[][] {
   const dir = mkdtempSync(join(tmpdir(), 'esl-entry-'));
   try {
     const bin = join(dir, 'bin');
     mkdirSync(bin);
     const calls = join(dir, 'calls');
-    const stand = ['node', 'mariadbd', 'mariadb-install-db', 'nginx', 'php-fpm', 'render-tokens', 'ln', 'chown', 'cat'];
+    const stand = ['node', 'bun', 'mariadbd', 'mariadb-install-db', 'nginx', 'php-fpm', 'render-tokens', 'ln', 'chown', 'cat'];
     for (const p of stand) {
       // One line per call, its arguments tab-separated (no argument has a tab). Each reads its input to the
       // end as the real program does (mariadbd --bootstrap reads the init SQL), so no writer gets SIGPIPE.
@@ -154,6 +155,7 @@ function runEntrypoint(svc: ServiceName, args: string[]): string[][] {
       ...containerEnv(DEFAULT_COMPOSE_STACK, svc),
       ...imageEnv(DOCKERFILES[svc]),
       LAB_RUN_DIR: join(dir, 'run'),
+      ...extraEnv,
     };
     execFileSync('bash', [join(repoRoot, ENTRYPOINTS[svc]), ...args], { env, stdio: 'pipe' });
     return readFileSync(calls, 'utf8').split('\n').filter(Boolean).map((l) => l.split('\t'));
@@ -267,6 +269,32 @@ describe('the stack spec, and nothing else, in the Docker files', () => {
     assert.throws(() => runEntrypoint('queue-server', []), /QUEUE_SERVER_ARGS in \.env\)/);
   });
 
+  test('the queue-server entrypoint runs the server on the runtime QUEUE_RUNTIME names: bun by default, node when asked', () => {
+    const args = containerArgs(DEFAULT_COMPOSE_STACK)['queue-server'];
+    const cli = '/srv/eserver-lab/queue-server/dist/src/cli.js';
+    assert.equal(containerEnv(DEFAULT_COMPOSE_STACK, 'queue-server').QUEUE_RUNTIME, DEFAULT_QUEUE_RUNTIME);
+    assert.equal(defaults.QUEUE_RUNTIME, 'bun');
+    for (const runtime of QUEUE_RUNTIMES) {
+      const ran = runEntrypoint('queue-server', args, { QUEUE_RUNTIME: runtime });
+      assert.deepEqual(ran.at(-1), [runtime, cli, ...args], `QUEUE_RUNTIME=${runtime}`);
+      assert.deepEqual(containerEnv({ ...DEFAULT_COMPOSE_STACK, queueRuntime: runtime }, 'queue-server').QUEUE_RUNTIME, runtime);
+      assert.equal(composeVariables({ ...DEFAULT_COMPOSE_STACK, queueRuntime: runtime }).QUEUE_RUNTIME, runtime);
+    }
+    assert.throws(() => runEntrypoint('queue-server', args, { QUEUE_RUNTIME: '' }), /no QUEUE_RUNTIME given: the lab passes it/);
+    assert.throws(() => runEntrypoint('queue-server', args, { QUEUE_RUNTIME: 'deno' }), /QUEUE_RUNTIME=deno is not a runtime of this image: use QUEUE_RUNTIME=bun or QUEUE_RUNTIME=node/);
+  });
+
+  test('the queue-server image takes Bun from the pinned npm package, copied from node_modules (no download)', () => {
+    const pkg = JSON.parse(read('queue-server/package.json')) as { optionalDependencies?: Record<string, string> };
+    assert.match(pkg.optionalDependencies?.[BUN_PACKAGE] ?? '', /^\d+\.\d+\.\d+$/, `${BUN_PACKAGE} is pinned to one version`);
+    const steps = instructions(DOCKERFILES['queue-server']);
+    assert.ok(copySources(DOCKERFILES['queue-server']).includes('node_modules'), 'the image copies node_modules');
+    assert.ok(read('.dockerignore').split('\n').includes(`!node_modules/${BUN_PACKAGE}`), '.dockerignore lets the Bun package through');
+    const link = steps.find(([i, rest]) => i === 'RUN' && rest.includes(`node_modules/${BUN_PACKAGE}/bin/bun`));
+    assert.ok(link && /ln -s "\$bun" \/usr\/local\/bin\/bun/.test(link[1]) && /bun --version/.test(link[1]), 'bun on PATH from the package, checked at build time');
+    assert.ok(!steps.some(([i, rest]) => i === 'RUN' && /(^|&&|;|\|\|)\s*(curl|wget|npm|npx)\s/.test(rest)), 'nothing is downloaded for Bun');
+  });
+
   test('lab-health runs the spec\'s check: http and tcp against real listeners, unknown kinds refused', async () => {
     const { createServer } = await import('node:http');
     const srv = createServer((req, res) => res.writeHead(req.url === '/healthz' ? 200 : 503).end());
@@ -321,8 +349,8 @@ describe('docker and native parity', () => {
   });
 
   test('.dockerignore lets through exactly the queue server\'s production dependencies', () => {
-    // Optional dependencies are left out: the image runs the queue server on node, never on Bun.
-    const out = execFileSync('npm', ['ls', '--omit=dev', '--omit=optional', '--workspace', 'queue-server', '--parseable', '--all'], {
+    // Optional dependencies included: the image runs the queue server on Bun (the optional package's binary).
+    const out = execFileSync('npm', ['ls', '--omit=dev', '--workspace', 'queue-server', '--parseable', '--all'], {
       cwd: repoRoot,
       encoding: 'utf8',
     });

@@ -2,14 +2,16 @@
 // build the base image and the four images, then
 //   1. run them with testcontainers 11 (its container API on the images built here; its compose support
 //      needs Compose v2's CLI, which this machine lacks): client.php -> row in MySQL, the limits of the
-//      shared parent cgroup read back from the cgroup files, the worker counts;
+//      shared parent cgroup read back from the cgroup files, the worker counts, the queue server on Bun by
+//      default and on node when QUEUE_RUNTIME=node;
 //   2. bring the same stack up through docker-compose.yml with the lab runtime, and take it down.
 // Everything it started (containers, parent cgroups, the engine) is gone afterwards. Where no engine
 // answers and none can be started, the suite is skipped with the reason, never passed.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { basename } from 'node:path';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createConnection } from 'mysql2/promise';
@@ -20,9 +22,11 @@ import { docker, dockerHost } from '../src/lab/docker/exec.js';
 import { cgroupsOf, limitsOfPid } from '../src/host/cgroup.js';
 import { parseMemory } from '../src/host/cgroup.js';
 import { freePorts } from '@eserver-lab/common/free-port';
-import { DATABASE, SERVICES, type LabPorts } from '@eserver-lab/common/stack-spec';
+import { DATABASE, SERVICES, SERVICE_MEMORY, type LabPorts } from '@eserver-lab/common/stack-spec';
+import { scrapeQueueServer } from '../src/metrics/queue-metrics.js';
 import { waitFor } from '@eserver-lab/common/wait';
 import type { StackInfo } from '../src/lab/types.js';
+import type { GenericContainer } from 'testcontainers';
 import { stackLimits } from './helper.js';
 
 // A budget of its own rather than the default (the whole machine): what is checked is that the limits asked
@@ -52,6 +56,11 @@ const childrenOf = (pid: number) =>
 function cgroupDirsNamed(name: string): string[] {
   const out = execFileSync('find', ['/sys/fs/cgroup', '-maxdepth', '6', '-type', 'd', '-name', name], { encoding: 'utf8' });
   return out.split('\n').filter(Boolean);
+}
+
+/** The queue server's eserver_runtime_info labels from its /metrics. */
+async function runtimeInfo(metricsPort: number): Promise<Record<string, string> | undefined> {
+  return (await scrapeQueueServer('127.0.0.1', metricsPort)).find((s) => s.name === 'eserver_runtime_info')?.labels;
 }
 
 /** The rows of bench_events once there is one (the queue server drains in the background). */
@@ -102,6 +111,7 @@ else describe('docker compose stack, end to end', { timeout: 300_000 }, () => {
     type Started = { getId(): string; stop(o?: { timeout?: number }): Promise<unknown>; exec(cmd: string[]): Promise<{ output: string; exitCode: number }> };
     const started = new Map<string, Started>();
     let ports: LabPorts;
+    let labContainer: (image: string) => GenericContainer;
 
     before(async () => {
       const { GenericContainer, Wait } = await import('testcontainers');
@@ -113,6 +123,7 @@ else describe('docker compose stack, end to end', { timeout: 300_000 }, () => {
           this.hostConfig.Init = true;
         }
       }
+      labContainer = (image: string) => new LabContainer(image);
       log(await setUpParentCgroup(stackLimits(CPUS, MEMORY_BYTES), cg));
       const [http, fpm, queue, metrics, mysql] = await freePorts(5);
       ports = { http: http!, fpm: fpm!, queue: queue!, metrics: metrics!, mysql: mysql! };
@@ -173,6 +184,37 @@ else describe('docker compose stack, end to end', { timeout: 300_000 }, () => {
       assert.equal(parents.size, 1, 'one parent for all four');
     });
 
+    test('the queue server runs on Bun by default: its executable and its /metrics say so', async () => {
+      const pid = childOf(Number((await docker(['inspect', '-f', '{{.State.Pid}}', started.get('queue-server')!.getId()])).stdout.trim()));
+      assert.equal(basename(readlinkSync(`/proc/${pid}/exe`)), 'bun');
+      const info = await runtimeInfo(ports.metrics);
+      assert.equal(info?.runtime, 'bun');
+      assert.match(info?.version ?? '', /^\d+\.\d+\.\d+/);
+    });
+
+    test('QUEUE_RUNTIME=node: the same image starts the server on node', async () => {
+      const { Wait } = await import('testcontainers');
+      const [queue, metrics] = await freePorts(2);
+      // A queue-only server (no journal, no drain) beside the stack: the runtime is what is checked here.
+      const stack = { ...DEFAULT_COMPOSE_STACK, ports: { ...ports, queue: queue!, metrics: metrics! }, queueRuntime: 'node' as const };
+      const c = (await labContainer('eserver-lab/queue-server:latest')
+        .withNetworkMode('host')
+        .withEnvironment(containerEnv(stack, 'queue-server'))
+        .withCommand(['--host', '127.0.0.1', '--port', String(queue), '--metrics-port', String(metrics)])
+        .withWaitStrategy(Wait.forHealthCheck())
+        .withStartupTimeout(60_000)
+        .start()) as unknown as Started;
+      try {
+        const pid = childOf(Number((await docker(['inspect', '-f', '{{.State.Pid}}', c.getId()])).stdout.trim()));
+        assert.equal(basename(readlinkSync(`/proc/${pid}/exe`)), 'node');
+        const info = await runtimeInfo(metrics!);
+        assert.equal(info?.runtime, 'node');
+        assert.match(info?.version ?? '', /^\d+\.\d+\.\d+/);
+      } finally {
+        await c.stop({ timeout: 20_000 });
+      }
+    });
+
     test('nginx runs 8 workers and php-fpm 12 children, as in the native mode', async () => {
       const pidOf = async (svc: string) => childOf(Number((await docker(['inspect', '-f', '{{.State.Pid}}', started.get(svc)!.getId()])).stdout.trim()));
       assert.equal(childrenOf(await pidOf('nginx')).length, 8);
@@ -231,10 +273,16 @@ else describe('docker compose stack, end to end', { timeout: 300_000 }, () => {
       assert.equal(web.phpFpm['pm.max_children'], '12');
       assert.equal(info.limits.cpus, CPUS);
       assert.equal(info.limits.memoryBytes, MEMORY_BYTES);
+      // Each container's own mem_limit below the shared parent, from the stack spec.
+      assert.deepEqual(info.limits.serviceMemoryBytes, Object.fromEntries(SERVICES.map((s) => [s, parseMemory(SERVICE_MEMORY[s])])));
       assert.doesNotMatch(info.limits.note ?? '', /WARNING/);
       assert.match(info.versions.nginx ?? '', /^1\.22\./);
       assert.match(info.versions.mariadb ?? '', /10\.11\./);
       assert.match(info.versions.node ?? '', /^v\d+\./);
+      assert.match(info.versions.bun ?? '', /^\d+\.\d+\.\d+/);
+      assert.equal((info.config as { queueRuntime?: string }).queueRuntime, 'bun');
+      const q = info.services.find((s) => s.name === 'queue-server')!;
+      assert.equal(basename(readlinkSync(`/proc/${q.pid}/exe`)), 'bun', 'the default stack runs the queue server on Bun');
     });
 
     test('down removes every container', async () => {

@@ -21,7 +21,7 @@ function baseline(): Baseline {
     reference: { commit: 'a'.repeat(40), subject: 'x', accepted_at: 'x' },
     tolerances: {
       taken_at: 'x', command: 'test', commit: 'a'.repeat(40), machine: { model: 'test' }, settings: {}, judged_repetitions: 5, z: Z,
-      metrics: { stack_queue_cpu: aa(0.05), stack_pages: aa(0.04) },
+      metrics: { proto_conn_cpu: aa(0.05), proto_persistent_rps: aa(0.04) },
     },
     record: { stack_queue_cpu_us: 100 },
   };
@@ -29,20 +29,20 @@ function baseline(): Baseline {
 
 test('a smaller-is-better ratio fails only when its median is worse than 1 by more than its tolerance', () => {
   const b = baseline();
-  assert.equal(judge([s('stack_queue_cpu', [1.04, 1.06, 1.03, 1.05, 1.02])], [ok], b).pass, true);
-  const slow = judge([s('stack_queue_cpu', [1.07, 1.09, 1.06, 1.12, 1.08])], [ok], b);
+  assert.equal(judge([s('proto_conn_cpu', [1.04, 1.06, 1.03, 1.05, 1.02])], [ok], b).pass, true);
+  const slow = judge([s('proto_conn_cpu', [1.07, 1.09, 1.06, 1.12, 1.08])], [ok], b);
   assert.equal(slow.pass, false);
-  assert.deepEqual(slow.regressions, ['stack_queue_cpu']);
+  assert.deepEqual(slow.regressions, ['proto_conn_cpu']);
   assert.ok(Math.abs(slow.rows[0]!.change! - 0.08) < 1e-12);
   // Faster than the reference is never a regression.
-  assert.equal(judge([s('stack_queue_cpu', [0.5, 0.5, 0.5])], [ok], b).pass, true);
+  assert.equal(judge([s('proto_conn_cpu', [0.5, 0.5, 0.5])], [ok], b).pass, true);
 });
 
 test('a bigger-is-better ratio fails when it drops beyond its tolerance; the median ignores one outlier', () => {
   const b = baseline();
-  assert.equal(judge([s('stack_pages', [0.95, 0.94, 0.95])], [ok], b).pass, false);
-  assert.equal(judge([s('stack_pages', [0.5, 0.99, 1.01])], [ok], b).pass, true);
-  assert.equal(judge([s('stack_pages', [1.3, 1.2, 1.25])], [ok], b).pass, true);
+  assert.equal(judge([s('proto_persistent_rps', [0.95, 0.94, 0.95])], [ok], b).pass, false);
+  assert.equal(judge([s('proto_persistent_rps', [0.5, 0.99, 1.01])], [ok], b).pass, true);
+  assert.equal(judge([s('proto_persistent_rps', [1.3, 1.2, 1.25])], [ok], b).pass, true);
 });
 
 test('without an A/A tolerance a ratio is judged with its default one, and the output says so', () => {
@@ -55,7 +55,7 @@ test('without an A/A tolerance a ratio is judged with its default one, and the o
 });
 
 test('absolute figures are shown beside the ones on record, and never decide however far they moved', () => {
-  const v = judge([s('stack_queue_cpu_us', [300, 310, 305]), s('stack_queue_cpu', [1, 1, 1])], [ok], baseline());
+  const v = judge([s('stack_queue_cpu_us', [300, 310, 305]), s('proto_conn_cpu', [1, 1, 1])], [ok], baseline());
   assert.equal(v.pass, true);
   const row = v.rows.find((r) => r.id === 'stack_queue_cpu_us')!;
   assert.equal(row.status, 'report only');
@@ -65,16 +65,16 @@ test('absolute figures are shown beside the ones on record, and never decide how
 });
 
 test('a ratio that could not be measured fails; a failed correctness check fails whatever the ratios say', () => {
-  assert.equal(judge([s('stack_pages', [NaN])], [ok], baseline()).pass, false);
+  assert.equal(judge([s('proto_persistent_rps', [NaN])], [ok], baseline()).pass, false);
   const lost: CorrectnessCheck = { id: 'stack_lost_rows', name: '0 lost', ok: false, detail: '3 lost' };
-  const v = judge([s('stack_pages', [1, 1, 1])], [ok, lost], baseline());
+  const v = judge([s('proto_persistent_rps', [1, 1, 1])], [ok, lost], baseline());
   assert.equal(v.pass, false);
   assert.deepEqual(v.correctnessFailures, ['stack_lost_rows']);
   assert.match(renderVerdict(v), /VERDICT: FAIL \(correctness: stack_lost_rows\)/);
 });
 
 test('the verdict shows the A/A spread each tolerance came from', () => {
-  const out = renderVerdict(judge([s('stack_queue_cpu', [1.01, 1, 0.99])], [ok], baseline()));
+  const out = renderVerdict(judge([s('proto_conn_cpu', [1.01, 1, 0.99])], [ok], baseline()));
   assert.match(out, /\| 5\.0% \| 1\.000, 1\.0% \(n=3\) \| pass \|/);
   assert.match(out, /VERDICT: PASS/);
 });
@@ -97,10 +97,10 @@ test('an A/A tolerance: z standard errors of a median of the judged repetitions,
 });
 
 test('tolerances are written for deciding ratios only', () => {
-  const t = tolerancesFromAa([s('stack_queue_cpu', [1, 1.01, 0.99]), s('stack_queue_cpu_us', [100, 101, 99])], {
+  const t = tolerancesFromAa([s('proto_conn_cpu', [1, 1.01, 0.99]), s('stack_queue_cpu_us', [100, 101, 99])], {
     taken_at: 'x', command: 'x', commit: 'a'.repeat(40), machine: {}, settings: {}, judged_repetitions: 5,
   });
-  assert.deepEqual(Object.keys(t.metrics), ['stack_queue_cpu']);
+  assert.deepEqual(Object.keys(t.metrics), ['proto_conn_cpu']);
 });
 
 test('the baseline file round-trips, and a file that is not one is refused with the fix', () => {
@@ -120,7 +120,7 @@ test('the baseline file round-trips, and a file that is not one is refused with 
 });
 
 test('github-action-benchmark files: one per direction', () => {
-  const v = judge([s('stack_queue_cpu', [1.02]), s('stack_pages', [0.99]), s('stack_queue_cpu_us', [200])], [ok], baseline());
+  const v = judge([s('proto_conn_cpu', [1.02]), s('proto_persistent_rps', [0.99]), s('stack_queue_cpu_us', [200])], [ok], baseline());
   const g = githubActionBenchmark(v);
   assert.deepEqual(g.smaller.map((e) => e.unit), ['ratio', 'µs']);
   assert.deepEqual(g.bigger.map((e) => e.value), [0.99]);

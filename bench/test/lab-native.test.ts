@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { createConnection } from 'mysql2/promise';
 import { nativeRuntime, readState, type LabState } from '../src/lab/native/index.js';
 import { PortInUseError } from '../src/lab/ports.js';
-import { DATABASE, mysqlUrl } from '@eserver-lab/common/stack-spec';
+import { DATABASE, SERVICE_MEMORY, mysqlUrl } from '@eserver-lab/common/stack-spec';
+import { parseMemory } from '../src/host/cgroup.js';
 import { queueLength } from '../src/lab/seed2013.js';
 import type { StackInfo } from '../src/lab/types.js';
 import { processesUsing } from './lab-procs.js';
@@ -119,30 +120,43 @@ describe('native lab stack', { timeout: 180_000 }, () => {
     await expectOneMoreRow(before);
   });
 
-  test('all services run inside the cgroup, whose files hold the 2-CPU/2 GB limits', async () => {
+  test('all services run inside the cgroup, whose files hold the 2-CPU/2 GB limits, each service in its own memory group', async () => {
     const state = await current();
     assert.ok(state.cgroup, `a cgroup was created (${info.limits.note ?? ''})`);
     const rec = state.cgroup!;
     assert.equal(info.limits.cpus, 2);
     assert.equal(info.limits.memoryBytes, 2 * 1024 ** 3);
+    const own = Object.fromEntries(Object.entries(SERVICE_MEMORY).map(([k, v]) => [k, parseMemory(v)]));
+    assert.deepEqual(info.limits.serviceMemoryBytes, own);
+    // Each service's own group, with its own limit, holds the service and its workers.
+    const inOwnGroup = (memDir: string, file: string) => {
+      let procs = 0;
+      for (const s of state.services) {
+        const dir = join(memDir, s.name);
+        assert.equal(Number(readFileSync(join(dir, file), 'utf8')), own[s.name], `${s.name}'s own limit`);
+        const mine = new Set(cgroupProcs(dir));
+        assert.ok(mine.has(s.pid), `${s.name} (pid ${s.pid}) in ${dir}`);
+        procs += mine.size;
+      }
+      // Workers forked by the masters are inside too: 8 nginx workers + 12 php-fpm children at least.
+      assert.ok(procs >= 4 + 8 + 12, `${procs} processes in the services' groups`);
+    };
     if (rec.version === 'v1') {
       const [cpuDir, memDir] = rec.dirs as [string, string];
       const quota = Number(readFileSync(join(cpuDir, 'cpu.cfs_quota_us'), 'utf8'));
       const period = Number(readFileSync(join(cpuDir, 'cpu.cfs_period_us'), 'utf8'));
       assert.equal(quota / period, 2);
       assert.equal(Number(readFileSync(join(memDir, 'memory.limit_in_bytes'), 'utf8')), 2 * 1024 ** 3);
-      for (const dir of [cpuDir, memDir]) {
-        const procs = new Set(cgroupProcs(dir));
-        for (const s of state.services) assert.ok(procs.has(s.pid), `${s.name} (pid ${s.pid}) in ${dir}`);
-        // Workers forked by the masters are inside too: 8 nginx workers + 12 php-fpm children at least.
-        assert.ok(procs.size >= 4 + 8 + 12, `${procs.size} processes in ${dir}`);
-      }
+      // The CPU is shared: every process sits in the stack's cpu group itself.
+      const procs = new Set(cgroupProcs(cpuDir));
+      for (const s of state.services) assert.ok(procs.has(s.pid), `${s.name} (pid ${s.pid}) in ${cpuDir}`);
+      assert.ok(procs.size >= 4 + 8 + 12, `${procs.size} processes in ${cpuDir}`);
+      inOwnGroup(memDir, 'memory.limit_in_bytes');
     } else {
       const dir = rec.dirs[0]!;
       assert.equal(readFileSync(join(dir, 'cpu.max'), 'utf8').trim(), '40000 20000'); // 2 CPUs at the 20 ms period
       assert.equal(Number(readFileSync(join(dir, 'memory.max'), 'utf8')), 2 * 1024 ** 3);
-      const procs = new Set(cgroupProcs(dir));
-      for (const s of state.services) assert.ok(procs.has(s.pid), `${s.name} in ${dir}`);
+      inOwnGroup(dir, 'memory.max');
     }
   });
 

@@ -40,12 +40,15 @@ test('the budget: an explicit --cpus with its quota, period and weight, said to 
 
 test('Docker names, the queue runtime and the entry script: option, then environment, then default', async () => {
   const d = await resolveStack('docker', {}, RUN, {});
-  assert.deepEqual([d.project, d.cgroupParent, d.queueRuntime, d.listenBacklog], [DEFAULT_COMPOSE_PROJECT, DEFAULT_CGROUP_PARENT, 'node', DEFAULT_LISTEN_BACKLOG]);
+  assert.deepEqual([d.project, d.cgroupParent, d.queueRuntime, d.listenBacklog], [DEFAULT_COMPOSE_PROJECT, DEFAULT_CGROUP_PARENT, 'bun', DEFAULT_LISTEN_BACKLOG]);
   assert.equal(d.queueEntry, sources.queueCli);
-  const e = await resolveStack('docker', {}, RUN, { COMPOSE_PROJECT_NAME: 'p2', CGROUP_PARENT: 'cg2', QUEUE_RUNTIME: 'bun' });
-  assert.deepEqual([e.project, e.cgroupParent, e.queueRuntime], ['p2', 'cg2', 'bun']);
+  assert.equal((await resolveStack('native', {}, RUN, {})).queueRuntime, 'bun', 'Bun is the default natively too');
+  const e = await resolveStack('docker', {}, RUN, { COMPOSE_PROJECT_NAME: 'p2', CGROUP_PARENT: 'cg2', QUEUE_RUNTIME: 'node' });
+  assert.deepEqual([e.project, e.cgroupParent, e.queueRuntime], ['p2', 'cg2', 'node']);
+  assert.equal((await resolveStack('native', {}, RUN, { QUEUE_RUNTIME: 'node' })).queueRuntime, 'node');
   const o = await resolveStack('native', { queueRuntime: 'node', queueEntry: 'x/cli.js', listenBacklog: 128, runDir: 'rel' }, RUN, { QUEUE_RUNTIME: 'bun' });
   assert.equal(o.queueRuntime, 'node');
+  assert.equal((await resolveStack('docker', { queueRuntime: 'bun' }, RUN, { QUEUE_RUNTIME: 'node' })).queueRuntime, 'bun');
   assert.equal(o.queueEntry, join(process.cwd(), 'x/cli.js'));
   assert.equal(o.listenBacklog, 128);
   assert.equal(o.runDir, join(process.cwd(), 'rel'));

@@ -11,13 +11,15 @@ import { join } from 'node:path';
 import { nativeRuntime, readState, type LabState } from '../src/lab/native/index.js';
 import { CONTROL_CMD_ENV, controlNotExecd, queueLength, seed2013Launch, seed2013Script } from '../src/lab/seed2013.js';
 import type { StackInfo } from '../src/lab/types.js';
-import { processesUsing } from './lab-procs.js';
+import { processesUsing, stackProcs } from './lab-procs.js';
+import { dirsOf, type CgroupRecord } from '../src/host/cgroup.js';
 import { freePorts } from '@eserver-lab/common/free-port';
 import { isRunning } from '@eserver-lab/common/proc-stat';
 import { repoRoot } from '@eserver-lab/common/repo-root';
 import { waitFor } from '@eserver-lab/common/wait';
 
-const cgroupProcs = (dir: string) => readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+/** The stack group's own directories (cpu, cpuacct, memory), without its services' memory groups. */
+const stackDirs = (rec: CgroupRecord) => [...new Set(Object.values(dirsOf(rec)).filter((d): d is string => d !== null))];
 
 describe('native lab stack with the 2013-style queue server', { timeout: 120_000 }, () => {
   const runDir = mkdtempSync(join(tmpdir(), 'eserver-lab-seed2013-'));
@@ -63,8 +65,8 @@ describe('native lab stack with the 2013-style queue server', { timeout: 120_000
   test('the quota (0.4 CPU = 8000 µs per 20000 µs) is read back, and every service is inside the group', (t) => {
     if (!state.cgroup) return t.skip(`no cgroup here: ${info.limits.note ?? ''}`);
     assert.deepEqual([info.limits.cpuQuotaUs, info.limits.cpuPeriodUs, info.limits.cpus], [8000, 20000, 0.4]);
-    for (const dir of state.cgroup.dirs) {
-      const procs = new Set(cgroupProcs(dir));
+    for (const dir of stackDirs(state.cgroup)) {
+      const procs = stackProcs(dir);
       for (const s of info.services) assert.ok(procs.has(s.pid!), `${s.name} (pid ${s.pid}) in ${dir}`);
       assert.equal(procs.has(process.pid), false, 'the runner is not in the stack group');
     }
@@ -126,8 +128,8 @@ describe('native lab stack with a control command in place of the stand-in', { t
     assert.deepEqual([res.status, await res.text()], [200, 'ok']);
     assert.equal(await queueLength(info.queue.host, info.queue.port), before + 1);
     if (!state.cgroup) return t.skip(`no cgroup here: ${info.limits.note ?? ''}`);
-    for (const dir of state.cgroup.dirs) {
-      assert.ok(readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').includes(String(q.pid)), `control pid ${q.pid} in ${dir}`);
+    for (const dir of stackDirs(state.cgroup)) {
+      assert.ok(stackProcs(dir).has(q.pid!), `control pid ${q.pid} in ${dir}`);
     }
   });
 

@@ -4,9 +4,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { findBinaries } from '../src/lab/native/binaries.js';
+import { parseMemory } from '../src/host/cgroup.js';
+import { DEFAULTS } from '@eserver-lab/queue-server/config';
 import {
   DATABASE,
+  DEFAULT_MEMORY,
   DEFAULT_PORTS,
+  SERVICE_MEMORY,
   PORTS,
   SERVICES,
   assertDistinctPorts,
@@ -23,6 +27,14 @@ test('every port belongs to exactly one service, and every service is checked on
   assert.deepEqual(all, Object.values(DEFAULT_PORTS).sort());
   for (const svc of SERVICES) assert.ok(servicePorts(svc, DEFAULT_PORTS).includes(healthCheck(svc, DEFAULT_PORTS).port), `${svc}`);
   assert.equal(new Set(Object.values(PORTS).map((p) => p.flag)).size, Object.keys(PORTS).length, 'one flag per port');
+});
+
+test('each service\'s own memory limit fits the stack\'s budget together with the others, and the queue\'s own byte budget fits its limit', () => {
+  assert.deepEqual(Object.keys(SERVICE_MEMORY).sort(), [...SERVICES].sort());
+  const sum = SERVICES.reduce((a, s) => a + parseMemory(SERVICE_MEMORY[s]), 0);
+  assert.ok(sum <= parseMemory(DEFAULT_MEMORY), `the services' limits (${sum} bytes) overcommit the ${DEFAULT_MEMORY} box`);
+  // QUEUE_FULL, the server's own answer to a full queue, must come before the kernel's OOM kill.
+  assert.ok(parseMemory(SERVICE_MEMORY['queue-server']) > DEFAULTS.maxQueueBytes, 'the queue server\'s limit holds its byte budget');
 });
 
 test('two services on one port are refused, naming both', () => {

@@ -6,7 +6,6 @@ import { test } from 'node:test';
 import { DEFAULTS } from '@eserver-lab/queue-server/config';
 import { resolveProfile } from '../src/plan/profiles.js';
 import {
-  assertRuntimeFits,
   defaultQueueRuntimes,
   expandPlan,
   isShipped,
@@ -57,13 +56,14 @@ test('enqueuing profiles on our server run per combination with their own repeat
   assert.equal(expandPlan([resolveProfile('seed', { page: 'baseline' }, {})], setups).length, 1);
 });
 
-test('the defaults: QUEUE_RUNTIME (node when unset) and the queue server\'s own default policy', () => {
-  assert.deepEqual(defaultQueueRuntimes({}), ['node']);
+test('the defaults: QUEUE_RUNTIME (bun when unset) and the queue server\'s own default policy', () => {
+  assert.deepEqual(defaultQueueRuntimes({}), ['bun']);
+  assert.deepEqual(defaultQueueRuntimes({ QUEUE_RUNTIME: 'node' }), ['node']);
   assert.deepEqual(defaultQueueRuntimes({ QUEUE_RUNTIME: 'bun' }), ['bun']);
   assert.throws(() => defaultQueueRuntimes({ QUEUE_RUNTIME: 'deno' }), /QUEUE_RUNTIME="deno" is not a runtime/);
   assert.equal(SHIPPED_FSYNC, DEFAULTS.fsync);
-  assert.ok(isShipped({ runtime: 'node', fsync: DEFAULTS.fsync }));
-  assert.ok(!isShipped({ runtime: 'bun', fsync: DEFAULTS.fsync }));
+  assert.ok(isShipped({ runtime: 'bun', fsync: DEFAULTS.fsync }));
+  assert.ok(!isShipped({ runtime: 'node', fsync: DEFAULTS.fsync }));
   assert.deepEqual(setupArgs({ runtime: 'bun', fsync: 'interval' }), ['--fsync', 'interval']);
 });
 
@@ -73,17 +73,6 @@ test('lists: trimmed, repeats dropped, unknown names refused with the accepted o
   assert.throws(() => parseQueueRuntimes('node,deno'), /--queue-runtime: "deno" is not a queue server runtime; use a comma-separated list of node, bun/);
   assert.throws(() => parseFsyncPolicies('sometimes'), /--fsync: "sometimes" is not a fsync policy; use a comma-separated list of always, interval, off/);
   assert.throws(() => parseFsyncPolicies(' , '), /--fsync needs at least one/);
-});
-
-test('Docker with Bun is refused before any stack, with what to run instead', () => {
-  const bun = queueSetups(['node', 'bun'], ['always']);
-  assert.throws(() => assertRuntimeFits('docker', bun), (err: Error) => {
-    assert.match(err.message, /Docker images run the queue server on Node only, not on bun/);
-    assert.match(err.message, /make bench RUNTIME=native QUEUE_RUNTIMES=node,bun/);
-    return true;
-  });
-  assert.doesNotThrow(() => assertRuntimeFits('docker', queueSetups(['node'], ['always', 'interval'])));
-  assert.doesNotThrow(() => assertRuntimeFits('native', bun));
 });
 
 test('read back: the runtime from the executable, the policy from the last listening line', () => {

@@ -98,3 +98,22 @@ test('make report re-renders from the JSON, combining the profiles of one run', 
   const md = fs.readFileSync(r.md, 'utf8');
   assert.match(md, /client\.php \/ baseline: 0\.8\d\d/);
 });
+
+test('the report says which runtime ran our queue server, with its version', async () => {
+  const out = fs.mkdtempSync(path.join(dir, 'runtime-'));
+  const onBun = structuredClone(doc);
+  onBun.queue_server = {
+    impl: 'ts', runtime: 'bun', fsync: 'always', requested: { runtime: 'bun', fsync: 'always' }, exe: '/x/bin/bun', read_back: { runtime: true, fsync: true },
+  };
+  onBun.versions = { ...onBun.versions, bun: '1.4.5' };
+  const onNode = structuredClone(onBun);
+  onNode.queue_server = { ...onBun.queue_server, runtime: 'node', requested: { runtime: 'node', fsync: 'always' }, exe: '/usr/bin/node' };
+  let r = await renderReport([onBun], out, path.join(dir, 'seed.json'));
+  assert.match(fs.readFileSync(r.md, 'utf8'), /our queue server on \*\*bun 1\.4\.5\*\*,/);
+  assert.match(fs.readFileSync(r.html, 'utf8'), /our queue server on <b>bun 1\.4\.5<\/b>,/);
+  r = await renderReport([onBun, onNode], out, path.join(dir, 'seed.json'));
+  assert.match(fs.readFileSync(r.md, 'utf8'), new RegExp(`our queue server on \\*\\*bun 1\\.4\\.5\\*\\* and \\*\\*node ${onNode.versions.node!.replace(/\./g, '\\.')}\\*\\*`));
+  // A run against an external URL has no queue server of ours: nothing is claimed.
+  r = await renderReport([doc], out, path.join(dir, 'seed.json'));
+  assert.doesNotMatch(fs.readFileSync(r.md, 'utf8'), /our queue server on/);
+});

@@ -114,6 +114,24 @@ export function stackCpuShares(cpus: number, hostCpus = defaultCpus()): number {
 }
 
 /**
+ * Each service's own memory limit, below the stack's shared budget (which still caps their sum): what the
+ * service needs at the seed load (10,000 clients, our queue server on Bun) with headroom, so that one
+ * service that grows is stopped by its own limit (and restarted) instead of starving the others. The
+ * native lab gives each service a memory group of this size below the stack's; the Compose file gives each
+ * container this mem_limit below the shared parent. The measurements behind the figures:
+ * docs/experiments/2026-12-06-memory-per-service.md.
+ */
+export const SERVICE_MEMORY: Readonly<Record<ServiceName, string>> = {
+  // mysql/my.cnf's 512 MB buffer pool and 32 MB log buffer fill as rows accumulate, beyond the 158 MB of a run.
+  mysql: '768m',
+  // Its own byte budget of queued entries (256 MiB, --max-queue-bytes) must meet QUEUE_FULL before this limit.
+  'queue-server': '512m',
+  'php-fpm': '256m',
+  // 10,000 client connections held by 8 workers: about 200 MB.
+  nginx: '384m',
+};
+
+/**
  * The one account that the queue server, the loss check and every lab client use, in both runtimes.
  * MariaDB's init step creates it (mysql/lab-user.sql, from the values here); root only runs that step.
  */

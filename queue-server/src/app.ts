@@ -8,6 +8,7 @@ import { Queue } from './queue.js';
 import type { QueueServer } from './server.js';
 import { createQueueServer } from './bun-server.js';
 import { MetricsServer } from './metrics.js';
+import { currentRuntime, runtimeInfoSource } from './runtime-info.js';
 import { SqlGuard } from './sql-guard.js';
 import type { openJournal } from './journal.js';
 import type { MysqlWriter } from './writer.js';
@@ -32,7 +33,8 @@ export async function startApp(cfg: Config, log: Logger): Promise<RunningApp> {
 
   let journal: Journal | null = null;
   let writer: MysqlWriter | null = null;
-  const sources: MetricSource[] = [queue];
+  const runtime = currentRuntime();
+  const sources: MetricSource[] = [queue, runtimeInfoSource(runtime)];
   try {
     if (cfg.mysqlUrl !== null) {
       const { MysqlWriter } = await import('./writer.js');
@@ -122,6 +124,7 @@ export async function startApp(cfg: Config, log: Logger): Promise<RunningApp> {
       port: address.port,
       host: address.address,
       metricsPort: metricsAddress.port,
+      runtime,
       mode: cfg.mysqlUrl === null ? 'queue' : 'drain',
       journal: cfg.journalDir !== null ? cfg.fsync : 'none',
       config: publicConfig(cfg),

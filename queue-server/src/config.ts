@@ -74,11 +74,12 @@ export const DEFAULTS: Config = {
   mysqlUrl: null,
   stream: 'default',
   batchSize: 5000,
-  // 50 ms, not 5: at the stack's 3-4k enqueues/s a 5 ms wait made batches of ~30 and the drain cost 1.2× the
-  // pure queue's CPU per enqueue; 50 ms makes batches of ~200 and 1.0-1.1×
-  // (docs/experiments/2026-11-28-journal-and-drain-cost.md, "Third pass"). Rows reach MySQL at most 50 ms
-  // later; the ack never waited for MySQL.
-  batchMs: 50,
+  // 250 ms, not 50: on the emulated box (~1,000 enqueues/s) MariaDB spends about 0.65 ms of CPU per batch
+  // (commit, redo flush, round trips) whatever its size, so 50 ms batches of ~65 rows cost it 17 µs per page
+  // and 250 ms batches 6 µs (docs/experiments/2026-12-06-seed-path-cpu.md, lever 2; 5 ms made batches of ~30
+  // at 3-4k enqueues/s: 2026-11-28-journal-and-drain-cost.md). Rows reach MySQL at most 250 ms later; the
+  // ack never waited for MySQL, and the journal holds them until they are committed there.
+  batchMs: 250,
   maxBackoffMs: 5000,
   drainTimeoutMs: 10_000,
   journalDir: null,

@@ -74,15 +74,10 @@ export class JournalSegments {
     return old;
   }
 
-  /** Writes buf at the end of the active segment; appended() once it is as durable as the policy asks. */
-  async write(buf: Buffer): Promise<void> {
-    let off = 0;
-    while (off < buf.length) off += await fsWrite(this.fd, buf, off, buf.length - off, null);
-    this.writes++;
-    this.bytesWritten += buf.length;
-  }
-
-  /** write() without a thread-pool hop, for the policies whose write only reaches the page cache. */
+  /**
+   * Writes buf at the end of the active segment, on the calling thread (under `always` the fd is O_DSYNC, so
+   * this returns once the bytes are durable); appended() once it is as durable as the policy asks.
+   */
   writeSync(buf: Buffer): void {
     let off = 0;
     while (off < buf.length) off += fs.writeSync(this.fd, buf, off, buf.length - off, null);

@@ -12,14 +12,20 @@
 // Under `always`, once groups hold several entries (concurrent clients), the write of a group waits until
 // commitDelayMs after its first entry, so that more clients join it: fewer syncs per entry for a little ack
 // latency. A lone client (groups of one) never waits.
-// Under `always` the segment is opened with O_DSYNC, so the group's one write is durable when it returns: one
-// thread-pool hop per group instead of two (write, then fdatasync). Under `interval` and `off` the write only
-// reaches the page cache (microseconds), so it is done synchronously, with no thread-pool hop at all; the ack
-// still follows the write, so a kill -9 of the process loses nothing acknowledged.
+// Under `always` the segment is opened with O_DSYNC, so the group's one write is durable when it returns. That
+// write is made on the event-loop thread (writeSync), not through the thread pool: the loop sleeps in the kernel
+// for the device's flush, and whatever arrives meanwhile waits in the socket buffers, to be read in one batch
+// when the write returns and to form the next group. Measured on the emulated box, the thread-pool write cost
+// more CPU per page than the blocked loop: each group woke a pool thread and then the loop for its completion,
+// and the loop, free to run during the flush, woke for every arrival on its own (docs/experiments/
+// 2026-12-06-seed-path-cpu.md). Under `interval` and `off` the write only reaches the page cache (microseconds),
+// and is synchronous for the same reason. Under every policy the ack follows the write, so a kill -9 of the
+// process loses nothing acknowledged.
 import type { DurableCallback, JournalSink, Logger, MetricSample } from './contracts.js';
 import type { CommittedFile } from './journal-committed.js';
 import { deferred, joinGroup, newGroup, settleGroup, settlePromise, type Deferred, type Group } from './journal-groups.js';
 import { encodeRecord } from './journal-format.js';
+import { fdatasyncSync } from 'node:fs';
 import { FSYNC_POLICIES, O_DSYNC, fsFdatasync, type FsyncPolicy } from './journal-fs.js';
 import type { JournalLock } from './journal-lock.js';
 import { recoverJournal, type JournalAtStart, type Recovered } from './journal-recovery.js';
@@ -47,7 +53,7 @@ export interface JournalOptions {
   limits?: { maxEntries: number; maxBytes: number };
   /**
    * Under `always`: how long after its first entry a group waits for more before it is written, while the
-   * previous group held more than one entry. Default 0 (written as soon as the thread pool is free).
+   * previous group held more than one entry. Default 0 (written as soon as the previous group's write has returned).
    */
   commitDelayMs?: number;
   /**
@@ -290,14 +296,11 @@ class FileJournal implements Journal {
           try {
             if (segs.active.bytes >= this.segmentBytes) await this.rotate(segs);
             const buf = bufs.length === 1 ? bufs[0] : Buffer.concat(bufs, bytes);
+            segs.writeSync(buf);
             if (this.policy === 'always') {
-              await segs.write(buf);
-              if (O_DSYNC === 0) await fsFdatasync(segs.fd);
+              if (O_DSYNC === 0) fdatasyncSync(segs.fd);
               this.syncs++;
-            } else {
-              segs.writeSync(buf);
-              if (this.policy === 'interval') this.dirty = true;
-            }
+            } else if (this.policy === 'interval') this.dirty = true;
             segs.appended(bytes, maxSeq);
           } catch (e) {
             await this.fail(e as Error, group);

@@ -2,13 +2,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, resolveConfig } from '../src/config.js';
 import { FrameCollector, encodeFrame } from '../src/codec.js';
 import { Client, enqueueFrame } from './helpers/net.js';
-import { runCli, runCliToExit, scrape } from './helpers/cli.js';
+import { RUNTIME, runCli, runCliToExit, scrape } from './helpers/cli.js';
 import { waitFor } from '@eserver-lab/common/wait';
 
 test('config precedence: defaults < file < env < flags', () => {
@@ -158,6 +159,19 @@ test('a 8003 on a persistent connection right after start (sanity for the helper
     c.write(encodeFrame(8003, '{}'));
     assert.equal((await c.waitFrames(1))[0].body.toString(), '0');
     c.close();
+  } finally {
+    assert.equal(await cli.stop(), 0);
+  }
+});
+
+test('/metrics and the listening line say which runtime runs the server, with its version', async () => {
+  const cli = await runCli(['--port', '0', '--metrics-port', '0']);
+  try {
+    const version = execFileSync(RUNTIME.bin, RUNTIME.name === 'bun' ? ['--version'] : ['-p', 'process.versions.node'], { encoding: 'utf8' }).trim();
+    const m = await scrape(cli.metricsPort);
+    assert.equal(m.get(`eserver_runtime_info{runtime="${RUNTIME.name}",version="${version}"}`), 1, [...m.keys()].filter((k) => k.startsWith('eserver_runtime')).join(', '));
+    const listening = cli.logs().find((l) => l.event === 'listening');
+    assert.deepEqual(listening?.runtime, { name: RUNTIME.name, version });
   } finally {
     assert.equal(await cli.stop(), 0);
   }

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // `make fuzz`: the long frame fuzz (default 1M well-formed frames plus garbage connections) against the
 // real server process on loopback. Prints the report, RSS included; exits 1 if the server died, a frame
-// went unanswered or wrongly answered, or an acknowledged entry did not come out exactly once.
+// went unanswered or wrongly answered, or an acknowledged entry did not come out exactly once. The server runs
+// on the shipped runtime (Bun), or on the one QUEUE_RUNTIME names.
 import { parseArgs } from 'node:util';
+import { queueRuntime } from '../src/runtime.js';
 import { runCli } from './helpers/cli.js';
 import { runFuzz } from './helpers/fuzz-frames.js';
 
@@ -28,14 +30,16 @@ const int = (k: keyof typeof values): number => {
 const frames = int('frames');
 
 const mb = (b: number): string => `${(b / 1048576).toFixed(1)} MB`;
+const runtime = queueRuntime();
 const cli = await runCli(
   ['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--capacity', String(int('capacity')), ...(values['server-arg'] ?? [])],
   {},
-  { ulimit: 4096 },
+  { ulimit: 4096, runtime },
 );
 let failed = false;
 try {
-  process.stderr.write(`fuzz: ${frames} frames against pid ${cli.proc.pid} on port ${cli.port}\n`);
+  const ran = cli.logs().find((l) => l.event === 'listening')?.runtime as { name: string; version: string } | undefined;
+  process.stderr.write(`fuzz: ${frames} frames against pid ${cli.proc.pid} on port ${cli.port}, the server on ${ran ? `${ran.name} ${ran.version}` : runtime.name}\n`);
   const r = await runFuzz({
     port: cli.port,
     metricsPort: cli.metricsPort,
@@ -49,7 +53,7 @@ try {
   process.stdout.write(JSON.stringify(r, null, 2) + '\n');
   process.stdout.write(
     `fuzz: ${r.frames} frames (${r.maxSizeFrames} of maximum size) + ${r.garbageConnections} garbage connections in ${r.seconds.toFixed(1)} s; ` +
-      `server up; ${r.acknowledged} acknowledged = ${r.dequeued} dequeued; RSS start ${mb(r.rssStartBytes)}, max ${mb(r.rssMaxBytes)}, end ${mb(r.rssEndBytes)}\n`,
+      `server (${ran ? `${ran.name} ${ran.version}` : runtime.name}) up; ${r.acknowledged} acknowledged = ${r.dequeued} dequeued; RSS start ${mb(r.rssStartBytes)}, max ${mb(r.rssMaxBytes)}, end ${mb(r.rssEndBytes)}\n`,
   );
 } catch (err) {
   failed = true;

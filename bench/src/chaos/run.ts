@@ -16,6 +16,8 @@ import { inject, type FaultContext } from './faults.js';
 import { mountJournalFs, unmountJournalFs } from './journal-fs.js';
 import type { Scenario } from './scenarios.js';
 import { chaosTable, type ScenarioOutcome } from './table.js';
+import { mismatch, observeQueueServer } from '../results/queue-observed.js';
+import type { QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 import { fetchPoint, ServerWatch } from './watch.js';
 
 const DEFAULT_DURATION_S = 30;
@@ -23,6 +25,8 @@ const DEFAULT_DURATION_S = 30;
 export interface ChaosOptions {
   scenarios: Scenario[];
   runtime: 'auto' | 'native' | 'docker';
+  /** What runs our queue server in every scenario (the CLI's default: QUEUE_RUNTIME, else bun). */
+  queueRuntime: QueueRuntimeName;
   /** Virtual clients of the client.php load. */
   concurrency: number;
   /** Seconds of load per scenario (the faults happen inside it); null = each scenario's own, else 30. */
@@ -132,10 +136,10 @@ async function runScenario(o: ChaosOptions, runtime: LabRuntime, sc: Scenario, i
       await mountJournalFs(journalDir, sc.journalFsMiB!);
       mounted = true;
     }
-    const up: UpOptions = { queueArgs: ['--fsync', sc.fsync], freePorts: o.freePorts === true };
+    const up: UpOptions = { queueRuntime: o.queueRuntime, queueArgs: ['--fsync', sc.fsync], freePorts: o.freePorts === true };
     if (o.runDir) up.runDir = o.runDir;
     if (journalDir) up.journalDir = journalDir;
-    logStep(`chaos ${tag}: ${sc.label}, fsync ${sc.fsync}: starting a fresh ${runtime.name} stack`);
+    logStep(`chaos ${tag}: ${sc.label}, fsync ${sc.fsync}: starting a fresh ${runtime.name} stack, our queue server on ${o.queueRuntime}`);
     // The session takes the stack down, then unmounts the journal filesystem: after the work, on an error,
     // and on Ctrl-C or TERM mid-scenario alike.
     const cleanup = async () => {
@@ -148,7 +152,7 @@ async function runScenario(o: ChaosOptions, runtime: LabRuntime, sc: Scenario, i
     const msg = (err as Error).message.split('\n')[0]!;
     logStep(`chaos ${tag}: ERROR: ${(err as Error).message}`);
     return {
-      scenario: sc, strictOk: 0, serverAcks: 0, rows: 0, recoverS: [], error: msg,
+      scenario: sc, queueRuntime: o.queueRuntime, strictOk: 0, serverAcks: 0, rows: 0, recoverS: [], error: msg,
       verdict: { ok: false, duplicates: 0, gaps: { count: 0, ranges: [] }, ackedGaps: 0, reasons: [msg] },
     };
   } finally {
@@ -168,6 +172,10 @@ async function scenarioOnStack(
   watchRef: { w: ServerWatch | null },
 ): Promise<ScenarioOutcome> {
   {
+    // The scenario is labelled with the runtime and policy it asked for: read them back from the running server.
+    const ran = observeQueueServer(stack, { runtime: o.queueRuntime, fsync: sc.fsync });
+    const wrong = mismatch(ran);
+    if (wrong) throw new Error(`chaos: ${wrong}`);
     const watch = new ServerWatch(stack.queue.host, stack.queue.metricsPort);
     watchRef.w = watch;
     watch.start();
@@ -218,7 +226,7 @@ async function scenarioOnStack(
         `${figures.rows} rows, ${verdict.duplicates} duplicates, ${verdict.gaps.count} gaps (${seen.journalFailed} JOURNAL_FAILED)` +
         (verdict.ok ? '' : `: ${verdict.reasons.join('; ')}`),
     );
-    return { scenario: sc, strictOk: c.strictOk, serverAcks: seen.enqueued, rows: figures.rows, verdict, recoverS };
+    return { scenario: sc, queueRuntime: ran.runtime ?? o.queueRuntime, strictOk: c.strictOk, serverAcks: seen.enqueued, rows: figures.rows, verdict, recoverS };
   }
 }
 
@@ -226,14 +234,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
   const runtime = await getRuntime(o.runtime, logStep);
   mkdirSync(o.workDir, { recursive: true });
   const outcomes: ScenarioOutcome[] = [];
-  logStep(`chaos: ${o.scenarios.length} scenarios on the ${runtime.name} runtime, client.php at ${o.concurrency} clients, ${o.durationS !== null ? `${o.durationS} s` : `${DEFAULT_DURATION_S} s (the 5-kill scenarios 45 s)`} of load each`);
+  logStep(`chaos: ${o.scenarios.length} scenarios on the ${runtime.name} runtime, our queue server on ${o.queueRuntime}, client.php at ${o.concurrency} clients, ${o.durationS !== null ? `${o.durationS} s` : `${DEFAULT_DURATION_S} s (the 5-kill scenarios 45 s)`} of load each`);
   for (const [i, sc] of o.scenarios.entries()) outcomes.push(await runScenario(o, runtime, sc, i));
   const table = chaosTable(outcomes);
   const ok = outcomes.every((x) => x.verdict.ok && !x.error);
   if (o.outDir) {
     mkdirSync(o.outDir, { recursive: true });
-    const file = join(o.outDir, `chaos-${new Date().toISOString().replace(/[:.]/g, '-')}-${runtime.name}.json`);
-    writeFileSync(file, JSON.stringify({ runtime: runtime.name, options: { ...o, scenarios: o.scenarios.map((s) => s.name) }, outcomes, ok }, null, 2));
+    const file = join(o.outDir, `chaos-${new Date().toISOString().replace(/[:.]/g, '-')}-${runtime.name}-${o.queueRuntime}.json`);
+    writeFileSync(file, JSON.stringify({ runtime: runtime.name, queueRuntime: o.queueRuntime, options: { ...o, scenarios: o.scenarios.map((s) => s.name) }, outcomes, ok }, null, 2));
     logStep(`chaos: wrote ${file}`);
   }
   return { ok, outcomes, table };

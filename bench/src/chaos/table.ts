@@ -4,6 +4,8 @@ import type { Scenario } from './scenarios.js';
 
 export interface ScenarioOutcome {
   scenario: Scenario;
+  /** What ran our queue server (read back from its executable; as asked when the stack did not start). */
+  queueRuntime: string;
   strictOk: number;
   serverAcks: number;
   rows: number;
@@ -23,13 +25,14 @@ export function recoverCell(r: Array<number | null>): string {
 }
 
 export function chaosTable(outcomes: ScenarioOutcome[]): string {
-  const head = ['fault', 'fsync', 'acks (client)', 'acks (server, >=)', 'rows', 'duplicates', 'gaps (acked)', 'time to recover', 'result'];
+  const head = ['fault', 'runtime', 'fsync', 'acks (client)', 'acks (server, >=)', 'rows', 'duplicates', 'gaps (acked)', 'time to recover', 'result'];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const o of outcomes) {
     const cells = o.error
-      ? [o.scenario.label, o.scenario.fsync, '-', '-', '-', '-', '-', '-', `ERROR: ${o.error}`]
+      ? [o.scenario.label, o.queueRuntime, o.scenario.fsync, '-', '-', '-', '-', '-', '-', `ERROR: ${o.error}`]
       : [
           o.scenario.label,
+          o.queueRuntime,
           o.scenario.fsync,
           String(o.strictOk),
           String(o.serverAcks),

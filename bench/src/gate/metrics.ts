@@ -18,8 +18,12 @@ export interface MetricDef {
 }
 
 export const METRICS: readonly MetricDef[] = [
-  { id: 'stack_queue_cpu', name: 'queue-server CPU per acknowledged enqueue in the stack (journal and drain included), candidate ÷ reference', unit: 'ratio', direction: 'smaller', part: 'stack', decides: true, defaultTolerance: 0.08 },
-  { id: 'stack_pages', name: 'client.php pages/min on the emulated box, candidate ÷ reference', unit: 'ratio', direction: 'bigger', part: 'stack', decides: true, defaultTolerance: 0.08 },
+  // The stack's two ratios do not decide (yet): its repetitions share one pair of stacks, and a pair carries an
+  // offset of its own. The same code read 0.942, 1.008, 1.030 and 1.092 on queue-server CPU per enqueue in
+  // four runs (docs/experiments/2026-12-06-gate-aa-and-power.md), while an A/A's repetitions spread by 3.3%:
+  // a tolerance from them fails clean code. They decide again once each repetition gets fresh stacks.
+  { id: 'stack_queue_cpu', name: 'queue-server CPU per acknowledged enqueue in the stack (journal and drain included), candidate ÷ reference', unit: 'ratio', direction: 'smaller', part: 'stack', decides: false, defaultTolerance: 0.08 },
+  { id: 'stack_pages', name: 'client.php pages/min on the emulated box, candidate ÷ reference', unit: 'ratio', direction: 'bigger', part: 'stack', decides: false, defaultTolerance: 0.08 },
   { id: 'proto_conn_cpu', name: 'queue-server CPU per enqueue, a new connection per request, candidate ÷ reference', unit: 'ratio', direction: 'smaller', part: 'proto', decides: true, defaultTolerance: 0.08 },
   { id: 'proto_persistent_rps', name: 'req/s per server CPU-second over persistent connections, candidate ÷ reference', unit: 'ratio', direction: 'bigger', part: 'proto', decides: true, defaultTolerance: 0.08 },
   { id: 'drain_rows', name: 'drain rows/s per CPU-second (queue server + MariaDB), candidate ÷ reference', unit: 'ratio', direction: 'bigger', part: 'drain', decides: true, defaultTolerance: 0.1 },

@@ -255,6 +255,36 @@ export async function limitMemory(rec: CgroupRecord, bytes: number): Promise<voi
 }
 
 /**
+ * One memory group per service below a stack's group, each limited to its own share: the stack's budget
+ * still caps the sum (the parent's limit), and a service that outgrows what it needs is stopped by its own
+ * limit before it can starve the others. The CPU stays shared: only memory gets the children. Returns, per
+ * service, the record its process enters (v1: the stack's cpu and cpuacct directories and its own memory
+ * one; v2: its own directory); the children join `rec.dirs`, after the stack's, so that removing the stack
+ * removes them first and cgroupPids sees their processes.
+ */
+export async function createServiceMemoryGroups<K extends string>(rec: CgroupRecord, limits: Readonly<Record<K, number>>): Promise<Record<K, CgroupRecord>> {
+  const out = {} as Record<K, CgroupRecord>;
+  if (rec.version === 'v2') {
+    // A controller must be enabled in the parent before its children can use it (the parent holds no process).
+    await writeFile(join(rec.dirs[0]!, 'cgroup.subtree_control'), '+memory');
+  }
+  const parent = dirsOf(rec).memory;
+  if (!parent) throw new Error('the stack group has no memory directory');
+  for (const [name, bytes] of Object.entries(limits) as [K, number][]) {
+    const dir = join(parent, name);
+    await mkdir(dir);
+    rec.dirs.push(dir);
+    await writeFile(join(dir, rec.version === 'v2' ? 'memory.max' : 'memory.limit_in_bytes'), String(bytes));
+    const d = dirsOf(rec);
+    out[name] =
+      rec.version === 'v2'
+        ? { version: 'v2', dirs: [dir], cpu: dir, cpuacct: dir, memory: dir }
+        : { version: 'v1', dirs: [...new Set([d.cpu, d.cpuacct].filter((x): x is string => x !== null)), dir], cpu: d.cpu ?? undefined, cpuacct: d.cpuacct ?? undefined, memory: dir };
+  }
+  return out;
+}
+
+/**
  * v1 cpuset: a new group starts with no CPUs and no memory nodes, so a process cannot enter it (runc creates
  * the Docker parent there too): give it its parent's.
  */
@@ -507,6 +537,8 @@ export interface EffectiveLimits extends CgroupLimits {
   /** The nearest ancestors that carry the CPU and the memory limit (with cgroup_parent: the shared parent). */
   cpuCgroup: string | null;
   memoryCgroup: string | null;
+  /** Every memory limit on the way to the root, innermost first: a service's own, then its stack's. */
+  memoryLimits: Array<{ cgroup: string; bytes: number }>;
 }
 
 async function readNum(file: string): Promise<number | null> {
@@ -532,6 +564,7 @@ export async function limitsOfPid(pid: number, host: CgroupHost = discoverCgroup
   let quotaUs: number | null = null;
   let periodUs: number | null = null;
   let weight: number | null = null;
+  const memoryLimits: Array<{ cgroup: string; bytes: number }> = [];
   const dirIn = (ctrl: string, p: string) => {
     const m = host.mounts.get(ctrl);
     return m ? hostDir(m, p) : join(host.root, ctrl, p);
@@ -549,6 +582,7 @@ export async function limitsOfPid(pid: number, host: CgroupHost = discoverCgroup
     for (const p of ancestors(groups.get('memory')!)) {
       const dir = dirIn('memory', p);
       const m = await readNum(join(dir, 'memory.limit_in_bytes'));
+      if (m !== null && m < V1_UNLIMITED) memoryLimits.push({ cgroup: dir, bytes: m });
       if (m !== null && m < V1_UNLIMITED && (mem === null || m < mem)) [mem, memCg] = [m, dir];
     }
   } else if (groups.has('')) {
@@ -560,6 +594,7 @@ export async function limitsOfPid(pid: number, host: CgroupHost = discoverCgroup
         weight = await readNum(join(dir, 'cpu.weight'));
       }
       const m = await readNum(join(dir, 'memory.max'));
+      if (m !== null) memoryLimits.push({ cgroup: dir, bytes: m });
       if (m !== null && (mem === null || m < mem)) [mem, memCg] = [m, dir];
     }
   }
@@ -580,6 +615,7 @@ export async function limitsOfPid(pid: number, host: CgroupHost = discoverCgroup
     usageDirs: { cpuacct: acct, memory: memCg },
     cpuCgroup: cpuCg,
     memoryCgroup: memCg,
+    memoryLimits,
   };
 }
 

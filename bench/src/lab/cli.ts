@@ -73,7 +73,7 @@ program
   .option('--cpus <n>', 'CPU budget of the cgroup, fractions allowed (e.g. 0.33)', positive, defaultCpus())
   .option('--cpu-period-us <us>', 'CFS period of the CPU quota, µs (raised when the quota would be < 1 ms)', positive, DEFAULT_CPU_PERIOD_US)
   .addOption(new Option('--queue-impl <impl>', 'queue server: ts (ours) or seed2013 (the 2013-style Python stand-in, no drain; ESERVER_CONTROL_CMD runs a copy of the 2013 original instead, see bench/seed2013/README.md)').choices([...QUEUE_IMPLS]).default('ts'))
-  .addOption(new Option('--queue-runtime <name>', 'what runs our queue server (native runtime only; default: QUEUE_RUNTIME, else node)').choices([...QUEUE_RUNTIMES]))
+  .addOption(new Option('--queue-runtime <name>', 'what runs our queue server (default: QUEUE_RUNTIME, else bun)').choices([...QUEUE_RUNTIMES]))
   .option('--memory <size>', 'memory budget of the cgroup, e.g. 1g', DEFAULT_MEMORY)
   .option('--listen-backlog <n>', `listen backlog of nginx, php-fpm and the queue server (default ${DEFAULT_LISTEN_BACKLOG}; 128 = the 2013 kernel default, the shallow-queue regime)`, backlogArg)
   .option(`${PORTS.http.flag} <n>`, `nginx port (default: ${PORTS.http.variable} in the environment, else ${DEFAULT_PORTS.http})`, int)

@@ -15,9 +15,11 @@ import {
   DEFAULT_MEMORY,
   DEFAULT_PORTS,
   PORTS,
+  SERVICE_MEMORY,
   assertDistinctPorts,
   stackCpuShares,
   type LabPorts,
+  type ServiceName,
 } from '@eserver-lab/common/stack-spec';
 import { queueRuntimeName, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 import { parseMemory, quotaFor } from '../host/cgroup.js';
@@ -34,6 +36,8 @@ export interface ResolvedBudget {
   shares: number;
   memory: string;
   memoryBytes: number;
+  /** Each service's own memory limit below the stack's (the stack spec's SERVICE_MEMORY), bytes. */
+  serviceMemoryBytes: Record<ServiceName, number>;
   /** Where the CPU figure came from (--cpus, a calibration file, or the whole machine). */
   use: CalibrationUse;
 }
@@ -75,6 +79,11 @@ function given<T extends object>(o: T | undefined): Partial<T> {
   return Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined && v !== null)) as Partial<T>;
 }
 
+/** SERVICE_MEMORY in bytes, per service. */
+function serviceMemory(): Record<ServiceName, number> {
+  return Object.fromEntries(Object.entries(SERVICE_MEMORY).map(([k, v]) => [k, parseMemory(v)])) as Record<ServiceName, number>;
+}
+
 /**
  * `host`: the machine the stack runs on when it is not this one (a remote Docker engine's): its calibration
  * and core count decide the budget.
@@ -98,7 +107,7 @@ export async function resolveStack(
     runtime,
     runDir: resolve(o.runDir ?? defaultRunDir),
     ports,
-    budget: { cpus: b.cpus, quotaUs: q.quotaUs, periodUs: q.periodUs, shares: stackCpuShares(b.cpus, host?.cores), memory, memoryBytes: parseMemory(memory), use },
+    budget: { cpus: b.cpus, quotaUs: q.quotaUs, periodUs: q.periodUs, shares: stackCpuShares(b.cpus, host?.cores), memory, memoryBytes: parseMemory(memory), serviceMemoryBytes: serviceMemory(), use },
     listenBacklog: o.listenBacklog === undefined ? DEFAULT_LISTEN_BACKLOG : parseListenBacklog(String(o.listenBacklog)),
     database: DATABASE,
     cgroupParent: o.cgroupParent ?? (env.CGROUP_PARENT || DEFAULT_CGROUP_PARENT),

@@ -29,6 +29,8 @@ export interface ServiceInfo {
 
 /** The stack's budget as the kernel holds it (read back from the cgroup files), and where it came from. */
 export interface AppliedLimits extends CgroupLimits {
+  /** Each service's own memory limit below the stack's (the stack spec's SERVICE_MEMORY), bytes; absent when not applied. */
+  serviceMemoryBytes?: Record<string, number> | null;
   /** Where the CPU budget came from: a calibration file, or the whole machine (see calibrate/). */
   calibration?: CalibrationUse | null;
   /** Human explanation when limits are missing or approximate. */
@@ -101,7 +103,7 @@ export interface UpOptions {
   cpuPeriodUs?: number;
   /** Which queue server the stack runs (default 'ts', ours). */
   queueImpl?: 'ts' | 'seed2013';
-  /** The runtime of our queue server, for this stack alone (default: QUEUE_RUNTIME, else node). Docker: node only. */
+  /** The runtime of our queue server, for this stack alone (default: QUEUE_RUNTIME, else bun). */
   queueRuntime?: 'node' | 'bun';
   /**
    * The queue server's CLI script to run (absolute; default the repo's queue-server/dist/src/cli.js): a

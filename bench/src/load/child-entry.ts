@@ -3,9 +3,12 @@
 import { runHttpLoad } from './generator.js';
 import type { ChildMsg, ParentMsg } from './in-child.js';
 
-const send = (m: ChildMsg): void => {
-  process.send?.(m);
-};
+/** Resolves once the message has been handed to the IPC channel (a large result can still be queued). */
+const send = (m: ChildMsg): Promise<void> =>
+  new Promise((resolve) => {
+    if (!process.send) return resolve();
+    process.send(m, undefined, {}, () => resolve());
+  });
 
 let start: (t: number) => void = () => {};
 const started = new Promise<number>((r) => (start = r));
@@ -17,13 +20,14 @@ process.on('message', (m: ParentMsg) => {
   }
   runHttpLoad({
     ...m.options,
-    onProgress: (progress) => send({ type: 'progress', progress }),
+    onProgress: (progress) => void send({ type: 'progress', progress }),
     startAt: () => {
-      send({ type: 'ready' });
+      void send({ type: 'ready' });
       return started;
     },
   })
     .then((result) => send({ type: 'result', result, pid: process.pid }))
     .catch((e: unknown) => send({ type: 'error', message: e instanceof Error ? e.message : String(e) }))
+    // Disconnecting before the result has left would drop it: the parent then sees an exit with no result.
     .finally(() => process.disconnect());
 });

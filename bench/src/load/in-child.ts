@@ -26,11 +26,14 @@ interface Running {
   result: Promise<ChildLoadResult>;
 }
 
-function spawnLoad(options: ChildLoadOptions, onProgress?: (p: Progress) => void): Running {
-  const child = track(fork(ENTRY, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
-  let onReady!: () => void;
-  const ready = new Promise<void>((r) => (onReady = r));
-  const result = new Promise<ChildLoadResult>((resolve, reject) => {
+/**
+ * What a load's process answers: its readiness, its progress, then its result or its error. The result is
+ * awaited until the IPC channel closes ('close'), not until the process exits: a process that sends a large
+ * result and exits at once can be reaped before its last message has been read ('exit' first), and a
+ * finished load would then read as lost.
+ */
+export function childResult(child: ChildProcess, what: string, onReady: () => void, onProgress?: (p: Progress) => void): Promise<ChildLoadResult> {
+  return new Promise<ChildLoadResult>((resolve, reject) => {
     let settled = false;
     child.on('message', (m: ChildMsg) => {
       if (m.type === 'ready') onReady();
@@ -40,13 +43,20 @@ function spawnLoad(options: ChildLoadOptions, onProgress?: (p: Progress) => void
         resolve({ ...m.result, pid: m.pid });
       } else {
         settled = true;
-        reject(new Error(`the load on ${options.url} failed: ${m.message}`));
+        reject(new Error(`the load on ${what} failed: ${m.message}`));
       }
     });
-    child.once('exit', (code, signal) => {
-      if (!settled) reject(new Error(`the load process for ${options.url} ended (${signal ?? code}) before its result`));
+    child.once('close', (code, signal) => {
+      if (!settled) reject(new Error(`the load process for ${what} ended (${signal ?? code}) before its result`));
     });
   });
+}
+
+function spawnLoad(options: ChildLoadOptions, onProgress?: (p: Progress) => void): Running {
+  const child = track(fork(ENTRY, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  let onReady!: () => void;
+  const ready = new Promise<void>((r) => (onReady = r));
+  const result = childResult(child, options.url, onReady, onProgress);
   // A load that fails before it is ready must not leave the others waiting for it.
   result.catch(() => onReady());
   child.send({ type: 'run', options } satisfies ParentMsg);

@@ -66,6 +66,11 @@ export class Sampler {
 
   constructor(private readonly targets: SamplerTargets) {}
 
+  /** When the samples' t = 0 is (epoch ms), so that a window timed from the load's start can be cut from them. */
+  get startedAt(): number {
+    return this.t0;
+  }
+
   start(): void {
     this.t0 = Date.now();
     this.lastAt = performance.now();

@@ -4,7 +4,7 @@
 // no-queue page do not depend on them, so they run once, on the first combination's stack.
 import { OPTION_SPECS, DEFAULTS } from '@eserver-lab/queue-server/config';
 import type { FsyncPolicy } from '@eserver-lab/queue-server';
-import { QUEUE_RUNTIMES, queueRuntimeName, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
+import { DEFAULT_QUEUE_RUNTIME, QUEUE_RUNTIMES, queueRuntimeName, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 import { repetitionsFor, type Profile } from './profiles.js';
 
 /** The policies the queue server accepts, from its own option table. */
@@ -13,8 +13,8 @@ export const FSYNC_POLICIES: readonly FsyncPolicy[] = (OPTION_SPECS.find((s) => 
 /** The lab ships the queue server with its own default policy (neither runtime passes --fsync). */
 export const SHIPPED_FSYNC: FsyncPolicy = DEFAULTS.fsync;
 
-/** The runtime the lab ships: node unless QUEUE_RUNTIME says otherwise. */
-export const SHIPPED_RUNTIME: QueueRuntimeName = 'node';
+/** The runtime the lab ships (the queue server's own default; QUEUE_RUNTIME picks another for a run). */
+export const SHIPPED_RUNTIME: QueueRuntimeName = DEFAULT_QUEUE_RUNTIME;
 
 export interface QueueSetup {
   runtime: QueueRuntimeName;
@@ -43,7 +43,7 @@ export function parseFsyncPolicies(value: string): FsyncPolicy[] {
   return parseList('fsync policy', '--fsync', value, FSYNC_POLICIES);
 }
 
-/** Without --queue-runtime: the one runtime QUEUE_RUNTIME names (node when unset), as before the option existed. */
+/** Without --queue-runtime: the one runtime QUEUE_RUNTIME names (bun when unset), as before the option existed. */
 export function defaultQueueRuntimes(env: NodeJS.ProcessEnv = process.env): QueueRuntimeName[] {
   return [queueRuntimeName(env.QUEUE_RUNTIME)];
 }
@@ -92,16 +92,4 @@ export function setupLabel(s: QueueSetup): string {
 
 export function isShipped(s: { runtime: string | null; fsync: string | null }): boolean {
   return s.runtime === SHIPPED_RUNTIME && s.fsync === SHIPPED_FSYNC;
-}
-
-/** Bun runs the queue server only natively: the Docker images carry Node alone. */
-export function assertRuntimeFits(labRuntime: string, setups: readonly QueueSetup[]): void {
-  const foreign = [...new Set(setups.map((s) => s.runtime).filter((r) => r !== 'node'))];
-  if (labRuntime === 'docker' && foreign.length > 0) {
-    throw new Error(
-      `the Docker images run the queue server on Node only, not on ${foreign.join(', ')}: ` +
-        `run the comparison on the native stack (make bench RUNTIME=native QUEUE_RUNTIMES=${foreign.includes('bun') ? 'node,bun' : foreign.join(',')}, ` +
-        `or --runtime native), or use --queue-runtime node with Docker`,
-    );
-  }
 }

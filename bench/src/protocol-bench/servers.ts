@@ -228,7 +228,7 @@ export interface QueueServerOptions {
   args?: string[];
   env?: NodeJS.ProcessEnv;
   label?: string;
-  /** node or bun; default QUEUE_RUNTIME (node when unset). */
+  /** node or bun; default QUEUE_RUNTIME (bun when unset). */
   runtime?: QueueRuntimeName;
   /** The CLI script to run instead of this checkout's (the CI gate's reference build of another commit). */
   entry?: string;

@@ -7,7 +7,7 @@ import { listenLine } from '../metrics/listen-queues.js';
 import { isShipped } from '../plan/queue-matrix.js';
 import { docName } from './doc-name.js';
 import { medianLine } from '../results/repeat.js';
-import type { CpuBudget } from '../metrics/cpu-budget.js';
+import { stackUsPerPage } from '../results/cpu-per-page.js';
 import type { ResultDoc } from '../results/types.js';
 import type { Seed } from '../results/seed.js';
 
@@ -157,17 +157,6 @@ export function listenRows(docs: ResultDoc[]): string[][] {
 }
 
 export const LISTEN_HEADERS = ['profile', 'backlog (nginx, php-fpm, queue)', 'somaxconn', 'tcp_max_syn_backlog', 'ListenOverflows (machine)', 'ListenDrops (machine)', 'TCPSynRetrans (machine)', 'own listener drops (nginx / php-fpm / queue)'];
-
-/**
- * The stack's CPU per page over a repetition's window, µs: its cgroup's CPU ÷ the pages of that window.
- * Under a quota the stack's CPU is fixed, so pages/min moves only with this; when the generator's CPU per
- * request moves with it, the machine's speed moved, not the stack.
- */
-export function stackUsPerPage(b: CpuBudget | null | undefined, pagesPerMin: number): number | null {
-  const cpuS = b?.stack.cpu_s ?? null;
-  const pages = b ? (pagesPerMin * b.window_s) / 60 : 0;
-  return cpuS === null || !(pages > 0) ? null : (cpuS * 1e6) / pages;
-}
 
 /** Per-repetition figures of the repeated profiles. */
 export function repetitionRows(docs: ResultDoc[]): string[][] {

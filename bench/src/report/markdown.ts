@@ -1,10 +1,12 @@
 // The report as Markdown: the tables, the summary lines and links to the chart SVG files.
 import type { ResultDoc } from '../results/types.js';
 import { docName } from './doc-name.js';
+import { queueRuntimesOf } from './queue-runtime.js';
 import type { Chart } from './charts.js';
 import { comparison, persistentGain, queueCostRatio } from './compare.js';
 import type { Seed } from '../results/seed.js';
 import { headlineSummary, PAIR_HEADERS, PAIR_NOTE, pairRows, targetsLine } from './projection.js';
+import { CPU_SPLIT_HEADERS, CPU_SPLIT_TITLE, cpuSplitNote, cpuSplitRows } from './cpu-split.js';
 import { HEADLINE_HEADERS, headline, headlineCells, LISTEN_HEADERS, listenRows, profileLines, REPETITION_HEADERS, REPETITION_NOTE, repetitionRows } from './headline.js';
 
 export function table(headers: string[], rows: string[][]): string {
@@ -57,6 +59,7 @@ export function renderMarkdown(seed: Seed, docs: ResultDoc[], charts: Chart[], c
   const q = queueCostRatio(docs);
   const pg = persistentGain(docs);
   const first = docs[0];
+  const ours = queueRuntimesOf(docs);
   const parts: string[] = [];
   // The report opens with the headline, exactly as the terminal and latest-headline.json give it.
   const h = headlineSummary(seed, docs);
@@ -66,7 +69,7 @@ export function renderMarkdown(seed: Seed, docs: ResultDoc[], charts: Chart[], c
   parts.push(
     `Run ${first.batch_id} on ${first.machine.cpu_model} (${first.machine.cores} cores, ${(first.machine.memory_bytes / 2 ** 30).toFixed(1)} GiB), ` +
       (first.stack_host ? `the stack on another host: ${stackHostLine(first.stack_host)}; ` : '') +
-      `runtime **${first.runtime}**, commit \`${first.commit ?? 'unknown'}\`` +
+      `runtime **${first.runtime}**${ours.length > 0 ? `, our queue server on ${ours.map((r) => `**${r}**`).join(' and ')}` : ''}, commit \`${first.commit ?? 'unknown'}\`` +
       `${busyNote(docs)}. ` +
       `Limits: ${first.limits?.cgroup ? `${first.limits.cpus ?? 'unlimited'} CPUs, ${first.limits.memoryBytes ? `${(first.limits.memoryBytes / 2 ** 20).toFixed(0)} MB` : 'unlimited memory'} (${first.limits.cgroup})` : first.limits?.note ?? 'none'}.`,
   );
@@ -76,6 +79,8 @@ export function renderMarkdown(seed: Seed, docs: ResultDoc[], charts: Chart[], c
   }
   for (const d of docs.filter((x) => x.control)) {
     parts.push(`## ${docName(d, docs)} beside the 2013-style stack, per repetition\n${PAIR_NOTE}\n\n${table(PAIR_HEADERS, pairRows(d))}`);
+    const split = cpuSplitRows(d.control!);
+    if (split.length > 0) parts.push(`## ${docName(d, docs)} beside the 2013-style stack: ${CPU_SPLIT_TITLE}\n${cpuSplitNote(d.control!)}\n\n${table(CPU_SPLIT_HEADERS, split)}`);
   }
   parts.push(`## Against the seed (${seed.pages_per_min} pages/min, ${seed.machine.cpu})`);
   parts.push(table(['', ...cmp.headers], cmp.rows.map((r) => [r.label, r.seed, ...r.values])));

@@ -1,6 +1,7 @@
 // The control's record on ours' result: per repetition, ours and the 2013-style stack side by side (each
-// with its own budget and timestamps), ours ÷ control, and the projection onto the 2013 box, the seed's
-// pages/min × that ratio. Pure: the report and the tests read it from hand-made results.
+// with its own budget, timestamps and CPU per page per service), ours ÷ control, and the projection onto the
+// 2013 box, the seed's pages/min × that ratio. Pure: the report and the tests read it from hand-made results.
+import { cpuPerPage, cpuSplit } from './cpu-per-page.js';
 import { spreadOf } from './repeat.js';
 import type { ControlPair, ControlRecord, PairingMode, PairSide, ResultDoc } from './types.js';
 
@@ -23,6 +24,7 @@ export function pairSide(d: ResultDoc): PairSide {
     },
     used_of_quota: d.cpu_budget?.stack.used_of_quota ?? null,
     check_ok: check ? check.ok : null,
+    cpu_us_per_page: cpuPerPage(d),
   };
 }
 
@@ -57,5 +59,6 @@ export function controlRecord(o: {
     projected: spreadOf(pairs.map((p) => p.projected)),
     ours_pages_per_min: spreadOf(pairs.map((p) => p.ours.pages_per_min)),
     control_pages_per_min: spreadOf(pairs.map((p) => p.control.pages_per_min)),
+    cpu_per_page: cpuSplit(pairs),
   };
 }

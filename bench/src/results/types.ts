@@ -69,7 +69,8 @@ export interface ResultDoc {
   ack_check?: AckCheck | null;
   /** The stack's use of its CPU quota and the load generator's cost, from the two sibling cgroups. */
   cpu_budget?: CpuBudget | null;
-  series: { load: SecondPoint[]; samples: Sample[] };
+  /** `samples_started_at`: the instant of the samples' t = 0 (absent in older results: no window can be cut from them). */
+  series: { load: SecondPoint[]; samples: Sample[]; samples_started_at?: string | null };
   histogram: string | null;
   verdict: { ok: boolean; reasons: string[] };
   /** Absent in results written before listen queues were recorded. */
@@ -101,6 +102,35 @@ export interface PairSide {
   used_of_quota: number | null;
   /** Ours: the loss check; the control: the ack check. Null when not checked. */
   check_ok: boolean | null;
+  /** µs of CPU per page over the measured window, per service; null when not measurable; absent in older results. */
+  cpu_us_per_page?: CpuPerPage | null;
+}
+
+/**
+ * µs of CPU per completed page over a run's measured window: each service's process tree (null when it was
+ * not sampled), the stack's whole cgroup, and "other", what the cgroup spent outside the sampled trees.
+ */
+export interface CpuPerPage {
+  /** The part of the measured window the samples covered, s. */
+  window_s: number;
+  services: Record<string, number | null>;
+  cgroup: number | null;
+  other: number | null;
+}
+
+/** One row of the split: the median over the repetitions of each side, and ours ÷ control of those medians. */
+export interface CpuSplitRow {
+  /** A service's name, "other" or "cgroup" (the whole stack). */
+  part: string;
+  ours: number | null;
+  control: number | null;
+  ratio: number | null;
+}
+
+/** Ours against the control, µs of CPU per page per service: the repetitions in which both sides were measured. */
+export interface CpuSplit {
+  n: number;
+  rows: CpuSplitRow[];
 }
 
 export interface ControlPair {
@@ -131,6 +161,8 @@ export interface ControlRecord {
   projected: Spread;
   ours_pages_per_min: Spread;
   control_pages_per_min: Spread;
+  /** Where each stack's CPU per page goes; null when no repetition measured it; absent in older results. */
+  cpu_per_page?: CpuSplit | null;
 }
 
 export interface Repetition {

@@ -11,10 +11,15 @@ export function resultFileName(doc: ResultDoc): string {
 
 export function writeResult(dir: string, doc: ResultDoc): string {
   const v = validateResult(doc);
-  if (!v.ok) throw new Error(`result does not match its schema:\n  ${v.errors.join('\n  ')}`);
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, resultFileName(doc));
   const text = JSON.stringify(doc, null, 2) + '\n';
+  if (!v.ok) {
+    // Minutes of load went into it: keep it for a look (readBatch skips it, as it does any invalid file).
+    const kept = file.replace(/\.json$/, '.invalid.json');
+    fs.writeFileSync(kept, text);
+    throw new Error(`result does not match its schema (kept as ${kept}):\n  ${v.errors.join('\n  ')}`);
+  }
   fs.writeFileSync(file, text);
   fs.writeFileSync(path.join(dir, 'latest.json'), text);
   return file;

@@ -17,7 +17,6 @@ import { combineRepetitions, formatDuration, medianLine, RunClock } from '../res
 import type { FsyncPolicy } from '@eserver-lab/queue-server';
 import { queueRuntime, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 import {
-  assertRuntimeFits,
   defaultQueueRuntimes,
   expandPlan,
   queueSetups,
@@ -60,7 +59,7 @@ export interface RunOptions extends ProfileRunOptions {
   repeat?: number;
   /** Listen backlog of the stack's services (default DEFAULT_LISTEN_BACKLOG of the stack spec; 128 reproduces the shallow-queue regime). */
   listenBacklog?: number;
-  /** Runtimes of our queue server (default: QUEUE_RUNTIME, else node); enqueuing profiles run on each. */
+  /** Runtimes of our queue server (default: QUEUE_RUNTIME, else bun); enqueuing profiles run on each. */
   queueRuntimes?: QueueRuntimeName[];
   /** Journal fsync policies of our queue server (default: the lab's shipped one); enqueuing profiles run under each. */
   fsyncPolicies?: FsyncPolicy[];
@@ -131,9 +130,7 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
   if (!o.url) {
     // Before any stack: a combination that cannot run must not cost the profiles planned before it.
     const used = plan.map((r) => r.setup).filter((s): s is QueueSetup => s !== null);
-    if (o.runtime !== 'auto') assertRuntimeFits(o.runtime, used);
     runtime = await loadRuntime(o.runtime);
-    assertRuntimeFits(runtime.name, used);
     for (const name of new Set(used.map((s) => s.runtime))) queueRuntime(name);
     if (setups.length > 1) logStep(`queue server: ${setups.map(setupLabel).join(' | ')}: each enqueuing profile runs on every one`);
   }

@@ -416,7 +416,7 @@ async function closeCell(
     loss_check: loss,
     ack_check: acks,
     cpu_budget: budget,
-    series: { load: d.load, samples },
+    series: { load: d.load, samples, samples_started_at: new Date(c.sampler.startedAt).toISOString() },
     histogram: d.histogram,
     listen_queues: listen,
     verdict: { ok: reasons.length === 0, reasons: [...reasons, ...warnings.map((w) => `warning: ${w}`)] },

@@ -2,15 +2,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { queueRuntime } from '../../src/runtime.js';
+import { queueRuntime, type QueueRuntime } from '../../src/runtime.js';
 import { bySample, parseScrape } from '@eserver-lab/common/scrape';
 
 export const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 /** The test-only entry: cli.js's flags plus the CPU burn (src/test-hooks/burn-cli.ts). */
 export const BURN_CLI = fileURLToPath(new URL('../../src/test-hooks/burn-cli.js', import.meta.url));
 
-/** The executable that runs the server under test: node, or bun with QUEUE_RUNTIME=bun (see src/runtime.ts). */
-export const RUNTIME = queueRuntime();
+/**
+ * The executable that runs the server under test: the one QUEUE_RUNTIME names, else the runtime that runs
+ * the tests (node under node's runner, bun under `bun test`). Not the shipped default: `make test` runs
+ * these files once under each runtime (runtime-bun.test.ts), and each pass must spawn its own.
+ */
+export const RUNTIME = queueRuntime(process.env.QUEUE_RUNTIME?.trim() ? undefined : process.versions.bun ? 'bun' : 'node');
 
 export interface CliProcess {
   proc: ChildProcess;
@@ -23,12 +27,14 @@ export interface CliProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { ulimit?: number; entry?: string } = {}): Promise<CliProcess> {
+/** `runtime`: another than RUNTIME (make fuzz runs the shipped default). */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { ulimit?: number; entry?: string; runtime?: QueueRuntime } = {}): Promise<CliProcess> {
   const fullEnv = { ...process.env, ESERVER_CONFIG: '', ...env };
   const entry = opts.entry ?? CLI;
+  const bin = (opts.runtime ?? RUNTIME).bin;
   const proc = opts.ulimit
-    ? spawn('bash', ['-c', `ulimit -n ${opts.ulimit}; exec "$0" "$@"`, RUNTIME.bin, entry, ...args], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(RUNTIME.bin, [entry, ...args], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    ? spawn('bash', ['-c', `ulimit -n ${opts.ulimit}; exec "$0" "$@"`, bin, entry, ...args], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(bin, [entry, ...args], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   const logs = (): Array<Record<string, unknown>> =>

@@ -5,8 +5,7 @@
 // default stack (`eserver-lab env`), so that docker-compose works in a fresh clone; bench/test/docker-config.test.ts checks both files against this module.
 import * as spec from '@eserver-lab/common/stack-spec';
 import { DEFAULT_LISTEN_BACKLOG, LOCAL_ADDRESSES, type LabPorts, type ServiceName, type StackAddresses } from '@eserver-lab/common/stack-spec';
-
-
+import { DEFAULT_QUEUE_RUNTIME, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 
 /** The run directory inside every container; the images keep nothing else there. */
 export const CONTAINER_RUN_DIR = '/run/eserver-lab';
@@ -19,6 +18,8 @@ export interface ComposeStack {
   ports: LabPorts;
   backlog: number;
   queueArgs: readonly string[];
+  /** What the queue-server image runs the server on (its entrypoint reads QUEUE_RUNTIME; the image has both). */
+  queueRuntime: QueueRuntimeName;
   cgroupParent: string;
   baseImage: string;
   /** Where the stack is reached from: loopback, or a remote engine's address (stack spec's StackAddresses). */
@@ -29,6 +30,7 @@ export const DEFAULT_COMPOSE_STACK: ComposeStack = {
   ports: spec.DEFAULT_PORTS,
   backlog: DEFAULT_LISTEN_BACKLOG,
   queueArgs: [],
+  queueRuntime: DEFAULT_QUEUE_RUNTIME,
   cgroupParent: spec.DEFAULT_CGROUP_PARENT,
   baseImage: BASE_IMAGE_TAG,
   addresses: LOCAL_ADDRESSES,
@@ -52,9 +54,13 @@ export function tokenEnv(s: Pick<ComposeStack, 'ports' | 'backlog' | 'addresses'
   return Object.fromEntries(Object.entries(tokens).map(([k, v]) => [`LAB_${k}`, String(v)]));
 }
 
-/** One service's container environment: the tokens and its health check. */
-export function containerEnv(s: Pick<ComposeStack, 'ports' | 'backlog' | 'addresses'>, svc: ServiceName): Record<string, string> {
-  return { ...tokenEnv(s), LAB_HEALTH: spec.healthArgs(spec.healthCheck(svc, s.ports, s.addresses)).join(' ') };
+/** One service's container environment: the tokens, its health check, and for the queue server its runtime. */
+export function containerEnv(s: Pick<ComposeStack, 'ports' | 'backlog' | 'queueRuntime' | 'addresses'>, svc: ServiceName): Record<string, string> {
+  return {
+    ...tokenEnv(s),
+    LAB_HEALTH: spec.healthArgs(spec.healthCheck(svc, s.ports, s.addresses)).join(' '),
+    ...(svc === 'queue-server' ? { QUEUE_RUNTIME: s.queueRuntime } : {}),
+  };
 }
 
 /** A service's name in a variable: queue-server -> QUEUE_SERVER. */
@@ -69,7 +75,9 @@ function joinArgs(args: readonly string[], what: string): string {
 
 /**
  * The variables docker-compose.yml interpolates, for one stack: each token under its own name (HTTP_PORT,
- * MYSQL_USER...), each service's command line (<SERVICE>_ARGS) and health check (<SERVICE>_HEALTH).
+ * MYSQL_USER...), each service's command line (<SERVICE>_ARGS), health check (<SERVICE>_HEALTH) and own
+ * memory limit (<SERVICE>_MEMORY, below the shared parent's budget), and the
+ * queue server's runtime (QUEUE_RUNTIME, the same name the native lab reads).
  */
 export function composeVariables(s: ComposeStack): Record<string, string> {
   const out: Record<string, string> = {};
@@ -78,7 +86,9 @@ export function composeVariables(s: ComposeStack): Record<string, string> {
   for (const svc of spec.SERVICES) {
     out[`${serviceVariable(svc)}_ARGS`] = joinArgs(args[svc], `${svc}'s command line`);
     out[`${serviceVariable(svc)}_HEALTH`] = containerEnv(s, svc).LAB_HEALTH!;
+    out[`${serviceVariable(svc)}_MEMORY`] = spec.SERVICE_MEMORY[svc];
   }
+  out.QUEUE_RUNTIME = s.queueRuntime;
   out.CGROUP_PARENT = s.cgroupParent;
   out.BASE_IMAGE = s.baseImage;
   return out;

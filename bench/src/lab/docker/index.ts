@@ -17,6 +17,7 @@ import { baseScript, compose, docker, dockerHost, engine, pickCompose, runCmd } 
 import { addressesToward, remoteHostFacts, removeRemoteCgroup, setUpRemoteHost, type RemoteCgroup } from './remote-host.js';
 import { limitsOfPid } from '../../host/cgroup.js';
 import { resolveStack } from '../resolve.js';
+import type { QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 
 export { dockerEngineAnswers };
 
@@ -39,6 +40,8 @@ interface DockerState {
   /** Where the CPU figure came from (absent in a state file written before it existed). */
   use?: CalibrationUse;
   queueArgs: string[];
+  /** What the queue-server image runs the server on; absent in a state file written before it existed (node). */
+  queueRuntime?: QueueRuntimeName;
   /** The services' listen backlog (LISTEN_BACKLOG); absent in a state file written before it existed. */
   listenBacklog?: number;
   /** Host directory bind-mounted as the queue's journal (UpOptions.journalDir), through an override file. */
@@ -52,11 +55,16 @@ const stateFile = (runDir: string) => join(runDir, 'docker-state.json');
 const journalOverrideFile = (runDir: string) => join(runDir, 'compose.journal.yml');
 
 /** Compose's interpolation variables (see .env) for one stack. */
-function composeEnv(s: Pick<DockerState, 'ports' | 'cgroupParent' | 'baseImage' | 'queueArgs' | 'listenBacklog' | 'journalDir' | 'runDir' | 'remote'>): Record<string, string> {
+function composeEnv(s: Pick<DockerState, 'ports' | 'cgroupParent' | 'baseImage' | 'queueArgs' | 'queueRuntime' | 'listenBacklog' | 'journalDir' | 'runDir' | 'remote'>): Record<string, string> {
   return {
     ...(s.journalDir ? { LAB_COMPOSE_OVERRIDE: journalOverrideFile(s.runDir) } : {}),
     ...composeVariables({
-      ports: s.ports, backlog: s.listenBacklog ?? DEFAULT_LISTEN_BACKLOG, queueArgs: s.queueArgs, cgroupParent: s.cgroupParent, baseImage: s.baseImage,
+      ports: s.ports,
+      backlog: s.listenBacklog ?? DEFAULT_LISTEN_BACKLOG,
+      queueArgs: s.queueArgs,
+      queueRuntime: s.queueRuntime ?? 'node',
+      cgroupParent: s.cgroupParent,
+      baseImage: s.baseImage,
       addresses: s.remote?.addresses ?? LOCAL_ADDRESSES,
     }),
   };
@@ -143,12 +151,13 @@ async function packageVersions(id: string, pkgs: string[]): Promise<Record<strin
 }
 
 async function versionsOf(ids: Record<ServiceName, string>): Promise<Record<string, string>> {
-  const [ng, php, my, node, nodeV, engine, c] = await Promise.all([
+  const [ng, php, my, node, nodeV, bunV, engine, c] = await Promise.all([
     packageVersions(ids.nginx, ['nginx']),
     packageVersions(ids['php-fpm'], ['php8.2-fpm', 'php8.2-cli']),
     packageVersions(ids.mysql, ['mariadb-server']),
     packageVersions(ids['queue-server'], ['nodejs']),
     docker(['exec', ids['queue-server'], 'node', '--version'], 30_000),
+    docker(['exec', ids['queue-server'], 'bun', '--version'], 30_000),
     docker(['version', '-f', '{{.Server.Version}}'], 20_000),
     pickCompose(),
   ]);
@@ -159,6 +168,7 @@ async function versionsOf(ids: Record<ServiceName, string>): Promise<Record<stri
     mariadb: my['mariadb-server'] ?? '?',
     node: nodeV.stdout.trim(),
     'node-deb': node.nodejs ?? '?',
+    bun: bunV.stdout.trim(),
     'docker-engine': engine.stdout.trim(),
     compose: c.label,
   };
@@ -207,14 +217,27 @@ async function stackInfo(state: DockerState, requireAll: boolean): Promise<Stack
         `(${rc.version}, cpu: ${rc.cpu}, memory: ${rc.memory ?? 'unlimited'} on that host), set up and read through ${state.remote.host.engine}`,
     };
   } else if (pids.length > 0) {
-    const all = await Promise.all(pids.map((p) => limitsOfPid(p)));
+    // Each container has its own memory limit (mem_limit) below the shared parent: the stack's budget is the
+    // parent's, the service's own is the one below it.
+    const atParent = (m: { cgroup: string }) => m.cgroup.endsWith(`/${state.cgroupParent}`);
+    const all = (await Promise.all(pids.map((p) => limitsOfPid(p)))).map((l) => {
+      const parent = l.memoryLimits.find(atParent);
+      return parent ? { ...l, memoryBytes: parent.bytes, memoryCgroup: parent.cgroup, usageDirs: { cpuacct: l.usageDirs?.cpuacct ?? null, memory: parent.cgroup } } : l;
+    });
     const first = all[0]!;
     const shared = all.every((l) => l.cpuCgroup === first.cpuCgroup && l.memoryCgroup === first.memoryCgroup);
+    const serviceMemoryBytes: Record<string, number> = {};
+    for (const s of services) {
+      if (s.pid === null) continue;
+      const own = all[pids.indexOf(s.pid)]?.memoryLimits.find((m) => !atParent(m) && m.cgroup.includes(`/${state.cgroupParent}/`));
+      if (own) serviceMemoryBytes[s.name] = own.bytes;
+    }
     limits = {
       cgroup: first.cgroup,
       cgroupVersion: first.cgroupVersion,
       cpus: first.cpus,
       memoryBytes: first.memoryBytes,
+      serviceMemoryBytes,
       cpuQuotaUs: first.cpuQuotaUs ?? null,
       cpuPeriodUs: first.cpuPeriodUs ?? null,
       cpuWeight: first.cpuWeight ?? null,
@@ -257,6 +280,7 @@ async function stackInfo(state: DockerState, requireAll: boolean): Promise<Stack
       ...webTierConfig(sources.nginxConf, sources.fpmConf),
       mysql: { conf: 'mysql/my.cnf' },
       queueArgs: state.queueArgs,
+      queueRuntime: state.queueRuntime ?? 'node',
       listen: { backlog: state.listenBacklog ?? DEFAULT_LISTEN_BACKLOG },
       budget: state.budget,
       images: Object.fromEntries(SERVICES.map((s) => [s, `eserver-lab/${s}:latest`])),
@@ -309,9 +333,6 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
   if (opts.queueImpl && opts.queueImpl !== 'ts') {
     throw new Error(`the ${opts.queueImpl} queue server has no container image: run it with --runtime native (RUNTIME=native)`);
   }
-  if (opts.queueRuntime && opts.queueRuntime !== 'node') {
-    throw new Error(`the Docker images run the queue server on Node only, not on ${opts.queueRuntime}: run it with --runtime native (RUNTIME=native)`);
-  }
   if (opts.queueEntry && resolve(opts.queueEntry) !== sources.queueCli) {
     throw new Error(`the queue-server image runs the repo's own build; another entry (${opts.queueEntry}) needs --runtime native (RUNTIME=native)`);
   }
@@ -332,9 +353,6 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
       `cgroup ${host.cgroup.version} (${host.cgroup.driver}); the stack listens on ${remote.addresses.listen}, reached from ${remote.addresses.client}`);
   }
   const r = await resolveStack('docker', opts, defaultDockerRunDir, process.env, remote ? { cpu_model: remote.host.cpu_model, cores: remote.host.cores, label: `stack host ${remote.host.name}` } : undefined);
-  if (r.queueRuntime !== 'node') {
-    throw new Error(`the Docker images run the queue server on Node only, not on ${r.queueRuntime} (QUEUE_RUNTIME): run it with --runtime native (RUNTIME=native)`);
-  }
   const { runDir, ports } = r;
   const old = await readState(runDir);
   if (old) {
@@ -353,6 +371,7 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
     budget: { cpus: r.budget.cpus, memory: r.budget.memory },
     use: r.budget.use,
     queueArgs: r.queueArgs,
+    queueRuntime: r.queueRuntime,
     // network_mode: host: the sysctls are the host's, set (or printed) as natively; a remote host's are set
     // through its engine with the parent cgroup, below.
     listenBacklog: remote ? r.listenBacklog : prepareListenQueues(r.listenBacklog, log).backlog,

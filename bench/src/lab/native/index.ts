@@ -13,6 +13,7 @@ import {
   cgroupExists,
   cgroupPids,
   createBudgetCgroup,
+  createServiceMemoryGroups,
   readLimits,
   removeCgroup,
   type CgroupRecord,
@@ -139,7 +140,15 @@ async function setUpCgroup(budget: ResolvedBudget, log: (l: string) => void) {
     const rec = await createBudgetCgroup(`eserver-lab-${process.pid}-${Date.now().toString(36)}`, budget);
     // What was applied, as the kernel holds it, and where the figure came from.
     const limits: AppliedLimits = { ...(await readLimits(rec)), calibration: budget.use };
-    return { rec, limits };
+    // Each service's own memory limit below the shared budget, as the Compose file gives each container.
+    let services: Record<ServiceName, CgroupRecord> | null = null;
+    try {
+      services = await createServiceMemoryGroups(rec, budget.serviceMemoryBytes);
+      limits.serviceMemoryBytes = { ...budget.serviceMemoryBytes };
+    } catch (err) {
+      log(`lab: warning: no per-service memory limits (${(err as Error).message}); the services share the stack's ${budget.memory} only`);
+    }
+    return { rec, limits, services };
   } catch (err) {
     if (!(err instanceof CgroupUnavailable)) throw err;
     const note = `UNLIMITED: ${err.message}. The stack runs without the ${budget.cpus}-CPU/${budget.memory} budget.`;
@@ -147,7 +156,7 @@ async function setUpCgroup(budget: ResolvedBudget, log: (l: string) => void) {
     log(`lab: WARNING ${note}`);
     log('!'.repeat(100));
     const limits: AppliedLimits = { cgroup: null, cgroupVersion: null, cpus: null, memoryBytes: null, calibration: budget.use, note };
-    return { rec: null as CgroupRecord | null, limits };
+    return { rec: null as CgroupRecord | null, limits, services: null };
   }
 }
 
@@ -225,12 +234,14 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
   if (haveMyCnf) await renderFile(sources.myCnf, conf.my, tokens);
   else log(`lab: warning: ${sources.myCnf} is missing; MariaDB runs with its built-in defaults`);
 
-  const { rec: cgroup, limits } = await setUpCgroup(r.budget, log);
+  const { rec: cgroup, limits, services: serviceGroups } = await setUpCgroup(r.budget, log);
   const queueImpl = r.queueImpl;
   const versionsP = Promise.all([
     versionOf(bins.nginx, ['-v'], /nginx\/(\S+)/),
     versionOf(bins.phpFpm, ['-v'], /PHP (\S+)/),
     versionOf(bins.mariadbd, ['--version'], /Ver (\S+)/),
+    // The queue server's own runtime (node's is this process's, recorded below).
+    r.queueImpl === 'ts' && r.queueRuntime === 'bun' ? versionOf(bins.queueRuntime, ['--version'], /^(\S+)/) : Promise.resolve(null),
   ]);
   const state: LabState = {
     runtime: 'native',
@@ -263,7 +274,7 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
     const out = join(runDir, 'logs', `${name}.out`);
     // Every service restarts when it exits, as under systemd's Restart=always or Compose's restart: always.
     const files = { statusFile: join(runDir, 'supervise', `${name}.json`), logFile: join(runDir, 'logs', `${name}.supervisor.log`) };
-    const { child: proc, supervisor } = await spawnSupervised(name, argv, out, cgroup, files, env);
+    const { child: proc, supervisor } = await spawnSupervised(name, argv, out, serviceGroups?.[name] ?? cgroup, files, env);
     const rec: ServiceRecord = { ...proc, name, ports: svcPorts, logFile, supervisor };
     state.services.push(rec);
     await writeState(state);
@@ -400,8 +411,8 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
     await waitHealthy('nginx', ng.proc, ng.logs, () => checkHealth(healthCheck('nginx', ports)), healthMs, signal);
     log(`lab: nginx up on ${LOOPBACK}:${ports.http} (pid ${ng.proc.pid}) (${took()})`);
 
-    const [nginxV, phpV, mariaV] = await versionsP;
-    state.versions = { ...state.versions, nginx: nginxV, php: phpV, mariadb: mariaV };
+    const [nginxV, phpV, mariaV, bunV] = await versionsP;
+    state.versions = { ...state.versions, nginx: nginxV, php: phpV, mariadb: mariaV, ...(bunV !== null ? { bun: bunV } : {}) };
     state.complete = true;
     state.upMs = Date.now() - t0;
     const info = buildInfo(state, new Map(state.services.map((s) => [s.name, true])));
