@@ -19,7 +19,16 @@ import { limitsOfPid } from '../../host/cgroup.js';
 import { resolveStack } from '../resolve.js';
 import type { QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 
-export { dockerEngineAnswers };
+export { dockerEngineAnswers, engine };
+
+/** Why no stack can start: no engine answers where the environment points, said with that place. */
+export function noEngineMessage(): string {
+  const e = engine();
+  return e.remoteHost
+    ? `no Docker engine answers on ${e.host} (${e.via}): is it running, and reachable from here? ` +
+        'The lab does not fall back to an engine or a stack on this machine'
+    : `no Docker engine answers on ${e.host} (${e.via}): start one with 'make docker-engine' (or use --runtime native)`;
+}
 
 export const defaultDockerRunDir = join(repoRoot, 'run', 'lab-docker');
 
@@ -47,6 +56,11 @@ interface DockerState {
   /** Host directory bind-mounted as the queue's journal (UpOptions.journalDir), through an override file. */
   journalDir?: string;
   startedAt: string;
+  /**
+   * The DOCKER_HOST the stack was started on (absent in a state file written before it existed): every later
+   * call for it (down, status, logs) must go there, never to whichever engine the environment names now.
+   */
+  engine?: string;
   /** A stack on a remote engine's host: where it is reached, that host, its parent cgroup there. */
   remote?: { addresses: StackAddresses; host: StackHost; cgroup: RemoteCgroup | null };
 }
@@ -290,12 +304,28 @@ async function stackInfo(state: DockerState, requireAll: boolean): Promise<Stack
   };
 }
 
-async function readState(runDir: string): Promise<DockerState | null> {
+async function readStateFile(runDir: string): Promise<DockerState | null> {
   try {
     return JSON.parse(await readFile(stateFile(runDir), 'utf8')) as DockerState;
   } catch {
     return null;
   }
+}
+
+/**
+ * The stack's state, refused when the environment now names another engine than the one it was started on:
+ * `lab down` without the DOCKER_HOST of a remote `lab up` would take down the same project on the local engine.
+ */
+async function readState(runDir: string): Promise<DockerState | null> {
+  const state = await readStateFile(runDir);
+  const now = dockerHost();
+  if (state?.engine && state.engine !== now) {
+    throw new Error(
+      `the docker stack in ${runDir} (project ${state.project}) runs on the engine ${state.engine}, but this call would go to ${now}: ` +
+        `run it again with DOCKER_HOST=${state.engine} (the lab never sends a stack's calls to another engine)`,
+    );
+  }
+  return state;
 }
 
 async function waitHealthy(state: DockerState, timeoutMs: number): Promise<void> {
@@ -336,9 +366,7 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
   if (opts.queueEntry && resolve(opts.queueEntry) !== sources.queueCli) {
     throw new Error(`the queue-server image runs the repo's own build; another entry (${opts.queueEntry}) needs --runtime native (RUNTIME=native)`);
   }
-  if (!(await dockerEngineAnswers())) {
-    throw new Error(`no Docker engine answers on ${dockerHost()}: start one with 'make docker-engine' (or use --runtime native)`);
-  }
+  if (!(await dockerEngineAnswers())) throw new Error(noEngineMessage());
   if (!existsSync(sources.queueCli)) {
     throw new Error(`the queue server is not built (${sources.queueCli} missing): run 'make build'`);
   }
@@ -377,6 +405,7 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
     listenBacklog: remote ? r.listenBacklog : prepareListenQueues(r.listenBacklog, log).backlog,
     ...(r.journalDir ? { journalDir: r.journalDir } : {}),
     startedAt: new Date().toISOString(),
+    engine: dockerHost(),
     ...(remote ? { remote: { ...remote, cgroup: null } } : {}),
   };
   // Refuses, before anything is built or started, a command line that cannot pass through compose.
