@@ -27,7 +27,7 @@ import { Sampler, type Sample } from '../metrics/sampler.js';
 import type { Profile } from '../plan/profiles.js';
 import { logStep, progressLine } from './progress.js';
 import { setupLabel, type QueueSetup } from '../plan/queue-matrix.js';
-import { mismatch, observeQueueServer } from '../results/queue-observed.js';
+import { mismatch, observeQueueServer, observeRemoteQueueServer } from '../results/queue-observed.js';
 import type { ResultDoc } from '../results/types.js';
 import { findWebbench, runWebbench } from '../load/webbench.js';
 import { repoRoot } from '@eserver-lab/common/repo-root';
@@ -305,7 +305,12 @@ async function openCell(c: CellSpec, all: readonly CellSpec[], external?: string
   const startedAt = new Date().toISOString();
   logStep(`${p.name}: ${p.concurrency} clients, ${p.warmupS} s warm-up + ${p.durationS} s on ${url}${setup ? ` (queue server on ${setupLabel(setup)})` : ''}`);
   // Read back before the load, while the process the stack started is surely the one running.
-  const queueServer = stack ? observeQueueServer(stack, setup) : null;
+  // A stack on a remote engine: over the network (its /metrics) and through that engine (its log).
+  const queueServer = !stack
+    ? null
+    : stack.remote
+      ? await observeRemoteQueueServer(stack, setup, (await import('../lab/docker/index.js')).dockerContainerLog)
+      : observeQueueServer(stack, setup);
   const noDrain = stack !== null && p.queueImpl === 'seed2013';
   let before: Counts | null = null;
   let lengthBefore: number | null = null;

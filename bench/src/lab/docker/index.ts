@@ -493,3 +493,9 @@ export async function dockerLogs(runDir?: string, lines = 40, service?: string):
   const r = await compose(state.project, ['logs', '--no-color', `--tail=${lines}`, ...(service ? [service] : [])], composeEnv(state), 60_000);
   return r.stdout + r.stderr;
 }
+
+/** A container's whole output (stdout and stderr), through the lab's engine: a remote stack's log is read so. */
+export async function dockerContainerLog(id: string): Promise<string> {
+  const r = await docker(['logs', id], 30_000);
+  return r.stdout + r.stderr;
+}
