@@ -95,6 +95,8 @@ export function chooseBudget(o: {
   /** --cpus: a number, or 'all' for the whole machine on purpose. */
   explicitCpus?: number | 'all';
   explicitPeriodUs?: number;
+  /** What makes a calibration for that CPU model (default: make calibrate here). */
+  howToCalibrate?: string;
 }): Budget {
   const rel = (f: string) => path.relative(o.repoRoot, f);
   if (o.explicitCpus === 'all') {
@@ -135,7 +137,7 @@ export function chooseBudget(o: {
     periodUs: o.explicitPeriodUs,
     use: {
       file: null, cpu_model: o.cpuModel, cpus: null, quota_us: null, period_us: null,
-      note: `WHOLE MACHINE (${o.hostCpus} CPUs), not the emulated 2013 box: ${why}. Run 'make calibrate' (or 'make bench CALIBRATE=1')`,
+      note: `WHOLE MACHINE (${o.hostCpus} CPUs), not the emulated 2013 box: ${why}. ${o.howToCalibrate ?? "Run 'make calibrate' (or 'make bench CALIBRATE=1')"}`,
     },
   };
 }
@@ -157,6 +159,8 @@ export function stackBudget(o: { cpus?: number | 'all'; cpuPeriodUs?: number; ho
   const b = chooseBudget({
     repoRoot, cpuModel: m.cpu_model, hostCpus: m.cores, found: readCalibration(repoRoot, m.cpu_model),
     explicitCpus: o.cpus, explicitPeriodUs: o.cpuPeriodUs,
+    // make calibrate measures the machine it runs on (the 2013-style stack has no image): the file must come from that host.
+    ...(o.host ? { howToCalibrate: 'Run make calibrate on that host and copy its results/calibration file here (one per CPU model)' } : {}),
   });
   return o.host ? { ...b, use: { ...b.use, note: `${o.host.label}: ${b.use.note}` } } : b;
 }
