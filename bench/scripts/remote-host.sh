@@ -10,6 +10,8 @@
 #                                               shares, memory; v2 cpu.max, cpu.weight, memory.max), raise the
 #                                               listen-queue sysctls to MIN; print what the kernel now holds
 #   remove DIR...                               remove the parent's directories (after the containers are gone)
+#   listen                                      (with --network host) the host's /proc/net/netstat, then a line
+#                                               "sysctl SOMAXCONN TCP_MAX_SYN_BACKLOG": its listen queues
 set -euo pipefail
 CG=/sys/fs/cgroup
 die() { echo "remote-host: $*" >&2; exit 1; }
@@ -87,9 +89,15 @@ facts() {
   printf '{"cpu_model":"%s"}\n' "${model:-unknown}"
 }
 
+listen() {
+  cat /proc/net/netstat
+  echo "sysctl $(cat /proc/sys/net/core/somaxconn) $(cat /proc/sys/net/ipv4/tcp_max_syn_backlog)"
+}
+
 case "${1:-}" in
   facts) facts;;
+  listen) listen;;
   setup) shift; [ "$#" -eq 6 ] || die "usage: setup QUOTA PERIOD SHARES WEIGHT MEM MIN"; setup "$@";;
   remove) shift; remove "$@";;
-  *) die "usage: facts | setup QUOTA PERIOD SHARES WEIGHT MEM MIN | remove DIR...";;
+  *) die "usage: facts | setup QUOTA PERIOD SHARES WEIGHT MEM MIN | remove DIR... | listen";;
 esac

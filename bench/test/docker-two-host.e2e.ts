@@ -113,7 +113,7 @@ else describe('two hosts: the stack on a second Docker engine in a network names
     test('every docker and compose call went to the second engine, none to a local one', () => {
       const all = readDockerCalls(calls);
       // compose up/down, the stats the samples came from (dial-stdio), the remote host's cgroup and facts.
-      for (const what of [/^-f .* up -d/, /^-f .* down/, /^system dial-stdio/, /^run -i --rm .* setup /, /^run -i --rm .* remove /]) {
+      for (const what of [/^-f .* up -d/, /^-f .* down/, /^system dial-stdio/, /^run -i --rm .* setup /, /^run -i --rm .* remove /, /^run -i --rm .* listen$/, /^logs /]) {
         assert.ok(all.some((c) => what.test(c.args)), `a call ${what} was made (${all.length} calls)`);
       }
       assert.deepEqual(callsElsewhere(all, host), [], 'calls with another engine');
@@ -151,6 +151,12 @@ else describe('two hosts: the stack on a second Docker engine in a network names
       assert.ok((doc.cpu_budget?.stack.cpu_s ?? 0) > 0, 'the stack\'s CPU over the window, from its engine');
       // The budget: this CPU model's calibration, said to be the stack host's, or the whole of that machine.
       assert.match(doc.limits?.calibration?.note ?? '', new RegExp(`^stack host ${h.name}: `));
+    });
+
+    test('the listen queues are the stack host\'s, read through its engine; the SYN retransmits the generator\'s', () => {
+      assert.equal(doc.listen_queues?.stack_host, `the stack host ${doc.stack_host?.name}`);
+      assert.ok(Number.isInteger(doc.listen_queues?.counters.ListenOverflows) && Number.isInteger(doc.listen_queues?.sysctl['net.core.somaxconn']));
+      assert.match(text, /^Listen queues: .*ListenDrops \d+ \(the stack host [^)]+\), TCPSynRetrans \d+ \(the generator's host\)$/m);
     });
 
     test('the queue server\'s runtime and fsync policy were read back over the network and through the engine', () => {

@@ -200,3 +200,23 @@ test('watchListenQueues records the stack\'s backlog, the sysctls and its own li
   assert.deepEqual(r.sysctl, readListenSysctls());
   assert.match(listenLine(r), /^Listen queues: backlog 1, somaxconn \d+, tcp_max_syn_backlog \d+; ListenOverflows \d+, ListenDrops \d+, TCPSynRetrans \d+ \(whole machine\); this stack's listeners dropped nginx 0, php-fpm [1-9]\d*$/);
 });
+
+test("a stack on another host: its sysctls and its listeners' overflows are that host's, the SYN retransmits the generator's", async () => {
+  // The stack's host as its engine shows it: two readings, 5 overflows and 7 drops apart.
+  const readings = [
+    { counters: { ListenOverflows: 10, ListenDrops: 20, TCPSynRetrans: 1000 }, sysctl: { 'net.core.somaxconn': 4096, 'net.ipv4.tcp_max_syn_backlog': 2048 } },
+    { counters: { ListenOverflows: 15, ListenDrops: 27, TCPSynRetrans: 5000 }, sysctl: { 'net.core.somaxconn': 4096, 'net.ipv4.tcp_max_syn_backlog': 2048 } },
+  ];
+  let n = 0;
+  const watch = await watchListenQueues({ listen: { backlog: 65535 } }, null, { where: 'the stack host srv1', read: async () => readings[n++]! });
+  const r = await watch();
+  assert.equal(n, 2, 'read before and after');
+  assert.deepEqual(r.sysctl, readings[1]!.sysctl, "the stack host's limits, not this machine's");
+  assert.equal(r.effective_backlog, 4096, "capped by that host's somaxconn");
+  assert.equal(r.counters.ListenOverflows, 5);
+  assert.equal(r.counters.ListenDrops, 7);
+  // A client's SYN is retransmitted by the client's kernel: this machine's count, not the 4000 of the stack's host.
+  assert.notEqual(r.counters.TCPSynRetrans, 4000);
+  assert.equal(r.listener_drops, null);
+  assert.match(listenLine(r), /ListenOverflows 5, ListenDrops 7 \(the stack host srv1\), TCPSynRetrans (\d+|\?) \(the generator's host\)$/);
+});

@@ -20,7 +20,7 @@ import { runLoadsTogether, type ChildLoadOptions } from '../load/in-child.js';
 import { runKeepalive } from '../load/keepalive.js';
 import { summaryLines } from '../load/report-lines.js';
 import { webbenchFigures, webbenchLines } from '../load/summary.js';
-import { listenLine, watchListenQueues } from '../metrics/listen-queues.js';
+import { listenLine, watchListenQueues, type ListenSource } from '../metrics/listen-queues.js';
 import { lossCheck, lossLine, readCounts, type Counts } from '../check/loss-check.js';
 import { cpuBusyBefore, machineInfo } from '../host/machine.js';
 import { Sampler, type Sample } from '../metrics/sampler.js';
@@ -299,6 +299,13 @@ interface OpenCell extends CellSpec {
   listenWatch: Awaited<ReturnType<typeof watchListenQueues>>;
 }
 
+/** Where a remote stack's listen queues are read: its host, through its engine (lab/docker/remote-host.ts). */
+async function remoteListenSource(stack: StackInfo): Promise<ListenSource> {
+  const { remoteListenState } = await import('../lab/docker/remote-host.js');
+  const image = String(stack.config.baseImage);
+  return { where: `the stack host ${stack.remote!.host.name}`, read: () => remoteListenState(image) };
+}
+
 async function openCell(c: CellSpec, all: readonly CellSpec[], external?: string): Promise<OpenCell> {
   const { p, setup, stack } = c;
   const url = stack ? pageUrl(stack, p) : external!;
@@ -335,8 +342,8 @@ async function openCell(c: CellSpec, all: readonly CellSpec[], external?: string
     queue: stack ? { host: stack.queue.host, metricsPort: stack.queue.metricsPort } : null,
     probe,
   });
-  // A remote stack's listeners are not this host's: only this host's (the generator's) counters are read.
-  const listenWatch = await watchListenQueues(stack ? stack.config : null, stack && !stack.remote ? stack.services : null);
+  // A remote stack's listen queues are its host's, read through its engine; the SYN retransmits stay this host's.
+  const listenWatch = await watchListenQueues(stack ? stack.config : null, stack ? stack.services : null, stack?.remote ? await remoteListenSource(stack) : undefined);
   return { ...c, url, startedAt, queueServer, before, lengthBefore, busyBefore, sampler, probe, listenWatch };
 }
 
