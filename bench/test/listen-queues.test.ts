@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { renderTemplate } from '@eserver-lab/common/render';
 import { sources } from '../src/lab/paths.js';
 import { effectiveBacklog, ensureListenSysctls, parseListenBacklog, planListenSysctls, readListenSysctls, sysctlCommand } from '../src/host/sysctl.js';
-import { listenLine, watchListenQueues } from '../src/metrics/listen-queues.js';
+import { listenLine, parseRemoteListen, watchListenQueues } from '../src/metrics/listen-queues.js';
 import { listenerDrops, parseSsListeners } from '../src/metrics/listener-drops.js';
 import { counterDelta, listenCounters, parseNetstat, readListenCounters } from '../src/metrics/netstat.js';
 import { DEFAULT_LISTEN_BACKLOG, runLayout, stackTokens } from '@eserver-lab/common/stack-spec';
@@ -219,4 +219,11 @@ test("a stack on another host: its sysctls and its listeners' overflows are that
   assert.notEqual(r.counters.TCPSynRetrans, 4000);
   assert.equal(r.listener_drops, null);
   assert.match(listenLine(r), /ListenOverflows 5, ListenDrops 7 \(the stack host srv1\), TCPSynRetrans (\d+|\?) \(the generator's host\)$/);
+});
+
+test("parseRemoteListen: a host's /proc/net/netstat and its sysctl line, as remote-host.sh listen prints them", () => {
+  const r = parseRemoteListen(`${NETSTAT}sysctl 65535 2048\n`);
+  assert.deepEqual(r.counters, { ListenOverflows: 10, ListenDrops: 12, TCPSynRetrans: 7 });
+  assert.deepEqual(r.sysctl, { 'net.core.somaxconn': 65535, 'net.ipv4.tcp_max_syn_backlog': 2048 });
+  assert.throws(() => parseRemoteListen(NETSTAT), /no sysctl line/);
 });

@@ -4,7 +4,7 @@
 // 3 s, 7 s... of idle backoff, and the figure then swings with the backoff instead of with the stack.
 import { effectiveBacklog, readListenSysctls, type ListenSysctl } from '../host/sysctl.js';
 import { listenerDrops } from './listener-drops.js';
-import { counterDelta, readListenCounters, type ListenCounters } from './netstat.js';
+import { counterDelta, listenCounters, parseNetstat, readListenCounters, type ListenCounters } from './netstat.js';
 
 export interface ListenQueuesRecord {
   sysctl: Record<ListenSysctl, number | null>;
@@ -41,6 +41,18 @@ const LISTENING_SERVICES = ['nginx', 'php-fpm', 'queue-server'];
 export function stackBacklog(config: Record<string, unknown> | null | undefined): number | null {
   const listen = config?.['listen'] as { backlog?: unknown } | undefined;
   return typeof listen?.backlog === 'number' ? listen.backlog : null;
+}
+
+/** What remote-host.sh `listen` prints (a host's /proc/net/netstat, then "sysctl SOMAXCONN SYN_BACKLOG"), parsed. */
+export function parseRemoteListen(text: string): Awaited<ReturnType<ListenSource['read']>> {
+  const i = text.lastIndexOf('\nsysctl ');
+  if (i < 0) throw new Error(`no sysctl line in the stack host's listen state: ${JSON.stringify(text.slice(-80))}`);
+  const [somaxconn, syn] = text.slice(i + '\nsysctl '.length).trim().split(/\s+/).map(Number);
+  const num = (n: number | undefined) => (n !== undefined && Number.isInteger(n) ? n : null);
+  return {
+    counters: listenCounters(parseNetstat(text.slice(0, i))),
+    sysctl: { 'net.core.somaxconn': num(somaxconn), 'net.ipv4.tcp_max_syn_backlog': num(syn) },
+  };
 }
 
 /**

@@ -20,7 +20,7 @@ import { runLoadsTogether, type ChildLoadOptions } from '../load/in-child.js';
 import { runKeepalive } from '../load/keepalive.js';
 import { summaryLines } from '../load/report-lines.js';
 import { webbenchFigures, webbenchLines } from '../load/summary.js';
-import { listenLine, watchListenQueues, type ListenSource } from '../metrics/listen-queues.js';
+import { listenLine, parseRemoteListen, watchListenQueues, type ListenSource } from '../metrics/listen-queues.js';
 import { lossCheck, lossLine, readCounts, type Counts } from '../check/loss-check.js';
 import { cpuBusyBefore, machineInfo } from '../host/machine.js';
 import { Sampler, type Sample } from '../metrics/sampler.js';
@@ -301,9 +301,9 @@ interface OpenCell extends CellSpec {
 
 /** Where a remote stack's listen queues are read: its host, through its engine (lab/docker/remote-host.ts). */
 async function remoteListenSource(stack: StackInfo): Promise<ListenSource> {
-  const { remoteListenState } = await import('../lab/docker/remote-host.js');
+  const { remoteListenText } = await import('../lab/docker/remote-host.js');
   const image = String(stack.config.baseImage);
-  return { where: `the stack host ${stack.remote!.host.name}`, read: () => remoteListenState(image) };
+  return { where: `the stack host ${stack.remote!.host.name}`, read: async () => parseRemoteListen(await remoteListenText(image)) };
 }
 
 async function openCell(c: CellSpec, all: readonly CellSpec[], external?: string): Promise<OpenCell> {

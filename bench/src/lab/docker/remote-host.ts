@@ -13,8 +13,6 @@ import { repoRoot } from '../paths.js';
 import { docker, dockerEnv } from './exec.js';
 import { sharesToWeight } from '../../host/cgroup.js';
 import type { StackAddresses } from '@eserver-lab/common/stack-spec';
-import { listenCounters, parseNetstat, type ListenCounters } from '../../metrics/netstat.js';
-import type { ListenSysctl } from '../../host/sysctl.js';
 import type { StackHost } from '../types.js';
 
 const helperScript = join(repoRoot, 'bench', 'scripts', 'remote-host.sh');
@@ -135,16 +133,10 @@ export async function addressesToward(remoteHost: string): Promise<StackAddresse
 }
 
 /**
- * The listen queues of the engine's host: its TcpExt counters and listen sysctls, read in a one-off container
- * on its host network (runHelper's --network host: that host's network namespace, not this machine's).
+ * The listen queues of the engine's host as remote-host.sh `listen` prints them (its /proc/net/netstat, then
+ * its listen sysctls), read in a one-off container on its host network: that host's network namespace, not
+ * this machine's. metrics/listen-queues.ts parses it.
  */
-export async function remoteListenState(image: string): Promise<{ counters: ListenCounters | null; sysctl: Record<ListenSysctl, number | null> }> {
-  const out = await runHelper(image, [], ['listen'], 30_000);
-  const i = out.lastIndexOf('\nsysctl ');
-  const [somaxconn, syn] = out.slice(i + '\nsysctl '.length).trim().split(/\s+/).map(Number);
-  const num = (n: number | undefined) => (n !== undefined && Number.isFinite(n) ? n : null);
-  return {
-    counters: listenCounters(parseNetstat(out.slice(0, i))),
-    sysctl: { 'net.core.somaxconn': num(somaxconn), 'net.ipv4.tcp_max_syn_backlog': num(syn) },
-  };
+export function remoteListenText(image: string): Promise<string> {
+  return runHelper(image, [], ['listen'], 30_000);
 }
