@@ -16,13 +16,10 @@
 # Names and addresses follow from the checkout's path (8 hex of its hash), so two checkouts get two
 # engines; ESL_REMOTE_NET=198.18.N or 198.19.N picks the /30 (198.18.N.0/30) by hand.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-RUN="$ROOT/run/docker-remote"
-DATA="$RUN/data"
-PIDFILE="$RUN/dockerd.pid"
+# ROOT, HASH, engine_files, alive, answers, procs_naming.
+source "$(dirname "${BASH_SOURCE[0]}")/engine-common.sh"
+engine_files docker-remote
 PROXY_PIDFILE="$RUN/apt-proxy.pid"
-LOG="$RUN/dockerd.log"
-HASH="$(printf '%s' "$ROOT" | sha1sum | cut -c1-8)"
 NS="esl-remote-$HASH"
 VETH_HOST="eslr$HASH"
 VETH_NS="eslp$HASH"
@@ -39,18 +36,9 @@ BASE_TAG="eserver-lab/bookworm-base:latest"
 
 die() { echo "docker-engine-remote: $*" >&2; exit 1; }
 say() { echo "docker-engine-remote: $*"; }
-alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
-answers() { timeout 5 docker info >/dev/null 2>&1; }
 pid_of() { [ -f "$1" ] && cat "$1" || true; }
 ns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qx "$NS"; }
 link_exists() { ip link show "$1" >/dev/null 2>&1; }
-procs_naming() { # pids whose command line contains $1 (this engine's own paths only)
-  local p
-  for p in /proc/[0-9]*; do
-    { tr '\0' ' ' < "$p/cmdline"; } 2>/dev/null | grep -qF -- "$1" && [ "${p#/proc/}" != "$$" ] && [ "${p#/proc/}" != "$BASHPID" ] && echo -n "${p#/proc/} "
-  done
-  return 0
-}
 # The hosts of this machine's apt sources: the only ones the proxy forwards to.
 apt_hosts() {
   { cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null || true; } |
