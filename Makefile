@@ -28,8 +28,9 @@ BENCH_ARGS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(CONCURRENCY),--concurr
              $(if $(REPEAT),--repeat $(REPEAT)) $(if $(LISTEN_BACKLOG),--listen-backlog $(LISTEN_BACKLOG)) \
              $(if $(QUEUE_RUNTIMES),--queue-runtime $(QUEUE_RUNTIMES)) $(if $(FSYNC),--fsync $(FSYNC))
 
-.PHONY: all setup deps build test fuzz bench calibrate bench-proto bench-ci bench-baseline bench-gate-accept bench-gate-power chaos report \
-        lab-up lab-down lab-status lab-logs docker-base docker-engine docker-engine-stop clean
+.PHONY: all setup deps build test test-two-host fuzz bench calibrate bench-proto bench-ci bench-baseline bench-gate-accept bench-gate-power chaos report \
+        lab-up lab-down lab-status lab-logs docker-base docker-engine docker-engine-stop \
+        docker-engine-remote docker-engine-remote-stop clean
 
 all: build
 
@@ -51,6 +52,12 @@ build: deps
 
 test: setup build
 	@bash .ci/test-all.sh
+
+# Two hosts on this machine (issue 25): make bench RUNTIME=docker PROFILE=smoke against a second Docker engine
+# in a network namespace of its own (docker-engine-remote), Ctrl-C included; root. Not in `make test`: a fresh
+# clone first builds that engine's base and images (about 2 minutes more). .ci/run runs it before make test.
+test-two-host: setup build
+	@bash .ci/test-all.sh bench/dist/test/docker-two-host.e2e.js
 
 # Frame fuzz of the queue server on loopback: 1M well-formed frames (maximum-size, escape-heavy ones
 # among them) plus garbage connections; reports RSS. ARGS e.g. --frames 100000 --seed 7
@@ -116,6 +123,14 @@ docker-engine:
 
 docker-engine-stop:
 	@bash bench/scripts/docker-engine.sh stop
+
+# A second Docker host on this machine (a dockerd in a network namespace of its own, reached over TCP on a
+# veth pair in 198.18.0.0/15): point the lab at it with make bench RUNTIME=docker DOCKER_HOST=<what it prints>.
+docker-engine-remote: build
+	@bash bench/scripts/docker-engine-remote.sh start
+
+docker-engine-remote-stop:
+	@bash bench/scripts/docker-engine-remote.sh stop
 
 clean:
 	rm -rf */dist */tsconfig.tsbuildinfo

@@ -4,7 +4,8 @@
 # --build-arg BASE_IMAGE=eserver-lab/bookworm-base:latest (their default is debian:bookworm-slim, for
 # machines that reach a registry). Skips when the image exists (FORCE=1 rebuilds).
 #
-# Env: DOCKER_HOST (defaults to the lab engine's socket), BASE_IMAGE_TAG, DEBIAN_MIRROR, FORCE.
+# Env: DOCKER_HOST (defaults to the lab engine's socket), BASE_IMAGE_TAG, DEBIAN_MIRROR, FORCE, and APT_PROXY
+# (an http:// proxy the image's apt goes through: the second engine of docker-engine-remote.sh has no other way out).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 TAG="${BASE_IMAGE_TAG:-eserver-lab/bookworm-base:latest}"
@@ -60,6 +61,10 @@ if [ -n "$SECURITY" ]; then
   echo "deb $SECURITY bookworm-security main" >> "$DIR/etc/apt/sources.list"
 else
   echo "docker-base: no security mirror in this machine's apt sources (DEBIAN_SECURITY_MIRROR sets one); the images get bookworm and bookworm-updates only"
+fi
+if [ -n "${APT_PROXY:-}" ]; then
+  echo "Acquire::http::Proxy \"$APT_PROXY\";" > "$DIR/etc/apt/apt.conf.d/01eserver-lab-proxy"
+  echo "docker-base: the image's apt goes through $APT_PROXY"
 fi
 # As in debian:bookworm-slim: no docs, man pages or translations. And dpkg without an fsync per file
 # (what Debian's own image builders set for containers): the image builds unpack several hundred files.

@@ -15,26 +15,14 @@
 # runtime state) must be short because unix socket paths are limited to 108 bytes, so it lives in
 # /run/esl-docker-<8 hex of the repo path>: short, and distinct for each checkout.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-RUN="$ROOT/run/docker"
-DATA="$RUN/data"
+# ROOT, HASH, engine_files, alive, answers, procs_naming.
+source "$(dirname "${BASH_SOURCE[0]}")/engine-common.sh"
+engine_files docker
 SOCK="$RUN/docker.sock"
-PIDFILE="$RUN/dockerd.pid"
-LOG="$RUN/dockerd.log"
-HASH="$(printf '%s' "$ROOT" | sha1sum | cut -c1-8)"
 EXEC_ROOT="/run/esl-docker-$HASH"
 export DOCKER_HOST="unix://$SOCK"
 die() { echo "docker-engine: $*" >&2; exit 1; }
-alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
-answers() { timeout 5 docker info >/dev/null 2>&1; }
 dockerd_pid() { [ -f "$PIDFILE" ] && cat "$PIDFILE" || true; }
-procs_naming() { # pids whose command line contains $1 (this engine's own paths only)
-  local p
-  for p in /proc/[0-9]*; do
-    { tr '\0' ' ' < "$p/cmdline"; } 2>/dev/null | grep -qF -- "$1" && [ "${p#/proc/}" != "$$" ] && [ "${p#/proc/}" != "$BASHPID" ] && echo -n "${p#/proc/} "
-  done
-  return 0
-}
 children_of() { cat /proc/"$1"/task/*/children 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9]+$' || true; }
 
 start() {

@@ -97,7 +97,12 @@ program
       const { runCalibration } = await import('./calibrate/run.js');
       const cal = await runCalibration({ runtime: opts.runtime === 'docker' ? 'docker' : 'native' });
       if (!cal.found) logStep(`calibration found no quota (${cal.reason}); the bench runs on the whole machine`);
-    } else if (!opts.url && opts.cpus === undefined && opts.runtime !== 'docker') {
+    } else if (await (async () => {
+      const { coarseCalibrationWanted } = await import('./calibrate/coarse.js');
+      // Asked of the engine only for auto: native runs here whatever DOCKER_HOST says.
+      const remoteEngine = opts.runtime === 'auto' && (await import('./lab/docker/exec.js')).engine().remoteHost !== null;
+      return coarseCalibrationWanted({ url: opts.url, cpus: opts.cpus, runtime: opts.runtime, remoteEngine });
+    })()) {
       // No whole-machine headline by default: a CPU model with no calibration gets a coarse one first.
       const { coarseCalibrationIfNeeded, coarseCells, measureControlStacks } = await import('./calibrate/coarse.js');
       const { PROFILES } = await import('./plan/profiles.js');

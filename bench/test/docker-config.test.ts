@@ -306,14 +306,16 @@ describe('the stack spec, and nothing else, in the Docker files', () => {
         c.on('exit', (code) => resolve(code ?? -1));
       });
     try {
-      assert.equal(await health(`http ${port} /healthz`), 0);
-      assert.notEqual(await health(`http ${port} /other`), 0, 'a 503 is not healthy');
-      assert.equal(await health(`tcp ${port}`), 0);
+      assert.equal(await health(`http 127.0.0.1 ${port} /healthz`), 0);
+      assert.notEqual(await health(`http 127.0.0.1 ${port} /other`), 0, 'a 503 is not healthy');
+      assert.equal(await health(`tcp 127.0.0.1 ${port}`), 0);
+      // The check goes to the host it names (a remote stack's nginx listens on the engine's address).
+      assert.notEqual(await health(`http 127.0.0.2 ${port} /healthz`), 0, 'nothing listens there');
       assert.equal(await health('unknown 1'), 2);
     } finally {
       srv.close();
     }
-    assert.notEqual(await health(`tcp ${port}`), 0, 'a closed port is not healthy');
+    assert.notEqual(await health(`tcp 127.0.0.1 ${port}`), 0, 'a closed port is not healthy');
   });
 });
 

@@ -11,10 +11,10 @@ import { join } from 'node:path';
 import { renderTemplate } from '@eserver-lab/common/render';
 import { sources } from '../src/lab/paths.js';
 import { effectiveBacklog, ensureListenSysctls, parseListenBacklog, planListenSysctls, readListenSysctls, sysctlCommand } from '../src/host/sysctl.js';
-import { listenLine, watchListenQueues } from '../src/metrics/listen-queues.js';
+import { listenLine, parseRemoteListen, watchListenQueues } from '../src/metrics/listen-queues.js';
 import { listenerDrops, parseSsListeners } from '../src/metrics/listener-drops.js';
 import { counterDelta, listenCounters, parseNetstat, readListenCounters } from '../src/metrics/netstat.js';
-import { DEFAULT_LISTEN_BACKLOG } from '@eserver-lab/common/stack-spec';
+import { DEFAULT_LISTEN_BACKLOG, runLayout, stackTokens } from '@eserver-lab/common/stack-spec';
 import { waitFor } from '@eserver-lab/common/wait';
 
 function fakeProcSys(values: Record<string, string | null>): string {
@@ -94,14 +94,15 @@ test('--listen-backlog: 1-65535, capped by somaxconn in effect', () => {
 });
 
 test('the rendered nginx and php-fpm configs carry the backlog N', () => {
-  const tokens = {
-    RUN_DIR: '/r', DOC_ROOT: '/d', USER: 'u', GROUP: 'g', HTTP_PORT: 8080, FPM_PORT: 9000, QUEUE_PORT: 8888,
-    METRICS_PORT: 9888, MYSQL_PORT: 3307, MYSQL_SOCKET: '/s', MYSQL_DATADIR: '/dd',
-  };
+  // The stack spec's own tokens (a token added to the configs needs no edit here), plus the runtime's three.
+  const tokens = (n: number) => ({
+    ...stackTokens({ layout: runLayout('/r'), ports: { http: 8080, fpm: 9000, queue: 8888, metrics: 9888, mysql: 3307 }, backlog: n }),
+    DOC_ROOT: '/d', USER: 'u', GROUP: 'g',
+  });
   for (const n of [128, 65535]) {
-    const nginx = renderTemplate(readFileSync(sources.nginxConf, 'utf8'), { ...tokens, LISTEN_BACKLOG: n });
+    const nginx = renderTemplate(readFileSync(sources.nginxConf, 'utf8'), tokens(n));
     assert.match(nginx, new RegExp(`^\\s*listen 127\\.0\\.0\\.1:8080 backlog=${n} reuseport;$`, 'm'));
-    const fpm = renderTemplate(readFileSync(sources.fpmConf, 'utf8'), { ...tokens, LISTEN_BACKLOG: n });
+    const fpm = renderTemplate(readFileSync(sources.fpmConf, 'utf8'), tokens(n));
     assert.match(fpm, new RegExp(`^listen\\.backlog = ${n}$`, 'm'));
   }
 });
@@ -198,4 +199,31 @@ test('watchListenQueues records the stack\'s backlog, the sysctls and its own li
   assert.equal(r.effective_backlog, 1);
   assert.deepEqual(r.sysctl, readListenSysctls());
   assert.match(listenLine(r), /^Listen queues: backlog 1, somaxconn \d+, tcp_max_syn_backlog \d+; ListenOverflows \d+, ListenDrops \d+, TCPSynRetrans \d+ \(whole machine\); this stack's listeners dropped nginx 0, php-fpm [1-9]\d*$/);
+});
+
+test("a stack on another host: its sysctls and its listeners' overflows are that host's, the SYN retransmits the generator's", async () => {
+  // The stack's host as its engine shows it: two readings, 5 overflows and 7 drops apart.
+  const readings = [
+    { counters: { ListenOverflows: 10, ListenDrops: 20, TCPSynRetrans: 1000 }, sysctl: { 'net.core.somaxconn': 4096, 'net.ipv4.tcp_max_syn_backlog': 2048 } },
+    { counters: { ListenOverflows: 15, ListenDrops: 27, TCPSynRetrans: 5000 }, sysctl: { 'net.core.somaxconn': 4096, 'net.ipv4.tcp_max_syn_backlog': 2048 } },
+  ];
+  let n = 0;
+  const watch = await watchListenQueues({ listen: { backlog: 65535 } }, null, { where: 'the stack host srv1', read: async () => readings[n++]! });
+  const r = await watch();
+  assert.equal(n, 2, 'read before and after');
+  assert.deepEqual(r.sysctl, readings[1]!.sysctl, "the stack host's limits, not this machine's");
+  assert.equal(r.effective_backlog, 4096, "capped by that host's somaxconn");
+  assert.equal(r.counters.ListenOverflows, 5);
+  assert.equal(r.counters.ListenDrops, 7);
+  // A client's SYN is retransmitted by the client's kernel: this machine's count, not the 4000 of the stack's host.
+  assert.notEqual(r.counters.TCPSynRetrans, 4000);
+  assert.equal(r.listener_drops, null);
+  assert.match(listenLine(r), /ListenOverflows 5, ListenDrops 7 \(the stack host srv1\), TCPSynRetrans (\d+|\?) \(the generator's host\)$/);
+});
+
+test("parseRemoteListen: a host's /proc/net/netstat and its sysctl line, as remote-host.sh listen prints them", () => {
+  const r = parseRemoteListen(`${NETSTAT}sysctl 65535 2048\n`);
+  assert.deepEqual(r.counters, { ListenOverflows: 10, ListenDrops: 12, TCPSynRetrans: 7 });
+  assert.deepEqual(r.sysctl, { 'net.core.somaxconn': 65535, 'net.ipv4.tcp_max_syn_backlog': 2048 });
+  assert.throws(() => parseRemoteListen(NETSTAT), /no sysctl line/);
 });

@@ -38,8 +38,20 @@ export const DEFAULT_LISTEN_BACKLOG = 65535;
 export const DEFAULT_COMPOSE_PROJECT = 'eserver-lab';
 export const DEFAULT_CGROUP_PARENT = 'eserver-lab';
 
-/** Every service listens on the loopback address only. */
+/** Every service listens on the loopback address only, unless the stack runs on another host (below). */
 export const LOOPBACK = '127.0.0.1';
+
+/**
+ * Where a stack is reached from. A stack on this machine: loopback both. A stack on a remote Docker engine
+ * (issue 25): its entry points (nginx, MariaDB, the queue server's metrics) also listen on `listen`, the
+ * address the engine is reached at, and the lab's account may log in from `client`, the address the
+ * generator's host reaches that one from. php-fpm and the queue port stay on loopback: only PHP uses them.
+ */
+export interface StackAddresses {
+  listen: string;
+  client: string;
+}
+export const LOCAL_ADDRESSES: Readonly<StackAddresses> = { listen: LOOPBACK, client: LOOPBACK };
 
 /** Who listens on each port, and how a user picks another: the lab CLI's flag, the config token and Compose variable. */
 export const PORTS: Readonly<Record<keyof LabPorts, { service: ServiceName; flag: string; variable: string }>> = {
@@ -125,9 +137,12 @@ export const SERVICE_MEMORY: Readonly<Record<ServiceName, string>> = {
  */
 export const DATABASE = { user: 'eserver', password: 'eserver', database: 'eserver' } as const;
 
-/** The tokens of mysql/lab-user.sql (the account): the lab's init step and the throwaway MariaDB render it with these. */
-export function accountTokens(): Record<'MYSQL_USER' | 'MYSQL_PASSWORD' | 'MYSQL_DATABASE', string> {
-  return { MYSQL_USER: DATABASE.user, MYSQL_PASSWORD: DATABASE.password, MYSQL_DATABASE: DATABASE.database };
+/**
+ * The tokens of mysql/lab-user.sql (the account, and the one more host it may log in from: a remote stack's
+ * client, else loopback again): the lab's init step and the throwaway MariaDB render it with these.
+ */
+export function accountTokens(clientHost: string = LOOPBACK): Record<'MYSQL_USER' | 'MYSQL_PASSWORD' | 'MYSQL_DATABASE' | 'MYSQL_CLIENT_HOST', string> {
+  return { MYSQL_USER: DATABASE.user, MYSQL_PASSWORD: DATABASE.password, MYSQL_DATABASE: DATABASE.database, MYSQL_CLIENT_HOST: clientHost };
 }
 
 export function mysqlUrl(port: number): string {
@@ -164,22 +179,25 @@ export type RunLayout = ReturnType<typeof runLayout>;
  * The values of the config files' @@TOKENS@@ (bench/src/lab/tokens.md) that follow from the stack: ports,
  * paths, the account. The runtime adds the ones that depend on where it runs (DOC_ROOT, USER, GROUP).
  */
-export function stackTokens(v: { layout: RunLayout; ports: LabPorts; backlog: number }): Record<string, string | number> {
+export function stackTokens(v: { layout: RunLayout; ports: LabPorts; backlog: number; addresses?: StackAddresses }): Record<string, string | number> {
+  const a = v.addresses ?? LOCAL_ADDRESSES;
   return {
     RUN_DIR: v.layout.runDir,
+    LISTEN_HOST: a.listen,
     ...Object.fromEntries((Object.keys(PORTS) as (keyof LabPorts)[]).map((k) => [PORTS[k].variable, v.ports[k]])),
     MYSQL_SOCKET: v.layout.mysqlSocket,
     MYSQL_DATADIR: v.layout.datadir,
     LISTEN_BACKLOG: v.backlog,
-    ...accountTokens(),
+    ...accountTokens(a.client),
   };
 }
 
 /** The queue server's flags (after `node cli.js`). `extra` are the caller's own (fsync policy, test hooks). */
-export function queueServerArgs(v: { ports: LabPorts; journalDir: string; backlog: number; extra?: readonly string[] }): string[] {
+export function queueServerArgs(v: { ports: LabPorts; journalDir: string; backlog: number; extra?: readonly string[]; addresses?: StackAddresses }): string[] {
   return [
     '--host', LOOPBACK,
     '--port', String(v.ports.queue),
+    '--metrics-host', (v.addresses ?? LOCAL_ADDRESSES).listen,
     '--metrics-port', String(v.ports.metrics),
     '--mysql-url', mysqlUrl(v.ports.mysql),
     '--journal-dir', v.journalDir,
@@ -192,7 +210,8 @@ export function queueServerArgs(v: { ports: LabPorts; journalDir: string; backlo
  * mariadbd's flags. The per-run values (paths, port) are flags, so my.cnf needs no token; without the repo's
  * my.cnf (defaultsFile null) /etc/mysql is ignored entirely. --defaults-file must come first.
  */
-export function mariadbdArgs(v: { defaultsFile: string | null; osUser: string; layout: RunLayout; port: number; errorLog?: string }): string[] {
+export function mariadbdArgs(v: { defaultsFile: string | null; osUser: string; layout: RunLayout; port: number; errorLog?: string; addresses?: StackAddresses }): string[] {
+  const listen = (v.addresses ?? LOCAL_ADDRESSES).listen;
   return [
     v.defaultsFile ? `--defaults-file=${v.defaultsFile}` : '--no-defaults',
     `--user=${v.osUser}`,
@@ -202,7 +221,8 @@ export function mariadbdArgs(v: { defaultsFile: string | null; osUser: string; l
     `--tmpdir=${v.layout.mysqlTmp}`,
     ...(v.errorLog ? [`--log-error=${v.errorLog}`] : []),
     `--port=${v.port}`,
-    `--bind-address=${LOOPBACK}`,
+    // The queue server and the health check use loopback; a remote stack's loss check comes in on `listen`.
+    `--bind-address=${listen === LOOPBACK ? LOOPBACK : `${LOOPBACK},${listen}`}`,
   ];
 }
 
@@ -219,25 +239,27 @@ export function nginxArgs(layout: RunLayout, errorLog: string): string[] {
 /**
  * What "healthy" means for each service. Each runtime implements the three kinds: native/health.ts in Node,
  * the images' lab-health script in bash (from healthArgs).
- *  - http: GET 127.0.0.1:port + path answers 200 (nginx's goes through php-fpm: the whole HTTP path);
+ *  - http: GET host:port + path answers 200 (nginx's goes through php-fpm: the whole HTTP path);
  *  - tcp: the port accepts a connection;
  *  - mysql: the lab account opens the lab database (so the schema is loaded and the account exists).
+ * The host is where the service listens: the stack's listen address for nginx and the queue's metrics,
+ * loopback for php-fpm and MariaDB (which listens there too).
  */
 export type HealthCheck =
-  | { kind: 'http'; port: number; path: string }
-  | { kind: 'tcp'; port: number }
-  | { kind: 'mysql'; port: number; user: string; password: string; database: string };
+  | { kind: 'http'; host: string; port: number; path: string }
+  | { kind: 'tcp'; host: string; port: number }
+  | { kind: 'mysql'; host: string; port: number; user: string; password: string; database: string };
 
-export function healthCheck(svc: ServiceName, p: LabPorts): HealthCheck {
+export function healthCheck(svc: ServiceName, p: LabPorts, addresses: StackAddresses = LOCAL_ADDRESSES): HealthCheck {
   switch (svc) {
     case 'mysql':
-      return { kind: 'mysql', port: p.mysql, ...DATABASE };
+      return { kind: 'mysql', host: LOOPBACK, port: p.mysql, ...DATABASE };
     case 'queue-server':
-      return { kind: 'http', port: p.metrics, path: '/healthz' };
+      return { kind: 'http', host: addresses.listen, port: p.metrics, path: '/healthz' };
     case 'php-fpm':
-      return { kind: 'tcp', port: p.fpm };
+      return { kind: 'tcp', host: LOOPBACK, port: p.fpm };
     case 'nginx':
-      return { kind: 'http', port: p.http, path: '/baseline.php' };
+      return { kind: 'http', host: addresses.listen, port: p.http, path: '/baseline.php' };
   }
 }
 
@@ -245,10 +267,10 @@ export function healthCheck(svc: ServiceName, p: LabPorts): HealthCheck {
 export function healthArgs(h: HealthCheck): string[] {
   switch (h.kind) {
     case 'http':
-      return ['http', String(h.port), h.path];
+      return ['http', h.host, String(h.port), h.path];
     case 'tcp':
-      return ['tcp', String(h.port)];
+      return ['tcp', h.host, String(h.port)];
     case 'mysql':
-      return ['mysql', String(h.port), h.user, h.password, h.database];
+      return ['mysql', h.host, String(h.port), h.user, h.password, h.database];
   }
 }

@@ -180,6 +180,17 @@ export function coarseFile(o: CoarseFileOptions): CalibrationFile {
  * that found no quota), calibrate coarsely and write the file, marked coarse; the next run reuses it.
  * Returns the file written, or null when there was nothing to do.
  */
+/**
+ * Whether make bench may calibrate coarsely before its run: only when the run's stacks take the calibrated
+ * budget (no --url, no --cpus) and run on this machine natively, where the 2013-style stack it measures runs
+ * (it has no container image). RUNTIME=auto with an engine on another machine (DOCKER_HOST, a context) runs
+ * there or not at all: that host's calibration, or its whole machine (lab/budget.ts).
+ */
+export function coarseCalibrationWanted(o: { url?: string; cpus?: number | 'all'; runtime: string; remoteEngine: boolean }): boolean {
+  if (o.url || o.cpus !== undefined || o.runtime === 'docker') return false;
+  return !(o.runtime === 'auto' && o.remoteEngine);
+}
+
 export async function coarseCalibrationIfNeeded(o: {
   repoRoot: string;
   cpuModel: string;

@@ -95,6 +95,8 @@ export function chooseBudget(o: {
   /** --cpus: a number, or 'all' for the whole machine on purpose. */
   explicitCpus?: number | 'all';
   explicitPeriodUs?: number;
+  /** What makes a calibration for that CPU model (default: make calibrate here). */
+  howToCalibrate?: string;
 }): Budget {
   const rel = (f: string) => path.relative(o.repoRoot, f);
   if (o.explicitCpus === 'all') {
@@ -135,16 +137,30 @@ export function chooseBudget(o: {
     periodUs: o.explicitPeriodUs,
     use: {
       file: null, cpu_model: o.cpuModel, cpus: null, quota_us: null, period_us: null,
-      note: `WHOLE MACHINE (${o.hostCpus} CPUs), not the emulated 2013 box: ${why}. Run 'make calibrate' (or 'make bench CALIBRATE=1')`,
+      note: `WHOLE MACHINE (${o.hostCpus} CPUs), not the emulated 2013 box: ${why}. ${o.howToCalibrate ?? "Run 'make calibrate' (or 'make bench CALIBRATE=1')"}`,
     },
   };
 }
 
-/** The stack's CPU budget on this machine: --cpus, else this CPU model's calibration, else the whole machine. */
-export function stackBudget(o: { cpus?: number | 'all'; cpuPeriodUs?: number }): Budget {
-  const m = machineInfo();
-  return chooseBudget({
+/** The machine a stack runs on, when it is not this one (a remote Docker engine's host). */
+export interface BudgetHost {
+  cpu_model: string;
+  cores: number;
+  /** Says which machine, at the head of the budget's note (e.g. "stack host srv1"). */
+  label: string;
+}
+
+/**
+ * The stack's CPU budget on this machine, or on `host`: --cpus, else that CPU model's calibration, else
+ * the whole of that machine.
+ */
+export function stackBudget(o: { cpus?: number | 'all'; cpuPeriodUs?: number; host?: BudgetHost }): Budget {
+  const m = o.host ?? machineInfo();
+  const b = chooseBudget({
     repoRoot, cpuModel: m.cpu_model, hostCpus: m.cores, found: readCalibration(repoRoot, m.cpu_model),
     explicitCpus: o.cpus, explicitPeriodUs: o.cpuPeriodUs,
+    // make calibrate measures the machine it runs on (the 2013-style stack has no image): the file must come from that host.
+    ...(o.host ? { howToCalibrate: 'Run make calibrate on that host and copy its results/calibration file here (one per CPU model)' } : {}),
   });
+  return o.host ? { ...b, use: { ...b.use, note: `${o.host.label}: ${b.use.note}` } } : b;
 }

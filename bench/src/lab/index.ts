@@ -26,15 +26,15 @@ export async function getRuntime(name: RuntimeChoice, log: (l: string) => void =
   const docker = await loadDocker(log);
   if (name === 'docker') {
     if (!docker) throw new Error('the docker runtime is not available (bench/src/lab/docker is not built)');
-    if (!(await docker.dockerEngineAnswers())) {
-      throw new Error('no Docker engine answers (start one with make docker-engine, or use --runtime native)');
-    }
+    if (!(await docker.dockerEngineAnswers())) throw new Error(docker.noEngineMessage());
     return docker.dockerRuntime;
   }
   if (docker && (await docker.dockerEngineAnswers())) {
     log('lab: runtime auto -> docker (an engine answers)');
     return docker.dockerRuntime;
   }
+  // An engine on another machine was asked for (DOCKER_HOST, a context): a stack here would be another run.
+  if (docker?.engine().remoteHost) throw new Error(docker.noEngineMessage());
   log(`lab: runtime auto -> native (${docker ? 'no Docker engine answers' : 'no docker runtime built'})`);
   return nativeRuntime;
 }

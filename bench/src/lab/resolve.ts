@@ -24,7 +24,7 @@ import {
 import { queueRuntimeName, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 import { parseMemory, quotaFor } from '../host/cgroup.js';
 import { parseListenBacklog } from '../host/sysctl.js';
-import { stackBudget } from './budget.js';
+import { stackBudget, type BudgetHost } from './budget.js';
 import { sources } from './paths.js';
 import type { CalibrationUse, RuntimeName, UpOptions } from './types.js';
 
@@ -84,7 +84,13 @@ function serviceMemory(): Record<ServiceName, number> {
   return Object.fromEntries(Object.entries(SERVICE_MEMORY).map(([k, v]) => [k, parseMemory(v)])) as Record<ServiceName, number>;
 }
 
-export async function resolveStack(runtime: RuntimeName, o: UpOptions, defaultRunDir: string, env: NodeJS.ProcessEnv = process.env): Promise<ResolvedStack> {
+/**
+ * `host`: the machine the stack runs on when it is not this one (a remote Docker engine's): its calibration
+ * and core count decide the budget.
+ */
+export async function resolveStack(
+  runtime: RuntimeName, o: UpOptions, defaultRunDir: string, env: NodeJS.ProcessEnv = process.env, host?: BudgetHost,
+): Promise<ResolvedStack> {
   let ports: LabPorts = { ...DEFAULT_PORTS, ...portsFromEnv(env), ...given(o.ports) };
   if (o.freePorts) {
     // Distinct by construction: separate bind(0)s can hand out the same port twice.
@@ -92,7 +98,7 @@ export async function resolveStack(runtime: RuntimeName, o: UpOptions, defaultRu
     ports = { http: http!, fpm: fpm!, queue: queue!, metrics: metrics!, mysql: mysql!, ...given(o.ports) };
   }
   assertDistinctPorts(ports);
-  const b = stackBudget({ cpus: o.cpus, cpuPeriodUs: o.cpuPeriodUs });
+  const b = stackBudget({ cpus: o.cpus, cpuPeriodUs: o.cpuPeriodUs, ...(host ? { host } : {}) });
   const q = quotaFor(b.cpus, b.periodUs ?? DEFAULT_CPU_PERIOD_US);
   const memory = o.memory ?? DEFAULT_MEMORY;
   const use: CalibrationUse = { ...b.use, quota_us: b.use.quota_us ?? q.quotaUs, period_us: b.use.period_us ?? q.periodUs };
@@ -101,7 +107,7 @@ export async function resolveStack(runtime: RuntimeName, o: UpOptions, defaultRu
     runtime,
     runDir: resolve(o.runDir ?? defaultRunDir),
     ports,
-    budget: { cpus: b.cpus, quotaUs: q.quotaUs, periodUs: q.periodUs, shares: stackCpuShares(b.cpus), memory, memoryBytes: parseMemory(memory), serviceMemoryBytes: serviceMemory(), use },
+    budget: { cpus: b.cpus, quotaUs: q.quotaUs, periodUs: q.periodUs, shares: stackCpuShares(b.cpus, host?.cores), memory, memoryBytes: parseMemory(memory), serviceMemoryBytes: serviceMemory(), use },
     listenBacklog: o.listenBacklog === undefined ? DEFAULT_LISTEN_BACKLOG : parseListenBacklog(String(o.listenBacklog)),
     database: DATABASE,
     cgroupParent: o.cgroupParent ?? (env.CGROUP_PARENT || DEFAULT_CGROUP_PARENT),

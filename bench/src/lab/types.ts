@@ -48,6 +48,30 @@ export interface CalibrationUse {
   note: string;
 }
 
+/** The machine a stack runs on when it is not the generator's (a remote Docker engine's host). */
+export interface StackHost {
+  /** The engine's DOCKER_HOST and how it was chosen. */
+  engine: string;
+  name: string;
+  cpu_model: string;
+  cores: number;
+  memory_bytes: number;
+  kernel: string;
+  os: string;
+  docker_version: string;
+  cgroup: { version: string; driver: string };
+}
+
+/**
+ * A stack on another machine: that machine, and its containers, whose CPU time and memory are read through
+ * the engine (lab/docker/engine-api.ts), never from this host's /proc or cgroup files. Its services' pids are
+ * null and its limits carry no directory of this host.
+ */
+export interface RemoteStack {
+  host: StackHost;
+  containers: Record<ServiceName, string>;
+}
+
 export interface StackInfo {
   runtime: RuntimeName;
   runDir: string;
@@ -62,6 +86,8 @@ export interface StackInfo {
   versions: Record<string, string>;
   /** The rendered config values (ports, worker counts, queue options) for the results file. */
   config: Record<string, unknown>;
+  /** Set when the stack runs on another machine than this process (a remote Docker engine). */
+  remote?: RemoteStack;
 }
 
 /** What a caller may ask of a stack; lab/resolve.ts turns it (with the environment) into the values it runs with. */

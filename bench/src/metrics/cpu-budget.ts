@@ -57,12 +57,16 @@ function hostBusyNs(): number | null {
   return t === null ? null : ((t.total - t.idle) * 1e9) / clockTicksPerSecond();
 }
 
-export function snapshot(limits: AppliedLimits | null, generatorUsage: () => number | null): BudgetSnapshot {
+/** `stackNs`: the stack's CPU time when it is read elsewhere (a stack on another machine, through its engine). */
+export function snapshot(limits: AppliedLimits | null, generatorUsage: () => number | null, stackNs?: { ns: number | null; at: number }): BudgetSnapshot {
   const dirs = limits?.usageDirs;
   const version = limits?.cgroupVersion ?? null;
-  const stackNs = dirs && version ? cpuUsageNs(dirs.cpuacct, version) : null;
+  if (stackNs) {
+    return { at: stackNs.at, stackNs: stackNs.ns, nrPeriods: null, nrThrottled: null, throttledNs: null, generatorNs: generatorUsage(), hostBusyNs: hostBusyNs() };
+  }
+  const stackNs0 = dirs && version ? cpuUsageNs(dirs.cpuacct, version) : null;
   const t = cpuThrottling(limits?.cgroup ?? null);
-  return { at: performance.now(), stackNs, ...t, generatorNs: generatorUsage(), hostBusyNs: hostBusyNs() };
+  return { at: performance.now(), stackNs: stackNs0, ...t, generatorNs: generatorUsage(), hostBusyNs: hostBusyNs() };
 }
 
 const diff = (a: number | null, b: number | null) => (a === null || b === null ? null : b - a);
@@ -81,6 +85,12 @@ export interface EvaluateInput {
    * to the generator, and their CPU is theirs, not other users'.
    */
   siblings?: { cpus: number; cpuNs: number | null };
+  /**
+   * The generator runs on another machine than the stack (a remote Docker engine): all of its `cpus` are the
+   * generator's, `hostCpus` are the stack's host's, and host busy time (this machine's) less the generator's
+   * is others' work on the generator's machine.
+   */
+  generatorHost?: { cpus: number };
 }
 
 /** Below this share of its quota the stack did not get (or did not need) its budget. */
@@ -105,7 +115,7 @@ export function evaluateBudget(i: EvaluateInput): CpuBudget {
   const periods = diff(i.start.nrPeriods, i.end.nrPeriods);
   const throttled = diff(i.start.nrThrottled, i.end.nrThrottled);
   const usedQuota = usedOfQuota(i.start, i.end, cpus);
-  const rest = cpus !== null ? Math.max(0, i.hostCpus - cpus - (i.siblings?.cpus ?? 0)) : null;
+  const rest = i.generatorHost ? i.generatorHost.cpus : cpus !== null ? Math.max(0, i.hostCpus - cpus - (i.siblings?.cpus ?? 0)) : null;
   const usedOfRest = genNs !== null && rest ? genNs / 1e9 / (windowS * rest) : null;
   const throttledShare = periods && throttled !== null ? throttled / periods : null;
   const warnings: string[] = [];
@@ -128,7 +138,9 @@ export function evaluateBudget(i: EvaluateInput): CpuBudget {
     }
   }
   const siblingNs = i.siblings ? i.siblings.cpuNs : 0;
-  const others = hostNs !== null && stackNs !== null && genNs !== null && siblingNs !== null ? Math.max(0, hostNs - stackNs - genNs - siblingNs) / 1e9 : null;
+  const others = i.generatorHost
+    ? (hostNs !== null && genNs !== null ? Math.max(0, hostNs - genNs) / 1e9 : null)
+    : hostNs !== null && stackNs !== null && genNs !== null && siblingNs !== null ? Math.max(0, hostNs - stackNs - genNs - siblingNs) / 1e9 : null;
   return {
     window_s: round(windowS, 2)!,
     host_cpus: i.hostCpus,
@@ -149,7 +161,7 @@ export function evaluateBudget(i: EvaluateInput): CpuBudget {
       weight: i.generator.weight,
       cpu_s: round(genNs === null ? null : genNs / 1e9),
       cpu_us_per_request: genNs !== null && i.requests > 0 ? round(genNs / 1000 / i.requests, 1) : null,
-      host_share: round(genNs === null ? null : genNs / 1e9 / (windowS * i.hostCpus)),
+      host_share: round(genNs === null ? null : genNs / 1e9 / (windowS * (i.generatorHost?.cpus ?? i.hostCpus))),
       used_of_rest: round(usedOfRest),
       outside_stack: i.generator.outsideStack,
     },

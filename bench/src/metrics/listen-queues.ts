@@ -4,7 +4,7 @@
 // 3 s, 7 s... of idle backoff, and the figure then swings with the backoff instead of with the stack.
 import { effectiveBacklog, readListenSysctls, type ListenSysctl } from '../host/sysctl.js';
 import { listenerDrops } from './listener-drops.js';
-import { counterDelta, readListenCounters, type ListenCounters } from './netstat.js';
+import { counterDelta, listenCounters, parseNetstat, readListenCounters, type ListenCounters } from './netstat.js';
 
 export interface ListenQueuesRecord {
   sysctl: Record<ListenSysctl, number | null>;
@@ -18,7 +18,19 @@ export interface ListenQueuesRecord {
    * this stack's alone, whatever else runs on the machine. Null without a stack of ours or without `ss`.
    */
   listener_drops: Record<string, number | null> | null;
+  /**
+   * Where the sysctls and the listeners' counters were read when not this machine (a stack on a remote
+   * engine: its host's, through the engine); TCPSynRetrans, counted by the clients' kernel, stays this one's.
+   */
+  stack_host?: string;
   note: string;
+}
+
+/** A stack's host other than this machine: its listen sysctls and TcpExt counters, read through its engine. */
+export interface ListenSource {
+  /** Names that host in the record and the line. */
+  where: string;
+  read(): Promise<{ counters: ListenCounters | null; sysctl: Record<ListenSysctl, number | null> }>;
 }
 
 /** The services whose listeners are watched, and the port that is theirs (the queue server's first: the queue). */
@@ -31,18 +43,44 @@ export function stackBacklog(config: Record<string, unknown> | null | undefined)
   return typeof listen?.backlog === 'number' ? listen.backlog : null;
 }
 
-/** Starts counting; call the returned function when the load has stopped. */
-export async function watchListenQueues(stackConfig: Record<string, unknown> | null, services: Listeners | null): Promise<() => Promise<ListenQueuesRecord>> {
+/** What remote-host.sh `listen` prints (a host's /proc/net/netstat, then "sysctl SOMAXCONN SYN_BACKLOG"), parsed. */
+export function parseRemoteListen(text: string): Awaited<ReturnType<ListenSource['read']>> {
+  const i = text.lastIndexOf('\nsysctl ');
+  if (i < 0) throw new Error(`no sysctl line in the stack host's listen state: ${JSON.stringify(text.slice(-80))}`);
+  const [somaxconn, syn] = text.slice(i + '\nsysctl '.length).trim().split(/\s+/).map(Number);
+  const num = (n: number | undefined) => (n !== undefined && Number.isInteger(n) ? n : null);
+  return {
+    counters: listenCounters(parseNetstat(text.slice(0, i))),
+    sysctl: { 'net.core.somaxconn': num(somaxconn), 'net.ipv4.tcp_max_syn_backlog': num(syn) },
+  };
+}
+
+/**
+ * Starts counting; call the returned function when the load has stopped. With `remote`, the stack runs on
+ * another host: its sysctls and its listeners' overflows and drops are that host's (its own listeners' drops
+ * are not read: `ss` would have to run there), the clients' SYN retransmits this machine's.
+ */
+export async function watchListenQueues(
+  stackConfig: Record<string, unknown> | null, services: Listeners | null, remote?: ListenSource,
+): Promise<() => Promise<ListenQueuesRecord>> {
   // In the order the report prints them; MariaDB's listener is not on the HTTP path.
   const own = LISTENING_SERVICES.flatMap((name) => {
-    const s = services?.find((x) => x.name === name);
+    const s = remote ? undefined : services?.find((x) => x.name === name);
     return s && s.ports.length > 0 ? [{ name, port: s.ports[0]! }] : [];
   });
   const ports = own.map((s) => s.port);
   const dropsBefore = ports.length > 0 ? await listenerDrops(ports) : null;
   const before = readListenCounters();
+  const remoteBefore = remote ? await remote.read() : null;
   return async () => {
-    const counters = counterDelta(before, readListenCounters());
+    let counters = counterDelta(before, readListenCounters());
+    let sysctl = readListenSysctls();
+    if (remote) {
+      const after = await remote.read();
+      const there = counterDelta(remoteBefore!.counters, after.counters);
+      counters = { ...counters, ListenOverflows: there.ListenOverflows, ListenDrops: there.ListenDrops };
+      sysctl = after.sysctl;
+    }
     const dropsAfter = dropsBefore ? await listenerDrops(ports) : null;
     const listener_drops = dropsBefore && dropsAfter
       ? Object.fromEntries(own.map((s) => {
@@ -51,7 +89,6 @@ export async function watchListenQueues(stackConfig: Record<string, unknown> | n
         return [s.name, a === undefined || b === undefined ? null : b - a];
       }))
       : null;
-    const sysctl = readListenSysctls();
     const n = stackBacklog(stackConfig);
     return {
       sysctl,
@@ -59,7 +96,10 @@ export async function watchListenQueues(stackConfig: Record<string, unknown> | n
       effective_backlog: n === null ? null : effectiveBacklog(n, sysctl['net.core.somaxconn']),
       counters,
       listener_drops,
-      note: 'counters are the whole network namespace (other load on the machine counts too); listener_drops are this stack\'s own listening sockets',
+      ...(remote ? { stack_host: remote.where } : {}),
+      note: remote
+        ? `the sysctls, ListenOverflows and ListenDrops are ${remote.where}'s (its whole network namespace), TCPSynRetrans this machine's (the clients'); its listeners' own drops are not read`
+        : 'counters are the whole network namespace (other load on the machine counts too); listener_drops are this stack\'s own listening sockets',
     };
   };
 }
@@ -69,6 +109,8 @@ export function listenLine(r: ListenQueuesRecord): string {
   const c = r.counters;
   const backlog = r.backlog ? `backlog ${r.backlog.nginx}${r.effective_backlog !== r.backlog.nginx ? ` (capped to ${r.effective_backlog})` : ''}, ` : '';
   return `Listen queues: ${backlog}somaxconn ${r.sysctl['net.core.somaxconn'] ?? '?'}, tcp_max_syn_backlog ${r.sysctl['net.ipv4.tcp_max_syn_backlog'] ?? '?'}; ` +
-    `ListenOverflows ${c.ListenOverflows ?? '?'}, ListenDrops ${c.ListenDrops ?? '?'}, TCPSynRetrans ${c.TCPSynRetrans ?? '?'} (whole machine)` +
+    (r.stack_host
+      ? `ListenOverflows ${c.ListenOverflows ?? '?'}, ListenDrops ${c.ListenDrops ?? '?'} (${r.stack_host}), TCPSynRetrans ${c.TCPSynRetrans ?? '?'} (the generator's host)`
+      : `ListenOverflows ${c.ListenOverflows ?? '?'}, ListenDrops ${c.ListenDrops ?? '?'}, TCPSynRetrans ${c.TCPSynRetrans ?? '?'} (whole machine)`) +
     (r.listener_drops ? `; this stack's listeners dropped ${Object.entries(r.listener_drops).map(([k, v]) => `${k} ${v ?? '?'}`).join(', ')}` : '');
 }

@@ -21,6 +21,21 @@ export interface Sample {
   queue: { depth: number | null; enqueued: number | null; drained: number | null; drain_per_s: number | null } | null;
 }
 
+/** One service's figures at an instant, as the host it runs on read them (a remote engine's stats). */
+export interface ProbedService {
+  /** When they were read (that host's clock), ms. */
+  readAt: number;
+  cpuNs: number;
+  rssBytes: number | null;
+  memoryBytes: number | null;
+  procs: number | null;
+}
+
+/** Where the services of a stack on another machine are read: its latest figures per service. */
+export interface ServiceProbe {
+  latest: ReadonlyMap<string, ProbedService>;
+}
+
 export interface SamplerTargets {
   /** Service name -> main pid (host view). The load generator is added as "loadgen". */
   services: Record<string, number | null>;
@@ -29,6 +44,11 @@ export interface SamplerTargets {
   /** The stack's group: where its CPU time and memory usage are read. */
   cgroup?: { version: 'v1' | 'v2'; cpuacct: string | null; memory: string | null } | null;
   queue?: { host: string; metricsPort: number } | null;
+  /**
+   * A stack on another machine: its services' CPU and memory come from here (that host's engine), not from
+   * this host's /proc; its `services` pids are then null and `cgroup` is the sum of its containers.
+   */
+  probe?: ServiceProbe | null;
   intervalMs?: number;
   /** Where the process table and the clock come from: /proc and performance.now() unless a test gives its own. */
   source?: SampleSource;
@@ -51,6 +71,8 @@ export class Sampler {
   private lastCg: number | null = null;
   /** The last good scrape's drained count and when it was taken: a failed scrape in between must not shorten the window. */
   private lastDrained: { rows: number; at: number } | null = null;
+  /** Per probed service: the figures of the previous tick and the CPU share last computed from them. */
+  private lastProbed = new Map<string, { at: ProbedService; pct: number }>();
   private busy = false;
 
   private readonly source: SampleSource;
@@ -103,11 +125,21 @@ export class Sampler {
     return out;
   }
 
+  /** A probed service's sample: its CPU share between the engine's two latest readings (kept while no new one came). */
+  private probed(name: string, now: ProbedService): ServiceSample {
+    const prev = this.lastProbed.get(name);
+    let pct = prev?.pct ?? 0;
+    if (prev && now.readAt > prev.at.readAt) pct = Math.max(0, round1(((now.cpuNs - prev.at.cpuNs) / 1e6 / (now.readAt - prev.at.readAt)) * 100));
+    if (!prev || now.readAt > prev.at.readAt) this.lastProbed.set(name, { at: now, pct });
+    return { cpu_pct: pct, rss_bytes: now.rssBytes ?? 0, procs: now.procs ?? 0, child_rss_avg_bytes: null, child_rss_max_bytes: null };
+  }
+
   private prime(): void {
     const all = this.source.snapshot();
     for (const [name, procs] of this.trees(all)) this.lastTicks.set(name, sumTicks(procs));
     const cg = this.targets.cgroup;
     if (cg) this.lastCg = cpuUsageNs(cg.cpuacct, cg.version);
+    for (const [name, now] of this.targets.probe?.latest ?? []) this.lastProbed.set(name, { at: now, pct: 0 });
   }
 
   /**
@@ -141,7 +173,16 @@ export class Sampler {
       }
       let cgroup: Sample['cgroup'] = null;
       const cg = this.targets.cgroup;
-      if (cg) {
+      const probe = this.targets.probe;
+      if (probe) {
+        for (const [name, now] of probe.latest) services[name] = this.probed(name, now);
+        const all = [...probe.latest.keys()].map((n) => services[n]!);
+        const mem = [...probe.latest.values()].map((v) => v.memoryBytes);
+        cgroup = {
+          cpu_pct: round1(all.reduce((a, x) => a + x.cpu_pct, 0)),
+          memory_bytes: mem.every((m) => m !== null) ? mem.reduce((a, m) => a! + m!, 0) : null,
+        };
+      } else if (cg) {
         const cpuNs = cpuUsageNs(cg.cpuacct, cg.version);
         const cpuPct = cpuNs !== null && this.lastCg !== null ? round1(((cpuNs - this.lastCg) / 1e9 / dtS) * 100) : null;
         this.lastCg = cpuNs;

@@ -38,11 +38,13 @@ function calibrationOf(limits: ResultDoc['limits']): string | null {
 export function boxOf(d: ResultDoc): Box {
   const cal = calibrationOf(d.limits);
   const cpus = d.limits?.cpus ?? null;
+  // The stack's machine: a remote engine's host when there was one, else the generator's.
+  const m = d.stack_host ?? d.machine;
   if (cal !== null) return { kind: 'emulated', label: `Emulated 2013 box (${cpus === null ? '' : `${cpus}-CPU quota, `}calibration: ${cal})` };
-  if (cpus !== null && cpus < d.machine.cores) {
-    return { kind: 'budget', label: `${cpus}-CPU budget of ${d.machine.cores} cores (not calibrated: not the 2013 box)` };
+  if (cpus !== null && cpus < m.cores) {
+    return { kind: 'budget', label: `${cpus}-CPU budget of ${m.cores} cores (not calibrated: not the 2013 box)` };
   }
-  return { kind: 'whole', label: `Whole machine (${d.machine.cores} × ${d.machine.cpu_model})` };
+  return { kind: 'whole', label: `Whole machine (${m.cores} × ${m.cpu_model})` };
 }
 
 export interface HeadlineRow {

@@ -6,7 +6,7 @@ import type { Chart } from './charts.js';
 import { comparison, persistentGain, queueCostRatio } from './compare.js';
 import type { Seed } from '../results/seed.js';
 import { HEADLINE_HEADERS, headline, headlineCells, LISTEN_HEADERS, listenRows, profileLines, REPETITION_HEADERS, REPETITION_NOTE, repetitionRows } from './headline.js';
-import { busyNote, targets } from './markdown.js';
+import { busyNote, stackHostLine, targets } from './markdown.js';
 import { headlineSummary, PAIR_HEADERS, PAIR_NOTE, pairRows } from './projection.js';
 import { CPU_SPLIT_HEADERS, CPU_SPLIT_TITLE, cpuSplitNote, cpuSplitRows } from './cpu-split.js';
 
@@ -25,7 +25,7 @@ export function renderHtml(seed: Seed, docs: ResultDoc[], charts: Chart[]): stri
   body.push(`<p class="headline"><b>${esc(h.line)}</b></p>`);
   if (h.below.length > 0) body.push(`<ul>${h.below.map((l) => `<li>${esc(l)}</li>`).join('')}</ul>`);
   body.push(`<h1>eserver-lab benchmark report</h1>`);
-  body.push(`<p>Run ${esc(first.batch_id)} on ${esc(first.machine.cpu_model)} (${first.machine.cores} cores), runtime <b>${esc(first.runtime)}</b>${ours.length > 0 ? `, our queue server on ${ours.map((r) => `<b>${esc(r)}</b>`).join(' and ')}` : ''}, commit <code>${esc(first.commit ?? 'unknown')}</code>${esc(busyNote(docs))}.</p>`);
+  body.push(`<p>Run ${esc(first.batch_id)} on ${esc(first.machine.cpu_model)} (${first.machine.cores} cores)${first.stack_host ? `, the stack on another host: ${esc(stackHostLine(first.stack_host))}` : ''}, runtime <b>${esc(first.runtime)}</b>${ours.length > 0 ? `, our queue server on ${ours.map((r) => `<b>${esc(r)}</b>`).join(' and ')}` : ''}, commit <code>${esc(first.commit ?? 'unknown')}</code>${esc(busyNote(docs))}.</p>`);
   for (const g of headline(seed, docs)) {
     body.push(`<h2>${esc(g.box.label)}</h2>`);
     body.push(`<table>${row(HEADLINE_HEADERS(seed), 'th')}${g.rows.map((r) => row(headlineCells(r))).join('')}</table>`);

@@ -41,6 +41,11 @@ export function targets(_seed: Seed, docs: ResultDoc[]): string[] {
   return out;
 }
 
+/** The stack's host when it was not the generator's (a remote Docker engine's). */
+export function stackHostLine(h: NonNullable<ResultDoc['stack_host']>): string {
+  return `${h.name}, ${h.cpu_model} (${h.cores} cores, ${(h.memory_bytes / 2 ** 30).toFixed(1)} GiB), through ${h.engine}, its CPU and memory read through that engine`;
+}
+
 /** Other work on the machine before the load started: it competes with the stack for the CPUs. */
 export function busyNote(docs: ResultDoc[]): string {
   const busy = docs.map((d) => d.machine.busy_before_pct).filter((b): b is number => typeof b === 'number');
@@ -63,6 +68,7 @@ export function renderMarkdown(seed: Seed, docs: ResultDoc[], charts: Chart[], c
   parts.push(`# eserver-lab benchmark report`);
   parts.push(
     `Run ${first.batch_id} on ${first.machine.cpu_model} (${first.machine.cores} cores, ${(first.machine.memory_bytes / 2 ** 30).toFixed(1)} GiB), ` +
+      (first.stack_host ? `the stack on another host: ${stackHostLine(first.stack_host)}; ` : '') +
       `runtime **${first.runtime}**${ours.length > 0 ? `, our queue server on ${ours.map((r) => `**${r}**`).join(' and ')}` : ''}, commit \`${first.commit ?? 'unknown'}\`` +
       `${busyNote(docs)}. ` +
       `Limits: ${first.limits?.cgroup ? `${first.limits.cpus ?? 'unlimited'} CPUs, ${first.limits.memoryBytes ? `${(first.limits.memoryBytes / 2 ** 20).toFixed(0)} MB` : 'unlimited memory'} (${first.limits.cgroup})` : first.limits?.note ?? 'none'}.`,

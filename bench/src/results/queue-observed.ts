@@ -1,12 +1,14 @@
 // Which runtime and fsync policy the stack's queue server really runs with, read back from the running
 // stack rather than trusted from what was asked: the executable behind its pid (/proc/<pid>/exe) and the
-// policy its own start-up log line states ({"event":"listening", "journal": <policy>}). What cannot be read
-// back (a container's log not on the host, say) is recorded as asked and marked so.
+// policy its own start-up log line states ({"event":"listening", "journal": <policy>}). A stack on a remote
+// engine is read over the network instead: the runtime its /metrics names (eserver_runtime_info), the log
+// through the engine. What cannot be read back is recorded as asked and marked so.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { FsyncPolicy } from '@eserver-lab/queue-server';
 import { QUEUE_RUNTIMES, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 import { FSYNC_POLICIES, type QueueSetup } from '../plan/queue-matrix.js';
+import { scrapeQueueServer } from '../metrics/queue-metrics.js';
 import type { StackInfo } from '../lab/types.js';
 
 export interface QueueServerRecord {
@@ -73,11 +75,38 @@ function readLog(file: string | undefined): string | null {
 export function observeQueueServer(stack: StackInfo, requested: QueueSetup | null): QueueServerRecord {
   const svc = stack.services.find((s) => s.name === 'queue-server');
   const exe = readExe(svc?.pid ?? null);
+  return record(requested, exe, exe === null ? null : runtimeOfExe(exe), readLog(svc?.logFile));
+}
+
+/** The runtime a queue server's /metrics names (eserver_runtime_info), or null when it cannot be read. */
+async function runtimeOfMetrics(host: string, metricsPort: number): Promise<QueueRuntimeName | null> {
+  try {
+    const r = (await scrapeQueueServer(host, metricsPort)).find((s) => s.name === 'eserver_runtime_info')?.labels?.runtime;
+    return (QUEUE_RUNTIMES as readonly string[]).includes(r ?? '') ? (r as QueueRuntimeName) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The same record for a stack on a remote engine, whose pids and log files are that host's: the runtime from
+ * its /metrics over the network, the policy from its container's log as `containerLog` (the engine) gives it.
+ */
+export async function observeRemoteQueueServer(
+  stack: StackInfo, requested: QueueSetup | null, containerLog: (id: string) => Promise<string>,
+): Promise<QueueServerRecord> {
+  const id = stack.remote?.containers['queue-server'];
+  const [runtime, log] = await Promise.all([
+    runtimeOfMetrics(stack.queue.host, stack.queue.metricsPort),
+    id ? containerLog(id).catch(() => null) : Promise.resolve(null),
+  ]);
+  return record(requested, null, runtime, log);
+}
+
+function record(requested: QueueSetup | null, exe: string | null, runtime: QueueRuntimeName | null, log: string | null): QueueServerRecord {
   if (requested === null) {
     return { impl: 'seed2013', runtime: null, fsync: null, requested: null, exe, read_back: { runtime: false, fsync: false } };
   }
-  const runtime = exe === null ? null : runtimeOfExe(exe);
-  const log = readLog(svc?.logFile);
   const fsync = log === null ? null : fsyncOfLog(log);
   return {
     impl: 'ts',

@@ -4,7 +4,7 @@ import type { AckCheck } from '../check/ack-check.js';
 import type { CpuBudget } from '../metrics/cpu-budget.js';
 import type { LossCheck } from '../check/loss-check.js';
 import type { Sample } from '../metrics/sampler.js';
-import type { AppliedLimits } from '../lab/types.js';
+import type { AppliedLimits, StackHost } from '../lab/types.js';
 import type { ListenQueuesRecord } from '../metrics/listen-queues.js';
 import type { QueueServerRecord } from './queue-observed.js';
 
@@ -24,6 +24,11 @@ export interface ResultDoc {
   url: string;
   machine: { cpu_model: string; cores: number; memory_bytes: number; kernel: string; loadavg_1m?: number; busy_before_pct?: number | null; sysctl: Record<string, string | null> };
   limits: AppliedLimits | null;
+  /**
+   * The machine the stack ran on when it was not `machine` (the generator's): a remote Docker engine's host,
+   * whose CPU and memory figures were read through that engine. Null or absent: the stack ran on `machine`.
+   */
+  stack_host?: StackHost | null;
   versions: Record<string, string>;
   config: {
     concurrency: number;

@@ -20,14 +20,14 @@ import { runLoadsTogether, type ChildLoadOptions } from '../load/in-child.js';
 import { runKeepalive } from '../load/keepalive.js';
 import { summaryLines } from '../load/report-lines.js';
 import { webbenchFigures, webbenchLines } from '../load/summary.js';
-import { listenLine, watchListenQueues } from '../metrics/listen-queues.js';
+import { listenLine, parseRemoteListen, watchListenQueues, type ListenSource } from '../metrics/listen-queues.js';
 import { lossCheck, lossLine, readCounts, type Counts } from '../check/loss-check.js';
 import { cpuBusyBefore, machineInfo } from '../host/machine.js';
 import { Sampler, type Sample } from '../metrics/sampler.js';
 import type { Profile } from '../plan/profiles.js';
 import { logStep, progressLine } from './progress.js';
 import { setupLabel, type QueueSetup } from '../plan/queue-matrix.js';
-import { mismatch, observeQueueServer } from '../results/queue-observed.js';
+import { mismatch, observeQueueServer, observeRemoteQueueServer } from '../results/queue-observed.js';
 import type { ResultDoc } from '../results/types.js';
 import { findWebbench, runWebbench } from '../load/webbench.js';
 import { repoRoot } from '@eserver-lab/common/repo-root';
@@ -214,11 +214,19 @@ async function driveOutsideBudget(
       logStep(`warning: ${err.message}`);
     }
   }
+  // A stack on another machine: its CPU time through its engine (the generator is outside it by construction).
+  const api = stacks.some((s) => s?.remote) ? await import('../lab/docker/engine-api.js') : null;
   const take = async (): Promise<BudgetSnapshot[]> => {
-    const genNs = gen ? await generatorUsageNs(gen) : null;
-    return stacks.map((s) => snapshot(s?.limits ?? null, () => genNs));
+    const [genNs, remoteNs] = await Promise.all([
+      gen ? generatorUsageNs(gen) : null,
+      Promise.all(stacks.map((s) => (s?.remote ? api!.containersCpuNs(Object.values(s.remote.containers)).catch(() => null) : undefined))),
+    ]);
+    return stacks.map((s, i) => {
+      const r = remoteNs[i];
+      return snapshot(s?.limits ?? null, () => genNs, r === undefined ? undefined : r ?? { ns: null, at: performance.now() });
+    });
   };
-  const outside = stacks.map((s) => (s && s.limits.cgroup ? !stackCgroupPids(s).includes(process.pid) : null));
+  const outside = stacks.map((s) => (s?.remote ? true : s && s.limits.cgroup ? !stackCgroupPids(s).includes(process.pid) : null));
   let start: BudgetSnapshot[] | null = null;
   let end: BudgetSnapshot[] | null = null;
   let timers: NodeJS.Timeout[] = [];
@@ -258,9 +266,10 @@ async function driveOutsideBudget(
       cpuNs: others.reduce<number | null>((a, { k }) => (a === null || usedNs[k] === null ? null : a + usedNs[k]!), 0),
     };
     return evaluateBudget({
-      start: start[i]!, end: end[i]!, limits: stack.limits, hostCpus: machineInfo().cores, requests,
+      start: start[i]!, end: end[i]!, limits: stack.limits, hostCpus: stack.remote?.host.cores ?? machineInfo().cores, requests,
       generator: { cgroup: gen?.dirs[0] ?? null, weight: gen ? GENERATOR_CPU_SHARES : null, outsideStack: outside[i]! },
       ...(others.length > 0 ? { siblings } : {}),
+      ...(stack.remote ? { generatorHost: { cpus: machineInfo().cores } } : {}),
     });
   });
   return { ds, budgets, warnings };
@@ -285,7 +294,16 @@ interface OpenCell extends CellSpec {
   lengthBefore: number | null;
   busyBefore: number | null;
   sampler: Sampler;
+  /** A stack on another machine: the engine's stats streams the sampler reads (closed after the load). */
+  probe: { close(): void } | null;
   listenWatch: Awaited<ReturnType<typeof watchListenQueues>>;
+}
+
+/** Where a remote stack's listen queues are read: its host, through its engine (lab/docker/remote-host.ts). */
+async function remoteListenSource(stack: StackInfo): Promise<ListenSource> {
+  const { remoteListenText } = await import('../lab/docker/remote-host.js');
+  const image = String(stack.config.baseImage);
+  return { where: `the stack host ${stack.remote!.host.name}`, read: async () => parseRemoteListen(await remoteListenText(image)) };
 }
 
 async function openCell(c: CellSpec, all: readonly CellSpec[], external?: string): Promise<OpenCell> {
@@ -294,7 +312,12 @@ async function openCell(c: CellSpec, all: readonly CellSpec[], external?: string
   const startedAt = new Date().toISOString();
   logStep(`${p.name}: ${p.concurrency} clients, ${p.warmupS} s warm-up + ${p.durationS} s on ${url}${setup ? ` (queue server on ${setupLabel(setup)})` : ''}`);
   // Read back before the load, while the process the stack started is surely the one running.
-  const queueServer = stack ? observeQueueServer(stack, setup) : null;
+  // A stack on a remote engine: over the network (its /metrics) and through that engine (its log).
+  const queueServer = !stack
+    ? null
+    : stack.remote
+      ? await observeRemoteQueueServer(stack, setup, (await import('../lab/docker/index.js')).dockerContainerLog)
+      : observeQueueServer(stack, setup);
   const noDrain = stack !== null && p.queueImpl === 'seed2013';
   let before: Counts | null = null;
   let lengthBefore: number | null = null;
@@ -305,14 +328,23 @@ async function openCell(c: CellSpec, all: readonly CellSpec[], external?: string
   // The other stacks loaded at once are this process's children too: they are not the load generator.
   const notGenerator = all.flatMap((x) => (x.stack && x.stack !== stack ? x.stack.services.map((s) => s.pid) : [])).filter((x): x is number => x !== null);
   const busyBefore = await cpuBusyBefore();
+  // A stack on another machine: each service's CPU and memory from its engine's stats, read on that host.
+  let probe: InstanceType<typeof import('../lab/docker/engine-api.js').StatsStreams> | null = null;
+  if (stack?.remote) {
+    const { StatsStreams } = await import('../lab/docker/engine-api.js');
+    probe = new StatsStreams(stack.remote.containers);
+    await probe.open();
+  }
   const sampler = new Sampler({
     services,
     notGenerator,
     cgroup: stack?.limits.usageDirs && stack.limits.cgroupVersion ? { version: stack.limits.cgroupVersion, ...stack.limits.usageDirs } : null,
     queue: stack ? { host: stack.queue.host, metricsPort: stack.queue.metricsPort } : null,
+    probe,
   });
-  const listenWatch = await watchListenQueues(stack ? stack.config : null, stack ? stack.services : null);
-  return { ...c, url, startedAt, queueServer, before, lengthBefore, busyBefore, sampler, listenWatch };
+  // A remote stack's listen queues are its host's, read through its engine; the SYN retransmits stay this host's.
+  const listenWatch = await watchListenQueues(stack ? stack.config : null, stack ? stack.services : null, stack?.remote ? await remoteListenSource(stack) : undefined);
+  return { ...c, url, startedAt, queueServer, before, lengthBefore, busyBefore, sampler, probe, listenWatch };
 }
 
 /** After the load: the summary lines, the loss or ack check, and the result document with its verdict. */
@@ -384,6 +416,7 @@ async function closeCell(
     url,
     machine,
     limits: stack ? stack.limits : null,
+    stack_host: stack?.remote?.host ?? null,
     versions: { ...(stack?.versions ?? {}), node: process.versions.node, 'eserver-bench': pkgVersion() },
     config: {
       concurrency: p.concurrency, duration_s: p.durationS, warmup_s: p.warmupS, page: p.page,
@@ -409,7 +442,10 @@ async function measure(o: ProfileRunOptions, cells: OpenCell[], run: (onStart: O
   try {
     return await driveOutsideBudget(o, cells[0]!.p, cells.map((c) => c.stack), run);
   } finally {
-    for (const c of cells) await c.sampler.stop();
+    for (const c of cells) {
+      await c.sampler.stop();
+      c.probe?.close();
+    }
   }
 }
 

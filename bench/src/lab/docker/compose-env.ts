@@ -4,7 +4,7 @@
 // entrypoints' render-tokens puts into the config files). The committed .env is these variables for the
 // default stack (`eserver-lab env`), so that docker-compose works in a fresh clone; bench/test/docker-config.test.ts checks both files against this module.
 import * as spec from '@eserver-lab/common/stack-spec';
-import { DEFAULT_LISTEN_BACKLOG, type LabPorts, type ServiceName } from '@eserver-lab/common/stack-spec';
+import { DEFAULT_LISTEN_BACKLOG, LOCAL_ADDRESSES, type LabPorts, type ServiceName, type StackAddresses } from '@eserver-lab/common/stack-spec';
 import { DEFAULT_QUEUE_RUNTIME, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 
 /** The run directory inside every container; the images keep nothing else there. */
@@ -22,6 +22,8 @@ export interface ComposeStack {
   queueRuntime: QueueRuntimeName;
   cgroupParent: string;
   baseImage: string;
+  /** Where the stack is reached from: loopback, or a remote engine's address (stack spec's StackAddresses). */
+  addresses: StackAddresses;
 }
 
 export const DEFAULT_COMPOSE_STACK: ComposeStack = {
@@ -31,14 +33,15 @@ export const DEFAULT_COMPOSE_STACK: ComposeStack = {
   queueRuntime: DEFAULT_QUEUE_RUNTIME,
   cgroupParent: spec.DEFAULT_CGROUP_PARENT,
   baseImage: BASE_IMAGE_TAG,
+  addresses: LOCAL_ADDRESSES,
 };
 
 /** Each service's command line inside its container, after the program's name. */
-export function containerArgs(s: Pick<ComposeStack, 'ports' | 'backlog' | 'queueArgs'>): Record<ServiceName, string[]> {
+export function containerArgs(s: Pick<ComposeStack, 'ports' | 'backlog' | 'queueArgs' | 'addresses'>): Record<ServiceName, string[]> {
   const layout = containerLayout;
   return {
-    mysql: spec.mariadbdArgs({ defaultsFile: layout.conf.my, osUser: MYSQL_OS_USER, layout, port: s.ports.mysql }),
-    'queue-server': spec.queueServerArgs({ ports: s.ports, journalDir: layout.journalDir, backlog: s.backlog, extra: s.queueArgs }),
+    mysql: spec.mariadbdArgs({ defaultsFile: layout.conf.my, osUser: MYSQL_OS_USER, layout, port: s.ports.mysql, addresses: s.addresses }),
+    'queue-server': spec.queueServerArgs({ ports: s.ports, journalDir: layout.journalDir, backlog: s.backlog, extra: s.queueArgs, addresses: s.addresses }),
     // The images run as root; -R lets php-fpm's master do so (its children are www-data).
     'php-fpm': spec.phpFpmArgs(layout.conf.fpm, true),
     nginx: spec.nginxArgs(layout, `${layout.logs}/nginx-error.log`),
@@ -46,16 +49,16 @@ export function containerArgs(s: Pick<ComposeStack, 'ports' | 'backlog' | 'queue
 }
 
 /** The environment every container gets: the config tokens that follow from the stack, as LAB_<TOKEN>. */
-export function tokenEnv(s: Pick<ComposeStack, 'ports' | 'backlog'>): Record<string, string> {
-  const tokens = spec.stackTokens({ layout: containerLayout, ports: s.ports, backlog: s.backlog });
+export function tokenEnv(s: Pick<ComposeStack, 'ports' | 'backlog' | 'addresses'>): Record<string, string> {
+  const tokens = spec.stackTokens({ layout: containerLayout, ports: s.ports, backlog: s.backlog, addresses: s.addresses });
   return Object.fromEntries(Object.entries(tokens).map(([k, v]) => [`LAB_${k}`, String(v)]));
 }
 
 /** One service's container environment: the tokens, its health check, and for the queue server its runtime. */
-export function containerEnv(s: Pick<ComposeStack, 'ports' | 'backlog' | 'queueRuntime'>, svc: ServiceName): Record<string, string> {
+export function containerEnv(s: Pick<ComposeStack, 'ports' | 'backlog' | 'queueRuntime' | 'addresses'>, svc: ServiceName): Record<string, string> {
   return {
     ...tokenEnv(s),
-    LAB_HEALTH: spec.healthArgs(spec.healthCheck(svc, s.ports)).join(' '),
+    LAB_HEALTH: spec.healthArgs(spec.healthCheck(svc, s.ports, s.addresses)).join(' '),
     ...(svc === 'queue-server' ? { QUEUE_RUNTIME: s.queueRuntime } : {}),
   };
 }

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { repoRoot } from '../paths.js';
+import { ENGINE_VARIABLES, resolveEngine, type Engine } from './endpoint.js';
 
 const run = promisify(execFile);
 
@@ -12,17 +13,27 @@ export const engineScript = join(repoRoot, 'bench', 'scripts', 'docker-engine.sh
 export const baseScript = join(repoRoot, 'bench', 'scripts', 'docker-base.sh');
 export const composeFile = join(repoRoot, 'docker-compose.yml');
 
-/** The lab engine's socket (make docker-engine); DOCKER_HOST, when set, wins. */
+/** The lab engine's socket (make docker-engine): used when neither DOCKER_HOST nor a Docker context names an engine. */
 export const labSocket = join(repoRoot, 'run', 'docker', 'docker.sock');
 
+let resolved: { key: string; engine: Engine } | null = null;
+
+/** The engine every call goes to (endpoint.ts), decided again only when the variables that choose it change. */
+export function engine(): Engine {
+  const key = JSON.stringify([...ENGINE_VARIABLES.map((k) => process.env[k] ?? null), existsSync(labSocket)]);
+  if (resolved?.key !== key) resolved = { key, engine: resolveEngine(process.env, labSocket) };
+  return resolved.engine;
+}
+
 export function dockerHost(): string {
-  if (process.env.DOCKER_HOST) return process.env.DOCKER_HOST;
-  if (existsSync(labSocket)) return `unix://${labSocket}`;
-  return 'unix:///var/run/docker.sock';
+  return engine().host;
 }
 
 export function dockerEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return { ...process.env, DOCKER_HOST: dockerHost(), DOCKER_BUILDKIT: '0', COMPOSE_DOCKER_CLI_BUILD: '0', ...extra };
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  // The engine's own variables only: a DOCKER_CONTEXT left beside its resolved DOCKER_HOST would only warn.
+  for (const k of ENGINE_VARIABLES) delete env[k];
+  return { ...env, ...engine().env, DOCKER_BUILDKIT: '0', COMPOSE_DOCKER_CLI_BUILD: '0', ...extra };
 }
 
 export interface RunResult {

@@ -8,17 +8,27 @@ import { join, resolve } from 'node:path';
 import { repoRoot, sources } from '../paths.js';
 import { webTierConfig } from '../conf-values.js';
 import { assertPortFree } from '../ports.js';
-import { DATABASE, LOOPBACK, PORTS, SERVICES, servicePorts, DEFAULT_LISTEN_BACKLOG, type LabPorts, type ServiceName } from '@eserver-lab/common/stack-spec';
+import { DATABASE, LOCAL_ADDRESSES, PORTS, SERVICES, servicePorts, DEFAULT_LISTEN_BACKLOG, type LabPorts, type ServiceName, type StackAddresses } from '@eserver-lab/common/stack-spec';
 import { prepareListenQueues } from '../../host/sysctl.js';
-import type { CalibrationUse, LabRuntime, ServiceInfo, StackInfo, UpOptions } from '../types.js';
+import type { CalibrationUse, LabRuntime, ServiceInfo, StackHost, StackInfo, UpOptions } from '../types.js';
 import { BASE_IMAGE_TAG, DEFAULT_COMPOSE_STACK, composeVariables, containerLayout } from './compose-env.js';
 import { dockerEngineAnswers, removeParentCgroup, setUpParentCgroup } from './engine.js';
-import { baseScript, compose, docker, dockerHost, pickCompose, runCmd } from './exec.js';
+import { baseScript, compose, docker, dockerHost, engine, pickCompose, runCmd } from './exec.js';
+import { addressesToward, remoteHostFacts, removeRemoteCgroup, setUpRemoteHost, type RemoteCgroup } from './remote-host.js';
 import { limitsOfPid } from '../../host/cgroup.js';
 import { resolveStack } from '../resolve.js';
 import type { QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 
-export { dockerEngineAnswers };
+export { dockerEngineAnswers, engine };
+
+/** Why no stack can start: no engine answers where the environment points, said with that place. */
+export function noEngineMessage(): string {
+  const e = engine();
+  return e.remoteHost
+    ? `no Docker engine answers on ${e.host} (${e.via}): is it running, and reachable from here? ` +
+        'The lab does not fall back to an engine or a stack on this machine'
+    : `no Docker engine answers on ${e.host} (${e.via}): start one with 'make docker-engine' (or use --runtime native)`;
+}
 
 export const defaultDockerRunDir = join(repoRoot, 'run', 'lab-docker');
 
@@ -46,13 +56,20 @@ interface DockerState {
   /** Host directory bind-mounted as the queue's journal (UpOptions.journalDir), through an override file. */
   journalDir?: string;
   startedAt: string;
+  /**
+   * The DOCKER_HOST the stack was started on (absent in a state file written before it existed): every later
+   * call for it (down, status, logs) must go there, never to whichever engine the environment names now.
+   */
+  engine?: string;
+  /** A stack on a remote engine's host: where it is reached, that host, its parent cgroup there. */
+  remote?: { addresses: StackAddresses; host: StackHost; cgroup: RemoteCgroup | null };
 }
 
 const stateFile = (runDir: string) => join(runDir, 'docker-state.json');
 const journalOverrideFile = (runDir: string) => join(runDir, 'compose.journal.yml');
 
 /** Compose's interpolation variables (see .env) for one stack. */
-function composeEnv(s: Pick<DockerState, 'ports' | 'cgroupParent' | 'baseImage' | 'queueArgs' | 'queueRuntime' | 'listenBacklog' | 'journalDir' | 'runDir'>): Record<string, string> {
+function composeEnv(s: Pick<DockerState, 'ports' | 'cgroupParent' | 'baseImage' | 'queueArgs' | 'queueRuntime' | 'listenBacklog' | 'journalDir' | 'runDir' | 'remote'>): Record<string, string> {
   return {
     ...(s.journalDir ? { LAB_COMPOSE_OVERRIDE: journalOverrideFile(s.runDir) } : {}),
     ...composeVariables({
@@ -62,6 +79,7 @@ function composeEnv(s: Pick<DockerState, 'ports' | 'cgroupParent' | 'baseImage' 
       queueRuntime: s.queueRuntime ?? 'node',
       cgroupParent: s.cgroupParent,
       baseImage: s.baseImage,
+      addresses: s.remote?.addresses ?? LOCAL_ADDRESSES,
     }),
   };
 }
@@ -183,18 +201,36 @@ async function stackInfo(state: DockerState, requireAll: boolean): Promise<Stack
     }
     ids[svc] = id;
     const i = await inspect(id);
+    // A remote engine's pids and log paths are its host's: nothing of this host's /proc or files names them.
     services.push({
       name: svc,
-      pid: i.running ? mainPid(i.initPid) : null,
+      pid: i.running && !state.remote ? mainPid(i.initPid) : null,
       ports: servicePorts(svc, state.ports),
       healthy: i.running && i.health === 'healthy',
-      logFile: i.logPath,
+      ...(state.remote ? {} : { logFile: i.logPath }),
     });
   }
   if (Object.keys(ids).length === 0) return null;
   const pids = services.map((s) => s.pid).filter((p): p is number => p !== null);
   let limits: StackInfo['limits'] = { cgroup: null, cgroupVersion: null, cpus: null, memoryBytes: null, note: 'no container runs' };
-  if (pids.length > 0) {
+  const rc = state.remote?.cgroup;
+  if (state.remote && rc) {
+    // No directory of this host: the figures are what the remote kernel held after the setup, and the
+    // stack's CPU and memory are read through the engine (StackInfo.remote).
+    limits = {
+      cgroup: null,
+      cgroupVersion: null,
+      cpus: rc.quota_us === null ? null : rc.quota_us / rc.period_us,
+      memoryBytes: rc.memory_bytes,
+      cpuQuotaUs: rc.quota_us,
+      cpuPeriodUs: rc.period_us,
+      cpuWeight: rc.weight,
+      calibration: state.use ?? null,
+      note:
+        `on ${state.remote.host.name}: shared by the containers through cgroup_parent=${state.cgroupParent} ` +
+        `(${rc.version}, cpu: ${rc.cpu}, memory: ${rc.memory ?? 'unlimited'} on that host), set up and read through ${state.remote.host.engine}`,
+    };
+  } else if (pids.length > 0) {
     // Each container has its own memory limit (mem_limit) below the shared parent: the stack's budget is the
     // parent's, the service's own is the one below it.
     const atParent = (m: { cgroup: string }) => m.cgroup.endsWith(`/${state.cgroupParent}`);
@@ -230,17 +266,20 @@ async function stackInfo(state: DockerState, requireAll: boolean): Promise<Stack
   }
   const complete = SERVICES.every((s) => ids[s]);
   const p = state.ports;
+  // Where the generator, the loss check and the metrics reach the stack (a remote one's queue port stays on
+  // its loopback: only PHP uses it).
+  const at = (state.remote?.addresses ?? LOCAL_ADDRESSES).listen;
   return {
     runtime: 'docker',
     runDir: state.runDir,
-    httpBase: `http://${LOOPBACK}:${p.http}`,
+    httpBase: `http://${at}:${p.http}`,
     pages: {
-      client: `http://${LOOPBACK}:${p.http}/client.php`,
-      baseline: `http://${LOOPBACK}:${p.http}/baseline.php`,
-      persistent: `http://${LOOPBACK}:${p.http}/client_persistent.php`,
+      client: `http://${at}:${p.http}/client.php`,
+      baseline: `http://${at}:${p.http}/baseline.php`,
+      persistent: `http://${at}:${p.http}/client_persistent.php`,
     },
-    queue: { host: LOOPBACK, port: p.queue, metricsPort: p.metrics },
-    mysql: { host: LOOPBACK, port: p.mysql, ...DATABASE },
+    queue: { host: at, port: p.queue, metricsPort: p.metrics },
+    mysql: { host: at, port: p.mysql, ...DATABASE },
     services,
     limits,
     versions: complete ? await versionsOf(ids) : {},
@@ -259,16 +298,34 @@ async function stackInfo(state: DockerState, requireAll: boolean): Promise<Stack
       listen: { backlog: state.listenBacklog ?? DEFAULT_LISTEN_BACKLOG },
       budget: state.budget,
       images: Object.fromEntries(SERVICES.map((s) => [s, `eserver-lab/${s}:latest`])),
+      ...(state.remote ? { remote: { addresses: state.remote.addresses, cgroup: state.remote.cgroup } } : {}),
     },
+    ...(state.remote && complete ? { remote: { host: state.remote.host, containers: ids } } : {}),
   };
 }
 
-async function readState(runDir: string): Promise<DockerState | null> {
+async function readStateFile(runDir: string): Promise<DockerState | null> {
   try {
     return JSON.parse(await readFile(stateFile(runDir), 'utf8')) as DockerState;
   } catch {
     return null;
   }
+}
+
+/**
+ * The stack's state, refused when the environment now names another engine than the one it was started on:
+ * `lab down` without the DOCKER_HOST of a remote `lab up` would take down the same project on the local engine.
+ */
+async function readState(runDir: string): Promise<DockerState | null> {
+  const state = await readStateFile(runDir);
+  const now = dockerHost();
+  if (state?.engine && state.engine !== now) {
+    throw new Error(
+      `the docker stack in ${runDir} (project ${state.project}) runs on the engine ${state.engine}, but this call would go to ${now}: ` +
+        `run it again with DOCKER_HOST=${state.engine} (the lab never sends a stack's calls to another engine)`,
+    );
+  }
+  return state;
 }
 
 async function waitHealthy(state: DockerState, timeoutMs: number): Promise<void> {
@@ -309,20 +366,29 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
   if (opts.queueEntry && resolve(opts.queueEntry) !== sources.queueCli) {
     throw new Error(`the queue-server image runs the repo's own build; another entry (${opts.queueEntry}) needs --runtime native (RUNTIME=native)`);
   }
-  if (!(await dockerEngineAnswers())) {
-    throw new Error(`no Docker engine answers on ${dockerHost()}: start one with 'make docker-engine' (or use --runtime native)`);
-  }
+  if (!(await dockerEngineAnswers())) throw new Error(noEngineMessage());
   if (!existsSync(sources.queueCli)) {
     throw new Error(`the queue server is not built (${sources.queueCli} missing): run 'make build'`);
   }
-  const r = await resolveStack('docker', opts, defaultDockerRunDir);
+  // A remote engine: its host's facts (its calibration and cores decide the budget) and addresses, read through it.
+  const eng = engine();
+  let remote: { addresses: StackAddresses; host: StackHost } | null = null;
+  if (eng.remoteHost) {
+    if (opts.journalDir) throw new Error(`a journal directory of this host (${opts.journalDir}) cannot be mounted into a stack on ${eng.remoteHost}: drop it, or use a local engine`);
+    const host = await remoteHostFacts(await ensureBaseImage(log), eng.via);
+    remote = { addresses: await addressesToward(eng.remoteHost), host };
+    log(`lab: remote engine ${eng.via}: host ${host.name}, ${host.cpu_model}, ${host.cores} CPUs, ${(host.memory_bytes / 2 ** 30).toFixed(1)} GiB, ` +
+      `cgroup ${host.cgroup.version} (${host.cgroup.driver}); the stack listens on ${remote.addresses.listen}, reached from ${remote.addresses.client}`);
+  }
+  const r = await resolveStack('docker', opts, defaultDockerRunDir, process.env, remote ? { cpu_model: remote.host.cpu_model, cores: remote.host.cores, label: `stack host ${remote.host.name}` } : undefined);
   const { runDir, ports } = r;
   const old = await readState(runDir);
   if (old) {
     log(`lab: a docker stack (project ${old.project}) was left in ${runDir}; taking it down first`);
     await down(runDir);
   }
-  for (const k of Object.keys(ports) as (keyof LabPorts)[]) await assertPortFree(ports[k], PORTS[k].service, `${PORTS[k].flag} (${PORTS[k].variable})`);
+  // A remote stack's ports are that host's: compose and the health checks say when one is taken there.
+  if (!remote) for (const k of Object.keys(ports) as (keyof LabPorts)[]) await assertPortFree(ports[k], PORTS[k].service, `${PORTS[k].flag} (${PORTS[k].variable})`);
   const state: DockerState = {
     runtime: 'docker',
     runDir,
@@ -334,10 +400,13 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
     use: r.budget.use,
     queueArgs: r.queueArgs,
     queueRuntime: r.queueRuntime,
-    // network_mode: host: the sysctls are the host's, set (or printed) as natively.
-    listenBacklog: prepareListenQueues(r.listenBacklog, log).backlog,
+    // network_mode: host: the sysctls are the host's, set (or printed) as natively; a remote host's are set
+    // through its engine with the parent cgroup, below.
+    listenBacklog: remote ? r.listenBacklog : prepareListenQueues(r.listenBacklog, log).backlog,
     ...(r.journalDir ? { journalDir: r.journalDir } : {}),
     startedAt: new Date().toISOString(),
+    engine: dockerHost(),
+    ...(remote ? { remote: { ...remote, cgroup: null } } : {}),
   };
   // Refuses, before anything is built or started, a command line that cannot pass through compose.
   composeEnv(state);
@@ -349,8 +418,17 @@ async function up(opts: DockerUpOptions = {}): Promise<StackInfo> {
   await buildImages(state.baseImage, state.project, log);
   check();
   // The budget's parent cgroup must exist, limited, before the first container is created in it.
-  log(await setUpParentCgroup(r.budget, state.cgroupParent));
   await mkdir(runDir, { recursive: true });
+  if (state.remote) {
+    const cg = await setUpRemoteHost(state.baseImage, state.remote.host, state.cgroupParent, r.budget, DEFAULT_LISTEN_BACKLOG);
+    state.remote.cgroup = cg;
+    // Written at once: down removes the parent on that host even when what follows fails.
+    await writeFile(stateFile(runDir), JSON.stringify(state, null, 2));
+    log(
+      `lab: parent cgroup ${cg.version} ${cg.cpu} on ${state.remote.host.name}: ${cg.quota_us ?? 'no'} µs quota per ${cg.period_us} µs, weight ${cg.weight}, ` +
+        `memory ${cg.memory_bytes ?? 'unlimited'} bytes; somaxconn ${cg.somaxconn}, tcp_max_syn_backlog ${cg.tcp_max_syn_backlog} there`,
+    );
+  } else log(await setUpParentCgroup(r.budget, state.cgroupParent));
   if (state.journalDir) {
     await writeFile(
       journalOverrideFile(runDir),
@@ -386,7 +464,9 @@ async function down(runDir?: string): Promise<void> {
   if (!state) return;
   // Each service's stop_grace_period (20 s) covers the queue server's drain on SIGTERM.
   await compose(state.project, ['down', '--remove-orphans', '-t', '20'], composeEnv(state), 180_000);
-  await removeParentCgroup(state.cgroupParent).catch(() => {});
+  if (state.remote) {
+    if (state.remote.cgroup) await removeRemoteCgroup(state.baseImage, state.remote.cgroup);
+  } else await removeParentCgroup(state.cgroupParent).catch(() => {});
   await rm(stateFile(dir), { force: true });
 }
 
@@ -399,6 +479,7 @@ export const dockerRuntime: LabRuntime & { up(opts?: DockerUpOptions): Promise<S
 export async function dockerServicePid(runDir: string | undefined, svc: ServiceName): Promise<number | null> {
   const state = await readState(resolve(runDir ?? defaultDockerRunDir));
   if (!state) return null;
+  if (state.remote) throw new Error(`the stack runs on ${state.remote.host.name}: its processes cannot be signalled from here (make chaos needs a local engine)`);
   const id = await containerId(state.project, composeEnv(state), svc);
   if (!id) return null;
   const i = await inspect(id);
@@ -410,5 +491,11 @@ export async function dockerLogs(runDir?: string, lines = 40, service?: string):
   const state = await readState(resolve(runDir ?? defaultDockerRunDir));
   if (!state) return null;
   const r = await compose(state.project, ['logs', '--no-color', `--tail=${lines}`, ...(service ? [service] : [])], composeEnv(state), 60_000);
+  return r.stdout + r.stderr;
+}
+
+/** A container's whole output (stdout and stderr), through the lab's engine: a remote stack's log is read so. */
+export async function dockerContainerLog(id: string): Promise<string> {
+  const r = await docker(['logs', id], 30_000);
   return r.stdout + r.stderr;
 }

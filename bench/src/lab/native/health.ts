@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createConnection } from 'mysql2/promise';
 import { httpGet } from '../http.js';
-import { LOOPBACK, type HealthCheck } from '@eserver-lab/common/stack-spec';
+import type { HealthCheck } from '@eserver-lab/common/stack-spec';
 import { isAlive, type ProcRecord } from './procs.js';
 
 export class HealthCheckError extends Error {}
@@ -76,11 +76,11 @@ export async function httpOk(url: string, timeoutMs = 2000): Promise<boolean> {
 export async function checkHealth(h: HealthCheck): Promise<boolean> {
   switch (h.kind) {
     case 'http':
-      return httpOk(`http://${LOOPBACK}:${h.port}${h.path}`);
+      return httpOk(`http://${h.host}:${h.port}${h.path}`);
     case 'tcp':
-      return tcpAnswers(h.port);
+      return tcpAnswers(h.port, h.host);
     case 'mysql': {
-      const c = await createConnection({ host: LOOPBACK, port: h.port, user: h.user, password: h.password, database: h.database, connectTimeout: 1000 });
+      const c = await createConnection({ host: h.host, port: h.port, user: h.user, password: h.password, database: h.database, connectTimeout: 1000 });
       try {
         await c.ping();
         return true;
