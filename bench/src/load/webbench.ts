@@ -3,6 +3,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { parseWebbenchOutput } from './summary.js';
 import { cgroupPids, cpuUsageNs, createCgroup, dirsOf, enterScript, removeCgroup, type CgroupRecord } from '../host/cgroup.js';
+import type { CommandWrap } from '../host/netns.js';
 
 /**
  * A cpuacct group (v2: a plain group, cpu.stat counts) for the tool and every client it forks: their time
@@ -39,11 +40,13 @@ export interface WebbenchRun {
   cpuNs: number | null;
 }
 
-export async function runWebbench(bin: string, url: string, clients: number, durationS: number): Promise<WebbenchRun> {
+/** `inside`: where the tool runs (default here; a load namespace's nsenter). */
+export async function runWebbench(bin: string, url: string, clients: number, durationS: number, inside?: CommandWrap): Promise<WebbenchRun> {
   const args = ['-c', String(clients), '-t', String(Math.round(durationS)), url];
   const group = await cpuGroup(`eserver-bench-webbench-${process.pid}`);
   // The shell enters the group, then execs the tool: its clients are born inside.
-  const run = group ? { cmd: 'sh', args: ['-c', `${enterScript(group)}exec "$@"`, 'webbench', bin, ...args] } : { cmd: bin, args };
+  const here = group ? { cmd: 'sh', args: ['-c', `${enterScript(group)}exec "$@"`, 'webbench', bin, ...args] } : { cmd: bin, args };
+  const run = inside ? inside(here.cmd, here.args) : here;
   const child = spawn(run.cmd, run.args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
