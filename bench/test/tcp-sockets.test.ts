@@ -33,8 +33,8 @@ test('IPv4 and IPv6 rows: hex ports, the peer\'s address (IPv4-mapped as IPv4), 
     '',
   ].join('\n');
   assert.deepEqual(parseTcpSockets(text), [
-    { localPort: 8080, remotePort: 0, remoteAddress: '0.0.0.0', state: '0A', inode: '4242' },
-    { localPort: 0xd000, remotePort: 80, remoteAddress: '127.0.0.1', state: '06', inode: '0' },
+    { localAddress: '127.0.0.1', localPort: 8080, remotePort: 0, remoteAddress: '0.0.0.0', state: '0A', inode: '4242' },
+    { localAddress: '127.0.0.1', localPort: 0xd000, remotePort: 80, remoteAddress: '127.0.0.1', state: '06', inode: '0' },
   ]);
 });
 
@@ -45,8 +45,9 @@ test('the peer address of a connection from another address of this host is that
   const c = net.connect({ host: '127.0.0.1', port, localAddress: '127.0.0.3' });
   try {
     await new Promise<void>((r) => c.on('connect', r));
-    const rows = (await readTcpSockets()).filter((s) => s.localPort === port && s.state !== TCP_STATE.LISTEN);
-    assert.deepEqual(rows.map((r) => r.remoteAddress), ['127.0.0.3']);
+    // The server's end of this one connection (other sockets of the machine may have the port as theirs).
+    const rows = (await readTcpSockets()).filter((s) => s.localPort === port && s.remotePort === c.localPort);
+    assert.deepEqual(rows.map((r) => [r.localAddress, r.remoteAddress]), [['127.0.0.1', '127.0.0.3']]);
   } finally {
     c.destroy();
     server.close();

@@ -6,6 +6,8 @@ import { readFile } from 'node:fs/promises';
 export const TCP_STATE = { TIME_WAIT: '06', LISTEN: '0A' } as const;
 
 export interface TcpSocket {
+  /** This end's address, as `remoteAddress` (a port bound to one address may be another's ephemeral port). */
+  localAddress: string;
   localPort: number;
   remotePort: number;
   /** The peer's address: dotted IPv4 (an IPv4-mapped IPv6 one too), else the 32 hex digits as written. */
@@ -36,7 +38,7 @@ export function parseTcpSockets(text: string): TcpSocket[] {
     // "   0: 0100007F:1F90 0100007F:C350 06 00000000:00000000 03:00001770 00000000     0        0 0 3"
     const f = line.trim().split(/\s+/);
     if (f.length < 10 || !f[0]!.endsWith(':')) continue;
-    out.push({ localPort: portOf(f[1]!), remotePort: portOf(f[2]!), remoteAddress: addressOf(f[2]!), state: f[3]!, inode: f[9]! });
+    out.push({ localAddress: addressOf(f[1]!), localPort: portOf(f[1]!), remotePort: portOf(f[2]!), remoteAddress: addressOf(f[2]!), state: f[3]!, inode: f[9]! });
   }
   return out;
 }

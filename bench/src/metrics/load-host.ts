@@ -4,9 +4,8 @@
 // stack's nginx saw connections from, and which side of the connections closed first (the side that closes
 // first keeps the TIME_WAIT socket), the figures that explain a tool's pages/min differing from another's.
 import { readInside, type LoadNamespace } from '../host/netns.js';
-import { readTcpSockets, TCP_STATE, type TcpSocket } from '../host/tcp-sockets.js';
+import { parseTcpSockets, readTcpSockets, TCP_STATE, type TcpSocket } from '../host/tcp-sockets.js';
 import { counterDelta, listenCounters, parseNetstat, type ListenCounters } from './netstat.js';
-import { countTimeWait } from './time-wait.js';
 
 export interface LoadHostRecord {
   kind: 'netns';
@@ -24,16 +23,31 @@ export interface LoadHostRecord {
   time_wait: { stack_side: number; generator_side: number | null } | null;
 }
 
-/** Connections (every state but LISTEN) with local port `port`, by peer address. */
-export function peersOf(sockets: readonly TcpSocket[], port: number): Record<string, number> {
+/** Where a stack's nginx listens: its address and port. */
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+/** A socket of the endpoint itself: its port on its address (the same port on another is another socket's). */
+const isAt = (s: TcpSocket, at: Endpoint) => s.localPort === at.port && s.localAddress === at.address;
+
+/** Connections (every state but LISTEN) accepted at `at`, by peer address. */
+export function peersOf(sockets: readonly TcpSocket[], at: Endpoint): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const s of sockets) if (s.localPort === port && s.state !== TCP_STATE.LISTEN) out[s.remoteAddress] = (out[s.remoteAddress] ?? 0) + 1;
+  for (const s of sockets) if (isAt(s, at) && s.state !== TCP_STATE.LISTEN) out[s.remoteAddress] = (out[s.remoteAddress] ?? 0) + 1;
   return out;
 }
 
-/** The peers of the stack's HTTP port now, as this (the stack's) namespace sees them. */
-export async function peersNow(port: number): Promise<Record<string, number>> {
-  return peersOf(await readTcpSockets(), port);
+/** The peers of the stack's nginx now, as this (the stack's) namespace sees them. */
+export async function peersNow(at: Endpoint): Promise<Record<string, number>> {
+  return peersOf(await readTcpSockets(), at);
+}
+
+/** The endpoint of a URL (an IPv4 address and an explicit port, as the lab's stacks give them). */
+export function endpointOf(url: string): Endpoint {
+  const u = new URL(url);
+  return { address: u.hostname, port: Number(u.port) };
 }
 
 async function countersInside(ns: LoadNamespace): Promise<ListenCounters | null> {
@@ -46,16 +60,15 @@ async function countersInside(ns: LoadNamespace): Promise<ListenCounters | null>
 }
 
 /**
- * Starts watching a load from `ns` on the stack's HTTP port `port`; the returned function, called when the
+ * Starts watching a load from `ns` on the stack's nginx at `at`; the returned function, called when the
  * load has stopped, gives the record (the peers are the caller's mid-window reading).
  */
 export async function watchLoadHost(
-  ns: LoadNamespace, port: number, settings: { sysctl: Record<string, string | null>; mtu: number | null },
+  ns: LoadNamespace, at: Endpoint, settings: { sysctl: Record<string, string | null>; mtu: number | null },
 ): Promise<(peers: Record<string, number> | null) => Promise<LoadHostRecord>> {
   const before = await countersInside(ns);
   return async (peers) => {
     const [after, stackSide, inside] = await Promise.all([countersInside(ns), readTcpSockets(), readInside(ns, '/proc/net/tcp')]);
-    const ports = new Set([port]);
     return {
       kind: 'netns',
       netns: ns.name,
@@ -65,8 +78,8 @@ export async function watchLoadHost(
       counters: before && after ? counterDelta(before, after) : null,
       peers,
       time_wait: {
-        stack_side: stackSide.filter((s) => s.state === TCP_STATE.TIME_WAIT && s.localPort === port).length,
-        generator_side: inside === null ? null : countTimeWait(inside, ports).onPorts,
+        stack_side: stackSide.filter((s) => s.state === TCP_STATE.TIME_WAIT && isAt(s, at)).length,
+        generator_side: inside === null ? null : parseTcpSockets(inside).filter((s) => s.state === TCP_STATE.TIME_WAIT && s.remotePort === at.port && s.remoteAddress === at.address).length,
       },
     };
   };

@@ -32,7 +32,7 @@ import type { ResultDoc } from '../results/types.js';
 import { findWebbench, runWebbench } from '../load/webbench.js';
 import { repoRoot } from '@eserver-lab/common/repo-root';
 import { loadNamespaceSettings, wrap, type CommandWrap, type LoadNamespace } from '../host/netns.js';
-import { loadHostLine, peersNow, watchLoadHost, type LoadHostRecord } from '../metrics/load-host.js';
+import { endpointOf, loadHostLine, peersNow, watchLoadHost, type LoadHostRecord } from '../metrics/load-host.js';
 
 /** What measuring a profile needs of the run's options. */
 export interface ProfileRunOptions {
@@ -255,7 +255,7 @@ async function driveOutsideBudget(
   // Awaited after the load: with 100k sockets in the table, the reading can outlast the load's end.
   let peersRead: Promise<unknown> | null = null;
   const readPeers = () => {
-    peersRead = Promise.all(stacks.map((s) => (s ? peersNow(Number(new URL(s.httpBase).port)).catch(() => null) : null))).then((x) => (peers = x));
+    peersRead = Promise.all(stacks.map((s) => (s ? peersNow(endpointOf(s.httpBase)).catch(() => null) : null))).then((x) => (peers = x));
   };
   let timers: NodeJS.Timeout[] = [];
   /**
@@ -368,7 +368,7 @@ async function openCell(o: ProfileRunOptions, c: CellSpec, all: readonly CellSpe
   });
   // A remote stack's listeners are not this host's: only this host's (the generator's) counters are read.
   const listenWatch = await watchListenQueues(stack ? stack.config : null, stack && !stack.remote ? stack.services : null);
-  const loadHostWatch = o.loadNs ? await watchLoadHost(o.loadNs, Number(new URL(url).port), await loadNamespaceSettings(o.loadNs)) : null;
+  const loadHostWatch = o.loadNs ? await watchLoadHost(o.loadNs, endpointOf(url), await loadNamespaceSettings(o.loadNs)) : null;
   return { ...c, url, startedAt, queueServer, before, lengthBefore, busyBefore, sampler, probe, listenWatch, loadHostWatch };
 }
 
