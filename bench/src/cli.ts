@@ -9,7 +9,7 @@ import { parsePage } from './plan/profiles.js';
 import { FSYNC_POLICIES, parseFsyncPolicies, parseQueueRuntimes, SHIPPED_FSYNC } from './plan/queue-matrix.js';
 import { reexecWithNofile } from './host/nofile.js';
 import { logStep } from './run/progress.js';
-import { readBatch } from './results/writer.js';
+import { readBatch, readDir } from './results/writer.js';
 import { LOAD_HOSTS, runBench, seedFile } from './run/bench.js';
 import { stackBudget } from './lab/budget.js';
 import { repoRoot } from '@eserver-lab/common/repo-root';
@@ -180,6 +180,17 @@ program
     const { renderReport } = await import('./report/index.js');
     const r = await renderReport(docs, outDir, seedFile(outDir));
     console.log(`${r.md}\n${r.html}`);
+  });
+
+program
+  .command('tool-ratio')
+  .description('webbench ÷ ours: a table of the single runs in a results directory (bench/scripts/webbench-vs-ours.sh writes one), with the medians per page')
+  .argument('<dir>', 'the directory of result files')
+  .action(async (dir: string) => {
+    const { toolRatioTable } = await import('./report/tool-ratio.js');
+    const docs = readDir(path.resolve(dir));
+    if (docs.length === 0) throw new Error(`no result files in ${dir}`);
+    console.log(toolRatioTable(docs));
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
