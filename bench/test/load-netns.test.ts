@@ -3,7 +3,10 @@
 // address to a listener on the stack's end of the pair, and nothing is left once it is removed.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
 import {
   cannotMakeLoadNamespace,
@@ -12,6 +15,7 @@ import {
   loadNamespaceLeftovers,
   loadNamespaceSettings,
   planLoadNamespace,
+  readInside,
   removeLoadNamespace,
   wrap,
 } from '../src/host/netns.js';
@@ -90,6 +94,14 @@ test('as root: the load namespace\'s process connects from its own address; remo
     route.stdout.on('data', (d) => (routes += d));
     await new Promise((r) => route.on('close', r));
     assert.doesNotMatch(routes, /default/, routes);
+    // /proc/net/tcp inside, with 10,000 clients' sockets, is megabytes: read whole, not cut at a buffer's size.
+    const big = path.join(os.tmpdir(), `load-netns-big-${process.pid}`);
+    fs.writeFileSync(big, 'x'.repeat(3 * 1024 * 1024));
+    try {
+      assert.equal((await readInside(ns, big))?.length, 3 * 1024 * 1024);
+    } finally {
+      fs.rmSync(big, { force: true });
+    }
     const settings = await loadNamespaceSettings(ns);
     assert.equal(settings.mtu, 1500);
     assert.match(settings.sysctl['net.ipv4.ip_local_port_range'] ?? '', /^\d+ \d+$/);

@@ -197,7 +197,8 @@ export async function loadNamespaceSettings(ns: LoadNamespace): Promise<{ sysctl
 export async function readInside(ns: LoadNamespace, file: string): Promise<string | null> {
   const w = wrap(ns, 'cat', [file]);
   try {
-    return (await run(w.cmd, w.args)).stdout;
+    // /proc/net/tcp under 10,000 clients is megabytes: execFile's 1 MB default would cut it off (an error).
+    return (await run(w.cmd, w.args, { maxBuffer: 512 * 1024 * 1024 })).stdout;
   } catch {
     return null;
   }
