@@ -14,7 +14,8 @@ function run(page: string, tool: 'webbench' | 'eserver-bench', ppm: number, inNs
     profile: page === 'client' ? 'seed2013' : 'baseline',
     started_at: `2026-12-06T14:00:${String(n).padStart(2, '0')}.000Z`,
     tool: { name: tool, version: null, command: null },
-    config: { page },
+    config: { page, duration_s: 30 },
+    loadgen: { cpu_us_per_request: 1, ...(tool === 'webbench' ? { wall_s: 31.5 } : {}) },
     summary: { pages_per_min: ppm, bytes_per_sec: (ppm / 60) * 151 },
     cpu_budget: budget(18, 300),
     listen_queues: { counters: { ListenOverflows: 0, ListenDrops: 2, TCPSynRetrans: 7 } },
@@ -49,6 +50,8 @@ test('per page, the ratio of the two tools\' medians; each run\'s figures', () =
   const table = toolRatioTable(docs);
   assert.match(table, /\| client \| 45,000, 46,000, 30,000 \| 48,000, 47,000, 49,000 \| \*\*0\.938\*\* \|/);
   assert.match(table, /\| 1 \| client \(seed2013\) \| webbench \| 45,000 \| 100% \|/);
+  assert.match(table, /\| 1 \| client \(seed2013\) \| webbench \| .* \| 31\.5 \(30\) \|$/m, 'webbench\'s own run beside its -t');
+  assert.match(table, /\| 2 \| client \(seed2013\) \| ours \| .* \| - \|$/m);
   assert.match(table, /Where the load ran: netns\.$/);
 });
 

@@ -43,3 +43,29 @@ test('webbench output is parsed into the same result format', async () => {
     process.env.PATH = oldPath;
   }
 });
+
+test('how long the tool ran is recorded: webbench\'s clients each run -t from their own start, so a run can outlast -t', async () => {
+  const bin = path.join(dir, 'slow');
+  fs.mkdirSync(bin);
+  // A stand-in whose run outlasts its -t 1 by 3 s (as 10,000 slow forks stretch a real one).
+  fs.writeFileSync(
+    path.join(bin, 'webbench'),
+    `#!/bin/sh\nsleep 4\necho 'Speed=600 pages/min, 6000 bytes/sec.'\necho 'Requests: 10 susceed, 0 failed.'\n`,
+    { mode: 0o755 },
+  );
+  fs.copyFileSync(path.join(repoRoot, 'results/seed.json'), path.join(dir, 'seed.json'));
+  const oldPath = process.env.PATH;
+  process.env.PATH = `${bin}:${oldPath}`;
+  try {
+    const out = await runBench({
+      profiles: ['smoke'], overrides: { concurrency: 5, durationS: 1, warmupS: 0 }, runtime: 'auto', tool: 'webbench',
+      url: 'http://127.0.0.1:9/client.php', outDir: dir, noReport: true,
+    });
+    const d = out.docs[0]!;
+    assert.deepEqual(validateResult(d), { ok: true });
+    assert.ok(d.loadgen.wall_s !== undefined && d.loadgen.wall_s !== null && d.loadgen.wall_s >= 4, `wall_s ${d.loadgen.wall_s}`);
+    assert.ok(d.verdict.reasons.some((r) => /webbench ran [\d.]+ s for its -t 1/.test(r)), d.verdict.reasons.join('; '));
+  } finally {
+    process.env.PATH = oldPath;
+  }
+});

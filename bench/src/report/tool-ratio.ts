@@ -27,6 +27,9 @@ export interface ToolRun {
   synRetrans: number | null;
   /** TIME_WAIT after the load on each side: the side that closed first holds them. */
   timeWait: { stack: number; generator: number | null } | null;
+  /** webbench: its measured run from start to exit, s, against its -t (`durationS`). */
+  wallS: number | null;
+  durationS: number;
   loadHost: string;
 }
 
@@ -50,6 +53,8 @@ export function toolRun(d: ResultDoc): ToolRun {
     listenDrops: d.listen_queues?.counters.ListenDrops ?? null,
     synRetrans: h ? h.counters?.TCPSynRetrans ?? null : d.listen_queues?.counters.TCPSynRetrans ?? null,
     timeWait: h?.time_wait ? { stack: h.time_wait.stack_side, generator: h.time_wait.generator_side } : null,
+    wallS: d.loadgen.wall_s ?? null,
+    durationS: d.config.duration_s,
     loadHost: h ? `netns ${h.netns} (${h.addresses.generator} -> ${h.addresses.stack})` : 'here',
   };
 }
@@ -79,12 +84,12 @@ const pct = (x: number | null) => (x === null ? '?' : `${Math.round(x * 100)}%`)
 export function toolRatioTable(docs: readonly ResultDoc[]): string {
   const runs = docs.map(toolRun).sort((a, b) => a.startedAt.localeCompare(b.startedAt));
   const lines = [
-    '| # | page | tool | pages/min | stack use of quota | stack µs/page | generator µs/request | others CPU-s | bytes/page | ListenOverflows / ListenDrops | clients\' SYN retrans | TIME_WAIT stack / generator side |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| # | page | tool | pages/min | stack use of quota | stack µs/page | generator µs/request | others CPU-s | bytes/page | ListenOverflows / ListenDrops | clients\' SYN retrans | TIME_WAIT stack / generator side | the tool\'s run, s (-t) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...runs.map((r, i) =>
       `| ${i + 1} | ${r.page} (${r.profile}) | ${r.tool} | ${num(r.pagesPerMin)} | ${pct(r.usedOfQuota)} | ${num(r.stackUsPerPage)} | ${num(r.generatorUsPerRequest, 1)} | ` +
       `${num(r.othersCpuS, 1)} | ${num(r.bytesPerPage, 1)} | ${num(r.listenOverflows)} / ${num(r.listenDrops)} | ${num(r.synRetrans)} | ` +
-      `${r.timeWait ? `${num(r.timeWait.stack)} / ${num(r.timeWait.generator)}` : '?'} |`),
+      `${r.timeWait ? `${num(r.timeWait.stack)} / ${num(r.timeWait.generator)}` : '?'} | ${r.wallS === null ? '-' : `${num(r.wallS, 1)} (${r.durationS})`} |`),
     '',
     '| page | webbench (pages/min) | ours (pages/min) | webbench ÷ ours (medians) |',
     '|---|---|---|---|',

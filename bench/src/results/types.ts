@@ -68,6 +68,11 @@ export interface ResultDoc {
     cpu_user_ms: number | null;
     cpu_system_ms: number | null;
     cpu_us_per_request: number | null;
+    /**
+     * A tool we spawn (webbench): how long its measured run took, from start to exit, s. Each of its clients
+     * runs -t seconds from its own start while Speed divides by -t, so a slow start (10,000 forks) overstates it.
+     */
+    wall_s?: number | null;
     note?: string;
   };
   loss_check: LossCheck | null;

@@ -29,7 +29,7 @@ import { logStep, progressLine } from './progress.js';
 import { setupLabel, type QueueSetup } from '../plan/queue-matrix.js';
 import { mismatch, observeQueueServer } from '../results/queue-observed.js';
 import type { ResultDoc } from '../results/types.js';
-import { findWebbench, runWebbench } from '../load/webbench.js';
+import { findWebbench, runWebbench, WEBBENCH_START_S } from '../load/webbench.js';
 import { repoRoot } from '@eserver-lab/common/repo-root';
 import { loadNamespaceSettings, wrap, type CommandWrap, type LoadNamespace } from '../host/netns.js';
 import { endpointOf, loadHostLine, peersNow, watchLoadHost, type LoadHostRecord } from '../metrics/load-host.js';
@@ -143,6 +143,7 @@ async function drive(o: ProfileRunOptions, p: Profile, url: string, onStart: OnS
       loadgen: {
         clients: p.concurrency, workers: null, cpu_user_ms: null, cpu_system_ms: null,
         cpu_us_per_request: r.cpuNs !== null && r.succeeded + r.failed > 0 ? Math.round(r.cpuNs / 1000 / (r.succeeded + r.failed) * 10) / 10 : null,
+        wall_s: r.wallS,
         ...(r.cpuNs !== null ? { note: `webbench and its forked clients measured in a cpuacct cgroup: ${Math.round(r.cpuNs / 1e6)} ms CPU` } : {}),
       },
       load: [], histogram: null, workers: null, sources: null, startedAt: null,
@@ -427,6 +428,10 @@ async function closeCell(
   for (const w of [...driveWarnings, ...(budget?.warnings ?? [])]) logStep(`warning: ${w}`);
   if (d.summary.strict_ok === 0 && d.summary.succeeded + d.summary.failed > 0) reasons.push('no strict success at all: the stack answered no HTTP 200 with the success signal');
   if (d.summary.failed > 0) warnings.push(`${d.summary.failed} failed requests`);
+  const wall = d.loadgen.wall_s;
+  if (wall !== undefined && wall !== null && wall > p.durationS + WEBBENCH_START_S) {
+    warnings.push(`webbench ran ${wall} s for its -t ${p.durationS}: its clients started over several seconds, and its Speed (their requests ÷ ${p.durationS} s) is overstated`);
+  }
 
   const machine = { ...machineInfo(), busy_before_pct: c.busyBefore };
   const doc: ResultDoc = {
