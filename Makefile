@@ -10,6 +10,8 @@ PROFILE ?=
 CONCURRENCY ?=
 DURATION ?=
 TOOL ?=
+# LOAD_HOST=netns: the load from a network namespace of its own, over a veth pair (bench/README.md, "On two machines").
+LOAD_HOST ?=
 # The stack's CPU budget: empty = this CPU model's calibration (results/calibration/), else the whole machine.
 CPUS ?=
 # CALIBRATE=1: when no calibration matches this CPU model, run make calibrate first.
@@ -26,7 +28,8 @@ BENCH_ARGS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(CONCURRENCY),--concurr
              $(if $(DURATION),--duration $(DURATION)) $(if $(TOOL),--tool $(TOOL)) --runtime $(RUNTIME) \
              $(if $(CPUS),--cpus $(CPUS)) $(if $(CALIBRATE),--calibrate) \
              $(if $(REPEAT),--repeat $(REPEAT)) $(if $(LISTEN_BACKLOG),--listen-backlog $(LISTEN_BACKLOG)) \
-             $(if $(QUEUE_RUNTIMES),--queue-runtime $(QUEUE_RUNTIMES)) $(if $(FSYNC),--fsync $(FSYNC))
+             $(if $(QUEUE_RUNTIMES),--queue-runtime $(QUEUE_RUNTIMES)) $(if $(FSYNC),--fsync $(FSYNC)) \
+             $(if $(LOAD_HOST),--load-host $(LOAD_HOST))
 
 .PHONY: all setup deps build test test-two-host fuzz bench calibrate bench-proto bench-ci bench-baseline bench-gate-accept bench-gate-power chaos report \
         lab-up lab-down lab-status lab-logs docker-base docker-engine docker-engine-stop \

@@ -9,8 +9,8 @@ import { parsePage } from './plan/profiles.js';
 import { FSYNC_POLICIES, parseFsyncPolicies, parseQueueRuntimes, SHIPPED_FSYNC } from './plan/queue-matrix.js';
 import { reexecWithNofile } from './host/nofile.js';
 import { logStep } from './run/progress.js';
-import { readBatch } from './results/writer.js';
-import { runBench, seedFile } from './run/bench.js';
+import { readBatch, readDir } from './results/writer.js';
+import { LOAD_HOSTS, runBench, seedFile } from './run/bench.js';
 import { stackBudget } from './lab/budget.js';
 import { repoRoot } from '@eserver-lab/common/repo-root';
 import { DEFAULT_LISTEN_BACKLOG } from '@eserver-lab/common/stack-spec';
@@ -80,6 +80,7 @@ program
   .option('--calibrate', 'when no calibration matches this CPU model, run make calibrate first (about 15-25 min)')
   .option('--no-control', 'no 2013-style stack beside ours (default: in every repetition of every enqueuing profile, for the projection onto the 2013 box)')
   .addOption(new Option('--pairing <mode>', 'how the 2013-style stack runs beside ours: at-once (both loaded at the same instant) or alternate (one after the other, the order swapped every repetition); default at-once, alternate with --tool webbench').choices(['at-once', 'alternate']))
+  .addOption(new Option('--load-host <where>', "where the load runs: here, or netns: a network namespace of its own whose only link to the stacks is a veth pair in 198.19.0.0/16 (RFC 2544), the generator's CPU still in its own cgroup here; native runtime, root (env BENCH_LOAD_HOST)").choices([...LOAD_HOSTS]).default(process.env.BENCH_LOAD_HOST || 'here'))
   .option('--no-generator-cgroup', "leave the load generator in the runner's own cgroup (default: a sibling of the stack's)")
   .option('--repeat <n>', 'run every profile n times, each on a fresh stack, and report the median and spread (env BENCH_REPEAT; default: 5 for seed, 1 for the others)', count, process.env.BENCH_REPEAT ? count(process.env.BENCH_REPEAT) : undefined)
   .option('--listen-backlog <n>', `listen backlog of nginx, php-fpm and the queue server (env BENCH_LISTEN_BACKLOG; default ${DEFAULT_LISTEN_BACKLOG}; 128 = the 2013 kernel default, the shallow-queue regime)`, backlog, process.env.BENCH_LISTEN_BACKLOG ? backlog(process.env.BENCH_LISTEN_BACKLOG) : undefined)
@@ -129,7 +130,7 @@ program
       cpus: opts.cpus, cpuPeriodUs: opts.cpuPeriodUs, noGeneratorCgroup: opts.generatorCgroup === false,
       repeat: opts.repeat, listenBacklog: opts.listenBacklog,
       queueRuntimes: opts.queueRuntime, fsyncPolicies: opts.fsync,
-      control: opts.control !== false, pairing: opts.pairing,
+      control: opts.control !== false, pairing: opts.pairing, loadHost: opts.loadHost,
     });
     for (const d of out.docs) if (!d.verdict.ok) logStep(`${d.profile}: FAILED: ${d.verdict.reasons.join('; ')}`);
     process.exitCode = out.ok ? 0 : 1;
@@ -184,6 +185,17 @@ program
     const { renderReport } = await import('./report/index.js');
     const r = await renderReport(docs, outDir, seedFile(outDir));
     console.log(`${r.md}\n${r.html}`);
+  });
+
+program
+  .command('tool-ratio')
+  .description('webbench ÷ ours: a table of the single runs in a results directory (bench/scripts/webbench-vs-ours.sh writes one), with the medians per page')
+  .argument('<dir>', 'the directory of result files')
+  .action(async (dir: string) => {
+    const { toolRatioTable } = await import('./report/tool-ratio.js');
+    const docs = readDir(path.resolve(dir));
+    if (docs.length === 0) throw new Error(`no result files in ${dir}`);
+    console.log(toolRatioTable(docs));
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

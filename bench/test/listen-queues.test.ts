@@ -14,7 +14,7 @@ import { effectiveBacklog, ensureListenSysctls, parseListenBacklog, planListenSy
 import { listenLine, parseRemoteListen, watchListenQueues } from '../src/metrics/listen-queues.js';
 import { listenerDrops, parseSsListeners } from '../src/metrics/listener-drops.js';
 import { counterDelta, listenCounters, parseNetstat, readListenCounters } from '../src/metrics/netstat.js';
-import { DEFAULT_LISTEN_BACKLOG, runLayout, stackTokens } from '@eserver-lab/common/stack-spec';
+import { DEFAULT_LISTEN_BACKLOG, DEFAULT_PORTS, runLayout, stackTokens } from '@eserver-lab/common/stack-spec';
 import { waitFor } from '@eserver-lab/common/wait';
 
 function fakeProcSys(values: Record<string, string | null>): string {
@@ -94,15 +94,12 @@ test('--listen-backlog: 1-65535, capped by somaxconn in effect', () => {
 });
 
 test('the rendered nginx and php-fpm configs carry the backlog N', () => {
-  // The stack spec's own tokens (a token added to the configs needs no edit here), plus the runtime's three.
-  const tokens = (n: number) => ({
-    ...stackTokens({ layout: runLayout('/r'), ports: { http: 8080, fpm: 9000, queue: 8888, metrics: 9888, mysql: 3307 }, backlog: n }),
-    DOC_ROOT: '/d', USER: 'u', GROUP: 'g',
-  });
   for (const n of [128, 65535]) {
-    const nginx = renderTemplate(readFileSync(sources.nginxConf, 'utf8'), tokens(n));
+    // The spec's tokens, as the runtimes render them (a token list of its own here missed LISTEN_HOST).
+    const tokens = { ...stackTokens({ layout: runLayout('/r'), ports: DEFAULT_PORTS, backlog: n }), DOC_ROOT: '/d', USER: 'u', GROUP: 'g' };
+    const nginx = renderTemplate(readFileSync(sources.nginxConf, 'utf8'), tokens);
     assert.match(nginx, new RegExp(`^\\s*listen 127\\.0\\.0\\.1:8080 backlog=${n} reuseport;$`, 'm'));
-    const fpm = renderTemplate(readFileSync(sources.fpmConf, 'utf8'), tokens(n));
+    const fpm = renderTemplate(readFileSync(sources.fpmConf, 'utf8'), tokens);
     assert.match(fpm, new RegExp(`^listen\\.backlog = ${n}$`, 'm'));
   }
 });

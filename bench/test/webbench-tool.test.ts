@@ -14,32 +14,45 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-wb-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 test('webbench output is parsed into the same result format', async () => {
-  const bin = path.join(dir, 'bin');
-  fs.mkdirSync(bin);
-  fs.writeFileSync(
-    path.join(bin, 'webbench'),
-    `#!/bin/sh\necho "$@" >> ${dir}/argv\necho 'Webbench - Simple Web Benchmark 1.5'\necho\necho 'Speed=43226 pages/min, 129975 bytes/sec.'\necho 'Requests: 21613 susceed, 0 failed.'\n`,
-    { mode: 0o755 },
+  const d = await withStandIn(
+    'bin',
+    `echo "$@" >> ${dir}/argv\necho 'Webbench - Simple Web Benchmark 1.5'\necho\necho 'Speed=43226 pages/min, 129975 bytes/sec.'\necho 'Requests: 21613 susceed, 0 failed.'\n`,
+    { concurrency: 77, durationS: 3 },
   );
+  assert.deepEqual(validateResult(d), { ok: true });
+  assert.equal(d.tool.name, 'webbench');
+  assert.equal(d.summary.pages_per_min, 43226);
+  assert.equal(d.summary.bytes_per_sec, 129975);
+  assert.equal(d.summary.succeeded, 21613);
+  assert.equal(d.summary.strict_ok, null);
+  assert.equal(d.summary.latency_ms.p50, null);
+  assert.deepEqual(d.summary.lines, ['Speed=43226 pages/min, 129975 bytes/sec.', 'Requests: 21613 susceed, 0 failed.']);
+  assert.equal(fs.readFileSync(path.join(dir, 'argv'), 'utf8').trim(), '-c 77 -t 3 http://127.0.0.1:9/client.php');
+});
+
+/** One smoke run against --url with a stand-in `webbench` (a shell script body) first on PATH; its result. */
+async function withStandIn(name: string, body: string, overrides: { concurrency: number; durationS: number }) {
+  const bin = path.join(dir, name);
+  fs.mkdirSync(bin);
+  fs.writeFileSync(path.join(bin, 'webbench'), `#!/bin/sh\n${body}`, { mode: 0o755 });
   fs.copyFileSync(path.join(repoRoot, 'results/seed.json'), path.join(dir, 'seed.json'));
   const oldPath = process.env.PATH;
   process.env.PATH = `${bin}:${oldPath}`;
   try {
     const out = await runBench({
-      profiles: ['smoke'], overrides: { concurrency: 77, durationS: 3, warmupS: 0 }, runtime: 'auto', tool: 'webbench',
+      profiles: ['smoke'], overrides: { ...overrides, warmupS: 0 }, runtime: 'auto', tool: 'webbench',
       url: 'http://127.0.0.1:9/client.php', outDir: dir, noReport: true,
     });
-    const d = out.docs[0];
-    assert.deepEqual(validateResult(d), { ok: true });
-    assert.equal(d.tool.name, 'webbench');
-    assert.equal(d.summary.pages_per_min, 43226);
-    assert.equal(d.summary.bytes_per_sec, 129975);
-    assert.equal(d.summary.succeeded, 21613);
-    assert.equal(d.summary.strict_ok, null);
-    assert.equal(d.summary.latency_ms.p50, null);
-    assert.deepEqual(d.summary.lines, ['Speed=43226 pages/min, 129975 bytes/sec.', 'Requests: 21613 susceed, 0 failed.']);
-    assert.equal(fs.readFileSync(path.join(dir, 'argv'), 'utf8').trim(), '-c 77 -t 3 http://127.0.0.1:9/client.php');
+    return out.docs[0]!;
   } finally {
     process.env.PATH = oldPath;
   }
+}
+
+test('how long the tool ran is recorded: webbench\'s clients each run -t from their own start, so a run can outlast -t', async () => {
+  // A stand-in whose run outlasts its -t 1 by 3 s (as 10,000 slow forks stretch a real one).
+  const d = await withStandIn('slow', "sleep 4\necho 'Speed=600 pages/min, 6000 bytes/sec.'\necho 'Requests: 10 susceed, 0 failed.'\n", { concurrency: 5, durationS: 1 });
+  assert.deepEqual(validateResult(d), { ok: true });
+  assert.ok(d.loadgen.wall_s !== undefined && d.loadgen.wall_s !== null && d.loadgen.wall_s >= 4, `wall_s ${d.loadgen.wall_s}`);
+  assert.ok(d.verdict.reasons.some((r) => /webbench ran [\d.]+ s for its -t 1/.test(r)), d.verdict.reasons.join('; '));
 });

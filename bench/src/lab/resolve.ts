@@ -14,12 +14,14 @@ import {
   DEFAULT_LISTEN_BACKLOG,
   DEFAULT_MEMORY,
   DEFAULT_PORTS,
+  LOCAL_ADDRESSES,
   PORTS,
   SERVICE_MEMORY,
   assertDistinctPorts,
   stackCpuShares,
   type LabPorts,
   type ServiceName,
+  type StackAddresses,
 } from '@eserver-lab/common/stack-spec';
 import { queueRuntimeName, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 import { parseMemory, quotaFor } from '../host/cgroup.js';
@@ -48,6 +50,8 @@ export interface ResolvedStack {
   ports: LabPorts;
   budget: ResolvedBudget;
   listenBacklog: number;
+  /** Where the entry points listen besides loopback, and the account's client (loopback both by default). */
+  addresses: StackAddresses;
   database: typeof DATABASE;
   /** Docker: the parent cgroup of the four containers and the Compose project. */
   cgroupParent: string;
@@ -109,6 +113,7 @@ export async function resolveStack(
     ports,
     budget: { cpus: b.cpus, quotaUs: q.quotaUs, periodUs: q.periodUs, shares: stackCpuShares(b.cpus, host?.cores), memory, memoryBytes: parseMemory(memory), serviceMemoryBytes: serviceMemory(), use },
     listenBacklog: o.listenBacklog === undefined ? DEFAULT_LISTEN_BACKLOG : parseListenBacklog(String(o.listenBacklog)),
+    addresses: o.addresses ?? LOCAL_ADDRESSES,
     database: DATABASE,
     cgroupParent: o.cgroupParent ?? (env.CGROUP_PARENT || DEFAULT_CGROUP_PARENT),
     project: o.project ?? (env.COMPOSE_PROJECT_NAME || DEFAULT_COMPOSE_PROJECT),

@@ -2,7 +2,7 @@
 // (the bench runner, the CI gate, tests). Both runtimes return the same shape, so a bench run
 // never needs to know which one it got.
 
-import type { LabPorts, ServiceName } from '@eserver-lab/common/stack-spec';
+import type { LabPorts, ServiceName, StackAddresses } from '@eserver-lab/common/stack-spec';
 import type { CgroupLimits } from '../host/cgroup.js';
 
 export type RuntimeName = 'native' | 'docker';
@@ -120,6 +120,12 @@ export interface UpOptions {
    * filesystem there to fill the disk under the journal). Docker bind-mounts it at the journal's path.
    */
   journalDir?: string;
+  /**
+   * Where the stack's entry points listen besides loopback, and the one client address its account admits
+   * (the stack spec's StackAddresses; default loopback both). Native: the load namespace's veth pair
+   * (host/netns.ts), so that a generator there reaches nginx. A remote Docker engine decides its own.
+   */
+  addresses?: StackAddresses;
   /** Docker: the Compose project name (default: COMPOSE_PROJECT_NAME, else the spec's). */
   project?: string;
   /** Docker: the parent cgroup's name, relative to dockerd's own (default: CGROUP_PARENT, else the spec's). */

@@ -3,6 +3,7 @@
 // together agree on one starting instant once every one of them has loaded its clients.
 import { fork, type ChildProcess } from 'node:child_process';
 import { track } from '../host/on-signal.js';
+import type { CommandWrap } from '../host/netns.js';
 import type { HttpLoadOptions, HttpLoadResult, Progress } from './generator.js';
 
 /** What runs in the child: everything but the callbacks, which stay here. */
@@ -52,8 +53,10 @@ export function childResult(child: ChildProcess, what: string, onReady: () => vo
   });
 }
 
-function spawnLoad(options: ChildLoadOptions, onProgress?: (p: Progress) => void): Running {
-  const child = track(fork(ENTRY, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+function spawnLoad(options: ChildLoadOptions, onProgress?: (p: Progress) => void, inside?: CommandWrap): Running {
+  // Elsewhere (a load namespace): node runs under the wrapper, which execs it with the IPC channel's fd kept.
+  const w = inside?.(process.execPath, process.execArgv);
+  const child = track(fork(ENTRY, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...(w ? { execPath: w.cmd, execArgv: w.args } : {}) }));
   let onReady!: () => void;
   const ready = new Promise<void>((r) => (onReady = r));
   const result = childResult(child, options.url, onReady, onProgress);
@@ -66,10 +69,12 @@ function spawnLoad(options: ChildLoadOptions, onProgress?: (p: Progress) => void
 /**
  * Runs the loads at once, each in a process of its own, all starting at the same instant (given to
  * `onStart`, e.g. to time a measured window). Progress is reported for the first load only (one line on
- * the terminal).
+ * the terminal). `inside`: where the processes run (default here; a load namespace's nsenter).
  */
-export async function runLoadsTogether(loads: ChildLoadOptions[], onProgress?: (p: Progress) => void, onStart?: (startAt: number) => void): Promise<ChildLoadResult[]> {
-  const running = loads.map((o, i) => spawnLoad(o, i === 0 ? onProgress : undefined));
+export async function runLoadsTogether(
+  loads: ChildLoadOptions[], onProgress?: (p: Progress) => void, onStart?: (startAt: number) => void, inside?: CommandWrap,
+): Promise<ChildLoadResult[]> {
+  const running = loads.map((o, i) => spawnLoad(o, i === 0 ? onProgress : undefined, inside));
   try {
     await Promise.all(running.map((r) => r.ready));
     const startAt = Date.now();

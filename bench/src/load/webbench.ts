@@ -3,6 +3,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { parseWebbenchOutput } from './summary.js';
 import { cgroupPids, cpuUsageNs, createCgroup, dirsOf, enterScript, removeCgroup, type CgroupRecord } from '../host/cgroup.js';
+import type { CommandWrap } from '../host/netns.js';
 
 /**
  * A cpuacct group (v2: a plain group, cpu.stat counts) for the tool and every client it forks: their time
@@ -37,24 +38,37 @@ export interface WebbenchRun {
   command: string;
   /** CPU of webbench and all its forked clients (cgroup cpuacct), null when no cgroup could be made. */
   cpuNs: number | null;
+  /** From the spawn to the tool's exit, s: its clients each run -t from their own start, after its forks. */
+  wallS: number;
 }
 
-export async function runWebbench(bin: string, url: string, clients: number, durationS: number): Promise<WebbenchRun> {
+/**
+ * Webbench 1.5's clients each sleep 1 s after their fork, then run -t seconds; Speed divides their requests
+ * by -t. A run longer than -t plus this was stretched by slow forks, and its Speed is overstated.
+ */
+export const WEBBENCH_START_S = 2;
+
+/** `inside`: where the tool runs (default here; a load namespace's nsenter). */
+export async function runWebbench(bin: string, url: string, clients: number, durationS: number, inside?: CommandWrap): Promise<WebbenchRun> {
   const args = ['-c', String(clients), '-t', String(Math.round(durationS)), url];
   const group = await cpuGroup(`eserver-bench-webbench-${process.pid}`);
   // The shell enters the group, then execs the tool: its clients are born inside.
-  const run = group ? { cmd: 'sh', args: ['-c', `${enterScript(group)}exec "$@"`, 'webbench', bin, ...args] } : { cmd: bin, args };
+  const here = group ? { cmd: 'sh', args: ['-c', `${enterScript(group)}exec "$@"`, 'webbench', bin, ...args] } : { cmd: bin, args };
+  const run = inside ? inside(here.cmd, here.args) : here;
+  const t0 = performance.now();
   const child = spawn(run.cmd, run.args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
   child.stderr.setEncoding('utf8').on('data', (d: string) => { out += d; });
   let code: number;
   let cpuNs: number | null = null;
+  let wallS = 0;
   try {
     code = await new Promise((resolve, reject) => {
       child.on('error', reject);
       child.on('close', (c) => resolve(c ?? 1));
     });
+    wallS = (performance.now() - t0) / 1000;
     // webbench's parent can exit before its last clients: wait until the group is empty.
     if (group) await waitEmpty(group);
     cpuNs = group ? cpuUsageNs(dirsOf(group).cpuacct, group.version) : null;
@@ -63,5 +77,5 @@ export async function runWebbench(bin: string, url: string, clients: number, dur
   }
   const parsed = parseWebbenchOutput(out);
   if (!parsed) throw new Error(`webbench exited with ${code} and printed no summary:\n${out.slice(-2000)}`);
-  return { ...parsed, bytes: parsed.bytesPerSec * Math.round(durationS), output: out, command: [bin, ...args].join(' '), cpuNs };
+  return { ...parsed, bytes: parsed.bytesPerSec * Math.round(durationS), output: out, command: [bin, ...args].join(' '), cpuNs, wallS: Math.round(wallS * 100) / 100 };
 }

@@ -6,6 +6,7 @@ import type { LossCheck } from '../check/loss-check.js';
 import type { Sample } from '../metrics/sampler.js';
 import type { AppliedLimits, StackHost } from '../lab/types.js';
 import type { ListenQueuesRecord } from '../metrics/listen-queues.js';
+import type { LoadHostRecord } from '../metrics/load-host.js';
 import type { QueueServerRecord } from './queue-observed.js';
 
 export interface ResultDoc {
@@ -29,6 +30,11 @@ export interface ResultDoc {
    * whose CPU and memory figures were read through that engine. Null or absent: the stack ran on `machine`.
    */
   stack_host?: StackHost | null;
+  /**
+   * Where the load ran when not beside the stack in this network namespace: a load namespace of its own
+   * (--load-host netns), its addresses and what its side of the connections saw. Null or absent: here.
+   */
+  load_host?: LoadHostRecord | null;
   versions: Record<string, string>;
   config: {
     concurrency: number;
@@ -62,6 +68,11 @@ export interface ResultDoc {
     cpu_user_ms: number | null;
     cpu_system_ms: number | null;
     cpu_us_per_request: number | null;
+    /**
+     * A tool we spawn (webbench): how long its measured run took, from start to exit, s. Each of its clients
+     * runs -t seconds from its own start while Speed divides by -t, so a slow start (10,000 forks) overstates it.
+     */
+    wall_s?: number | null;
     note?: string;
   };
   loss_check: LossCheck | null;

@@ -32,19 +32,24 @@ export function readResult(file: string): ResultDoc {
   return doc as ResultDoc;
 }
 
-/** The other profiles of the same `make bench` run, found by batch_id next to the given file. */
-export function readBatch(file: string): ResultDoc[] {
-  const main = readResult(file);
-  const dir = path.dirname(file);
+/** Every valid result file of a directory, in name (start) order; latest.json and seed.json are not results. */
+export function readDir(dir: string): ResultDoc[] {
   const out: ResultDoc[] = [];
   for (const f of fs.readdirSync(dir).sort()) {
     if (!f.endsWith('.json') || f === 'latest.json' || f === 'seed.json') continue;
     try {
       const d = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as ResultDoc;
-      if (d.batch_id === main.batch_id && validateResult(d).ok) out.push(d);
+      if (validateResult(d).ok) out.push(d);
     } catch {
       /* not a result file */
     }
   }
+  return out;
+}
+
+/** The other profiles of the same `make bench` run, found by batch_id next to the given file. */
+export function readBatch(file: string): ResultDoc[] {
+  const main = readResult(file);
+  const out = readDir(path.dirname(file)).filter((d) => d.batch_id === main.batch_id);
   return out.length > 0 ? out : [main];
 }

@@ -33,6 +33,7 @@ import { defaultRunDir } from '../lab/paths.js';
 import { writeResult } from '../results/writer.js';
 import { repoRoot } from '@eserver-lab/common/repo-root';
 import { runProfile, runTogether, type ProfileRunOptions } from './profile.js';
+import { createLoadNamespace, removeLoadNamespace, type LoadNamespace } from '../host/netns.js';
 
 
 export interface RunOptions extends ProfileRunOptions {
@@ -67,6 +68,25 @@ export interface RunOptions extends ProfileRunOptions {
   control?: boolean;
   /** How the control runs beside ours: loaded at once (default), or alternated with the order swapped every repetition. */
   pairing?: PairingMode;
+  /**
+   * Where the load runs: here (default), or 'netns', a network namespace of its own whose veth pair is its
+   * only link to the stacks (host/netns.ts), as webbench reached the server over a LAN in 2013.
+   */
+  loadHost?: LoadHostChoice;
+}
+
+export const LOAD_HOSTS = ['here', 'netns'] as const;
+export type LoadHostChoice = (typeof LOAD_HOSTS)[number];
+
+/** Why a run cannot take its load from a namespace of its own, with the fix; null when it can. */
+export function loadHostProblem(o: Pick<RunOptions, 'url' | 'runtime'>, profiles: readonly Profile[]): string | null {
+  if (o.url) return "--load-host netns loads a stack the bench starts, at its end of the namespace's veth pair (the only target allowed); drop --url";
+  if (o.runtime === 'docker') {
+    return '--load-host netns needs the native runtime (--runtime native, RUNTIME=native): its stack listens on the veth pair; a Docker stack listens where its engine is reached (DOCKER_HOST for another host)';
+  }
+  const ka = profiles.find((p) => p.kind !== 'webbench');
+  if (ka) return `--load-host netns: the ${ka.name} profile's load (autocannon) runs inside the runner, not in a process of its own that the namespace can hold; drop it`;
+  return null;
 }
 
 /** Whether a planned run measures the 2013-style stack beside ours in every repetition, and why not when it does not. */
@@ -106,6 +126,20 @@ export function seedFile(outDir: string): string {
 }
 
 export async function runBench(o: RunOptions): Promise<RunOutcome> {
+  if (o.loadHost !== 'netns') return runOn(o);
+  const names = o.profiles.length > 0 ? o.profiles : DEFAULT_PROFILES;
+  const problem = loadHostProblem(o, names.map((n) => resolveProfile(n, o.overrides)));
+  if (problem) throw new Error(problem);
+  // Before any stack: they listen on its pair. Removed after the last one is down (a Ctrl-C's teardown too).
+  const ns = await createLoadNamespace(logStep);
+  try {
+    return await runOn({ ...o, runtime: 'native', loadNs: ns }, ns);
+  } finally {
+    await removeLoadNamespace(ns);
+  }
+}
+
+async function runOn(o: RunOptions, ns: LoadNamespace | null = null): Promise<RunOutcome> {
   const names = o.profiles.length > 0 ? o.profiles : DEFAULT_PROFILES;
   const profiles = names.map((n) => resolveProfile(n, o.overrides));
   if (o.url && (o.queueRuntimes || o.fsyncPolicies)) {
@@ -144,6 +178,8 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
       ...(o.cpus !== undefined ? { cpus: o.cpus } : {}),
       ...(o.cpuPeriodUs !== undefined ? { cpuPeriodUs: o.cpuPeriodUs } : {}),
       ...(o.runDir ? { runDir: o.runDir } : {}),
+      // From a load namespace, the entry points listen on this side of its pair; the account admits its other side.
+      ...(ns ? { addresses: { listen: ns.addresses.host, client: ns.addresses.ns } } : {}),
       freePorts: o.freePorts === true,
     };
   };

@@ -29,8 +29,10 @@ import { logStep, progressLine } from './progress.js';
 import { setupLabel, type QueueSetup } from '../plan/queue-matrix.js';
 import { mismatch, observeQueueServer, observeRemoteQueueServer } from '../results/queue-observed.js';
 import type { ResultDoc } from '../results/types.js';
-import { findWebbench, runWebbench } from '../load/webbench.js';
+import { findWebbench, runWebbench, WEBBENCH_START_S } from '../load/webbench.js';
 import { repoRoot } from '@eserver-lab/common/repo-root';
+import { loadNamespaceSettings, wrap, type CommandWrap, type LoadNamespace } from '../host/netns.js';
+import { endpointOf, loadHostLine, peersNow, watchLoadHost, type LoadHostRecord } from '../metrics/load-host.js';
 
 /** What measuring a profile needs of the run's options. */
 export interface ProfileRunOptions {
@@ -43,6 +45,21 @@ export interface ProfileRunOptions {
   drainTimeoutS?: number;
   /** Leave the load generator in the runner's own cgroup instead of a sibling of the stack's. */
   noGeneratorCgroup?: boolean;
+  /** The load's own network namespace (--load-host netns): the generator runs there, the stacks listen on its pair. */
+  loadNs?: LoadNamespace | null;
+}
+
+/** Where the generator's processes run: inside the load namespace, or here. */
+function insideOf(o: ProfileRunOptions): CommandWrap | undefined {
+  const ns = o.loadNs;
+  return ns ? (cmd, args) => wrap(ns, cmd, args) : undefined;
+}
+
+/** From a load namespace, the stack's end of its pair is the one target allowed (RFC 2544's range, ours). */
+function assertTarget(o: ProfileRunOptions, url: string): void {
+  if (o.loadNs && new URL(url).hostname !== o.loadNs.addresses.host) {
+    throw new Error(`the load namespace ${o.loadNs.name} may only load ${o.loadNs.addresses.host}, the stack's end of its pair; ${url} is elsewhere`);
+  }
 }
 
 function pageUrl(stack: StackInfo, p: Profile): string {
@@ -112,8 +129,8 @@ async function drive(o: ProfileRunOptions, p: Profile, url: string, onStart: OnS
   if (o.tool === 'webbench') {
     const bin = findWebbench();
     if (!bin) throw new Error('--tool webbench: no `webbench` on PATH (the project does not ship or fetch it; build it yourself)');
-    if (p.warmupS > 0) await runWebbench(bin, url, p.concurrency, Math.max(1, p.warmupS));
-    const r = await runWebbench(bin, url, p.concurrency, p.durationS);
+    if (p.warmupS > 0) await runWebbench(bin, url, p.concurrency, Math.max(1, p.warmupS), insideOf(o));
+    const r = await runWebbench(bin, url, p.concurrency, p.durationS, insideOf(o));
     return {
       tool: { name: 'webbench', version: '1.5', command: r.command },
       summary: {
@@ -126,6 +143,7 @@ async function drive(o: ProfileRunOptions, p: Profile, url: string, onStart: OnS
       loadgen: {
         clients: p.concurrency, workers: null, cpu_user_ms: null, cpu_system_ms: null,
         cpu_us_per_request: r.cpuNs !== null && r.succeeded + r.failed > 0 ? Math.round(r.cpuNs / 1000 / (r.succeeded + r.failed) * 10) / 10 : null,
+        wall_s: r.wallS,
         ...(r.cpuNs !== null ? { note: `webbench and its forked clients measured in a cpuacct cgroup: ${Math.round(r.cpuNs / 1e6)} ms CPU` } : {}),
       },
       load: [], histogram: null, workers: null, sources: null, startedAt: null,
@@ -134,6 +152,9 @@ async function drive(o: ProfileRunOptions, p: Profile, url: string, onStart: OnS
   const progress = progressLine(label);
   let r: HttpLoadResult;
   try {
+    // In a load namespace, the generator is a process started there (this one stays here, with the stack).
+    const inside = insideOf(o);
+    if (inside) return fromHttpLoad((await runLoadsTogether([loadOptions(o, p, url)], progress.update, onStart, inside))[0]!, p);
     r = await runHttpLoad({
       url, clients: p.concurrency, durationS: p.durationS, warmupS: p.warmupS, workers: o.workers,
       sourceAddresses: o.sourceAddresses, timeoutMs: o.timeoutMs, successSignal: p.successSignal,
@@ -192,6 +213,8 @@ function stackCgroupPids(stack: StackInfo): number[] {
 interface Window {
   budgets: Array<CpuBudget | null>;
   warnings: string[];
+  /** Per stack, from a load namespace: the connections on its HTTP port by peer address, mid-window. */
+  peers: Array<Record<string, number> | null>;
 }
 
 /**
@@ -229,13 +252,23 @@ async function driveOutsideBudget(
   const outside = stacks.map((s) => (s?.remote ? true : s && s.limits.cgroup ? !stackCgroupPids(s).includes(process.pid) : null));
   let start: BudgetSnapshot[] | null = null;
   let end: BudgetSnapshot[] | null = null;
+  let peers: Array<Record<string, number> | null> = stacks.map(() => null);
+  // Awaited after the load: with 100k sockets in the table, the reading can outlast the load's end.
+  let peersRead: Promise<unknown> | null = null;
+  const readPeers = () => {
+    peersRead = Promise.all(stacks.map((s) => (s ? peersNow(endpointOf(s.httpBase)).catch(() => null) : null))).then((x) => (peers = x));
+  };
   let timers: NodeJS.Timeout[] = [];
-  /** The window's two marks, `delayMs` after now (the load's start, or the call when the generator does not say). */
+  /**
+   * The window's two marks, `delayMs` after now (the load's start, or the call when the generator does not
+   * say); from a load namespace, a third in the middle: where the stack's connections come from.
+   */
   const arm = (delayMs: number) => {
     timers.forEach(clearTimeout);
     timers = [
       setTimeout(() => void take().then((s) => (start = s)), delayMs + p.warmupS * 1000),
       setTimeout(() => void take().then((s) => (end = s)), delayMs + (p.warmupS + p.durationS) * 1000),
+      ...(o.loadNs ? [setTimeout(readPeers, delayMs + (p.warmupS + p.durationS / 2) * 1000)] : []),
     ];
   };
   arm(0);
@@ -248,6 +281,7 @@ async function driveOutsideBudget(
     });
     end ??= await take();
     start ??= end;
+    await peersRead;
   } finally {
     timers.forEach(clearTimeout);
     if (gen) {
@@ -272,7 +306,7 @@ async function driveOutsideBudget(
       ...(stack.remote ? { generatorHost: { cpus: machineInfo().cores } } : {}),
     });
   });
-  return { ds, budgets, warnings };
+  return { ds, budgets, warnings, peers };
 }
 
 /** One profile on one stack (or an --url server), as a cell of a measurement that may load several at once. */
@@ -297,6 +331,8 @@ interface OpenCell extends CellSpec {
   /** A stack on another machine: the engine's stats streams the sampler reads (closed after the load). */
   probe: { close(): void } | null;
   listenWatch: Awaited<ReturnType<typeof watchListenQueues>>;
+  /** From a load namespace: its record, once the load has stopped. */
+  loadHostWatch: ((peers: Record<string, number> | null) => Promise<LoadHostRecord>) | null;
 }
 
 /** Where a remote stack's listen queues are read: its host, through its engine (lab/docker/remote-host.ts). */
@@ -306,9 +342,10 @@ async function remoteListenSource(stack: StackInfo): Promise<ListenSource> {
   return { where: `the stack host ${stack.remote!.host.name}`, read: async () => parseRemoteListen(await remoteListenText(image)) };
 }
 
-async function openCell(c: CellSpec, all: readonly CellSpec[], external?: string): Promise<OpenCell> {
+async function openCell(o: ProfileRunOptions, c: CellSpec, all: readonly CellSpec[], external?: string): Promise<OpenCell> {
   const { p, setup, stack } = c;
   const url = stack ? pageUrl(stack, p) : external!;
+  assertTarget(o, url);
   const startedAt = new Date().toISOString();
   logStep(`${p.name}: ${p.concurrency} clients, ${p.warmupS} s warm-up + ${p.durationS} s on ${url}${setup ? ` (queue server on ${setupLabel(setup)})` : ''}`);
   // Read back before the load, while the process the stack started is surely the one running.
@@ -344,17 +381,20 @@ async function openCell(c: CellSpec, all: readonly CellSpec[], external?: string
   });
   // A remote stack's listen queues are its host's, read through its engine; the SYN retransmits stay this host's.
   const listenWatch = await watchListenQueues(stack ? stack.config : null, stack ? stack.services : null, stack?.remote ? await remoteListenSource(stack) : undefined);
-  return { ...c, url, startedAt, queueServer, before, lengthBefore, busyBefore, sampler, probe, listenWatch };
+  const loadHostWatch = o.loadNs ? await watchLoadHost(o.loadNs, endpointOf(url), await loadNamespaceSettings(o.loadNs)) : null;
+  return { ...c, url, startedAt, queueServer, before, lengthBefore, busyBefore, sampler, probe, listenWatch, loadHostWatch };
 }
 
 /** After the load: the summary lines, the loss or ack check, and the result document with its verdict. */
 async function closeCell(
   o: ProfileRunOptions, c: OpenCell, d: Driven, budget: CpuBudget | null, driveWarnings: string[], batchId: string, commit: string | null,
+  peers: Record<string, number> | null = null,
 ): Promise<{ doc: ResultDoc; lines: string[] }> {
   const { p, setup, stack, queueServer, url } = c;
   const listen = await c.listenWatch();
+  const loadHost = c.loadHostWatch ? await c.loadHostWatch(peers) : null;
   const samples = c.sampler.samples;
-  const lines = [...d.summary.lines, listenLine(listen)];
+  const lines = [...d.summary.lines, listenLine(listen), ...(loadHost ? [loadHostLine(loadHost)] : [])];
   if (budget) lines.push(budgetLine(budget));
   const cal = stack?.limits.calibration;
   if (cal && cal.cpus === null) lines.push(`Budget: ${cal.note}`);
@@ -400,6 +440,10 @@ async function closeCell(
   for (const w of [...driveWarnings, ...(budget?.warnings ?? [])]) logStep(`warning: ${w}`);
   if (d.summary.strict_ok === 0 && d.summary.succeeded + d.summary.failed > 0) reasons.push('no strict success at all: the stack answered no HTTP 200 with the success signal');
   if (d.summary.failed > 0) warnings.push(`${d.summary.failed} failed requests`);
+  const wall = d.loadgen.wall_s;
+  if (wall !== undefined && wall !== null && wall > p.durationS + WEBBENCH_START_S) {
+    warnings.push(`webbench ran ${wall} s for its -t ${p.durationS}: its clients started over several seconds, and its Speed (their requests ÷ ${p.durationS} s) is overstated`);
+  }
 
   const machine = { ...machineInfo(), busy_before_pct: c.busyBefore };
   const doc: ResultDoc = {
@@ -417,6 +461,7 @@ async function closeCell(
     machine,
     limits: stack ? stack.limits : null,
     stack_host: stack?.remote?.host ?? null,
+    load_host: loadHost,
     versions: { ...(stack?.versions ?? {}), node: process.versions.node, 'eserver-bench': pkgVersion() },
     config: {
       concurrency: p.concurrency, duration_s: p.durationS, warmup_s: p.warmupS, page: p.page,
@@ -451,9 +496,9 @@ async function measure(o: ProfileRunOptions, cells: OpenCell[], run: (onStart: O
 
 export async function runProfile(o: ProfileRunOptions, p: Profile, setup: QueueSetup | null, stack: StackInfo | null, batchId: string, commit: string | null): Promise<ResultDoc> {
   const spec = { p, setup, stack };
-  const cell = await openCell(spec, [spec], o.url);
+  const cell = await openCell(o, spec, [spec], o.url);
   const m = await measure(o, [cell], async (onStart) => [await drive(o, p, cell.url, onStart)]);
-  const { doc, lines } = await closeCell(o, cell, m.ds[0]!, m.budgets[0]!, m.warnings, batchId, commit);
+  const { doc, lines } = await closeCell(o, cell, m.ds[0]!, m.budgets[0]!, m.warnings, batchId, commit, m.peers[0]);
   for (const l of lines) console.log(l);
   return doc;
 }
@@ -467,18 +512,18 @@ export async function runTogether(o: ProfileRunOptions, specs: CellSpec[], batch
   if (specs.some((s) => s.stack === null)) throw new Error('runTogether loads stacks the bench started (no --url)');
   if (specs.some((s) => s.p.kind !== 'webbench')) throw new Error('runTogether drives webbench-style profiles only');
   const cells: OpenCell[] = [];
-  for (const s of specs) cells.push(await openCell(s, specs));
+  for (const s of specs) cells.push(await openCell(o, s, specs));
   const progress = progressLine(`[${cells.map((c) => c.p.name + (c.p.queueImpl === 'seed2013' ? ' (2013-style)' : '')).join(' + ')}]`);
   let m: Awaited<ReturnType<typeof measure>>;
   try {
     m = await measure(o, cells, async (onStart) => {
-      const rs = await runLoadsTogether(cells.map((c) => loadOptions(o, c.p, c.url)), progress.update, onStart);
+      const rs = await runLoadsTogether(cells.map((c) => loadOptions(o, c.p, c.url)), progress.update, onStart, insideOf(o));
       return rs.map((r, i) => fromHttpLoad(r, cells[i]!.p));
     });
   } finally {
     progress.done();
   }
-  const closed = await Promise.all(cells.map((c, i) => closeCell(o, c, m.ds[i]!, m.budgets[i]!, m.warnings, batchId, commit)));
+  const closed = await Promise.all(cells.map((c, i) => closeCell(o, c, m.ds[i]!, m.budgets[i]!, m.warnings, batchId, commit, m.peers[i])));
   // Each stack's lines as one block, in the cells' order, whichever check finished first.
   closed.forEach(({ lines }, i) => {
     console.log(`# ${specs[i]!.heading ?? cells[i]!.p.name}`);

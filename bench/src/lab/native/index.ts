@@ -23,6 +23,7 @@ import { CONTROL_CMD_ENV, controlCommand, controlNotExecd, queueLength, seed2013
 import { renderFile, type TokenValues } from '@eserver-lab/common/render';
 import {
   DATABASE,
+  LOCAL_ADDRESSES,
   LOOPBACK,
   PORTS,
   SERVICES,
@@ -162,7 +163,10 @@ async function setUpCgroup(budget: ResolvedBudget, log: (l: string) => void) {
 
 function buildInfo(state: LabState, health: Map<ServiceName, boolean>): StackInfo {
   const p = state.ports;
-  const httpBase = `http://${LOOPBACK}:${p.http}`;
+  // nginx and our queue server's metrics listen on the stack's address only; the 2013-style server has no
+  // metrics, and its queue port, like ours, stays on loopback (only PHP uses it).
+  const at = (state.addresses ?? LOCAL_ADDRESSES).listen;
+  const httpBase = `http://${at}:${p.http}`;
   return {
     runtime: 'native',
     runDir: state.runDir,
@@ -172,7 +176,7 @@ function buildInfo(state: LabState, health: Map<ServiceName, boolean>): StackInf
       baseline: `${httpBase}/baseline.php`,
       persistent: `${httpBase}/client_persistent.php`,
     },
-    queue: { host: LOOPBACK, port: p.queue, metricsPort: p.metrics },
+    queue: { host: state.config.queueImpl === 'seed2013' ? LOOPBACK : at, port: p.queue, metricsPort: p.metrics },
     mysql: { host: LOOPBACK, port: p.mysql, socket: runLayout(state.runDir).mysqlSocket, ...DATABASE },
     services: state.services.map(
       (s): ServiceInfo => ({
@@ -221,7 +225,7 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
   const isRoot = user.uid === 0;
   const sock = layout.mysqlSocket;
   const tokens: TokenValues = {
-    ...stackTokens({ layout, ports, backlog: listen.backlog }),
+    ...stackTokens({ layout, ports, backlog: listen.backlog, addresses: r.addresses }),
     DOC_ROOT: sources.docRoot,
     USER: user.username,
     GROUP: groupName(user.gid),
@@ -249,6 +253,7 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
     runner: { pid: process.pid, startTime: startTimeOf(process.pid) ?? '' },
     complete: false,
     ports,
+    addresses: r.addresses,
     cgroup,
     limits,
     services: [],
@@ -358,7 +363,7 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
     const mysqlLog = join(runDir, 'logs', 'mysql.err');
     const my = await start(
       'mysql',
-      [bins.mariadbd, ...mariadbdArgs({ defaultsFile: haveMyCnf ? conf.my : null, osUser: user.username, layout, port: ports.mysql, errorLog: mysqlLog })],
+      [bins.mariadbd, ...mariadbdArgs({ defaultsFile: haveMyCnf ? conf.my : null, osUser: user.username, layout, port: ports.mysql, errorLog: mysqlLog, addresses: r.addresses })],
       [ports.mysql],
       mysqlLog,
     );
@@ -393,12 +398,12 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
     } else {
       const q = await start(
         'queue-server',
-        [bins.queueRuntime, r.queueEntry, ...queueServerArgs({ ports, journalDir, backlog: listen.backlog, extra: r.queueArgs })],
+        [bins.queueRuntime, r.queueEntry, ...queueServerArgs({ ports, journalDir, backlog: listen.backlog, extra: r.queueArgs, addresses: r.addresses })],
         [ports.queue, ports.metrics],
         qLog,
       );
-      await waitHealthy('queue-server', q.proc, q.logs, () => checkHealth(healthCheck('queue-server', ports)), healthMs, signal);
-      log(`lab: queue server up on ${LOOPBACK}:${ports.queue}, metrics on :${ports.metrics} (pid ${q.proc.pid}) (${took()})`);
+      await waitHealthy('queue-server', q.proc, q.logs, () => checkHealth(healthCheck('queue-server', ports, r.addresses)), healthMs, signal);
+      log(`lab: queue server up on ${LOOPBACK}:${ports.queue}, metrics on ${r.addresses.listen}:${ports.metrics} (pid ${q.proc.pid}) (${took()})`);
     }
 
     const fpmLog = join(runDir, 'logs', 'php-fpm.log');
@@ -408,8 +413,8 @@ async function up(opts: NativeUpOptions = {}): Promise<StackInfo> {
 
     const ngLog = join(runDir, 'logs', 'nginx-error.log');
     const ng = await start('nginx', [bins.nginx, ...nginxArgs(layout, ngLog)], [ports.http], ngLog);
-    await waitHealthy('nginx', ng.proc, ng.logs, () => checkHealth(healthCheck('nginx', ports)), healthMs, signal);
-    log(`lab: nginx up on ${LOOPBACK}:${ports.http} (pid ${ng.proc.pid}) (${took()})`);
+    await waitHealthy('nginx', ng.proc, ng.logs, () => checkHealth(healthCheck('nginx', ports, r.addresses)), healthMs, signal);
+    log(`lab: nginx up on ${r.addresses.listen}:${ports.http} (pid ${ng.proc.pid}) (${took()})`);
 
     const [nginxV, phpV, mariaV, bunV] = await versionsP;
     state.versions = { ...state.versions, nginx: nginxV, php: phpV, mariadb: mariaV, ...(bunV !== null ? { bun: bunV } : {}) };
@@ -433,7 +438,7 @@ async function probe(s: ServiceRecord, state: LabState): Promise<boolean> {
   if (!isAlive(s)) return false;
   try {
     if (s.name === 'queue-server' && state.config.queueImpl === 'seed2013') return (await queueLength(LOOPBACK, state.ports.queue, 1000)) >= 0;
-    return await checkHealth(healthCheck(s.name, state.ports));
+    return await checkHealth(healthCheck(s.name, state.ports, state.addresses));
   } catch {
     return false;
   }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { CgroupRecord } from '../../host/cgroup.js';
 import type { AppliedLimits, StackInfo } from '../types.js';
 import { isAlive, readSupervisedStatus, type ProcRecord } from './procs.js';
-import type { LabPorts, ServiceName } from '@eserver-lab/common/stack-spec';
+import type { LabPorts, ServiceName, StackAddresses } from '@eserver-lab/common/stack-spec';
 
 export interface ServiceRecord extends ProcRecord {
   name: ServiceName;
@@ -23,6 +23,8 @@ export interface LabState {
   runner: ProcRecord;
   complete: boolean;
   ports: LabPorts;
+  /** Where the entry points listen besides loopback (a load namespace's veth end); absent: loopback only. */
+  addresses?: StackAddresses;
   cgroup: CgroupRecord | null;
   limits: AppliedLimits;
   services: ServiceRecord[];
