@@ -139,9 +139,27 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
   }
 }
 
+/**
+ * Webbench runs once, cold, as it did in 2013. A warm-up by webbench would be a run of its own: at its alarm its
+ * clients leave their requests in flight, and the stack serves them during the measured run, uncounted (on
+ * client.php at 0.45 CPU, 43,252 enqueues for 20,000 counted pages; docs/experiments/2026-12-06-webbench-from-netns.md).
+ */
+function coldForWebbench(o: RunOptions, p: Profile): Profile {
+  if (o.tool !== 'webbench' || p.warmupS === 0) return p;
+  if (o.overrides.warmupS !== undefined) {
+    throw new Error(
+      `--warmup ${o.overrides.warmupS} with --tool webbench: webbench's warm-up would be a separate run, whose requests in flight at its ` +
+        `alarm the stack serves uncounted during the measured one; webbench runs once, cold, as in 2013: drop --warmup`,
+    );
+  }
+  return { ...p, warmupS: 0 };
+}
+
 async function runOn(o: RunOptions, ns: LoadNamespace | null = null): Promise<RunOutcome> {
   const names = o.profiles.length > 0 ? o.profiles : DEFAULT_PROFILES;
-  const profiles = names.map((n) => resolveProfile(n, o.overrides));
+  const asked = names.map((n) => resolveProfile(n, o.overrides));
+  const profiles = asked.map((p) => coldForWebbench(o, p));
+  if (profiles.some((p, i) => p !== asked[i])) logStep('--tool webbench: no warm-up run; webbench runs once, cold, as in 2013');
   if (o.url && (o.queueRuntimes || o.fsyncPolicies)) {
     throw new Error('--queue-runtime and --fsync choose the queue server of a stack the bench starts; with --url the server is not ours to start (drop --url, or drop them)');
   }
