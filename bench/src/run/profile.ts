@@ -32,6 +32,7 @@ import type { ResultDoc } from '../results/types.js';
 import { findWebbench, runWebbench, WEBBENCH_START_S } from '../load/webbench.js';
 import { repoRoot } from '@eserver-lab/common/repo-root';
 import { loadNamespaceSettings, wrap, type CommandWrap, type LoadNamespace } from '../host/netns.js';
+import { WindowMarks } from '../metrics/window-marks.js';
 import { endpointOf, loadHostLine, peersNow, watchLoadHost, type LoadHostRecord } from '../metrics/load-host.js';
 
 /** What measuring a profile needs of the run's options. */
@@ -250,6 +251,7 @@ async function driveOutsideBudget(
     });
   };
   const outside = stacks.map((s) => (s?.remote ? true : s && s.limits.cgroup ? !stackCgroupPids(s).includes(process.pid) : null));
+  const marks = new WindowMarks(take);
   let start: BudgetSnapshot[] | null = null;
   let end: BudgetSnapshot[] | null = null;
   let peers: Array<Record<string, number> | null> = stacks.map(() => null);
@@ -264,25 +266,22 @@ async function driveOutsideBudget(
    * say); from a load namespace, a third in the middle: where the stack's connections come from.
    */
   const arm = (delayMs: number) => {
+    marks.arm(delayMs, p.warmupS * 1000, p.durationS * 1000);
     timers.forEach(clearTimeout);
-    timers = [
-      setTimeout(() => void take().then((s) => (start = s)), delayMs + p.warmupS * 1000),
-      setTimeout(() => void take().then((s) => (end = s)), delayMs + (p.warmupS + p.durationS) * 1000),
-      ...(o.loadNs ? [setTimeout(readPeers, delayMs + (p.warmupS + p.durationS / 2) * 1000)] : []),
-    ];
+    timers = o.loadNs ? [setTimeout(readPeers, delayMs + (p.warmupS + p.durationS / 2) * 1000)] : [];
   };
   arm(0);
   let ds: Driven[];
   try {
-    start ??= p.warmupS === 0 ? await take() : null;
+    if (p.warmupS === 0) marks.startNow();
     ds = await run((startAt) => {
-      if (p.warmupS === 0) void take().then((s) => (start = s));
+      if (p.warmupS === 0) marks.startNow();
       arm(Math.max(0, startAt - Date.now()));
     });
-    end ??= await take();
-    start ??= end;
+    ({ start, end } = await marks.settle());
     await peersRead;
   } finally {
+    marks.clear();
     timers.forEach(clearTimeout);
     if (gen) {
       const left = await leaveGeneratorCgroup(gen);
