@@ -11,7 +11,7 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '@eserver-lab/common/wait';
 import { repoRoot } from '@eserver-lab/common/repo-root';
-import { cannotMakeLoadNamespace, loadNamespaceLeftovers } from '../src/host/netns.js';
+import { cannotMakeNetworkNamespace, loadNamespaceLeftovers } from '../src/host/netns.js';
 import type { ResultDoc } from '../src/results/types.js';
 import { validateResult } from '../src/results/validate.js';
 import { processesUsing } from './lab-procs.js';
@@ -21,7 +21,7 @@ const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const LAB_CLI = fileURLToPath(new URL('../src/lab/cli.js', import.meta.url));
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-loadns-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
-const skip = cannotMakeLoadNamespace();
+const skip = cannotMakeNetworkNamespace();
 
 /** The namespace and veth a run announced ("load namespace NAME: ... (VETH_NS) ... (VETH_HOST)"). */
 function announced(out: string): { name: string; veth: { host: string; ns: string } } | null {

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import {
-  cannotMakeLoadNamespace,
+  cannotMakeNetworkNamespace,
   createLoadNamespace,
   inBenchmarkRange,
   loadNamespaceLeftovers,
@@ -71,7 +71,7 @@ test('nginx\'s peers are its own sockets: the same port bound on another address
 });
 
 test('as root: the load namespace\'s process connects from its own address; removing it leaves nothing', async (t) => {
-  const why = cannotMakeLoadNamespace();
+  const why = cannotMakeNetworkNamespace();
   if (why) return t.skip(why);
   const logs: string[] = [];
   const ns = await createLoadNamespace((l) => logs.push(l));

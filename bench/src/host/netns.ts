@@ -71,8 +71,8 @@ export function wrap(ns: LoadNamespace, cmd: string, args: readonly string[]): {
   return { cmd: 'nsenter', args: [`--net=${ns.path}`, '--', cmd, ...args] };
 }
 
-/** Why a load namespace cannot be made here, or null when it should work. */
-export function cannotMakeLoadNamespace(): string | null {
+/** Why a network namespace with a veth pair (a load's, the second Docker engine's) cannot be made here, or null. */
+export function cannotMakeNetworkNamespace(): string | null {
   if (process.platform !== 'linux') return `not Linux (${process.platform})`;
   if (process.getuid?.() !== 0) return 'not root (a network namespace and a veth pair need root)';
   for (const [cmd, args, pkg] of [['ip', ['netns', 'list'], 'iproute2'], ['nsenter', ['--version'], 'util-linux']] as const) {
@@ -85,18 +85,23 @@ export function cannotMakeLoadNamespace(): string | null {
   return null;
 }
 
-/** What is left of `ns` on this machine: the namespace, the host's end of the pair. Empty: nothing. */
-export function loadNamespaceLeftovers(ns: Pick<LoadNamespace, 'name' | 'veth'>): string[] {
+/** What is left on this machine of a namespace and the host's end of its pair. Empty: nothing. */
+export function namespaceLeftovers(name: string, vethHost: string): string[] {
   const left: string[] = [];
   const list = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0]);
-  if (list.includes(ns.name)) left.push(`network namespace ${ns.name}`);
+  if (list.includes(name)) left.push(`network namespace ${name}`);
   try {
-    execFileSync('ip', ['link', 'show', ns.veth.host], { stdio: 'ignore' });
-    left.push(`veth ${ns.veth.host}`);
+    execFileSync('ip', ['link', 'show', vethHost], { stdio: 'ignore' });
+    left.push(`veth ${vethHost}`);
   } catch {
     /* gone */
   }
   return left;
+}
+
+/** What is left of a load namespace on this machine. Empty: nothing. */
+export function loadNamespaceLeftovers(ns: Pick<LoadNamespace, 'name' | 'veth'>): string[] {
+  return namespaceLeftovers(ns.name, ns.veth.host);
 }
 
 /** Deletes the namespace (its end of the pair with it, and so the pair) and the host's end if still there. */
@@ -126,13 +131,14 @@ function removeMadeSync(): void {
  * project's one handler) or an exit removes it; otherwise the caller calls `removeLoadNamespace`.
  */
 export async function createLoadNamespace(log: (l: string) => void, pid = process.pid): Promise<LoadNamespace> {
-  const why = cannotMakeLoadNamespace();
+  const why = cannotMakeNetworkNamespace();
   if (why) throw new Error(`--load-host netns: cannot make a network namespace here: ${why}`);
   const ns = planLoadNamespace(pid, await addressesInUse());
   for (const a of [ns.addresses.host, ns.addresses.ns]) if (!inBenchmarkRange(a)) throw new Error(`${a} is outside 198.18.0.0/15`);
-  if (loadNamespaceLeftovers(ns).length > 0) {
+  const stale = loadNamespaceLeftovers(ns);
+  if (stale.length > 0) {
     // A run with this pid that was killed outright: its leftovers are ours by name.
-    log(`load namespace: removing ${loadNamespaceLeftovers(ns).join(' and ')} left by an earlier run with pid ${pid}`);
+    log(`load namespace: removing ${stale.join(' and ')} left by an earlier run with pid ${pid}`);
     removeSync(ns);
   }
   if (made.size === 0) process.on('exit', removeMadeSync);

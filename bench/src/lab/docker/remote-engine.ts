@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { repoRoot } from '../paths.js';
 import { runCmd } from './exec.js';
+import { cannotMakeNetworkNamespace, namespaceLeftovers } from '../../host/netns.js';
 
 export const remoteEngineScript = join(repoRoot, 'bench', 'scripts', 'docker-engine-remote.sh');
 
@@ -32,15 +33,9 @@ export function remoteEngineHost(): string {
 
 /** Why the second engine cannot be started here, or null when it should work. */
 export function cannotStartRemoteEngine(): string | null {
-  if (process.platform !== 'linux') return `not Linux (${process.platform})`;
-  if (process.getuid?.() !== 0) return 'not root (a network namespace and dockerd need root)';
+  const why = cannotMakeNetworkNamespace();
+  if (why) return why;
   if (!['/usr/sbin/dockerd', '/usr/bin/dockerd'].some((p) => existsSync(p))) return 'dockerd is missing (apt-get install -y docker.io)';
-  if (!['/usr/bin/nsenter', '/bin/nsenter'].some((p) => existsSync(p))) return 'nsenter is missing (apt-get install -y util-linux)';
-  try {
-    execFileSync('ip', ['netns', 'list'], { stdio: 'ignore' });
-  } catch {
-    return "'ip netns' does not work here (iproute2 missing, or no network namespaces)";
-  }
   return null;
 }
 
@@ -55,15 +50,7 @@ export async function stopRemoteEngine(): Promise<string> {
 
 /** What is left of the second engine on this machine (empty when nothing): namespace, veth, processes. */
 export function remoteEngineLeftovers(n: RemoteEngineNames = remoteEngineNames()): string[] {
-  const left: string[] = [];
-  const netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0]);
-  if (netns.includes(n.ns)) left.push(`network namespace ${n.ns}`);
-  try {
-    execFileSync('ip', ['link', 'show', n.vethHost], { stdio: 'ignore' });
-    left.push(`veth ${n.vethHost}`);
-  } catch {
-    /* gone */
-  }
+  const left = namespaceLeftovers(n.ns, n.vethHost);
   const procs = execFileSync('bash', ['-c', `for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null | grep -qF -- "$1" && [ \${p#/proc/} != $$ ] && echo \${p#/proc/}; done; true`, '-', n.execRoot], { encoding: 'utf8' })
     .split('\n').filter((p) => p && Number(p) !== process.pid);
   if (procs.length > 0) left.push(`processes of the engine: ${procs.join(' ')}`);
