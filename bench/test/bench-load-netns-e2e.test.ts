@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { waitFor } from '@eserver-lab/common/wait';
 import { repoRoot } from '@eserver-lab/common/repo-root';
 import { cannotMakeNetworkNamespace, loadNamespaceLeftovers } from '../src/host/netns.js';
+import { cgroupDirsNamed } from './two-host.js';
 import type { ResultDoc } from '../src/results/types.js';
 import { validateResult } from '../src/results/validate.js';
 import { processesUsing } from './lab-procs.js';
@@ -22,6 +23,9 @@ const LAB_CLI = fileURLToPath(new URL('../src/lab/cli.js', import.meta.url));
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-loadns-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 const skip = cannotMakeNetworkNamespace();
+// The load generators' cgroups (load/generator-cgroup.ts) there before this file: any other one is a run's of it.
+const generatorsBefore = new Set(cgroupDirsNamed('eserver-gen-*'));
+const newGeneratorCgroups = () => cgroupDirsNamed('eserver-gen-*').filter((d) => !generatorsBefore.has(d));
 
 /** The namespace and veth a run announced ("load namespace NAME: ... (VETH_NS) ... (VETH_HOST)"). */
 function announced(out: string): { name: string; veth: { host: string; ns: string } } | null {
@@ -40,6 +44,7 @@ test('make bench PROFILE=smoke LOAD_HOST=netns: the load comes from the namespac
   const ns = announced(text);
   assert.ok(ns, `the run names its namespace:\n${text}`);
   assert.deepEqual(loadNamespaceLeftovers(ns), [], 'no namespace or veth left');
+  assert.deepEqual(newGeneratorCgroups(), [], "the load generator's cgroup");
 
   const read = (re: RegExp) => {
     const f = fs.readdirSync(out).filter((x) => re.test(x));
@@ -84,6 +89,7 @@ test('Ctrl-C during make bench LOAD_HOST=netns leaves no namespace, veth or stac
     assert.deepEqual(await w.closed, { code: 130, signal: null }, w.output());
     assert.deepEqual(loadNamespaceLeftovers(ns), [], w.output());
     assert.deepEqual(processesUsing(runDir), [], `no process of the stack is left:\n${w.output()}`);
+    assert.deepEqual(newGeneratorCgroups(), [], `the load generator's cgroup:\n${w.output()}`);
   } finally {
     if (!w.ended()) process.kill(-w.child.pid!, 'SIGKILL');
     if (processesUsing(runDir).length > 0) spawnSync(process.execPath, [LAB_CLI, 'down', '--runtime', 'native', '--run-dir', runDir], { stdio: 'ignore' });

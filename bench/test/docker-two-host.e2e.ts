@@ -47,6 +47,9 @@ function dockerOn(host: string, args: string[]): string {
 const inBenchmarkRange = (addr: string) => /^198\.(18|19)\.\d{1,3}\.\d{1,3}$/.test(addr);
 
 const dir = mkdtempSync(join(tmpdir(), 'esl-two-host-'));
+// The load generators' cgroups (load/generator-cgroup.ts) there before this file: any other one is a run's of it.
+const generatorsBefore = new Set(cgroupDirsNamed('eserver-gen-*'));
+const newGeneratorCgroups = () => cgroupDirsNamed('eserver-gen-*').filter((d) => !generatorsBefore.has(d));
 let bench: BenchRun | null = null;
 if (!skipReason) stopEverythingOnSignal(() => bench, log);
 
@@ -167,6 +170,7 @@ else describe('two hosts: the stack on a second Docker engine in a network names
     test('teardown: no container on the second engine, no cgroup of the stack on its host', () => {
       assert.equal(dockerOn(host, ['ps', '-aq']).trim(), '');
       assert.deepEqual(cgroupDirsNamed(cgroupParent), []);
+      assert.deepEqual(newGeneratorCgroups(), [], 'the load generator\'s cgroup');
     });
   });
 
@@ -220,6 +224,7 @@ if (!skipReason) test('Ctrl-C while the stack runs on the second engine leaves n
   assert.equal(r.code, 130, text);
   assert.match(text, /SIGINT: taking the stack and the second engine down/);
   assert.deepEqual(twoHostLeftovers(names, cgroupParent), [], text);
+  assert.deepEqual(newGeneratorCgroups(), [], `the load generator's cgroup\n${text}`);
   log(`Ctrl-C case done (${since()} since the file started)`);
 });
 
