@@ -140,3 +140,62 @@ test('readLimits of a stack group names its cpuacct directory, where the budget 
     await removeCgroup(rec);
   }
 });
+
+// A process the runner spawned during the load and that outlives it (the remote engine's `docker system
+// dial-stdio`, killed but not yet gone; a webbench client still exiting) must not keep the group alive:
+// CI found `eserver-gen-*` left after a Ctrl-C of a run on the second engine (stop 28).
+test('leaving moves a process the runner spawned, still alive, out with it: no group is left', async (t) => {
+  let gen;
+  try {
+    gen = await enterGeneratorCgroup(`eserver-gen-test-live-${process.pid}`);
+  } catch (err) {
+    if (err instanceof GeneratorCgroupUnavailable || err instanceof CgroupUnavailable) return t.skip(err.message);
+    throw err;
+  }
+  const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+  try {
+    await new Promise((r) => child.once('spawn', r));
+    assert.ok((await generatorPids(gen)).includes(child.pid!));
+    assert.deepEqual(await leaveGeneratorCgroup(gen), []);
+    for (const d of gen.dirs) assert.equal(existsSync(d), false, `${d} removed`);
+    assert.equal(cpuCgroupOf(child.pid!), cpuCgroupOf(process.pid), 'the child is where the runner is now');
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
+
+test('a process that exits (Ctrl-C: process.exit) while its child still runs in the group leaves no group', async (t) => {
+  const name = `eserver-gen-test-exit-${process.pid}`;
+  const mod = new URL('../src/load/generator-cgroup.js', import.meta.url).href;
+  // The program enters the group, spawns a long child there, prints the group's directories and the
+  // child's pid, then exits at once: only the 'exit' hook runs.
+  const program = `
+    import { spawn } from 'node:child_process';
+    const { enterGeneratorCgroup, GeneratorCgroupUnavailable } = await import(${JSON.stringify(mod)});
+    let g;
+    try { g = await enterGeneratorCgroup(${JSON.stringify(name)}); }
+    catch (err) { if (err instanceof GeneratorCgroupUnavailable) { console.log(JSON.stringify({ skip: err.message })); process.exit(0); } throw err; }
+    const c = spawn('sleep', ['30'], { stdio: 'ignore', detached: true });
+    c.unref();
+    await new Promise((r) => c.once('spawn', r));
+    console.log(JSON.stringify({ dirs: g.dirs, child: c.pid }));
+    process.exit(130);
+  `;
+  const p = spawn(process.execPath, ['--input-type=module', '-e', program], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  p.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  const code = await new Promise((r) => p.once('exit', r));
+  const r = JSON.parse(out.trim()) as { skip?: string; dirs?: string[]; child?: number };
+  if (r.skip) return t.skip(r.skip);
+  try {
+    assert.equal(code, 130);
+    assert.deepEqual(r.dirs!.filter((d) => existsSync(d)), [], 'the generator group is removed');
+    assert.notEqual(cpuCgroupOf(r.child!), null);
+  } finally {
+    try {
+      process.kill(r.child!, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+});

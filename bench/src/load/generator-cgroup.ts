@@ -5,6 +5,8 @@
 //
 // The generator is the bench runner itself (its worker threads drive the load; a spawned webbench is its
 // child), so the runner's process moves in for the load and back out before the stack is stopped.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   CgroupUnavailable,
   GENERATOR_CPU_SHARES,
@@ -71,10 +73,35 @@ const entered = new Set<GeneratorCgroup>();
 
 function leaveEnteredSync(): void {
   for (const g of entered) {
-    movePidToSync(g.origins, g.pid);
+    evacuateSync(g);
     removeCgroupSync(g);
   }
   entered.clear();
+}
+
+/**
+ * Moves the runner and every process still in the group back where the runner came from. Whatever is in
+ * the group is the runner's own doing: a process it spawned during the load that outlives it (the remote
+ * engine's `docker system dial-stdio`, killed but not yet gone; webbench's clients still exiting) would
+ * otherwise keep the group busy, and an 'exit' hook cannot wait for it.
+ */
+function evacuateSync(g: GeneratorCgroup): void {
+  movePidToSync(g.origins, g.pid);
+  g.dirs.forEach((d, i) => {
+    let pids: string[];
+    try {
+      pids = readFileSync(join(d, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean);
+    } catch {
+      return; // gone
+    }
+    for (const pid of pids) {
+      try {
+        writeFileSync(join(g.origins[i]!, 'cgroup.procs'), pid);
+      } catch {
+        /* exited meanwhile */
+      }
+    }
+  });
 }
 
 /** Pids in the generator's group. */
@@ -88,13 +115,18 @@ export function generatorUsageNs(g: GeneratorCgroup): number | null {
 }
 
 /**
- * Moves the process back where it came from and removes the group. Children still exiting (webbench's
- * clients) keep it busy for a moment, so removal is retried for up to 5 s. Returns what was left.
+ * Moves the process back where it came from, with whatever it spawned that is still in the group, and
+ * removes the group. A process forked at that instant can land in the group after it was emptied, so
+ * emptying and removal are retried for up to 5 s. Returns what was left.
  */
 export async function leaveGeneratorCgroup(g: GeneratorCgroup): Promise<string[]> {
   entered.delete(g);
   if (entered.size === 0) process.off('exit', leaveEnteredSync);
-  movePidToSync(g.origins, g.pid);
-  return removeCgroup(g, 5_000);
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    evacuateSync(g);
+    const left = await removeCgroup(g);
+    if (left.length === 0 || Date.now() >= deadline) return left;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
-
