@@ -12,6 +12,8 @@
 #   remove DIR...                               remove the parent's directories (after the containers are gone)
 #   listen                                      (with --network host) the host's /proc/net/netstat, then a line
 #                                               "sysctl SOMAXCONN TCP_MAX_SYN_BACKLOG": its listen queues
+#   cpustat DIR                                 the parent's cpu.stat (its CFS periods and throttled periods)
+#   busy                                        the host's /proc/stat "cpu" line, then again 0.5 s later
 set -euo pipefail
 CG=/sys/fs/cgroup
 die() { echo "remote-host: $*" >&2; exit 1; }
@@ -89,6 +91,15 @@ facts() {
   printf '{"cpu_model":"%s"}\n' "${model:-unknown}"
 }
 
+busy() {
+  head -n 1 /proc/stat; sleep 0.5; head -n 1 /proc/stat
+}
+
+cpustat() {
+  [ -f "$1/cpu.stat" ] || die "no cpu.stat in $1 (is /sys/fs/cgroup mounted from the host?)"
+  cat "$1/cpu.stat"
+}
+
 listen() {
   cat /proc/net/netstat
   echo "sysctl $(cat /proc/sys/net/core/somaxconn) $(cat /proc/sys/net/ipv4/tcp_max_syn_backlog)"
@@ -99,5 +110,7 @@ case "${1:-}" in
   listen) listen;;
   setup) shift; [ "$#" -eq 6 ] || die "usage: setup QUOTA PERIOD SHARES WEIGHT MEM MIN"; setup "$@";;
   remove) shift; remove "$@";;
-  *) die "usage: facts | setup QUOTA PERIOD SHARES WEIGHT MEM MIN | remove DIR... | listen";;
+  busy) busy;;
+  cpustat) [ "$#" -eq 2 ] || die "usage: cpustat DIR"; cpustat "$2";;
+  *) die "usage: facts | setup QUOTA PERIOD SHARES WEIGHT MEM MIN | remove DIR... | listen | cpustat DIR | busy";;
 esac

@@ -38,6 +38,17 @@ docker_missing=()
 command -v dockerd >/dev/null 2>&1 || [ -x /usr/sbin/dockerd ] || docker_missing+=(docker.io)
 command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || docker_missing+=(docker-compose)
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || docker_missing+=(debootstrap)
+# Compose v1 (Python) reaches an ssh:// engine, the way to a real server, only with paramiko: checked with
+# the interpreter docker-compose runs on (its #! line; Debian's /usr/bin/python3, not a python3 first on PATH).
+if ! docker compose version >/dev/null 2>&1; then
+  compose_py=/usr/bin/python3
+  if compose_bin="$(command -v docker-compose)"; then
+    read -r first_line < "$compose_bin" || true
+    case "$first_line" in '#!'*python*) compose_py="${first_line#\#!}";; esac
+  fi
+  # shellcheck disable=SC2086 # "/usr/bin/env python3" is two words
+  $compose_py -c 'import paramiko' >/dev/null 2>&1 || docker_missing+=(python3-paramiko)
+fi
 if [ "${#docker_missing[@]}" -gt 0 ] && [ "${ESERVER_SKIP_DOCKER_SETUP:-}" != 1 ]; then
   if $can_apt; then
     missing+=("${docker_missing[@]}")

@@ -1,7 +1,9 @@
 // Two hosts on one machine (issue 25): a second Docker engine in a network namespace of its own
 // (make docker-engine-remote), reached over TCP on a veth pair in 198.18.0.0/15, and `make bench RUNTIME=docker
 // PROFILE=smoke` against it: the stack on that engine, the load, the loss check, the queue server's metrics
-// and each service's CPU and memory over the network, every docker and compose call to that engine alone.
+// and each service's CPU and memory over the network, every docker and compose call to that engine alone;
+// then the same over ssh:// (the README's way to a real server), an `ssh` on PATH standing in for the server's
+// sshd: it runs `docker system dial-stdio` in the engine's namespace, as sshd would run it there.
 // Then nothing left behind: no namespace, veth, engine process, container or cgroup, Ctrl-C included.
 // Not in `make test` (a fresh clone builds the second host's base and images, about 2 minutes more):
 // `make test-two-host` runs it. Skipped, with the reason, only where the machine cannot do it (not root,
@@ -27,7 +29,7 @@ import { labSocket } from '../src/lab/docker/exec.js';
 import { validateResult } from '../src/results/validate.js';
 import type { ResultDoc } from '../src/results/types.js';
 import {
-  callsElsewhere, cgroupDirsNamed, dockerCallRecorder, readDockerCalls, runBench, stopEverythingOnSignal, stopRemoteEngineOnce, twoHostLeftovers, type BenchRun,
+  callsElsewhere, cgroupDirsNamed, dockerCallRecorder, readDockerCalls, runBench, sshIntoEngine, stopEverythingOnSignal, stopRemoteEngineOnce, twoHostLeftovers, type BenchRun,
 } from './two-host.js';
 
 const log = (l: string) => console.log(`# ${l.trim().replace(/\n/g, '\n# ')}`);
@@ -144,6 +146,9 @@ else describe('two hosts: the stack on a second Docker engine in a network names
       assert.equal(h.engine, `DOCKER_HOST=${host}`);
       assert.ok(h.cpu_model && h.cores > 0 && h.memory_bytes > 0);
       assert.ok(doc.machine.cpu_model && doc.machine.cores > 0, 'the generator\'s host');
+      // Other work before the load, read on each host: the stack's through its engine.
+      assert.equal(typeof h.busy_before_pct, 'number', JSON.stringify(h));
+      assert.match(readFileSync(join(out, 'latest.md'), 'utf8'), /the stack host's CPUs [\d.]+% busy with other work just before the load.*this machine's [\d.]+%/);
       assert.match(doc.limits?.note ?? '', new RegExp(`^on ${h.name}: `));
       assert.equal(doc.limits?.cgroup, null, 'no cgroup directory of this host');
       for (const s of SERVICES) {
@@ -152,6 +157,9 @@ else describe('two hosts: the stack on a second Docker engine in a network names
       }
       assert.ok(doc.series.samples.some((x) => (x.cgroup?.memory_bytes ?? 0) > 0), 'the stack\'s total');
       assert.ok((doc.cpu_budget?.stack.cpu_s ?? 0) > 0, 'the stack\'s CPU over the window, from its engine');
+      // Its quota is the parent's: the parent's CFS periods, read on the stack's host.
+      assert.ok((doc.cpu_budget?.stack.nr_periods ?? 0) > 0 && Number.isInteger(doc.cpu_budget?.stack.nr_throttled), JSON.stringify(doc.cpu_budget?.stack));
+      assert.match(text, /throttled in \d+% of periods/);
       // The budget: this CPU model's calibration, said to be the stack host's, or the whole of that machine.
       assert.match(doc.limits?.calibration?.note ?? '', new RegExp(`^stack host ${h.name}: `));
     });
@@ -171,6 +179,61 @@ else describe('two hosts: the stack on a second Docker engine in a network names
       assert.equal(dockerOn(host, ['ps', '-aq']).trim(), '');
       assert.deepEqual(cgroupDirsNamed(cgroupParent), []);
       assert.deepEqual(newGeneratorCgroups(), [], 'the load generator\'s cgroup');
+    });
+  });
+
+  // The README's way to a real server: an ssh:// engine (a context over ssh is the same DOCKER_HOST).
+  describe('the same over ssh: make bench RUNTIME=docker PROFILE=smoke DOCKER_HOST=ssh://root@<the second engine>', () => {
+    const sub = join(dir, 'ssh');
+    const out = join(sub, 'bench');
+    const calls = join(sub, 'docker-calls.log');
+    const sshCalls = join(sub, 'ssh-calls.log');
+    const sshHost = `ssh://root@${names.engineAddr}`;
+    let code: number | null = null;
+    let doc: ResultDoc;
+    let text = '';
+
+    before(async () => {
+      const t = Date.now();
+      const shim = dockerCallRecorder(sub, calls);
+      sshIntoEngine(shim, names, sshCalls);
+      bench = runBench({ dir: out, runtime: 'docker', env: { DOCKER_HOST: sshHost }, shim, cgroupParent: `${cgroupParent}-ssh` });
+      code = (await bench.closed).code;
+      text = bench.output();
+      bench = null;
+      log(`make bench over ssh: exit ${code} in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+      const files = readdirSync(out).filter((f) => /-docker-smoke\.json$/.test(f));
+      assert.equal(files.length, 1, text);
+      doc = JSON.parse(readFileSync(join(out, files[0]!), 'utf8')) as ResultDoc;
+    });
+
+    test('it succeeds, the loss check over the network included, with the stack host named and its engine', () => {
+      assert.equal(code, 0, text);
+      assert.deepEqual(validateResult(doc), { ok: true });
+      assert.equal(doc.loss_check?.ok, true, JSON.stringify(doc.loss_check));
+      assert.ok((doc.loss_check?.acked ?? 0) > 0 && doc.loss_check?.rows === doc.loss_check?.acked);
+      assert.equal(doc.stack_host?.engine, `DOCKER_HOST=${sshHost}`);
+      assert.equal(doc.queue_server?.read_back?.runtime, true);
+    });
+
+    test('every docker and compose call went over ssh to that engine, the engine API\'s included', () => {
+      const made = readDockerCalls(calls);
+      assert.ok(made.some((c) => c.prog === 'docker-compose') && made.some((c) => /^system dial-stdio/.test(c.args)));
+      assert.deepEqual(callsElsewhere(made, sshHost), []);
+      const through = readFileSync(sshCalls, 'utf8').split('\n').filter(Boolean);
+      assert.ok(through.length > 0, 'ssh was used');
+      assert.deepEqual(through.filter((l) => !l.endsWith(`-- ${names.engineAddr} docker system dial-stdio`)), []);
+    });
+
+    test('each service\'s CPU and memory, and the stack\'s throttling, came from the stack\'s host', () => {
+      for (const s of SERVICES) assert.ok(doc.series.samples.some((x) => (x.services[s]?.cpu_pct ?? 0) > 0), `${s}: CPU sampled`);
+      assert.ok((doc.cpu_budget?.stack.cpu_s ?? 0) > 0 && (doc.cpu_budget?.stack.nr_periods ?? 0) > 0, JSON.stringify(doc.cpu_budget?.stack));
+    });
+
+    test('teardown: no container on the engine, no cgroup of the stack', () => {
+      assert.equal(dockerOn(host, ['ps', '-aq']).trim(), '');
+      assert.deepEqual(cgroupDirsNamed(`${cgroupParent}-ssh`), []);
+      assert.deepEqual(newGeneratorCgroups(), []);
     });
   });
 

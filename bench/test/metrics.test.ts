@@ -7,7 +7,10 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { cpuThrottling, cpuUsageNs, memoryUsageBytes } from '../src/host/cgroup.js';
+import { execFileSync } from 'node:child_process';
+import { cpuThrottling, cpuUsageNs, memoryUsageBytes, parseCpuStat } from '../src/host/cgroup.js';
+import { evaluateBudget, snapshot as budgetSnapshot } from '../src/metrics/cpu-budget.js';
+import { repoRoot } from '../src/lab/paths.js';
 import { snapshot, tree, type ProcStat } from '../src/metrics/proc.js';
 import { clockTicksPerSecond } from '@eserver-lab/common/proc-stat';
 import { Sampler } from '../src/metrics/sampler.js';
@@ -65,6 +68,33 @@ test('cgroup v1 and v2 totals are read from their files', () => {
     // A group that is gone reads as unknown, never as zero.
     assert.equal(cpuUsageNs(path.join(root, 'gone'), 'v1'), null);
     assert.equal(memoryUsageBytes(null, 'v2'), null);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test("a remote stack's throttling: remote-host.sh cpustat prints its parent's cpu.stat, and the window's share is read from it", () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cg-'));
+  try {
+    // The script as the one-off container on the stack's host runs it, on a stand-in cgroup directory.
+    const script = path.join(repoRoot, 'bench', 'scripts', 'remote-host.sh');
+    const cpustat = (dir: string) => execFileSync('bash', [script, 'cpustat', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    fs.mkdirSync(path.join(root, 'cpu/esl'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'cpu/esl/cpu.stat'), 'nr_periods 100\nnr_throttled 20\nthrottled_time 5000000\n');
+    const start = parseCpuStat(cpustat(path.join(root, 'cpu/esl')));
+    assert.deepEqual(start, { nrPeriods: 100, nrThrottled: 20, throttledNs: 5e6 });
+    fs.writeFileSync(path.join(root, 'cpu/esl/cpu.stat'), 'nr_periods 250\nnr_throttled 80\nthrottled_time 9000000\n');
+    const end = parseCpuStat(cpustat(path.join(root, 'cpu/esl')));
+    assert.throws(() => cpustat(path.join(root, 'gone')), /no cpu\.stat in/);
+    // The window's snapshots carry it beside the CPU time read through the engine.
+    const limits = { cgroup: null, cgroupVersion: null, cpus: 0.45, memoryBytes: null, cpuQuotaUs: 9000, cpuPeriodUs: 20000, cpuWeight: 262144 } as const;
+    const a = budgetSnapshot(limits, () => 0, { ns: 0, at: 0, throttling: start });
+    const b = budgetSnapshot(limits, () => 1e8, { ns: 1.35e9, at: 3000, throttling: end });
+    const budget = evaluateBudget({ start: a, end: b, limits, hostCpus: 2, requests: 100, generator: { cgroup: null, weight: null, outsideStack: true }, generatorHost: { cpus: 2 } });
+    assert.deepEqual([budget.stack.nr_periods, budget.stack.nr_throttled, budget.stack.throttled_share], [150, 60, 0.4]);
+    // Unread (the helper failed): unknown, not zero.
+    const c = budgetSnapshot(limits, () => 1e8, { ns: 1.35e9, at: 3000, throttling: null });
+    assert.equal(evaluateBudget({ start: a, end: c, limits, hostCpus: 2, requests: 100, generator: { cgroup: null, weight: null, outsideStack: true } }).stack.throttled_share, null);
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }

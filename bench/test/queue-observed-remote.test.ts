@@ -24,7 +24,7 @@ function remoteStack(metricsPort: number): StackInfo {
     // A pid that is this very process: what /proc would wrongly say (node), were it read.
     services: [{ name: 'queue-server', pid: process.pid, ports: [], healthy: true, logFile: '/nonexistent.log' }],
     limits: { cgroup: null, cgroupVersion: null, cpus: null, memoryBytes: null, note: '' }, versions: {}, config: {},
-    remote: { host: { engine: 'DOCKER_HOST=tcp://198.18.254.2:2375', name: 'srv', cpu_model: 'x', cores: 2, memory_bytes: 1, kernel: '', os: '', docker_version: '', cgroup: { version: 'v1', driver: 'cgroupfs' } }, containers: { mysql: 'm', 'queue-server': 'q1', 'php-fpm': 'f', nginx: 'n' } },
+    remote: { host: { engine: 'DOCKER_HOST=tcp://198.18.254.2:2375', name: 'srv', cpu_model: 'x', cores: 2, memory_bytes: 1, kernel: '', os: '', docker_version: '', cgroup: { version: 'v1', driver: 'cgroupfs' } }, containers: { mysql: 'm', 'queue-server': 'q1', 'php-fpm': 'f', nginx: 'n' }, cpuCgroup: null },
   };
 }
 

@@ -130,3 +130,28 @@ export function stopEverythingOnSignal(current: () => BenchRun | null, log: (l: 
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 }
+
+/**
+ * An ssh server on the engine's host, stood in by an `ssh` put in `bin` (first on PATH): the Docker CLI and
+ * Compose reach an ssh:// engine by running `ssh [options] -- <host> docker system dial-stdio` and speaking
+ * HTTP over its stdin and stdout. This one runs that command in the engine's namespace, against the engine
+ * there, as sshd would run it on the server; it refuses any other host or command. Each call goes to `log`.
+ */
+export function sshIntoEngine(bin: string, names: RemoteEngineNames, log: string): void {
+  mkdirSync(bin, { recursive: true });
+  writeFileSync(log, '');
+  const realDocker = execFileSync('bash', ['-c', 'command -v docker'], { encoding: 'utf8' }).trim();
+  const f = join(bin, 'ssh');
+  writeFileSync(f, [
+    '#!/bin/bash',
+    `printf '%s\\n' "$*" >> ${JSON.stringify(log)}`,
+    'while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do shift; done',
+    'shift; host="${1:-}"; shift || true',
+    `if [ "$host" != ${JSON.stringify(names.engineAddr)} ] || [ "$*" != "docker system dial-stdio" ]; then`,
+    '  echo "ssh stand-in: only docker system dial-stdio on the second engine, not [$host] $*" >&2; exit 255',
+    'fi',
+    `exec nsenter --net=/run/netns/${names.ns} env DOCKER_HOST=tcp://${names.engineAddr}:2375 ${realDocker} system dial-stdio`,
+    '',
+  ].join('\n'));
+  chmodSync(f, 0o755);
+}

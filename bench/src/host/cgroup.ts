@@ -398,9 +398,14 @@ export function cpuThrottling(cpuDir: string | null): Throttling {
   } catch {
     stat = null;
   }
+  return parseCpuStat(stat);
+}
+
+/** A cpu.stat file's text (v1 or v2; this host's or another's), as throttling figures. */
+export function parseCpuStat(stat: string | null): Throttling {
   if (!stat) return { nrPeriods: null, nrThrottled: null, throttledNs: null };
   const num = (k: string) => {
-    const m = new RegExp(`^${k} (\\d+)$`, 'm').exec(stat!);
+    const m = new RegExp(`^${k} (\\d+)$`, 'm').exec(stat);
     return m ? Number(m[1]) : null;
   };
   const v1 = num('throttled_time');

@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
-import { hostCpuTimes } from '@eserver-lab/common/proc-stat';
+import { hostCpuTimes, type HostCpuTimes } from '@eserver-lab/common/proc-stat';
 
 function readSysctl(p: string): string | null {
   try {
@@ -45,7 +45,11 @@ export function gitCommit(cwd: string): string | null {
 export async function cpuBusyBefore(ms = 500): Promise<number | null> {
   const a = hostCpuTimes();
   await new Promise((r) => setTimeout(r, ms));
-  const b = hostCpuTimes();
+  return busyPct(a, hostCpuTimes());
+}
+
+/** The CPUs' busy share between two readings of a host's /proc/stat, in %, one decimal. */
+export function busyPct(a: HostCpuTimes | null, b: HostCpuTimes | null): number | null {
   if (!a || !b || b.total <= a.total) return null;
   return Math.round((1 - (b.idle - a.idle) / (b.total - a.total)) * 1000) / 10;
 }

@@ -70,6 +70,8 @@ export interface StackHost {
 export interface RemoteStack {
   host: StackHost;
   containers: Record<ServiceName, string>;
+  /** The stack's parent cgroup in the cpu hierarchy, a path on that host (its quota and throttling). */
+  cpuCgroup: string | null;
 }
 
 export interface StackInfo {

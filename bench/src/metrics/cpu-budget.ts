@@ -1,7 +1,7 @@
 // Did the stack get its CPU budget, and what did the load generator cost? Read from the two cgroups
 // (the stack's and the generator's, siblings) and /proc/stat at the start and end of the measured window.
 import { clockTicksPerSecond, hostCpuTimes } from '@eserver-lab/common/proc-stat';
-import { cpuThrottling, cpuUsageNs } from '../host/cgroup.js';
+import { cpuThrottling, cpuUsageNs, type Throttling } from '../host/cgroup.js';
 import type { AppliedLimits } from '../lab/types.js';
 
 export interface BudgetSnapshot {
@@ -57,12 +57,19 @@ function hostBusyNs(): number | null {
   return t === null ? null : ((t.total - t.idle) * 1e9) / clockTicksPerSecond();
 }
 
-/** `stackNs`: the stack's CPU time when it is read elsewhere (a stack on another machine, through its engine). */
-export function snapshot(limits: AppliedLimits | null, generatorUsage: () => number | null, stackNs?: { ns: number | null; at: number }): BudgetSnapshot {
+const NO_THROTTLING: Throttling = { nrPeriods: null, nrThrottled: null, throttledNs: null };
+
+/**
+ * `stackNs`: the stack's CPU time when it is read elsewhere (a stack on another machine, through its engine),
+ * with its parent's throttling when that host's cpu.stat could be read.
+ */
+export function snapshot(
+  limits: AppliedLimits | null, generatorUsage: () => number | null, stackNs?: { ns: number | null; at: number; throttling?: Throttling | null },
+): BudgetSnapshot {
   const dirs = limits?.usageDirs;
   const version = limits?.cgroupVersion ?? null;
   if (stackNs) {
-    return { at: stackNs.at, stackNs: stackNs.ns, nrPeriods: null, nrThrottled: null, throttledNs: null, generatorNs: generatorUsage(), hostBusyNs: hostBusyNs() };
+    return { at: stackNs.at, stackNs: stackNs.ns, ...(stackNs.throttling ?? NO_THROTTLING), generatorNs: generatorUsage(), hostBusyNs: hostBusyNs() };
   }
   const stackNs0 = dirs && version ? cpuUsageNs(dirs.cpuacct, version) : null;
   const t = cpuThrottling(limits?.cgroup ?? null);
@@ -177,7 +184,9 @@ export function budgetLine(b: CpuBudget): string {
   const pct = (x: number | null) => (x === null ? '?' : `${Math.round(x * 100)}%`);
   return (
     `CPU budget: stack ${s.cpu_s ?? '?'} CPU-s = ${pct(s.used_of_quota)} of its ${s.cpus ?? 'unlimited'}-CPU quota` +
-    (s.period_us ? ` (${s.quota_us} µs per ${s.period_us} µs, throttled in ${pct(s.throttled_share)} of periods)` : '') +
+    (s.period_us
+      ? ` (${s.quota_us} µs per ${s.period_us} µs, ${s.throttled_share === null ? 'throttling not read' : `throttled in ${pct(s.throttled_share)} of periods`})`
+      : '') +
     `; generator ${g.cpu_s ?? '?'} CPU-s, ${g.cpu_us_per_request ?? '?'} µs/request, ${pct(g.host_share)} of the host` +
     `; others ${b.others_cpu_s ?? '?'} CPU-s over ${b.window_s} s.`
   );

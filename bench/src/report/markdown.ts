@@ -46,12 +46,24 @@ export function stackHostLine(h: NonNullable<ResultDoc['stack_host']>): string {
   return `${h.name}, ${h.cpu_model} (${h.cores} cores, ${(h.memory_bytes / 2 ** 30).toFixed(1)} GiB), through ${h.engine}, its CPU and memory read through that engine`;
 }
 
-/** Other work on the machine before the load started: it competes with the stack for the CPUs. */
+/**
+ * Other work on the machines before the load started. On the stack's host it competes with the stack for
+ * the CPUs; on the generator's own (a stack on another host), with the load.
+ */
 export function busyNote(docs: ResultDoc[]): string {
-  const busy = docs.map((d) => d.machine.busy_before_pct).filter((b): b is number => typeof b === 'number');
-  if (busy.length === 0) return '';
-  const worst = Math.max(...busy);
-  return `, CPUs ${worst}% busy with other work just before the load${worst > 10 ? ' (it competed with the stack: the figures are low)' : ''}`;
+  const worst = (xs: Array<number | null | undefined>) => {
+    const b = xs.filter((x): x is number => typeof x === 'number');
+    return b.length === 0 ? null : Math.max(...b);
+  };
+  const remote = docs.some((d) => d.stack_host);
+  const here = worst(docs.map((d) => d.machine.busy_before_pct));
+  const there = worst(docs.map((d) => d.stack_host?.busy_before_pct));
+  const low = (w: number, what: string) => (w > 10 ? ` (it competed with ${what}: the figures are low)` : '');
+  if (!remote) return here === null ? '' : `, CPUs ${here}% busy with other work just before the load${low(here, 'the stack')}`;
+  if (there === null) {
+    return here === null ? '' : `, this machine's CPUs ${here}% busy with other work just before the load${low(here, 'the load')} (the stack host's not read)`;
+  }
+  return `, the stack host's CPUs ${there}% busy with other work just before the load${low(there, 'the stack')}` + (here === null ? '' : `, this machine's ${here}%${low(here, 'the load')}`);
 }
 
 export function renderMarkdown(seed: Seed, docs: ResultDoc[], charts: Chart[], chartFile: (c: Chart) => string): string {

@@ -29,7 +29,7 @@ export interface ResultDoc {
    * The machine the stack ran on when it was not `machine` (the generator's): a remote Docker engine's host,
    * whose CPU and memory figures were read through that engine. Null or absent: the stack ran on `machine`.
    */
-  stack_host?: StackHost | null;
+  stack_host?: (StackHost & { busy_before_pct?: number | null }) | null;
   /**
    * Where the load ran when not beside the stack in this network namespace: a load namespace of its own
    * (--load-host netns), its addresses and what its side of the connections saw. Null or absent: here.

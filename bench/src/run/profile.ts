@@ -238,17 +238,24 @@ async function driveOutsideBudget(
       logStep(`warning: ${err.message}`);
     }
   }
-  // A stack on another machine: its CPU time through its engine (the generator is outside it by construction).
-  const api = stacks.some((s) => s?.remote) ? await import('../lab/docker/engine-api.js') : null;
+  // A stack on another machine: its CPU time through its engine (the generator is outside it by construction),
+  // and its parent cgroup's throttling on that host.
+  const remote = stacks.some((s) => s?.remote)
+    ? { api: await import('../lab/docker/engine-api.js'), host: await import('../lab/docker/remote-host.js') }
+    : null;
+  const remoteReading = async (s: StackInfo) => {
+    const [cpu, throttling] = await Promise.all([
+      remote!.api.containersCpuNs(Object.values(s.remote!.containers)).catch(() => null),
+      s.remote!.cpuCgroup ? remote!.host.remoteThrottling(String(s.config.baseImage), s.remote!.cpuCgroup).catch(() => null) : null,
+    ]);
+    return { ...(cpu ?? { ns: null, at: performance.now() }), throttling };
+  };
   const take = async (): Promise<BudgetSnapshot[]> => {
     const [genNs, remoteNs] = await Promise.all([
       gen ? generatorUsageNs(gen) : null,
-      Promise.all(stacks.map((s) => (s?.remote ? api!.containersCpuNs(Object.values(s.remote.containers)).catch(() => null) : undefined))),
+      Promise.all(stacks.map((s) => (s?.remote ? remoteReading(s) : undefined))),
     ]);
-    return stacks.map((s, i) => {
-      const r = remoteNs[i];
-      return snapshot(s?.limits ?? null, () => genNs, r === undefined ? undefined : r ?? { ns: null, at: performance.now() });
-    });
+    return stacks.map((s, i) => snapshot(s?.limits ?? null, () => genNs, remoteNs[i]));
   };
   const outside = stacks.map((s) => (s?.remote ? true : s && s.limits.cgroup ? !stackCgroupPids(s).includes(process.pid) : null));
   const marks = new WindowMarks(take);
@@ -326,6 +333,8 @@ interface OpenCell extends CellSpec {
   before: Counts | null;
   lengthBefore: number | null;
   busyBefore: number | null;
+  /** A stack on another machine: how busy that machine's CPUs were just before the load. */
+  stackHostBusyBefore: number | null;
   sampler: Sampler;
   /** A stack on another machine: the engine's stats streams the sampler reads (closed after the load). */
   probe: { close(): void } | null;
@@ -363,7 +372,12 @@ async function openCell(o: ProfileRunOptions, c: CellSpec, all: readonly CellSpe
   for (const s of stack?.services ?? []) services[s.name] = s.pid;
   // The other stacks loaded at once are this process's children too: they are not the load generator.
   const notGenerator = all.flatMap((x) => (x.stack && x.stack !== stack ? x.stack.services.map((s) => s.pid) : [])).filter((x): x is number => x !== null);
+  // Other work competes with the stack on its host, and with the generator on this one: both are read, one
+  // after the other (starting the helper container on the stack's host is work on this one too: 11% read so here).
   const busyBefore = await cpuBusyBefore();
+  const stackHostBusyBefore = stack?.remote
+    ? await import('../lab/docker/remote-host.js').then((m) => m.remoteBusyPct(String(stack.config.baseImage))).catch(() => null)
+    : null;
   // A stack on another machine: each service's CPU and memory from its engine's stats, read on that host.
   let probe: InstanceType<typeof import('../lab/docker/engine-api.js').StatsStreams> | null = null;
   if (stack?.remote) {
@@ -381,7 +395,7 @@ async function openCell(o: ProfileRunOptions, c: CellSpec, all: readonly CellSpe
   // A remote stack's listen queues are its host's, read through its engine; the SYN retransmits stay this host's.
   const listenWatch = await watchListenQueues(stack ? stack.config : null, stack ? stack.services : null, stack?.remote ? await remoteListenSource(stack) : undefined);
   const loadHostWatch = o.loadNs ? await watchLoadHost(o.loadNs, endpointOf(url), await loadNamespaceSettings(o.loadNs)) : null;
-  return { ...c, url, startedAt, queueServer, before, lengthBefore, busyBefore, sampler, probe, listenWatch, loadHostWatch };
+  return { ...c, url, startedAt, queueServer, before, lengthBefore, busyBefore, stackHostBusyBefore, sampler, probe, listenWatch, loadHostWatch };
 }
 
 /** After the load: the summary lines, the loss or ack check, and the result document with its verdict. */
@@ -459,7 +473,7 @@ async function closeCell(
     url,
     machine,
     limits: stack ? stack.limits : null,
-    stack_host: stack?.remote?.host ?? null,
+    stack_host: stack?.remote ? { ...stack.remote.host, busy_before_pct: c.stackHostBusyBefore } : null,
     load_host: loadHost,
     versions: { ...(stack?.versions ?? {}), node: process.versions.node, 'eserver-bench': pkgVersion() },
     config: {

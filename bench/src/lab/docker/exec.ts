@@ -116,5 +116,19 @@ export async function compose(
   const c = await pickCompose();
   // A run's own override file (e.g. the journal on a host directory) is layered on the repo's file.
   const files = ['-f', composeFile, ...(env.LAB_COMPOSE_OVERRIDE ? ['-f', env.LAB_COMPOSE_OVERRIDE] : [])];
-  return runCmd(c.file, [...c.prefix, ...files, '-p', project, ...args], { env: dockerEnv(env), timeoutMs });
+  try {
+    return await runCmd(c.file, [...c.prefix, ...files, '-p', project, ...args], { env: dockerEnv(env), timeoutMs });
+  } catch (err) {
+    // Compose v1 imports paramiko for any ssh:// engine (even when it shells out to ssh), and Debian's
+    // docker-compose does not pull it in without its recommends: the way to a real server would end in a traceback.
+    if (err instanceof CommandError && /Install paramiko package to enable ssh:\/\/ support/.test(err.stderr)) {
+      throw new CommandError(
+        `${c.label} reaches an ssh:// engine (${dockerHost()}) through the Python package paramiko, which is missing: ` +
+          'apt-get install -y python3-paramiko (make setup does, as root on Debian), or pip install paramiko for a pip-installed docker-compose, ' +
+          'or use Compose v2 (docker compose)',
+        err.stderr,
+      );
+    }
+    throw err;
+  }
 }

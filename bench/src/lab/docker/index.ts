@@ -300,7 +300,7 @@ async function stackInfo(state: DockerState, requireAll: boolean): Promise<Stack
       images: Object.fromEntries(SERVICES.map((s) => [s, `eserver-lab/${s}:latest`])),
       ...(state.remote ? { remote: { addresses: state.remote.addresses, cgroup: state.remote.cgroup } } : {}),
     },
-    ...(state.remote && complete ? { remote: { host: state.remote.host, containers: ids } } : {}),
+    ...(state.remote && complete ? { remote: { host: state.remote.host, containers: ids, cpuCgroup: state.remote.cgroup?.cpu ?? null } } : {}),
   };
 }
 

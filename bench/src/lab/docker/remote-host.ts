@@ -11,7 +11,9 @@ import dgram from 'node:dgram';
 import { isIP } from 'node:net';
 import { repoRoot } from '../paths.js';
 import { docker, dockerEnv } from './exec.js';
-import { sharesToWeight } from '../../host/cgroup.js';
+import { parseCpuStat, sharesToWeight, type Throttling } from '../../host/cgroup.js';
+import { busyPct } from '../../host/machine.js';
+import { hostCpuTimes } from '@eserver-lab/common/proc-stat';
 import type { StackAddresses } from '@eserver-lab/common/stack-spec';
 import type { StackHost } from '../types.js';
 
@@ -139,4 +141,25 @@ export async function addressesToward(remoteHost: string): Promise<StackAddresse
  */
 export function remoteListenText(image: string): Promise<string> {
   return runHelper(image, [], ['listen'], 30_000);
+}
+
+/**
+ * The CFS periods and throttled periods so far of the stack's parent cgroup on the engine's host (`cpuDir`,
+ * a path there), read in a one-off container with that host's cgroup tree mounted: the quota is the parent's,
+ * so the containers' own stats would never show it throttled. Read about a second after the CPU time beside it
+ * (a container's start): over a 30 s window its share is the window's to a few percent.
+ */
+export async function remoteThrottling(image: string, cpuDir: string): Promise<Throttling> {
+  return parseCpuStat(await runHelper(image, HOST_ACCESS, ['cpustat', cpuDir], 30_000));
+}
+
+/** How busy the engine's host's CPUs were over 0.5 s (`busy` prints its /proc/stat line twice), in %. */
+export async function remoteBusyPct(image: string): Promise<number | null> {
+  return busyFromLines(await runHelper(image, [], ['busy'], 30_000));
+}
+
+/** The two "cpu" lines `remote-host.sh busy` prints, as a busy share in %. */
+export function busyFromLines(text: string): number | null {
+  const [a, b] = text.split('\n').filter((l) => l.startsWith('cpu '));
+  return a && b ? busyPct(hostCpuTimes(a), hostCpuTimes(b)) : null;
 }
