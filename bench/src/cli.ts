@@ -15,6 +15,10 @@ import { stackBudget } from './lab/budget.js';
 import { repoRoot } from '@eserver-lab/common/repo-root';
 import { DEFAULT_LISTEN_BACKLOG } from '@eserver-lab/common/stack-spec';
 import { QUEUE_RUNTIMES, queueRuntimeName } from '@eserver-lab/queue-server/runtime';
+import { teardownOnLostOutput } from './host/on-signal.js';
+
+// `... | head`: its stacks are taken down when the reader goes, not left running.
+teardownOnLostOutput();
 
 const num = (name: string) => (v: string) => {
   const n = Number(v);

@@ -4,6 +4,10 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_CPU_PERIOD_US } from '@eserver-lab/common/stack-spec';
 import { reexecWithNofile } from '../host/nofile.js';
 import { runCalibration } from './run.js';
+import { teardownOnLostOutput } from '../host/on-signal.js';
+
+// `... | head`: its stacks are taken down when the reader goes, not left running.
+teardownOnLostOutput();
 
 const pos = (name: string) => (v: string) => {
   const n = Number(v);

@@ -8,6 +8,10 @@ import { join, resolve } from 'node:path';
 import { defaultRunDir } from '../protocol-bench/servers.js';
 import { COST_CONFIGS, measureCost, renderCost, type CostConfig } from './cost.js';
 import { repoRoot } from '@eserver-lab/common/repo-root';
+import { teardownOnLostOutput } from '../host/on-signal.js';
+
+// `... | head`: its stacks are taken down when the reader goes, not left running.
+teardownOnLostOutput();
 
 
 const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);

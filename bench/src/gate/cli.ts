@@ -19,6 +19,10 @@ import { runPower } from './power.js';
 import { resolveCommit, withReference } from './reference.js';
 import { DEFAULT_SETTINGS, GATE_PARTS, type GatePart, type GateSettings } from './settings.js';
 import { githubActionBenchmark, judge, renderVerdict, type Verdict } from './verdict.js';
+import { teardownOnLostOutput } from '../host/on-signal.js';
+
+// `... | head`: its stacks are taken down when the reader goes, not left running.
+teardownOnLostOutput();
 
 
 const log = (l: string): void => {

@@ -22,9 +22,13 @@ const stderr = (line: string): void => {
   process.stderr.write(`${line}\n`);
 };
 
+/** The exit status after a teardown: the shell's 128 + the signal's number. */
+const EXIT_STATUS: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGPIPE: 141, SIGTERM: 143 };
+
 function onSignal(sig: NodeJS.Signals): void {
   if (tearingDown) {
-    for (const t of teardowns) t.log(`${t.label}${sig} again: still tearing down, a few seconds more (leaving now would leave it running)`);
+    // Not for a lost output: the line would fail again, and again.
+    if (sig !== 'SIGPIPE') for (const t of teardowns) t.log(`${t.label}${sig} again: still tearing down, a few seconds more (leaving now would leave it running)`);
     return;
   }
   tearingDown = true;
@@ -32,7 +36,21 @@ function onSignal(sig: NodeJS.Signals): void {
   for (const t of teardowns) t.log(`${t.label}${sig}: tearing down`);
   const all = Promise.allSettled([...teardowns].map((t) => t.run()));
   const limit = new Promise((r) => setTimeout(r, TEARDOWN_LIMIT_MS).unref());
-  void Promise.race([all, limit]).then(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+  void Promise.race([all, limit]).then(() => process.exit(EXIT_STATUS[sig] ?? 143));
+}
+
+/**
+ * Its output's reader gone (`make bench | head` once head has its lines, a test runner that died): the next
+ * line fails with EPIPE, which would end the process with its stacks left running. It is taken as a Ctrl-C
+ * instead: children killed, teardowns run, exit 141 (SIGPIPE's status). Any other write error stays fatal.
+ */
+export function teardownOnLostOutput(): void {
+  for (const s of [process.stdout, process.stderr]) {
+    s.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      onSignal('SIGPIPE');
+    });
+  }
 }
 
 function install(): void {

@@ -11,6 +11,10 @@ import { renderMarkdown } from './report.js';
 import { TABLE_CONFIGS, type TableConfig } from './runtimes.js';
 import { QUEUE_RUNTIMES, type QueueRuntimeName } from '@eserver-lab/queue-server/runtime';
 import { repoRoot } from '@eserver-lab/common/repo-root';
+import { teardownOnLostOutput } from '../host/on-signal.js';
+
+// `... | head`: its stacks are taken down when the reader goes, not left running.
+teardownOnLostOutput();
 
 
 const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
