@@ -2,12 +2,14 @@
 // what it spawns (webbench's clients) are outside the stack's group; leaving puts the process back and
 // removes the group. Then the budget's figures and warnings on constructed readings.
 import { test } from 'node:test';
+import { waitFor } from '@eserver-lab/common/wait';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CgroupUnavailable, createBudgetCgroup, readLimits, removeCgroup } from '../src/host/cgroup.js';
 import { stackLimits } from './helper.js';
+import { measuringCommand } from '../src/host/measuring-home.js';
 import { GeneratorCgroupUnavailable, enterGeneratorCgroup, generatorPids, generatorUsageNs, leaveGeneratorCgroup } from '../src/load/generator-cgroup.js';
 import { evaluateBudget, usedOfQuota, type BudgetSnapshot } from '../src/metrics/cpu-budget.js';
 import type { AppliedLimits } from '../src/lab/types.js';
@@ -198,4 +200,39 @@ test('a process that exits (Ctrl-C: process.exit) while its child still runs in 
       /* gone */
     }
   }
+});
+
+// What the runner starts to measure during the load (dial-stdio, a helper container's CLI, ss) is not the
+// load: it starts where the runner came from, not in the generator's group, while a tool (webbench) does.
+test('a measuring process started during the load runs outside the generator group; the load tool inside', async (t) => {
+  const before = cpuCgroupOf(process.pid);
+  let gen;
+  try {
+    gen = await enterGeneratorCgroup(`eserver-gen-test-measure-${process.pid}`);
+  } catch (err) {
+    if (err instanceof GeneratorCgroupUnavailable || err instanceof CgroupUnavailable) return t.skip(err.message);
+    throw err;
+  }
+  const started: Array<ReturnType<typeof spawn>> = [];
+  const start = async (cmd: string, args: string[]) => {
+    const c = spawn(cmd, args, { stdio: 'ignore' });
+    started.push(c);
+    await new Promise((r) => c.once('spawn', r));
+    return c;
+  };
+  try {
+    const m = measuringCommand('sleep', ['30']);
+    const measuring = await start(m.cmd, m.args);
+    const tool = await start('sleep', ['30']);
+    // The measuring one moves itself before it execs: wait for the exec (its comm turns to sleep).
+    await waitFor(() => readFileSync(`/proc/${measuring.pid}/comm`, 'utf8').trim() === 'sleep', { timeoutMs: 5_000, what: 'the exec' });
+    assert.equal(cpuCgroupOf(measuring.pid!), before, 'the measuring process is where the runner was');
+    assert.equal(cpuCgroupOf(tool.pid!), cpuCgroupOf(process.pid), 'the load tool is in the generator group');
+    assert.notEqual(cpuCgroupOf(process.pid), before);
+  } finally {
+    for (const c of started) c.kill('SIGKILL');
+    assert.deepEqual(await leaveGeneratorCgroup(gen), []);
+  }
+  // Outside a load, a measuring command is the program itself.
+  assert.deepEqual(measuringCommand('ss', ['-Htlnm']), { cmd: 'ss', args: ['-Htlnm'] });
 });

@@ -10,6 +10,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { teardownOnSignal } from './on-signal.js';
+import { measuringCommand } from './measuring-home.js';
 
 const run = promisify(execFile);
 
@@ -214,9 +215,10 @@ export async function loadNamespaceSettings(ns: LoadNamespace): Promise<{ sysctl
 /** A file of /proc as a process inside the namespace sees it (its /proc/net is the namespace's), or null. */
 export async function readInside(ns: LoadNamespace, file: string): Promise<string | null> {
   const w = wrap(ns, 'cat', [file]);
+  const c = measuringCommand(w.cmd, w.args);
   try {
     // /proc/net/tcp under 10,000 clients is megabytes: execFile's 1 MB default would cut it off (an error).
-    return (await run(w.cmd, w.args, { maxBuffer: 512 * 1024 * 1024 })).stdout;
+    return (await run(c.cmd, c.args, { maxBuffer: 512 * 1024 * 1024 })).stdout;
   } catch {
     return null;
   }

@@ -22,6 +22,7 @@ import {
   removeCgroupSync,
   type CgroupRecord,
 } from '../host/cgroup.js';
+import { setMeasuringHome } from '../host/measuring-home.js';
 
 export interface GeneratorCgroup extends CgroupRecord {
   /** Where the moved process came from, per directory in `dirs` (to move it back). */
@@ -61,6 +62,7 @@ export async function enterGeneratorCgroup(name: string, opts: { pid?: number } 
   }
   if (entered.size === 0) process.on('exit', leaveEnteredSync);
   entered.add(g);
+  setMeasuringHome(origins);
   return g;
 }
 
@@ -121,7 +123,10 @@ export function generatorUsageNs(g: GeneratorCgroup): number | null {
  */
 export async function leaveGeneratorCgroup(g: GeneratorCgroup): Promise<string[]> {
   entered.delete(g);
-  if (entered.size === 0) process.off('exit', leaveEnteredSync);
+  if (entered.size === 0) {
+    process.off('exit', leaveEnteredSync);
+    setMeasuringHome(null);
+  }
   const deadline = Date.now() + 5_000;
   for (;;) {
     evacuateSync(g);

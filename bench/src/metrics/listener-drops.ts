@@ -4,6 +4,7 @@
 // on the same machine does not count. Read through `ss -tlnm` (iproute2: inet_diag's skmem `d` field).
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { measuringCommand } from '../host/measuring-home.js';
 
 const run = promisify(execFile);
 
@@ -39,7 +40,8 @@ export function parseSsListeners(text: string): Listener[] {
 /** Drops per port, summed over the port's sockets (nginx's reuseport gives one per worker); null without ss. */
 export async function listenerDrops(ports: number[]): Promise<Map<number, number> | null> {
   try {
-    const { stdout } = await run('ss', ['-Htlnm'], { maxBuffer: 16 * 1024 * 1024 });
+    const c = measuringCommand('ss', ['-Htlnm']);
+    const { stdout } = await run(c.cmd, c.args, { maxBuffer: 16 * 1024 * 1024 });
     const want = new Set(ports);
     const out = new Map<number, number>(ports.map((p) => [p, 0]));
     for (const l of parseSsListeners(stdout)) if (want.has(l.port)) out.set(l.port, out.get(l.port)! + l.drops);

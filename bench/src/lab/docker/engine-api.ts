@@ -7,10 +7,12 @@ import http from 'node:http';
 import { spawn } from 'node:child_process';
 import { Duplex } from 'node:stream';
 import { dockerEnv } from './exec.js';
+import { measuringCommand } from '../../host/measuring-home.js';
 
 /** One connection to the engine: a dial-stdio process whose stdin/stdout carry the HTTP exchange. */
 function dial(): Duplex {
-  const child = spawn('docker', ['system', 'dial-stdio'], { env: dockerEnv(), stdio: ['pipe', 'pipe', 'ignore'] });
+  const c = measuringCommand('docker', ['system', 'dial-stdio']);
+  const child = spawn(c.cmd, c.args, { env: dockerEnv(), stdio: ['pipe', 'pipe', 'ignore'] });
   const d = Duplex.from({ readable: child.stdout, writable: child.stdin });
   d.on('close', () => child.kill());
   child.on('error', (e) => d.destroy(e));

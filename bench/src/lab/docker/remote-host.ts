@@ -13,6 +13,7 @@ import { repoRoot } from '../paths.js';
 import { docker, dockerEnv } from './exec.js';
 import { parseCpuStat, sharesToWeight, type Throttling } from '../../host/cgroup.js';
 import { busyPct } from '../../host/machine.js';
+import { measuringCommand } from '../../host/measuring-home.js';
 import { hostCpuTimes } from '@eserver-lab/common/proc-stat';
 import type { StackAddresses } from '@eserver-lab/common/stack-spec';
 import type { StackHost } from '../types.js';
@@ -38,9 +39,10 @@ export interface RemoteCgroup {
 /** Runs remote-host.sh in a one-off container on the engine's host; its stdout. */
 function runHelper(image: string, dockerArgs: string[], args: string[], timeoutMs = 120_000): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('docker', [
+    const c = measuringCommand('docker', [
       'run', '-i', '--rm', '--network', 'host', ...dockerArgs, '--entrypoint', 'bash', image, '-s', '--', ...args,
-    ], { env: dockerEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+    ]);
+    const child = spawn(c.cmd, c.args, { env: dockerEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
