@@ -1,7 +1,7 @@
 // The load generator's own cgroup beside the stack's (real cgroups, as root): the generator's process and
 // what it spawns (webbench's clients) are outside the stack's group; leaving puts the process back and
 // removes the group. Then the budget's figures and warnings on constructed readings.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { waitFor } from '@eserver-lab/common/wait';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { CgroupUnavailable, createBudgetCgroup, readLimits, removeCgroup } from '../src/host/cgroup.js';
 import { stackLimits } from './helper.js';
 import { measuringCommand } from '../src/host/measuring-home.js';
-import { GeneratorCgroupUnavailable, enterGeneratorCgroup, generatorPids, generatorUsageNs, leaveGeneratorCgroup } from '../src/load/generator-cgroup.js';
+import { GeneratorCgroupUnavailable, enterGeneratorCgroup, generatorPids, generatorUsageNs, leaveGeneratorCgroup, type GeneratorCgroup } from '../src/load/generator-cgroup.js';
 import { evaluateBudget, usedOfQuota, type BudgetSnapshot } from '../src/metrics/cpu-budget.js';
 import type { AppliedLimits } from '../src/lab/types.js';
 
@@ -143,17 +143,23 @@ test('readLimits of a stack group names its cpuacct directory, where the budget 
   }
 });
 
+/** The generator's group entered, or the test skipped with the reason where none can be made here. */
+async function enterOrSkip(t: TestContext, name: string): Promise<GeneratorCgroup | null> {
+  try {
+    return await enterGeneratorCgroup(name);
+  } catch (err) {
+    if (!(err instanceof GeneratorCgroupUnavailable || err instanceof CgroupUnavailable)) throw err;
+    t.skip(err.message);
+    return null;
+  }
+}
+
 // A process the runner spawned during the load and that outlives it (the remote engine's `docker system
 // dial-stdio`, killed but not yet gone; a webbench client still exiting) must not keep the group alive:
 // CI found `eserver-gen-*` left after a Ctrl-C of a run on the second engine (stop 28).
 test('leaving moves a process the runner spawned, still alive, out with it: no group is left', async (t) => {
-  let gen;
-  try {
-    gen = await enterGeneratorCgroup(`eserver-gen-test-live-${process.pid}`);
-  } catch (err) {
-    if (err instanceof GeneratorCgroupUnavailable || err instanceof CgroupUnavailable) return t.skip(err.message);
-    throw err;
-  }
+  const gen = await enterOrSkip(t, `eserver-gen-test-live-${process.pid}`);
+  if (!gen) return;
   const child = spawn('sleep', ['30'], { stdio: 'ignore' });
   try {
     await new Promise((r) => child.once('spawn', r));
@@ -206,13 +212,8 @@ test('a process that exits (Ctrl-C: process.exit) while its child still runs in 
 // load: it starts where the runner came from, not in the generator's group, while a tool (webbench) does.
 test('a measuring process started during the load runs outside the generator group; the load tool inside', async (t) => {
   const before = cpuCgroupOf(process.pid);
-  let gen;
-  try {
-    gen = await enterGeneratorCgroup(`eserver-gen-test-measure-${process.pid}`);
-  } catch (err) {
-    if (err instanceof GeneratorCgroupUnavailable || err instanceof CgroupUnavailable) return t.skip(err.message);
-    throw err;
-  }
+  const gen = await enterOrSkip(t, `eserver-gen-test-measure-${process.pid}`);
+  if (!gen) return;
   const started: Array<ReturnType<typeof spawn>> = [];
   const start = async (cmd: string, args: string[]) => {
     const c = spawn(cmd, args, { stdio: 'ignore' });
