@@ -41,10 +41,7 @@ export function planLoadNamespace(pid: number, used: ReadonlySet<string>): LoadN
   const slots = 1 << 14; // /30s in a /16
   for (let k = 0; k < slots; k++) {
     const i = (pid + k) % slots;
-    const base = `198.19.${i >> 6}.${(i & 63) << 2}`;
-    const [a, b, c] = base.split('.').slice(0, 3);
-    const last = Number(base.split('.')[3]);
-    const quad = [0, 1, 2, 3].map((d) => `${a}.${b}.${c}.${last + d}`);
+    const quad = [0, 1, 2, 3].map((d) => `198.19.${i >> 6}.${((i & 63) << 2) + d}`);
     if (quad.some((q) => used.has(q))) continue;
     const name = `esl-load-${pid}`;
     return {
@@ -162,10 +159,10 @@ export async function createLoadNamespace(log: (l: string) => void, pid = proces
     await ip('-n', ns.name, 'link', 'set', ns.veth.ns, 'up');
     await ip('-n', ns.name, 'link', 'set', 'lo', 'up');
     // A fresh namespace reuses TIME_WAIT ports for new connections on loopback only (tcp_tw_reuse 2). A
-    // webbench run's clients close first when its alarm fires, so the warm-up run leaves 10,000 TIME_WAIT
-    // sockets here for 60 s: over the veth the measured run's 10,000 connect()s then search a port range
-    // two-thirds taken, its clients spin runnable, its forks crawl and the run lasted 89 s for -t 30
-    // (2026-12-06). Reuse, as loopback has it in this namespace's place, takes that away.
+    // webbench run's clients close first when its alarm fires, so a run leaves 10,000 TIME_WAIT sockets here
+    // for 60 s: over the veth the next run's 10,000 connect()s then search a port range two-thirds taken, its
+    // clients spin runnable, its forks crawl, and a run lasted 89 s for -t 30 (2026-12-06, after a warm-up
+    // run, since dropped). Reuse, as loopback has it in this namespace's place, takes that away.
     for (const [key, value] of CLIENT_TUNING) {
       const w = wrap(ns, 'sh', ['-c', 'echo "$2" > "/proc/sys/$1"', 'sh', key.replace(/\./g, '/'), value]);
       await run(w.cmd, w.args);

@@ -33,7 +33,7 @@ import { defaultRunDir } from '../lab/paths.js';
 import { writeResult } from '../results/writer.js';
 import { repoRoot } from '@eserver-lab/common/repo-root';
 import { runProfile, runTogether, type ProfileRunOptions } from './profile.js';
-import { createLoadNamespace, removeLoadNamespace, type LoadNamespace } from '../host/netns.js';
+import { createLoadNamespace, removeLoadNamespace } from '../host/netns.js';
 
 
 export interface RunOptions extends ProfileRunOptions {
@@ -133,7 +133,7 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
   // Before any stack: they listen on its pair. Removed after the last one is down (a Ctrl-C's teardown too).
   const ns = await createLoadNamespace(logStep);
   try {
-    return await runOn({ ...o, runtime: 'native', loadNs: ns }, ns);
+    return await runOn({ ...o, runtime: 'native', loadNs: ns });
   } finally {
     await removeLoadNamespace(ns);
   }
@@ -155,7 +155,8 @@ function coldForWebbench(o: RunOptions, p: Profile): Profile {
   return { ...p, warmupS: 0 };
 }
 
-async function runOn(o: RunOptions, ns: LoadNamespace | null = null): Promise<RunOutcome> {
+async function runOn(o: RunOptions): Promise<RunOutcome> {
+  const ns = o.loadNs ?? null;
   const names = o.profiles.length > 0 ? o.profiles : DEFAULT_PROFILES;
   const asked = names.map((n) => resolveProfile(n, o.overrides));
   const profiles = asked.map((p) => coldForWebbench(o, p));

@@ -130,7 +130,7 @@ async function drive(o: ProfileRunOptions, p: Profile, url: string, onStart: OnS
   if (o.tool === 'webbench') {
     const bin = findWebbench();
     if (!bin) throw new Error('--tool webbench: no `webbench` on PATH (the project does not ship or fetch it; build it yourself)');
-    if (p.warmupS > 0) await runWebbench(bin, url, p.concurrency, Math.max(1, p.warmupS), insideOf(o));
+    // Once, cold: a run's profiles carry no warm-up with webbench (run/bench.ts coldForWebbench).
     const r = await runWebbench(bin, url, p.concurrency, p.durationS, insideOf(o));
     return {
       tool: { name: 'webbench', version: '1.5', command: r.command },
